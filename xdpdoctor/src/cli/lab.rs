@@ -1,0 +1,265 @@
+//! `xdpdoctor lab up|down|list|status|connect` (and the hidden `serve-http` the lab runs in
+//! its containers).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use comfy_table::Cell;
+use serde::Serialize;
+use xdpdoctor::lab::{self, http, LabState, Scenario, UpOptions};
+use xdpdoctor::netns::Netns;
+
+use super::deploy::Mode;
+use super::output::{bad, good, print_json, table};
+use super::Cli;
+
+/// Default lab prefix: namespaces are `xdpd-client`, `xdpd-vm`, ...
+pub const DEFAULT_PREFIX: &str = "xdpd";
+
+#[derive(Subcommand, Debug)]
+pub enum LabCommand {
+    /// Build a scenario (built-in name or .toml path) into namespaces PREFIX-NODE.
+    Up {
+        /// Scenario name (`lab list`) or path to a scenario file.
+        #[arg(default_value = "seed")]
+        scenario: String,
+        #[arg(long, default_value = DEFAULT_PREFIX)]
+        prefix: String,
+        /// Apply this fault (repeatable). Default: the scenario's default faults.
+        #[arg(long = "fault", value_name = "NAME")]
+        faults: Vec<String>,
+        /// Build the healthy lab, no faults.
+        #[arg(long)]
+        no_faults: bool,
+        /// XDP attach mode of the forwarder.
+        #[arg(long, value_enum, default_value = "driver")]
+        mode: Mode,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a lab: responders, forwarder, namespaces, files.
+    Down {
+        #[arg(long, default_value = DEFAULT_PREFIX)]
+        prefix: String,
+    },
+    /// List the built-in scenarios and their faults.
+    List,
+    /// Show running labs.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open a TCP connection to every NAT entry from the lab's client; HTTP must answer.
+    /// Exit 1 if any connection fails.
+    Connect {
+        #[arg(long, default_value = DEFAULT_PREFIX)]
+        prefix: String,
+        /// Seconds to wait for each connection and answer.
+        #[arg(long, default_value_t = 2.0)]
+        timeout: f64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// (internal) HTTP responder run inside a lab namespace.
+    #[command(hide = true, name = "serve-http")]
+    ServeHttp {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        body: String,
+    },
+}
+
+pub fn run(c: &LabCommand, cli: &Cli) -> Result<i32> {
+    match c {
+        LabCommand::Up {
+            scenario,
+            prefix,
+            faults,
+            no_faults,
+            mode,
+            json,
+        } => {
+            let (sc, file) = Scenario::load(scenario)?;
+            let opts = UpOptions {
+                prefix: prefix.clone(),
+                faults: faults.clone(),
+                no_faults: *no_faults,
+                exe: std::env::current_exe().context("locating the xdpdoctor binary")?,
+                mode: (*mode).into(),
+            };
+            let st = lab::up(&sc, &file, &opts)
+                .with_context(|| format!("building lab {} ({prefix})", sc.name))?;
+            if *json {
+                print_json(&st)?;
+            } else {
+                println!("lab {} is up with prefix {prefix}", sc.name);
+                println!("namespaces: {}", st.namespaces.join(" "));
+                println!(
+                    "faults: {}",
+                    if st.faults.is_empty() {
+                        "none".to_string()
+                    } else {
+                        st.faults.join(", ")
+                    }
+                );
+                if let Some(c) = &st.forwarder_config {
+                    println!("forwarder config: {}", c.display());
+                }
+                if let Some(f) = &st.forwarder_netns {
+                    println!("try: xdpdoctor --netns {f} status");
+                }
+            }
+            Ok(super::EXIT_OK)
+        }
+        LabCommand::Down { prefix } => {
+            let st = lab::down(prefix)?;
+            println!("lab {prefix} removed ({} namespaces)", st.namespaces.len());
+            Ok(super::EXIT_OK)
+        }
+        LabCommand::List => {
+            let mut t = table(&["scenario", "fault", "default", "description"]);
+            for (name, text) in lab::scenario::BUILTIN {
+                let sc = Scenario::parse(text, std::path::Path::new(name))?;
+                t.add_row(vec![
+                    Cell::new(name),
+                    Cell::new(""),
+                    Cell::new(""),
+                    Cell::new(&sc.description),
+                ]);
+                for (fname, f) in &sc.faults {
+                    t.add_row(vec![
+                        Cell::new(""),
+                        Cell::new(fname),
+                        Cell::new(if f.default { "yes" } else { "" }),
+                        Cell::new(&f.description),
+                    ]);
+                }
+            }
+            println!("{t}");
+            Ok(super::EXIT_OK)
+        }
+        LabCommand::Status { json } => lab_status(*json),
+        LabCommand::Connect {
+            prefix,
+            timeout,
+            json,
+        } => connect(prefix, *timeout, *json),
+        LabCommand::ServeHttp { port, body } => {
+            // This process exists only to serve: enter the namespace on the main thread.
+            let ns = Netns::from_opt(cli.netns.as_deref());
+            let f = ns.open()?;
+            nix_setns(&f).with_context(|| format!("entering {ns}"))?;
+            http::serve(*port, body)?;
+            Ok(super::EXIT_OK)
+        }
+    }
+}
+
+fn nix_setns(f: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setns on a valid namespace fd; this process is single-threaded here.
+    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct LabStatusRow {
+    #[serde(flatten)]
+    state: LabState,
+    namespaces_present: Vec<String>,
+    responders_running: usize,
+}
+
+fn lab_status(json: bool) -> Result<i32> {
+    let rows: Vec<LabStatusRow> = LabState::all()
+        .into_iter()
+        .map(|st| LabStatusRow {
+            namespaces_present: st
+                .namespaces
+                .iter()
+                .filter(|n| Netns::named(n).exists())
+                .cloned()
+                .collect(),
+            responders_running: st
+                .responders
+                .iter()
+                .filter(|r| lab::process::is_our_responder(r.pid, &r.netns))
+                .count(),
+            state: st,
+        })
+        .collect();
+    if json {
+        print_json(&rows)?;
+        return Ok(super::EXIT_OK);
+    }
+    if rows.is_empty() {
+        println!("no labs running");
+        return Ok(super::EXIT_OK);
+    }
+    let mut t = table(&[
+        "prefix",
+        "scenario",
+        "faults",
+        "namespaces",
+        "responders",
+        "forwarder",
+    ]);
+    for r in &rows {
+        t.add_row(vec![
+            r.state.prefix.clone(),
+            r.state.scenario.clone(),
+            r.state.faults.join(", "),
+            format!(
+                "{}/{}",
+                r.namespaces_present.len(),
+                r.state.namespaces.len()
+            ),
+            format!("{}/{}", r.responders_running, r.state.responders.len()),
+            r.state.forwarder_netns.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+    Ok(super::EXIT_OK)
+}
+
+fn connect(prefix: &str, timeout: f64, json: bool) -> Result<i32> {
+    let st = LabState::load(prefix)?.with_context(|| format!("no lab with prefix {prefix}"))?;
+    let (sc, _) = Scenario::load(&st.scenario_file.to_string_lossy())
+        .or_else(|_| Scenario::load(&st.scenario))?;
+    let client = st
+        .client_netns
+        .clone()
+        .context("the scenario names no traffic client")?;
+    let targets = lab::up::traffic_targets(&sc);
+    let results = http::connect_all(
+        &Netns::named(&client),
+        &targets,
+        Duration::from_secs_f64(timeout),
+    )?;
+    let all_ok = results.iter().all(|r| r.ok);
+    if json {
+        print_json(&results)?;
+    } else {
+        let mut t = table(&["from client", "to", "backend", "result", "ms", "detail"]);
+        for r in &results {
+            t.add_row(vec![
+                Cell::new(&client),
+                Cell::new(r.target),
+                Cell::new(r.backend.map(|b| b.to_string()).unwrap_or_default()),
+                Cell::new(if r.ok { good("ok") } else { bad("FAILED") }),
+                Cell::new(r.elapsed_ms),
+                Cell::new(r.detail.trim()),
+            ]);
+        }
+        println!("{t}");
+    }
+    Ok(if all_ok {
+        super::EXIT_OK
+    } else {
+        super::EXIT_FINDINGS
+    })
+}

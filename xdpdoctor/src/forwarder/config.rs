@@ -1,0 +1,387 @@
+//! The forwarder's config file, in the seed's `config.json` shape:
+//!
+//! ```json
+//! { "interfaces": { "external": ["eth0"], "internal": ["ve-m1"] },
+//!   "entries": [ { "from": "192.168.9.1:8080", "to": "10.123.1.1:80" } ] }
+//! ```
+//!
+//! Endpoints are `"a.b.c.d:port"` or `{"addr": "a.b.c.d", "port": N}`. Parsing walks the JSON
+//! by hand so every error names the file, the field path (`entries[1].to`) and the value.
+//! Checks that need the kernel (do the interfaces exist?) are in `validate_interfaces`, which
+//! the deployer calls before it changes anything.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Error, Result};
+
+/// One NAT entry: connections to `from` are translated to `to` (DNAT), and replies from `to`
+/// are translated back to `from` (SNAT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub from: SocketAddrV4,
+    pub to: SocketAddrV4,
+}
+
+/// A validated forwarder configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwarderConfig {
+    pub external: Vec<String>,
+    pub internal: Vec<String>,
+    pub entries: Vec<Entry>,
+    /// Recompute TCP checksums fully instead of incrementally (fixes partial checksums).
+    #[serde(default)]
+    pub full_checksum: bool,
+}
+
+struct Ctx<'a> {
+    file: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn err(&self, field: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Config {
+            file: self.file.to_path_buf(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl ForwarderConfig {
+    /// Reads and validates a config file (syntax and consistency; not the kernel state).
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses config text; `file` is only used to name the source in errors.
+    pub fn parse(text: &str, file: &Path) -> Result<Self> {
+        let cx = Ctx { file };
+        let root: Value = serde_json::from_str(text).map_err(|e| {
+            cx.err(
+                "(document)",
+                format!(
+                    "not valid JSON at line {} column {}: {e}",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })?;
+        let obj = root
+            .as_object()
+            .ok_or_else(|| cx.err("(document)", "must be a JSON object"))?;
+        for k in obj.keys() {
+            if !["interfaces", "entries", "full_checksum"].contains(&k.as_str()) {
+                return Err(cx.err(
+                    k.clone(),
+                    "unknown field (expected interfaces, entries, full_checksum)",
+                ));
+            }
+        }
+        let ifs = obj
+            .get("interfaces")
+            .and_then(Value::as_object)
+            .ok_or_else(|| cx.err("interfaces", "missing or not an object"))?;
+        let external = iface_list(&cx, ifs.get("external"), "interfaces.external")?;
+        let internal = iface_list(&cx, ifs.get("internal"), "interfaces.internal")?;
+        if external.is_empty() {
+            return Err(cx.err("interfaces.external", "needs at least one interface"));
+        }
+        for (i, name) in internal.iter().enumerate() {
+            if external.contains(name) {
+                return Err(cx.err(
+                    format!("interfaces.internal[{i}]"),
+                    format!("\"{name}\" is also listed as external; an interface gets one program"),
+                ));
+            }
+        }
+        let entries_v = obj
+            .get("entries")
+            .and_then(Value::as_array)
+            .ok_or_else(|| cx.err("entries", "missing or not an array"))?;
+        let mut entries = Vec::new();
+        let mut by_from: HashMap<SocketAddrV4, usize> = HashMap::new();
+        let mut by_to: HashMap<SocketAddrV4, usize> = HashMap::new();
+        for (i, e) in entries_v.iter().enumerate() {
+            let field = format!("entries[{i}]");
+            let eo = e
+                .as_object()
+                .ok_or_else(|| cx.err(&field, "must be an object with `from` and `to`"))?;
+            let from = endpoint(&cx, eo.get("from"), &format!("{field}.from"))?;
+            let to = endpoint(&cx, eo.get("to"), &format!("{field}.to"))?;
+            if from == to {
+                return Err(cx.err(format!("{field}.to"), format!("\"{to}\" equals `from`")));
+            }
+            if let Some(j) = by_from.insert(from, i) {
+                return Err(cx.err(
+                    format!("{field}.from"),
+                    format!("\"{from}\" is already translated by entries[{j}] (duplicate or conflicting entry)"),
+                ));
+            }
+            if let Some(j) = by_to.insert(to, i) {
+                return Err(cx.err(
+                    format!("{field}.to"),
+                    format!("\"{to}\" is already the target of entries[{j}]: replies could not be translated back unambiguously"),
+                ));
+            }
+            entries.push(Entry { from, to });
+        }
+        let full_checksum = match obj.get("full_checksum") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => {
+                return Err(cx.err("full_checksum", format!("expected true or false, got {v}")))
+            }
+        };
+        Ok(ForwarderConfig {
+            external,
+            internal,
+            entries,
+            full_checksum,
+        })
+    }
+
+    /// Checks that every interface exists in `existing` (names in the target namespace).
+    pub fn validate_interfaces(&self, file: &Path, existing: &HashSet<String>) -> Result<()> {
+        let cx = Ctx { file };
+        for (list, key) in [(&self.external, "external"), (&self.internal, "internal")] {
+            for (i, name) in list.iter().enumerate() {
+                if !existing.contains(name) {
+                    let mut known: Vec<_> = existing.iter().cloned().collect();
+                    known.sort();
+                    return Err(cx.err(
+                        format!("interfaces.{key}[{i}]"),
+                        format!(
+                            "no interface \"{name}\" in the target namespace (it has: {})",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every interface the forwarder attaches to, external first.
+    pub fn interfaces(&self) -> impl Iterator<Item = (&str, bool)> {
+        self.external
+            .iter()
+            .map(|n| (n.as_str(), true))
+            .chain(self.internal.iter().map(|n| (n.as_str(), false)))
+    }
+
+    /// The config in the seed's JSON shape (what `load` reads back).
+    pub fn to_json(&self) -> String {
+        let entries: Vec<Value> = self
+            .entries
+            .iter()
+            .map(|e| serde_json::json!({"from": e.from.to_string(), "to": e.to.to_string()}))
+            .collect();
+        let mut v = serde_json::json!({
+            "interfaces": {"external": self.external, "internal": self.internal},
+            "entries": entries,
+        });
+        if self.full_checksum {
+            v["full_checksum"] = Value::Bool(true);
+        }
+        serde_json::to_string_pretty(&v).expect("json") + "\n"
+    }
+}
+
+fn iface_list(cx: &Ctx, v: Option<&Value>, field: &str) -> Result<Vec<String>> {
+    let Some(v) = v else { return Ok(Vec::new()) };
+    let arr = v
+        .as_array()
+        .ok_or_else(|| cx.err(field, "must be an array of interface names"))?;
+    let mut out: Vec<String> = Vec::new();
+    for (i, x) in arr.iter().enumerate() {
+        let f = format!("{field}[{i}]");
+        let name = x
+            .as_str()
+            .ok_or_else(|| cx.err(&f, format!("expected an interface name, got {x}")))?;
+        if name.is_empty() || name.len() > 15 || name.contains(['/', ' ', ':']) {
+            return Err(cx.err(&f, format!("\"{name}\" is not a valid interface name")));
+        }
+        if out.iter().any(|n| n == name) {
+            return Err(cx.err(&f, format!("\"{name}\" is listed twice")));
+        }
+        out.push(name.to_string());
+    }
+    Ok(out)
+}
+
+fn endpoint(cx: &Ctx, v: Option<&Value>, field: &str) -> Result<SocketAddrV4> {
+    match v {
+        None => Err(cx.err(field, "missing")),
+        Some(Value::String(s)) => {
+            let (a, p) = s
+                .rsplit_once(':')
+                .ok_or_else(|| cx.err(field, format!("\"{s}\" is not \"a.b.c.d:port\"")))?;
+            let addr = parse_addr(cx, a, field)?;
+            let port = p
+                .parse::<u32>()
+                .map_err(|_| cx.err(field, format!("\"{s}\": port \"{p}\" is not a number")))?;
+            Ok(SocketAddrV4::new(addr, check_port(cx, port as u64, field)?))
+        }
+        Some(Value::Object(o)) => {
+            let a = o
+                .get("addr")
+                .and_then(Value::as_str)
+                .ok_or_else(|| cx.err(format!("{field}.addr"), "missing or not a string"))?;
+            let addr = parse_addr(cx, a, &format!("{field}.addr"))?;
+            let port = o.get("port").and_then(Value::as_u64).ok_or_else(|| {
+                cx.err(
+                    format!("{field}.port"),
+                    "missing or not a non-negative integer",
+                )
+            })?;
+            Ok(SocketAddrV4::new(
+                addr,
+                check_port(cx, port, &format!("{field}.port"))?,
+            ))
+        }
+        Some(other) => Err(cx.err(
+            field,
+            format!("expected \"a.b.c.d:port\" or {{addr, port}}, got {other}"),
+        )),
+    }
+}
+
+fn parse_addr(cx: &Ctx, a: &str, field: &str) -> Result<Ipv4Addr> {
+    let addr: Ipv4Addr = a
+        .parse()
+        .map_err(|_| cx.err(field, format!("\"{a}\" is not an IPv4 address")))?;
+    if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
+        return Err(cx.err(field, format!("{addr} cannot be a TCP endpoint")));
+    }
+    Ok(addr)
+}
+
+fn check_port(cx: &Ctx, port: u64, field: &str) -> Result<u16> {
+    match port {
+        1..=65535 => Ok(port as u16),
+        _ => Err(cx.err(field, format!("port {port} is out of range 1-65535"))),
+    }
+}
+
+/// Where a config file given on the command line is resolved from, for messages.
+pub fn display_path(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<ForwarderConfig> {
+        ForwarderConfig::parse(s, Path::new("cfg.json"))
+    }
+
+    fn err(s: &str) -> String {
+        format!("{}", parse(s).unwrap_err())
+    }
+
+    const OK: &str = r#"{"interfaces":{"external":["eth0"],"internal":["ve-m1","ve-m2"]},
+        "entries":[{"from":"192.168.9.1:8080","to":"10.123.1.1:80"},
+                   {"from":{"addr":"192.168.9.1","port":8081},"to":{"addr":"10.123.2.1","port":80}}]}"#;
+
+    #[test]
+    fn parses_both_endpoint_forms() {
+        let c = parse(OK).unwrap();
+        assert_eq!(c.entries.len(), 2);
+        assert_eq!(c.entries[1].from, "192.168.9.1:8081".parse().unwrap());
+        assert_eq!(c.internal, vec!["ve-m1", "ve-m2"]);
+        assert!(!c.full_checksum);
+    }
+
+    #[test]
+    fn round_trips_through_to_json() {
+        let c = parse(OK).unwrap();
+        assert_eq!(parse(&c.to_json()).unwrap(), c);
+    }
+
+    #[test]
+    fn bad_port_names_field_and_value() {
+        let e = err(
+            r#"{"interfaces":{"external":["eth0"]},"entries":[{"from":"1.2.3.4:70000","to":"10.0.0.1:80"}]}"#,
+        );
+        assert!(
+            e.contains("cfg.json") && e.contains("entries[0].from") && e.contains("70000"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_address_names_field_and_value() {
+        let e = err(
+            r#"{"interfaces":{"external":["eth0"]},"entries":[{"from":"1.2.3.4:80","to":{"addr":"10.0.0.300","port":80}}]}"#,
+        );
+        assert!(
+            e.contains("entries[0].to.addr") && e.contains("10.0.0.300"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn duplicate_from_is_rejected() {
+        let e = err(r#"{"interfaces":{"external":["eth0"]},"entries":[
+            {"from":"1.2.3.4:80","to":"10.0.0.1:80"},{"from":"1.2.3.4:80","to":"10.0.0.2:80"}]}"#);
+        assert!(
+            e.contains("entries[1].from") && e.contains("entries[0]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn shared_target_is_a_conflict() {
+        let e = err(r#"{"interfaces":{"external":["eth0"]},"entries":[
+            {"from":"1.2.3.4:80","to":"10.0.0.1:80"},{"from":"1.2.3.4:81","to":"10.0.0.1:80"}]}"#);
+        assert!(
+            e.contains("entries[1].to") && e.contains("10.0.0.1:80"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn interface_in_both_lists_is_rejected() {
+        let e = err(r#"{"interfaces":{"external":["eth0"],"internal":["eth0"]},"entries":[]}"#);
+        assert!(
+            e.contains("interfaces.internal[0]") && e.contains("eth0"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_sections_and_bad_json() {
+        assert!(err(r#"{"entries":[]}"#).contains("interfaces"));
+        assert!(err(r#"{"interfaces":{"external":["eth0"]}}"#).contains("entries"));
+        assert!(err("{ nope").contains("not valid JSON"));
+        assert!(
+            err(r#"{"interfaces":{"external":["eth0"]},"entries":[],"extra":1}"#).contains("extra")
+        );
+        assert!(
+            err(r#"{"interfaces":{"external":["this-name-is-too-long"]},"entries":[]}"#)
+                .contains("interfaces.external[0]")
+        );
+    }
+
+    #[test]
+    fn unknown_interface_is_named() {
+        let c = parse(OK).unwrap();
+        let have: HashSet<String> = ["eth0", "ve-m1"].iter().map(|s| s.to_string()).collect();
+        let e = format!(
+            "{}",
+            c.validate_interfaces(Path::new("cfg.json"), &have)
+                .unwrap_err()
+        );
+        assert!(
+            e.contains("interfaces.internal[1]") && e.contains("ve-m2"),
+            "{e}"
+        );
+    }
+}

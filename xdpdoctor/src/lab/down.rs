@@ -1,0 +1,51 @@
+//! `lab down`: stop responders (by recorded PID, after checking they are ours), tear down the
+//! forwarder, delete the namespaces (their veths go with them), remove the lab's files. Every
+//! step is attempted; all errors are reported.
+
+use crate::lab::{process, LabState};
+use crate::netns::Netns;
+use crate::{forwarder, Error, ErrorList, Result};
+
+pub fn down(prefix: &str) -> Result<LabState> {
+    let st = LabState::load(prefix)?.ok_or_else(|| {
+        Error::not_found(
+            format!("lab with prefix {prefix}"),
+            Some("`xdpdoctor lab status` lists running labs".into()),
+        )
+    })?;
+    down_state(&st)?;
+    Ok(st)
+}
+
+pub(crate) fn down_state(st: &LabState) -> Result<()> {
+    let mut errs = ErrorList::default();
+    for r in &st.responders {
+        errs.push(process::stop_responder(r.pid, &r.netns));
+    }
+    if let Some(ns) = &st.forwarder_netns {
+        let ns = Netns::named(ns);
+        if ns.exists() {
+            match forwarder::teardown(&ns) {
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(e) => errs.push(Err(e)),
+            }
+        }
+    }
+    for name in st.namespaces.iter().rev() {
+        let ns = Netns::named(name);
+        if ns.exists() {
+            errs.push(ns.remove());
+        }
+    }
+    let files = LabState::files_dir(&st.prefix);
+    if files.exists() {
+        errs.push(
+            std::fs::remove_dir_all(&files).map_err(|e| Error::io("remove", files.clone(), e)),
+        );
+    }
+    let p = LabState::path(&st.prefix);
+    if p.exists() {
+        errs.push(std::fs::remove_file(&p).map_err(|e| Error::io("remove", p.clone(), e)));
+    }
+    errs.into_result()
+}

@@ -1,0 +1,126 @@
+//! The lab's traffic: a tiny HTTP responder that runs inside a container namespace, and a
+//! client that opens one TCP connection per NAT entry from the client namespace and says,
+//! per entry, whether an HTTP answer came back and how long it took.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::netns::Netns;
+use crate::{Error, Result};
+
+/// Serves `HTTP/1.0 200` with `body` on `port` forever. Call on a thread already inside the
+/// namespace (the responder process enters it first).
+pub fn serve(port: u16, body: &str) -> Result<()> {
+    let addr = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
+    let l = TcpListener::bind(addr).map_err(|e| Error::io("bind", format!("0.0.0.0:{port}"), e))?;
+    let resp = format!(
+        "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    for conn in l.incoming() {
+        let Ok(mut s) = conn else { continue };
+        let resp = resp.clone();
+        std::thread::spawn(move || {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(resp.as_bytes());
+        });
+    }
+    Ok(())
+}
+
+/// Outcome of one connection attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConnectResult {
+    pub target: SocketAddrV4,
+    /// Where the entry forwards to (for the report).
+    pub backend: Option<SocketAddrV4>,
+    pub ok: bool,
+    /// Milliseconds until the answer, or until the failure.
+    pub elapsed_ms: u64,
+    /// The HTTP body on success, the error otherwise.
+    pub detail: String,
+}
+
+fn http_get(target: SocketAddrV4, timeout: Duration) -> std::result::Result<String, String> {
+    let mut s = TcpStream::connect_timeout(&SocketAddr::V4(target), timeout)
+        .map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(timeout)).ok();
+    s.set_write_timeout(Some(timeout)).ok();
+    s.write_all(format!("GET / HTTP/1.0\r\nHost: {target}\r\n\r\n").as_bytes())
+        .map_err(|e| format!("send request: {e}"))?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut {
+            format!(
+                "connected, but no HTTP answer within {} ms",
+                timeout.as_millis()
+            )
+        } else {
+            format!("read answer: {e}")
+        }
+    })?;
+    let text = String::from_utf8_lossy(&out);
+    if !text.starts_with("HTTP/1.") || !text.lines().next().unwrap_or("").contains(" 200") {
+        return Err(format!(
+            "unexpected answer: {:?}",
+            text.lines().next().unwrap_or("")
+        ));
+    }
+    Ok(text.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
+}
+
+/// Connects from `ns` to every target concurrently (threads inherit the namespace).
+pub fn connect_all(
+    ns: &Netns,
+    targets: &[(SocketAddrV4, Option<SocketAddrV4>)],
+    timeout: Duration,
+) -> Result<Vec<ConnectResult>> {
+    ns.run(|| {
+        Ok(std::thread::scope(|s| {
+            let hs: Vec<_> = targets
+                .iter()
+                .map(|(t, b)| {
+                    s.spawn(move || {
+                        let t0 = Instant::now();
+                        let r = http_get(*t, timeout);
+                        ConnectResult {
+                            target: *t,
+                            backend: *b,
+                            ok: r.is_ok(),
+                            elapsed_ms: t0.elapsed().as_millis() as u64,
+                            detail: r.unwrap_or_else(|e| e),
+                        }
+                    })
+                })
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().expect("connect thread"))
+                .collect()
+        }))
+    })
+}
+
+/// Waits until something accepts TCP on `addr` inside `ns` (a responder came up).
+pub fn wait_listening(ns: &Netns, addr: SocketAddrV4, within: Duration) -> Result<()> {
+    ns.run(|| {
+        let t0 = Instant::now();
+        loop {
+            if TcpStream::connect_timeout(&SocketAddr::V4(addr), Duration::from_millis(200)).is_ok()
+            {
+                return Ok(());
+            }
+            if t0.elapsed() > within {
+                return Err(Error::invalid(
+                    format!("responder {addr} in {ns}"),
+                    "did not start listening",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+}

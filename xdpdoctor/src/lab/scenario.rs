@@ -1,0 +1,336 @@
+//! Scenario files (`scenarios/*.toml`): a lab as data. Nodes become namespaces, links become
+//! veth pairs, services are started in nodes, the forwarder is deployed on one node, and named
+//! faults are deltas on that healthy setup. Built-in scenarios are embedded in the binary;
+//! any other file can be given by path.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::forwarder::{Entry, ForwarderConfig};
+use crate::{Error, Result};
+
+/// Scenarios shipped with xdpdoctor: (name, TOML).
+pub const BUILTIN: &[(&str, &str)] = &[("seed", include_str!("../../../scenarios/seed.toml"))];
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(rename = "node")]
+    pub nodes: Vec<Node>,
+    #[serde(rename = "link", default)]
+    pub links: Vec<LinkSpec>,
+    #[serde(rename = "service", default)]
+    pub services: Vec<Service>,
+    pub forwarder: Option<ForwarderSpec>,
+    pub traffic: Option<Traffic>,
+    #[serde(rename = "fault", default)]
+    pub faults: BTreeMap<String, Fault>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    pub name: String,
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, String>,
+    pub default_route: Option<Ipv4Addr>,
+}
+
+/// One end of a veth pair.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct End {
+    pub node: String,
+    pub name: String,
+    /// "a.b.c.d/len"
+    pub addr: Option<String>,
+    pub tx_csum: Option<bool>,
+    pub gro: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    pub a: End,
+    pub b: End,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub node: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwarderSpec {
+    pub node: String,
+    pub external: Vec<String>,
+    #[serde(default)]
+    pub internal: Vec<String>,
+    pub entries: Vec<EntrySpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntrySpec {
+    pub from: SocketAddrV4,
+    pub to: SocketAddrV4,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Traffic {
+    pub client: String,
+}
+
+/// A feature override on one interface ("node:ifname").
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSet {
+    pub at: String,
+    pub tx_csum: Option<bool>,
+    pub gro: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SysctlSet {
+    pub node: String,
+    pub key: String,
+    pub value: String,
+}
+
+/// A named fault: a delta applied to the healthy lab.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    #[serde(default)]
+    pub description: String,
+    /// On when the user names no faults.
+    #[serde(default)]
+    pub default: bool,
+    /// "node:ifname" whose configured address is not added.
+    #[serde(default)]
+    pub remove_address: Vec<String>,
+    #[serde(default)]
+    pub set_features: Vec<FeatureSet>,
+    #[serde(default)]
+    pub sysctls: Vec<SysctlSet>,
+    /// "node:ifname" removed from the forwarder's devmap after deployment.
+    #[serde(default)]
+    pub devmap_remove: Vec<String>,
+    /// NAT targets whose SNAT entry is removed after deployment.
+    #[serde(default)]
+    pub snat_remove: Vec<SocketAddrV4>,
+}
+
+impl Scenario {
+    /// A built-in scenario by name, or a scenario file by path.
+    pub fn load(name_or_path: &str) -> Result<(Self, PathBuf)> {
+        if let Some((n, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
+            let origin = PathBuf::from(format!("scenarios/{n}.toml"));
+            return Ok((Self::parse(text, &origin)?, origin));
+        }
+        let p = Path::new(name_or_path);
+        if !p.exists() {
+            return Err(Error::not_found(
+                format!("scenario {name_or_path}"),
+                Some(format!(
+                    "built-in scenarios: {}; or give a path to a .toml file",
+                    BUILTIN
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            ));
+        }
+        let text = std::fs::read_to_string(p).map_err(|e| Error::io("read", p, e))?;
+        Ok((Self::parse(&text, p)?, p.to_path_buf()))
+    }
+
+    pub fn parse(text: &str, file: &Path) -> Result<Self> {
+        let s: Scenario = toml::from_str(text).map_err(|e| Error::Config {
+            file: file.to_path_buf(),
+            field: e
+                .span()
+                .map(|r| format!("bytes {}..{}", r.start, r.end))
+                .unwrap_or_else(|| "(document)".into()),
+            message: e.message().to_string(),
+        })?;
+        s.validate(file)?;
+        Ok(s)
+    }
+
+    fn validate(&self, file: &Path) -> Result<()> {
+        let err = |field: String, message: String| Error::Config {
+            file: file.to_path_buf(),
+            field,
+            message,
+        };
+        let nodes: HashSet<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
+        let node_ok = |n: &str, field: String| -> Result<()> {
+            if nodes.contains(n) {
+                Ok(())
+            } else {
+                Err(err(field, format!("unknown node \"{n}\"")))
+            }
+        };
+        let mut ifaces: HashSet<String> = HashSet::new();
+        for (i, l) in self.links.iter().enumerate() {
+            for (end, side) in [(&l.a, "a"), (&l.b, "b")] {
+                node_ok(&end.node, format!("link[{i}].{side}.node"))?;
+                if end.name.is_empty() || end.name.len() > 15 {
+                    return Err(err(
+                        format!("link[{i}].{side}.name"),
+                        format!("\"{}\" is not a valid interface name", end.name),
+                    ));
+                }
+                if !ifaces.insert(format!("{}:{}", end.node, end.name)) {
+                    return Err(err(
+                        format!("link[{i}].{side}.name"),
+                        format!("{}:{} defined twice", end.node, end.name),
+                    ));
+                }
+                if let Some(a) = &end.addr {
+                    parse_cidr(a).map_err(|m| err(format!("link[{i}].{side}.addr"), m))?;
+                }
+            }
+        }
+        for (i, s) in self.services.iter().enumerate() {
+            node_ok(&s.node, format!("service[{i}].node"))?;
+        }
+        if let Some(f) = &self.forwarder {
+            node_ok(&f.node, "forwarder.node".into())?;
+        }
+        if let Some(t) = &self.traffic {
+            node_ok(&t.client, "traffic.client".into())?;
+        }
+        for (name, f) in &self.faults {
+            for (j, at) in f.remove_address.iter().chain(&f.devmap_remove).enumerate() {
+                if !ifaces.contains(at) {
+                    return Err(err(
+                        format!("fault.{name}[{j}]"),
+                        format!("unknown interface \"{at}\" (write node:ifname)"),
+                    ));
+                }
+            }
+            for (j, fs) in f.set_features.iter().enumerate() {
+                if !ifaces.contains(&fs.at) {
+                    return Err(err(
+                        format!("fault.{name}.set_features[{j}].at"),
+                        format!("unknown interface \"{}\"", fs.at),
+                    ));
+                }
+            }
+            for (j, s) in f.sysctls.iter().enumerate() {
+                node_ok(&s.node, format!("fault.{name}.sysctls[{j}].node"))?;
+            }
+        }
+        if let Some(f) = &self.forwarder {
+            ForwarderConfig::parse(&self.forwarder_config(f).to_json(), file)?;
+        }
+        Ok(())
+    }
+
+    pub fn forwarder_config(&self, f: &ForwarderSpec) -> ForwarderConfig {
+        ForwarderConfig {
+            external: f.external.clone(),
+            internal: f.internal.clone(),
+            entries: f
+                .entries
+                .iter()
+                .map(|e| Entry {
+                    from: e.from,
+                    to: e.to,
+                })
+                .collect(),
+            full_checksum: false,
+        }
+    }
+
+    /// Resolves the faults to apply: `names` if given, else every `default = true` fault,
+    /// none with `no_faults`. Unknown names are an error that lists the known ones.
+    pub fn select_faults(&self, names: &[String], no_faults: bool) -> Result<Vec<String>> {
+        if no_faults {
+            if !names.is_empty() {
+                return Err(Error::invalid(
+                    "--no-faults",
+                    "cannot be combined with --fault",
+                ));
+            }
+            return Ok(Vec::new());
+        }
+        if names.is_empty() {
+            return Ok(self
+                .faults
+                .iter()
+                .filter(|(_, f)| f.default)
+                .map(|(n, _)| n.clone())
+                .collect());
+        }
+        for n in names {
+            if !self.faults.contains_key(n) {
+                return Err(Error::invalid(
+                    format!("--fault {n}"),
+                    format!(
+                        "scenario {} has no such fault (known: {})",
+                        self.name,
+                        self.faults.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(names.to_vec())
+    }
+}
+
+/// Parses "a.b.c.d/len".
+pub fn parse_cidr(s: &str) -> std::result::Result<(Ipv4Addr, u8), String> {
+    let (a, l) = s
+        .split_once('/')
+        .ok_or_else(|| format!("\"{s}\" is not a.b.c.d/len"))?;
+    let addr: Ipv4Addr = a
+        .parse()
+        .map_err(|_| format!("\"{a}\" is not an IPv4 address"))?;
+    let len: u8 = l
+        .parse()
+        .ok()
+        .filter(|l| *l <= 32)
+        .ok_or_else(|| format!("bad prefix length \"{l}\""))?;
+    Ok((addr, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_seed_parses_and_has_the_incident_faults() {
+        let (s, _) = Scenario::load("seed").unwrap();
+        let d = s.select_faults(&[], false).unwrap();
+        assert_eq!(d, vec!["no-address", "peer-no-xdp", "tx-csum"]);
+        assert!(s.select_faults(&[], true).unwrap().is_empty());
+        assert!(s.select_faults(&["nope".into()], false).is_err());
+    }
+
+    #[test]
+    fn unknown_node_is_named() {
+        let t = r#"name="x"
+[[node]]
+name="a"
+[[link]]
+a={node="a",name="e0"}
+b={node="zz",name="e0"}"#;
+        let e = format!("{}", Scenario::parse(t, Path::new("x.toml")).unwrap_err());
+        assert!(e.contains("link[0].b.node") && e.contains("zz"), "{e}");
+    }
+}

@@ -1,0 +1,9 @@
+//! Talking to the kernel's networking configuration: rtnetlink (links, addresses, routes,
+//! neighbours, namespace ids), generic netlink (`netdev` family: xdp_features), the ethtool
+//! ioctl (offload features), and sysctls. Every function acts on the namespace of the calling
+//! thread: call them inside `Netns::run` / `Netns::block_on`.
+
+pub mod ethtool;
+pub mod rtnl;
+pub mod sysctl;
+pub mod xdp_features;

@@ -1,0 +1,2 @@
+mod checksum;
+mod netlink_features;
