@@ -36,6 +36,7 @@ pub fn good(s: &str) -> String {
 pub fn bad(s: &str) -> String {
     paint(s, owo_colors::AnsiColors::Red)
 }
+#[allow(dead_code)]
 pub fn warn(s: &str) -> String {
     paint(s, owo_colors::AnsiColors::Yellow)
 }

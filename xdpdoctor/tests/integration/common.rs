@@ -1,0 +1,160 @@
+//! Shared helpers of the integration tests: privilege checks that SKIP loudly, running the
+//! real `xdpdoctor` binary, and a `Lab` guard that brings a scenario up under a unique prefix
+//! and always takes it down (also when the test panics).
+
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_xdpdoctor");
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Returns true (and prints a visible SKIP line) when the test cannot run here.
+/// In CI (CI=true) as root, nothing is skipped: a missing feature is a failure.
+pub fn skip_unless_root(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: CI must run privileged tests as root");
+    }
+    eprintln!("SKIP {test}: needs root (privileged lab test)");
+    true
+}
+
+/// A unique lab prefix: short (namespace names), per process and per call.
+pub fn unique_prefix(tag: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "xt{}{}-{}",
+        tag,
+        std::process::id() % 10000,
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Runs xdpdoctor with `args`; returns the output (never panics on a non-zero exit).
+pub fn xdpdoctor(args: &[&str]) -> Output {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run xdpdoctor");
+    eprintln!(
+        "$ xdpdoctor {}\n[exit {:?}]\n{}{}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Runs a tool inside a namespace (`ip netns exec NS ...`), for independent checks.
+pub fn in_ns(ns: &str, cmd: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(cmd)
+        .output()
+        .expect("ip netns exec");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// A running lab; `lab down` on drop.
+pub struct Lab {
+    pub prefix: String,
+}
+
+impl Lab {
+    /// `lab up seed --prefix <unique> <extra args>`; panics if it fails.
+    pub fn up(tag: &str, extra: &[&str]) -> Lab {
+        let prefix = unique_prefix(tag);
+        let mut args = vec!["lab", "up", "seed", "--prefix", &prefix];
+        args.extend_from_slice(extra);
+        let out = xdpdoctor(&args);
+        let lab = Lab {
+            prefix: prefix.clone(),
+        };
+        assert!(out.status.success(), "lab up failed");
+        lab
+    }
+
+    pub fn ns(&self, node: &str) -> String {
+        format!("{}-{node}", self.prefix)
+    }
+
+    /// `lab connect --json`: per entry (target, ok).
+    pub fn connect(&self) -> Vec<(String, bool)> {
+        let out = xdpdoctor(&[
+            "lab",
+            "connect",
+            "--prefix",
+            &self.prefix,
+            "--timeout",
+            "1.5",
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("connect json");
+        let res: Vec<(String, bool)> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["target"].as_str().unwrap().to_string(),
+                    r["ok"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        let all_ok = res.iter().all(|(_, ok)| *ok);
+        assert_eq!(
+            out.status.code(),
+            Some(if all_ok { 0 } else { 1 }),
+            "connect exit code"
+        );
+        res
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let out = Command::new(BIN)
+            .args(["lab", "down", "--prefix", &self.prefix])
+            .output()
+            .expect("lab down");
+        if !out.status.success() {
+            eprintln!(
+                "lab down {} failed: {}",
+                self.prefix,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// Asserts nothing of lab `prefix` is left: namespaces, pins, state, processes.
+pub fn assert_nothing_left(prefix: &str) {
+    let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let ns = String::from_utf8_lossy(&ns.stdout);
+    assert!(!ns.contains(&format!("{prefix}-")), "namespaces left: {ns}");
+    assert!(
+        !std::path::Path::new(&format!("/run/xdpdoctor/labs/{prefix}.json")).exists(),
+        "lab state left"
+    );
+    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    assert!(
+        !ps.lines()
+            .any(|l| l.contains("serve-http") && l.contains(prefix)),
+        "responder left: {ps}"
+    );
+}

@@ -1,0 +1,108 @@
+//! `deploy` / `teardown` / `status` by hand on a lab's router: bad configs are refused naming
+//! the file and field and change nothing; teardown removes exactly what deploy made; commands
+//! work under `nsenter` without `--netns`.
+
+use crate::common::*;
+
+fn write_cfg(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn deploy_validates_then_teardown_removes_everything() {
+    if skip_unless_root("deploy_validates_then_teardown_removes_everything") {
+        return;
+    }
+    let lab = Lab::up("d", &["--no-faults"]);
+    let vm = lab.ns("vm");
+    let dir = std::env::temp_dir().join(format!("xdt-{}", lab.prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // The lab deployed one; a second deploy is refused.
+    let cfg = format!("/run/xdpdoctor/labs/{}/forwarder.json", lab.prefix);
+    let out = xdpdoctor(&["--netns", &vm, "deploy", "--config", &cfg]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already deployed"));
+
+    // Teardown: no XDP left on any interface, no pins.
+    let inode = status_json_inode(&vm);
+    assert!(xdpdoctor(&["--netns", &vm, "teardown"]).status.success());
+    let links = in_ns(&vm, &["ip", "-d", "link"]);
+    assert!(!links.contains("prog/xdp"), "{links}");
+    assert!(!std::path::Path::new(&format!("/sys/fs/bpf/xdpdoctor/fwd-{inode}")).exists());
+    assert_eq!(
+        xdpdoctor(&["--netns", &vm, "teardown"]).status.code(),
+        Some(2)
+    );
+
+    // Bad configs name file, field and value, and change nothing.
+    let bad_iface = write_cfg(
+        &dir,
+        "bad-iface.json",
+        r#"{"interfaces":{"external":["eth9"]},"entries":[{"from":"192.168.9.1:8080","to":"10.123.1.1:80"}]}"#,
+    );
+    let out = xdpdoctor(&["--netns", &vm, "deploy", "--config", &bad_iface]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("bad-iface.json")
+            && err.contains("interfaces.external[0]")
+            && err.contains("eth9"),
+        "{err}"
+    );
+    let bad_port = write_cfg(
+        &dir,
+        "bad-port.json",
+        r#"{"interfaces":{"external":["eth0"]},"entries":[{"from":"192.168.9.1:80800","to":"10.123.1.1:80"}]}"#,
+    );
+    let out = xdpdoctor(&["--netns", &vm, "deploy", "--config", &bad_port]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.contains("entries[0].from") && err.contains("80800"),
+        "{err}"
+    );
+    assert!(!in_ns(&vm, &["ip", "-d", "link"]).contains("prog/xdp"));
+    assert!(!std::path::Path::new(&format!("/sys/fs/bpf/xdpdoctor/fwd-{inode}")).exists());
+
+    // Deploy under nsenter, no --netns: the same namespace is found by status and teardown.
+    let out = std::process::Command::new("nsenter")
+        .args([
+            &format!("--net=/run/netns/{vm}"),
+            BIN,
+            "deploy",
+            "--config",
+            &cfg,
+            "--mode",
+            "skb",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = crate::lab::status_json(&vm);
+    assert_eq!(st["mode"], "skb");
+    assert!(st["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["attach_mode"] == "skb"));
+    assert!(
+        lab.connect().iter().all(|(_, ok)| *ok),
+        "skb-mode forwarder must forward"
+    );
+    let out = std::process::Command::new("nsenter")
+        .args([&format!("--net=/run/netns/{vm}"), BIN, "teardown"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn status_json_inode(ns: &str) -> u64 {
+    crate::lab::status_json(ns)["netns_inode"].as_u64().unwrap()
+}
