@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what xdpdoctor needs on a fresh Debian machine of this kind (idempotent):
+#   clang (compiles the eBPF C programs), libbpf-dev (bpf_helpers.h), linux-libc-dev (UAPI
+#   headers), libpcap-dev (capture), pkg-config; and, for tests and benchmarks only, the
+#   independent tools iproute2, ethtool and nftables.
+set -euo pipefail
+
+need=()
+have_clang() { command -v clang >/dev/null || ls /usr/bin/clang-1[6-9] /usr/bin/clang-2[0-9] >/dev/null 2>&1; }
+have_clang || need+=(clang-16)
+[ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+[ -f /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
+[ -f /usr/include/pcap/pcap.h ] || need+=(libpcap-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v ip >/dev/null || need+=(iproute2)
+command -v ethtool >/dev/null || need+=(ethtool)
+command -v nft >/dev/null || need+=(nftables)
+command -v nsenter >/dev/null || need+=(util-linux)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# bpffs and tracefs: xdpdoctor mounts them itself when missing; nothing to do here.
+echo "setup: ok ($(uname -r); $(command -v clang || ls /usr/bin/clang-1* | head -1))"
