@@ -12,8 +12,16 @@ pub mod netlink;
 pub mod netns;
 
 pub use error::{Error, Result};
+pub mod bench;
 pub mod cancel;
+pub mod capture;
+pub mod diagnose;
+pub mod fix;
 pub mod forwarder;
 pub mod lab;
+pub mod probes;
+pub mod report;
+pub mod snapshot;
+pub mod statefile;
 
 pub use error::ErrorList;

@@ -30,12 +30,22 @@ pub struct Netns {
 }
 
 impl Netns {
-    /// The namespace this process started in.
+    /// The namespace this process started in, named after its /run/netns entry if it has one
+    /// (so a command started under `nsenter --net=/run/netns/NAME` reports NAME).
     pub fn current() -> Self {
-        Netns {
-            name: "(current)".into(),
-            path: PathBuf::from("/proc/self/ns/net"),
-        }
+        let path = PathBuf::from("/proc/self/ns/net");
+        let ino = std::fs::metadata(&path).map(|m| m.ino()).ok();
+        let name = ino
+            .and_then(|ino| {
+                list_named().into_iter().find(|n| {
+                    std::fs::metadata(Path::new(NETNS_RUN_DIR).join(n))
+                        .map(|m| m.ino())
+                        .ok()
+                        == Some(ino)
+                })
+            })
+            .unwrap_or_else(|| "(current)".into());
+        Netns { name, path }
     }
 
     /// A namespace named as `ip netns` names them: `/run/netns/NAME`.

@@ -42,6 +42,8 @@ pub const RX_COUNT_MAP: &str = "rx_count";
 pub const GLOBAL_FULL_CSUM: &str = "full_csum";
 /// `u32`: the ifindex `xdp_redirect_only` redirects to.
 pub const GLOBAL_TARGET_IFINDEX: &str = "target_ifindex";
+/// `u32`: non-zero makes `xdp_count` drop IPv4 frames after counting them (benchmark sink).
+pub const GLOBAL_COUNT_DROP_IPV4: &str = "drop_ipv4";
 
 // ---- Sizes from the header ----
 

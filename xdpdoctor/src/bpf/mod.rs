@@ -7,4 +7,5 @@ pub mod objects {
 }
 
 pub mod forwarder_abi;
+pub mod probes_abi;
 pub mod test_run;

@@ -4,11 +4,18 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod check;
 mod deploy;
+mod diagnose;
+mod fix;
 mod lab;
 mod output;
+mod probes;
+mod snapshot;
 mod status;
 mod teardown;
+mod trace;
 
 /// Exit codes (documented in docs/cli.md).
 pub const EXIT_OK: i32 = 0;
@@ -46,6 +53,21 @@ pub enum Command {
     /// Build, inspect and drive lab scenarios made of network namespaces.
     #[command(subcommand)]
     Lab(lab::LabCommand),
+    /// Save the static state of the forwarder and every namespace it reaches.
+    Snapshot(snapshot::Args),
+    /// Find every cause of lost packets, in packet-path order, with evidence and fixes.
+    Diagnose(diagnose::Args),
+    /// Print (default), apply or revert the fixes of the current findings.
+    Fix(fix::Args),
+    /// CI health check: diagnose, time-bounded; --json, --junit FILE.
+    Check(check::Args),
+    /// List every probe (active or not) and why the kernel refused the others.
+    Probes(probes::Args),
+    /// Stream decoded drop events (redirect errors, drops, bad checksums) until Ctrl-C or
+    /// --duration, then print the kernel's counts.
+    Trace(trace::Args),
+    /// Measure the forwarder against kernel NAT and XDP redirect-only on a lab of its own.
+    Bench(bench::Args),
 }
 
 pub fn main() -> i32 {
@@ -79,5 +101,12 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Teardown(a) => teardown::run(a, &ns),
         Command::Status(a) => status::run(a, &ns),
         Command::Lab(c) => lab::run(c, cli),
+        Command::Snapshot(a) => snapshot::run(a, &ns),
+        Command::Diagnose(a) => diagnose::run(a, &ns),
+        Command::Fix(a) => fix::run(a, &ns),
+        Command::Check(a) => check::run(a, &ns),
+        Command::Probes(a) => probes::run(a, &ns),
+        Command::Trace(a) => trace::run(a, &ns),
+        Command::Bench(a) => bench::run(a),
     }
 }

@@ -18,7 +18,7 @@ use crate::bpf::forwarder_abi::{self as abi, Endpoint};
 use crate::bpf::objects;
 use crate::netlink::rtnl::Rtnl;
 use crate::netns::Netns;
-use crate::{Error, ErrorList, Result};
+use crate::{statefile, Error, ErrorList, Result};
 
 /// XDP attach mode requested by the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -67,21 +67,11 @@ pub struct Deployment {
 impl Deployment {
     /// Reads the state file of the forwarder in `inode`'s namespace, if any.
     pub fn load(inode: u64) -> Result<Option<Self>> {
-        let p = pins::state_file(inode);
-        match std::fs::read_to_string(&p) {
-            Ok(s) => serde_json::from_str(&s)
-                .map(Some)
-                .map_err(|e| Error::invalid(p.display().to_string(), e.to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("read", p, e)),
-        }
+        statefile::read(&pins::state_file(inode))
     }
 
     fn save(&self) -> Result<()> {
-        let p = pins::state_file(self.netns_inode);
-        pins::create_dir(p.parent().unwrap())?;
-        std::fs::write(&p, serde_json::to_string_pretty(self).expect("json"))
-            .map_err(|e| Error::io("write", p, e))
+        statefile::write(&pins::state_file(self.netns_inode), self)
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::forwarder::pins::STATE_ROOT;
-use crate::{Error, Result};
+use crate::{statefile, Result};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Responder {
@@ -49,22 +49,11 @@ impl LabState {
     }
 
     pub fn save(&self) -> Result<()> {
-        let p = Self::path(&self.prefix);
-        std::fs::create_dir_all(labs_dir())
-            .map_err(|e| Error::io("create directory", labs_dir(), e))?;
-        std::fs::write(&p, serde_json::to_string_pretty(self).expect("json"))
-            .map_err(|e| Error::io("write", p, e))
+        statefile::write(&Self::path(&self.prefix), self)
     }
 
     pub fn load(prefix: &str) -> Result<Option<Self>> {
-        let p = Self::path(prefix);
-        match std::fs::read_to_string(&p) {
-            Ok(s) => serde_json::from_str(&s)
-                .map(Some)
-                .map_err(|e| Error::invalid(p.display().to_string(), e.to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("read", p, e)),
-        }
+        statefile::read(&Self::path(prefix))
     }
 
     /// Every lab with a state file.

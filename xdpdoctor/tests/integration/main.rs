@@ -6,3 +6,4 @@ mod common;
 mod deploy;
 mod lab;
 mod netlink_features;
+mod trace;

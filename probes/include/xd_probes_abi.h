@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * Kernel/user ABI of probes/trace.bpf.c, mirrored in xdpdoctor/src/bpf/probes_abi.rs
+ * (#[repr(C)] with size assertions). Change both together.
+ */
+#ifndef XD_PROBES_ABI_H
+#define XD_PROBES_ABI_H
+
+/* What happened (xd_event.kind, xd_agg_key.kind). */
+enum xd_kind {
+	XD_REDIRECT_ERR = 1,   /* xdp:xdp_redirect_err: code = errno (negative) */
+	XD_DEVMAP_XMIT = 2,    /* xdp:xdp_devmap_xmit with drops or err: code = errno, count = drops */
+	XD_XDP_EXCEPTION = 3,  /* xdp:xdp_exception: code = XDP action */
+	XD_VETH_XDP_XMIT = 4,  /* veth_xdp_xmit returned < 0: code = its return value */
+	XD_KFREE_SKB = 5,      /* skb:kfree_skb with a reason of interest: code = drop reason */
+	XD_TCP_BAD_CSUM = 6,   /* tcp:tcp_bad_csum: code = 0 */
+};
+
+/* Where the event came from (xd_event.source). */
+enum xd_source {
+	XD_SRC_TP_BTF = 1,     /* BTF-typed tracepoint: devices and namespaces known */
+	XD_SRC_TRACEPOINT = 2, /* classic tracepoint: ifindexes only for xdp events */
+	XD_SRC_FEXIT = 3,
+	XD_SRC_KRETPROBE = 4,
+};
+
+/* One event in the ring buffer `events`. 72 bytes. */
+struct xd_event {
+	__u64 ts_ns;          /* bpf_ktime_get_ns() */
+	__u64 netns;          /* namespace inode of `ifindex`'s device; 0 = unknown */
+	__u64 target_netns;   /* namespace inode of `target_ifindex`'s device; 0 = unknown */
+	__u64 location;       /* kfree_skb: address of the caller that dropped */
+	__u32 ifindex;        /* device the packet was on (xdp: the receiving device) */
+	__u32 target_ifindex; /* redirect target; 0 = none */
+	__s32 code;           /* see enum xd_kind */
+	__u32 kind;           /* enum xd_kind */
+	__u32 prog_id;        /* XDP program id, 0 = unknown */
+	__u32 act;            /* XDP action, when the tracepoint has one */
+	__s32 sent;           /* devmap_xmit */
+	__s32 drops;          /* devmap_xmit */
+	__u32 cpu;
+	__u16 protocol;       /* kfree_skb: skb->protocol, host order */
+	__u8 source;          /* enum xd_source */
+	__u8 pad;
+};
+
+/* Key of the per-CPU hash `counts` (value: __u64 packets). 24 bytes, no padding. */
+struct xd_agg_key {
+	__u64 netns;
+	__u32 ifindex;
+	__u32 target_ifindex;
+	__s32 code;
+	__u32 kind;
+};
+
+/* Reasons 0..XD_REASON_BITS-1 can be selected in drop_reason_mask. */
+#define XD_REASON_BITS 256
+
+#endif

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The few kernel structs xdpdoctor's probes read, hand-written (not a generated vmlinux.h).
+ * Every struct is marked preserve_access_index: clang records each field access as a CO-RE
+ * relocation and the loader fixes the offsets from the running kernel's BTF, so only the
+ * field *names* must match the kernel, not the layout. Field order here is irrelevant.
+ */
+#ifndef XD_VMLINUX_H
+#define XD_VMLINUX_H
+
+#include <linux/types.h>
+
+typedef __u8 u8;
+typedef __u16 u16;
+typedef __u32 u32;
+typedef __u64 u64;
+typedef __s32 s32;
+typedef __s64 s64;
+typedef _Bool bool;
+#define true 1
+#define false 0
+
+#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)
+
+struct ns_common {
+	unsigned int inum;
+};
+
+struct net {
+	struct ns_common ns;
+};
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
+struct net_device {
+	int ifindex;
+	possible_net_t nd_net;
+};
+
+struct sock_common {
+	possible_net_t skc_net;
+};
+
+struct sock {
+	struct sock_common __sk_common;
+};
+
+struct sk_buff {
+	struct net_device *dev;
+	struct sock *sk;
+	int skb_iif;
+	__u16 protocol;
+};
+
+struct bpf_prog_aux {
+	u32 id;
+};
+
+struct bpf_prog {
+	struct bpf_prog_aux *aux;
+};
+
+/* The first member of the devmap's private `struct bpf_dtab_netdev`; xdp_redirect_err's
+ * `tgt` points to it for DEVMAP and DEVMAP_HASH redirects (include/trace/events/xdp.h uses
+ * the same trick with its own `struct _bpf_dtab_netdev`). */
+struct _bpf_dtab_netdev {
+	struct net_device *dev;
+};
+
+#pragma clang attribute pop
+
+/* x86-64 register frame as kprobes see it; uapi field names, which is what bpf_tracing.h's
+ * PT_REGS_RC() expects when __VMLINUX_H__ is not defined. Layout equals the kernel's. */
+struct pt_regs {
+	unsigned long r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8;
+	unsigned long rax, rcx, rdx, rsi, rdi, orig_rax, rip, cs, eflags, rsp, ss;
+};
+
+#endif

@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * xdpdoctor's drop probes. Every program is optional: user space loads them one by one and
+ * attaches the best variant the kernel allows (tp_btf > classic tracepoint; fexit > kretprobe).
+ * Each hit is counted in `counts` (per-CPU hash, so bursts lose nothing) and, if there is
+ * room, sent as a `struct xd_event` through the ring buffer `events`; when there is none,
+ * `lost` is incremented. ABI: include/xd_probes_abi.h.
+ */
+#include "xd_vmlinux.h"
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "xd_probes_abi.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Tunables, set at load (EbpfLoader::override_global). */
+/* 1: only events whose namespace is in `netns_filter` (or unknown) are kept. */
+const volatile __u32 filter_netns = 0;
+/* kfree_skb reasons to keep, bit n = reason n (numbers from this kernel's format file). */
+const volatile __u64 drop_reason_mask[XD_REASON_BITS / 64] = {};
+/* Classic kfree_skb fallback: byte offset of `reason` in the tracepoint record (format file). */
+const volatile __u32 kfree_reason_offset = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct xd_agg_key);
+	__type(value, __u64);
+} counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, __u8);
+} netns_filter SEC(".maps");
+
+static __always_inline __u64 dev_netns(const struct net_device *dev)
+{
+	if (!dev)
+		return 0;
+	return BPF_CORE_READ(dev, nd_net.net, ns.inum);
+}
+
+static __always_inline __u32 dev_ifindex(const struct net_device *dev)
+{
+	if (!dev)
+		return 0;
+	return BPF_CORE_READ(dev, ifindex);
+}
+
+static __always_inline bool netns_wanted(__u64 a, __u64 b)
+{
+	if (!filter_netns || (!a && !b))
+		return true;
+	if (a && bpf_map_lookup_elem(&netns_filter, &a))
+		return true;
+	if (b && bpf_map_lookup_elem(&netns_filter, &b))
+		return true;
+	return false;
+}
+
+/* Counts `n` packets under the event's key and queues the event itself. */
+static __always_inline void emit(struct xd_event *e, __u64 n)
+{
+	struct xd_agg_key key = {
+		.netns = e->netns,
+		.ifindex = e->ifindex,
+		.target_ifindex = e->target_ifindex,
+		.code = e->code,
+		.kind = e->kind,
+	};
+	__u64 *v = bpf_map_lookup_elem(&counts, &key);
+	if (v) {
+		*v += n; /* per-CPU value: no other writer */
+	} else {
+		bpf_map_update_elem(&counts, &key, &n, BPF_NOEXIST);
+		/* Lost a race with ourselves on this CPU (impossible) or the map is full. */
+	}
+
+	struct xd_event *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__u32 zero = 0;
+		__u64 *l = bpf_map_lookup_elem(&lost, &zero);
+		if (l)
+			*l += 1;
+		return;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->cpu = bpf_get_smp_processor_id();
+	__builtin_memcpy(r, e, sizeof(*r));
+	bpf_ringbuf_submit(r, 0);
+}
+
+static __always_inline __u32 prog_id(const struct bpf_prog *p)
+{
+	if (!p)
+		return 0;
+	return BPF_CORE_READ(p, aux, id);
+}
+
+/* ---------------------------------------------------------------- xdp:xdp_redirect_err */
+
+SEC("tp_btf/xdp_redirect_err")
+int BPF_PROG(xd_redirect_err_btf, const struct net_device *dev, const struct bpf_prog *xdp,
+	     const void *tgt, int err, int map_type, u32 map_id, u32 index)
+{
+	struct xd_event e = {};
+	e.kind = XD_REDIRECT_ERR;
+	e.source = XD_SRC_TP_BTF;
+	e.netns = dev_netns(dev);
+	e.ifindex = dev_ifindex(dev);
+	e.code = err;
+	e.prog_id = prog_id(xdp);
+	e.act = 4; /* XDP_REDIRECT */
+	/* The same rule as the tracepoint's to_ifindex (include/trace/events/xdp.h). */
+	if (map_type == BPF_MAP_TYPE_DEVMAP || map_type == BPF_MAP_TYPE_DEVMAP_HASH) {
+		if (tgt) {
+			struct net_device *to = BPF_CORE_READ((struct _bpf_dtab_netdev *)tgt, dev);
+			e.target_ifindex = dev_ifindex(to);
+			e.target_netns = dev_netns(to);
+		}
+	} else if (map_type == BPF_MAP_TYPE_UNSPEC && map_id == 0x7fffffff) {
+		e.target_ifindex = index;
+		e.target_netns = e.netns;
+	}
+	if (!netns_wanted(e.netns, e.target_netns))
+		return 0;
+	emit(&e, 1);
+	return 0;
+}
+
+struct tp_xdp_redirect {
+	__u64 common;
+	int prog_id;
+	__u32 act;
+	int ifindex;
+	int err;
+	int to_ifindex;
+	__u32 map_id;
+	int map_index;
+};
+
+static __always_inline int on_redirect_tp(struct tp_xdp_redirect *ctx)
+{
+	struct xd_event e = {};
+	e.kind = XD_REDIRECT_ERR;
+	e.source = XD_SRC_TRACEPOINT;
+	e.ifindex = ctx->ifindex;
+	e.target_ifindex = ctx->to_ifindex;
+	e.code = ctx->err;
+	e.prog_id = ctx->prog_id;
+	e.act = ctx->act;
+	emit(&e, 1);
+	return 0;
+}
+
+SEC("tracepoint/xdp/xdp_redirect_err")
+int xd_redirect_err_tp(struct tp_xdp_redirect *ctx)
+{
+	return on_redirect_tp(ctx);
+}
+
+/* Old kernels (< 5.6 fired it; gone since): same record layout as xdp_redirect_err. */
+SEC("tracepoint/xdp/xdp_redirect_map_err")
+int xd_redirect_map_err_tp(struct tp_xdp_redirect *ctx)
+{
+	return on_redirect_tp(ctx);
+}
+
+/* ---------------------------------------------------------------- xdp:xdp_devmap_xmit */
+
+SEC("tp_btf/xdp_devmap_xmit")
+int BPF_PROG(xd_devmap_xmit_btf, const struct net_device *from_dev,
+	     const struct net_device *to_dev, int sent, int drops, int err)
+{
+	if (!drops && !err)
+		return 0;
+	struct xd_event e = {};
+	e.kind = XD_DEVMAP_XMIT;
+	e.source = XD_SRC_TP_BTF;
+	e.netns = dev_netns(from_dev);
+	e.ifindex = dev_ifindex(from_dev);
+	e.target_netns = dev_netns(to_dev);
+	e.target_ifindex = dev_ifindex(to_dev);
+	e.code = err;
+	e.sent = sent;
+	e.drops = drops;
+	e.act = 4;
+	if (!netns_wanted(e.netns, e.target_netns))
+		return 0;
+	emit(&e, drops > 0 ? drops : 1);
+	return 0;
+}
+
+struct tp_xdp_devmap_xmit {
+	__u64 common;
+	int from_ifindex;
+	__u32 act;
+	int to_ifindex;
+	int drops;
+	int sent;
+	int err;
+};
+
+SEC("tracepoint/xdp/xdp_devmap_xmit")
+int xd_devmap_xmit_tp(struct tp_xdp_devmap_xmit *ctx)
+{
+	if (!ctx->drops && !ctx->err)
+		return 0;
+	struct xd_event e = {};
+	e.kind = XD_DEVMAP_XMIT;
+	e.source = XD_SRC_TRACEPOINT;
+	e.ifindex = ctx->from_ifindex;
+	e.target_ifindex = ctx->to_ifindex;
+	e.code = ctx->err;
+	e.sent = ctx->sent;
+	e.drops = ctx->drops;
+	e.act = ctx->act;
+	emit(&e, ctx->drops > 0 ? ctx->drops : 1);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- xdp:xdp_exception */
+
+SEC("tp_btf/xdp_exception")
+int BPF_PROG(xd_exception_btf, const struct net_device *dev, const struct bpf_prog *xdp, u32 act)
+{
+	struct xd_event e = {};
+	e.kind = XD_XDP_EXCEPTION;
+	e.source = XD_SRC_TP_BTF;
+	e.netns = dev_netns(dev);
+	e.ifindex = dev_ifindex(dev);
+	e.prog_id = prog_id(xdp);
+	e.act = act;
+	e.code = act;
+	if (!netns_wanted(e.netns, 0))
+		return 0;
+	emit(&e, 1);
+	return 0;
+}
+
+struct tp_xdp_exception {
+	__u64 common;
+	int prog_id;
+	__u32 act;
+	int ifindex;
+};
+
+SEC("tracepoint/xdp/xdp_exception")
+int xd_exception_tp(struct tp_xdp_exception *ctx)
+{
+	struct xd_event e = {};
+	e.kind = XD_XDP_EXCEPTION;
+	e.source = XD_SRC_TRACEPOINT;
+	e.ifindex = ctx->ifindex;
+	e.prog_id = ctx->prog_id;
+	e.act = ctx->act;
+	e.code = ctx->act;
+	emit(&e, 1);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- veth_xdp_xmit */
+
+SEC("fexit/veth_xdp_xmit")
+int BPF_PROG(xd_veth_xmit_fexit, struct net_device *dev, int n, void **frames, u32 flags,
+	     bool ndo_xmit, int ret)
+{
+	if (ret >= 0)
+		return 0;
+	struct xd_event e = {};
+	e.kind = XD_VETH_XDP_XMIT;
+	e.source = XD_SRC_FEXIT;
+	e.netns = dev_netns(dev);
+	e.ifindex = dev_ifindex(dev);
+	e.target_ifindex = e.ifindex;
+	e.target_netns = e.netns;
+	e.code = ret;
+	e.drops = n;
+	if (!netns_wanted(e.netns, 0))
+		return 0;
+	emit(&e, n > 0 ? n : 1);
+	return 0;
+}
+
+SEC("kretprobe/veth_xdp_xmit")
+int xd_veth_xmit_kretprobe(struct pt_regs *ctx)
+{
+	int ret = (int)PT_REGS_RC(ctx);
+	if (ret >= 0)
+		return 0;
+	struct xd_event e = {};
+	e.kind = XD_VETH_XDP_XMIT;
+	e.source = XD_SRC_KRETPROBE;
+	e.code = ret;
+	emit(&e, 1);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- skb drops */
+
+static __always_inline bool reason_wanted(__u32 reason)
+{
+	if (reason >= XD_REASON_BITS)
+		return false;
+	/* Constant indices only: clang may drop a mask on a variable index because it knows
+	 * reason < 256 from a 32-bit copy, which the verifier (64-bit ctx slot) does not. */
+	__u32 word = reason >> 6;
+	__u64 bits = word == 0 ? drop_reason_mask[0]
+		   : word == 1 ? drop_reason_mask[1]
+		   : word == 2 ? drop_reason_mask[2]
+			       : drop_reason_mask[3];
+	return (bits >> (reason & 63)) & 1;
+}
+
+static __always_inline void skb_event(struct xd_event *e, const struct sk_buff *skb)
+{
+	struct net_device *dev = BPF_CORE_READ(skb, dev);
+	if (dev) {
+		e->netns = dev_netns(dev);
+		e->ifindex = dev_ifindex(dev);
+	} else {
+		/* Past the device (socket layer): the socket knows its namespace. */
+		e->netns = BPF_CORE_READ(skb, sk, __sk_common.skc_net.net, ns.inum);
+		e->ifindex = BPF_CORE_READ(skb, skb_iif);
+	}
+	e->protocol = __builtin_bswap16(BPF_CORE_READ(skb, protocol));
+}
+
+static __always_inline int on_kfree(const struct sk_buff *skb, void *location, __u32 reason,
+				    __u8 source)
+{
+	if (!reason_wanted(reason))
+		return 0;
+	struct xd_event e = {};
+	e.kind = XD_KFREE_SKB;
+	e.source = source;
+	e.code = reason;
+	e.location = (__u64)location;
+	skb_event(&e, skb);
+	if (!netns_wanted(e.netns, 0))
+		return 0;
+	emit(&e, 1);
+	return 0;
+}
+
+/* Arguments since 5.17 are (skb, location, reason); 6.12 appended rx_sk, unused here. */
+SEC("tp_btf/kfree_skb")
+int BPF_PROG(xd_kfree_skb_btf, struct sk_buff *skb, void *location, int reason)
+{
+	return on_kfree(skb, location, reason, XD_SRC_TP_BTF);
+}
+
+SEC("tracepoint/skb/kfree_skb")
+int xd_kfree_skb_tp(void *ctx)
+{
+	struct sk_buff *skb = 0;
+	void *location = 0;
+	__u32 reason = 0;
+	bpf_probe_read_kernel(&skb, sizeof(skb), ctx + 8);
+	bpf_probe_read_kernel(&location, sizeof(location), ctx + 16);
+	if (!kfree_reason_offset)
+		return 0;
+	bpf_probe_read_kernel(&reason, sizeof(reason), ctx + (kfree_reason_offset & 0xff));
+	return on_kfree(skb, location, reason, XD_SRC_TRACEPOINT);
+}
+
+SEC("tp_btf/tcp_bad_csum")
+int BPF_PROG(xd_tcp_bad_csum_btf, const struct sk_buff *skb)
+{
+	struct xd_event e = {};
+	e.kind = XD_TCP_BAD_CSUM;
+	e.source = XD_SRC_TP_BTF;
+	skb_event(&e, skb);
+	if (!netns_wanted(e.netns, 0))
+		return 0;
+	emit(&e, 1);
+	return 0;
+}
+
+SEC("tracepoint/tcp/tcp_bad_csum")
+int xd_tcp_bad_csum_tp(void *ctx)
+{
+	struct sk_buff *skb = 0;
+	bpf_probe_read_kernel(&skb, sizeof(skb), ctx + 8);
+	struct xd_event e = {};
+	e.kind = XD_TCP_BAD_CSUM;
+	e.source = XD_SRC_TRACEPOINT;
+	skb_event(&e, skb);
+	if (!netns_wanted(e.netns, 0))
+		return 0;
+	emit(&e, 1);
+	return 0;
+}

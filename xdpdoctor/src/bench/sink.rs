@@ -1,0 +1,74 @@
+//! The delivery counter: `xdp_count` attached to the container's `host0`.
+//!
+//! Counting at the far end, not at the sender, is what makes variants comparable: a frame
+//! counts once it reached the container's XDP hook, whatever dropped the others (veth ring
+//! full, stack drops, a wrong verdict). Attaching an XDP program to host0 also gives the veth
+//! peer an XDP receive queue, which makes XDP redirects into ve-m1 valid (KERNEL-NOTES).
+//! The counter drops the IPv4 frames it counted (`drop_ipv4`): the delivery point is the
+//! container's XDP hook, and nothing behind it (skb allocation, GRO, the container's TCP
+//! stack answering SYNs) adds a cost that would be the same for every variant and hide their
+//! differences. ARP still passes. The attachment is a bpf_link held in memory: dropping the
+//! [`Sink`] (or the process dying) detaches it.
+
+use aya::maps::{MapData, PerCpuArray};
+use aya::programs::{Xdp, XdpMode};
+use aya::{Ebpf, EbpfLoader};
+
+use crate::bpf::forwarder_abi as abi;
+use crate::bpf::objects;
+use crate::netns::Netns;
+use crate::{Error, Result};
+
+pub struct Sink {
+    /// Keeps the program and its link alive.
+    _ebpf: Ebpf,
+    rx_count: PerCpuArray<MapData, u64>,
+    pub ifname: String,
+    pub netns: String,
+}
+
+impl Sink {
+    /// Loads `xdp_count` and attaches it (driver mode) to `ifname` in `ns`.
+    pub fn attach(ns: &Netns, ifname: &str) -> Result<Sink> {
+        let ifname = ifname.to_string();
+        let ns_name = ns.name.clone();
+        ns.run(move || {
+            let mut ebpf =
+                Ebpf::load(objects::COUNT).map_err(|e| Error::bpf("load", "count.bpf.o", e))?;
+            let prog: &mut Xdp = ebpf
+                .program_mut(abi::PROG_COUNT)
+                .ok_or_else(|| Error::bpf("find program", abi::PROG_COUNT, "missing"))?
+                .try_into()
+                .map_err(|e| Error::bpf("program type", abi::PROG_COUNT, e))?;
+            prog.load()
+                .map_err(|e| Error::bpf("load program", abi::PROG_COUNT, e))?;
+            prog.attach(&ifname, XdpMode::Driver).map_err(|e| {
+                Error::bpf(
+                    "attach",
+                    format!("{} to {ifname} in {ns_name}", abi::PROG_COUNT),
+                    e,
+                )
+            })?;
+            let map = ebpf
+                .take_map(abi::RX_COUNT_MAP)
+                .ok_or_else(|| Error::bpf("find map", abi::RX_COUNT_MAP, "missing"))?;
+            let rx_count = PerCpuArray::try_from(map)
+                .map_err(|e| Error::bpf("map type", abi::RX_COUNT_MAP, e))?;
+            Ok(Sink {
+                _ebpf: ebpf,
+                rx_count,
+                ifname,
+                netns: ns_name,
+            })
+        })
+    }
+
+    /// Frames counted so far (sum over CPUs).
+    pub fn delivered(&self) -> Result<u64> {
+        let v = self
+            .rx_count
+            .get(&0, 0)
+            .map_err(|e| Error::bpf("read", abi::RX_COUNT_MAP, e))?;
+        Ok(v.iter().sum())
+    }
+}

@@ -1,0 +1,96 @@
+//! `#[repr(C)]` mirror of `probes/include/xd_probes_abi.h` (the ABI of `probes/trace.bpf.c`)
+//! plus the names of its programs, maps and load-time globals, named once here.
+
+/// `enum xd_kind`.
+pub const XD_REDIRECT_ERR: u32 = 1;
+pub const XD_DEVMAP_XMIT: u32 = 2;
+pub const XD_XDP_EXCEPTION: u32 = 3;
+pub const XD_VETH_XDP_XMIT: u32 = 4;
+pub const XD_KFREE_SKB: u32 = 5;
+pub const XD_TCP_BAD_CSUM: u32 = 6;
+
+/// `enum xd_source`.
+pub const XD_SRC_TP_BTF: u8 = 1;
+pub const XD_SRC_TRACEPOINT: u8 = 2;
+pub const XD_SRC_FEXIT: u8 = 3;
+pub const XD_SRC_KRETPROBE: u8 = 4;
+
+/// `XD_REASON_BITS`: drop reasons below this number can be selected.
+pub const XD_REASON_BITS: usize = 256;
+
+/// `struct xd_event`: one record of the ring buffer.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct XdEvent {
+    pub ts_ns: u64,
+    pub netns: u64,
+    pub target_netns: u64,
+    pub location: u64,
+    pub ifindex: u32,
+    pub target_ifindex: u32,
+    pub code: i32,
+    pub kind: u32,
+    pub prog_id: u32,
+    pub act: u32,
+    pub sent: i32,
+    pub drops: i32,
+    pub cpu: u32,
+    pub protocol: u16,
+    pub source: u8,
+    pub pad: u8,
+}
+
+const _: () = assert!(std::mem::size_of::<XdEvent>() == 72);
+
+impl XdEvent {
+    /// Reads a record from ring-buffer bytes (None if too short).
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        if b.len() < std::mem::size_of::<Self>() {
+            return None;
+        }
+        // SAFETY: length checked; XdEvent is plain old data; unaligned read.
+        Some(unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<Self>()) })
+    }
+}
+
+/// `struct xd_agg_key`: key of the per-CPU hash `counts` (value: u64 packets).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct XdAggKey {
+    pub netns: u64,
+    pub ifindex: u32,
+    pub target_ifindex: u32,
+    pub code: i32,
+    pub kind: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<XdAggKey>() == 24);
+
+// SAFETY: repr(C), integer fields only, no padding (size asserted above).
+unsafe impl aya::Pod for XdAggKey {}
+
+/// Maps.
+pub const MAP_EVENTS: &str = "events";
+pub const MAP_COUNTS: &str = "counts";
+pub const MAP_LOST: &str = "lost";
+pub const MAP_NETNS_FILTER: &str = "netns_filter";
+
+/// `const volatile` globals set at load.
+pub const GLOBAL_FILTER_NETNS: &str = "filter_netns";
+pub const GLOBAL_DROP_REASON_MASK: &str = "drop_reason_mask";
+pub const GLOBAL_KFREE_REASON_OFFSET: &str = "kfree_reason_offset";
+
+/// Programs (C function names).
+pub const PROG_REDIRECT_ERR_BTF: &str = "xd_redirect_err_btf";
+pub const PROG_REDIRECT_ERR_TP: &str = "xd_redirect_err_tp";
+pub const PROG_REDIRECT_MAP_ERR_TP: &str = "xd_redirect_map_err_tp";
+pub const PROG_DEVMAP_XMIT_BTF: &str = "xd_devmap_xmit_btf";
+pub const PROG_DEVMAP_XMIT_TP: &str = "xd_devmap_xmit_tp";
+pub const PROG_EXCEPTION_BTF: &str = "xd_exception_btf";
+pub const PROG_EXCEPTION_TP: &str = "xd_exception_tp";
+pub const PROG_VETH_FEXIT: &str = "xd_veth_xmit_fexit";
+pub const PROG_VETH_KRETPROBE: &str = "xd_veth_xmit_kretprobe";
+pub const PROG_KFREE_SKB_BTF: &str = "xd_kfree_skb_btf";
+pub const PROG_KFREE_SKB_TP: &str = "xd_kfree_skb_tp";
+pub const PROG_TCP_BAD_CSUM_BTF: &str = "xd_tcp_bad_csum_btf";
+pub const PROG_TCP_BAD_CSUM_TP: &str = "xd_tcp_bad_csum_tp";

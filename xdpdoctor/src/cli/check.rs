@@ -1,0 +1,60 @@
+//! `xdpdoctor check`: the CI health check. Diagnose, non-interactive and bounded by
+//! `--timeout`; same exit codes (0 healthy, 1 findings, 2 could not diagnose or timed out).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use xdpdoctor::diagnose;
+use xdpdoctor::netns::Netns;
+use xdpdoctor::report;
+
+use super::diagnose::{exit_code, print_text, ObserveArgs};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub observe: ObserveArgs,
+    /// Give up (exit 2) after this many seconds.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub timeout: f64,
+    /// Machine-readable output on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write JUnit XML (one testcase per rule) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
+}
+
+pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
+    anyhow::ensure!(
+        a.timeout.is_finite() && a.timeout > 0.0,
+        "--timeout {}: must be positive",
+        a.timeout
+    );
+    let opts = a.observe.options()?;
+    anyhow::ensure!(
+        opts.window.as_secs_f64() < a.timeout,
+        "--observe {} must be shorter than --timeout {}",
+        a.observe.observe,
+        a.timeout
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let ns2 = ns.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(diagnose::diagnose(&ns2, &opts));
+    });
+    let r = match rx.recv_timeout(Duration::from_secs_f64(a.timeout)) {
+        Ok(r) => r.with_context(|| format!("diagnosing the forwarder in namespace {ns}"))?,
+        Err(_) => anyhow::bail!("check did not finish within --timeout {} s", a.timeout),
+    };
+    let code = exit_code(&r);
+    if let Some(p) = &a.junit {
+        std::fs::write(p, report::junit(&r)).with_context(|| format!("write {}", p.display()))?;
+    }
+    if a.json {
+        println!("{}", report::to_json(&r, code));
+    } else {
+        print_text(&r);
+    }
+    Ok(code)
+}

@@ -1,0 +1,107 @@
+//! `xdpdoctor diagnose`: snapshot -> evidence -> rules -> report.
+//!
+//! Exit codes: 0 healthy, 1 findings, 2 could not diagnose (docs/diagnose.md).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use xdpdoctor::diagnose::{self, ObserveOptions, Report};
+use xdpdoctor::netns::Netns;
+use xdpdoctor::report::{self, Style};
+use xdpdoctor::snapshot::Snapshot;
+
+/// Options of the observation window, shared by `diagnose` and `check`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ObserveArgs {
+    /// Seconds to observe (probes, captures, counters, lab traffic); 0 = static only.
+    #[arg(long, default_value_t = 3.0, value_name = "SECONDS")]
+    pub observe: f64,
+    /// Lab whose client makes traffic during the window (default: the lab that owns the
+    /// forwarder's namespace, if any; otherwise the window is passive).
+    #[arg(long, value_name = "PREFIX")]
+    pub lab: Option<String>,
+    /// Make no traffic, even in a lab.
+    #[arg(long)]
+    pub no_traffic: bool,
+    /// Do not attach tracing probes.
+    #[arg(long)]
+    pub no_probes: bool,
+}
+
+impl ObserveArgs {
+    pub fn options(&self) -> Result<ObserveOptions> {
+        anyhow::ensure!(
+            self.observe.is_finite() && (0.0..=600.0).contains(&self.observe),
+            "--observe {}: use 0 to 600 seconds",
+            self.observe
+        );
+        Ok(ObserveOptions {
+            window: Duration::from_secs_f64(self.observe),
+            lab: self.lab.clone(),
+            traffic: !self.no_traffic,
+            probes: !self.no_probes,
+        })
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub observe: ObserveArgs,
+    /// Run the rules on a saved snapshot (`snapshot --json`) instead; needs no root.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<std::path::PathBuf>,
+    /// Machine-readable output (schema: docs/diagnose.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn exit_code(r: &Report) -> i32 {
+    if r.diagnosis.healthy() {
+        super::EXIT_OK
+    } else {
+        super::EXIT_FINDINGS
+    }
+}
+
+pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
+    let r = match &a.from {
+        Some(p) => diagnose::diagnose_saved(
+            Snapshot::load(p).with_context(|| format!("loading snapshot {}", p.display()))?,
+        ),
+        None => diagnose::diagnose(ns, &a.observe.options()?)
+            .with_context(|| format!("diagnosing the forwarder in namespace {ns}"))?,
+    };
+    let code = exit_code(&r);
+    if a.json {
+        println!("{}", report::to_json(&r, code));
+    } else {
+        print_text(&r);
+    }
+    Ok(code)
+}
+
+pub fn print_text(r: &Report) {
+    let st = Style {
+        color: super::output::color(),
+    };
+    if r.diagnosis.healthy() {
+        println!(
+            "{}: no finding in {} ({} rules)",
+            st.good("healthy"),
+            r.snapshot.forwarder_ns().name,
+            r.diagnosis.rules.len()
+        );
+    } else {
+        println!(
+            "{} finding(s) in {}, in the order a packet meets them:",
+            r.diagnosis.findings.len(),
+            r.snapshot.forwarder_ns().name
+        );
+        println!("{}", report::table(r, st));
+        print!("{}", report::details(r, st));
+        println!();
+        print!("{}", report::diagram(r, st));
+    }
+    print!("{}", report::evidence_summary(r));
+}

@@ -1,0 +1,154 @@
+//! `xdpdoctor fix [--apply | --revert] [--prefer xdp|gro]`: prints the plan (default), applies
+//! it (journaled, idempotent), or restores the journaled previous state.
+//!
+//! Exit codes: 0 done (or nothing to do), 1 some finding has no automatic fix or a step failed,
+//! 2 could not diagnose / read the journal.
+
+use anyhow::{Context, Result};
+use comfy_table::Cell;
+use serde::Serialize;
+use xdpdoctor::diagnose::{self, ObserveOptions};
+use xdpdoctor::fix::{self, Action, Applied, PeerFix};
+use xdpdoctor::netns::Netns;
+
+use super::output::{bad, good, print_json, table};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Apply the plan (default: print it only).
+    #[arg(long, conflicts_with = "revert")]
+    pub apply: bool,
+    /// Restore the state recorded by earlier `--apply` runs and remove their pins.
+    #[arg(long)]
+    pub revert: bool,
+    /// How to let a veth peer accept XDP redirects.
+    #[arg(long, value_enum, default_value = "xdp")]
+    pub prefer: Prefer,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Prefer {
+    /// Attach a pass-through XDP program (bpf_link pinned under /sys/fs/bpf/xdpdoctor).
+    Xdp,
+    /// Request GRO on the peer (5.13+).
+    Gro,
+}
+
+#[derive(Serialize)]
+struct PlanOut<'a> {
+    findings: usize,
+    manual: Vec<String>,
+    actions: &'a [Action],
+    results: &'a [Applied],
+}
+
+pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
+    let inode = ns.inode()?;
+    if a.revert {
+        let res = fix::revert_all(inode).context("reverting fixes")?;
+        let failed = res.iter().any(|r| r.result.starts_with("failed"));
+        print_results(a.json, &[], &[], &res, "nothing to revert (no journal)")?;
+        return Ok(if failed {
+            super::EXIT_FINDINGS
+        } else {
+            super::EXIT_OK
+        });
+    }
+    let opts = ObserveOptions {
+        window: std::time::Duration::ZERO,
+        ..Default::default()
+    };
+    let r = diagnose::diagnose(ns, &opts)
+        .with_context(|| format!("diagnosing the forwarder in namespace {ns}"))?;
+    let prefer = match a.prefer {
+        Prefer::Xdp => PeerFix::Xdp,
+        Prefer::Gro => PeerFix::Gro,
+    };
+    let actions = fix::plan(&r.diagnosis.findings, prefer);
+    let manual: Vec<String> = r
+        .diagnosis
+        .findings
+        .iter()
+        .filter(|f| f.fix.is_none())
+        .map(|f| format!("{} {}: {}", f.id, f.subject, f.fix_text()))
+        .collect();
+    let results = if a.apply {
+        fix::apply_all(inode, &actions).context("applying fixes")?
+    } else {
+        Vec::new()
+    };
+    let failed = results.iter().any(|r| r.result.starts_with("failed"));
+    if a.json {
+        print_json(&PlanOut {
+            findings: r.diagnosis.findings.len(),
+            manual: manual.clone(),
+            actions: &actions,
+            results: &results,
+        })?;
+    } else {
+        print_results(false, &actions, &manual, &results, "nothing to fix")?;
+        if !a.apply && !actions.is_empty() {
+            println!(
+                "dry run: `xdpdoctor fix --apply` applies this plan (`fix --revert` undoes it)"
+            );
+        }
+    }
+    Ok(if failed || !manual.is_empty() {
+        super::EXIT_FINDINGS
+    } else {
+        super::EXIT_OK
+    })
+}
+
+fn print_results(
+    json: bool,
+    actions: &[Action],
+    manual: &[String],
+    results: &[Applied],
+    empty: &str,
+) -> Result<()> {
+    if json {
+        return print_json(&PlanOut {
+            findings: 0,
+            manual: manual.to_vec(),
+            actions,
+            results,
+        });
+    }
+    if actions.is_empty() && results.is_empty() && manual.is_empty() {
+        println!("{empty}");
+        return Ok(());
+    }
+    if results.is_empty() {
+        let mut t = table(&["#", "fix", "command"]);
+        for (n, a) in actions.iter().enumerate() {
+            t.add_row(vec![
+                Cell::new(n + 1),
+                Cell::new(a.id()),
+                Cell::new(a.describe()),
+            ]);
+        }
+        println!("{t}");
+    } else {
+        let mut t = table(&["fix", "result", "command"]);
+        for r in results {
+            let res = if r.result.starts_with("failed") {
+                bad(&r.result)
+            } else {
+                good(&r.result)
+            };
+            t.add_row(vec![
+                Cell::new(&r.fix),
+                Cell::new(res),
+                Cell::new(&r.command),
+            ]);
+        }
+        println!("{t}");
+    }
+    for m in manual {
+        println!("manual: {m}");
+    }
+    Ok(())
+}

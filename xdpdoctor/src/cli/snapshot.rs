@@ -1,0 +1,88 @@
+//! `xdpdoctor snapshot [--json] [--output FILE]`: the static state diagnose works on.
+
+use anyhow::{Context, Result};
+use xdpdoctor::netns::Netns;
+use xdpdoctor::snapshot;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Print the snapshot as JSON (what `diagnose --from` reads).
+    #[arg(long)]
+    pub json: bool,
+    /// Write the JSON snapshot to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
+    let s = snapshot::take(ns).with_context(|| format!("snapshot of namespace {ns}"))?;
+    if let Some(p) = &a.output {
+        std::fs::write(p, s.to_json()).with_context(|| format!("write {}", p.display()))?;
+        return Ok(super::EXIT_OK);
+    }
+    if a.json {
+        println!("{}", s.to_json());
+        return Ok(super::EXIT_OK);
+    }
+    println!(
+        "forwarder in {} (inode {}), kernel {}, xdp_features {}",
+        s.forwarder_ns().name,
+        s.forwarder_netns_inode,
+        s.kernel,
+        if s.xdp_features_supported {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    let mut t = super::output::table(&[
+        "netns",
+        "interface",
+        "up",
+        "mtu",
+        "addresses",
+        "xdp",
+        "xdp_features",
+        "gro req",
+        "tx csum",
+        "fwd",
+        "peer",
+    ]);
+    for n in &s.namespaces {
+        for i in &n.interfaces {
+            let addrs: Vec<String> = n
+                .addrs_of(i.index())
+                .map(|a| format!("{}/{}", a.addr, a.prefix))
+                .collect();
+            let peer = s
+                .peer_of(i)
+                .map(|(pn, pi)| format!("{}/{}", pn.name, pi.name()))
+                .unwrap_or_default();
+            let b = |v: Option<bool>| match v {
+                Some(true) => "on",
+                Some(false) => "off",
+                None => "-",
+            };
+            t.add_row(vec![
+                n.name.clone(),
+                i.name().to_string(),
+                b(Some(i.link.up)).into(),
+                i.link.mtu.to_string(),
+                addrs.join(" "),
+                i.link
+                    .xdp
+                    .map(|x| format!("{} {:?}", x.prog_id, x.mode))
+                    .unwrap_or_default(),
+                i.xdp_features
+                    .map(|f| format!("{f:#x}"))
+                    .unwrap_or_default(),
+                b(i.gro_requested).into(),
+                b(i.tx_csum_active).into(),
+                b(i.forwarding).into(),
+                peer,
+            ]);
+        }
+    }
+    println!("{t}");
+    Ok(super::EXIT_OK)
+}

@@ -1,0 +1,195 @@
+//! `xdpdoctor trace [--netns NAME|PATH] [--all-netns] [--duration S] [--json]`
+//!
+//! Prints the probe report (stderr), then a live stream of decoded events (stdout; one JSON
+//! object per line with `--json`), then a summary of the kernel's counts when the duration
+//! ends or on Ctrl-C (with `--json`: one last line `{"summary": ...}`). The probes are
+//! detached when the command returns, whatever the path.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use comfy_table::Cell;
+use serde::Serialize;
+use xdpdoctor::netns::Netns;
+use xdpdoctor::probes::{Aggregate, Event, Filter, ProbeSet, ProbeStatus};
+
+use super::output::table;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Watch every namespace (the default unless the global --netns names one).
+    #[arg(long)]
+    pub all_netns: bool,
+    /// Stop after S seconds (default: until Ctrl-C).
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+    /// One JSON object per event and a final `{"summary": ...}` line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    probes: &'a [ProbeStatus],
+    aggregates: &'a [Aggregate],
+    lost: u64,
+    events_seen: u64,
+}
+
+#[derive(Serialize)]
+struct SummaryLine<'a> {
+    summary: Summary<'a>,
+}
+
+pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
+    let duration = match a.duration {
+        Some(s) if !(s.is_finite() && s > 0.0) => {
+            anyhow::bail!("--duration {s}: must be a positive number of seconds")
+        }
+        Some(s) => Some(Duration::from_secs_f64(s)),
+        None => None,
+    };
+    let filter = if a.all_netns || *ns == Netns::current() {
+        Filter::all()
+    } else {
+        let ino = ns
+            .inode()
+            .with_context(|| format!("--netns {ns}: cannot find the namespace"))?;
+        Filter::netns(ino)
+    };
+
+    let mut set = ProbeSet::attach(&filter).context("loading the probes")?;
+    let report = set.report();
+    let scope = if filter.netns_inodes.is_empty() {
+        "all namespaces".to_string()
+    } else {
+        format!("namespace {ns}")
+    };
+    eprintln!("{}", super::probes::render(&report));
+    eprintln!(
+        "tracing {scope}{}; Ctrl-C to stop",
+        duration
+            .map(|d| format!(" for {:.1}s", d.as_secs_f64()))
+            .unwrap_or_default()
+    );
+
+    let start = Instant::now();
+    let mut seen = 0u64;
+    while !xdpdoctor::cancel::interrupted() {
+        let left = match duration {
+            Some(d) => match d.checked_sub(start.elapsed()) {
+                Some(l) if !l.is_zero() => l,
+                _ => break,
+            },
+            None => Duration::from_millis(200),
+        };
+        for ev in set.poll_events(left.min(Duration::from_millis(200)))? {
+            seen += 1;
+            if a.json {
+                println!("{}", serde_json::to_string(&ev)?);
+            } else {
+                println!("{}", line(&ev));
+            }
+        }
+    }
+
+    let aggregates = set.aggregates()?;
+    let lost = set.lost();
+    if a.json {
+        let s = SummaryLine {
+            summary: Summary {
+                probes: &report,
+                aggregates: &aggregates,
+                lost,
+                events_seen: seen,
+            },
+        };
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        let names = set.names();
+        names.refresh();
+        let mut t = table(&["namespace", "interface", "event", "code", "target", "count"]);
+        for g in &aggregates {
+            let nsname = names
+                .netns_name(g.netns_inode)
+                .map(str::to_string)
+                .unwrap_or_else(|| ns_label(g.netns_inode));
+            let ifn = |i: u32| {
+                if i == 0 {
+                    String::new()
+                } else {
+                    names
+                        .ifname(g.netns_inode, i)
+                        .map(|n| format!("{n} ({i})"))
+                        .unwrap_or_else(|| format!("ifindex {i}"))
+                }
+            };
+            t.add_row(vec![
+                Cell::new(nsname),
+                Cell::new(ifn(g.ifindex)),
+                Cell::new(g.kind),
+                Cell::new(format!("{} ({})", g.code_name, g.code)),
+                Cell::new(ifn(g.target_ifindex)),
+                Cell::new(g.count),
+            ]);
+        }
+        println!("{t}");
+        println!(
+            "{seen} event(s) shown, {lost} lost (the counts above include lost events){}",
+            if xdpdoctor::cancel::interrupted() {
+                "; interrupted"
+            } else {
+                ""
+            }
+        );
+    }
+    drop(set);
+    Ok(super::EXIT_OK)
+}
+
+fn ns_label(inode: u64) -> String {
+    if inode == 0 {
+        "(unknown)".into()
+    } else {
+        format!("netns {inode}")
+    }
+}
+
+/// One event as a line of text.
+fn line(e: &Event) -> String {
+    let dev = |ns: &Option<String>, ino: u64, name: &Option<String>, idx: u32| {
+        let n = name.clone().unwrap_or_else(|| format!("ifindex {idx}"));
+        match ns {
+            Some(ns) => format!("{n}@{ns}"),
+            None if ino != 0 => format!("{n}@netns {ino}"),
+            None => n,
+        }
+    };
+    let mut s = format!(
+        "{:<13} {:<10} {}",
+        e.kind.as_str(),
+        e.probe,
+        dev(&e.netns, e.netns_inode, &e.ifname, e.ifindex)
+    );
+    if e.target_ifindex != 0 {
+        s.push_str(&format!(
+            " -> {}",
+            dev(
+                &e.target_netns,
+                e.target_netns_inode,
+                &e.target_ifname,
+                e.target_ifindex
+            )
+        ));
+    }
+    s.push_str(&format!(" {} ({})", e.code_name, e.code));
+    if e.drops != 0 || e.sent != 0 {
+        s.push_str(&format!(" sent={} drops={}", e.sent, e.drops));
+    }
+    if let Some(p) = &e.prog {
+        s.push_str(&format!(" prog {} [{p}]", e.prog_id));
+    } else if e.prog_id != 0 {
+        s.push_str(&format!(" prog {}", e.prog_id));
+    }
+    s
+}

@@ -1,0 +1,183 @@
+//! Evidence from a short observation window: the forwarder's counters before and after,
+//! probe counts (tracepoints, through the adapter in `probes.rs`), pcap captures with TCP
+//! checksum classification on the container-side veths, and `TcpInCsumErrors` deltas in the
+//! namespaces of the NAT targets and of the client. Traffic during the window comes from the
+//! lab's client when the forwarder belongs to a lab; otherwise the window is passive.
+
+mod observe;
+pub mod probes;
+pub mod snmp;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::capture::CaptureStats;
+use crate::lab::http::ConnectResult;
+
+pub use observe::observe;
+
+/// How to observe.
+#[derive(Debug, Clone)]
+pub struct ObserveOptions {
+    /// Zero: static diagnosis only.
+    pub window: Duration,
+    /// Lab prefix whose client makes traffic (None: auto-detect from lab state).
+    pub lab: Option<String>,
+    /// Whether to make traffic at all (false: passive even in a lab).
+    pub traffic: bool,
+    /// Whether to attach the tracing probes.
+    pub probes: bool,
+}
+
+impl Default for ObserveOptions {
+    fn default() -> Self {
+        ObserveOptions {
+            window: Duration::from_secs(3),
+            lab: None,
+            traffic: true,
+            probes: true,
+        }
+    }
+}
+
+/// Where the window's traffic came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "source", rename_all = "kebab-case")]
+pub enum Traffic {
+    /// No window (static diagnosis).
+    None,
+    /// Nothing was generated; only traffic that happened to flow was seen.
+    Passive,
+    /// The lab's client connected to every NAT entry.
+    Lab {
+        prefix: String,
+        results: Vec<ConnectResult>,
+    },
+}
+
+/// One probe aggregate (see `crate::probes::Aggregate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeCount {
+    pub netns_inode: u64,
+    pub ifindex: u32,
+    /// `redirect_err`, `devmap_xmit`, `xdp_exception`, `veth_xdp_xmit`, `kfree_skb`,
+    /// `tcp_bad_csum`.
+    pub kind: String,
+    pub code: i32,
+    pub code_name: String,
+    pub target_ifindex: u32,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeEvidence {
+    pub available: bool,
+    pub note: String,
+    pub active: Vec<String>,
+    pub refused: Vec<String>,
+    pub counts: Vec<ProbeCount>,
+    pub lost: u64,
+}
+
+impl ProbeEvidence {
+    pub fn unavailable(note: impl Into<String>) -> Self {
+        ProbeEvidence {
+            note: note.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// One capture on a container-side interface.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureEvidence {
+    pub netns: String,
+    pub netns_inode: u64,
+    pub interface: String,
+    /// None if the capture could not run (error text in `note`).
+    pub stats: Option<CaptureStats>,
+    pub note: Option<String>,
+}
+
+/// TcpInCsumErrors over the window in one namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CsumErrors {
+    pub netns: String,
+    pub netns_inode: u64,
+    pub delta: u64,
+}
+
+/// Everything observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub window_ms: u64,
+    pub traffic: Traffic,
+    pub probes: ProbeEvidence,
+    pub captures: Vec<CaptureEvidence>,
+    pub csum_errors: Vec<CsumErrors>,
+    /// Forwarder counters that moved during the window.
+    pub counter_deltas: Vec<(String, u64)>,
+    /// Plain-words remarks (what could not be observed and why).
+    pub notes: Vec<String>,
+}
+
+impl Evidence {
+    pub fn static_only(why: &str) -> Self {
+        Evidence {
+            window_ms: 0,
+            traffic: Traffic::None,
+            probes: ProbeEvidence::unavailable("not run (static diagnosis)"),
+            captures: Vec::new(),
+            csum_errors: Vec::new(),
+            counter_deltas: Vec::new(),
+            notes: vec![why.to_string()],
+        }
+    }
+
+    pub fn counter_delta(&self, name: &str) -> u64 {
+        self.counter_deltas
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+            .unwrap_or(0)
+    }
+
+    /// Probe counts of `kind` towards (target) or at `ifindex`, in namespace `inode` or an
+    /// unknown one (classic tracepoints carry ifindexes only).
+    pub fn probe_count(
+        &self,
+        kind: &str,
+        inode: u64,
+        ifindex: u32,
+        target: bool,
+    ) -> Vec<&ProbeCount> {
+        self.probes
+            .counts
+            .iter()
+            .filter(|c| c.kind == kind && (c.netns_inode == inode || c.netns_inode == 0))
+            .filter(|c| {
+                if target {
+                    c.target_ifindex == ifindex
+                } else {
+                    c.ifindex == ifindex
+                }
+            })
+            .collect()
+    }
+
+    pub fn capture_of(&self, inode: u64, iface: &str) -> Option<&CaptureStats> {
+        self.captures
+            .iter()
+            .find(|c| c.netns_inode == inode && c.interface == iface)
+            .and_then(|c| c.stats.as_ref())
+    }
+
+    pub fn csum_errors_in(&self, inode: u64) -> u64 {
+        self.csum_errors
+            .iter()
+            .filter(|c| c.netns_inode == inode)
+            .map(|c| c.delta)
+            .sum()
+    }
+}

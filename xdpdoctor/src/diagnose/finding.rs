@@ -1,0 +1,112 @@
+//! What a rule reports.
+
+use serde::{Deserialize, Serialize};
+
+use crate::fix::Fix;
+use crate::snapshot::{NsState, PathStage};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Packets are lost.
+    Error,
+    /// Packets take a slower path or will be lost once another cause is fixed.
+    Warning,
+}
+
+/// Where the problem is: a namespace and, usually, an interface in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    /// Namespace name (`ip netns` name, or `pid:N` for unnamed ones).
+    pub netns: String,
+    pub netns_inode: u64,
+    pub interface: Option<String>,
+}
+
+impl Subject {
+    pub fn new(ns: &NsState, interface: Option<&str>) -> Self {
+        Subject {
+            netns: ns.name.clone(),
+            netns_inode: ns.inode,
+            interface: interface.map(str::to_string),
+        }
+    }
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.interface {
+            Some(i) => write!(f, "{}/{}", self.netns, i),
+            None => f.write_str(&self.netns),
+        }
+    }
+}
+
+/// A count seen during the observation window (or read from counters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observed {
+    pub what: String,
+    pub count: u64,
+}
+
+/// One cause of lost packets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable rule id (docs/rules.md).
+    pub id: String,
+    pub severity: Severity,
+    /// Where on the packet path it bites; findings are sorted by it.
+    pub stage: PathStage,
+    /// Tie-break within a stage (NAT entry order).
+    #[serde(default)]
+    pub order: u32,
+    pub subject: Subject,
+    /// NAT entries affected, as `from -> to`.
+    pub entries: Vec<String>,
+    /// Why packets are lost (two or three sentences).
+    pub why: String,
+    /// Static facts the finding rests on.
+    pub evidence: Vec<String>,
+    /// Observed counts supporting it.
+    pub observed: Vec<Observed>,
+    /// The fix, when one can be applied automatically or described.
+    pub fix: Option<Fix>,
+    /// A fix to do by hand when `fix` is None.
+    pub manual_fix: Option<String>,
+}
+
+impl Finding {
+    pub fn new(id: &str, severity: Severity, stage: PathStage, subject: Subject) -> Self {
+        Finding {
+            id: id.to_string(),
+            severity,
+            stage,
+            order: 0,
+            subject,
+            entries: Vec::new(),
+            why: String::new(),
+            evidence: Vec::new(),
+            observed: Vec::new(),
+            fix: None,
+            manual_fix: None,
+        }
+    }
+
+    pub fn observe(&mut self, what: impl Into<String>, count: u64) {
+        if count > 0 {
+            self.observed.push(Observed {
+                what: what.into(),
+                count,
+            });
+        }
+    }
+
+    /// The fix text, automatic or manual.
+    pub fn fix_text(&self) -> String {
+        self.fix
+            .as_ref()
+            .map(|f| f.text.clone())
+            .or_else(|| self.manual_fix.clone())
+            .unwrap_or_default()
+    }
+}

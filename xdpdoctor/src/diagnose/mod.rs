@@ -1,0 +1,127 @@
+//! Diagnosis: rules over a [`Snapshot`] and an [`Evidence`] window produce [`Finding`]s, in
+//! the order a packet meets them (external ingress -> fib -> devmap -> veth -> container ->
+//! reply path -> client).
+//!
+//! Each rule lives in its own file under `rules/`, has a stable id (documented in
+//! docs/rules.md) and reports only what the snapshot or the observed evidence supports: static
+//! facts are required, observed counts are added to the finding when there are any.
+
+pub mod evidence;
+pub mod finding;
+pub mod rules;
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::netns::Netns;
+use crate::snapshot::{self, paths::nat_paths, Snapshot};
+use crate::Result;
+
+pub use evidence::{Evidence, ObserveOptions};
+pub use finding::{Finding, Observed, Severity, Subject};
+
+/// Result of one diagnosis.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Diagnosis {
+    /// Ids of every rule that ran.
+    pub rules: Vec<String>,
+    pub findings: Vec<Finding>,
+}
+
+impl Diagnosis {
+    pub fn healthy(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+/// Runs every rule on a snapshot and its evidence.
+pub fn run_rules(snap: &Snapshot, ev: &Evidence) -> Diagnosis {
+    let ctx = rules::Ctx {
+        snap,
+        ev,
+        paths: nat_paths(snap),
+    };
+    let mut findings = Vec::new();
+    for r in rules::ALL {
+        let mut f = (r.check)(&ctx);
+        for x in &mut f {
+            debug_assert_eq!(x.id, r.id);
+        }
+        findings.extend(f);
+    }
+    findings.sort_by(|a, b| {
+        (a.stage, a.order, &a.subject.netns, &a.subject.interface).cmp(&(
+            b.stage,
+            b.order,
+            &b.subject.netns,
+            &b.subject.interface,
+        ))
+    });
+    Diagnosis {
+        rules: rules::ALL.iter().map(|r| r.id.to_string()).collect(),
+        findings,
+    }
+}
+
+/// How long each part took.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Timing {
+    pub snapshot_ms: u64,
+    pub evidence_ms: u64,
+    pub rules_ms: u64,
+    pub total_ms: u64,
+}
+
+/// A full diagnosis with everything it was based on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub snapshot: Snapshot,
+    pub evidence: Evidence,
+    pub diagnosis: Diagnosis,
+    pub timing: Timing,
+}
+
+/// Snapshot -> evidence -> rules for the forwarder in `ns`.
+pub fn diagnose(ns: &Netns, opts: &ObserveOptions) -> Result<Report> {
+    let t0 = Instant::now();
+    let snap = snapshot::take(ns)?;
+    let t1 = Instant::now();
+    let ev = evidence::observe(&snap, opts)?;
+    let t2 = Instant::now();
+    let diagnosis = run_rules(&snap, &ev);
+    let t3 = Instant::now();
+    Ok(Report {
+        snapshot: snap,
+        evidence: ev,
+        diagnosis,
+        timing: Timing {
+            snapshot_ms: ms(t1 - t0),
+            evidence_ms: ms(t2 - t1),
+            rules_ms: ms(t3 - t2),
+            total_ms: ms(t3 - t0),
+        },
+    })
+}
+
+/// Rules on a saved snapshot (no root, no evidence).
+pub fn diagnose_saved(snap: Snapshot) -> Report {
+    let t0 = Instant::now();
+    let ev = Evidence::static_only("snapshot loaded from a file: no observation");
+    let diagnosis = run_rules(&snap, &ev);
+    let total = ms(t0.elapsed());
+    Report {
+        snapshot: snap,
+        evidence: ev,
+        diagnosis,
+        timing: Timing {
+            rules_ms: total,
+            total_ms: total,
+            ..Default::default()
+        },
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}

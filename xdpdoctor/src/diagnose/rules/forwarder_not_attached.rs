@@ -1,0 +1,50 @@
+//! `forwarder-not-attached`: an interface the forwarder was deployed on no longer runs its
+//! program (detached, replaced, or the interface was recreated).
+
+use super::{Ctx, Rule};
+use crate::diagnose::{Finding, Severity, Subject};
+use crate::snapshot::PathStage;
+
+pub const RULE: Rule = Rule {
+    id: "forwarder-not-attached",
+    title: "the forwarder's program is not attached where it was deployed",
+    check,
+};
+
+fn check(c: &Ctx) -> Vec<Finding> {
+    let fwd = c.fwd();
+    c.snap
+        .forwarder
+        .interfaces
+        .iter()
+        .filter(|i| !i.attached)
+        .map(|i| {
+            let mut f = Finding::new(
+                RULE.id,
+                Severity::Error,
+                PathStage::Attach,
+                Subject::new(fwd, Some(&i.name)),
+            );
+            f.why = format!(
+                "The forwarder's {} program (id {}) is not what runs on {}: {}. Packets arriving \
+                 there are not translated and reach the kernel stack unchanged.",
+                i.role,
+                i.prog_id,
+                i.name,
+                match i.attached_prog_id {
+                    Some(p) => format!("program {p} is attached instead"),
+                    None => "no XDP program is attached".into(),
+                }
+            );
+            f.evidence
+                .push(format!("IFLA_XDP on {}: {:?}", i.name, i.attached_prog_id));
+            f.manual_fix = Some(format!(
+                "redeploy: xdpdoctor --netns {} teardown && xdpdoctor --netns {} deploy --config {}",
+                fwd.name,
+                fwd.name,
+                c.snap.forwarder.config_file.as_deref().unwrap_or("CONFIG")
+            ));
+            f
+        })
+        .collect()
+}

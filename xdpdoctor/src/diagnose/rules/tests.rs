@@ -1,0 +1,1 @@
+//! Offline tests of every rule (filled below).

@@ -1,0 +1,129 @@
+//! `veth-peer-no-xdp`: the forwarder redirects into a veth whose peer can not take XDP frames.
+//!
+//! Kernel eras (KERNEL-NOTES): 6.3+ judge by the veth's `xdp_features` ndo-xmit, which the
+//! kernel sets only if the peer has XDP or requested GRO; without it `__xdp_enqueue` fails at
+//! once (`xdp:xdp_redirect_err` err=-95 EOPNOTSUPP). Before 6.3, `veth_xdp_xmit` returns -6
+//! ENXIO when the peer has no XDP (5.13+: and no GRO requested), seen as
+//! `xdp:xdp_devmap_xmit` drops. Generic (skb) mode needs no ndo-xmit and is exempt.
+
+use super::{Ctx, Rule};
+use crate::diagnose::{Finding, Severity, Subject};
+use crate::fix::{Action, Fix, NsRef};
+use crate::snapshot::PathStage;
+
+pub const RULE: Rule = Rule {
+    id: "veth-peer-no-xdp",
+    title: "redirects into a veth are dropped: its peer has no XDP program (nor GRO)",
+    check,
+};
+
+fn check(c: &Ctx) -> Vec<Finding> {
+    if !c.native() {
+        return Vec::new();
+    }
+    let fwd = c.fwd();
+    let new_era = c.snap.xdp_features_supported;
+    let mut out = Vec::new();
+    for v in c.redirect_targets() {
+        let Some((pns, p)) = c.snap.peer_of(v) else {
+            continue;
+        };
+        if p.has_xdp() && !p.link.up {
+            continue; // peer-link-down explains it
+        }
+        let gro_napi = c.kernel_at_least(5, 13) && p.gro_requested == Some(true);
+        let broken = match v.ndo_xmit() {
+            Some(ndo) => !ndo,
+            None => !p.has_xdp() && !gro_napi,
+        };
+        if !broken {
+            continue;
+        }
+        let external = c.is_external(v.index());
+        let mut f = Finding::new(
+            RULE.id,
+            Severity::Error,
+            if external {
+                PathStage::Client
+            } else {
+                PathStage::Veth
+            },
+            Subject::new(pns, Some(p.name())),
+        );
+        f.order = c.order_of(v.index());
+        f.entries = c.entries_via(v.index());
+        let (err, how) = if new_era {
+            ("-95 (EOPNOTSUPP)", "xdp:xdp_redirect_err")
+        } else {
+            ("-6 (ENXIO)", "xdp:xdp_devmap_xmit")
+        };
+        f.why = format!(
+            "The forwarder redirects packets into {} (native XDP), but its peer {} in {} has \
+             no XDP program{}, so the veth cannot take XDP frames and the kernel drops every \
+             redirected packet ({how} err={err}). Nothing is counted on the interfaces.",
+            v.name(),
+            p.name(),
+            pns.name,
+            if c.kernel_at_least(5, 13) {
+                " and GRO is not requested"
+            } else {
+                ""
+            }
+        );
+        if let Some(feat) = v.xdp_features {
+            f.evidence.push(format!(
+                "xdp_features of {} in {}: {feat:#x} (ndo-xmit not set)",
+                v.name(),
+                fwd.name
+            ));
+        }
+        f.evidence.push(format!(
+            "{}/{}: XDP {}, GRO requested {}",
+            pns.name,
+            p.name(),
+            if p.has_xdp() { "attached" } else { "none" },
+            match p.gro_requested {
+                Some(true) => "on",
+                Some(false) => "off",
+                None => "unknown",
+            }
+        ));
+        f.evidence.push(format!(
+            "kernel {}: expected {how} err={err}",
+            c.snap.kernel
+        ));
+        for kind in ["redirect_err", "devmap_xmit", "veth_xdp_xmit"] {
+            for pc in c.ev.probe_count(kind, fwd.inode, v.index(), true) {
+                f.observe(
+                    format!("{kind} {} ({}) to {}", pc.code, pc.code_name, v.name()),
+                    pc.count,
+                );
+            }
+            if kind == "veth_xdp_xmit" {
+                for pc in c.ev.probe_count(kind, fwd.inode, v.index(), false) {
+                    f.observe(
+                        format!("{kind} {} ({}) on {}", pc.code, pc.code_name, v.name()),
+                        pc.count,
+                    );
+                }
+            }
+        }
+        f.observe(
+            "forwarder redirected (window; dropped after the redirect)",
+            c.ev.counter_delta("redirected"),
+        );
+        f.fix = Some(Fix::new(
+            format!(
+                "attach a pass-through XDP program to {} in {} (or --prefer gro: request GRO on it)",
+                p.name(),
+                pns.name
+            ),
+            Action::AttachXdpPass {
+                netns: NsRef::from_state(pns),
+                interface: p.name().to_string(),
+            },
+        ));
+        out.push(f);
+    }
+    out
+}

@@ -1,0 +1,104 @@
+//! `veth-tx-csum-offload`: the container-side veth has tx checksum offload on, so replies
+//! leave with a partial checksum; the forwarder's XDP redirect turns the skb into an
+//! xdp_frame, the checksum state is lost and the client's stack drops the segment
+//! (TCP_CSUM / TcpInCsumErrors). Ping keeps working, TCP does not.
+
+use std::collections::BTreeSet;
+
+use super::{Ctx, Rule};
+use crate::diagnose::{Finding, Severity, Subject};
+use crate::fix::{Action, Fix, NsRef};
+use crate::snapshot::PathStage;
+
+pub const RULE: Rule = Rule {
+    id: "veth-tx-csum-offload",
+    title:
+        "replies leave the container with partial checksums that an XDP redirect cannot complete",
+    check,
+};
+
+fn check(c: &Ctx) -> Vec<Finding> {
+    // Generic XDP keeps the skb (and its checksum state); full_csum repairs partial sums.
+    if !c.native() || c.snap.full_checksum {
+        return Vec::new();
+    }
+    let fwd = c.fwd();
+    let mut done = BTreeSet::new();
+    let mut out = Vec::new();
+    for p in &c.paths {
+        let Some(v) = p.out_ifindex().and_then(|i| fwd.iface(i)) else {
+            continue;
+        };
+        if !c.forwarder_on(v.index()) || c.is_external(v.index()) {
+            continue; // replies coming in here are not XDP-redirected
+        }
+        let Some((pns, pif)) = c.snap.peer_of(v) else {
+            continue;
+        };
+        if pif.tx_csum_active != Some(true) || !done.insert((pns.inode, pif.index())) {
+            continue;
+        }
+        let mut f = Finding::new(
+            RULE.id,
+            Severity::Error,
+            PathStage::Reply,
+            Subject::new(pns, Some(pif.name())),
+        );
+        f.order = c.order_of(v.index());
+        f.entries = c.entries_via(v.index());
+        f.why = format!(
+            "{} in {} has tx checksum offload on, so its TCP replies carry only the \
+             pseudo-header sum. The forwarder's native XDP redirect drops the skb's checksum \
+             state, and the client's stack sees a bad checksum and discards the segment (the \
+             SYN-ACK never arrives).",
+            pif.name(),
+            pns.name
+        );
+        f.evidence.push(format!(
+            "{}/{}: tx checksum offload active",
+            pns.name,
+            pif.name()
+        ));
+        f.evidence.push(format!(
+            "forwarder in {:?} mode, full_checksum off: replies are redirected from {} without checksum repair",
+            c.snap.forwarder.mode,
+            v.name()
+        ));
+        if let Some(st) = c.ev.capture_of(pns.inode, pif.name()) {
+            f.observe(
+                format!("partial TCP checksums captured on {}", pif.name()),
+                st.partial,
+            );
+            f.observe(
+                format!("corrupt TCP checksums captured on {}", pif.name()),
+                st.corrupt,
+            );
+        }
+        for ce in &c.ev.csum_errors {
+            if ce.netns_inode != pns.inode {
+                f.observe(format!("TcpInCsumErrors in {}", ce.netns), ce.delta);
+            }
+        }
+        for pc in c.ev.probes.counts.iter() {
+            if pc.kind == "tcp_bad_csum"
+                || (pc.kind == "kfree_skb" && pc.code_name.contains("CSUM"))
+            {
+                f.observe(format!("{} {}", pc.kind, pc.code_name), pc.count);
+            }
+        }
+        f.fix = Some(Fix::new(
+            format!(
+                "turn tx checksum offload off on {} in {}",
+                pif.name(),
+                pns.name
+            ),
+            Action::SetTxCsum {
+                netns: NsRef::from_state(pns),
+                interface: pif.name().to_string(),
+                on: false,
+            },
+        ));
+        out.push(f);
+    }
+    out
+}

@@ -1,0 +1,210 @@
+//! Turning numbers into words: errno names, XDP actions, namespace inodes into names
+//! (named netns, or `pid N (comm)` for unnamed ones such as containers), ifindexes into
+//! interface names *in their namespace*, and program ids into the deployed forwarder's
+//! programs.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::forwarder::deploy::Deployment;
+use crate::netlink::rtnl::Rtnl;
+use crate::netns::{Netns, NETNS_RUN_DIR};
+
+/// The name of an errno value (sign ignored): `-95` -> `EOPNOTSUPP`.
+pub fn errno_name(code: i32) -> String {
+    let n = code.unsigned_abs() as i32;
+    let name = match n {
+        0 => return "0".into(),
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::EIO => "EIO",
+        libc::ENXIO => "ENXIO",
+        libc::E2BIG => "E2BIG",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EFAULT => "EFAULT",
+        libc::EACCES => "EACCES",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::ENODEV => "ENODEV",
+        libc::EINVAL => "EINVAL",
+        libc::ENOSPC => "ENOSPC",
+        libc::ERANGE => "ERANGE",
+        libc::EOVERFLOW => "EOVERFLOW",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::ENETDOWN => "ENETDOWN",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::EHOSTUNREACH => "EHOSTUNREACH",
+        libc::EMSGSIZE => "EMSGSIZE",
+        libc::ENOTCONN => "ENOTCONN",
+        // Kernel-internal, never seen by user space except through tracepoints.
+        524 => "ENOTSUPP",
+        _ => return format!("errno {n}"),
+    };
+    name.into()
+}
+
+/// XDP verdicts by number.
+pub fn xdp_action_name(act: u32) -> String {
+    match act {
+        0 => "ABORTED".into(),
+        1 => "DROP".into(),
+        2 => "PASS".into(),
+        3 => "TX".into(),
+        4 => "REDIRECT".into(),
+        n => format!("action {n}"),
+    }
+}
+
+/// A network namespace we can name.
+#[derive(Debug, Clone)]
+struct NsInfo {
+    name: String,
+    path: PathBuf,
+}
+
+/// Names of namespaces, interfaces and programs, scanned once and refreshed (at most every
+/// [`Names::REFRESH`]) when a lookup misses.
+#[derive(Debug, Default)]
+pub struct Names {
+    netns: HashMap<u64, NsInfo>,
+    links: HashMap<(u64, u32), String>,
+    progs: HashMap<u32, String>,
+    scanned: Option<Instant>,
+}
+
+impl Names {
+    pub const REFRESH: Duration = Duration::from_secs(1);
+
+    /// Scans every namespace now.
+    pub fn scan() -> Self {
+        let mut n = Names::default();
+        n.rescan();
+        n
+    }
+
+    /// Rescans if the last scan is older than [`Names::REFRESH`]. Returns true if it did.
+    pub fn refresh(&mut self) -> bool {
+        if self.scanned.is_some_and(|t| t.elapsed() < Self::REFRESH) {
+            return false;
+        }
+        self.rescan();
+        true
+    }
+
+    fn rescan(&mut self) {
+        self.netns = discover_namespaces();
+        self.links.clear();
+        self.progs.clear();
+        for (inode, ns) in &self.netns {
+            let handle = Netns {
+                name: ns.name.clone(),
+                path: ns.path.clone(),
+            };
+            match handle.block_on(|| async { Rtnl::new()?.links().await }) {
+                Ok(links) => {
+                    for l in links {
+                        self.links.insert((*inode, l.index), l.name);
+                    }
+                }
+                Err(e) => log::debug!("links of namespace {}: {e}", ns.name),
+            }
+            if let Ok(Some(d)) = Deployment::load(*inode) {
+                for i in &d.interfaces {
+                    let role = if i.external { "external" } else { "internal" };
+                    self.progs.insert(
+                        i.prog_id,
+                        format!("forwarder {role} program on {} in {}", i.name, ns.name),
+                    );
+                }
+            }
+        }
+        self.scanned = Some(Instant::now());
+    }
+
+    /// The namespace's name, if known.
+    pub fn netns_name(&self, inode: u64) -> Option<&str> {
+        self.netns.get(&inode).map(|n| n.name.as_str())
+    }
+
+    /// The interface's name in its namespace, if known.
+    pub fn ifname(&self, netns: u64, ifindex: u32) -> Option<&str> {
+        self.links.get(&(netns, ifindex)).map(String::as_str)
+    }
+
+    /// What the program is, if it belongs to a deployed forwarder.
+    pub fn prog(&self, id: u32) -> Option<&str> {
+        self.progs.get(&id).map(String::as_str)
+    }
+
+    /// Namespaces known by name, as (inode, name).
+    pub fn namespaces(&self) -> Vec<(u64, String)> {
+        let mut v: Vec<_> = self
+            .netns
+            .iter()
+            .map(|(k, v)| (*k, v.name.clone()))
+            .collect();
+        v.sort_by(|a, b| a.1.cmp(&b.1));
+        v
+    }
+}
+
+/// Every network namespace reachable from /run/netns and /proc/*/ns/net, by inode. Named
+/// namespaces win over `pid N (comm)`; among pids the lowest wins.
+fn discover_namespaces() -> HashMap<u64, NsInfo> {
+    let mut out: HashMap<u64, NsInfo> = HashMap::new();
+    for name in crate::netns::list_named() {
+        let path = PathBuf::from(NETNS_RUN_DIR).join(&name);
+        if let Ok(m) = std::fs::metadata(&path) {
+            out.entry(m.ino()).or_insert(NsInfo { name, path });
+        }
+    }
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    pids.sort_unstable();
+    for pid in pids {
+        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let Ok(m) = std::fs::metadata(&path) else {
+            continue;
+        };
+        out.entry(m.ino()).or_insert_with(|| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            NsInfo {
+                name: format!("pid {pid} ({})", comm.trim()),
+                path,
+            }
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_names() {
+        assert_eq!(errno_name(-95), "EOPNOTSUPP");
+        assert_eq!(errno_name(-6), "ENXIO");
+        assert_eq!(errno_name(-100), "ENETDOWN");
+        assert_eq!(errno_name(-90), "EMSGSIZE");
+        assert_eq!(errno_name(-22), "EINVAL");
+        assert_eq!(errno_name(95), "EOPNOTSUPP");
+        assert_eq!(errno_name(0), "0");
+        assert_eq!(errno_name(-4095), "errno 4095");
+    }
+
+    #[test]
+    fn xdp_actions() {
+        assert_eq!(xdp_action_name(0), "ABORTED");
+        assert_eq!(xdp_action_name(4), "REDIRECT");
+        assert_eq!(xdp_action_name(9), "action 9");
+    }
+}

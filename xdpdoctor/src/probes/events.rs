@@ -1,0 +1,67 @@
+//! Ring-buffer records -> [`Event`]: names for namespaces, interfaces, programs and codes.
+
+use super::decode::{errno_name, xdp_action_name, Names};
+use super::tracefs::DropReasons;
+use super::{Event, EventKind};
+use crate::bpf::probes_abi::{self as abi, XdEvent};
+
+/// The name of an event's code: errno, XDP action or drop reason, by kind.
+pub fn code_name(kind: EventKind, code: i32, reasons: &DropReasons) -> String {
+    match kind {
+        EventKind::RedirectErr | EventKind::DevmapXmit | EventKind::VethXdpXmit => errno_name(code),
+        EventKind::XdpException => xdp_action_name(code as u32),
+        EventKind::KfreeSkb => reasons
+            .name(code as u32)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("reason {code}")),
+        EventKind::TcpBadCsum => "BAD_CSUM".into(),
+    }
+}
+
+fn probe_name(source: u8) -> &'static str {
+    match source {
+        abi::XD_SRC_TP_BTF => "tp_btf",
+        abi::XD_SRC_TRACEPOINT => "tracepoint",
+        abi::XD_SRC_FEXIT => "fexit",
+        abi::XD_SRC_KRETPROBE => "kretprobe",
+        _ => "unknown",
+    }
+}
+
+/// Decodes one record; None for a kind this build does not know.
+pub fn decode(e: &XdEvent, names: &Names, reasons: &DropReasons) -> Option<Event> {
+    let kind = EventKind::from_abi(e.kind)?;
+    let own = |ns: u64| names.netns_name(ns).map(str::to_string);
+    let ifname = |ns: u64, i: u32| {
+        (ns != 0 && i != 0)
+            .then(|| names.ifname(ns, i).map(str::to_string))
+            .flatten()
+    };
+    let has_action = matches!(
+        kind,
+        EventKind::RedirectErr | EventKind::DevmapXmit | EventKind::XdpException
+    );
+    Some(Event {
+        kind,
+        probe: probe_name(e.source),
+        ts_ns: e.ts_ns,
+        cpu: e.cpu,
+        netns_inode: e.netns,
+        netns: own(e.netns),
+        ifindex: e.ifindex,
+        ifname: ifname(e.netns, e.ifindex),
+        target_netns_inode: e.target_netns,
+        target_netns: own(e.target_netns),
+        target_ifindex: e.target_ifindex,
+        target_ifname: ifname(e.target_netns, e.target_ifindex),
+        code: e.code,
+        code_name: code_name(kind, e.code, reasons),
+        prog_id: e.prog_id,
+        prog: names.prog(e.prog_id).map(str::to_string),
+        action: has_action.then(|| xdp_action_name(e.act)),
+        sent: e.sent,
+        drops: e.drops,
+        protocol: e.protocol,
+        location: e.location,
+    })
+}

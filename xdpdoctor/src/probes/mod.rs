@@ -1,0 +1,283 @@
+//! Probes: where packets die, as the running kernel lets us see it.
+//!
+//! One BPF object (`probes/trace.bpf.c`) holds every probe variant; user space loads and
+//! attaches them one by one, in preference order per probe family (tp_btf before classic
+//! tracepoint, fexit before kretprobe), so a refusal only costs that variant and is recorded in
+//! words ([`ProbeSet::report`]). Families live one per file: [`xdp`], [`veth`], [`skb`].
+//!
+//! Every hit is counted in the kernel in a per-CPU hash keyed by (namespace inode, ifindex,
+//! kind, errno or reason, target ifindex), so a burst loses no count ([`ProbeSet::aggregates`]);
+//! individual events go through a ring buffer ([`ProbeSet::poll_events`]), and reservations
+//! that fail are counted ([`ProbeSet::lost`]). Events are decoded with [`decode::Names`]:
+//! interface names in their namespace, namespace names, errno and drop-reason names, and the
+//! deployed forwarder's programs. Dropping a [`ProbeSet`] detaches everything.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::Result;
+
+mod attach;
+pub mod decode;
+mod events;
+pub mod skb;
+pub mod tracefs;
+pub mod veth;
+pub mod xdp;
+
+pub use attach::ProbeSet;
+
+/// Which namespaces to watch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Filter {
+    /// Namespace inodes to keep; empty = all. Events whose namespace the probe cannot know
+    /// (classic tracepoints) are kept.
+    pub netns_inodes: Vec<u64>,
+}
+
+impl Filter {
+    pub fn all() -> Self {
+        Filter::default()
+    }
+
+    pub fn netns(inode: u64) -> Self {
+        Filter {
+            netns_inodes: vec![inode],
+        }
+    }
+
+    /// Whether an event attributed to these namespaces (0 = unknown) passes.
+    pub fn accepts(&self, netns: u64, target_netns: u64) -> bool {
+        self.netns_inodes.is_empty()
+            || (netns == 0 && target_netns == 0)
+            || self.netns_inodes.contains(&netns)
+            || self.netns_inodes.contains(&target_netns)
+    }
+}
+
+/// What an event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// `xdp:xdp_redirect_err`: a redirect failed before queueing (code: -errno).
+    RedirectErr,
+    /// `xdp:xdp_devmap_xmit` with drops or an error (code: -errno; count: frames dropped).
+    DevmapXmit,
+    /// `xdp:xdp_exception` (code: the XDP action).
+    XdpException,
+    /// `veth_xdp_xmit` returned an error (code: -errno).
+    VethXdpXmit,
+    /// `skb:kfree_skb` with a reason of interest (code: drop reason number).
+    KfreeSkb,
+    /// `tcp:tcp_bad_csum` (code: 0).
+    TcpBadCsum,
+}
+
+impl EventKind {
+    pub fn from_abi(kind: u32) -> Option<Self> {
+        use crate::bpf::probes_abi as abi;
+        Some(match kind {
+            abi::XD_REDIRECT_ERR => EventKind::RedirectErr,
+            abi::XD_DEVMAP_XMIT => EventKind::DevmapXmit,
+            abi::XD_XDP_EXCEPTION => EventKind::XdpException,
+            abi::XD_VETH_XDP_XMIT => EventKind::VethXdpXmit,
+            abi::XD_KFREE_SKB => EventKind::KfreeSkb,
+            abi::XD_TCP_BAD_CSUM => EventKind::TcpBadCsum,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::RedirectErr => "redirect_err",
+            EventKind::DevmapXmit => "devmap_xmit",
+            EventKind::XdpException => "xdp_exception",
+            EventKind::VethXdpXmit => "veth_xdp_xmit",
+            EventKind::KfreeSkb => "kfree_skb",
+            EventKind::TcpBadCsum => "tcp_bad_csum",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a probe variant hooks into the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    /// BTF-typed tracepoint (raw tracepoint with typed arguments).
+    TpBtf,
+    /// Classic (perf) tracepoint: the record's fields only.
+    Tracepoint,
+    Fexit,
+    Kretprobe,
+}
+
+impl ProbeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeKind::TpBtf => "tp_btf",
+            ProbeKind::Tracepoint => "tracepoint",
+            ProbeKind::Fexit => "fexit",
+            ProbeKind::Kretprobe => "kretprobe",
+        }
+    }
+}
+
+/// One probe variant and whether it is live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeStatus {
+    /// The probe family: a tracepoint (`xdp:xdp_redirect_err`) or a function (`veth_xdp_xmit`).
+    pub name: String,
+    pub kind: ProbeKind,
+    pub active: bool,
+    /// Why it is not active, in plain words.
+    pub reason: Option<String>,
+}
+
+/// One decoded event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub kind: EventKind,
+    /// The probe variant that saw it (`tp_btf`, `tracepoint`, `fexit`, `kretprobe`).
+    pub probe: &'static str,
+    /// Kernel monotonic time (ns).
+    pub ts_ns: u64,
+    pub cpu: u32,
+    /// Namespace of the device (0: unknown, classic tracepoints).
+    pub netns_inode: u64,
+    pub netns: Option<String>,
+    pub ifindex: u32,
+    pub ifname: Option<String>,
+    pub target_netns_inode: u64,
+    pub target_netns: Option<String>,
+    /// Redirect target (0: none).
+    pub target_ifindex: u32,
+    pub target_ifname: Option<String>,
+    /// -errno, drop reason number or XDP action (see [`EventKind`]).
+    pub code: i32,
+    pub code_name: String,
+    pub prog_id: u32,
+    /// The deployed forwarder's program this id belongs to, if any.
+    pub prog: Option<String>,
+    /// XDP action of the tracepoint, when it has one.
+    pub action: Option<String>,
+    pub sent: i32,
+    pub drops: i32,
+    /// kfree_skb: L3 protocol (ETH_P_*), host order.
+    pub protocol: u16,
+    /// kfree_skb: address of the function that dropped the skb.
+    pub location: u64,
+}
+
+/// Kernel-side counts for one (namespace, ifindex, kind, code, target) key, summed over CPUs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Aggregate {
+    pub netns_inode: u64,
+    pub ifindex: u32,
+    pub kind: EventKind,
+    /// errno (negative) or drop reason number or XDP action.
+    pub code: i32,
+    pub code_name: String,
+    pub target_ifindex: u32,
+    /// Packets (devmap_xmit: frames dropped; others: one per event).
+    pub count: u64,
+}
+
+/// Result of [`observe`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Observation {
+    pub probes: Vec<ProbeStatus>,
+    pub aggregates: Vec<Aggregate>,
+    pub lost: u64,
+}
+
+/// Attaches every probe possible, waits `window` (returns early with `Error::Interrupted` on
+/// Ctrl-C), reads the kernel's counts and detaches.
+pub fn observe(filter: &Filter, window: Duration) -> Result<Observation> {
+    let mut set = ProbeSet::attach(filter)?;
+    let deadline = std::time::Instant::now() + window;
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        crate::cancel::check()?;
+        // Drain the ring so it never fills; counts are kept in the kernel either way.
+        set.drain_raw(left.min(Duration::from_millis(200)))?;
+    }
+    Ok(Observation {
+        probes: set.report(),
+        aggregates: set.aggregates()?,
+        lost: set.lost(),
+    })
+}
+
+/// A probe family: one thing to observe, with its variants in preference order.
+#[derive(Debug)]
+pub(crate) struct Family {
+    pub name: &'static str,
+    #[allow(dead_code)]
+    pub event: EventKind,
+    pub variants: &'static [Variant],
+}
+
+/// One way to attach a family's program.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Variant {
+    /// Program (C function) name in trace.bpf.c.
+    pub program: &'static str,
+    pub kind: ProbeKind,
+    /// Tracepoint category (tracepoints) or "" (functions).
+    pub category: &'static str,
+    /// Tracepoint or function name.
+    pub target: &'static str,
+}
+
+impl Variant {
+    pub const fn tp_btf(program: &'static str, category: &'static str, tp: &'static str) -> Self {
+        Variant {
+            program,
+            kind: ProbeKind::TpBtf,
+            category,
+            target: tp,
+        }
+    }
+    pub const fn tracepoint(
+        program: &'static str,
+        category: &'static str,
+        tp: &'static str,
+    ) -> Self {
+        Variant {
+            program,
+            kind: ProbeKind::Tracepoint,
+            category,
+            target: tp,
+        }
+    }
+    pub const fn fexit(program: &'static str, func: &'static str) -> Self {
+        Variant {
+            program,
+            kind: ProbeKind::Fexit,
+            category: "",
+            target: func,
+        }
+    }
+    pub const fn kretprobe(program: &'static str, func: &'static str) -> Self {
+        Variant {
+            program,
+            kind: ProbeKind::Kretprobe,
+            category: "",
+            target: func,
+        }
+    }
+}
+
+/// Every family, in report order.
+pub(crate) fn families() -> impl Iterator<Item = &'static Family> {
+    veth::FAMILIES
+        .iter()
+        .chain(xdp::FAMILIES)
+        .chain(skb::FAMILIES)
+}

@@ -1,0 +1,17 @@
+//! `veth_xdp_xmit`'s return value: the probe of the original incident (a kretprobe that saw
+//! -6, ENXIO). Up to 6.2 it is where a redirect into a veth whose peer has no XDP fails; from
+//! 6.3 the redirect fails earlier (`xdp:xdp_redirect_err`, -EOPNOTSUPP) and this function is
+//! never called for it. fexit is preferred (arguments and return value, no kprobe machinery);
+//! a kretprobe is the fallback (return value only).
+
+use super::{EventKind, Family, Variant};
+use crate::bpf::probes_abi as abi;
+
+pub(super) const FAMILIES: &[Family] = &[Family {
+    name: "veth_xdp_xmit",
+    event: EventKind::VethXdpXmit,
+    variants: &[
+        Variant::fexit(abi::PROG_VETH_FEXIT, "veth_xdp_xmit"),
+        Variant::kretprobe(abi::PROG_VETH_KRETPROBE, "veth_xdp_xmit"),
+    ],
+}];

@@ -1,0 +1,64 @@
+//! JUnit XML for CI: one testcase per rule, a failure per finding of that rule.
+
+use crate::diagnose::Report;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub fn junit(r: &Report) -> String {
+    let d = &r.diagnosis;
+    let failures = d
+        .rules
+        .iter()
+        .filter(|id| d.findings.iter().any(|f| &f.id == *id))
+        .count();
+    let secs = r.timing.total_ms as f64 / 1000.0;
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    s += &format!(
+        "<testsuites name=\"xdpdoctor check\" tests=\"{}\" failures=\"{failures}\" time=\"{secs:.3}\">\n",
+        d.rules.len()
+    );
+    s += &format!(
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{secs:.3}\">\n",
+        esc(&format!("xdpdoctor.{}", r.snapshot.forwarder_ns().name)),
+        d.rules.len()
+    );
+    for id in &d.rules {
+        let fs: Vec<_> = d.findings.iter().filter(|f| &f.id == id).collect();
+        s += &format!(
+            "    <testcase classname=\"xdpdoctor.rules\" name=\"{}\"",
+            esc(id)
+        );
+        if fs.is_empty() {
+            s += "/>\n";
+            continue;
+        }
+        s += ">\n";
+        for f in fs {
+            s += &format!(
+                "      <failure type=\"{}\" message=\"{}\">{}\n{}\nfix: {}</failure>\n",
+                esc(&f.id),
+                esc(&format!("{}: {}", f.subject, f.severity_str())),
+                esc(&f.why),
+                esc(&f.evidence.join("\n")),
+                esc(&f.fix_text())
+            );
+        }
+        s += "    </testcase>\n";
+    }
+    s += "  </testsuite>\n</testsuites>\n";
+    s
+}
+
+impl crate::diagnose::Finding {
+    fn severity_str(&self) -> &'static str {
+        match self.severity {
+            crate::diagnose::Severity::Error => "error",
+            crate::diagnose::Severity::Warning => "warning",
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! Rendering a diagnosis: a table plus a small packet-path diagram marking where packets die
+//! (text, coloured only when asked), the JSON document (schema in docs/diagnose.md) and JUnit
+//! XML for CI. Functions return strings; printing is the CLI's business.
+
+pub mod diagram;
+pub mod json;
+pub mod junit;
+pub mod table;
+
+pub use diagram::diagram;
+pub use json::{to_json, JSON_SCHEMA};
+pub use junit::junit;
+pub use table::{details, evidence_summary, table};
+
+/// Styles text when colour is on (the CLI decides: NO_COLOR, TTY, --color).
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, s: &str, c: owo_colors::AnsiColors) -> String {
+        use owo_colors::OwoColorize;
+        if self.color {
+            s.color(c).bold().to_string()
+        } else {
+            s.to_string()
+        }
+    }
+    pub fn bad(&self, s: &str) -> String {
+        self.paint(s, owo_colors::AnsiColors::Red)
+    }
+    pub fn warn(&self, s: &str) -> String {
+        self.paint(s, owo_colors::AnsiColors::Yellow)
+    }
+    pub fn good(&self, s: &str) -> String {
+        self.paint(s, owo_colors::AnsiColors::Green)
+    }
+    pub fn severity(&self, s: crate::diagnose::Severity) -> String {
+        match s {
+            crate::diagnose::Severity::Error => self.bad("error"),
+            crate::diagnose::Severity::Warning => self.warn("warning"),
+        }
+    }
+}

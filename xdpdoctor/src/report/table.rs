@@ -1,0 +1,102 @@
+//! The findings table and the per-finding details.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, ContentArrangement, Table};
+
+use super::Style;
+use crate::diagnose::evidence::Traffic;
+use crate::diagnose::Report;
+
+/// One row per finding, in packet-path order.
+pub fn table(r: &Report, st: Style) -> String {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_content_arrangement(ContentArrangement::Dynamic);
+    if !st.color {
+        t.force_no_tty();
+    }
+    t.set_header(vec!["#", "where", "severity", "finding", "subject", "fix"]);
+    for (n, f) in r.diagnosis.findings.iter().enumerate() {
+        t.add_row(vec![
+            Cell::new(n + 1),
+            Cell::new(f.stage.label()),
+            Cell::new(st.severity(f.severity)),
+            Cell::new(&f.id),
+            Cell::new(f.subject.to_string()),
+            Cell::new(f.fix.as_ref().map(|x| x.id.as_str()).unwrap_or("manual")),
+        ]);
+    }
+    t.to_string()
+}
+
+/// Why / evidence / fix of every finding.
+pub fn details(r: &Report, st: Style) -> String {
+    let mut s = String::new();
+    for (n, f) in r.diagnosis.findings.iter().enumerate() {
+        s += &format!(
+            "\n{}. {} [{}] {}\n",
+            n + 1,
+            st.bad(&f.id),
+            f.stage.label(),
+            f.subject
+        );
+        if !f.entries.is_empty() {
+            s += &format!("   entries: {}\n", f.entries.join(", "));
+        }
+        s += &format!("   why: {}\n", f.why);
+        for e in &f.evidence {
+            s += &format!("   evidence: {e}\n");
+        }
+        for o in &f.observed {
+            s += &format!("   observed: {} = {}\n", o.what, o.count);
+        }
+        s += &format!("   fix: {}\n", f.fix_text());
+    }
+    s
+}
+
+/// What the observation window did.
+pub fn evidence_summary(r: &Report) -> String {
+    let ev = &r.evidence;
+    let mut s = String::new();
+    match &ev.traffic {
+        Traffic::None => s += "evidence: static only\n",
+        Traffic::Passive => s += &format!("evidence: {} ms passive window\n", ev.window_ms),
+        Traffic::Lab { prefix, results } => {
+            let ok = results.iter().filter(|r| r.ok).count();
+            s += &format!(
+                "evidence: {} ms window, lab {prefix} client: {ok}/{} connections answered\n",
+                ev.window_ms,
+                results.len()
+            );
+        }
+    }
+    if ev.window_ms > 0 {
+        s += &format!("probes: {}\n", ev.probes.note);
+        for c in &ev.captures {
+            match &c.stats {
+                Some(x) => {
+                    s += &format!(
+                        "capture {}/{}: {} tcp ({} correct, {} partial, {} corrupt)\n",
+                        c.netns, c.interface, x.tcp, x.correct, x.partial, x.corrupt
+                    )
+                }
+                None => {
+                    s += &format!(
+                        "capture {}/{}: {}\n",
+                        c.netns,
+                        c.interface,
+                        c.note.as_deref().unwrap_or("failed")
+                    )
+                }
+            }
+        }
+    }
+    for n in &ev.notes {
+        s += &format!("note: {n}\n");
+    }
+    s += &format!(
+        "time: snapshot {} ms, evidence {} ms, total {} ms\n",
+        r.timing.snapshot_ms, r.timing.evidence_ms, r.timing.total_ms
+    );
+    s
+}

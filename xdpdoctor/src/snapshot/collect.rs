@@ -1,0 +1,163 @@
+//! Taking a [`Snapshot`]: one thread per namespace, everything read through the sockets and
+//! /proc/sys files of that thread.
+
+use std::collections::BTreeMap;
+
+use super::nsid::{self, Candidate};
+use super::{Iface, LabRef, NsState, PeerRef, Snapshot, SNAPSHOT_VERSION};
+use crate::forwarder::{self, Deployment};
+use crate::lab::LabState;
+use crate::netlink::rtnl::Rtnl;
+use crate::netlink::{ethtool, sysctl, xdp_features::Netdev};
+use crate::netns::Netns;
+use crate::{Error, Result};
+
+/// Snapshots the forwarder deployed in `ns` and every namespace its veths lead to.
+pub fn take(ns: &Netns) -> Result<Snapshot> {
+    let inode = ns.inode()?;
+    let dep = Deployment::load(inode)?.ok_or_else(|| {
+        Error::not_found(
+            format!("forwarder in namespace {ns}"),
+            Some("deploy one with `xdpdoctor deploy` or point --netns at its namespace".into()),
+        )
+    })?;
+    let status = forwarder::status(ns)?;
+    let cands = nsid::candidates();
+    let (fwd_ns, supported) = collect_ns(ns, inode, &cands)?;
+
+    // Every namespace a veth of the forwarder's namespace leads to, once.
+    let mut peers: BTreeMap<u64, Netns> = BTreeMap::new();
+    for i in &fwd_ns.interfaces {
+        if let Some(p) = i.peer {
+            if p.netns_inode != inode {
+                if let Some(c) = cands.iter().find(|c| c.inode == p.netns_inode) {
+                    peers.insert(c.inode, c.netns.clone());
+                }
+            }
+        }
+    }
+    let mut namespaces = vec![fwd_ns];
+    for (ino, pns) in peers {
+        match collect_ns(&pns, ino, &cands) {
+            Ok((s, _)) => namespaces.push(s),
+            Err(e) => log::warn!("peer namespace {pns}: {e}"),
+        }
+    }
+    Ok(Snapshot {
+        version: SNAPSHOT_VERSION,
+        kernel: kernel_release(),
+        xdp_features_supported: supported,
+        forwarder_netns_inode: inode,
+        forwarder: status,
+        full_checksum: dep.config.full_checksum,
+        namespaces,
+        lab: lab_of(inode),
+    })
+}
+
+/// The lab whose state names the namespace with this inode as its forwarder's.
+pub fn lab_of(inode: u64) -> Option<LabRef> {
+    LabState::all().into_iter().find_map(|l| {
+        let f = l.forwarder_netns.as_deref()?;
+        (Netns::named(f).inode().ok()? == inode).then(|| LabRef {
+            prefix: l.prefix.clone(),
+            client_netns: l.client_netns.clone(),
+        })
+    })
+}
+
+fn kernel_release() -> String {
+    // SAFETY: uname fills a struct we own.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return "unknown".into();
+    }
+    // SAFETY: release is NUL-terminated by the kernel.
+    unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn flag(v: Option<String>) -> Option<bool> {
+    v.map(|s| s.trim() != "0")
+}
+
+/// Reads one namespace. Returns its state and whether xdp_features could be read.
+fn collect_ns(ns: &Netns, inode: u64, cands: &[Candidate]) -> Result<(NsState, bool)> {
+    let cands = cands.to_vec();
+    let (name, path) = (ns.name.clone(), ns.path.display().to_string());
+    ns.block_on(|| async move {
+        let rt = Rtnl::new()?;
+        let links = rt.links().await?;
+        let addresses = rt.addresses().await?;
+        let routes = rt.routes().await?;
+        let neighbours = rt.neighbours().await?;
+        let ids = if links.iter().any(|l| l.link_netnsid.is_some()) {
+            nsid::nsid_map(rt.handle(), &cands).await
+        } else {
+            BTreeMap::new()
+        };
+        let mut netdev = Netdev::open().unwrap_or_else(|e| {
+            log::debug!("netdev genl in {name}: {e}");
+            None
+        });
+        let supported = netdev.is_some();
+        let eth = ethtool::Ethtool::open().ok();
+        let mut interfaces = Vec::new();
+        for l in links {
+            let xdp_features = netdev
+                .as_mut()
+                .and_then(|n| n.dev(l.index).ok())
+                .map(|d| d.xdp_features.bits());
+            let feats = eth.as_ref().and_then(|e| e.features(&l.name).ok());
+            let gro_requested = feats
+                .as_ref()
+                .and_then(|f| f.get(ethtool::GRO))
+                .map(|s| s.requested);
+            let tx_csum_active = feats.as_ref().map(|f| {
+                ethtool::TX_CSUM_FEATURES
+                    .iter()
+                    .any(|n| f.get(n).is_some_and(|s| s.active))
+            });
+            let forwarding =
+                flag(sysctl::read_path(sysctl::iface_path(&l.name, "forwarding")).ok());
+            let rp_filter = sysctl::read_path(sysctl::iface_path(&l.name, "rp_filter"))
+                .ok()
+                .and_then(|s| s.parse().ok());
+            let peer = match (l.kind.as_deref(), l.peer_ifindex, l.link_netnsid) {
+                (Some("veth"), Some(idx), Some(id)) => ids.get(&id).map(|c| PeerRef {
+                    netns_inode: c.inode,
+                    ifindex: idx,
+                }),
+                (Some("veth"), Some(idx), None) if idx != 0 => Some(PeerRef {
+                    netns_inode: inode,
+                    ifindex: idx,
+                }),
+                _ => None,
+            };
+            interfaces.push(Iface {
+                link: l,
+                xdp_features,
+                gro_requested,
+                tx_csum_active,
+                forwarding,
+                rp_filter,
+                peer,
+            });
+        }
+        let forwarding_all = flag(sysctl::read("net.ipv4.conf.all.forwarding").ok());
+        Ok((
+            NsState {
+                name,
+                path,
+                inode,
+                forwarding_all,
+                interfaces,
+                addresses,
+                routes,
+                neighbours,
+            },
+            supported,
+        ))
+    })
+}

@@ -1,0 +1,217 @@
+//! The static state of everything the forwarder touches, taken once and serializable, so the
+//! rules can run on it later without root (`snapshot --json` > file, `diagnose --from file`).
+//!
+//! From the forwarder's namespace: its deployment and maps (`forwarder::status`), every link,
+//! address, route and neighbour, and then, following each veth's `IFLA_LINK` +
+//! `IFLA_LINK_NETNSID` across namespaces (named or reachable only through /proc), the same for
+//! each peer's namespace. Per interface: state, MTU, XDP program and mode, `xdp_features`, GRO
+//! requested, tx checksum active, `forwarding` and `rp_filter`. All reads of a namespace happen
+//! on one thread inside it (netlink, ethtool ioctl, generic netlink, /proc/sys).
+
+pub mod collect;
+pub mod nsid;
+pub mod paths;
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::forwarder::ForwarderStatus;
+use crate::netlink::rtnl::{Addr, Link, Neighbour, Route};
+use crate::{Error, Result};
+
+pub use collect::take;
+pub use paths::{NatPath, PathStage};
+
+/// Version of the snapshot JSON layout (bumped on incompatible changes).
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// Everything the rules look at.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Snapshot {
+    pub version: u32,
+    /// `uname -r` of the machine the snapshot was taken on.
+    pub kernel: String,
+    /// Whether the kernel has the `netdev` generic netlink family (6.3+: `xdp_features`).
+    pub xdp_features_supported: bool,
+    /// Inode of the forwarder's namespace.
+    pub forwarder_netns_inode: u64,
+    /// The deployed forwarder, maps and counters included.
+    pub forwarder: ForwarderStatus,
+    /// Whether the forwarder recomputes TCP checksums fully (repairs partial ones).
+    pub full_checksum: bool,
+    /// The forwarder's namespace first, then every peer namespace reached from it.
+    pub namespaces: Vec<NsState>,
+    /// The lab this forwarder belongs to, if a lab state names its namespace.
+    pub lab: Option<LabRef>,
+}
+
+/// A lab that owns the forwarder (gives the traffic client).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LabRef {
+    pub prefix: String,
+    pub client_netns: Option<String>,
+}
+
+/// One network namespace.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NsState {
+    /// Best name: `ip netns` name, or `pid:N` for namespaces found through /proc.
+    pub name: String,
+    /// Path it was opened through.
+    pub path: String,
+    pub inode: u64,
+    /// `net.ipv4.conf.all.forwarding`.
+    pub forwarding_all: Option<bool>,
+    pub interfaces: Vec<Iface>,
+    pub addresses: Vec<Addr>,
+    pub routes: Vec<Route>,
+    pub neighbours: Vec<Neighbour>,
+}
+
+/// One interface with what the rules need.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Iface {
+    #[serde(flatten)]
+    pub link: Link,
+    /// `xdp_features` bits (None: kernel before 6.3, or not readable).
+    pub xdp_features: Option<u64>,
+    /// GRO requested (`ethtool -k`: what the user asked for, not what is active).
+    pub gro_requested: Option<bool>,
+    /// Any tx checksum offload active.
+    pub tx_csum_active: Option<bool>,
+    /// `net.ipv4.conf.<if>.forwarding`.
+    pub forwarding: Option<bool>,
+    /// `net.ipv4.conf.<if>.rp_filter`.
+    pub rp_filter: Option<u32>,
+    /// The veth peer, resolved across namespaces.
+    pub peer: Option<PeerRef>,
+}
+
+/// Where a veth's other end lives.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PeerRef {
+    pub netns_inode: u64,
+    pub ifindex: u32,
+}
+
+/// Bit of `xdp_features`: the device accepts XDP frames redirected to it.
+pub const XDP_FEATURE_NDO_XMIT: u64 = 1 << 2;
+
+impl Iface {
+    pub fn name(&self) -> &str {
+        &self.link.name
+    }
+    pub fn index(&self) -> u32 {
+        self.link.index
+    }
+    pub fn is_veth(&self) -> bool {
+        self.link.kind.as_deref() == Some("veth")
+    }
+    pub fn has_xdp(&self) -> bool {
+        self.link.xdp.is_some_and(|x| x.prog_id != 0)
+    }
+    /// `Some(true)` if the device advertises ndo-xmit (6.3+), None when unknown.
+    pub fn ndo_xmit(&self) -> Option<bool> {
+        self.xdp_features.map(|f| f & XDP_FEATURE_NDO_XMIT != 0)
+    }
+}
+
+impl NsState {
+    pub fn iface(&self, index: u32) -> Option<&Iface> {
+        self.interfaces.iter().find(|i| i.index() == index)
+    }
+    pub fn iface_by_name(&self, name: &str) -> Option<&Iface> {
+        self.interfaces.iter().find(|i| i.name() == name)
+    }
+    pub fn addrs_of(&self, index: u32) -> impl Iterator<Item = &Addr> + '_ {
+        self.addresses.iter().filter(move |a| a.ifindex == index)
+    }
+    /// The default route's gateway, if any.
+    pub fn default_gateway(&self) -> Option<Ipv4Addr> {
+        self.routes
+            .iter()
+            .find(|r| r.prefix == 0 && r.gateway.is_some())
+            .and_then(|r| r.gateway)
+    }
+    /// Longest-prefix match in the main table (what `bpf_fib_lookup` would pick, policy
+    /// routing aside).
+    pub fn route_to(&self, dst: Ipv4Addr) -> Option<&Route> {
+        self.routes
+            .iter()
+            .filter(|r| in_prefix(dst, r.dst, r.prefix))
+            .max_by_key(|r| r.prefix)
+    }
+    /// The interface holding `addr` as one of its addresses.
+    pub fn owner_of(&self, addr: Ipv4Addr) -> Option<&Iface> {
+        self.addresses
+            .iter()
+            .find(|a| a.addr == addr)
+            .and_then(|a| self.iface(a.ifindex))
+    }
+}
+
+/// Whether `a` is inside `net/prefix`.
+pub fn in_prefix(a: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
+    if prefix == 0 {
+        return true;
+    }
+    let mask = u32::MAX << (32 - u32::from(prefix.min(32)));
+    (u32::from(a) & mask) == (u32::from(net) & mask)
+}
+
+impl Snapshot {
+    pub fn forwarder_ns(&self) -> &NsState {
+        &self.namespaces[0]
+    }
+    pub fn ns(&self, inode: u64) -> Option<&NsState> {
+        self.namespaces.iter().find(|n| n.inode == inode)
+    }
+    /// The peer of `iface` (namespace and interface), when it was resolved.
+    pub fn peer_of(&self, iface: &Iface) -> Option<(&NsState, &Iface)> {
+        let p = iface.peer?;
+        let ns = self.ns(p.netns_inode)?;
+        Some((ns, ns.iface(p.ifindex)?))
+    }
+    /// Counter value by name (0 if absent).
+    pub fn counter(&self, name: &str) -> u64 {
+        self.forwarder
+            .counters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+            .unwrap_or(0)
+    }
+    /// Kernel (major, minor) from `kernel`.
+    pub fn kernel_version(&self) -> Option<(u32, u32)> {
+        let mut it = self.kernel.split(|c: char| !c.is_ascii_digit());
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("snapshot serializes")
+    }
+
+    /// Reads a saved snapshot.
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let s = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        let snap: Snapshot = serde_json::from_str(&s)
+            .map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))?;
+        if snap.version != SNAPSHOT_VERSION {
+            return Err(Error::invalid(
+                path.display().to_string(),
+                format!(
+                    "snapshot version {} (this xdpdoctor reads {SNAPSHOT_VERSION})",
+                    snap.version
+                ),
+            ));
+        }
+        if snap.namespaces.is_empty() {
+            return Err(Error::invalid(
+                path.display().to_string(),
+                "snapshot has no namespaces",
+            ));
+        }
+        Ok(snap)
+    }
+}

@@ -1,0 +1,111 @@
+//! The path of each NAT entry through the snapshot, computed offline: where `bpf_fib_lookup`
+//! would send the translated packet (longest-prefix match on the forwarder's routes), which
+//! veth was meant to carry it (the one whose peer namespace holds the target), and the
+//! container-side interface. Rules and the report's diagram share it.
+
+use std::net::SocketAddrV4;
+
+use serde::{Deserialize, Serialize};
+
+use super::{in_prefix, Iface, NsState, Snapshot};
+use crate::netlink::rtnl::Route;
+
+/// Where on the way of a packet something goes wrong; findings are ordered by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PathStage {
+    /// The forwarder's programs on the interfaces (before any packet is handled).
+    Attach,
+    /// External ingress: DNAT lookup.
+    Ingress,
+    /// `bpf_fib_lookup` in the forwarder's namespace.
+    Fib,
+    /// `bpf_redirect_map` into the devmap.
+    Devmap,
+    /// The veth into the container (redirect target and its peer).
+    Veth,
+    /// Inside the container.
+    Container,
+    /// Replies: container -> SNAT -> external.
+    Reply,
+    /// Back at the client.
+    Client,
+}
+
+impl PathStage {
+    pub fn label(self) -> &'static str {
+        match self {
+            PathStage::Attach => "attach",
+            PathStage::Ingress => "ingress",
+            PathStage::Fib => "fib",
+            PathStage::Devmap => "devmap",
+            PathStage::Veth => "veth",
+            PathStage::Container => "container",
+            PathStage::Reply => "reply",
+            PathStage::Client => "client",
+        }
+    }
+}
+
+/// One DNAT entry's way through the forwarder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatPath {
+    pub from: SocketAddrV4,
+    pub to: SocketAddrV4,
+    /// The route `bpf_fib_lookup` would use (None: no route).
+    pub route: Option<Route>,
+    /// Its egress ifindex in the forwarder's namespace.
+    pub egress: Option<u32>,
+    /// The forwarder-side veth whose peer namespace holds the target.
+    pub intended: Option<u32>,
+    /// (namespace inode, ifindex) of the container-side interface holding the target.
+    pub container: Option<(u64, u32)>,
+}
+
+impl NatPath {
+    /// The forwarder-side interface the packet leaves (or should leave) through.
+    pub fn out_ifindex(&self) -> Option<u32> {
+        self.egress.or(self.intended)
+    }
+}
+
+fn holds_target(ns: &NsState, peer: &Iface, to: SocketAddrV4) -> bool {
+    ns.owner_of(*to.ip()).is_some()
+        || ns
+            .addrs_of(peer.index())
+            .any(|a| in_prefix(*to.ip(), a.addr, a.prefix))
+}
+
+/// The path of every DNAT entry, in entry order.
+pub fn nat_paths(s: &Snapshot) -> Vec<NatPath> {
+    let fwd = s.forwarder_ns();
+    s.forwarder
+        .dnat
+        .iter()
+        .map(|e| {
+            let to = e.value;
+            let route = fwd.route_to(*to.ip()).cloned();
+            let egress = route.as_ref().and_then(|r| r.oif);
+            let mut intended = None;
+            let mut container = None;
+            for i in &fwd.interfaces {
+                if let Some((pns, pif)) = s.peer_of(i) {
+                    if pns.inode != fwd.inode && holds_target(pns, pif, to) {
+                        intended = Some(i.index());
+                        let owner = pns.owner_of(*to.ip()).unwrap_or(pif);
+                        container = Some((pns.inode, owner.index()));
+                        break;
+                    }
+                }
+            }
+            NatPath {
+                from: e.key,
+                to,
+                route,
+                egress,
+                intended,
+                container,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,31 @@
+//! Small JSON state files under /run/xdpdoctor (deployed forwarders, labs, fix journals):
+//! one reader and one writer so every kind of state fails the same way, naming the file.
+
+use std::path::Path;
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::{Error, Result};
+
+/// Reads `path` as JSON; `Ok(None)` if it does not exist.
+pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => serde_json::from_str(&s).map(Some).map_err(|e| {
+            Error::invalid(
+                path.display().to_string(),
+                format!("corrupt state file: {e}"),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read", path, e)),
+    }
+}
+
+/// Writes `value` as pretty JSON, creating the parent directory.
+pub fn write<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    }
+    let text = serde_json::to_string_pretty(value).expect("state serializes");
+    std::fs::write(path, text).map_err(|e| Error::io("write", path, e))
+}
