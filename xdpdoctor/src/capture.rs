@@ -121,6 +121,9 @@ pub fn capture_tcp(
             .snaplen(65535)
             .timeout(50)
             .open()
+            .map_err(pe)?
+            // Non-blocking: a blocking read may wait forever on a quiet interface.
+            .setnonblock()
             .map_err(pe)?;
         cap.filter("tcp", true).map_err(pe)?;
         if let Some(r) = ready {
@@ -135,7 +138,9 @@ pub fn capture_tcp(
                         st.add(c);
                     }
                 }
-                Err(pcap::Error::TimeoutExpired) => continue,
+                Err(pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets) => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
                 Err(e) => return Err(pe(e)),
             }
         }

@@ -12,7 +12,9 @@ use aya::{Ebpf, EbpfLoader};
 use serde::Serialize;
 
 use super::traffic::FlowSet;
-use super::variants::{load_prog, load_restore, read_counters, set_pristine, xdp, PROG_RESTORE_PASS};
+use super::variants::{
+    load_prog, load_restore, read_counters, set_pristine, xdp, PROG_RESTORE_PASS,
+};
 use crate::bpf::forwarder_abi::{self as abi, Counter, Endpoint};
 use crate::bpf::objects;
 use crate::bpf::test_run::run_xdp;
@@ -128,7 +130,11 @@ pub fn measure(
         let before = read_counters(&counters)?;
         let xdp_pass_ns = time(xdp(&pass, abi::PROG_PASS)?, XDP_PASS, abi::PROG_PASS)?;
         set_pristine(&mut pristine, frame)?;
-        let restore_pass_ns = time(xdp(&restore, PROG_RESTORE_PASS)?, XDP_PASS, PROG_RESTORE_PASS)?;
+        let restore_pass_ns = time(
+            xdp(&restore, PROG_RESTORE_PASS)?,
+            XDP_PASS,
+            PROG_RESTORE_PASS,
+        )?;
         let redirect_only_ns = time(
             xdp(&redirect, abi::PROG_REDIRECT_ONLY)?,
             XDP_REDIRECT,

@@ -47,11 +47,14 @@ pub struct Machine {
 pub struct Throughput {
     pub variant: Variant,
     pub frame_size: usize,
-    /// Delivered (counted at the container's host0) per second of generator time; median
-    /// over rounds. `None` when skipped.
+    /// Delivered (counted at the container's host0) per second of the kernel's test-run
+    /// time; median over rounds. `None` when skipped.
     pub mpps: Option<f64>,
     /// Frames pushed per second (same time base).
     pub offered_mpps: Option<f64>,
+    /// Delivered per second of wall time, the per-call test-run setup included (a lower
+    /// bound; the setup is the same for every variant).
+    pub wall_mpps: Option<f64>,
     /// delivered / sent over all rounds.
     pub delivered_ratio: Option<f64>,
     pub rounds_mpps: Vec<f64>,
@@ -180,6 +183,7 @@ mod tests {
             frame_size: 64,
             mpps,
             offered_mpps: mpps,
+            wall_mpps: mpps,
             delivered_ratio: Some(1.0),
             rounds_mpps: vec![],
             sent: 1,

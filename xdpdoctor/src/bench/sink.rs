@@ -33,8 +33,10 @@ impl Sink {
         let ifname = ifname.to_string();
         let ns_name = ns.name.clone();
         ns.run(move || {
-            let mut ebpf =
-                Ebpf::load(objects::COUNT).map_err(|e| Error::bpf("load", "count.bpf.o", e))?;
+            let mut ebpf = EbpfLoader::new()
+                .override_global(abi::GLOBAL_COUNT_DROP_IPV4, &1u32, true)
+                .load(objects::COUNT)
+                .map_err(|e| Error::bpf("load", "count.bpf.o", e))?;
             let prog: &mut Xdp = ebpf
                 .program_mut(abi::PROG_COUNT)
                 .ok_or_else(|| Error::bpf("find program", abi::PROG_COUNT, "missing"))?

@@ -69,6 +69,7 @@ fn print_tables(r: &BenchReport) {
         "frame",
         "delivered Mpps",
         "offered Mpps",
+        "wall Mpps",
         "delivered",
         "rounds (Mpps)",
     ]);
@@ -78,6 +79,7 @@ fn print_tables(r: &BenchReport) {
             Cell::new(format!("{} B", row.frame_size)),
             Cell::new(row.skipped.clone().unwrap_or_else(|| f2(row.mpps))),
             Cell::new(f2(row.offered_mpps)),
+            Cell::new(f2(row.wall_mpps)),
             Cell::new(
                 row.delivered_ratio
                     .map(|d| format!("{:.1}%", d * 100.0))

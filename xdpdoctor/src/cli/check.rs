@@ -1,5 +1,6 @@
 //! `xdpdoctor check`: the CI health check. Diagnose, non-interactive and bounded by
 //! `--timeout`; same exit codes (0 healthy, 1 findings, 2 could not diagnose or timed out).
+#![allow(clippy::print_stdout)] // the CLI prints results; the library never does
 
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! `xdpdoctor diagnose`: snapshot -> evidence -> rules -> report.
 //!
 //! Exit codes: 0 healthy, 1 findings, 2 could not diagnose (docs/diagnose.md).
+#![allow(clippy::print_stdout)] // the CLI prints results; the library never does
 
 use std::time::Duration;
 

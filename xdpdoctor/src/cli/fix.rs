@@ -3,6 +3,7 @@
 //!
 //! Exit codes: 0 done (or nothing to do), 1 some finding has no automatic fix or a step failed,
 //! 2 could not diagnose / read the journal.
+#![allow(clippy::print_stdout)] // the CLI prints results; the library never does
 
 use anyhow::{Context, Result};
 use comfy_table::Cell;

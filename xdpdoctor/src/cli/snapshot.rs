@@ -1,4 +1,5 @@
 //! `xdpdoctor snapshot [--json] [--output FILE]`: the static state diagnose works on.
+#![allow(clippy::print_stdout)] // the CLI prints results; the library never does
 
 use anyhow::{Context, Result};
 use xdpdoctor::netns::Netns;

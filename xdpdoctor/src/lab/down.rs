@@ -37,6 +37,8 @@ pub(crate) fn down_state(st: &LabState) -> Result<()> {
             errs.push(ns.remove());
         }
     }
+    // Fix pins and journals (`xdpdoctor fix --apply`) whose namespaces just went away.
+    errs.push(crate::fix::journal::cleanup_stale());
     let files = LabState::files_dir(&st.prefix);
     if files.exists() {
         errs.push(

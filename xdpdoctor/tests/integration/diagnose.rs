@@ -1,0 +1,193 @@
+//! `diagnose` on the seed lab: each default fault alone gives exactly its finding, all faults
+//! give exactly the incident's three causes (per affected interface), a healthy lab gives none
+//! (exit 0), and the non-default faults (forwarding disabled, devmap entry missing, asymmetric
+//! NAT entry) give theirs. Also `check --junit` and `diagnose --from` a saved snapshot.
+#![allow(clippy::print_stderr)]
+
+use std::collections::BTreeSet;
+
+use crate::common::{skip_unless_root, stdout, xdpdoctor, Lab};
+
+/// (fault, expected (id, node, interface) findings).
+type Case = (
+    &'static str,
+    &'static [(&'static str, &'static str, &'static str)],
+);
+
+/// (id, netns, interface) of every finding, and the exit code.
+pub fn findings(lab: &Lab, extra: &[&str]) -> (BTreeSet<(String, String, String)>, Option<i32>) {
+    let ns = lab.ns("vm");
+    let mut args = vec!["--netns", ns.as_str(), "diagnose", "--json"];
+    args.extend_from_slice(extra);
+    let out = xdpdoctor(&args);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("diagnose json");
+    let set = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_string(),
+                f["subject"]["netns"].as_str().unwrap().to_string(),
+                f["subject"]["interface"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    (set, out.status.code())
+}
+
+fn set(lab: &Lab, v: &[(&str, &str, &str)]) -> BTreeSet<(String, String, String)> {
+    v.iter()
+        .map(|(a, b, c)| (a.to_string(), lab.ns(b), c.to_string()))
+        .collect()
+}
+
+#[test]
+fn diagnose_seed_all_faults_reports_exactly_the_three_causes() {
+    if skip_unless_root("diagnose_seed_all_faults_reports_exactly_the_three_causes") {
+        return;
+    }
+    let lab = Lab::up("dga", &[]);
+    let t0 = std::time::Instant::now();
+    let (got, code) = findings(&lab, &[]);
+    eprintln!("diagnose (3 s window) took {:?}", t0.elapsed());
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        got,
+        set(
+            &lab,
+            &[
+                ("interface-no-address", "vm", "ve-m1"),
+                ("interface-no-address", "vm", "ve-m2"),
+                ("veth-peer-no-xdp", "m1", "host0"),
+                ("veth-peer-no-xdp", "m2", "host0"),
+                ("veth-tx-csum-offload", "m1", "host0"),
+                ("veth-tx-csum-offload", "m2", "host0"),
+            ]
+        )
+    );
+}
+
+#[test]
+fn diagnose_each_default_fault_alone() {
+    if skip_unless_root("diagnose_each_default_fault_alone") {
+        return;
+    }
+    let cases: [Case; 3] = [
+        (
+            "no-address",
+            &[
+                ("interface-no-address", "vm", "ve-m1"),
+                ("interface-no-address", "vm", "ve-m2"),
+            ],
+        ),
+        (
+            "peer-no-xdp",
+            &[
+                ("veth-peer-no-xdp", "m1", "host0"),
+                ("veth-peer-no-xdp", "m2", "host0"),
+            ],
+        ),
+        (
+            "tx-csum",
+            &[
+                ("veth-tx-csum-offload", "m1", "host0"),
+                ("veth-tx-csum-offload", "m2", "host0"),
+            ],
+        ),
+    ];
+    for (fault, want) in cases {
+        let lab = Lab::up("dg1", &["--fault", fault]);
+        let (got, code) = findings(&lab, &[]);
+        assert_eq!(got, set(&lab, want), "fault {fault}");
+        assert_eq!(code, Some(1), "fault {fault}");
+    }
+}
+
+#[test]
+fn diagnose_healthy_lab_exits_0() {
+    if skip_unless_root("diagnose_healthy_lab_exits_0") {
+        return;
+    }
+    let lab = Lab::up("dgh", &["--no-faults"]);
+    let (got, code) = findings(&lab, &[]);
+    assert_eq!(got, BTreeSet::new());
+    assert_eq!(code, Some(0));
+    // The healthy lab's connections really work during the window.
+    assert!(lab.connect().iter().all(|(_, ok)| *ok));
+}
+
+#[test]
+fn diagnose_non_default_faults() {
+    if skip_unless_root("diagnose_non_default_faults") {
+        return;
+    }
+    let cases: [Case; 3] = [
+        (
+            "forwarding-disabled",
+            &[
+                ("forwarding-disabled", "vm", "eth0"),
+                ("forwarding-disabled", "vm", "ve-m1"),
+                ("forwarding-disabled", "vm", "ve-m2"),
+            ],
+        ),
+        (
+            "devmap-missing",
+            &[("devmap-missing-target", "vm", "ve-m2")],
+        ),
+        ("nat-asymmetric", &[("nat-entry-asymmetric", "vm", "ve-m2")]),
+    ];
+    for (fault, want) in cases {
+        let lab = Lab::up("dgn", &["--fault", fault]);
+        let (got, code) = findings(&lab, &["--observe", "1"]);
+        assert_eq!(got, set(&lab, want), "fault {fault}");
+        assert_eq!(code, Some(1), "fault {fault}");
+    }
+}
+
+#[test]
+fn check_writes_junit_and_diagnose_reads_saved_snapshot() {
+    if skip_unless_root("check_writes_junit_and_diagnose_reads_saved_snapshot") {
+        return;
+    }
+    let lab = Lab::up("dgc", &["--fault", "tx-csum"]);
+    let ns = lab.ns("vm");
+    let dir = std::env::temp_dir().join(format!("xdpdoctor-check-{}", lab.prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    let junit = dir.join("junit.xml");
+    let out = xdpdoctor(&[
+        "--netns",
+        &ns,
+        "check",
+        "--timeout",
+        "20",
+        "--observe",
+        "1",
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let x = std::fs::read_to_string(&junit).unwrap();
+    assert!(x.contains("<testcase classname=\"xdpdoctor.rules\" name=\"veth-tx-csum-offload\">"));
+    assert!(x.contains("name=\"veth-peer-no-xdp\"/>"));
+    assert_eq!(x.matches("<failure").count(), 2, "{x}");
+
+    let snap = dir.join("snap.json");
+    let out = xdpdoctor(&[
+        "--netns",
+        &ns,
+        "snapshot",
+        "--output",
+        snap.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let out = xdpdoctor(&["diagnose", "--from", snap.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["id"] == "veth-tx-csum-offload"));
+    std::fs::remove_dir_all(&dir).ok();
+}
