@@ -204,8 +204,8 @@ mod tests {
         assert_eq!(r.forwarder_over_kernel_nat, Some(6.0));
         assert_eq!(r.forwarder_over_redirect_only, Some(0.75));
         assert_eq!(r.with_trace_over_without, None);
-        assert_eq!(r.targets_met["forwarder_over_kernel_nat>=3"], true);
-        assert_eq!(r.targets_met["forwarder_over_redirect_only>=0.90"], false);
+        assert!(r.targets_met["forwarder_over_kernel_nat>=3"]);
+        assert!(!r.targets_met["forwarder_over_redirect_only>=0.90"]);
         assert!(!r.targets_met.contains_key("with_trace_over_without>=0.95"));
     }
 

@@ -2,6 +2,7 @@
 //! the forwarder against kernel NAT and redirect-only (and with trace attached), prints the
 //! tables, removes the lab. Exit 0 when the bench ran (targets missed are reported, not an
 //! error), 2 on error.
+#![allow(clippy::print_stdout)] // the CLI prints results; the library never does
 
 use std::path::PathBuf;
 
