@@ -19,10 +19,40 @@ struct fwd_endpoint {
 /* Map sizes. */
 #define FWD_MAX_ENTRIES 4096
 #define FWD_MAX_DEVICES 1024
+/* fib_cache capacity (keys; each key has one value per possible CPU). */
+#define FWD_FIB_CACHE_ENTRIES 4096
+
+/*
+ * fib_cache (LRU per-CPU hash), used only when the tunable fib_cache_ns is non-zero: the
+ * bpf_fib_lookup inputs that vary per packet, of the packet as it will leave (after NAT).
+ * Ports are not part of the key: port-based policy routing (ip rule sport/dport) and L4
+ * multipath hashing are resolved once per address pair per TTL.
+ */
+struct fwd_fib_key {
+	__u32 ifindex; /* ingress ifindex (the lookup's input) */
+	__u32 saddr;   /* network byte order */
+	__u32 daddr;   /* network byte order */
+	__u8 tos;
+	__u8 pad[3];   /* always 0: keys are compared bytewise */
+};
+
+/* A cached BPF_FIB_LKUP_RET_SUCCESS result. Only SUCCESS results are cached. */
+struct fwd_fib_nexthop {
+	__u64 expires_ns; /* bpf_ktime_get_ns() after which the entry is ignored */
+	__u32 ifindex;    /* egress ifindex */
+	__u16 mtu;        /* mtu_result of the lookup: larger packets take the full lookup */
+	__u8 smac[6];
+	__u8 dmac[6];
+	__u16 pad;
+	__u32 pad2;
+};
 
 /*
  * Per-CPU packet counters, one slot per outcome. Every packet the forwarder sees increments
- * FWD_CNT_SEEN and exactly one outcome counter.
+ * FWD_CNT_SEEN and exactly one outcome counter. A packet that reached bpf_fib_lookup also
+ * increments the fib slot of its result; a packet served from fib_cache instead increments
+ * FWD_CNT_FIB_CACHE_HIT and no fib slot (so fib_success counts lookups, not packets).
+ * FWD_CNT_FIB_CACHE_HIT is neither an outcome nor a fib slot.
  */
 enum fwd_counter {
 	FWD_CNT_SEEN = 0,          /* every packet that entered the program */
@@ -37,6 +67,7 @@ enum fwd_counter {
 	FWD_CNT_PASSED_NAT,        /* NATed, then XDP_PASS so the stack resolves the neighbour */
 	FWD_CNT_PASSED_LOCAL,      /* fib says local/not forwarded: XDP_PASS unmodified */
 	FWD_CNT_DROPPED,           /* fib says blackhole/unreachable/prohibit: XDP_DROP */
+	FWD_CNT_FIB_CACHE_HIT,     /* fib_cache hit: bpf_fib_lookup skipped (not an outcome) */
 	FWD_CNT_MAX,
 };
 

@@ -13,6 +13,7 @@
 //! (frame size x variant) -> ns/packet. See docs/performance.md for the method and caveats.
 
 pub mod cost;
+pub mod diagnose_timing;
 pub mod nft;
 pub mod report;
 pub mod sink;
@@ -108,6 +109,15 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
     let down = lab::down(&plan.prefix).map(drop);
     match (res, down) {
         (Ok(mut r), Ok(())) => {
+            // Second table: diagnose on the seed lab and on generated fleets.
+            let window = std::time::Duration::from_secs(if opts.quick { 1 } else { 3 });
+            let t = diagnose_timing::measure(&opts.exe, &plan.prefix, opts.quick, window)?;
+            r.diagnose_timing_note = format!(
+                "diagnose timing: {} lab(s), default faults on, observe window {} ms",
+                t.len(),
+                window.as_millis()
+            );
+            r.diagnose_timing = Some(t);
             r.total_seconds = started.elapsed().as_secs_f64();
             Ok(r)
         }
@@ -334,12 +344,7 @@ fn measure_lab(sc: &Scenario, plan: &Plan, quick: bool) -> Result<BenchReport> {
         ratios,
         ns_per_packet: costs,
         diagnose_timing: None,
-        // The second table (diagnose on the seed lab and on 10/100/500 containers) plugs in
-        // here once a generated N-container scenario exists; `diagnose::diagnose` alone is
-        // not enough to show the growth.
-        diagnose_timing_note:
-            "diagnose timing: not available yet (no generated 10/100/500-container lab scenario)"
-                .into(),
+        diagnose_timing_note: String::new(),
         notes,
         total_seconds: 0.0,
     })

@@ -1,15 +1,20 @@
 //! The nftables ruleset of the kernel-NAT variant: DNAT/SNAT in vm.
 //!
-//! This is measurement-harness code, not product logic: the rulesets are applied with
-//! `ip netns exec NS nft -f -` (ruleset on stdin). No nftables crate in the dependency set
+//! This is measurement-harness code, not product logic: the ruleset is loaded by `nft -f -`
+//! (ruleset on stdin), started directly inside the lab namespace (the child enters it with
+//! setns before exec; no `ip netns exec`). nftables is the comparison baseline, not something
+//! xdpdoctor manages. No nftables crate in the dependency set
 //! programs nat chains over netlink reasonably (rustables and nftnl need libnftnl/libmnl and
 //! an expression-level API), and the lab namespaces are ours and deleted at the end, so a
 //! tool call here cannot leave anything behind. See docs/performance.md.
 
 use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use crate::forwarder::Entry;
+use crate::netns::Netns;
 use crate::{Error, Result};
 
 /// Name of every table the bench creates (one per namespace).
@@ -46,13 +51,25 @@ pub fn kernel_nat_ruleset(external: &str, entries: &[Entry]) -> String {
 /// Loads `ruleset` into namespace `netns` (a name under /run/netns).
 pub fn apply(netns: &str, ruleset: &str) -> Result<()> {
     let what = format!("nft -f - in {netns}");
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", netns, "nft", "-f", "-"])
+    let ns_file = Netns::named(netns).open()?;
+    let ns_fd = ns_file.as_raw_fd();
+    let mut cmd = Command::new("nft");
+    cmd.args(["-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: setns(2) is async-signal-safe; it moves only the child, before exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(ns_fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
         .spawn()
-        .map_err(|e| Error::io("run", "ip netns exec ... nft (is nftables installed?)", e))?;
+        .map_err(|e| Error::io("run", format!("nft in {netns} (is nftables installed?)"), e))?;
     child
         .stdin
         .take()

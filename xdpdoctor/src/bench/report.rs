@@ -27,8 +27,8 @@ pub struct BenchReport {
     pub throughput: Vec<Throughput>,
     pub ratios: Vec<Ratios>,
     pub ns_per_packet: Vec<CostRow>,
-    /// `None` with `diagnose_timing_note` until `xdpdoctor::diagnose` exists.
-    pub diagnose_timing: Option<serde_json::Value>,
+    /// `diagnose` on the seed lab and generated fleets (second table).
+    pub diagnose_timing: Option<Vec<super::diagnose_timing::DiagnoseTiming>>,
     pub diagnose_timing_note: String,
     /// Checks made along the way (warm-up, forwarder path taken, kernel path clean).
     pub notes: Vec<String>,

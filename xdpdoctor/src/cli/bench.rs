@@ -148,6 +148,31 @@ fn print_tables(r: &BenchReport) {
     }
     println!("{t}");
     println!("{}", r.diagnose_timing_note);
+    if let Some(rows) = &r.diagnose_timing {
+        let mut t = table(&[
+            "lab",
+            "containers",
+            "namespaces",
+            "lab up s",
+            "diagnose static ms",
+            "static ms/container",
+            "diagnose total ms",
+            "findings",
+        ]);
+        for d in rows {
+            t.add_row(vec![
+                d.lab.clone(),
+                d.containers.to_string(),
+                d.namespaces.to_string(),
+                format!("{:.1}", d.lab_up_s),
+                d.static_ms.to_string(),
+                format!("{:.2}", d.static_ms_per_container),
+                d.total_ms.to_string(),
+                d.findings.to_string(),
+            ]);
+        }
+        println!("{t}");
+    }
     for n in &r.notes {
         println!("note: {n}");
     }

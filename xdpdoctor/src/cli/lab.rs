@@ -35,6 +35,9 @@ pub enum LabCommand {
         /// XDP attach mode of the forwarder.
         #[arg(long, value_enum, default_value = "driver")]
         mode: Mode,
+        /// Size of the generated `fleet` scenario (number of containers).
+        #[arg(long, value_name = "N")]
+        containers: Option<usize>,
         #[arg(long)]
         json: bool,
     },
@@ -79,9 +82,10 @@ pub fn run(c: &LabCommand, cli: &Cli) -> Result<i32> {
             faults,
             no_faults,
             mode,
+            containers,
             json,
         } => {
-            let (sc, file) = Scenario::load(scenario)?;
+            let (sc, file) = Scenario::load_sized(scenario, *containers)?;
             let opts = UpOptions {
                 prefix: prefix.clone(),
                 faults: faults.clone(),
@@ -228,13 +232,11 @@ fn lab_status(json: bool) -> Result<i32> {
 
 fn connect(prefix: &str, timeout: f64, json: bool) -> Result<i32> {
     let st = LabState::load(prefix)?.with_context(|| format!("no lab with prefix {prefix}"))?;
-    let (sc, _) = Scenario::load(&st.scenario_file.to_string_lossy())
-        .or_else(|_| Scenario::load(&st.scenario))?;
     let client = st
         .client_netns
         .clone()
         .context("the scenario names no traffic client")?;
-    let targets = lab::up::traffic_targets(&sc);
+    let targets: Vec<_> = st.targets.iter().map(|(f, t)| (*f, Some(*t))).collect();
     let results = http::connect_all(
         &Netns::named(&client),
         &targets,

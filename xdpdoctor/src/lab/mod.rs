@@ -7,6 +7,7 @@
 //! and cleans up through `down` on any error or interrupt.
 
 pub mod down;
+pub mod fleet;
 pub mod http;
 pub mod process;
 pub mod scenario;

@@ -133,6 +133,19 @@ pub struct Fault {
 }
 
 impl Scenario {
+    /// A built-in scenario by name, or a scenario file by path. `containers` sizes the
+    /// generated `fleet` scenario (and is refused for any other).
+    pub fn load_sized(name_or_path: &str, containers: Option<usize>) -> Result<(Self, PathBuf)> {
+        if name_or_path == super::fleet::NAME {
+            let s = super::fleet::fleet(containers.unwrap_or(10))?;
+            return Ok((s, PathBuf::from(format!("(generated) fleet --containers {}", containers.unwrap_or(10)))));
+        }
+        if containers.is_some() {
+            return Err(Error::invalid("--containers", format!("only the generated `{}` scenario takes it", super::fleet::NAME)));
+        }
+        Self::load(name_or_path)
+    }
+
     /// A built-in scenario by name, or a scenario file by path.
     pub fn load(name_or_path: &str) -> Result<(Self, PathBuf)> {
         if let Some((n, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {

@@ -32,6 +32,9 @@ pub struct LabState {
     pub forwarder_config: Option<PathBuf>,
     /// Namespace of the traffic client.
     pub client_netns: Option<String>,
+    /// What the client connects to: (entry `from`, entry `to`).
+    #[serde(default)]
+    pub targets: Vec<(std::net::SocketAddrV4, std::net::SocketAddrV4)>,
 }
 
 pub fn labs_dir() -> PathBuf {

@@ -36,9 +36,12 @@ pub fn take(ns: &Netns) -> Result<Snapshot> {
             }
         }
     }
+    // Peers mostly reference the forwarder's namespace: try its candidate first.
+    let mut peer_cands = cands.clone();
+    peer_cands.sort_by_key(|c| c.inode != inode);
     let mut namespaces = vec![fwd_ns];
     for (ino, pns) in peers {
-        match collect_ns(&pns, ino, &cands) {
+        match collect_ns(&pns, ino, &peer_cands) {
             Ok((s, _)) => namespaces.push(s),
             Err(e) => log::warn!("peer namespace {pns}: {e}"),
         }
@@ -92,11 +95,9 @@ fn collect_ns(ns: &Netns, inode: u64, cands: &[Candidate]) -> Result<(NsState, b
         let addresses = rt.addresses().await?;
         let routes = rt.routes().await?;
         let neighbours = rt.neighbours().await?;
-        let ids = if links.iter().any(|l| l.link_netnsid.is_some()) {
-            nsid::nsid_map(rt.handle(), &cands).await
-        } else {
-            BTreeMap::new()
-        };
+        let wanted: std::collections::HashSet<i32> =
+            links.iter().filter_map(|l| l.link_netnsid).collect();
+        let ids = nsid::nsid_map(rt.handle(), &cands, &wanted).await;
         let mut netdev = Netdev::open().unwrap_or_else(|e| {
             log::debug!("netdev genl in {name}: {e}");
             None
