@@ -9,6 +9,7 @@
 #include "xd_vmlinux.h"
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "xd_probes_abi.h"
@@ -339,7 +340,7 @@ static __always_inline void skb_event(struct xd_event *e, const struct sk_buff *
 		e->netns = BPF_CORE_READ(skb, sk, __sk_common.skc_net.net, ns.inum);
 		e->ifindex = BPF_CORE_READ(skb, skb_iif);
 	}
-	e->protocol = __builtin_bswap16(BPF_CORE_READ(skb, protocol));
+	e->protocol = bpf_ntohs(BPF_CORE_READ(skb, protocol));
 }
 
 static __always_inline int on_kfree(const struct sk_buff *skb, void *location, __u32 reason,

@@ -16,6 +16,7 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v ethtool >/dev/null || need+=(ethtool)
 command -v nft >/dev/null || need+=(nftables)
 command -v nsenter >/dev/null || need+=(util-linux)
+command -v sysctl >/dev/null || need+=(procps)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

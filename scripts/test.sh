@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 if [ "$(id -u)" != 0 ]; then
-  echo "test: not root: privileged tests will SKIP (run: sudo $0)" >&2
+  echo "test: not root: privileged tests will SKIP (run $0 as root)" >&2
 fi
 # Labs build namespaces on 2 cores: keep test threads modest.
 cargo test --workspace -- --test-threads="${XDPDOCTOR_TEST_THREADS:-2}" "$@"

@@ -108,7 +108,7 @@ fn find_clang() -> Option<PathBuf> {
         return Some(PathBuf::from(c));
     }
     let mut candidates = vec!["clang".to_string()];
-    candidates.extend((16..=20).rev().map(|v| format!("clang-{v}")));
+    candidates.extend((16..=30).rev().map(|v| format!("clang-{v}")));
     candidates.into_iter().map(PathBuf::from).find(|c| {
         Command::new(c)
             .arg("--version")

@@ -119,6 +119,9 @@ pub fn capture_tcp(
             .map_err(pe)?
             .immediate_mode(true)
             .snaplen(65535)
+            // Small ring: a diagnose may capture on hundreds of container veths at once
+            // (libpcap's default 2 MiB each made 500 containers cost 1.6 GB).
+            .buffer_size(256 * 1024)
             .timeout(50)
             .open()
             .map_err(pe)?

@@ -40,7 +40,12 @@ pub fn sizes(quick: bool) -> Vec<Option<usize>> {
 }
 
 /// Measures every size; labs are removed even when a measurement fails.
-pub fn measure(exe: &std::path::Path, prefix_base: &str, quick: bool, window: Duration) -> Result<Vec<DiagnoseTiming>> {
+pub fn measure(
+    exe: &std::path::Path,
+    prefix_base: &str,
+    quick: bool,
+    window: Duration,
+) -> Result<Vec<DiagnoseTiming>> {
     let mut out = Vec::new();
     for (i, size) in sizes(quick).into_iter().enumerate() {
         cancel::check()?;
@@ -80,13 +85,24 @@ pub fn measure(exe: &std::path::Path, prefix_base: &str, quick: bool, window: Du
 }
 
 fn one(sc: &Scenario, prefix: &str, window: Duration) -> Result<(u64, u64, usize)> {
-    let node = sc.forwarder.as_ref().map(|f| f.node.as_str()).unwrap_or("vm");
+    let node = sc
+        .forwarder
+        .as_ref()
+        .map(|f| f.node.as_str())
+        .unwrap_or("vm");
     let ns = Netns::named(&LabState::ns_name(prefix, node));
-    let quiet = ObserveOptions { window: Duration::ZERO, ..Default::default() };
+    let quiet = ObserveOptions {
+        window: Duration::ZERO,
+        ..Default::default()
+    };
     let t = Instant::now();
     let r = diagnose::diagnose(&ns, &quiet)?;
     let static_ms = t.elapsed().as_millis() as u64;
-    let full = ObserveOptions { window, lab: Some(prefix.to_string()), ..Default::default() };
+    let full = ObserveOptions {
+        window,
+        lab: Some(prefix.to_string()),
+        ..Default::default()
+    };
     let t = Instant::now();
     diagnose::diagnose(&ns, &full)?;
     let total_ms = t.elapsed().as_millis() as u64;

@@ -247,6 +247,7 @@ struct Sample {
     elapsed: Duration,
     fwd_seen: u64,
     fwd_redirected: u64,
+    fwd_cache_hits: u64,
 }
 
 fn measure_lab(sc: &Scenario, plan: &Plan, quick: bool) -> Result<BenchReport> {
@@ -373,6 +374,7 @@ fn measure_one(
         elapsed: off.elapsed,
         fwd_seen: delta(Counter::Seen),
         fwd_redirected: delta(Counter::Redirected),
+        fwd_cache_hits: delta(Counter::FibCacheHit),
     })
 }
 
@@ -402,6 +404,7 @@ fn warm_up(progs: &Programs, ingress: u32, flows: &[FlowSet], packets: u64) -> R
     for v in [
         Variant::RedirectOnly,
         Variant::Forwarder,
+        Variant::ForwarderFibCache,
         Variant::KernelNat,
     ] {
         for set in flows {
@@ -428,7 +431,17 @@ fn path_checks(samples: &BTreeMap<(Variant, usize), Vec<Sample>>) -> Vec<String>
         let sent: u64 = ss.iter().map(|s| s.sent).sum();
         let seen: u64 = ss.iter().map(|s| s.fwd_seen).sum();
         let redirected: u64 = ss.iter().map(|s| s.fwd_redirected).sum();
+        let hits: u64 = ss.iter().map(|s| s.fwd_cache_hits).sum();
         match v {
+            Variant::ForwarderFibCache => notes.push(format!(
+                "{v} {size}B: forwarder redirected {redirected} of {sent} frames ({:.1}%), \
+                 {hits} next-hop cache hits ({:.1}%)",
+                pct(redirected, sent),
+                pct(hits, sent)
+            )),
+            Variant::Forwarder | Variant::ForwarderTrace if hits > 0 => notes.push(format!(
+                "WARNING {v} {size}B: {hits} next-hop cache hits with the cache off"
+            )),
             Variant::Forwarder | Variant::ForwarderTrace => notes.push(format!(
                 "{v} {size}B: forwarder redirected {redirected} of {sent} frames ({:.1}%)",
                 pct(redirected, sent)

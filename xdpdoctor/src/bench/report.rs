@@ -70,6 +70,8 @@ pub struct Ratios {
     pub frame_size: usize,
     pub forwarder_over_kernel_nat: Option<f64>,
     pub forwarder_over_redirect_only: Option<f64>,
+    /// The forwarder with its next-hop cache on (`forwarder-fib-cache`) over redirect-only.
+    pub fib_cache_over_redirect_only: Option<f64>,
     pub with_trace_over_without: Option<f64>,
     /// Target name -> met (absent when the ratio is unknown).
     pub targets_met: BTreeMap<String, bool>,
@@ -89,6 +91,10 @@ impl Ratios {
             frame_size,
             forwarder_over_kernel_nat: ratio(fwd, get(Variant::KernelNat)),
             forwarder_over_redirect_only: ratio(fwd, get(Variant::RedirectOnly)),
+            fib_cache_over_redirect_only: ratio(
+                get(Variant::ForwarderFibCache),
+                get(Variant::RedirectOnly),
+            ),
             with_trace_over_without: ratio(get(Variant::ForwarderTrace), fwd),
             targets_met: BTreeMap::new(),
         };
@@ -102,6 +108,11 @@ impl Ratios {
             (
                 "forwarder_over_redirect_only>=0.90",
                 r.forwarder_over_redirect_only,
+                TARGET_FWD_OVER_REDIRECT_ONLY,
+            ),
+            (
+                "fib_cache_over_redirect_only>=0.90",
+                r.fib_cache_over_redirect_only,
                 TARGET_FWD_OVER_REDIRECT_ONLY,
             ),
             (
@@ -197,12 +208,15 @@ mod tests {
         let rows = [
             row(Variant::RedirectOnly, Some(4.0)),
             row(Variant::Forwarder, Some(3.0)),
+            row(Variant::ForwarderFibCache, Some(3.8)),
             row(Variant::ForwarderTrace, None),
             row(Variant::KernelNat, Some(0.5)),
         ];
         let r = Ratios::compute(64, &rows);
         assert_eq!(r.forwarder_over_kernel_nat, Some(6.0));
         assert_eq!(r.forwarder_over_redirect_only, Some(0.75));
+        assert_eq!(r.fib_cache_over_redirect_only, Some(0.95));
+        assert!(r.targets_met["fib_cache_over_redirect_only>=0.90"]);
         assert_eq!(r.with_trace_over_without, None);
         assert!(r.targets_met["forwarder_over_kernel_nat>=3"]);
         assert!(!r.targets_met["forwarder_over_redirect_only>=0.90"]);

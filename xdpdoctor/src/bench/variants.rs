@@ -8,6 +8,7 @@
 //! |-------------------|-------------------------------------------|------------------------------|
 //! | xdp-redirect-only | `xdp_redirect_only` -> ve-m1               | devmap, veth ring, host0     |
 //! | forwarder         | `xdp_fwd_external`, maps of the lab's one  | same                         |
+//! | forwarder-fib-cache | same, next-hop cache on ([`FIB_CACHE_MS`]) | same                       |
 //! | forwarder+trace   | same, with every probe of `trace` attached | same                         |
 //! | kernel-nat        | `xdp_restore_pass` (headers reset, PASS)   | stack: conntrack, nft DNAT, forward, ve-m1 |
 //!
@@ -39,7 +40,10 @@ pub const PRISTINE_MAP: &str = "bench_pristine";
 /// `BENCH_HDR_LEN`: covers Ethernet + IPv4 + TCP headers without options.
 pub const RESTORE_LEN: usize = 64;
 
-/// Maps the deployed forwarder pins; the bench's forwarder instance shares them.
+/// The next-hop cache lifetime of the forwarder-fib-cache variant (`fib_cache_ms`).
+pub const FIB_CACHE_MS: u32 = 100;
+
+/// Maps the deployed forwarder pins; the bench's forwarder instances share them.
 const SHARED_MAPS: [&str; 4] = [abi::DNAT_MAP, abi::SNAT_MAP, abi::DEVMAP, abi::COUNTERS_MAP];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
@@ -48,15 +52,17 @@ pub enum Variant {
     #[serde(rename = "xdp-redirect-only")]
     RedirectOnly,
     Forwarder,
+    ForwarderFibCache,
     #[serde(rename = "forwarder+trace")]
     ForwarderTrace,
     KernelNat,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 4] = [
+    pub const ALL: [Variant; 5] = [
         Variant::RedirectOnly,
         Variant::Forwarder,
+        Variant::ForwarderFibCache,
         Variant::ForwarderTrace,
         Variant::KernelNat,
     ];
@@ -65,6 +71,7 @@ impl Variant {
         match self {
             Variant::RedirectOnly => "xdp-redirect-only",
             Variant::Forwarder => "forwarder",
+            Variant::ForwarderFibCache => "forwarder-fib-cache",
             Variant::ForwarderTrace => "forwarder+trace",
             Variant::KernelNat => "kernel-nat",
         }
@@ -81,6 +88,8 @@ impl std::fmt::Display for Variant {
 pub struct Programs {
     redirect: Ebpf,
     forwarder: Ebpf,
+    /// The same object and pinned maps with `fib_cache_ns` set (its `fib_cache` is private).
+    forwarder_cached: Ebpf,
     restore: Ebpf,
     pristine: RefCell<Array<MapData, [u8; RESTORE_LEN]>>,
     fwd_counters: PerCpuArray<MapData, u64>,
@@ -105,25 +114,9 @@ impl Programs {
         }
         load_prog(&mut redirect, abi::PROG_REDIRECT_ONLY)?;
 
-        // Reuse the deployment's pins. aya creates (and pins) a map whose pin is missing, so
-        // check first: the bench must never add pins.
-        let mut loader = EbpfLoader::new();
-        let full = u32::from(full_csum);
-        loader.override_global(abi::GLOBAL_FULL_CSUM, &full, true);
-        let paths: Vec<_> = SHARED_MAPS.iter().map(|m| (*m, pin_dir.join(m))).collect();
-        for (name, p) in &paths {
-            if !p.exists() {
-                return Err(Error::not_found(
-                    format!("pinned forwarder map {}", p.display()),
-                    Some("is the lab's forwarder deployed?".into()),
-                ));
-            }
-            loader.map_pin_path(name, p.as_path());
-        }
-        let mut forwarder = loader
-            .load(objects::FORWARDER)
-            .map_err(|e| Error::bpf("load", "forwarder.bpf.o (pinned maps)", e))?;
-        load_prog(&mut forwarder, abi::PROG_EXTERNAL)?;
+        let mut forwarder = load_forwarder(pin_dir, full_csum, 0)?;
+        let forwarder_cached =
+            load_forwarder(pin_dir, full_csum, u64::from(FIB_CACHE_MS) * 1_000_000)?;
         let fwd_counters = PerCpuArray::try_from(
             forwarder
                 .take_map(abi::COUNTERS_MAP)
@@ -135,6 +128,7 @@ impl Programs {
         Ok(Programs {
             redirect,
             forwarder,
+            forwarder_cached,
             restore,
             pristine: RefCell::new(pristine),
             fwd_counters,
@@ -159,6 +153,7 @@ impl Programs {
             Variant::Forwarder | Variant::ForwarderTrace => {
                 xdp(&self.forwarder, abi::PROG_EXTERNAL)
             }
+            Variant::ForwarderFibCache => xdp(&self.forwarder_cached, abi::PROG_EXTERNAL),
             Variant::KernelNat => xdp(&self.restore, PROG_RESTORE_PASS),
         }
     }
@@ -167,6 +162,32 @@ impl Programs {
     pub fn forwarder_counters(&self) -> Result<[u64; Counter::COUNT]> {
         read_counters(&self.fwd_counters)
     }
+}
+
+/// Loads the forwarder object with the deployment's pinned maps and `xdp_fwd_external` loaded.
+/// `fib_cache_ns` 0 is the deployed default (cache off).
+fn load_forwarder(pin_dir: &Path, full_csum: bool, fib_cache_ns: u64) -> Result<Ebpf> {
+    // Reuse the deployment's pins. aya creates (and pins) a map whose pin is missing, so
+    // check first: the bench must never add pins. `fib_cache` is not shared: never pinned.
+    let mut loader = EbpfLoader::new();
+    let full = u32::from(full_csum);
+    loader.override_global(abi::GLOBAL_FULL_CSUM, &full, true);
+    loader.override_global(abi::GLOBAL_FIB_CACHE_NS, &fib_cache_ns, true);
+    let paths: Vec<_> = SHARED_MAPS.iter().map(|m| (*m, pin_dir.join(m))).collect();
+    for (name, p) in &paths {
+        if !p.exists() {
+            return Err(Error::not_found(
+                format!("pinned forwarder map {}", p.display()),
+                Some("is the lab's forwarder deployed?".into()),
+            ));
+        }
+        loader.map_pin_path(name, p.as_path());
+    }
+    let mut forwarder = loader
+        .load(objects::FORWARDER)
+        .map_err(|e| Error::bpf("load", "forwarder.bpf.o (pinned maps)", e))?;
+    load_prog(&mut forwarder, abi::PROG_EXTERNAL)?;
+    Ok(forwarder)
 }
 
 /// Sums a per-CPU counter array of the forwarder's layout.

@@ -30,6 +30,9 @@ pub const DEVMAP: &str = "devmap";
 pub const COUNTERS_MAP: &str = "counters";
 /// Per-CPU scratch buffer of the full checksum; internal to the program.
 pub const CSUM_SCRATCH_MAP: &str = "csum_scratch";
+/// LRU_PERCPU_HASH [`FibKey`] -> [`FibNexthop`] of `bpf_fib_lookup` SUCCESS results; used
+/// only when [`GLOBAL_FIB_CACHE_NS`] is non-zero. Private to each loaded instance (not pinned).
+pub const FIB_CACHE_MAP: &str = "fib_cache";
 /// DEVMAP_HASH of `redirect_only.bpf.c` (key = value = target ifindex).
 pub const REDIRECT_DEVMAP: &str = "redirect_devmap";
 /// PERCPU_ARRAY with one `u64` slot of `count.bpf.c`.
@@ -40,6 +43,8 @@ pub const RX_COUNT_MAP: &str = "rx_count";
 /// `u32`: non-zero makes the forwarder recompute the TCP checksum fully after NAT (fixes
 /// packets that arrive with a partial, offload-pending checksum) instead of updating it.
 pub const GLOBAL_FULL_CSUM: &str = "full_csum";
+/// `u64`: lifetime in ns of a `fib_cache` entry; 0 (default) turns the next-hop cache off.
+pub const GLOBAL_FIB_CACHE_NS: &str = "fib_cache_ns";
 /// `u32`: the ifindex `xdp_redirect_only` redirects to.
 pub const GLOBAL_TARGET_IFINDEX: &str = "target_ifindex";
 /// `u32`: non-zero makes `xdp_count` drop IPv4 frames after counting them (benchmark sink).
@@ -51,6 +56,8 @@ pub const GLOBAL_COUNT_DROP_IPV4: &str = "drop_ipv4";
 pub const MAX_ENTRIES: u32 = 4096;
 /// `FWD_MAX_DEVICES`: capacity of the devmap.
 pub const MAX_DEVICES: u32 = 1024;
+/// `FWD_FIB_CACHE_ENTRIES`: capacity of `fib_cache` (keys; one value per possible CPU each).
+pub const FIB_CACHE_ENTRIES: u32 = 4096;
 /// `FWD_FIB_RESULTS`: counter slots reserved for `bpf_fib_lookup` results.
 pub const FIB_RESULTS: usize = 10;
 /// `FWD_CNT_MAX`: number of counter slots.
@@ -111,6 +118,43 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
+/// `struct fwd_fib_key`: key of `fib_cache` (addresses in network byte order).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FibKey {
+    /// Ingress ifindex.
+    pub ifindex: u32,
+    pub saddr: [u8; 4],
+    pub daddr: [u8; 4],
+    pub tos: u8,
+    pub pad: [u8; 3],
+}
+
+/// `struct fwd_fib_nexthop`: a cached `bpf_fib_lookup` SUCCESS result.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FibNexthop {
+    /// `bpf_ktime_get_ns()` after which the entry is ignored.
+    pub expires_ns: u64,
+    /// Egress ifindex.
+    pub ifindex: u32,
+    /// The lookup's `mtu_result`; larger packets take the full lookup.
+    pub mtu: u16,
+    pub smac: [u8; 6],
+    pub dmac: [u8; 6],
+    pub pad: u16,
+    pub pad2: u32,
+}
+
+// SAFETY: repr(C), only integer fields, no implicit padding (sizes asserted below).
+unsafe impl aya::Pod for FibKey {}
+// SAFETY: as above.
+unsafe impl aya::Pod for FibNexthop {}
+
+const _: () = assert!(std::mem::size_of::<FibKey>() == 16);
+const _: () = assert!(std::mem::size_of::<FibNexthop>() == 32);
+const _: () = assert!(std::mem::align_of::<FibNexthop>() == 8);
+
 /// `enum fwd_direction`.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +185,9 @@ impl Direction {
 
 /// `enum fwd_counter`: index into the `counters` map. Every packet increments [`Counter::Seen`]
 /// and exactly one outcome counter; a packet that reached `bpf_fib_lookup` also increments
-/// the `Fib*` slot of its result.
+/// the `Fib*` slot of its result. A packet served from the next-hop cache increments
+/// [`Counter::FibCacheHit`] instead of a `Fib*` slot (`FibCacheHit` is neither an outcome nor
+/// a fib slot).
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Counter {
@@ -167,17 +213,19 @@ pub enum Counter {
     PassedNat,
     PassedLocal,
     Dropped,
+    /// `fib_cache` hit: `bpf_fib_lookup` skipped (the outcome is counted as usual).
+    FibCacheHit,
 }
 
 /// `FWD_CNT_FIB_BASE`.
 pub const FIB_BASE: u32 = Counter::FibSuccess as u32;
 
 const _: () = assert!(Counter::Redirected as u32 == FIB_BASE + FIB_RESULTS as u32);
-const _: () = assert!(Counter::Dropped as usize + 1 == Counter::COUNT);
+const _: () = assert!(Counter::FibCacheHit as usize + 1 == Counter::COUNT);
 
 impl Counter {
     /// `FWD_CNT_MAX`.
-    pub const COUNT: usize = 21;
+    pub const COUNT: usize = 22;
 
     /// Every counter in slot order.
     pub const ALL: [Counter; Counter::COUNT] = [
@@ -202,6 +250,7 @@ impl Counter {
         Counter::PassedNat,
         Counter::PassedLocal,
         Counter::Dropped,
+        Counter::FibCacheHit,
     ];
 
     /// Stable snake_case name (used in reports, JSON and the CLI).
@@ -228,6 +277,7 @@ impl Counter {
             Counter::PassedNat => "passed_nat",
             Counter::PassedLocal => "passed_local",
             Counter::Dropped => "dropped",
+            Counter::FibCacheHit => "fib_cache_hit",
         }
     }
 
@@ -248,7 +298,7 @@ impl Counter {
 
     /// True for the counters that say what finally happened to a packet (one per packet).
     pub fn is_outcome(self) -> bool {
-        !matches!(self, Counter::Seen) && !self.is_fib()
+        !matches!(self, Counter::Seen | Counter::FibCacheHit) && !self.is_fib()
     }
 
     /// True for the `bpf_fib_lookup` result slots.
@@ -284,6 +334,50 @@ mod tests {
         assert_eq!(Counter::fib(7), Some(Counter::FibNoNeigh));
         assert_eq!(Counter::fib(10), None);
         assert!(Counter::Dropped.is_outcome() && !Counter::FibSuccess.is_outcome());
+        assert!(!Counter::FibCacheHit.is_outcome() && !Counter::FibCacheHit.is_fib());
+        assert_eq!(Counter::from_index(21), Some(Counter::FibCacheHit));
+        assert_eq!(Counter::from_index(Counter::COUNT as u32), None);
+    }
+
+    /// The header's `enum fwd_counter` lists the same slots in the same order.
+    #[test]
+    fn counter_enum_matches_header() {
+        let h = include_str!("../../../forwarder-ebpf/include/forwarder.h");
+        let body = h
+            .split("enum fwd_counter {")
+            .nth(1)
+            .and_then(|b| b.split("};").next())
+            .expect("enum fwd_counter in forwarder.h");
+        let header: Vec<String> = body
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("FWD_CNT_"))
+            .map(|l| {
+                l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        let mut want: Vec<String> = Vec::new();
+        for c in Counter::ALL {
+            if c == Counter::FibSuccess {
+                want.push("FIB_BASE".into());
+            }
+            if !c.is_fib() {
+                want.push(c.name().to_uppercase());
+            }
+        }
+        want.push("MAX".into());
+        assert_eq!(header, want);
+        let def = |name: &str| {
+            h.lines()
+                .find_map(|l| l.strip_prefix(&format!("#define {name} ")))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("#define {name} in forwarder.h"))
+        };
+        assert_eq!(def("FWD_FIB_CACHE_ENTRIES"), u64::from(FIB_CACHE_ENTRIES));
+        assert_eq!(def("FWD_FIB_RESULTS"), FIB_RESULTS as u64);
+        assert_eq!(def("FWD_MAX_ENTRIES"), u64::from(MAX_ENTRIES));
     }
 
     #[test]

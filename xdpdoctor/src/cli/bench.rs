@@ -101,6 +101,7 @@ fn print_tables(r: &BenchReport) {
         "frame",
         "forwarder / kernel-nat (>= 3x)",
         "forwarder / redirect-only (>= 90%)",
+        "fib-cache / redirect-only (>= 90%)",
         "with trace / without (>= 95%)",
     ]);
     for q in &r.ratios {
@@ -116,6 +117,12 @@ fn print_tables(r: &BenchReport) {
                 q,
                 q.forwarder_over_redirect_only,
                 "forwarder_over_redirect_only>=0.90",
+                true,
+            )),
+            Cell::new(ratio_cell(
+                q,
+                q.fib_cache_over_redirect_only,
+                "fib_cache_over_redirect_only>=0.90",
                 true,
             )),
             Cell::new(ratio_cell(

@@ -237,6 +237,9 @@ fn connect(prefix: &str, timeout: f64, json: bool) -> Result<i32> {
         .clone()
         .context("the scenario names no traffic client")?;
     let targets: Vec<_> = st.targets.iter().map(|(f, t)| (*f, Some(*t))).collect();
+    if targets.is_empty() {
+        anyhow::bail!("lab {prefix} has no NAT entries to connect to");
+    }
     let results = http::connect_all(
         &Netns::named(&client),
         &targets,

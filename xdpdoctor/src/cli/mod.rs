@@ -83,7 +83,14 @@ pub fn main() -> i32 {
         .parse_env("XDPDOCTOR_LOG")
         .format_timestamp(None)
         .init();
-    xdpdoctor::cancel::install();
+    // The lab's HTTP responder keeps the default SIGTERM (lab down stops it with one).
+    let responder = matches!(
+        &cli.command,
+        Command::Lab(lab::LabCommand::ServeHttp { .. })
+    );
+    if !responder {
+        xdpdoctor::cancel::install();
+    }
     output::set_color(cli.color);
     match run(&cli) {
         Ok(code) => code,

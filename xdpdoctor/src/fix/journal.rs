@@ -83,13 +83,15 @@ impl Journal {
     }
 }
 
-/// Removes fix pins (`fix-<inode>-<ifname>`) and journals whose namespace no longer exists
+/// Removes forwarder and fix pins (`fwd-<inode>`, `fix-<inode>-<ifname>`), forwarder states
+/// and journals whose namespace no longer exists
 /// (a lab was taken down after `fix --apply`). The kernel already detached those programs
 /// when the interfaces went away; only the pin files are left.
 pub fn cleanup_stale() -> Result<()> {
     let alive: std::collections::HashSet<u64> =
         nsid::candidates().iter().map(|c| c.inode).collect();
     let mut errs = ErrorList::default();
+    errs.push(crate::forwarder::deploy::cleanup_stale(&alive));
     if let Ok(rd) = std::fs::read_dir(PIN_ROOT) {
         for e in rd.filter_map(|e| e.ok()) {
             let name = e.file_name().to_string_lossy().into_owned();

@@ -5,6 +5,9 @@
 //!   "entries": [ { "from": "192.168.9.1:8080", "to": "10.123.1.1:80" } ] }
 //! ```
 //!
+//! Optional: `"full_checksum": bool` and `"fib_cache_ms": N` (next-hop cache lifetime,
+//! 0..=10000, 0 = off; see docs/forwarder.md).
+//!
 //! Endpoints are `"a.b.c.d:port"` or `{"addr": "a.b.c.d", "port": N}`. Parsing walks the JSON
 //! by hand so every error names the file, the field path (`entries[1].to`) and the value.
 //! Checks that need the kernel (do the interfaces exist?) are in `validate_interfaces`, which
@@ -36,7 +39,14 @@ pub struct ForwarderConfig {
     /// Recompute TCP checksums fully instead of incrementally (fixes partial checksums).
     #[serde(default)]
     pub full_checksum: bool,
+    /// Lifetime of the forwarder's per-CPU next-hop cache in ms (0 = off, the default).
+    #[serde(default)]
+    pub fib_cache_ms: u32,
 }
+
+/// Largest accepted `fib_cache_ms`: route and neighbour changes take effect after at most
+/// this long.
+pub const FIB_CACHE_MS_MAX: u32 = 10_000;
 
 struct Ctx<'a> {
     file: &'a Path,
@@ -76,10 +86,10 @@ impl ForwarderConfig {
             .as_object()
             .ok_or_else(|| cx.err("(document)", "must be a JSON object"))?;
         for k in obj.keys() {
-            if !["interfaces", "entries", "full_checksum"].contains(&k.as_str()) {
+            if !["interfaces", "entries", "full_checksum", "fib_cache_ms"].contains(&k.as_str()) {
                 return Err(cx.err(
                     k.clone(),
-                    "unknown field (expected interfaces, entries, full_checksum)",
+                    "unknown field (expected interfaces, entries, full_checksum, fib_cache_ms)",
                 ));
             }
         }
@@ -138,11 +148,26 @@ impl ForwarderConfig {
                 return Err(cx.err("full_checksum", format!("expected true or false, got {v}")))
             }
         };
+        let fib_cache_ms = match obj.get("fib_cache_ms") {
+            None => 0,
+            Some(v) => match v.as_u64() {
+                Some(n) if n <= u64::from(FIB_CACHE_MS_MAX) => n as u32,
+                _ => {
+                    return Err(cx.err(
+                        "fib_cache_ms",
+                        format!(
+                            "expected an integer 0..={FIB_CACHE_MS_MAX} (milliseconds; 0 = next-hop cache off), got {v}"
+                        ),
+                    ))
+                }
+            },
+        };
         Ok(ForwarderConfig {
             external,
             internal,
             entries,
             full_checksum,
+            fib_cache_ms,
         })
     }
 
@@ -188,6 +213,9 @@ impl ForwarderConfig {
         });
         if self.full_checksum {
             v["full_checksum"] = Value::Bool(true);
+        }
+        if self.fib_cache_ms != 0 {
+            v["fib_cache_ms"] = Value::from(self.fib_cache_ms);
         }
         serde_json::to_string_pretty(&v).expect("json") + "\n"
     }
@@ -368,6 +396,28 @@ mod tests {
             err(r#"{"interfaces":{"external":["this-name-is-too-long"]},"entries":[]}"#)
                 .contains("interfaces.external[0]")
         );
+    }
+
+    #[test]
+    fn fib_cache_ms_is_optional_and_bounded() {
+        assert_eq!(parse(OK).unwrap().fib_cache_ms, 0);
+        let with = |v: &str| {
+            format!(r#"{{"interfaces":{{"external":["eth0"]}},"entries":[],"fib_cache_ms":{v}}}"#)
+        };
+        assert_eq!(parse(&with("0")).unwrap().fib_cache_ms, 0);
+        assert_eq!(parse(&with("100")).unwrap().fib_cache_ms, 100);
+        assert_eq!(parse(&with("10000")).unwrap().fib_cache_ms, 10_000);
+        for bad in ["10001", "-1", "1.5", "\"100\"", "true", "null"] {
+            let e = err(&with(bad));
+            assert!(
+                e.contains("fib_cache_ms") && e.contains("0..=10000") && e.contains(bad),
+                "{bad}: {e}"
+            );
+        }
+        let c = parse(&with("250")).unwrap();
+        assert!(c.to_json().contains("\"fib_cache_ms\": 250"));
+        assert_eq!(parse(&c.to_json()).unwrap(), c);
+        assert!(!parse(OK).unwrap().to_json().contains("fib_cache_ms"));
     }
 
     #[test]

@@ -104,6 +104,11 @@ pub fn deploy(
 
         let mut ebpf = aya::EbpfLoader::new()
             .override_global(abi::GLOBAL_FULL_CSUM, &u32::from(cfg.full_checksum), true)
+            .override_global(
+                abi::GLOBAL_FIB_CACHE_NS,
+                &(u64::from(cfg.fib_cache_ms) * 1_000_000),
+                true,
+            )
             .load(objects::FORWARDER)
             .map_err(|e| Error::bpf("load", "forwarder.bpf.o", e))?;
 
@@ -343,4 +348,38 @@ pub fn snat_remove(ns: &Netns, target: SocketAddrV4) -> Result<()> {
         .map_err(|e| Error::bpf("map type", abi::SNAT_MAP, e))?;
     m.remove(&Endpoint::from(target))
         .map_err(|e| Error::bpf("remove", format!("{} {target}", abi::SNAT_MAP), e))
+}
+
+/// Removes forwarder pins and state files whose namespace no longer exists (`alive` holds
+/// the inodes of every namespace still reachable). A namespace deleted without a teardown
+/// (a crash, a lab whose teardown failed) otherwise leaves `fwd-<inode>` behind, and a new
+/// namespace that reuses the inode would look "already deployed".
+pub fn cleanup_stale(alive: &HashSet<u64>) -> Result<()> {
+    let mut errs = ErrorList::default();
+    let stale = |name: &str, prefix: &str, suffix: &str| -> Option<u64> {
+        let ino: u64 = name
+            .strip_prefix(prefix)?
+            .strip_suffix(suffix)?
+            .parse()
+            .ok()?;
+        (!alive.contains(&ino)).then_some(ino)
+    };
+    if let Ok(rd) = std::fs::read_dir(pins::PIN_ROOT) {
+        for e in rd.filter_map(|e| e.ok()) {
+            if let Some(ino) = stale(&e.file_name().to_string_lossy(), "fwd-", "") {
+                log::info!("removing pins of a forwarder whose namespace (inode {ino}) is gone");
+                errs.push(remove_pins(&e.path()));
+            }
+        }
+    }
+    let states = pins::state_file(0).parent().map(Path::to_path_buf);
+    if let Some(Ok(rd)) = states.map(std::fs::read_dir) {
+        for e in rd.filter_map(|e| e.ok()) {
+            if stale(&e.file_name().to_string_lossy(), "", ".json").is_some() {
+                let p = e.path();
+                errs.push(std::fs::remove_file(&p).map_err(|err| Error::io("remove", p, err)));
+            }
+        }
+    }
+    errs.into_result()
 }

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use super::scenario::{End, EntrySpec, Fault, FeatureSet, ForwarderSpec, LinkSpec, Node, Scenario, Traffic};
+use super::scenario::{
+    End, EntrySpec, Fault, FeatureSet, ForwarderSpec, LinkSpec, Node, Scenario, Traffic,
+};
 use crate::{Error, Result};
 
 /// Name under which `lab up` knows this scenario.
@@ -22,16 +24,26 @@ fn subnet(k: usize) -> (u8, u8) {
 /// Builds the scenario for `n` containers.
 pub fn fleet(n: usize) -> Result<Scenario> {
     if n == 0 || n > MAX {
-        return Err(Error::invalid("--containers", format!("{n}: use 1..={MAX}")));
+        return Err(Error::invalid(
+            "--containers",
+            format!("{n}: use 1..={MAX}"),
+        ));
     }
     let mut nodes = vec![
-        Node { name: "client".into(), sysctls: BTreeMap::new(), default_route: None },
+        Node {
+            name: "client".into(),
+            sysctls: BTreeMap::new(),
+            default_route: None,
+        },
         Node {
             name: "vm".into(),
-            sysctls: [("net.ipv4.conf.all.forwarding", "1"), ("net.ipv4.conf.default.forwarding", "1")]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            sysctls: [
+                ("net.ipv4.conf.all.forwarding", "1"),
+                ("net.ipv4.conf.default.forwarding", "1"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
             default_route: None,
         },
     ];
@@ -48,7 +60,8 @@ pub fn fleet(n: usize) -> Result<Scenario> {
     }];
     let (mut internal, mut entries) = (Vec::new(), Vec::new());
     let mut faults: BTreeMap<String, Fault> = BTreeMap::new();
-    let (mut no_addr, mut no_xdp, mut csum) = (Fault::default(), Fault::default(), Fault::default());
+    let (mut no_addr, mut no_xdp, mut csum) =
+        (Fault::default(), Fault::default(), Fault::default());
     for k in 1..=n {
         let (a, b) = subnet(k);
         let node = format!("c{k}");
@@ -68,8 +81,16 @@ pub fn fleet(n: usize) -> Result<Scenario> {
             to: SocketAddrV4::new(Ipv4Addr::new(10, a, b, 1), 80),
         });
         no_addr.remove_address.push(format!("vm:{ve}"));
-        no_xdp.set_features.push(FeatureSet { at: format!("{node}:host0"), tx_csum: None, gro: Some(false) });
-        csum.set_features.push(FeatureSet { at: format!("{node}:host0"), tx_csum: Some(true), gro: None });
+        no_xdp.set_features.push(FeatureSet {
+            at: format!("{node}:host0"),
+            tx_csum: None,
+            gro: Some(false),
+        });
+        csum.set_features.push(FeatureSet {
+            at: format!("{node}:host0"),
+            tx_csum: Some(true),
+            gro: None,
+        });
     }
     for f in [&mut no_addr, &mut no_xdp, &mut csum] {
         f.default = true;
@@ -86,8 +107,15 @@ pub fn fleet(n: usize) -> Result<Scenario> {
         nodes,
         links,
         services: Vec::new(),
-        forwarder: Some(ForwarderSpec { node: "vm".into(), external: vec!["eth0".into()], internal, entries }),
-        traffic: Some(Traffic { client: "client".into() }),
+        forwarder: Some(ForwarderSpec {
+            node: "vm".into(),
+            external: vec!["eth0".into()],
+            internal,
+            entries,
+        }),
+        traffic: Some(Traffic {
+            client: "client".into(),
+        }),
         faults,
     })
 }

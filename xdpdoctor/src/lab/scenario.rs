@@ -138,10 +138,22 @@ impl Scenario {
     pub fn load_sized(name_or_path: &str, containers: Option<usize>) -> Result<(Self, PathBuf)> {
         if name_or_path == super::fleet::NAME {
             let s = super::fleet::fleet(containers.unwrap_or(10))?;
-            return Ok((s, PathBuf::from(format!("(generated) fleet --containers {}", containers.unwrap_or(10)))));
+            return Ok((
+                s,
+                PathBuf::from(format!(
+                    "(generated) fleet --containers {}",
+                    containers.unwrap_or(10)
+                )),
+            ));
         }
         if containers.is_some() {
-            return Err(Error::invalid("--containers", format!("only the generated `{}` scenario takes it", super::fleet::NAME)));
+            return Err(Error::invalid(
+                "--containers",
+                format!(
+                    "only the generated `{}` scenario takes it",
+                    super::fleet::NAME
+                ),
+            ));
         }
         Self::load(name_or_path)
     }
@@ -249,6 +261,19 @@ impl Scenario {
             }
         }
         if let Some(f) = &self.forwarder {
+            for (name, fault) in &self.faults {
+                for (j, at) in fault.devmap_remove.iter().enumerate() {
+                    if !at.starts_with(&format!("{}:", f.node)) {
+                        return Err(err(
+                            format!("fault.{name}.devmap_remove[{j}]"),
+                            format!(
+                                "\"{at}\" is not an interface of the forwarder node {}",
+                                f.node
+                            ),
+                        ));
+                    }
+                }
+            }
             ForwarderConfig::parse(&self.forwarder_config(f).to_json(), file)?;
         }
         Ok(())
@@ -267,6 +292,7 @@ impl Scenario {
                 })
                 .collect(),
             full_checksum: false,
+            fib_cache_ms: 0,
         }
     }
 

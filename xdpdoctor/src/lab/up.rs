@@ -224,6 +224,11 @@ fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) 
         .traffic
         .as_ref()
         .map(|t| LabState::ns_name(&opts.prefix, &t.client));
+    st.targets = traffic_targets(sc)
+        .into_iter()
+        .filter_map(|(from, to)| Some((from, to?)))
+        .collect();
+    st.save()?;
 
     // Forwarder, with its config written where the user can read and reuse it.
     if let Some(f) = &sc.forwarder {
@@ -247,7 +252,7 @@ fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) 
                 let ifname = ifname.to_string();
                 let idx =
                     nns.block_on(|| async move { Ok(Rtnl::new()?.link(&ifname).await?.index) })?;
-                forwarder::deploy::devmap_remove(&nns, idx)?;
+                forwarder::deploy::devmap_remove(&fns, idx)?;
             }
             for t in &f.snat_remove {
                 forwarder::deploy::snat_remove(&fns, *t)?;

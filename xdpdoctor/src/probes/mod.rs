@@ -200,7 +200,21 @@ pub struct Observation {
 /// Attaches every probe possible, waits `window` (returns early with `Error::Interrupted` on
 /// Ctrl-C), reads the kernel's counts and detaches.
 pub fn observe(filter: &Filter, window: Duration) -> Result<Observation> {
+    observe_ready(filter, window, None)
+}
+
+/// `observe`, telling `ready` once every probe is attached (attaching takes a while: BTF and
+/// the verifier), so a caller can start its traffic then and not before. `ready` is also
+/// dropped if attaching fails, which wakes a waiting caller.
+pub fn observe_ready(
+    filter: &Filter,
+    window: Duration,
+    ready: Option<std::sync::mpsc::Sender<()>>,
+) -> Result<Observation> {
     let mut set = ProbeSet::attach(filter)?;
+    if let Some(r) = ready {
+        let _ = r.send(());
+    }
     let deadline = std::time::Instant::now() + window;
     while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
         crate::cancel::check()?;

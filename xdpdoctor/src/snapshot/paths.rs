@@ -76,9 +76,18 @@ fn holds_target(ns: &NsState, peer: &Iface, to: SocketAddrV4) -> bool {
             .any(|a| in_prefix(*to.ip(), a.addr, a.prefix))
 }
 
-/// The path of every DNAT entry, in entry order.
+/// The path of every DNAT entry, in entry order. The forwarder namespace's veth peers are
+/// resolved once, so a host with N containers costs O(N * entries), not O(N^2 * entries).
 pub fn nat_paths(s: &Snapshot) -> Vec<NatPath> {
     let fwd = s.forwarder_ns();
+    let peers: Vec<(&Iface, &NsState, &Iface)> = fwd
+        .interfaces
+        .iter()
+        .filter_map(|i| {
+            let (pns, pif) = s.peer_of(i)?;
+            (pns.inode != fwd.inode).then_some((i, pns, pif))
+        })
+        .collect();
     s.forwarder
         .dnat
         .iter()
@@ -86,18 +95,14 @@ pub fn nat_paths(s: &Snapshot) -> Vec<NatPath> {
             let to = e.value;
             let route = fwd.route_to(*to.ip()).cloned();
             let egress = route.as_ref().and_then(|r| r.oif);
-            let mut intended = None;
-            let mut container = None;
-            for i in &fwd.interfaces {
-                if let Some((pns, pif)) = s.peer_of(i) {
-                    if pns.inode != fwd.inode && holds_target(pns, pif, to) {
-                        intended = Some(i.index());
-                        let owner = pns.owner_of(*to.ip()).unwrap_or(pif);
-                        container = Some((pns.inode, owner.index()));
-                        break;
-                    }
-                }
-            }
+            let hit = peers
+                .iter()
+                .find(|(_, pns, pif)| holds_target(pns, pif, to));
+            let intended = hit.map(|(i, _, _)| i.index());
+            let container = hit.map(|(_, pns, pif)| {
+                let owner = pns.owner_of(*to.ip()).unwrap_or(pif);
+                (pns.inode, owner.index())
+            });
             NatPath {
                 from: e.key,
                 to,

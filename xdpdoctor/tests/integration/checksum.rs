@@ -47,9 +47,7 @@ const GW: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
 
 #[test]
 fn nat_checksums_equal_full_recomputation() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP checksum: needs root");
+    if crate::common::skip_unless_root("nat_checksums_equal_full_recomputation") {
         return;
     }
     let mut rng = Rng::new();
@@ -66,6 +64,176 @@ fn nat_checksums_equal_full_recomputation() {
             stats.frames, stats.with_options, stats.partial, stats.exact, stats.partial_invalid
         );
     }
+}
+
+/// With the next-hop cache on (`fib_cache_ns`), repeated frames of one flow are served from
+/// the cache after the first lookup and must come out byte-identical to a full
+/// recomputation, as with the cache off. Egress MTUs are lowered to 1400 so that frames
+/// above it must still get the lookup's FRAG_NEEDED (XDP_PASS, unmodified) even when a
+/// smaller frame of the same flow has filled the cache.
+#[test]
+fn nat_with_fib_cache_is_byte_identical() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIP checksum (fib cache): needs root");
+        return;
+    }
+    let mut rng = Rng::new();
+    let entries = random_entries(&mut rng);
+    let ns = TestNs::create(&entries);
+    ns.ip_batch(&format!(
+        "link set ext0 mtu {CACHE_MTU}\nlink set int0 mtu {CACHE_MTU}\n"
+    ));
+    let stats =
+        ns.0.run(|| Ok(run_cached(&entries, &mut rng.fork())))
+            .expect("namespace thread");
+    eprintln!(
+        "checksum: fib cache: {} frames in {} flows, {} cache hits, {} above the MTU passed",
+        stats.frames, stats.flows, stats.hits, stats.too_big
+    );
+}
+
+const CACHE_MTU: usize = 1400;
+/// Flows per direction and frames per flow in the cache test.
+const CACHE_FLOWS: usize = 16;
+const CACHE_FRAMES: usize = 40;
+const XDP_PASS: u32 = 2;
+
+#[derive(Default)]
+struct CacheStats {
+    flows: usize,
+    frames: usize,
+    hits: u64,
+    too_big: usize,
+}
+
+fn run_cached(entries: &[Entry], rng: &mut Rng) -> CacheStats {
+    let ext = ifindex("ext0");
+    let int = ifindex("int0");
+    let full = 1u32;
+    // Long enough that nothing expires during the test.
+    let ttl_ns = 60_000_000_000u64;
+    let mut bpf = EbpfLoader::new()
+        .override_global(abi::GLOBAL_FULL_CSUM, &full, true)
+        .override_global(abi::GLOBAL_FIB_CACHE_NS, &ttl_ns, true)
+        .load(FORWARDER)
+        .expect("load forwarder object");
+    let mut dnat: HashMap<_, Endpoint, Endpoint> =
+        HashMap::try_from(bpf.take_map(abi::DNAT_MAP).unwrap()).unwrap();
+    let mut snat: HashMap<_, Endpoint, Endpoint> =
+        HashMap::try_from(bpf.take_map(abi::SNAT_MAP).unwrap()).unwrap();
+    for e in entries {
+        dnat.insert(e.from, e.to, 0).unwrap();
+        snat.insert(e.to, e.from, 0).unwrap();
+    }
+    let mut devmap = DevMapHash::try_from(bpf.take_map(abi::DEVMAP).unwrap()).unwrap();
+    for i in [ext, int] {
+        devmap.insert(i, i, None, 0).expect("devmap insert");
+    }
+    let counters: PerCpuArray<_, u64> =
+        PerCpuArray::try_from(bpf.take_map(abi::COUNTERS_MAP).unwrap()).unwrap();
+
+    let mut stats = CacheStats::default();
+    for dir in [abi::Direction::Inbound, abi::Direction::Outbound] {
+        let prog: &mut Xdp = bpf.program_mut(dir.program()).unwrap().try_into().unwrap();
+        prog.load()
+            .unwrap_or_else(|e| panic!("verifier rejected {} (cache on): {e:?}", dir.program()));
+        let ingress = if dir == abi::Direction::Inbound {
+            ext
+        } else {
+            int
+        };
+        let before = read_counters(&counters);
+        let (mut small, mut big) = (0u64, 0u64);
+        for f in 0..CACHE_FLOWS {
+            let entry = entries[f % entries.len()];
+            let client = Endpoint::new(random_client(rng), rng.port());
+            let (src, dst) = match dir {
+                abi::Direction::Inbound => (client, entry.from),
+                abi::Direction::Outbound => (entry.to, client),
+            };
+            stats.flows += 1;
+            for n in 0..CACHE_FRAMES {
+                // One flow: same addresses, ports and tos (the cache key); sizes, options
+                // and payloads vary. Every frame also goes through twice, identically.
+                let frame = with_tos(random_frame(rng, src, dst, n % 3 == 0), 0x10);
+                let ctx = format!(
+                    "fib cache {dir:?} flow {f} frame {n} {}:{} -> {}:{} (ihl {}, tot_len {})",
+                    src.ip(),
+                    src.port(),
+                    dst.ip(),
+                    dst.port(),
+                    frame.ihl,
+                    frame.tot_len
+                );
+                for pass in 0..2 {
+                    let res =
+                        run_xdp(prog, ingress, &frame.bytes, 1, 0).expect("BPF_PROG_TEST_RUN");
+                    stats.frames += 1;
+                    if frame.tot_len > CACHE_MTU {
+                        // FRAG_NEEDED from the lookup: passed to the stack unmodified.
+                        assert_eq!(res.retval, XDP_PASS, "{ctx} pass {pass}: verdict");
+                        assert_bytes_eq(&res.data_out, &frame.bytes, &ctx);
+                        big += 1;
+                        stats.too_big += 1;
+                        continue;
+                    }
+                    assert_eq!(res.retval, XDP_REDIRECT, "{ctx} pass {pass}: verdict");
+                    let expected = match dir {
+                        abi::Direction::Inbound => {
+                            expected_frame(&frame, &entry.to, dir, INT_MAC, entry.to_mac)
+                        }
+                        abi::Direction::Outbound => {
+                            expected_frame(&frame, &entry.from, dir, EXT_MAC, GW_MAC)
+                        }
+                    };
+                    assert_bytes_eq(&res.data_out, &expected, &format!("{ctx} pass {pass}"));
+                    small += 1;
+                }
+            }
+        }
+
+        let after = read_counters(&counters);
+        let delta = |c: Counter| after[c as usize] - before[c as usize];
+        let ctx = format!("fib cache {dir:?}");
+        let total = small + big;
+        assert_eq!(delta(Counter::Seen), total, "{ctx}: seen");
+        assert_eq!(delta(Counter::Redirected), small, "{ctx}: redirected");
+        assert_eq!(delta(Counter::FibFragNeeded), big, "{ctx}: fib_frag_needed");
+        assert_eq!(delta(Counter::PassedLocal), big, "{ctx}: passed_local");
+        // A cached packet skips the lookup and increments no fib slot.
+        assert_eq!(
+            delta(Counter::FibSuccess) + delta(Counter::FibCacheHit),
+            small,
+            "{ctx}: fib_success + fib_cache_hit"
+        );
+        // One lookup per flow unless the test run moved between CPUs (per-CPU cache).
+        let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        assert!(
+            delta(Counter::FibSuccess) <= CACHE_FLOWS as u64 * ncpu,
+            "{ctx}: {} lookups for {CACHE_FLOWS} flows",
+            delta(Counter::FibSuccess)
+        );
+        assert!(delta(Counter::FibCacheHit) > 0, "{ctx}: no cache hit");
+        let outcomes: u64 = Counter::ALL
+            .iter()
+            .filter(|c| c.is_outcome())
+            .map(|&c| delta(c))
+            .sum();
+        assert_eq!(outcomes, total, "{ctx}: one outcome per packet");
+        stats.hits += delta(Counter::FibCacheHit);
+    }
+    stats
+}
+
+/// Sets the IPv4 TOS byte and recomputes the header checksum (TCP does not cover it).
+fn with_tos(mut f: Frame, tos: u8) -> Frame {
+    let ip = 14;
+    f.bytes[ip + 1] = tos;
+    f.bytes[ip + 10..ip + 12].copy_from_slice(&[0, 0]);
+    let ck = !csum16(&f.bytes[ip..ip + f.ihl * 4], 0);
+    f.bytes[ip + 10..ip + 12].copy_from_slice(&ck.to_be_bytes());
+    f
 }
 
 /// One NAT mapping: `from` is the public endpoint, `to` the internal one, `to_mac` its MAC.

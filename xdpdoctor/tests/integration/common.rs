@@ -30,10 +30,16 @@ pub fn skip_unless_root(test: &str) -> bool {
 /// A unique lab prefix: short (namespace names), per process and per call.
 pub fn unique_prefix(tag: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
+    // pid and a clock tick, so leftovers of an earlier crashed run never collide.
+    let tick = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() % 1000)
+        .unwrap_or(0);
     format!(
-        "xt{}{}-{}",
+        "xt{}{}{:03}-{}",
         tag,
-        std::process::id() % 10000,
+        std::process::id() % 100000,
+        tick,
         N.fetch_add(1, Ordering::SeqCst)
     )
 }
@@ -100,7 +106,7 @@ impl Lab {
             "--prefix",
             &self.prefix,
             "--timeout",
-            "1.5",
+            "3",
             "--json",
         ]);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("connect json");
@@ -115,6 +121,7 @@ impl Lab {
                 )
             })
             .collect();
+        assert!(!res.is_empty(), "lab connect tried no target");
         let all_ok = res.iter().all(|(_, ok)| *ok);
         assert_eq!(
             out.status.code(),
@@ -150,11 +157,12 @@ pub fn assert_nothing_left(prefix: &str) {
         !std::path::Path::new(&format!("/run/xdpdoctor/labs/{prefix}.json")).exists(),
         "lab state left"
     );
-    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
-    let ps = String::from_utf8_lossy(&ps.stdout);
-    assert!(
-        !ps.lines()
-            .any(|l| l.contains("serve-http") && l.contains(prefix)),
-        "responder left: {ps}"
-    );
+    // Our responders, by their command line (no `ps` needed).
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("serve-http") && c.contains(prefix))
+        .collect();
+    assert!(left.is_empty(), "responder left: {left:?}");
 }

@@ -191,3 +191,37 @@ fn check_writes_junit_and_diagnose_reads_saved_snapshot() {
         .all(|f| f["id"] == "veth-tx-csum-offload"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The observed evidence is real: with the lab's client making traffic during the window,
+/// the probes see the EOPNOTSUPP redirects behind `veth-peer-no-xdp`, and the capture on
+/// host0 (or the client's counters) sees the partial checksums behind `veth-tx-csum-offload`.
+#[test]
+fn diagnose_evidence_is_observed_not_only_static() {
+    if skip_unless_root("diagnose_evidence_is_observed_not_only_static") {
+        return;
+    }
+    let lab = Lab::up("o", &["--fault", "peer-no-xdp", "--fault", "tx-csum"]);
+    let ns = lab.ns("vm");
+    let out = xdpdoctor(&["--netns", &ns, "diagnose", "--json", "--observe", "4"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("diagnose json");
+    let observed = |id: &str, needle: &str| -> u64 {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["id"] == id && f["subject"]["netns"] == lab.ns("m1"))
+            .flat_map(|f| f["observed"].as_array().cloned().unwrap_or_default())
+            .filter(|o| o["what"].as_str().unwrap_or("").contains(needle))
+            .map(|o| o["count"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    assert!(
+        observed("veth-peer-no-xdp", "EOPNOTSUPP") > 0,
+        "no redirect error observed: {v:#}"
+    );
+    let csum = observed("veth-tx-csum-offload", "partial")
+        + observed("veth-tx-csum-offload", "TcpInCsumErrors")
+        + observed("veth-tx-csum-offload", "TCP_CSUM");
+    assert!(csum > 0, "no checksum evidence observed: {v:#}");
+}

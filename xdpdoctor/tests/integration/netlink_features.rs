@@ -20,14 +20,7 @@ use xdpdoctor::{
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
-fn skip_unless_root(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP {test}: needs root");
-        return true;
-    }
-    false
-}
+use crate::common::skip_unless_root;
 
 /// Runs a command, fails the test if it fails, returns stdout.
 fn sh(args: &[&str]) -> String {

@@ -16,9 +16,19 @@ use crate::common::*;
 
 /// A running `xdpdoctor trace --json`; `finish` waits for it and parses its stdout.
 struct Trace {
-    child: Child,
+    /// `None` once `finish` took it; a trace still running when a test panics is killed.
+    child: Option<Child>,
     /// stdout, read concurrently so a busy trace never blocks on a full pipe.
-    stdout: std::thread::JoinHandle<String>,
+    stdout: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Drop for Trace {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 impl Trace {
@@ -52,15 +62,18 @@ impl Trace {
             let _ = std::io::Read::read_to_string(&mut out, &mut s);
             s
         });
-        Trace { child, stdout }
+        Trace {
+            child: Some(child),
+            stdout: Some(stdout),
+        }
     }
 
     /// Waits for the trace to end; returns (events, summary).
-    fn finish(self) -> (Vec<Value>, Value) {
-        let mut child = self.child;
+    fn finish(mut self) -> (Vec<Value>, Value) {
+        let mut child = self.child.take().expect("running");
         let status = child.wait().expect("wait for trace");
         assert!(status.success(), "trace exited with {status:?}");
-        let stdout = self.stdout.join().expect("stdout reader");
+        let stdout = self.stdout.take().unwrap().join().expect("stdout reader");
         let mut events = Vec::new();
         let mut summary = Value::Null;
         for line in stdout.lines() {
@@ -389,7 +402,7 @@ fn trace_throughput() {
         1_000u64, 10_000, 50_000, 100_000, 200_000, 400_000, 1_000_000, 4_000_000,
     ] {
         let t = Trace::start(&["--netns", &vm], "5");
-        let pid = t.child.id();
+        let pid = t.child.as_ref().expect("running").id();
         let c0 = cpu_ticks(pid);
         let t0 = Instant::now();
         let generated = Netns::named(&vm)

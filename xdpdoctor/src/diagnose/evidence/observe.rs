@@ -12,6 +12,12 @@ use crate::netns::Netns;
 use crate::snapshot::{paths::nat_paths, NsState, Snapshot};
 use crate::{Error, Result};
 
+/// How long observers may take to attach before the window starts anyway (BTF parsing and
+/// the verifier on a loaded 2-core machine take seconds, not milliseconds).
+const ATTACH_WAIT: Duration = Duration::from_secs(15);
+/// Observers run this much past the window, for the replies of the last connection.
+const TAIL: Duration = Duration::from_millis(300);
+
 fn netns_of(ns: &NsState) -> Netns {
     Netns {
         name: ns.name.clone(),
@@ -92,21 +98,25 @@ pub fn observe(snap: &Snapshot, opts: &ObserveOptions) -> Result<Evidence> {
         }
     }
 
-    let t0 = Instant::now();
+    let t_start = Instant::now();
     let (ev, traffic) = std::thread::scope(|s| {
+        // Every observer (probes, each capture) says when it is attached; traffic starts only
+        // then, so a slow attach on a loaded machine cannot miss the packets.
+        let (tx, rx) = mpsc::channel();
         let probe_handle = opts.probes.then(|| {
             let mut inodes: Vec<u64> = snap.namespaces.iter().map(|n| n.inode).collect();
+            inodes.sort_unstable();
             inodes.dedup();
-            s.spawn(move || probes::observe(&inodes, window + Duration::from_millis(300)))
+            let tx = tx.clone();
+            s.spawn(move || probes::observe(&inodes, window + TAIL, Some(tx)))
         });
-        let (tx, rx) = mpsc::channel();
         let cap_handles: Vec<_> = caps
             .iter()
             .map(|((ino, ifname), ns)| {
                 let tx = tx.clone();
                 let (ino, ifname, ns) = (*ino, ifname.clone(), ns.clone());
                 s.spawn(move || {
-                    let r = capture::capture_tcp(&ns, &ifname, window, Some(tx));
+                    let r = capture::capture_tcp(&ns, &ifname, window + TAIL, Some(tx));
                     CaptureEvidence {
                         netns: ns.name.clone(),
                         netns_inode: ino,
@@ -118,16 +128,18 @@ pub fn observe(snap: &Snapshot, opts: &ObserveOptions) -> Result<Evidence> {
             })
             .collect();
         drop(tx);
-        for _ in 0..cap_handles.len() {
-            if rx.recv_timeout(Duration::from_secs(2)).is_err() {
+        let observers = cap_handles.len() + usize::from(probe_handle.is_some());
+        let attach_deadline = Instant::now() + ATTACH_WAIT;
+        for _ in 0..observers {
+            let left = attach_deadline.saturating_duration_since(Instant::now());
+            if rx.recv_timeout(left).is_err() {
+                log::warn!(
+                    "an observer did not attach within {ATTACH_WAIT:?}; starting traffic anyway"
+                );
                 break;
             }
         }
-        // Give the probes a moment to attach before the first packet.
-        let settle = Duration::from_millis(300).min(window / 4);
-        if let Some(left) = settle.checked_sub(t0.elapsed()) {
-            std::thread::sleep(left);
-        }
+        let t0 = Instant::now();
         let traffic = match (&lab, &client, opts.traffic) {
             (Some(l), Some(c), true) => {
                 let targets: Vec<_> = snap
@@ -200,7 +212,7 @@ pub fn observe(snap: &Snapshot, opts: &ObserveOptions) -> Result<Evidence> {
         }
     };
     Ok(Evidence {
-        window_ms: t0.elapsed().as_millis() as u64,
+        window_ms: t_start.elapsed().as_millis() as u64,
         traffic,
         probes,
         captures,

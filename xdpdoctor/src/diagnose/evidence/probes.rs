@@ -10,11 +10,16 @@ use crate::probes;
 
 /// Observes for `window`, keeping events of these namespaces (and those whose namespace the
 /// probe cannot know).
-pub fn observe(netns_inodes: &[u64], window: Duration) -> ProbeEvidence {
+/// `ready` is told once the probes are attached (see `probes::observe_ready`).
+pub fn observe(
+    netns_inodes: &[u64],
+    window: Duration,
+    ready: Option<std::sync::mpsc::Sender<()>>,
+) -> ProbeEvidence {
     let filter = probes::Filter {
         netns_inodes: netns_inodes.to_vec(),
     };
-    match probes::observe(&filter, window) {
+    match probes::observe_ready(&filter, window, ready) {
         Ok(o) => {
             let active: Vec<String> = o
                 .probes

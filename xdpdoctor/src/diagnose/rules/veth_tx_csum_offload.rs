@@ -79,11 +79,16 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 f.observe(format!("TcpInCsumErrors in {}", ce.netns), ce.delta);
             }
         }
+        // Checksum drops happen where the replies are received (the client side), not in the
+        // container; they cannot be split per container, so they are labelled as totals.
         for pc in c.ev.probes.counts.iter() {
-            if pc.kind == "tcp_bad_csum"
-                || (pc.kind == "kfree_skb" && pc.code_name.contains("CSUM"))
-            {
-                f.observe(format!("{} {}", pc.kind, pc.code_name), pc.count);
+            let csum = pc.kind == "tcp_bad_csum"
+                || (pc.kind == "kfree_skb" && pc.code_name.contains("CSUM"));
+            if csum && pc.netns_inode != pns.inode {
+                f.observe(
+                    format!("{} {} (all replies, receiving side)", pc.kind, pc.code_name),
+                    pc.count,
+                );
             }
         }
         f.fix = Some(Fix::new(
