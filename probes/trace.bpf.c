@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * xdpdoctor's drop probes. Every program is optional: user space loads them one by one and
- * attaches the best variant the kernel allows (tp_btf > classic tracepoint; fexit > kretprobe).
+ * attaches the best variant the kernel allows (tp_btf > classic tracepoint; fexit > kprobe +
+ * kretprobe pair).
  * Each hit is counted in `counts` (per-CPU hash, so bursts lose nothing) and, if there is
  * room, sent as a `struct xd_event` through the ring buffer `events`; when there is none,
  * `lost` is incremented. ABI: include/xd_probes_abi.h.
@@ -84,6 +85,7 @@ static __always_inline void emit(struct xd_event *e, __u64 n)
 		.target_ifindex = e->target_ifindex,
 		.code = e->code,
 		.kind = e->kind,
+		.prog_id = e->prog_id,
 	};
 	__u64 *v = bpf_map_lookup_elem(&counts, &key);
 	if (v) {
@@ -299,17 +301,60 @@ int BPF_PROG(xd_veth_xmit_fexit, struct net_device *dev, int n, void **frames, u
 	return 0;
 }
 
+/* kprobe + kretprobe pair: the kretprobe sees only the return value, so the kprobe at entry
+ * keeps what the return needs (the device, hence its namespace, and the frame count) per
+ * task. LRU: an entry whose return was missed (kretprobe maxactive) is evicted, not leaked. */
+struct veth_xmit_call {
+	__u64 netns;
+	__u32 ifindex;
+	__s32 n;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64); /* bpf_get_current_pid_tgid() */
+	__type(value, struct veth_xmit_call);
+} veth_xmit_calls SEC(".maps");
+
+SEC("kprobe/veth_xdp_xmit")
+int xd_veth_xmit_kprobe(struct pt_regs *ctx)
+{
+	const struct net_device *dev = (const struct net_device *)PT_REGS_PARM1(ctx);
+	struct veth_xmit_call c = {
+		.netns = dev_netns(dev),
+		.ifindex = dev_ifindex(dev),
+		.n = (int)PT_REGS_PARM2(ctx),
+	};
+	__u64 id = bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&veth_xmit_calls, &id, &c, BPF_ANY);
+	return 0;
+}
+
 SEC("kretprobe/veth_xdp_xmit")
 int xd_veth_xmit_kretprobe(struct pt_regs *ctx)
 {
+	__u64 id = bpf_get_current_pid_tgid();
+	struct veth_xmit_call *c = bpf_map_lookup_elem(&veth_xmit_calls, &id);
+	if (!c)
+		return 0; /* entry not seen (attached mid-call, or evicted) */
+	struct veth_xmit_call call = *c;
+	bpf_map_delete_elem(&veth_xmit_calls, &id);
 	int ret = (int)PT_REGS_RC(ctx);
 	if (ret >= 0)
 		return 0;
 	struct xd_event e = {};
 	e.kind = XD_VETH_XDP_XMIT;
 	e.source = XD_SRC_KRETPROBE;
+	e.netns = call.netns;
+	e.ifindex = call.ifindex;
+	e.target_ifindex = e.ifindex;
+	e.target_netns = e.netns;
 	e.code = ret;
-	emit(&e, 1);
+	e.drops = call.n;
+	if (!netns_wanted(e.netns, 0))
+		return 0;
+	emit(&e, call.n > 0 ? call.n : 1);
 	return 0;
 }
 

@@ -21,7 +21,7 @@ enum xd_source {
 	XD_SRC_TP_BTF = 1,     /* BTF-typed tracepoint: devices and namespaces known */
 	XD_SRC_TRACEPOINT = 2, /* classic tracepoint: ifindexes only for xdp events */
 	XD_SRC_FEXIT = 3,
-	XD_SRC_KRETPROBE = 4,
+	XD_SRC_KRETPROBE = 4,  /* kprobe at entry (device) + kretprobe (return value) */
 };
 
 /* One event in the ring buffer `events`. 72 bytes. */
@@ -34,7 +34,7 @@ struct xd_event {
 	__u32 target_ifindex; /* redirect target; 0 = none */
 	__s32 code;           /* see enum xd_kind */
 	__u32 kind;           /* enum xd_kind */
-	__u32 prog_id;        /* XDP program id, 0 = unknown */
+	__u32 prog_id;        /* XDP program id (redirect_err, exception), 0 = unknown */
 	__u32 act;            /* XDP action, when the tracepoint has one */
 	__s32 sent;           /* devmap_xmit */
 	__s32 drops;          /* devmap_xmit */
@@ -44,13 +44,18 @@ struct xd_event {
 	__u8 pad;
 };
 
-/* Key of the per-CPU hash `counts` (value: __u64 packets). 24 bytes, no padding. */
+/* Key of the per-CPU hash `counts` (value: __u64 packets). 32 bytes, no implicit padding
+ * (`pad` is explicit and always 0, so equal keys are equal bytes). `prog_id` lets user space
+ * attribute a classic tracepoint's count (netns 0) to the namespace whose deployed forwarder
+ * owns that program. */
 struct xd_agg_key {
 	__u64 netns;
 	__u32 ifindex;
 	__u32 target_ifindex;
 	__s32 code;
 	__u32 kind;
+	__u32 prog_id;
+	__u32 pad;
 };
 
 /* Reasons 0..XD_REASON_BITS-1 can be selected in drop_reason_mask. */

@@ -62,9 +62,14 @@ pub struct XdAggKey {
     pub target_ifindex: u32,
     pub code: i32,
     pub kind: u32,
+    /// XDP program id (redirect_err, exception), 0 = unknown.
+    pub prog_id: u32,
+    /// Always 0 (explicit, so the key has no implicit padding).
+    pub pad: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<XdAggKey>() == 24);
+const _: () = assert!(std::mem::size_of::<XdAggKey>() == 32);
+const _: () = assert!(std::mem::offset_of!(XdAggKey, prog_id) == 24);
 
 // SAFETY: repr(C), integer fields only, no padding (size asserted above).
 unsafe impl aya::Pod for XdAggKey {}
@@ -74,6 +79,8 @@ pub const MAP_EVENTS: &str = "events";
 pub const MAP_COUNTS: &str = "counts";
 pub const MAP_LOST: &str = "lost";
 pub const MAP_NETNS_FILTER: &str = "netns_filter";
+/// veth_xdp_xmit calls in flight (kprobe -> kretprobe), keyed by pid_tgid.
+pub const MAP_VETH_XMIT_CALLS: &str = "veth_xmit_calls";
 
 /// `const volatile` globals set at load.
 pub const GLOBAL_FILTER_NETNS: &str = "filter_netns";
@@ -89,6 +96,7 @@ pub const PROG_DEVMAP_XMIT_TP: &str = "xd_devmap_xmit_tp";
 pub const PROG_EXCEPTION_BTF: &str = "xd_exception_btf";
 pub const PROG_EXCEPTION_TP: &str = "xd_exception_tp";
 pub const PROG_VETH_FEXIT: &str = "xd_veth_xmit_fexit";
+pub const PROG_VETH_KPROBE: &str = "xd_veth_xmit_kprobe";
 pub const PROG_VETH_KRETPROBE: &str = "xd_veth_xmit_kretprobe";
 pub const PROG_KFREE_SKB_BTF: &str = "xd_kfree_skb_btf";
 pub const PROG_KFREE_SKB_TP: &str = "xd_kfree_skb_tp";

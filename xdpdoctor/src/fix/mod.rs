@@ -8,6 +8,7 @@
 
 pub mod address;
 pub mod devmap;
+mod ethtool_flag;
 pub mod forwarding;
 pub mod gro;
 pub mod journal;

@@ -9,6 +9,7 @@ use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, Ring
 use aya::programs::{BtfTracePoint, FExit, KProbe, ProgramError, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
 
+use super::attribute::{self, Attribution, ProgOwners};
 use super::decode::Names;
 use super::tracefs::{self, DropReasons};
 use super::{events, skb, Aggregate, Event, Filter, ProbeKind, ProbeStatus, Variant};
@@ -40,6 +41,13 @@ impl ProbeSet {
     /// Loads the probe object and attaches every probe the kernel allows. Fails only if the
     /// object or its maps cannot be created at all; a refused probe is a status, not an error.
     pub fn attach(filter: &Filter) -> Result<ProbeSet> {
+        Self::attach_excluding(filter, &[])
+    }
+
+    /// [`Self::attach`] without the variants of these kinds (shown as refused, "excluded by
+    /// the caller"): `&[ProbeKind::TpBtf]` runs the classic tracepoint fallbacks, as on a
+    /// kernel without BTF.
+    pub fn attach_excluding(filter: &Filter, exclude: &[ProbeKind]) -> Result<ProbeSet> {
         let env = Env {
             tracefs: tracefs::ensure_mounted().map_err(|e| format!("{e:#}")),
             btf: Btf::from_sys_fs().map_err(|e| format!("/sys/kernel/btf/vmlinux: {e}")),
@@ -84,7 +92,11 @@ impl ProbeSet {
                         )),
                     }
                 } else {
-                    let r = try_variant(&mut ebpf, v, &env);
+                    let r = if exclude.contains(&v.kind) {
+                        Err("excluded by the caller".to_string())
+                    } else {
+                        try_variant(&mut ebpf, v, &env)
+                    };
                     if r.is_ok() {
                         active = Some(v.kind);
                         log::info!("probe {} ({}) attached", fam.name, v.kind.as_str());
@@ -150,9 +162,12 @@ impl ProbeSet {
         if unknown {
             self.names.refresh();
         }
+        // A namespace-less record may now be attributed (by program id) to a namespace
+        // outside the filter.
         Ok(raw
             .iter()
             .filter_map(|e| events::decode(e, &self.names, &self.reasons))
+            .filter(|e| self.filter.accepts(e.netns_inode, e.target_netns_inode))
             .collect())
     }
 
@@ -197,7 +212,10 @@ impl ProbeSet {
         }
     }
 
-    /// The kernel's counts, summed over CPUs, largest first.
+    /// The kernel's counts, summed over CPUs, largest first. Counts without a namespace
+    /// (classic xdp tracepoints) are attributed by program id to the namespace whose deployed
+    /// forwarder owns the program, or returned as [`Attribution::Unattributed`] with
+    /// namespace 0; see [`attribute`].
     pub fn aggregates(&self) -> Result<Vec<Aggregate>> {
         let mut v = Vec::new();
         for r in self.counts.iter() {
@@ -205,10 +223,6 @@ impl ProbeSet {
             let Some(kind) = super::EventKind::from_abi(k.kind) else {
                 continue;
             };
-            if !self.filter.accepts(k.netns, 0) && !(k.netns == 0) {
-                continue;
-            }
-            let count: u64 = per_cpu.iter().sum();
             v.push(Aggregate {
                 netns_inode: k.netns,
                 ifindex: k.ifindex,
@@ -216,11 +230,27 @@ impl ProbeSet {
                 code: k.code,
                 code_name: events::code_name(kind, k.code, &self.reasons),
                 target_ifindex: k.target_ifindex,
-                count,
+                prog_id: k.prog_id,
+                attribution: if k.netns == 0 {
+                    Attribution::Unattributed
+                } else {
+                    Attribution::Device
+                },
+                count: per_cpu.iter().sum(),
             });
         }
-        v.sort_by(|a, b| b.count.cmp(&a.count).then(a.kind.cmp(&b.kind)));
-        Ok(v)
+        // Deployments are read now, not at attach: a forwarder may have been (re)deployed
+        // during the window.
+        let owners = if v.iter().any(|a| a.netns_inode == 0 && a.prog_id != 0) {
+            let mut inodes: Vec<u64> = self.names.namespaces().iter().map(|n| n.0).collect();
+            inodes.extend(&self.filter.netns_inodes);
+            inodes.sort_unstable();
+            inodes.dedup();
+            ProgOwners::load(inodes)
+        } else {
+            ProgOwners::default()
+        };
+        Ok(attribute::aggregates(v, &owners, &self.filter))
     }
 
     /// Events the ring buffer had no room for (their counts are in [`Self::aggregates`]).
@@ -277,6 +307,14 @@ fn try_variant(ebpf: &mut Ebpf, v: &Variant, env: &Env) -> std::result::Result<(
         }
     }
     let btf = || env.btf.as_ref().map_err(|e| format!("BTF missing ({e})"));
+    if v.kind == ProbeKind::Kretprobe {
+        for name in std::iter::once(v.program).chain(v.entry) {
+            if ebpf.program(name).is_none() {
+                return Err(format!("program {name} missing from trace.bpf.o"));
+            }
+        }
+        return attach_kprobe_pair(ebpf, v).map_err(|(e, stage)| refusal(v, stage, &e));
+    }
     let prog = ebpf
         .program_mut(v.program)
         .ok_or_else(|| format!("program {} missing from trace.bpf.o", v.program))?;
@@ -314,17 +352,50 @@ fn try_variant(ebpf: &mut Ebpf, v: &Variant, env: &Env) -> std::result::Result<(
                     let _ = p.unload();
                 })
         }
-        ProbeKind::Kretprobe => {
-            let p: &mut KProbe = prog.try_into().map_err(|e| format!("{e}"))?;
-            p.load()
-                .map_err(|e| (e, "load"))
-                .and_then(|_| p.attach(v.target, 0).map(drop).map_err(|e| (e, "attach")))
-                .inspect_err(|_| {
-                    let _ = p.unload();
-                })
-        }
+        ProbeKind::Kretprobe => unreachable!("handled above"),
     };
     res.map_err(|(e, stage)| refusal(v, stage, &e))
+}
+
+/// A kretprobe variant: its kretprobe (`program`) and, if it has one, the kprobe at the
+/// function's entry (`entry`) that keeps the arguments for it. Both are loaded (verified)
+/// first, then attached, the kretprobe first so the entry probe never fills the map with
+/// calls nobody reads back. Both attach or neither: on failure everything this loaded is
+/// unloaded (which detaches it).
+fn attach_kprobe_pair(
+    ebpf: &mut Ebpf,
+    v: &Variant,
+) -> std::result::Result<(), (ProgramError, &'static str)> {
+    let names: Vec<&'static str> = std::iter::once(v.program).chain(v.entry).collect();
+    let mut loaded: Vec<&'static str> = Vec::new();
+    let mut step = |ebpf: &mut Ebpf, name: &'static str, attach: bool| {
+        let prog = ebpf
+            .program_mut(name)
+            .ok_or((ProgramError::NotLoaded, "load"))?;
+        let p: &mut KProbe = prog.try_into().map_err(|e| (e, "load"))?;
+        if attach {
+            p.attach(v.target, 0).map(drop).map_err(|e| (e, "attach"))
+        } else {
+            p.load().map_err(|e| (e, "load"))?;
+            loaded.push(name);
+            Ok(())
+        }
+    };
+    let res = names
+        .iter()
+        .try_for_each(|n| step(ebpf, n, false))
+        .and_then(|_| names.iter().try_for_each(|n| step(ebpf, n, true)));
+    if res.is_err() {
+        for name in loaded {
+            if let Some(prog) = ebpf.program_mut(name) {
+                let p: std::result::Result<&mut KProbe, _> = prog.try_into();
+                if let Ok(p) = p {
+                    let _ = p.unload();
+                }
+            }
+        }
+    }
+    res
 }
 
 /// A refusal in plain words, from the variant kind and the errno behind the error.

@@ -8,6 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::attribute::ProgOwners;
 use crate::forwarder::deploy::Deployment;
 use crate::netlink::rtnl::Rtnl;
 use crate::netns::{Netns, NETNS_RUN_DIR};
@@ -73,6 +74,7 @@ pub struct Names {
     netns: HashMap<u64, NsInfo>,
     links: HashMap<(u64, u32), String>,
     progs: HashMap<u32, String>,
+    owners: ProgOwners,
     scanned: Option<Instant>,
 }
 
@@ -99,6 +101,7 @@ impl Names {
         self.netns = discover_namespaces();
         self.links.clear();
         self.progs.clear();
+        self.owners = ProgOwners::default();
         for (inode, ns) in &self.netns {
             let handle = Netns {
                 name: ns.name.clone(),
@@ -113,6 +116,7 @@ impl Names {
                 Err(e) => log::debug!("links of namespace {}: {e}", ns.name),
             }
             if let Ok(Some(d)) = Deployment::load(*inode) {
+                self.owners.add(*inode, &d);
                 for i in &d.interfaces {
                     let role = if i.external { "external" } else { "internal" };
                     self.progs.insert(
@@ -138,6 +142,11 @@ impl Names {
     /// What the program is, if it belongs to a deployed forwarder.
     pub fn prog(&self, id: u32) -> Option<&str> {
         self.progs.get(&id).map(String::as_str)
+    }
+
+    /// The deployed forwarders' programs, by id (for [`super::attribute`]).
+    pub fn prog_owners(&self) -> &ProgOwners {
+        &self.owners
     }
 
     /// Namespaces known by name, as (inode, name).

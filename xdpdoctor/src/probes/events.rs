@@ -28,9 +28,12 @@ fn probe_name(source: u8) -> &'static str {
     }
 }
 
-/// Decodes one record; None for a kind this build does not know.
+/// Decodes one record; None for a kind this build does not know. A record without a namespace
+/// (classic xdp tracepoints) gets the namespace of the deployed forwarder that owns its
+/// program on its interface, if any ([`super::attribute`]); never one guessed by ifindex.
 pub fn decode(e: &XdEvent, names: &Names, reasons: &DropReasons) -> Option<Event> {
     let kind = EventKind::from_abi(e.kind)?;
+    let (netns, attribution) = names.prog_owners().attribute(e.netns, e.prog_id, e.ifindex);
     let own = |ns: u64| names.netns_name(ns).map(str::to_string);
     let ifname = |ns: u64, i: u32| {
         (ns != 0 && i != 0)
@@ -46,10 +49,11 @@ pub fn decode(e: &XdEvent, names: &Names, reasons: &DropReasons) -> Option<Event
         probe: probe_name(e.source),
         ts_ns: e.ts_ns,
         cpu: e.cpu,
-        netns_inode: e.netns,
-        netns: own(e.netns),
+        netns_inode: netns,
+        netns: own(netns),
+        attribution,
         ifindex: e.ifindex,
-        ifname: ifname(e.netns, e.ifindex),
+        ifname: ifname(netns, e.ifindex),
         target_netns_inode: e.target_netns,
         target_netns: own(e.target_netns),
         target_ifindex: e.target_ifindex,

@@ -6,7 +6,10 @@
 //! words ([`ProbeSet::report`]). Families live one per file: [`xdp`], [`veth`], [`skb`].
 //!
 //! Every hit is counted in the kernel in a per-CPU hash keyed by (namespace inode, ifindex,
-//! kind, errno or reason, target ifindex), so a burst loses no count ([`ProbeSet::aggregates`]);
+//! kind, errno or reason, target ifindex, program id), so a burst loses no count
+//! ([`ProbeSet::aggregates`]); hits whose namespace the probe could not read (classic xdp
+//! tracepoints) are attributed by program id to a deployed forwarder's namespace, or marked
+//! unattributed, never matched by ifindex ([`attribute`]);
 //! individual events go through a ring buffer ([`ProbeSet::poll_events`]), and reservations
 //! that fail are counted ([`ProbeSet::lost`]). Events are decoded with [`decode::Names`]:
 //! interface names in their namespace, namespace names, errno and drop-reason names, and the
@@ -19,6 +22,7 @@ use serde::Serialize;
 use crate::Result;
 
 mod attach;
+pub mod attribute;
 pub mod decode;
 mod events;
 pub mod skb;
@@ -27,12 +31,13 @@ pub mod veth;
 pub mod xdp;
 
 pub use attach::ProbeSet;
+pub use attribute::Attribution;
 
 /// Which namespaces to watch.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Filter {
-    /// Namespace inodes to keep; empty = all. Events whose namespace the probe cannot know
-    /// (classic tracepoints) are kept.
+    /// Namespace inodes to keep; empty = all. Events whose namespace neither the probe nor
+    /// their program id tells ([`Attribution::Unattributed`]) are kept, marked as such.
     pub netns_inodes: Vec<u64>,
 }
 
@@ -48,6 +53,7 @@ impl Filter {
     }
 
     /// Whether an event attributed to these namespaces (0 = unknown) passes.
+    /// 0 is "not known", never a wildcard for a namespace: callers count such hits apart.
     pub fn accepts(&self, netns: u64, target_netns: u64) -> bool {
         self.netns_inodes.is_empty()
             || (netns == 0 && target_netns == 0)
@@ -149,9 +155,12 @@ pub struct Event {
     /// Kernel monotonic time (ns).
     pub ts_ns: u64,
     pub cpu: u32,
-    /// Namespace of the device (0: unknown, classic tracepoints).
+    /// Namespace of the device: read by the probe, or (classic xdp tracepoints) the one whose
+    /// deployed forwarder runs `prog_id` on `ifindex`; 0: unknown (see `attribution`).
     pub netns_inode: u64,
     pub netns: Option<String>,
+    /// How `netns_inode` is known: `device`, `prog_id` or `unattributed`.
+    pub attribution: Attribution,
     pub ifindex: u32,
     pub ifname: Option<String>,
     pub target_netns_inode: u64,
@@ -175,9 +184,11 @@ pub struct Event {
     pub location: u64,
 }
 
-/// Kernel-side counts for one (namespace, ifindex, kind, code, target) key, summed over CPUs.
+/// Kernel-side counts for one (namespace, ifindex, kind, code, target, program) key, summed
+/// over CPUs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Aggregate {
+    /// As [`Event::netns_inode`]: 0 only when [`Attribution::Unattributed`].
     pub netns_inode: u64,
     pub ifindex: u32,
     pub kind: EventKind,
@@ -185,6 +196,10 @@ pub struct Aggregate {
     pub code: i32,
     pub code_name: String,
     pub target_ifindex: u32,
+    /// XDP program id (redirect_err, exception), 0 = unknown.
+    pub prog_id: u32,
+    /// How `netns_inode` is known.
+    pub attribution: Attribution,
     /// Packets (devmap_xmit: frames dropped; others: one per event).
     pub count: u64,
 }
@@ -242,6 +257,9 @@ pub(crate) struct Family {
 pub(crate) struct Variant {
     /// Program (C function) name in trace.bpf.c.
     pub program: &'static str,
+    /// kretprobe pairs: the kprobe program that runs at the function's entry and keeps what
+    /// the return needs (the device); attached and detached together with `program`.
+    pub entry: Option<&'static str>,
     pub kind: ProbeKind,
     /// Tracepoint category (tracepoints) or "" (functions).
     pub category: &'static str,
@@ -253,6 +271,7 @@ impl Variant {
     pub const fn tp_btf(program: &'static str, category: &'static str, tp: &'static str) -> Self {
         Variant {
             program,
+            entry: None,
             kind: ProbeKind::TpBtf,
             category,
             target: tp,
@@ -265,6 +284,7 @@ impl Variant {
     ) -> Self {
         Variant {
             program,
+            entry: None,
             kind: ProbeKind::Tracepoint,
             category,
             target: tp,
@@ -273,20 +293,39 @@ impl Variant {
     pub const fn fexit(program: &'static str, func: &'static str) -> Self {
         Variant {
             program,
+            entry: None,
             kind: ProbeKind::Fexit,
             category: "",
             target: func,
         }
     }
-    pub const fn kretprobe(program: &'static str, func: &'static str) -> Self {
+    /// A kprobe at `func`'s entry (`entry`) and a kretprobe at its return (`program`).
+    pub const fn kretprobe(entry: &'static str, program: &'static str, func: &'static str) -> Self {
         Variant {
             program,
+            entry: Some(entry),
             kind: ProbeKind::Kretprobe,
             category: "",
             target: func,
         }
     }
 }
+
+/// A tracepoint family: the tp_btf program first, the classic tracepoint program as its
+/// fallback; named `category:tracepoint`.
+macro_rules! tracepoint_family {
+    ($event:expr, $category:literal, $tp:literal, $btf:expr, $classic:expr $(,)?) => {
+        $crate::probes::Family {
+            name: concat!($category, ":", $tp),
+            event: $event,
+            variants: &[
+                $crate::probes::Variant::tp_btf($btf, $category, $tp),
+                $crate::probes::Variant::tracepoint($classic, $category, $tp),
+            ],
+        }
+    };
+}
+pub(crate) use tracepoint_family;
 
 /// Every family, in report order.
 pub(crate) fn families() -> impl Iterator<Item = &'static Family> {

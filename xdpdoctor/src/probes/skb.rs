@@ -5,26 +5,24 @@
 //! (tx offload) that crossed an XDP redirect.
 
 use super::tracefs::DropReasons;
-use super::{EventKind, Family, Variant};
+use super::{tracepoint_family, EventKind, Family};
 use crate::bpf::probes_abi as abi;
 
 pub(super) const FAMILIES: &[Family] = &[
-    Family {
-        name: "skb:kfree_skb",
-        event: EventKind::KfreeSkb,
-        variants: &[
-            Variant::tp_btf(abi::PROG_KFREE_SKB_BTF, "skb", "kfree_skb"),
-            Variant::tracepoint(abi::PROG_KFREE_SKB_TP, "skb", "kfree_skb"),
-        ],
-    },
-    Family {
-        name: "tcp:tcp_bad_csum",
-        event: EventKind::TcpBadCsum,
-        variants: &[
-            Variant::tp_btf(abi::PROG_TCP_BAD_CSUM_BTF, "tcp", "tcp_bad_csum"),
-            Variant::tracepoint(abi::PROG_TCP_BAD_CSUM_TP, "tcp", "tcp_bad_csum"),
-        ],
-    },
+    tracepoint_family!(
+        EventKind::KfreeSkb,
+        "skb",
+        "kfree_skb",
+        abi::PROG_KFREE_SKB_BTF,
+        abi::PROG_KFREE_SKB_TP,
+    ),
+    tracepoint_family!(
+        EventKind::TcpBadCsum,
+        "tcp",
+        "tcp_bad_csum",
+        abi::PROG_TCP_BAD_CSUM_BTF,
+        abi::PROG_TCP_BAD_CSUM_TP,
+    ),
 ];
 
 /// Drop reasons (names without `SKB_DROP_REASON_`) that can explain a packet the forwarder

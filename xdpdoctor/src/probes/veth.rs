@@ -2,7 +2,10 @@
 //! -6, ENXIO). Up to 6.2 it is where a redirect into a veth whose peer has no XDP fails; from
 //! 6.3 the redirect fails earlier (`xdp:xdp_redirect_err`, -EOPNOTSUPP) and this function is
 //! never called for it. fexit is preferred (arguments and return value, no kprobe machinery);
-//! a kretprobe is the fallback (return value only).
+//! the fallback is a kprobe + kretprobe pair: the kprobe keeps the `dev` argument (hence its
+//! namespace) and the frame count per task (`pid_tgid`), the kretprobe reads them back with
+//! the return value, so its events carry a device and a namespace too. Both go together:
+//! either both attach or neither.
 
 use super::{EventKind, Family, Variant};
 use crate::bpf::probes_abi as abi;
@@ -12,6 +15,10 @@ pub(super) const FAMILIES: &[Family] = &[Family {
     event: EventKind::VethXdpXmit,
     variants: &[
         Variant::fexit(abi::PROG_VETH_FEXIT, "veth_xdp_xmit"),
-        Variant::kretprobe(abi::PROG_VETH_KRETPROBE, "veth_xdp_xmit"),
+        Variant::kretprobe(
+            abi::PROG_VETH_KPROBE,
+            abi::PROG_VETH_KRETPROBE,
+            "veth_xdp_xmit",
+        ),
     ],
 }];

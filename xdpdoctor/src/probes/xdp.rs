@@ -9,20 +9,21 @@
 //! - `xdp:xdp_redirect_map_err`: stopped firing in 5.6 and is gone on 6.18; tried for old kernels.
 //!
 //! Each is a BTF tracepoint where BTF allows (the devices, hence their namespaces, are known),
-//! a classic tracepoint otherwise (ifindexes only).
+//! a classic tracepoint otherwise (ifindexes and, for redirect_err and exception, the program
+//! id: user space attributes those to the namespace whose deployed forwarder owns the program,
+//! see [`super::attribute`]; devmap_xmit has no program id and stays unattributed).
 
-use super::{EventKind, Family, Variant};
+use super::{tracepoint_family, EventKind, Family, Variant};
 use crate::bpf::probes_abi as abi;
 
 pub(super) const FAMILIES: &[Family] = &[
-    Family {
-        name: "xdp:xdp_redirect_err",
-        event: EventKind::RedirectErr,
-        variants: &[
-            Variant::tp_btf(abi::PROG_REDIRECT_ERR_BTF, "xdp", "xdp_redirect_err"),
-            Variant::tracepoint(abi::PROG_REDIRECT_ERR_TP, "xdp", "xdp_redirect_err"),
-        ],
-    },
+    tracepoint_family!(
+        EventKind::RedirectErr,
+        "xdp",
+        "xdp_redirect_err",
+        abi::PROG_REDIRECT_ERR_BTF,
+        abi::PROG_REDIRECT_ERR_TP,
+    ),
     Family {
         name: "xdp:xdp_redirect_map_err",
         event: EventKind::RedirectErr,
@@ -32,20 +33,18 @@ pub(super) const FAMILIES: &[Family] = &[
             "xdp_redirect_map_err",
         )],
     },
-    Family {
-        name: "xdp:xdp_devmap_xmit",
-        event: EventKind::DevmapXmit,
-        variants: &[
-            Variant::tp_btf(abi::PROG_DEVMAP_XMIT_BTF, "xdp", "xdp_devmap_xmit"),
-            Variant::tracepoint(abi::PROG_DEVMAP_XMIT_TP, "xdp", "xdp_devmap_xmit"),
-        ],
-    },
-    Family {
-        name: "xdp:xdp_exception",
-        event: EventKind::XdpException,
-        variants: &[
-            Variant::tp_btf(abi::PROG_EXCEPTION_BTF, "xdp", "xdp_exception"),
-            Variant::tracepoint(abi::PROG_EXCEPTION_TP, "xdp", "xdp_exception"),
-        ],
-    },
+    tracepoint_family!(
+        EventKind::DevmapXmit,
+        "xdp",
+        "xdp_devmap_xmit",
+        abi::PROG_DEVMAP_XMIT_BTF,
+        abi::PROG_DEVMAP_XMIT_TP,
+    ),
+    tracepoint_family!(
+        EventKind::XdpException,
+        "xdp",
+        "xdp_exception",
+        abi::PROG_EXCEPTION_BTF,
+        abi::PROG_EXCEPTION_TP,
+    ),
 ];

@@ -111,15 +111,8 @@ fn collect_ns(ns: &Netns, inode: u64, cands: &[Candidate]) -> Result<(NsState, b
                 .and_then(|n| n.dev(l.index).ok())
                 .map(|d| d.xdp_features.bits());
             let feats = eth.as_ref().and_then(|e| e.features(&l.name).ok());
-            let gro_requested = feats
-                .as_ref()
-                .and_then(|f| f.get(ethtool::GRO))
-                .map(|s| s.requested);
-            let tx_csum_active = feats.as_ref().map(|f| {
-                ethtool::TX_CSUM_FEATURES
-                    .iter()
-                    .any(|n| f.get(n).is_some_and(|s| s.active))
-            });
+            let gro_requested = feats.as_ref().and_then(|f| f.gro_requested());
+            let tx_csum_active = feats.as_ref().map(|f| f.tx_csum_active());
             let forwarding =
                 flag(sysctl::read_path(sysctl::iface_path(&l.name, "forwarding")).ok());
             let rp_filter = sysctl::read_path(sysctl::iface_path(&l.name, "rp_filter"))

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::forwarder::ForwarderStatus;
 use crate::netlink::rtnl::{Addr, Link, Neighbour, Route};
+use crate::netlink::xdp_features::XdpFeatures;
 use crate::{Error, Result};
 
 pub use collect::take;
@@ -96,7 +97,7 @@ pub struct PeerRef {
 }
 
 /// Bit of `xdp_features`: the device accepts XDP frames redirected to it.
-pub const XDP_FEATURE_NDO_XMIT: u64 = 1 << 2;
+pub const XDP_FEATURE_NDO_XMIT: u64 = XdpFeatures::NDO_XMIT;
 
 impl Iface {
     pub fn name(&self) -> &str {

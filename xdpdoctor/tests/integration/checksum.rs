@@ -20,30 +20,24 @@
 //! sides do not share an implementation. Two objects are tested: `full_csum = 0` (RFC 1624
 //! incremental update) and `full_csum = 1` (full recomputation, which must also repair
 //! frames that arrive with a partial, offload-pending TCP checksum).
+//!
+//! The frames and their generator are in `frames`, the namespace and NAT entries in `nat_ns`.
 #![allow(clippy::print_stderr)]
 
-use std::collections::HashSet;
-use std::net::Ipv4Addr;
-use std::process::{Command, Stdio};
-
-use aya::maps::{DevMapHash, HashMap, PerCpuArray};
+use aya::maps::{DevMapHash, HashMap, MapData, PerCpuArray};
 use aya::programs::Xdp;
-use aya::EbpfLoader;
+use aya::{Ebpf, EbpfLoader};
 use etherparse::{Ipv4Header, TcpHeader};
 use xdpdoctor::bpf::forwarder_abi::{self as abi, Counter, Endpoint};
 use xdpdoctor::bpf::objects::FORWARDER;
 use xdpdoctor::bpf::test_run::run_xdp;
-use xdpdoctor::netns::Netns;
+
+use crate::frames::{random_client, random_frame, with_tos, Frame, Rng};
+use crate::nat_ns::{ifindex, random_entries, Entry, TestNs, EXT_MAC, GW_MAC, INT_MAC};
 
 /// Frames per direction and per object.
 const FRAMES: usize = 3000;
-const ENTRIES: usize = 32;
 const XDP_REDIRECT: u32 = 4;
-
-const EXT_MAC: [u8; 6] = [2, 0, 0, 0, 1, 1];
-const GW_MAC: [u8; 6] = [2, 0, 0, 0, 1, 0xfe];
-const INT_MAC: [u8; 6] = [2, 0, 0, 0, 2, 1];
-const GW: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
 
 #[test]
 fn nat_checksums_equal_full_recomputation() {
@@ -73,9 +67,7 @@ fn nat_checksums_equal_full_recomputation() {
 /// smaller frame of the same flow has filled the cache.
 #[test]
 fn nat_with_fib_cache_is_byte_identical() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP checksum (fib cache): needs root");
+    if crate::common::skip_unless_root("nat_with_fib_cache_is_byte_identical") {
         return;
     }
     let mut rng = Rng::new();
@@ -110,32 +102,18 @@ struct CacheStats {
 fn run_cached(entries: &[Entry], rng: &mut Rng) -> CacheStats {
     let ext = ifindex("ext0");
     let int = ifindex("int0");
-    let full = 1u32;
     // Long enough that nothing expires during the test.
     let ttl_ns = 60_000_000_000u64;
-    let mut bpf = EbpfLoader::new()
-        .override_global(abi::GLOBAL_FULL_CSUM, &full, true)
-        .override_global(abi::GLOBAL_FIB_CACHE_NS, &ttl_ns, true)
-        .load(FORWARDER)
-        .expect("load forwarder object");
-    let mut dnat: HashMap<_, Endpoint, Endpoint> =
-        HashMap::try_from(bpf.take_map(abi::DNAT_MAP).unwrap()).unwrap();
-    let mut snat: HashMap<_, Endpoint, Endpoint> =
-        HashMap::try_from(bpf.take_map(abi::SNAT_MAP).unwrap()).unwrap();
-    for e in entries {
-        dnat.insert(e.from, e.to, 0).unwrap();
-        snat.insert(e.to, e.from, 0).unwrap();
-    }
-    let mut devmap = DevMapHash::try_from(bpf.take_map(abi::DEVMAP).unwrap()).unwrap();
-    for i in [ext, int] {
-        devmap.insert(i, i, None, 0).expect("devmap insert");
-    }
-    let counters: PerCpuArray<_, u64> =
-        PerCpuArray::try_from(bpf.take_map(abi::COUNTERS_MAP).unwrap()).unwrap();
+    let mut fwd = load_forwarder(1, Some(ttl_ns), entries, [ext, int]);
 
     let mut stats = CacheStats::default();
     for dir in [abi::Direction::Inbound, abi::Direction::Outbound] {
-        let prog: &mut Xdp = bpf.program_mut(dir.program()).unwrap().try_into().unwrap();
+        let prog: &mut Xdp = fwd
+            .bpf
+            .program_mut(dir.program())
+            .unwrap()
+            .try_into()
+            .unwrap();
         prog.load()
             .unwrap_or_else(|e| panic!("verifier rejected {} (cache on): {e:?}", dir.program()));
         let ingress = if dir == abi::Direction::Inbound {
@@ -143,7 +121,7 @@ fn run_cached(entries: &[Entry], rng: &mut Rng) -> CacheStats {
         } else {
             int
         };
-        let before = read_counters(&counters);
+        let before = read_counters(&fwd.counters);
         let (mut small, mut big) = (0u64, 0u64);
         for f in 0..CACHE_FLOWS {
             let entry = entries[f % entries.len()];
@@ -193,7 +171,7 @@ fn run_cached(entries: &[Entry], rng: &mut Rng) -> CacheStats {
             }
         }
 
-        let after = read_counters(&counters);
+        let after = read_counters(&fwd.counters);
         let delta = |c: Counter| after[c as usize] - before[c as usize];
         let ctx = format!("fib cache {dir:?}");
         let total = small + big;
@@ -226,24 +204,6 @@ fn run_cached(entries: &[Entry], rng: &mut Rng) -> CacheStats {
     stats
 }
 
-/// Sets the IPv4 TOS byte and recomputes the header checksum (TCP does not cover it).
-fn with_tos(mut f: Frame, tos: u8) -> Frame {
-    let ip = 14;
-    f.bytes[ip + 1] = tos;
-    f.bytes[ip + 10..ip + 12].copy_from_slice(&[0, 0]);
-    let ck = !csum16(&f.bytes[ip..ip + f.ihl * 4], 0);
-    f.bytes[ip + 10..ip + 12].copy_from_slice(&ck.to_be_bytes());
-    f
-}
-
-/// One NAT mapping: `from` is the public endpoint, `to` the internal one, `to_mac` its MAC.
-#[derive(Clone, Copy)]
-struct Entry {
-    from: Endpoint,
-    to: Endpoint,
-    to_mac: [u8; 6],
-}
-
 #[derive(Default)]
 struct Stats {
     frames: usize,
@@ -258,33 +218,20 @@ struct Stats {
 fn run_object(full: u32, entries: &[Entry], rng: &mut Rng) -> Stats {
     let ext = ifindex("ext0");
     let int = ifindex("int0");
-    let mut bpf = EbpfLoader::new()
-        .override_global(abi::GLOBAL_FULL_CSUM, &full, true)
-        .load(FORWARDER)
-        .expect("load forwarder object");
-
-    let mut dnat: HashMap<_, Endpoint, Endpoint> =
-        HashMap::try_from(bpf.take_map(abi::DNAT_MAP).unwrap()).unwrap();
-    let mut snat: HashMap<_, Endpoint, Endpoint> =
-        HashMap::try_from(bpf.take_map(abi::SNAT_MAP).unwrap()).unwrap();
-    for e in entries {
-        dnat.insert(e.from, e.to, 0).unwrap();
-        snat.insert(e.to, e.from, 0).unwrap();
-    }
-    let mut devmap = DevMapHash::try_from(bpf.take_map(abi::DEVMAP).unwrap()).unwrap();
-    for i in [ext, int] {
-        devmap.insert(i, i, None, 0).expect("devmap insert");
-    }
-    let counters: PerCpuArray<_, u64> =
-        PerCpuArray::try_from(bpf.take_map(abi::COUNTERS_MAP).unwrap()).unwrap();
+    let mut fwd = load_forwarder(full, None, entries, [ext, int]);
 
     let mut stats = Stats::default();
     for dir in [abi::Direction::Inbound, abi::Direction::Outbound] {
-        let prog: &mut Xdp = bpf.program_mut(dir.program()).unwrap().try_into().unwrap();
+        let prog: &mut Xdp = fwd
+            .bpf
+            .program_mut(dir.program())
+            .unwrap()
+            .try_into()
+            .unwrap();
         // The verifier runs here: a rejected program fails the test with its log.
         prog.load()
             .unwrap_or_else(|e| panic!("verifier rejected {}: {e:?}", dir.program()));
-        let before = read_counters(&counters);
+        let before = read_counters(&fwd.counters);
         let ingress = if dir == abi::Direction::Inbound {
             ext
         } else {
@@ -338,7 +285,7 @@ fn run_object(full: u32, entries: &[Entry], rng: &mut Rng) -> Stats {
             }
         }
 
-        let after = read_counters(&counters);
+        let after = read_counters(&fwd.counters);
         let delta = |c: Counter| after[c as usize] - before[c as usize];
         let n = FRAMES as u64;
         for c in [Counter::Seen, Counter::FibSuccess, Counter::Redirected] {
@@ -366,6 +313,54 @@ fn run_object(full: u32, entries: &[Entry], rng: &mut Rng) -> Stats {
     }
     stats
 }
+/// The forwarder object with its maps filled. The maps taken out of it are kept here: their
+/// fds must stay open until the programs are loaded and run.
+struct Loaded {
+    counters: PerCpuArray<MapData, u64>,
+    _devmap: DevMapHash<MapData>,
+    _snat: HashMap<MapData, Endpoint, Endpoint>,
+    _dnat: HashMap<MapData, Endpoint, Endpoint>,
+    bpf: Ebpf,
+}
+
+/// Loads FORWARDER with `full_csum` (and `fib_cache_ns` if given; else the object's
+/// default), fills the NAT maps with `entries` and the devmap with `devs`. The programs are
+/// not loaded yet (the verifier runs in the caller, per direction).
+fn load_forwarder(
+    full: u32,
+    fib_cache_ns: Option<u64>,
+    entries: &[Entry],
+    devs: [u32; 2],
+) -> Loaded {
+    let mut loader = EbpfLoader::new();
+    loader.override_global(abi::GLOBAL_FULL_CSUM, &full, true);
+    if let Some(ttl_ns) = &fib_cache_ns {
+        loader.override_global(abi::GLOBAL_FIB_CACHE_NS, ttl_ns, true);
+    }
+    let mut bpf = loader.load(FORWARDER).expect("load forwarder object");
+
+    let mut dnat: HashMap<_, Endpoint, Endpoint> =
+        HashMap::try_from(bpf.take_map(abi::DNAT_MAP).unwrap()).unwrap();
+    let mut snat: HashMap<_, Endpoint, Endpoint> =
+        HashMap::try_from(bpf.take_map(abi::SNAT_MAP).unwrap()).unwrap();
+    for e in entries {
+        dnat.insert(e.from, e.to, 0).unwrap();
+        snat.insert(e.to, e.from, 0).unwrap();
+    }
+    let mut devmap = DevMapHash::try_from(bpf.take_map(abi::DEVMAP).unwrap()).unwrap();
+    for i in devs {
+        devmap.insert(i, i, None, 0).expect("devmap insert");
+    }
+    let counters: PerCpuArray<_, u64> =
+        PerCpuArray::try_from(bpf.take_map(abi::COUNTERS_MAP).unwrap()).unwrap();
+    Loaded {
+        counters,
+        _devmap: devmap,
+        _snat: snat,
+        _dnat: dnat,
+        bpf,
+    }
+}
 
 fn read_counters(map: &PerCpuArray<aya::maps::MapData, u64>) -> [u64; Counter::COUNT] {
     let mut out = [0u64; Counter::COUNT];
@@ -384,92 +379,6 @@ fn assert_bytes_eq(got: &[u8], want: &[u8], ctx: &str) {
             got.len(),
             want.len()
         );
-    }
-}
-
-// ---- Frames ----
-
-struct Frame {
-    bytes: Vec<u8>,
-    ihl: usize,
-    /// IP total length (trailing bytes past it are Ethernet padding).
-    tot_len: usize,
-}
-
-impl Frame {
-    fn l4(&self) -> usize {
-        14 + self.ihl * 4
-    }
-    fn tcp_check_off(&self) -> usize {
-        self.l4() + 16
-    }
-}
-
-/// A random Ethernet/IPv4/TCP frame with correct checksums (or, if `partial`, a TCP checksum
-/// field holding the non-complemented pseudo-header sum, as tx offload leaves it).
-fn random_frame(rng: &mut Rng, src: Endpoint, dst: Endpoint, partial: bool) -> Frame {
-    let ihl = if rng.below(2) == 0 {
-        5
-    } else {
-        5 + rng.below(11) as usize
-    };
-    let doff = if rng.below(2) == 0 {
-        5
-    } else {
-        5 + rng.below(11) as usize
-    };
-    let max_payload = 1500 - ihl * 4 - doff * 4;
-    let payload = match rng.below(4) {
-        0 => 0,
-        1 => rng.below(64) as usize,
-        _ => rng.below(max_payload as u64 + 1) as usize,
-    };
-    let tot_len = ihl * 4 + doff * 4 + payload;
-    // Sometimes trailing bytes after the datagram (short frames are padded on the wire).
-    let trailer = if rng.below(8) == 0 {
-        1 + rng.below(16) as usize
-    } else {
-        0
-    };
-
-    let mut b = vec![0u8; 14 + tot_len + trailer];
-    rng.fill(&mut b[..12]); // MACs: the program replaces them
-    b[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    let ip = 14;
-    b[ip] = 0x40 | ihl as u8;
-    b[ip + 1] = rng.below(256) as u8; // tos
-    b[ip + 2..ip + 4].copy_from_slice(&(tot_len as u16).to_be_bytes());
-    rng.fill(&mut b[ip + 4..ip + 6]); // id
-    b[ip + 6] = if rng.below(2) == 0 { 0x40 } else { 0 }; // DF or nothing: never a fragment
-    b[ip + 8] = 2 + rng.below(254) as u8; // ttl
-    b[ip + 9] = 6;
-    b[ip + 12..ip + 16].copy_from_slice(&src.addr);
-    b[ip + 16..ip + 20].copy_from_slice(&dst.addr);
-    rng.fill(&mut b[ip + 20..ip + ihl * 4]); // options: opaque bytes to the forwarder
-    let ip_ck = !csum16(&b[ip..ip + ihl * 4], 0);
-    b[ip + 10..ip + 12].copy_from_slice(&ip_ck.to_be_bytes());
-
-    let t = ip + ihl * 4;
-    b[t..t + 2].copy_from_slice(&src.port.to_ne_bytes()); // already network order
-    b[t + 2..t + 4].copy_from_slice(&dst.port.to_ne_bytes());
-    rng.fill(&mut b[t + 4..t + 12]); // seq, ack
-    b[t + 12] = (doff as u8) << 4;
-    b[t + 13] = rng.below(256) as u8; // flags
-    rng.fill(&mut b[t + 14..t + 16]); // window
-    rng.fill(&mut b[t + 18..t + 20]); // urgent pointer
-    rng.fill(&mut b[t + 20..ip + tot_len]); // options + payload
-    rng.fill(&mut b[ip + tot_len..]); // trailer
-    let pseudo = pseudo_sum(&src.addr, &dst.addr, tot_len - ihl * 4);
-    let tcp_ck = if partial {
-        fold(pseudo)
-    } else {
-        !csum16(&b[t..ip + tot_len], pseudo)
-    };
-    b[t + 16..t + 18].copy_from_slice(&tcp_ck.to_be_bytes());
-    Frame {
-        bytes: b,
-        ihl,
-        tot_len,
     }
 }
 
@@ -503,193 +412,4 @@ fn expected_frame(
     b[ip + 10..ip + 12].copy_from_slice(&ip_ck.to_be_bytes());
     b[t + 16..t + 18].copy_from_slice(&tcp_ck.to_be_bytes());
     b
-}
-
-/// RFC 1071 sum of big-endian 16-bit words (odd tail padded with zero), plus `init`.
-fn csum16(data: &[u8], init: u64) -> u16 {
-    let mut sum = init;
-    for c in data.chunks(2) {
-        sum += u64::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    fold(sum)
-}
-
-fn pseudo_sum(src: &[u8; 4], dst: &[u8; 4], l4_len: usize) -> u64 {
-    let w = |a: &[u8; 4]| {
-        u64::from(u16::from_be_bytes([a[0], a[1]])) + u64::from(u16::from_be_bytes([a[2], a[3]]))
-    };
-    w(src) + w(dst) + 6 + l4_len as u64
-}
-
-fn fold(mut sum: u64) -> u16 {
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
-}
-
-// ---- Random inputs ----
-
-/// xorshift64*: no extra dependency, and the seed is printed so a failure can be replayed
-/// (`XDT_SEED=...`).
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Self {
-        let seed = std::env::var("XDT_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-                    | 1
-            });
-        eprintln!("checksum: XDT_SEED={seed}");
-        Rng(seed)
-    }
-    fn fork(&mut self) -> Rng {
-        Rng(self.next() | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn fill(&mut self, buf: &mut [u8]) {
-        for b in buf {
-            *b = self.next() as u8;
-        }
-    }
-    fn port(&mut self) -> u16 {
-        1 + self.below(65535) as u16
-    }
-}
-
-/// A unicast address routed via the default route (not 0/8, 10/8, 127/8, 169.254/16,
-/// 192.0.2/24, multicast or reserved).
-fn random_client(rng: &mut Rng) -> Ipv4Addr {
-    loop {
-        let a = Ipv4Addr::from(rng.next() as u32);
-        let o = a.octets();
-        if o[0] == 0 || o[0] == 10 || o[0] == 127 || o[0] >= 224 || o[0] == 169 || o[0] == 192 {
-            continue;
-        }
-        return a;
-    }
-}
-
-fn random_entries(rng: &mut Rng) -> Vec<Entry> {
-    let mut keys = HashSet::new();
-    let mut targets = HashSet::new();
-    let mut v = Vec::new();
-    while v.len() < ENTRIES {
-        let from = Endpoint::new(random_client(rng), rng.port());
-        let to_ip = Ipv4Addr::new(10, 200, 1 + rng.below(255) as u8, 1 + rng.below(254) as u8);
-        let to = Endpoint::new(to_ip, rng.port());
-        if !keys.insert(from) || !targets.insert(to) {
-            continue;
-        }
-        let mut to_mac = [2, 0, 0, 0, 0, 0];
-        rng.fill(&mut to_mac[2..]);
-        v.push(Entry { from, to, to_mac });
-    }
-    v
-}
-
-// ---- Namespace ----
-
-/// The test namespace; removed on drop, so also when an assertion panics.
-struct TestNs(Netns);
-
-impl TestNs {
-    fn create(entries: &[Entry]) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!("xdt-cs-{}-{}", std::process::id(), nanos % 1_000_000);
-        let ns = TestNs(Netns::create(&name).expect("create test namespace"));
-        let mac = |m: [u8; 6]| {
-            m.iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":")
-        };
-        let mut batch = format!(
-            "link set lo up\n\
-             link add ext0 address {} type veth peer ext0p\n\
-             link add int0 address {} type veth peer int0p\n\
-             link set ext0 up\nlink set ext0p up\nlink set int0 up\nlink set int0p up\n\
-             addr add 192.0.2.1/24 dev ext0\n\
-             addr add 10.200.0.254/16 dev int0\n\
-             route add default via {GW} dev ext0\n\
-             neigh add {GW} lladdr {} dev ext0 nud permanent\n",
-            mac(EXT_MAC),
-            mac(INT_MAC),
-            mac(GW_MAC)
-        );
-        for e in entries {
-            batch.push_str(&format!(
-                "neigh add {} lladdr {} dev int0 nud permanent\n",
-                e.to.ip(),
-                mac(e.to_mac)
-            ));
-        }
-        ns.ip_batch(&batch);
-        // bpf_fib_lookup answers FWD_DISABLED unless the ingress interface forwards.
-        run(Command::new("ip").args([
-            "netns",
-            "exec",
-            &name,
-            "sysctl",
-            "-qw",
-            "net.ipv4.conf.all.forwarding=1",
-        ]));
-        ns
-    }
-
-    fn ip_batch(&self, batch: &str) {
-        use std::io::Write as _;
-        let mut child = Command::new("ip")
-            .args(["-n", &self.0.name, "-batch", "-"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("spawn ip");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(batch.as_bytes())
-            .unwrap();
-        let status = child.wait().unwrap();
-        assert!(status.success(), "ip -batch failed:\n{batch}");
-    }
-}
-
-impl Drop for TestNs {
-    fn drop(&mut self) {
-        if let Err(e) = self.0.remove() {
-            eprintln!("checksum: cleanup of namespace {} failed: {e}", self.0.name);
-        }
-    }
-}
-
-fn run(cmd: &mut Command) {
-    let status = cmd.status().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(status.success(), "{cmd:?} failed: {status}");
-}
-
-/// The ifindex of `name` in the calling thread's namespace.
-fn ifindex(name: &str) -> u32 {
-    let c = std::ffi::CString::new(name).unwrap();
-    // SAFETY: valid NUL-terminated string.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    assert_ne!(i, 0, "no interface {name} in the test namespace");
-    i
 }

@@ -7,6 +7,8 @@ mod common;
 mod deploy;
 mod diagnose;
 mod fix;
+mod frames;
 mod lab;
+mod nat_ns;
 mod netlink_features;
 mod trace;

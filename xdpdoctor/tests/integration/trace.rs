@@ -120,6 +120,14 @@ fn aggregates_in(summary: &Value, inodes: &[u64]) -> Vec<Value> {
         .collect()
 }
 
+/// The ifindex of `dev` in namespace `ns`.
+fn ifindex_in(ns: &str, dev: &str) -> u32 {
+    in_ns(ns, &["cat", &format!("/sys/class/net/{dev}/ifindex")])
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 fn lab_inodes(lab: &Lab) -> Vec<u64> {
     ["client", "vm", "m1", "m2"]
         .iter()
@@ -313,6 +321,101 @@ fn trace_two_labs_are_never_confused() {
     assert!(!aggregates_in(&summary, &[a_vm]).is_empty(), "{summary}");
 }
 
+/// Without tp_btf (as on a kernel without BTF) the xdp probes are classic tracepoints, which
+/// know ifindexes and the program id only, and both labs have the same ifindexes. Lab A's
+/// redirect errors must be attributed to A's vm through the program id of A's forwarder, and
+/// nothing to idle lab B, whose forwarder sits on the very same ifindexes.
+#[test]
+fn classic_tracepoints_attribute_by_program_id_never_by_ifindex() {
+    use xdpdoctor::probes::{Attribution, EventKind, Filter, ProbeKind, ProbeSet};
+    if skip_unless_root("classic_tracepoints_attribute_by_program_id_never_by_ifindex") {
+        return;
+    }
+    let a = Lab::up("tq", &["--fault", "peer-no-xdp"]);
+    let b = Lab::up("tr", &["--fault", "peer-no-xdp"]);
+    let (a_vm, b_vm) = (netns_inode(&a.ns("vm")), netns_inode(&b.ns("vm")));
+    let ifindex = |lab: &Lab, dev: &str| ifindex_in(&lab.ns("vm"), dev);
+    let (eth0, ve_m1) = (ifindex(&a, "eth0"), ifindex(&a, "ve-m1"));
+    assert_eq!(
+        (eth0, ve_m1),
+        (ifindex(&b, "eth0"), ifindex(&b, "ve-m1")),
+        "the labs should share ifindexes, or this test proves nothing"
+    );
+
+    let mut set =
+        ProbeSet::attach_excluding(&Filter::all(), &[ProbeKind::TpBtf]).expect("attach probes");
+    let report = set.report();
+    for name in [
+        "xdp:xdp_redirect_err",
+        "xdp:xdp_exception",
+        "xdp:xdp_devmap_xmit",
+    ] {
+        assert!(
+            report
+                .iter()
+                .any(|p| p.name == name && p.kind == ProbeKind::Tracepoint && p.active),
+            "{name} classic tracepoint not active: {report:#?}"
+        );
+    }
+    let res = a.connect();
+    assert!(res.iter().all(|(_, ok)| !ok), "{res:?}");
+    let mut events = Vec::new();
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        events.extend(set.poll_events(Duration::from_millis(200)).expect("poll"));
+    }
+    let aggregates = set.aggregates().expect("aggregates");
+    drop(set);
+
+    let mine: Vec<_> = events
+        .iter()
+        .filter(|e| e.netns_inode == a_vm && e.kind == EventKind::RedirectErr)
+        .collect();
+    eprintln!(
+        "{} redirect_err events attributed to lab A's vm",
+        mine.len()
+    );
+    assert!(!mine.is_empty(), "no event attributed to lab A's vm");
+    for e in &mine {
+        assert_eq!(e.probe, "tracepoint", "{e:?}");
+        assert_eq!(e.attribution, Attribution::ProgId, "{e:?}");
+        assert_eq!(e.netns.as_deref(), Some(a.ns("vm").as_str()), "{e:?}");
+        assert_eq!(e.ifname.as_deref(), Some("eth0"), "{e:?}");
+        assert_eq!((e.ifindex, e.code), (eth0, -95), "{e:?}");
+        assert!(
+            e.prog.as_deref().is_some_and(|p| p.contains("eth0")),
+            "{e:?}"
+        );
+    }
+    assert!(
+        mine.iter().any(|e| e.target_ifindex == ve_m1),
+        "no redirect error into ve-m1: {mine:#?}"
+    );
+    assert!(
+        !events.iter().any(|e| e.netns_inode == b_vm),
+        "events attributed to idle lab B"
+    );
+    let counted: u64 = aggregates
+        .iter()
+        .filter(|g| {
+            g.netns_inode == a_vm
+                && g.kind == EventKind::RedirectErr
+                && g.code == -95
+                && g.attribution == Attribution::ProgId
+        })
+        .map(|g| g.count)
+        .sum();
+    eprintln!("kernel counted {counted} EOPNOTSUPP redirects, attributed to lab A's vm");
+    assert!(
+        counted >= mine.len() as u64 && counted > 0,
+        "{aggregates:#?}"
+    );
+    assert!(
+        !aggregates.iter().any(|g| g.netns_inode == b_vm),
+        "counts attributed to idle lab B: {aggregates:#?}"
+    );
+}
+
 #[test]
 fn probes_reports_refusals_and_active_tracepoints() {
     if skip_unless_root("probes_reports_refusals_and_active_tracepoints") {
@@ -388,12 +491,7 @@ fn trace_throughput() {
     }
     let lab = Lab::up("tt", &["--fault", "peer-no-xdp"]);
     let vm = lab.ns("vm");
-    let idx = |dev: &str| -> u32 {
-        in_ns(&vm, &["cat", &format!("/sys/class/net/{dev}/ifindex")])
-            .trim()
-            .parse()
-            .unwrap()
-    };
+    let idx = |dev: &str| ifindex_in(&vm, dev);
     let (eth0, ve_m1) = (idx("eth0"), idx("ve-m1"));
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let secs = 3.0;

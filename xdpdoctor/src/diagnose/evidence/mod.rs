@@ -68,6 +68,17 @@ pub struct ProbeCount {
     pub code_name: String,
     pub target_ifindex: u32,
     pub count: u64,
+    /// XDP program id (redirect_err, xdp_exception), 0 = unknown.
+    #[serde(default)]
+    pub prog_id: u32,
+    /// How `netns_inode` is known: `device` (read by the probe) or `prog_id` (a classic
+    /// tracepoint's program id, owned by the forwarder deployed in that namespace).
+    #[serde(default = "device")]
+    pub attribution: String,
+}
+
+fn device() -> String {
+    "device".into()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,7 +87,12 @@ pub struct ProbeEvidence {
     pub note: String,
     pub active: Vec<String>,
     pub refused: Vec<String>,
+    /// Counts in the observed namespaces, each attributed to one (`netns_inode` != 0).
     pub counts: Vec<ProbeCount>,
+    /// Counts whose namespace is unknown (classic tracepoints without a program id of a
+    /// deployed forwarder): reported, never counted for a namespace (`netns_inode` 0).
+    #[serde(default)]
+    pub unattributed: Vec<ProbeCount>,
     pub lost: u64,
 }
 
@@ -143,8 +159,9 @@ impl Evidence {
             .unwrap_or(0)
     }
 
-    /// Probe counts of `kind` towards (target) or at `ifindex`, in namespace `inode` or an
-    /// unknown one (classic tracepoints carry ifindexes only).
+    /// Probe counts of `kind` towards (target) or at `ifindex`, in namespace `inode`: read by
+    /// the probe or attributed by program id. Never counts of an unknown namespace (ifindexes
+    /// repeat in every namespace; those are in `probes.unattributed`).
     pub fn probe_count(
         &self,
         kind: &str,
@@ -155,7 +172,7 @@ impl Evidence {
         self.probes
             .counts
             .iter()
-            .filter(|c| c.kind == kind && (c.netns_inode == inode || c.netns_inode == 0))
+            .filter(|c| c.kind == kind && c.netns_inode == inode && inode != 0)
             .filter(|c| {
                 if target {
                     c.target_ifindex == ifindex

@@ -1,0 +1,294 @@
+//! Which namespace a probe hit belongs to when the probe could not read it.
+//!
+//! tp_btf, fexit and the kprobe pair read the device's namespace in the kernel; the skb
+//! fallbacks read it through the skb. The classic `xdp:*` tracepoints know ifindexes only, and
+//! every namespace reuses the same ifindexes, so an ifindex alone says nothing about where a
+//! drop happened. What they also carry is the XDP program's id (`xdp_redirect_err`,
+//! `xdp_exception`; not `xdp_devmap_xmit`), and program ids are unique on the machine: a hit
+//! whose (program id, ifindex) is an interface of a deployed forwarder belongs to that
+//! forwarder's namespace ([`Attribution::ProgId`]). Anything else is
+//! [`Attribution::Unattributed`]: never guessed from the ifindex.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Aggregate, Filter};
+use crate::forwarder::deploy::Deployment;
+
+/// How an event's or count's namespace is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attribution {
+    /// The probe read the device's namespace in the kernel.
+    Device,
+    /// A classic tracepoint (ifindex and program id only): the namespace whose deployed
+    /// forwarder runs this program on this interface.
+    ProgId,
+    /// Unknown: no program id (devmap_xmit), or a program no known forwarder owns on that
+    /// interface. `netns_inode` is 0.
+    Unattributed,
+}
+
+impl Attribution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attribution::Device => "device",
+            Attribution::ProgId => "prog_id",
+            Attribution::Unattributed => "unattributed",
+        }
+    }
+}
+
+/// Deployed forwarder programs: program id -> every (namespace inode, ifindex) it is deployed
+/// on, from the forwarders' deployment state files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProgOwners {
+    by_prog: HashMap<u32, Vec<(u64, u32)>>,
+}
+
+impl ProgOwners {
+    /// The deployments of these namespaces (the ones known to be alive: a state file left by a
+    /// deleted namespace may name program ids the kernel has since reused).
+    pub fn load(inodes: impl IntoIterator<Item = u64>) -> Self {
+        let mut o = ProgOwners::default();
+        for ino in inodes {
+            match Deployment::load(ino) {
+                Ok(Some(d)) => o.add(ino, &d),
+                Ok(None) => {}
+                Err(e) => log::debug!("deployment of namespace {ino}: {e}"),
+            }
+        }
+        o
+    }
+
+    /// These deployments, each in its `netns_inode`.
+    pub fn from_deployments<'a>(deployments: impl IntoIterator<Item = &'a Deployment>) -> Self {
+        let mut o = ProgOwners::default();
+        for d in deployments {
+            o.add(d.netns_inode, d);
+        }
+        o
+    }
+
+    /// Adds the programs of `d`, deployed in namespace `netns`.
+    pub fn add(&mut self, netns: u64, d: &Deployment) {
+        for i in &d.interfaces {
+            if i.prog_id != 0 {
+                let v = self.by_prog.entry(i.prog_id).or_default();
+                if !v.contains(&(netns, i.ifindex)) {
+                    v.push((netns, i.ifindex));
+                }
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_prog.is_empty()
+    }
+
+    /// The one namespace whose forwarder runs `prog_id` on `ifindex`; None if none does, or if
+    /// several do (the same program attached in two namespaces on equal ifindexes).
+    pub fn owner(&self, prog_id: u32, ifindex: u32) -> Option<u64> {
+        if prog_id == 0 || ifindex == 0 {
+            return None;
+        }
+        let mut it = self
+            .by_prog
+            .get(&prog_id)?
+            .iter()
+            .filter(|(_, i)| *i == ifindex)
+            .map(|(ns, _)| *ns);
+        let first = it.next()?;
+        it.all(|ns| ns == first).then_some(first)
+    }
+
+    /// The namespace of a hit the probe saw in `netns` (0: unknown) with this program id and
+    /// ifindex, and how it is known.
+    pub fn attribute(&self, netns: u64, prog_id: u32, ifindex: u32) -> (u64, Attribution) {
+        if netns != 0 {
+            return (netns, Attribution::Device);
+        }
+        match self.owner(prog_id, ifindex) {
+            Some(ns) => (ns, Attribution::ProgId),
+            None => (0, Attribution::Unattributed),
+        }
+    }
+}
+
+/// Attributes the kernel's counts (namespace 0 = the probe did not know) and keeps those of
+/// the filter's namespaces, plus the unattributed ones (the caller decides what to do with
+/// them; they are never counted for a namespace). Largest first.
+pub fn aggregates(raw: Vec<Aggregate>, owners: &ProgOwners, filter: &Filter) -> Vec<Aggregate> {
+    let mut v: Vec<Aggregate> = raw
+        .into_iter()
+        .map(|mut a| {
+            let (ns, how) = owners.attribute(a.netns_inode, a.prog_id, a.ifindex);
+            a.netns_inode = ns;
+            a.attribution = how;
+            a
+        })
+        .filter(|a| a.attribution == Attribution::Unattributed || filter.accepts(a.netns_inode, 0))
+        .collect();
+    v.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(a.kind.cmp(&b.kind))
+            .then(a.netns_inode.cmp(&b.netns_inode))
+    });
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forwarder::deploy::DeployedInterface;
+    use crate::probes::EventKind;
+
+    /// A deployment in `netns` with (ifname, ifindex, prog id) interfaces.
+    fn deployment(netns: u64, ifaces: &[(&str, u32, u32)]) -> Deployment {
+        let mut d: Deployment = serde_json::from_value(serde_json::json!({
+            "netns": format!("ns{netns}"),
+            "netns_inode": netns,
+            "pin_dir": format!("/sys/fs/bpf/xdpdoctor/fwd-{netns}"),
+            "config_file": null,
+            "config": {"external": ["eth0"], "internal": ["ve-m1"], "entries": []},
+            "mode": "driver",
+            "interfaces": [],
+            "devmap": [],
+        }))
+        .expect("deployment json");
+        d.interfaces = ifaces
+            .iter()
+            .enumerate()
+            .map(|(n, (name, ifindex, prog_id))| DeployedInterface {
+                name: name.to_string(),
+                ifindex: *ifindex,
+                external: n == 0,
+                prog_id: *prog_id,
+            })
+            .collect();
+        d
+    }
+
+    fn agg(netns: u64, prog_id: u32, ifindex: u32, kind: EventKind, count: u64) -> Aggregate {
+        Aggregate {
+            netns_inode: netns,
+            ifindex,
+            kind,
+            code: -95,
+            code_name: "EOPNOTSUPP".into(),
+            target_ifindex: 5,
+            prog_id,
+            attribution: if netns == 0 {
+                Attribution::Unattributed
+            } else {
+                Attribution::Device
+            },
+            count,
+        }
+    }
+
+    /// Two labs, same topology, same ifindexes (eth0 = 3, ve-m1 = 5), different programs.
+    fn two_labs() -> ProgOwners {
+        ProgOwners::from_deployments(&[
+            deployment(1001, &[("eth0", 3, 41), ("ve-m1", 5, 42)]),
+            deployment(2002, &[("eth0", 3, 51), ("ve-m1", 5, 52)]),
+        ])
+    }
+
+    fn counts_in(v: &[Aggregate], ns: u64) -> u64 {
+        v.iter()
+            .filter(|a| a.netns_inode == ns && a.attribution != Attribution::Unattributed)
+            .map(|a| a.count)
+            .sum()
+    }
+
+    #[test]
+    fn classic_counts_go_to_the_namespace_owning_the_program() {
+        let owners = two_labs();
+        let raw = vec![
+            agg(0, 41, 3, EventKind::RedirectErr, 7),
+            agg(0, 51, 3, EventKind::RedirectErr, 2),
+            agg(0, 42, 5, EventKind::XdpException, 1),
+        ];
+        let v = aggregates(raw, &owners, &Filter::all());
+        assert_eq!(counts_in(&v, 1001), 8);
+        assert_eq!(counts_in(&v, 2002), 2);
+        assert!(v.iter().all(|a| a.attribution == Attribution::ProgId));
+        let lab_a = v.iter().find(|a| a.prog_id == 41).unwrap();
+        assert_eq!((lab_a.netns_inode, lab_a.ifindex), (1001, 3));
+    }
+
+    #[test]
+    fn same_ifindex_without_an_owned_program_is_never_attributed() {
+        let owners = two_labs();
+        let raw = vec![
+            // An unknown program on eth0's ifindex: some other namespace's XDP.
+            agg(0, 99, 3, EventKind::RedirectErr, 5),
+            // devmap_xmit has no program id.
+            agg(0, 0, 3, EventKind::DevmapXmit, 4),
+            // A forwarder's program, but not on the interface it is deployed on.
+            agg(0, 41, 5, EventKind::RedirectErr, 3),
+        ];
+        let v = aggregates(raw, &owners, &Filter::netns(1001));
+        assert_eq!(
+            v.len(),
+            3,
+            "unattributed counts are kept, not dropped: {v:?}"
+        );
+        assert!(v
+            .iter()
+            .all(|a| a.attribution == Attribution::Unattributed && a.netns_inode == 0));
+        assert_eq!(counts_in(&v, 1001), 0);
+        assert_eq!(counts_in(&v, 2002), 0);
+    }
+
+    #[test]
+    fn filter_drops_counts_attributed_to_other_namespaces() {
+        let owners = two_labs();
+        let raw = vec![
+            agg(0, 41, 3, EventKind::RedirectErr, 7),
+            agg(0, 51, 3, EventKind::RedirectErr, 2),
+            agg(2002, 51, 3, EventKind::RedirectErr, 6),
+            agg(1001, 0, 4, EventKind::KfreeSkb, 1),
+        ];
+        let v = aggregates(raw, &owners, &Filter::netns(1001));
+        assert_eq!(counts_in(&v, 1001), 8);
+        assert!(v.iter().all(|a| a.netns_inode == 1001), "{v:?}");
+        // Largest first.
+        assert_eq!(v[0].count, 7);
+    }
+
+    #[test]
+    fn device_namespace_wins_over_the_program() {
+        let owners = two_labs();
+        // tp_btf knew the namespace: the program id does not move it.
+        let (ns, how) = owners.attribute(2002, 41, 3);
+        assert_eq!((ns, how), (2002, Attribution::Device));
+    }
+
+    #[test]
+    fn a_program_deployed_in_two_namespaces_on_equal_ifindexes_is_ambiguous() {
+        let owners = ProgOwners::from_deployments(&[
+            deployment(1001, &[("eth0", 3, 41)]),
+            deployment(2002, &[("eth0", 3, 41)]),
+        ]);
+        assert_eq!(owners.owner(41, 3), None);
+        assert_eq!(owners.attribute(0, 41, 3), (0, Attribution::Unattributed));
+        // On different ifindexes the interface decides.
+        let owners = ProgOwners::from_deployments(&[
+            deployment(1001, &[("eth0", 3, 41)]),
+            deployment(2002, &[("eth1", 4, 41)]),
+        ]);
+        assert_eq!(owners.owner(41, 4), Some(2002));
+    }
+
+    #[test]
+    fn no_deployments_nothing_attributed() {
+        let owners = ProgOwners::default();
+        assert!(owners.is_empty());
+        assert_eq!(owners.attribute(0, 41, 3), (0, Attribution::Unattributed));
+        assert_eq!(owners.attribute(0, 0, 0), (0, Attribution::Unattributed));
+    }
+}
