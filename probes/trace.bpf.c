@@ -46,7 +46,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 256);
+	__uint(max_entries, XD_MAX_FILTER_NETNS);
 	__type(key, __u64);
 	__type(value, __u8);
 } netns_filter SEC(".maps");

@@ -10,7 +10,11 @@ P=${PREFIX:-demo}
 cleanup() { "$X" lab down --prefix "$P" >/dev/null 2>&1 || true; }
 trap cleanup EXIT INT TERM
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+  step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+  step() { printf '\n== %s\n' "$*"; }
+fi
 step "lab up: the seed incident (no address on ve-m1/ve-m2, no XDP/GRO on host0, tx checksum offload on)"
 "$X" lab up seed --prefix "$P"
 step "connections from the client through the forwarder: they fail"

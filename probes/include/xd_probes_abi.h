@@ -61,4 +61,7 @@ struct xd_agg_key {
 /* Reasons 0..XD_REASON_BITS-1 can be selected in drop_reason_mask. */
 #define XD_REASON_BITS 256
 
+/* Capacity of the in-kernel namespace filter (a host with thousands of containers). */
+#define XD_MAX_FILTER_NETNS 8192
+
 #endif

@@ -79,6 +79,8 @@ pub const MAP_EVENTS: &str = "events";
 pub const MAP_COUNTS: &str = "counts";
 pub const MAP_LOST: &str = "lost";
 pub const MAP_NETNS_FILTER: &str = "netns_filter";
+/// `XD_MAX_FILTER_NETNS`: capacity of `netns_filter`.
+pub const MAX_FILTER_NETNS: usize = 8192;
 /// veth_xdp_xmit calls in flight (kprobe -> kretprobe), keyed by pid_tgid.
 pub const MAP_VETH_XMIT_CALLS: &str = "veth_xmit_calls";
 

@@ -55,7 +55,17 @@ impl ProbeSet {
         };
         let reasons = env.reasons.clone().unwrap_or_default();
         let mask = skb::reason_mask(&reasons, skb::DEFAULT_DROP_REASONS);
-        let filter_on = u32::from(!filter.netns_inodes.is_empty());
+        // Past the kernel filter's capacity, keep everything in the kernel: callers filter
+        // aggregates by namespace themselves (diagnose does), so nothing is misattributed.
+        let fits = filter.netns_inodes.len() <= abi::MAX_FILTER_NETNS;
+        if !fits {
+            log::info!(
+                "{} namespaces exceed the in-kernel filter ({}); filtering in user space",
+                filter.netns_inodes.len(),
+                abi::MAX_FILTER_NETNS
+            );
+        }
+        let filter_on = u32::from(!filter.netns_inodes.is_empty() && fits);
         let reason_offset = reasons.reason_offset.unwrap_or(0);
 
         let mut ebpf = EbpfLoader::new()

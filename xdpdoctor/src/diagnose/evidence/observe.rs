@@ -132,11 +132,16 @@ pub fn observe(snap: &Snapshot, opts: &ObserveOptions) -> Result<Evidence> {
         let attach_deadline = Instant::now() + ATTACH_WAIT;
         for _ in 0..observers {
             let left = attach_deadline.saturating_duration_since(Instant::now());
-            if rx.recv_timeout(left).is_err() {
-                log::warn!(
-                    "an observer did not attach within {ATTACH_WAIT:?}; starting traffic anyway"
-                );
-                break;
+            match rx.recv_timeout(left) {
+                Ok(()) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    log::warn!(
+                        "an observer did not attach within {ATTACH_WAIT:?}; starting traffic anyway"
+                    );
+                    break;
+                }
+                // Every remaining observer gave up (its error is in the evidence).
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
         let t0 = Instant::now();
