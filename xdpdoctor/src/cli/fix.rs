@@ -123,7 +123,7 @@ fn print_results(
         return Ok(());
     }
     if results.is_empty() {
-        let mut t = table(&["#", "fix", "command"]);
+        let mut t = table(&["#", "fix", "equivalent command (reference only, not run)"]);
         for (n, a) in actions.iter().enumerate() {
             t.add_row(vec![
                 Cell::new(n + 1),
@@ -133,7 +133,7 @@ fn print_results(
         }
         println!("{t}");
     } else {
-        let mut t = table(&["fix", "result", "command"]);
+        let mut t = table(&["fix", "result", "equivalent command"]);
         for r in results {
             let res = if r.result.starts_with("failed") {
                 bad(&r.result)
