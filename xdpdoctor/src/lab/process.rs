@@ -48,7 +48,7 @@ pub fn is_our_responder(pid: u32, netns: &str) -> bool {
         return false;
     };
     let args: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
-    let has = |s: &str| args.iter().any(|a| *a == s.as_bytes());
+    let has = |s: &str| args.contains(&s.as_bytes());
     has(SERVE_VERB) && has(netns)
 }
 

@@ -107,16 +107,14 @@ impl ProbeSet {
                     } else {
                         try_variant(&mut ebpf, v, &env)
                     };
-                    if r.is_ok() {
-                        active = Some(v.kind);
-                        log::info!("probe {} ({}) attached", fam.name, v.kind.as_str());
-                    } else {
-                        log::info!(
-                            "probe {} ({}): {}",
-                            fam.name,
-                            v.kind.as_str(),
-                            r.as_ref().unwrap_err()
-                        );
+                    match &r {
+                        Ok(()) => {
+                            active = Some(v.kind);
+                            log::info!("probe {} ({}) attached", fam.name, v.kind.as_str());
+                        }
+                        Err(why) => {
+                            log::info!("probe {} ({}): {why}", fam.name, v.kind.as_str());
+                        }
                     }
                     ProbeStatus {
                         name: fam.name.into(),

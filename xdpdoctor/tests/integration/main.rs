@@ -1,6 +1,9 @@
 //! One integration test binary. Privileged tests print `SKIP <name>: <reason>` when they
 //! cannot run (not root); under CI=true as root they always run.
 
+// Tests report what they ran on stderr.
+#![allow(clippy::print_stderr, clippy::print_stdout)]
+
 mod bench;
 mod checksum;
 mod common;
