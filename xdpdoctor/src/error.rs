@@ -152,3 +152,16 @@ impl ErrorList {
         }
     }
 }
+
+/// `e: source: source...` on one line. aya's errors keep the errno in their source chain,
+/// which `Display` alone drops.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(src) = cur {
+        s.push_str(": ");
+        s.push_str(&src.to_string());
+        cur = src.source();
+    }
+    s
+}

@@ -114,7 +114,7 @@ pub fn run_xdp(
         Error::bpf(
             "BPF_PROG_TEST_RUN",
             format!("ingress ifindex {ingress_ifindex}"),
-            error_chain(&e),
+            crate::error::chain(&e),
         )
     })?;
     out.truncate(res.data_size_out as usize);
@@ -123,16 +123,4 @@ pub fn run_xdp(
         duration: res.duration,
         data_out: out,
     })
-}
-
-/// `e: source: source...` on one line (aya's errors keep the errno in their source).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(src) = cur {
-        s.push_str(": ");
-        s.push_str(&src.to_string());
-        cur = src.source();
-    }
-    s
 }

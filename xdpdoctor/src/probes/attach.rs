@@ -408,7 +408,12 @@ fn attach_kprobe_pair(
 
 /// A refusal in plain words, from the variant kind and the errno behind the error.
 fn refusal(v: &Variant, stage: &str, e: &ProgramError) -> String {
-    log::debug!("{} ({}): {stage}: {}", v.target, v.kind.as_str(), chain(e));
+    log::debug!(
+        "{} ({}): {stage}: {}",
+        v.target,
+        v.kind.as_str(),
+        crate::error::chain(e)
+    );
     let errno = os_errno(e);
     if let (ProgramError::LoadError { io_error, .. }, Some(n)) = (e, errno) {
         if n == libc::EACCES || n == libc::EINVAL {
@@ -426,14 +431,18 @@ fn refusal(v: &Variant, stage: &str, e: &ProgramError) -> String {
             "kprobes not configured (CONFIG_KPROBES off)".into()
         }
         (ProbeKind::Fexit | ProbeKind::TpBtf, None) if stage == "load" => {
-            format!("{} not found in the kernel's BTF ({})", v.target, chain(e))
+            format!(
+                "{} not found in the kernel's BTF ({})",
+                v.target,
+                crate::error::chain(e)
+            )
         }
         (_, Some(n)) => format!(
             "{stage} refused by the kernel ({}): {}",
             super::decode::errno_name(n),
-            chain(e)
+            crate::error::chain(e)
         ),
-        (_, None) => format!("{stage} failed: {}", chain(e)),
+        (_, None) => format!("{stage} failed: {}", crate::error::chain(e)),
     }
 }
 
@@ -448,15 +457,4 @@ fn os_errno(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
         cur = err.source();
     }
     None
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(src) = cur {
-        s.push_str(": ");
-        s.push_str(&src.to_string());
-        cur = src.source();
-    }
-    s
 }
