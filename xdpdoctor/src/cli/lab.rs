@@ -141,6 +141,24 @@ pub fn run(c: &LabCommand, cli: &Cli) -> Result<i32> {
                     ]);
                 }
             }
+            let fleet = lab::fleet::fleet(1)?;
+            t.add_row(vec![
+                Cell::new(lab::fleet::NAME),
+                Cell::new(""),
+                Cell::new(""),
+                Cell::new(format!(
+                    "generated: the seed's shape with --containers N (1..={}) and its three default faults",
+                    lab::fleet::MAX
+                )),
+            ]);
+            for (fname, f) in &fleet.faults {
+                t.add_row(vec![
+                    Cell::new(""),
+                    Cell::new(fname),
+                    Cell::new(if f.default { "yes" } else { "" }),
+                    Cell::new(&f.description),
+                ]);
+            }
             println!("{t}");
             Ok(super::EXIT_OK)
         }

@@ -225,3 +225,46 @@ fn diagnose_evidence_is_observed_not_only_static() {
         + observed("veth-tx-csum-offload", "TCP_CSUM");
     assert!(csum > 0, "no checksum evidence observed: {v:#}");
 }
+
+/// The generated `fleet` scenario: every container gets the seed's three causes, attributed
+/// to its own namespace and interfaces.
+#[test]
+fn diagnose_fleet_finds_every_container() {
+    if skip_unless_root("diagnose_fleet_finds_every_container") {
+        return;
+    }
+    let prefix = crate::common::unique_prefix("n");
+    let out = xdpdoctor(&[
+        "lab",
+        "up",
+        "fleet",
+        "--containers",
+        "3",
+        "--prefix",
+        &prefix,
+    ]);
+    let lab = Lab { prefix };
+    assert!(out.status.success());
+    let (found, code) = findings(&lab, &["--observe", "0"]);
+    assert_eq!(code, Some(1));
+    let mut want = BTreeSet::new();
+    for k in 1..=3 {
+        let c = format!("c{k}");
+        want.insert((
+            "interface-no-address".to_string(),
+            lab.ns("vm"),
+            format!("ve-{c}"),
+        ));
+        want.insert((
+            "veth-peer-no-xdp".to_string(),
+            lab.ns(&c),
+            "host0".to_string(),
+        ));
+        want.insert((
+            "veth-tx-csum-offload".to_string(),
+            lab.ns(&c),
+            "host0".to_string(),
+        ));
+    }
+    assert_eq!(found, want);
+}
