@@ -17,17 +17,7 @@ pub const RULE: Rule = Rule {
 fn check(c: &Ctx) -> Vec<Finding> {
     let fwd = c.fwd();
     let devmap = &c.snap.forwarder.devmap;
-    let mut targets: Vec<u32> = c.paths.iter().filter_map(|p| p.out_ifindex()).collect();
-    targets.extend(
-        c.snap
-            .forwarder
-            .interfaces
-            .iter()
-            .filter(|i| i.role == "external")
-            .map(|i| i.ifindex),
-    );
-    targets.sort();
-    targets.dedup();
+    let targets = c.redirect_ifindexes();
     let (total, delta) = c.counter("devmap_miss");
     let mut out = Vec::new();
     for idx in targets {

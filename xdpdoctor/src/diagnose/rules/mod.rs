@@ -87,10 +87,9 @@ impl<'a> Ctx<'a> {
             .unwrap_or(usize::MAX >> 33) as u32
     }
 
-    /// Forwarder-side veths the forwarder redirects into: the egress (or intended) interface
-    /// of every NAT target, and external interfaces that are veths (replies go there).
-    pub fn redirect_targets(&self) -> Vec<&'a Iface> {
-        let fwd = self.fwd();
+    /// Every ifindex the forwarder redirects to: the egress (or intended) interface of every
+    /// NAT target, and the external interfaces (replies go there).
+    pub fn redirect_ifindexes(&self) -> BTreeSet<u32> {
         let mut idx: BTreeSet<u32> = self.paths.iter().filter_map(|p| p.out_ifindex()).collect();
         idx.extend(
             self.snap
@@ -100,7 +99,14 @@ impl<'a> Ctx<'a> {
                 .filter(|i| i.role == "external")
                 .map(|i| i.ifindex),
         );
-        idx.into_iter()
+        idx
+    }
+
+    /// Forwarder-side veths the forwarder redirects into (see `redirect_ifindexes`).
+    pub fn redirect_targets(&self) -> Vec<&'a Iface> {
+        let fwd = self.fwd();
+        self.redirect_ifindexes()
+            .into_iter()
             .filter_map(|i| fwd.iface(i))
             .filter(|i| i.is_veth())
             .collect()
