@@ -106,3 +106,39 @@ fn deploy_validates_then_teardown_removes_everything() {
 fn status_json_inode(ns: &str) -> u64 {
     crate::lab::status_json(ns)["netns_inode"].as_u64().unwrap()
 }
+
+/// The second fix for the incident's checksum problem: with `full_checksum` the forwarder
+/// recomputes the TCP checksum, so replies that leave host0 with a partial checksum (tx
+/// offload on) arrive correct, connections work and diagnose has nothing to report.
+#[test]
+fn full_checksum_forwarder_repairs_partial_checksums() {
+    if skip_unless_root("full_checksum_forwarder_repairs_partial_checksums") {
+        return;
+    }
+    let lab = Lab::up("c", &["--fault", "tx-csum"]);
+    let vm = lab.ns("vm");
+    assert!(
+        lab.connect().iter().all(|(_, ok)| !ok),
+        "tx-csum alone must break the lab"
+    );
+    let cfg = format!("/run/xdpdoctor/labs/{}/forwarder.json", lab.prefix);
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    v["full_checksum"] = serde_json::Value::Bool(true);
+    let full = std::env::temp_dir().join(format!("xdt-{}-full.json", lab.prefix));
+    std::fs::write(&full, v.to_string()).unwrap();
+    assert!(xdpdoctor(&["--netns", &vm, "teardown"]).status.success());
+    let out = xdpdoctor(&["--netns", &vm, "deploy", "--config", full.to_str().unwrap()]);
+    std::fs::remove_file(&full).ok();
+    assert!(out.status.success());
+    assert!(
+        lab.connect().iter().all(|(_, ok)| *ok),
+        "full checksum must repair the replies"
+    );
+    let out = xdpdoctor(&["--netns", &vm, "diagnose", "--observe", "0"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "no finding expected with full_checksum"
+    );
+}
