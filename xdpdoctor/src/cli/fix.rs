@@ -1,4 +1,4 @@
-//! `xdpdoctor fix [--apply | --revert] [--prefer xdp|gro]`: prints the plan (default), applies
+//! `xdpdoctor fix [--apply | --revert] [--prefer xdp|gro] [--csum container|forwarder]`: prints the plan (default), applies
 //! it (journaled, idempotent), or restores the journaled previous state.
 //!
 //! Exit codes: 0 done (or nothing to do), 1 some finding has no automatic fix or a step failed,
@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use comfy_table::Cell;
 use serde::Serialize;
 use xdpdoctor::diagnose::{self, ObserveOptions};
-use xdpdoctor::fix::{self, Action, Applied, PeerFix};
+use xdpdoctor::fix::{self, Action, Applied, NsRef, PeerFix};
 use xdpdoctor::netns::Netns;
 
 use super::output::{bad, good, print_json, table};
@@ -25,8 +25,20 @@ pub struct Args {
     /// How to let a veth peer accept XDP redirects.
     #[arg(long, value_enum, default_value = "xdp")]
     pub prefer: Prefer,
+    /// How to repair partial checksums (veth-tx-csum-offload).
+    #[arg(long, value_enum, default_value = "container")]
+    pub csum: Csum,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Csum {
+    /// Turn tx checksum offload off on the container-side veth.
+    Container,
+    /// Have the forwarder compute full checksums (switched without downtime with
+    /// BPF_LINK_UPDATE); for hosts where containers cannot be touched.
+    Forwarder,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -67,7 +79,15 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         Prefer::Xdp => PeerFix::Xdp,
         Prefer::Gro => PeerFix::Gro,
     };
-    let actions = fix::plan(&r.diagnosis.findings, prefer);
+    let fwd = NsRef {
+        name: ns.name.clone(),
+        path: ns.path.display().to_string(),
+        inode,
+    };
+    let actions = match a.csum {
+        Csum::Container => fix::plan(&r.diagnosis.findings, prefer),
+        Csum::Forwarder => fix::plan_with(&r.diagnosis.findings, prefer, Some(&fwd)),
+    };
     let manual: Vec<String> = r
         .diagnosis
         .findings

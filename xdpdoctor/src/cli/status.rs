@@ -22,8 +22,15 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         return Ok(super::EXIT_OK);
     }
     println!(
-        "forwarder in {} (netns inode {}), {:?} mode",
-        st.netns, st.netns_inode, st.mode
+        "forwarder in {} (netns inode {}), {:?} mode, TCP checksum: {}",
+        st.netns,
+        st.netns_inode,
+        st.mode,
+        if st.full_checksum {
+            "full recomputation"
+        } else {
+            "incremental"
+        }
     );
     if let Some(c) = &st.config_file {
         println!("config: {c}");

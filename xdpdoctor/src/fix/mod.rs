@@ -9,6 +9,7 @@
 pub mod address;
 pub mod devmap;
 mod ethtool_flag;
+pub mod forwarder_csum;
 pub mod forwarding;
 pub mod gro;
 pub mod journal;
@@ -116,6 +117,10 @@ pub enum Action {
         key: SocketAddrV4,
         value: SocketAddrV4,
     },
+    /// The deployed forwarder's `full_checksum` on or off, switched without downtime (new
+    /// programs on the pinned maps, BPF_LINK_UPDATE on every pinned link). `netns` is the
+    /// forwarder's namespace.
+    SetForwarderFullCsum { netns: NsRef, on: bool },
 }
 
 impl Action {
@@ -129,6 +134,7 @@ impl Action {
             Action::AddAddress { .. } => "add-address",
             Action::DevmapAdd { .. } => "devmap-add",
             Action::SnatAdd { .. } => "snat-add",
+            Action::SetForwarderFullCsum { .. } => "forwarder-full-csum",
         }
     }
 
@@ -182,6 +188,10 @@ impl Action {
             Action::SnatAdd { key, value, .. } => {
                 format!("add snat_entries {key} -> {value}")
             }
+            Action::SetForwarderFullCsum { netns, on } => format!(
+                "(redeploy the forwarder in {} with \"full_checksum\": {on}; done atomically with BPF_LINK_UPDATE)",
+                netns.name
+            ),
         }
     }
 
@@ -193,7 +203,8 @@ impl Action {
             | Action::SetForwarding { netns, .. }
             | Action::AddAddress { netns, .. }
             | Action::DevmapAdd { netns, .. }
-            | Action::SnatAdd { netns, .. } => netns,
+            | Action::SnatAdd { netns, .. }
+            | Action::SetForwarderFullCsum { netns, .. } => netns,
         }
     }
 
@@ -215,6 +226,7 @@ impl Action {
             } => address::apply(&ns, interface, *addr, *prefix),
             Action::DevmapAdd { ifindex, .. } => devmap::apply(&ns, *ifindex),
             Action::SnatAdd { key, value, .. } => snat::apply(&ns, *key, *value),
+            Action::SetForwarderFullCsum { on, .. } => forwarder_csum::apply(&ns, *on),
         }
     }
 
@@ -234,6 +246,7 @@ impl Action {
             } => address::revert(&ns, interface, *addr, *prefix, prev),
             Action::DevmapAdd { ifindex, .. } => devmap::revert(&ns, *ifindex, prev),
             Action::SnatAdd { key, .. } => snat::revert(&ns, *key, prev),
+            Action::SetForwarderFullCsum { .. } => forwarder_csum::revert(&ns, prev),
         }
     }
 }
@@ -337,16 +350,30 @@ pub fn revert_all(fwd_inode: u64) -> Result<Vec<Applied>> {
 /// The actions that fix `findings`, in finding (packet-path) order, deduplicated.
 /// `prefer` picks GRO instead of a pass-through program for veth peers.
 pub fn plan(findings: &[crate::diagnose::Finding], prefer: PeerFix) -> Vec<Action> {
+    plan_with(findings, prefer, None)
+}
+
+/// [`plan`], and with `forwarder` (the forwarder's namespace) every "tx checksum off in the
+/// container" becomes one "the forwarder computes full checksums" (`fix --csum forwarder`).
+pub fn plan_with(
+    findings: &[crate::diagnose::Finding],
+    prefer: PeerFix,
+    forwarder: Option<&NsRef>,
+) -> Vec<Action> {
     let mut out: Vec<Action> = Vec::new();
     for f in findings {
         let Some(fix) = &f.fix else { continue };
-        let a = match (&fix.action, prefer) {
-            (Action::AttachXdpPass { netns, interface }, PeerFix::Gro) => Action::SetGro {
+        let a = match (&fix.action, prefer, forwarder) {
+            (Action::AttachXdpPass { netns, interface }, PeerFix::Gro, _) => Action::SetGro {
                 netns: netns.clone(),
                 interface: interface.clone(),
                 on: true,
             },
-            (a, _) => a.clone(),
+            (Action::SetTxCsum { on: false, .. }, _, Some(fwd)) => Action::SetForwarderFullCsum {
+                netns: fwd.clone(),
+                on: true,
+            },
+            (a, _, _) => a.clone(),
         };
         if !out.contains(&a) {
             out.push(a);

@@ -70,7 +70,8 @@ impl Deployment {
         statefile::read(&pins::state_file(inode))
     }
 
-    fn save(&self) -> Result<()> {
+    /// Writes the state file (also used by fixes that change a live deployment).
+    pub(crate) fn save(&self) -> Result<()> {
         statefile::write(&pins::state_file(self.netns_inode), self)
     }
 }
@@ -223,7 +224,8 @@ pub fn deploy(
 }
 
 /// Maps pinned next to the links, for status, diagnose and maintenance.
-const PINNED_MAPS: [&str; 4] = [abi::DNAT_MAP, abi::SNAT_MAP, abi::DEVMAP, abi::COUNTERS_MAP];
+pub(crate) const PINNED_MAPS: [&str; 4] =
+    [abi::DNAT_MAP, abi::SNAT_MAP, abi::DEVMAP, abi::COUNTERS_MAP];
 
 fn pin_all(
     ebpf: &mut aya::Ebpf,

@@ -41,6 +41,9 @@ pub struct ForwarderStatus {
     pub pin_dir: String,
     pub config_file: Option<String>,
     pub mode: super::AttachMode,
+    /// The forwarder recomputes full TCP checksums (`full_checksum`).
+    #[serde(default)]
+    pub full_checksum: bool,
     pub interfaces: Vec<InterfaceStatus>,
     pub dnat: Vec<NatEntry>,
     pub snat: Vec<NatEntry>,
@@ -85,6 +88,7 @@ pub fn status(ns: &Netns) -> Result<ForwarderStatus> {
         pin_dir: dep.pin_dir.display().to_string(),
         config_file: dep.config_file.as_ref().map(|p| p.display().to_string()),
         mode: dep.mode,
+        full_checksum: dep.config.full_checksum,
         interfaces,
         dnat: read_nat(inode, abi::DNAT_MAP)?,
         snat: read_nat(inode, abi::SNAT_MAP)?,

@@ -1,13 +1,14 @@
 //! `fix --apply` / `fix --revert` on the seed lab with all faults: the plan fixes the three
 //! causes, connections succeed, a second apply changes nothing, diagnose is clean; revert
 //! brings every fault back and removes the pins; `--prefer gro` works too; `lab down` after
-//! an apply leaves no pin or journal behind.
+//! an apply leaves no pin or journal behind; `--csum forwarder` repairs partial checksums in
+//! the forwarder (BPF_LINK_UPDATE, no downtime) without touching the containers.
 #![allow(clippy::print_stderr)]
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::common::{skip_unless_root, stdout, xdpdoctor, Lab};
+use crate::common::{in_ns, skip_unless_root, stdout, xdpdoctor, Lab};
 use crate::diagnose::findings;
 
 /// Fix pins of this lab's containers (`fix-<container netns inode>-<ifname>`); other tests
@@ -124,4 +125,118 @@ fn fix_prefer_gro_and_lab_down_cleans_pins() {
         "journal left"
     );
     assert!(left.is_empty(), "pins left: {left:?}");
+}
+
+/// `status --json` of the lab's forwarder: (full_checksum, [(name, prog_id, attached)]).
+fn fwd_status(vm: &str) -> (bool, Vec<(String, u64, bool)>) {
+    let out = xdpdoctor(&["--netns", vm, "status", "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ifs = v["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap().to_string(),
+                i["prog_id"].as_u64().unwrap(),
+                i["attached"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    (v["full_checksum"].as_bool().unwrap(), ifs)
+}
+
+#[test]
+fn fix_csum_forwarder_switches_programs_then_reverts() {
+    if skip_unless_root("fix_csum_forwarder_switches_programs_then_reverts") {
+        return;
+    }
+    let lab = Lab::up("fxc", &["--fault", "tx-csum"]);
+    let vm = lab.ns("vm");
+    let m1 = lab.ns("m1");
+    assert!(
+        lab.connect().iter().all(|(_, ok)| !*ok),
+        "tx-csum must break"
+    );
+    let (full0, ifs0) = fwd_status(&vm);
+    assert!(!full0);
+    assert!(ifs0.iter().all(|(_, _, att)| *att), "{ifs0:?}");
+
+    let out = xdpdoctor(&["--netns", &vm, "fix", "--csum", "forwarder"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains("forwarder-full-csum"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains("set-tx-csum"));
+
+    let out = xdpdoctor(&[
+        "--netns",
+        &vm,
+        "fix",
+        "--apply",
+        "--csum",
+        "forwarder",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let res = v["results"].as_array().unwrap();
+    assert_eq!(res.len(), 1, "{v}");
+    assert_eq!(res[0]["fix"], "forwarder-full-csum");
+    assert_eq!(res[0]["result"], "changed");
+
+    assert!(
+        lab.connect().iter().all(|(_, ok)| *ok),
+        "full checksum must repair the replies"
+    );
+    let (full1, ifs1) = fwd_status(&vm);
+    assert!(full1);
+    assert_eq!(ifs1.len(), ifs0.len());
+    for ((n0, id0, _), (n1, id1, att)) in ifs0.iter().zip(&ifs1) {
+        assert_eq!(n0, n1);
+        assert_ne!(id0, id1, "{n1} must run a new program");
+        assert!(*att, "{n1} must be attached with its new program");
+    }
+    // Independent check: ip sees the new programs.
+    let links = in_ns(&vm, &["ip", "-d", "link"]);
+    for (_, id, _) in &ifs1 {
+        assert!(links.contains(&format!("prog/xdp id {id} ")), "{links}");
+    }
+    let out = xdpdoctor(&["--netns", &vm, "diagnose", "--observe", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let host0 = in_ns(&m1, &["ethtool", "-k", "host0"]);
+    assert!(host0.contains("tx-checksum-ip-generic: on"), "{host0}");
+
+    // Idempotent.
+    let journal = format!("/run/xdpdoctor/fixes/{}.json", inode(&vm));
+    let j1 = std::fs::read_to_string(&journal).unwrap();
+    let out = xdpdoctor(&["--netns", &vm, "fix", "--apply", "--csum", "forwarder"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("nothing to fix"));
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), j1);
+    assert_eq!(fwd_status(&vm), (true, ifs1.clone()));
+
+    // Revert: full_csum = 0 again, swapped the same way.
+    let out = xdpdoctor(&["--netns", &vm, "fix", "--revert"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(!Path::new(&journal).exists());
+    let (full2, ifs2) = fwd_status(&vm);
+    assert!(!full2);
+    for ((_, id1, _), (n2, id2, att)) in ifs1.iter().zip(&ifs2) {
+        assert_ne!(id1, id2);
+        assert!(*att, "{n2} must be attached after revert");
+    }
+    assert!(
+        lab.connect().iter().all(|(_, ok)| !*ok),
+        "reverted lab must fail again"
+    );
+    let (after, code) = findings(&lab, &["--observe", "0"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        after.iter().all(|(id, _, _)| id == "veth-tx-csum-offload") && !after.is_empty(),
+        "{after:?}"
+    );
 }

@@ -93,7 +93,8 @@ fn check(c: &Ctx) -> Vec<Finding> {
         }
         f.fix = Some(Fix::new(
             format!(
-                "turn tx checksum offload off on {} in {}",
+                "turn tx checksum offload off on {} in {} (or, if containers cannot be touched, \
+                 have the forwarder compute full checksums: `xdpdoctor fix --csum forwarder`)",
                 pif.name(),
                 pns.name
             ),
