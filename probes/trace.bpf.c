@@ -313,9 +313,21 @@ struct veth_xmit_call {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1024);
-	__type(key, __u64); /* bpf_get_current_pid_tgid() */
+	__type(key, __u64); /* call_key() */
 	__type(value, struct veth_xmit_call);
 } veth_xmit_calls SEC(".maps");
+
+/*
+ * Key pairing a kprobe with its kretprobe. veth_xdp_xmit runs in softirq, often on an idle
+ * CPU where the current task is the idle task and pid_tgid is 0 on every CPU; the call cannot
+ * be preempted or nest on one CPU, so the CPU number is a unique key there.
+ */
+static __always_inline __u64 call_key(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	return id ? id : (1ULL << 63) | bpf_get_smp_processor_id();
+}
 
 SEC("kprobe/veth_xdp_xmit")
 int xd_veth_xmit_kprobe(struct pt_regs *ctx)
@@ -326,7 +338,7 @@ int xd_veth_xmit_kprobe(struct pt_regs *ctx)
 		.ifindex = dev_ifindex(dev),
 		.n = (int)PT_REGS_PARM2(ctx),
 	};
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = call_key();
 	bpf_map_update_elem(&veth_xmit_calls, &id, &c, BPF_ANY);
 	return 0;
 }
@@ -334,7 +346,7 @@ int xd_veth_xmit_kprobe(struct pt_regs *ctx)
 SEC("kretprobe/veth_xdp_xmit")
 int xd_veth_xmit_kretprobe(struct pt_regs *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = call_key();
 	struct veth_xmit_call *c = bpf_map_lookup_elem(&veth_xmit_calls, &id);
 	if (!c)
 		return 0; /* entry not seen (attached mid-call, or evicted) */

@@ -8,4 +8,5 @@ pub mod objects {
 
 pub mod forwarder_abi;
 pub mod probes_abi;
+pub mod sys;
 pub mod test_run;

@@ -11,10 +11,7 @@
 //! the first update; if an update or the state file write fails, the links already switched are
 //! switched back to their old programs.
 
-use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::fd::{AsFd, OwnedFd};
 
 use aya::programs::Xdp;
 use aya::{Ebpf, EbpfLoader};
@@ -22,6 +19,7 @@ use aya::{Ebpf, EbpfLoader};
 use super::Previous;
 use crate::bpf::forwarder_abi as abi;
 use crate::bpf::objects;
+use crate::bpf::sys::{link_prog_id, link_update, obj_get, prog_fd_by_id};
 use crate::forwarder::deploy::{link_pin, Deployment, PINNED_MAPS};
 use crate::netns::Netns;
 use crate::{Error, Result};
@@ -89,6 +87,17 @@ fn swap(ns: &Netns, mut dep: Deployment, on: bool) -> Result<()> {
             let link = obj_get(&pin)?;
             let old_id = link_prog_id(link.as_fd())
                 .map_err(|e| Error::bpf("link info", pin.display().to_string(), e))?;
+            // Only switch what xdpdoctor deployed: a link now running a program the state
+            // does not know was changed behind our back; refuse before touching anything.
+            if old_id != i.prog_id {
+                return Err(Error::invalid(
+                    format!("{} ({})", pin.display(), i.name),
+                    format!(
+                        "runs program {old_id}, but the deployment recorded {}; redeploy or investigate first",
+                        i.prog_id
+                    ),
+                ));
+            }
             let old_prog = prog_fd_by_id(old_id)
                 .map_err(|e| Error::bpf("open program", format!("id {old_id}"), e))?;
             switches.push(Switch {
@@ -190,110 +199,4 @@ fn xdp<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a Xdp> {
         .ok_or_else(|| Error::bpf("find program", name, "missing from object"))?
         .try_into()
         .map_err(|e| Error::bpf("program type", name, e))
-}
-
-// bpf(2) commands and flags (uapi/linux/bpf.h).
-const BPF_OBJ_GET: libc::c_long = 7;
-const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
-const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
-const BPF_LINK_UPDATE: libc::c_long = 29;
-const BPF_F_REPLACE: u32 = 1 << 2;
-
-/// bpf(2) with `attr` (a prefix of `union bpf_attr`; the kernel zero-fills the rest).
-fn sys_bpf<T>(cmd: libc::c_long, attr: &mut T) -> std::io::Result<libc::c_long> {
-    // SAFETY: attr is a valid, initialised repr(C) struct of the given size.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr as *mut T as *mut libc::c_void,
-            std::mem::size_of::<T>() as libc::c_uint,
-        )
-    };
-    if rc < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(rc)
-    }
-}
-
-fn owned(fd: libc::c_long) -> OwnedFd {
-    // SAFETY: the kernel just returned this new fd; we are its only owner.
-    unsafe { OwnedFd::from_raw_fd(fd as i32) }
-}
-
-/// BPF_OBJ_GET: an fd for the pinned object at `p`.
-fn obj_get(p: &Path) -> Result<OwnedFd> {
-    #[repr(C)]
-    struct Attr {
-        pathname: u64,
-        bpf_fd: u32,
-        file_flags: u32,
-    }
-    let c = CString::new(p.as_os_str().as_bytes())
-        .map_err(|e| Error::invalid(p.display().to_string(), e.to_string()))?;
-    let mut a = Attr {
-        pathname: c.as_ptr() as u64,
-        bpf_fd: 0,
-        file_flags: 0,
-    };
-    sys_bpf(BPF_OBJ_GET, &mut a)
-        .map(owned)
-        .map_err(|e| Error::bpf("open pinned link", p.display().to_string(), e))
-}
-
-/// The id of the program a bpf_link runs (`bpf_link_info.prog_id`).
-fn link_prog_id(link: BorrowedFd<'_>) -> std::io::Result<u32> {
-    #[repr(C)]
-    struct Attr {
-        bpf_fd: u32,
-        info_len: u32,
-        info: u64,
-    }
-    // bpf_link_info starts with type, id, prog_id; the kernel copies at most info_len bytes.
-    let mut info = [0u32; 3];
-    let mut a = Attr {
-        bpf_fd: link.as_raw_fd() as u32,
-        info_len: std::mem::size_of_val(&info) as u32,
-        info: info.as_mut_ptr() as u64,
-    };
-    sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut a)?;
-    Ok(info[2])
-}
-
-fn prog_fd_by_id(id: u32) -> std::io::Result<OwnedFd> {
-    #[repr(C)]
-    struct Attr {
-        prog_id: u32,
-        next_id: u32,
-        open_flags: u32,
-    }
-    let mut a = Attr {
-        prog_id: id,
-        next_id: 0,
-        open_flags: 0,
-    };
-    sys_bpf(BPF_PROG_GET_FD_BY_ID, &mut a).map(owned)
-}
-
-/// BPF_LINK_UPDATE with BPF_F_REPLACE: `link` runs `new` if it still ran `old` (atomic).
-fn link_update(
-    link: BorrowedFd<'_>,
-    new: BorrowedFd<'_>,
-    old: BorrowedFd<'_>,
-) -> std::io::Result<()> {
-    #[repr(C)]
-    struct Attr {
-        link_fd: u32,
-        new_prog_fd: u32,
-        flags: u32,
-        old_prog_fd: u32,
-    }
-    let mut a = Attr {
-        link_fd: link.as_raw_fd() as u32,
-        new_prog_fd: new.as_raw_fd() as u32,
-        flags: BPF_F_REPLACE,
-        old_prog_fd: old.as_raw_fd() as u32,
-    };
-    sys_bpf(BPF_LINK_UPDATE, &mut a).map(drop)
 }

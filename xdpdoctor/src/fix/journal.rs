@@ -99,7 +99,10 @@ pub fn cleanup_stale() -> Result<()> {
                 continue;
             };
             let ino: Option<u64> = rest.split('-').next().and_then(|s| s.parse().ok());
-            if ino.is_some_and(|i| !alive.contains(&i)) {
+            // The kernel decides: a fix link whose device still exists is kept even if its
+            // namespace is not visible from here.
+            let defunct = || !crate::bpf::sys::pinned_xdp_link_attached(&e.path()).unwrap_or(true);
+            if ino.is_some_and(|i| !alive.contains(&i)) && defunct() {
                 let p = e.path();
                 errs.push(std::fs::remove_file(&p).map_err(|err| Error::io("unpin", p, err)));
             }
@@ -110,10 +113,43 @@ pub fn cleanup_stale() -> Result<()> {
         for e in rd.filter_map(|e| e.ok()) {
             let name = e.file_name().to_string_lossy().into_owned();
             let ino: Option<u64> = name.strip_suffix(".json").and_then(|s| s.parse().ok());
-            if ino.is_some_and(|i| !alive.contains(&i)) {
+            // Journals are keyed by the forwarder's namespace: kept while its forwarder's
+            // pins are (the sweep above removed those only when every link was defunct).
+            let gone = |i: u64| !alive.contains(&i) && !crate::forwarder::pins::pin_dir(i).exists();
+            if ino.is_some_and(gone) {
                 let p = e.path();
                 errs.push(std::fs::remove_file(&p).map_err(|err| Error::io("remove", p, err)));
             }
+        }
+    }
+    errs.into_result()
+}
+
+/// Forgets the fixes of namespaces a lab is about to delete: unpins their `fix-<inode>-*`
+/// links and removes journals keyed by those inodes. The namespaces are ours and going away,
+/// so nothing needs reverting; doing it before the deletion avoids waiting for the kernel's
+/// asynchronous namespace teardown to mark the links defunct.
+pub fn forget_namespaces(inodes: &[u64]) -> Result<()> {
+    let mut errs = ErrorList::default();
+    if let Ok(rd) = std::fs::read_dir(PIN_ROOT) {
+        for e in rd.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ino: Option<u64> = name
+                .strip_prefix("fix-")
+                .and_then(|r| r.split('-').next())
+                .and_then(|s| s.parse().ok());
+            if ino.is_some_and(|i| inodes.contains(&i)) {
+                let p = e.path();
+                errs.push(std::fs::remove_file(&p).map_err(|err| Error::io("unpin", p, err)));
+            }
+        }
+    }
+    for ino in inodes {
+        let p = dir().join(format!("{ino}.json"));
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => errs.push(Err(Error::io("remove", p, e))),
         }
     }
     errs.into_result()

@@ -86,7 +86,21 @@ pub fn deploy(
 ) -> Result<Deployment> {
     let inode = ns.inode()?;
     let dir = pins::pin_dir(inode);
-    if dir.exists() || pins::state_file(inode).exists() {
+    // Pins left by a forwarder whose namespace died (its inode now reused by this one) have
+    // only defunct links: clear them instead of refusing.
+    if dir.exists() && !any_link_attached(&dir) {
+        log::info!(
+            "clearing stale pins at {} (every link defunct)",
+            dir.display()
+        );
+        remove_pins(&dir)?;
+        let _ = std::fs::remove_file(pins::state_file(inode));
+    }
+    if !dir.exists() {
+        // A state file without pins describes nothing that runs.
+        let _ = std::fs::remove_file(pins::state_file(inode));
+    }
+    if dir.exists() {
         return Err(Error::invalid(
             format!("namespace {ns}"),
             format!(
@@ -368,20 +382,40 @@ pub fn cleanup_stale(alive: &HashSet<u64>) -> Result<()> {
     };
     if let Ok(rd) = std::fs::read_dir(pins::PIN_ROOT) {
         for e in rd.filter_map(|e| e.ok()) {
-            if let Some(ino) = stale(&e.file_name().to_string_lossy(), "fwd-", "") {
-                log::info!("removing pins of a forwarder whose namespace (inode {ino}) is gone");
-                errs.push(remove_pins(&e.path()));
+            let Some(ino) = stale(&e.file_name().to_string_lossy(), "fwd-", "") else {
+                continue;
+            };
+            // Not finding the namespace is not proof it is gone (another PID namespace, a
+            // bind mount elsewhere, an fd): the kernel decides. Only a forwarder all of whose
+            // links are defunct (device destroyed) is removed.
+            if any_link_attached(&e.path()) {
+                log::debug!("fwd-{ino}: namespace not visible but links attached; kept");
+                continue;
             }
+            log::info!("removing pins of a forwarder whose namespace (inode {ino}) is gone");
+            errs.push(remove_pins(&e.path()));
         }
     }
     let states = pins::state_file(0).parent().map(Path::to_path_buf);
     if let Some(Ok(rd)) = states.map(std::fs::read_dir) {
         for e in rd.filter_map(|e| e.ok()) {
-            if stale(&e.file_name().to_string_lossy(), "", ".json").is_some() {
+            let ino = stale(&e.file_name().to_string_lossy(), "", ".json");
+            if ino.is_some_and(|i| !pins::pin_dir(i).exists()) {
                 let p = e.path();
                 errs.push(std::fs::remove_file(&p).map_err(|err| Error::io("remove", p, err)));
             }
         }
     }
     errs.into_result()
+}
+
+/// Whether any `link-*` pin under `dir` is an XDP link still attached to a device (or cannot
+/// be checked: then it is treated as attached, to be safe).
+fn any_link_attached(dir: &Path) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    rd.filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("link-"))
+        .any(|e| crate::bpf::sys::pinned_xdp_link_attached(&e.path()).unwrap_or(true))
 }

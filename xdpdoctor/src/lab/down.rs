@@ -31,13 +31,20 @@ pub(crate) fn down_state(st: &LabState) -> Result<()> {
             }
         }
     }
+    // Fixes applied inside the lab (`fix --apply` without `--revert`) go with it.
+    let inodes: Vec<u64> = st
+        .namespaces
+        .iter()
+        .filter_map(|n| Netns::named(n).inode().ok())
+        .collect();
+    errs.push(crate::fix::journal::forget_namespaces(&inodes));
     for name in st.namespaces.iter().rev() {
         let ns = Netns::named(name);
         if ns.exists() {
             errs.push(ns.remove());
         }
     }
-    // Fix pins and journals (`xdpdoctor fix --apply`) whose namespaces just went away.
+    // Anything else whose namespace is gone (earlier crashes); the kernel decides.
     errs.push(crate::fix::journal::cleanup_stale());
     let files = LabState::files_dir(&st.prefix);
     if files.exists() {
