@@ -108,14 +108,7 @@ fn run_cached(entries: &[Entry], rng: &mut Rng) -> CacheStats {
 
     let mut stats = CacheStats::default();
     for dir in [abi::Direction::Inbound, abi::Direction::Outbound] {
-        let prog: &mut Xdp = fwd
-            .bpf
-            .program_mut(dir.program())
-            .unwrap()
-            .try_into()
-            .unwrap();
-        prog.load()
-            .unwrap_or_else(|e| panic!("verifier rejected {} (cache on): {e:?}", dir.program()));
+        let prog = load_program(&mut fwd.bpf, dir);
         let ingress = if dir == abi::Direction::Inbound {
             ext
         } else {
@@ -222,15 +215,7 @@ fn run_object(full: u32, entries: &[Entry], rng: &mut Rng) -> Stats {
 
     let mut stats = Stats::default();
     for dir in [abi::Direction::Inbound, abi::Direction::Outbound] {
-        let prog: &mut Xdp = fwd
-            .bpf
-            .program_mut(dir.program())
-            .unwrap()
-            .try_into()
-            .unwrap();
-        // The verifier runs here: a rejected program fails the test with its log.
-        prog.load()
-            .unwrap_or_else(|e| panic!("verifier rejected {}: {e:?}", dir.program()));
+        let prog = load_program(&mut fwd.bpf, dir);
         let before = read_counters(&fwd.counters);
         let ingress = if dir == abi::Direction::Inbound {
             ext
@@ -412,4 +397,13 @@ fn expected_frame(
     b[ip + 10..ip + 12].copy_from_slice(&ip_ck.to_be_bytes());
     b[t + 16..t + 18].copy_from_slice(&tcp_ck.to_be_bytes());
     b
+}
+
+/// Loads the program of `dir`. The verifier runs here: a rejected program fails the test
+/// with its log.
+fn load_program(bpf: &mut aya::Ebpf, dir: abi::Direction) -> &mut Xdp {
+    let prog: &mut Xdp = bpf.program_mut(dir.program()).unwrap().try_into().unwrap();
+    prog.load()
+        .unwrap_or_else(|e| panic!("verifier rejected {}: {e:?}", dir.program()));
+    prog
 }
