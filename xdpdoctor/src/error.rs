@@ -1,63 +1,135 @@
 //! The library's one error type. Every variant says *what* was being done and *to what*
-//! (interface, namespace, file, map) so the CLI can print a chain a user can act on.
+//! (interface, namespace, file, map) and keeps the error it came from as its `source`, so the
+//! CLI can print a chain a user can act on (`{:#}`) and code can still find the errno
+//! ([`Error::errno`]) behind a netlink, bpf or ioctl failure.
 
 use std::path::PathBuf;
 
 /// Result alias used throughout the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Any error kept as a source: aya's, netlink's, pcap's, an `io::Error`, or a message.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong, by kind; each kind names its subject.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A system call or ioctl failed. `op` names the call, `target` the object it acted on.
     #[error("{op} on {target}")]
     Sys {
+        /// The call (`setns`, `SIOCETHTOOL ETHTOOL_SFEATURES`, ...).
         op: &'static str,
+        /// What it acted on.
         target: String,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
 
     /// A netlink request (rtnetlink or generic netlink) failed.
-    #[error("netlink {op} for {target}: {message}")]
+    #[error("netlink {op} for {target}")]
     Netlink {
+        /// The request (`link get`, `address add`, ...).
         op: &'static str,
+        /// What it was about.
         target: String,
-        message: String,
+        /// The netlink library's error (carries the kernel's errno).
+        #[source]
+        source: BoxError,
     },
 
     /// Loading, attaching or accessing an eBPF object failed.
-    #[error("bpf {op} ({target}): {message}")]
+    #[error("bpf {op} ({target})")]
     Bpf {
+        /// The step (`load`, `attach`, `pin`, `insert`, ...).
         op: &'static str,
+        /// The program, map, pin or interface.
         target: String,
-        message: String,
+        /// aya's error (carries the kernel's errno and, for loads, the verifier log).
+        #[source]
+        source: BoxError,
     },
 
     /// A network namespace could not be found, created, entered or removed.
     #[error("network namespace {name}: {message}")]
-    Netns { name: String, message: String },
+    Netns {
+        /// Its name or path, as the user gave it.
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// A path given as a network namespace is something else (a regular file, another kind
+    /// of namespace, a directory).
+    #[error("not a network namespace: {}", path.display())]
+    NotANetns {
+        /// The path as given.
+        path: PathBuf,
+    },
 
     /// Bad input in a file the user gave us. Names the file, the field and the value.
     #[error("{}: field `{field}`: {message}", file.display())]
     Config {
+        /// The file.
         file: PathBuf,
+        /// The field path (`entries[1].to`).
         field: String,
+        /// What is wrong with the value.
         message: String,
     },
 
-    /// Bad input on the command line or in state, naming the offending thing.
+    /// Bad input on the command line or in a value handed to the library, naming it.
     #[error("{what}: {message}")]
-    Invalid { what: String, message: String },
+    Invalid {
+        /// The argument or value.
+        what: String,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// A state file, journal or saved snapshot cannot be read as what it should be.
+    #[error("{}: {message}", path.display())]
+    CorruptState {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// The thing is in use: already deployed, a lab with this prefix is running, another
+    /// xdpdoctor holds the lock, an interface already runs another XDP program.
+    #[error("{what}: {message}")]
+    Busy {
+        /// What is busy.
+        what: String,
+        /// Why, and what to do about it.
+        message: String,
+    },
+
+    /// The kernel refused for lack of privileges.
+    #[error("{what} needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)")]
+    NeedsRoot {
+        /// What was attempted.
+        what: String,
+    },
 
     /// Something the command needs does not exist (interface, forwarder, lab, ...).
     #[error("{what} not found{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
-    NotFound { what: String, hint: Option<String> },
+    NotFound {
+        /// What was looked for.
+        what: String,
+        /// What the user can do.
+        hint: Option<String>,
+    },
 
     /// Reading or writing a file failed.
     #[error("{op} {}", path.display())]
     Io {
+        /// `read`, `write`, `create directory`, ...
         op: &'static str,
+        /// The file.
         path: PathBuf,
+        /// The OS error.
         #[source]
         source: std::io::Error,
     },
@@ -67,7 +139,7 @@ pub enum Error {
     Interrupted,
 
     /// Several independent steps failed (teardown keeps going and reports all of them).
-    #[error("{} step(s) failed: {}", .0.len(), .0.iter().map(|e| format!("{e:#}")).collect::<Vec<_>>().join("; "))]
+    #[error("{} step(s) failed: {}", .0.len(), .0.iter().map(|e| chain(e)).collect::<Vec<_>>().join("; "))]
     Many(Vec<Error>),
 }
 
@@ -81,6 +153,7 @@ impl Error {
         }
     }
 
+    /// A file operation failed.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             op,
@@ -89,26 +162,31 @@ impl Error {
         }
     }
 
-    pub fn bpf(op: &'static str, target: impl Into<String>, err: impl std::fmt::Display) -> Self {
-        Error::Bpf {
-            op,
-            target: target.into(),
-            message: err.to_string(),
+    /// A bpf step failed; `source` is aya's error (or a message when there is none).
+    pub fn bpf(op: &'static str, target: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        let (target, source) = (target.into(), source.into());
+        if is_eperm(&*source) {
+            return Error::NeedsRoot {
+                what: format!("bpf {op} ({target})"),
+            };
         }
+        Error::Bpf { op, target, source }
     }
 
+    /// A netlink request failed; `source` is the netlink library's error.
     pub fn netlink(
         op: &'static str,
         target: impl Into<String>,
-        err: impl std::fmt::Display,
+        source: impl Into<BoxError>,
     ) -> Self {
         Error::Netlink {
             op,
             target: target.into(),
-            message: err.to_string(),
+            source: source.into(),
         }
     }
 
+    /// Bad input naming the offending argument or value.
     pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Invalid {
             what: what.into(),
@@ -116,6 +194,23 @@ impl Error {
         }
     }
 
+    /// A state file or saved document that does not parse.
+    pub fn corrupt(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
+        Error::CorruptState {
+            path: path.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// Something is in use.
+    pub fn busy(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Busy {
+            what: what.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Something is missing; `hint` says what the user can do.
     pub fn not_found(what: impl Into<String>, hint: Option<String>) -> Self {
         Error::NotFound {
             what: what.into(),
@@ -123,13 +218,40 @@ impl Error {
         }
     }
 
-    /// The OS errno behind this error, if there is one (used to tell EPERM from ENOENT etc.).
-    pub fn raw_os_error(&self) -> Option<i32> {
-        match self {
-            Error::Sys { source, .. } | Error::Io { source, .. } => source.raw_os_error(),
-            _ => None,
-        }
+    /// The OS errno behind this error, found anywhere in its source chain (aya and netlink
+    /// errors keep it a few levels down).
+    pub fn errno(&self) -> Option<i32> {
+        errno_in(self)
     }
+
+    /// Same as [`Error::errno`] (kept for callers that read it as the raw OS error).
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.errno()
+    }
+}
+
+/// The first OS errno in `e`'s source chain: an `io::Error` with a raw code, or a netlink
+/// error message (which carries the kernel's negative errno).
+pub fn errno_in(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if let Some(n) = io.raw_os_error() {
+                return Some(n);
+            }
+        }
+        if let Some(rtnetlink::Error::NetlinkError(m)) = err.downcast_ref::<rtnetlink::Error>() {
+            if let Some(code) = m.code {
+                return Some(code.get().abs());
+            }
+        }
+        cur = err.source();
+    }
+    None
+}
+
+fn is_eperm(e: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    errno_in(e) == Some(libc::EPERM)
 }
 
 /// Collects errors from steps that must all be attempted (teardown, cleanup).
@@ -137,31 +259,70 @@ impl Error {
 pub struct ErrorList(Vec<Error>);
 
 impl ErrorList {
+    /// Keeps `r`'s error, if any (and logs it).
     pub fn push(&mut self, r: Result<()>) {
         if let Err(e) = r {
-            log::warn!("{e}");
+            log::warn!("{}", chain(&e));
             self.0.push(e);
         }
     }
 
+    /// `Ok` if nothing failed, the one error, or [`Error::Many`].
     pub fn into_result(self) -> Result<()> {
         match self.0.len() {
             0 => Ok(()),
-            1 => Err(self.0.into_iter().next().unwrap()),
+            1 => Err(self.0.into_iter().next().expect("one error")),
             _ => Err(Error::Many(self.0)),
         }
     }
 }
 
-/// `e: source: source...` on one line. aya's errors keep the errno in their source chain,
-/// which `Display` alone drops.
+/// `e: source: source...` on one line (what anyhow's `{:#}` prints), for messages built
+/// inside the library.
 pub fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(src) = cur {
-        s.push_str(": ");
-        s.push_str(&src.to_string());
+        let t = src.to_string();
+        if !s.ends_with(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
         cur = src.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_is_found_down_the_chain() {
+        let io = std::io::Error::from_raw_os_error(libc::EBUSY);
+        let e = Error::bpf("attach", "xdp_pass to eth0", io);
+        assert_eq!(e.errno(), Some(libc::EBUSY));
+        assert!(chain(&e).contains("Device or resource busy"), "{}", chain(&e));
+        assert!(matches!(
+            Error::bpf("load", "x", std::io::Error::from_raw_os_error(libc::EPERM)),
+            Error::NeedsRoot { .. }
+        ));
+        assert_eq!(Error::bpf("find", "x", "missing").errno(), None);
+    }
+
+    #[test]
+    fn many_lists_every_chain() {
+        let mut l = ErrorList::default();
+        l.push(Err(Error::io(
+            "remove",
+            "/x",
+            std::io::Error::from_raw_os_error(libc::ENOENT),
+        )));
+        l.push(Ok(()));
+        l.push(Err(Error::invalid("a", "b")));
+        let e = l.into_result().unwrap_err();
+        let s = e.to_string();
+        assert!(s.starts_with("2 step(s) failed"), "{s}");
+        assert!(s.contains("remove /x: No such file"), "{s}");
+    }
 }

@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{pins, ForwarderConfig};
 use crate::bpf::forwarder_abi::{self as abi, Endpoint};
-use crate::bpf::objects;
+use crate::bpf::{object, objects};
+
+/// The object the forwarder is loaded from, for messages.
+const OBJ: &str = "forwarder.bpf.o";
 use crate::netlink::rtnl::Rtnl;
 use crate::netns::Netns;
 use crate::{statefile, Error, ErrorList, Result};
@@ -129,7 +132,7 @@ pub fn deploy(
 
         // Maps: NAT entries both ways, and the devmap with every interface of the namespace.
         {
-            let mut dnat: BpfHashMap<_, Endpoint, Endpoint> = map_mut(&mut ebpf, abi::DNAT_MAP)?;
+            let mut dnat: BpfHashMap<_, Endpoint, Endpoint> = object::map_mut(&mut ebpf, OBJ, abi::DNAT_MAP)?;
             for e in &cfg.entries {
                 dnat.insert(Endpoint::from(e.from), Endpoint::from(e.to), 0)
                     .map_err(|err| {
@@ -138,7 +141,7 @@ pub fn deploy(
             }
         }
         {
-            let mut snat: BpfHashMap<_, Endpoint, Endpoint> = map_mut(&mut ebpf, abi::SNAT_MAP)?;
+            let mut snat: BpfHashMap<_, Endpoint, Endpoint> = object::map_mut(&mut ebpf, OBJ, abi::SNAT_MAP)?;
             for e in &cfg.entries {
                 snat.insert(Endpoint::from(e.to), Endpoint::from(e.from), 0)
                     .map_err(|err| {
@@ -148,7 +151,7 @@ pub fn deploy(
         }
         let mut devmap_written = Vec::new();
         {
-            let mut devmap: DevMapHash<_> = map_mut(&mut ebpf, abi::DEVMAP)?;
+            let mut devmap: DevMapHash<_> = object::map_mut(&mut ebpf, OBJ, abi::DEVMAP)?;
             for l in &links {
                 devmap
                     .insert(l.index, l.index, None, 0)
@@ -267,17 +270,6 @@ fn pin_all(
 /// Path of the pinned bpf_link attaching the forwarder to `ifname`.
 pub fn link_pin(dir: &Path, ifname: &str) -> PathBuf {
     dir.join(format!("link-{ifname}"))
-}
-
-fn map_mut<'a, T>(ebpf: &'a mut aya::Ebpf, name: &str) -> Result<T>
-where
-    T: TryFrom<&'a mut Map>,
-    <T as TryFrom<&'a mut Map>>::Error: std::fmt::Display,
-{
-    let m = ebpf
-        .map_mut(name)
-        .ok_or_else(|| Error::bpf("find map", name, "missing from object"))?;
-    T::try_from(m).map_err(|e| Error::bpf("map type", name, e))
 }
 
 /// Removes every pin under `dir`: links first (unpinning a link detaches its program), then
