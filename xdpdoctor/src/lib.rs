@@ -1,27 +1,38 @@
-//! xdpdoctor: deploys an XDP NAT forwarder and finds, explains and fixes why its packets vanish.
+//! xdpdoctor: deploys an XDP NAT forwarder and finds, explains and fixes why XDP-redirected
+//! packets vanish, from its own forwarder or any other.
 //!
-//! The pipeline: **snapshot** (netlink, ethtool, bpf maps: the static state of every namespace
-//! the forwarder touches) -> **evidence** (probes, captures, counters over a short window) ->
-//! **findings** (one rule per file in `diagnose`) -> **fixes** (plan / apply / revert) ->
-//! **report** (table, JSON, JUnit). This crate never prints: results are returned as values
-//! and diagnostics go through `log`.
+//! The pipeline runs one way: **snapshot** (netlink, ethtool, bpf maps: the static state of
+//! every namespace the XDP programs touch) -> **evidence** (probes, captures, counters over a
+//! short window) -> **findings** (one rule per file in `diagnose`) -> **fixes** (plan / apply
+//! / revert) -> **report** (table, JSON, JUnit). Each stage imports only stages and services
+//! below it (docs/architecture.md draws the graph; `tests/architecture.rs` checks it); the lab
+//! and the bench sit on top, using the library like any other caller. This crate never
+//! prints: results are returned as values and diagnostics go through `log`.
 
-pub mod bpf;
+// Ground floor: errors, interruption, where state lives, plain data.
+pub mod cancel;
 pub mod error;
+pub mod model;
+pub mod state;
+
+// Talking to the kernel.
+pub mod bpf;
 pub mod netlink;
 pub mod netns;
 
-pub use error::{Error, Result};
-pub mod bench;
-pub mod cancel;
+// Services on top of the kernel interfaces.
 pub mod capture;
+pub mod forwarder;
+pub mod probes;
+
+// The pipeline.
 pub mod diagnose;
 pub mod fix;
-pub mod forwarder;
-pub mod lab;
-pub mod probes;
 pub mod report;
 pub mod snapshot;
-pub mod statefile;
 
-pub use error::ErrorList;
+// Users of the library that ship with it.
+pub mod bench;
+pub mod lab;
+
+pub use error::{Error, ErrorList, Result};

@@ -1,18 +1,23 @@
-//! Network namespaces: naming, creation, removal, and running work inside one.
+//! Network namespaces: naming, finding, creation, removal, and running work inside one.
 //!
 //! Work in another namespace runs on a dedicated OS thread that calls `setns(2)` and exits when
 //! the work is done, so no other thread (and never a tokio worker) changes namespace. Sockets
 //! opened on that thread (netlink, ethtool ioctl, pcap, bpf map updates that resolve ifindexes)
 //! belong to that namespace. Async netlink work gets its own current-thread runtime on that
-//! thread (`Netns::block_on`).
+//! thread (`Netns::block_on`). This file is the only place that calls `setns`: a thread
+//! ([`Netns::run`]), a child before `exec` ([`Netns::spawn_in`]) or a process that exists only
+//! to serve inside one namespace ([`Netns::enter_process`]).
 //!
 //! `Netns::current()` is the namespace the process runs in, so commands started under
-//! `nsenter --net=/run/netns/NAME` work without `--netns`.
+//! `nsenter --net=/run/netns/NAME` work without `--netns`. [`all`] is the one enumerator of
+//! every namespace this process can open: named ones (`/run/netns`, what users type) first,
+//! then unnamed ones reached through `/proc/PID/ns/net` (containers), named `pid:PID`.
 
 use std::{
     fs::File,
     os::fd::AsRawFd,
     os::unix::fs::MetadataExt,
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
 };
 
@@ -21,11 +26,15 @@ use crate::{Error, Result};
 /// Where `ip netns` (and this tool) keep named namespaces.
 pub const NETNS_RUN_DIR: &str = "/run/netns";
 
+/// `NS_GET_NSTYPE` (linux/nsfs.h): `_IO(0xb7, 0x3)`.
+const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+
 /// A handle to a network namespace: a path to open plus a name for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Netns {
-    /// Human name: the netns name, or the path when it has none.
+    /// Human name: the netns name, `pid:N`, or the path when it has none.
     pub name: String,
+    /// The path to open (`/run/netns/NAME`, `/proc/N/ns/net`, anything the user gave).
     pub path: PathBuf,
 }
 
@@ -57,6 +66,7 @@ impl Netns {
     }
 
     /// Parses a `--netns` argument: a path if it contains '/', else a name under /run/netns.
+    /// Nothing is opened yet; [`Netns::open`] and [`Netns::inode`] check it.
     pub fn from_arg(arg: &str) -> Self {
         if arg.contains('/') {
             Netns {
@@ -73,31 +83,54 @@ impl Netns {
         arg.map(Self::from_arg).unwrap_or_else(Self::current)
     }
 
+    /// Whether the namespace can be opened (and is a network namespace).
     pub fn exists(&self) -> bool {
-        self.inode().is_ok()
+        self.open().is_ok()
     }
 
     /// The namespace's inode number: its identity (what tp_btf probes report as `ns.inum`).
     pub fn inode(&self) -> Result<u64> {
-        std::fs::metadata(&self.path)
+        let f = self.open()?;
+        f.metadata()
             .map(|m| m.ino())
-            .map_err(|e| self.err(format!("cannot open {}: {e}", self.path.display())))
+            .map_err(|e| self.err(format!("cannot stat {}: {e}", self.path.display())))
     }
 
+    /// Opens the namespace file, checking that it is a network namespace.
     pub fn open(&self) -> Result<File> {
-        File::open(&self.path).map_err(|e| {
-            self.err(format!(
-                "cannot open {}: {e} (does the namespace exist?)",
-                self.path.display()
-            ))
-        })
+        if self.path.as_os_str().is_empty() {
+            return Err(Error::NotANetns {
+                path: self.path.clone(),
+            });
+        }
+        let f = File::open(&self.path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::not_found(
+                    format!("network namespace {}", self.name),
+                    Some(format!("no {}", self.path.display())),
+                )
+            } else {
+                self.err(format!("cannot open {}: {e}", self.path.display()))
+            }
+        })?;
+        // SAFETY: ioctl on an fd we own; NS_GET_NSTYPE takes no argument.
+        let t = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_NSTYPE as _) };
+        if t != libc::CLONE_NEWNET {
+            return Err(Error::NotANetns {
+                path: self.path.clone(),
+            });
+        }
+        Ok(f)
     }
 
     /// Creates a named namespace (`/run/netns/NAME`, bind-mounted like `ip netns add`).
     pub fn create(name: &str) -> Result<Self> {
         let ns = Self::named(name);
         if ns.exists() {
-            return Err(ns.err("already exists".into()));
+            return Err(Error::busy(
+                format!("namespace {name}"),
+                "already exists; pick another name or prefix",
+            ));
         }
         netns_rs::NetNs::new(name).map_err(|e| ns.err(format!("create: {e}")))?;
         log::debug!("created netns {name}");
@@ -150,6 +183,36 @@ impl Netns {
         })
     }
 
+    /// Makes `cmd` enter this namespace in the child, before `exec`. The namespace file is
+    /// opened now (errors are reported here) and kept open by the returned guard, which must
+    /// live until the child is spawned.
+    pub fn spawn_in(&self, cmd: &mut std::process::Command) -> Result<File> {
+        let f = self.open()?;
+        let fd = f.as_raw_fd();
+        // SAFETY: setns(2) is async-signal-safe; it moves only the child, before exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Ok(f)
+    }
+
+    /// Moves the calling thread into this namespace for good. For a process that exists only
+    /// to work inside one namespace (the lab's HTTP responder), called before it starts any
+    /// other thread.
+    pub fn enter_process(&self) -> Result<()> {
+        let f = self.open()?;
+        // SAFETY: setns on a valid namespace fd; the caller is still single-threaded.
+        if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(Error::last_os("setns", self.name.clone()));
+        }
+        Ok(())
+    }
+
     fn err(&self, message: String) -> Error {
         Error::Netns {
             name: self.name.clone(),
@@ -175,4 +238,111 @@ pub fn list_named() -> Vec<String> {
         .unwrap_or_default();
     v.sort();
     v
+}
+
+/// A namespace this process can open, found by [`all`].
+#[derive(Debug, Clone)]
+pub struct NsInfo {
+    /// Its inode (identity).
+    pub inode: u64,
+    /// How to open it: `/run/netns/NAME` (named) or `/proc/PID/ns/net` (named `pid:PID`).
+    pub netns: Netns,
+    /// For unnamed namespaces, the command of the lowest PID in it.
+    pub comm: Option<String>,
+}
+
+impl NsInfo {
+    /// The name, with the command for unnamed namespaces: `pid:22336 (systemd-nspawn)`.
+    pub fn label(&self) -> String {
+        match &self.comm {
+            Some(c) => format!("{} ({c})", self.netns.name),
+            None => self.netns.name.clone(),
+        }
+    }
+}
+
+/// Every network namespace reachable through /run/netns and /proc/*/ns/net, deduplicated by
+/// inode. Named namespaces come first and win (their names are what users type); among
+/// unnamed ones the lowest PID names it.
+pub fn all() -> Vec<NsInfo> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for name in list_named() {
+        let ns = Netns::named(&name);
+        if let Ok(m) = std::fs::metadata(&ns.path) {
+            if seen.insert(m.ino()) {
+                out.push(NsInfo {
+                    inode: m.ino(),
+                    netns: ns,
+                    comm: None,
+                });
+            }
+        }
+    }
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    pids.sort_unstable();
+    for pid in pids {
+        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let Ok(m) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if seen.insert(m.ino()) {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            out.push(NsInfo {
+                inode: m.ino(),
+                netns: Netns {
+                    name: format!("pid:{pid}"),
+                    path,
+                },
+                comm: Some(comm.trim().to_string()),
+            });
+        }
+    }
+    log::debug!("{} namespaces ({NETNS_RUN_DIR} and /proc)", out.len());
+    out
+}
+
+/// Whether a namespace with this inode still exists anywhere we can see.
+pub fn alive(inode: u64) -> bool {
+    all().iter().any(|c| c.inode == inode)
+}
+
+/// The namespace with this inode, if we can reach it.
+pub fn by_inode(inode: u64) -> Option<Netns> {
+    all()
+        .into_iter()
+        .find(|c| c.inode == inode)
+        .map(|c| c.netns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_a_network_namespace_is_named() {
+        for p in ["/etc/passwd", "/proc/self/ns/mnt", "/"] {
+            let e = Netns::from_arg(p).inode().unwrap_err();
+            assert!(
+                matches!(e, Error::NotANetns { .. }) || matches!(e, Error::Netns { .. }),
+                "{p}: {e}"
+            );
+        }
+        let e = Netns::from_arg("").open().unwrap_err();
+        assert!(matches!(e, Error::NotANetns { .. }), "{e}");
+        let e = Netns::named("xdpdoctor-no-such-ns").inode().unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e}");
+    }
+
+    #[test]
+    fn the_current_namespace_is_one() {
+        let c = Netns::current();
+        assert!(c.inode().is_ok());
+        assert!(all().iter().any(|n| Some(n.inode) == c.inode().ok()));
+    }
 }

@@ -50,7 +50,7 @@ pub fn measure(
     for (i, size) in sizes(quick).into_iter().enumerate() {
         cancel::check()?;
         let (sc, file) = match size {
-            None => Scenario::load("seed")?,
+            None => crate::lab::catalog::load("seed", None)?,
             Some(n) => (fleet::fleet(n)?, format!("(generated) fleet {n}").into()),
         };
         let prefix = format!("{prefix_base}d{i}");
@@ -100,7 +100,9 @@ fn one(sc: &Scenario, prefix: &str, window: Duration) -> Result<(u64, u64, usize
     let static_ms = t.elapsed().as_millis() as u64;
     let full = ObserveOptions {
         window,
-        lab: Some(prefix.to_string()),
+        traffic: Some(std::sync::Arc::new(crate::lab::LabClient::of_prefix(
+            prefix,
+        )?)),
         ..Default::default()
     };
     let t = Instant::now();

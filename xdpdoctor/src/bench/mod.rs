@@ -24,9 +24,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use aya::maps::{HashMap as BpfHashMap, Map};
-
-use crate::bpf::forwarder_abi::{self as abi, Counter, Endpoint};
+use crate::bpf::forwarder_abi::{self as abi, Counter};
 use crate::forwarder::{self, deploy::Deployment, AttachMode, ForwarderConfig};
 use crate::lab::{self, LabState, Scenario, UpOptions};
 use crate::netlink::rtnl::Rtnl;
@@ -93,7 +91,7 @@ impl BenchOptions {
 pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
     let plan = opts.plan()?;
     let started = Instant::now();
-    let (sc, file) = Scenario::load("seed")?;
+    let (sc, file) = lab::catalog::load("seed", None)?;
     let up = UpOptions {
         prefix: plan.prefix.clone(),
         faults: vec![],
@@ -154,10 +152,8 @@ fn topology(sc: &Scenario, prefix: &str) -> Result<Topology> {
         .as_ref()
         .ok_or_else(|| bad("has no client"))?
         .client;
-    let has_ip = |addr: &Option<String>, ip: std::net::Ipv4Addr| {
-        addr.as_deref()
-            .and_then(|a| lab::scenario::parse_cidr(a).ok())
-            .is_some_and(|(a, _)| a == ip)
+    let has_ip = |addr: &Option<lab::scenario::Cidr>, ip: std::net::Ipv4Addr| {
+        addr.is_some_and(|c| c.addr == ip)
     };
     let ext_link = sc
         .links
@@ -174,9 +170,7 @@ fn topology(sc: &Scenario, prefix: &str) -> Result<Topology> {
     let client_ip = ext_link
         .b
         .addr
-        .as_deref()
-        .and_then(|a| lab::scenario::parse_cidr(a).ok())
-        .map(|(a, _)| a)
+        .map(|c| c.addr)
         .ok_or_else(|| bad("the client's interface has no address"))?;
     let client_mac =
         ns(client).block_on(|| async move { Ok(Rtnl::new()?.link(&client_if).await?.mac) })?;
@@ -224,15 +218,9 @@ fn topology(sc: &Scenario, prefix: &str) -> Result<Topology> {
 /// afterwards, and no real client could address the container's endpoint on eth0.
 fn add_identity_entries(vm: &Netns, entries: &[forwarder::Entry]) -> Result<()> {
     let inode = vm.inode()?;
-    let data = forwarder::deploy::open_pinned_map(inode, abi::DNAT_MAP)?;
-    let mut m: BpfHashMap<_, Endpoint, Endpoint> = Map::HashMap(data)
-        .try_into()
-        .map_err(|e| Error::bpf("map type", abi::DNAT_MAP, e))?;
     for e in entries {
-        let to = Endpoint::from(e.to);
-        if m.get(&to, 0).is_err() {
-            m.insert(to, to, 0)
-                .map_err(|err| Error::bpf("insert", format!("{} {}", abi::DNAT_MAP, e.to), err))?;
+        if forwarder::maps::nat_get(inode, abi::DNAT_MAP, e.to)?.is_none() {
+            forwarder::maps::nat_insert(inode, abi::DNAT_MAP, e.to, e.to)?;
         }
     }
     Ok(())

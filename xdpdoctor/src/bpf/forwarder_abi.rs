@@ -189,7 +189,10 @@ impl Direction {
 /// [`Counter::FibCacheHit`] instead of a `Fib*` slot (`FibCacheHit` is neither an outcome nor
 /// a fib slot).
 #[repr(u32)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Counter {
     Seen = 0,
     NotIpv4,
@@ -337,6 +340,13 @@ mod tests {
         assert!(!Counter::FibCacheHit.is_outcome() && !Counter::FibCacheHit.is_fib());
         assert_eq!(Counter::from_index(21), Some(Counter::FibCacheHit));
         assert_eq!(Counter::from_index(Counter::COUNT as u32), None);
+        for c in Counter::ALL {
+            assert_eq!(
+                serde_json::to_value(c).unwrap(),
+                c.name(),
+                "serde name of {c:?}"
+            );
+        }
     }
 
     /// The header's `enum fwd_counter` lists the same slots in the same order.

@@ -32,7 +32,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         "--timeout {}: must be positive",
         a.timeout
     );
-    let opts = a.observe.options()?;
+    let opts = a.observe.options(ns)?;
     anyhow::ensure!(
         opts.window.as_secs_f64() < a.timeout,
         "--observe {} must be shorter than --timeout {}",

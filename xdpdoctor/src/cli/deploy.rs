@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use xdpdoctor::forwarder::Role;
 use xdpdoctor::forwarder::{self, AttachMode, ForwarderConfig};
 use xdpdoctor::netns::Netns;
 
@@ -44,10 +45,9 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         for i in &dep.interfaces {
             println!(
                 "attached {} program (id {}) to {} (ifindex {}) in {:?} mode",
-                if i.external {
-                    "external/DNAT"
-                } else {
-                    "internal/SNAT"
+                match i.role {
+                    Role::External => "external/DNAT",
+                    Role::Internal => "internal/SNAT",
                 },
                 i.prog_id,
                 i.name,

@@ -3,10 +3,13 @@
 //! Exit codes: 0 healthy, 1 findings, 2 could not diagnose (docs/diagnose.md).
 #![allow(clippy::print_stdout)] // the CLI prints results; the library never does
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use xdpdoctor::diagnose::evidence::TrafficSource;
 use xdpdoctor::diagnose::{self, ObserveOptions, Report};
+use xdpdoctor::lab::LabClient;
 use xdpdoctor::netns::Netns;
 use xdpdoctor::report::{self, Style};
 use xdpdoctor::snapshot::Snapshot;
@@ -30,16 +33,26 @@ pub struct ObserveArgs {
 }
 
 impl ObserveArgs {
-    pub fn options(&self) -> Result<ObserveOptions> {
+    /// The window for a diagnosis of namespace `ns`: traffic from `--lab`'s client, or from
+    /// the client of the lab whose forwarder runs in `ns`, unless `--no-traffic`.
+    pub fn options(&self, ns: &Netns) -> Result<ObserveOptions> {
         anyhow::ensure!(
             self.observe.is_finite() && (0.0..=600.0).contains(&self.observe),
             "--observe {}: use 0 to 600 seconds",
             self.observe
         );
+        let traffic: Option<Arc<dyn TrafficSource>> = match (&self.lab, self.no_traffic) {
+            (_, true) => None,
+            (Some(p), false) => Some(Arc::new(LabClient::of_prefix(p)?)),
+            (None, false) => ns
+                .inode()
+                .ok()
+                .and_then(LabClient::of_forwarder_netns)
+                .map(|c| Arc::new(c) as Arc<dyn TrafficSource>),
+        };
         Ok(ObserveOptions {
             window: Duration::from_secs_f64(self.observe),
-            lab: self.lab.clone(),
-            traffic: !self.no_traffic,
+            traffic,
             probes: !self.no_probes,
         })
     }
@@ -70,7 +83,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         Some(p) => diagnose::diagnose_saved(
             Snapshot::load(p).with_context(|| format!("loading snapshot {}", p.display()))?,
         ),
-        None => diagnose::diagnose(ns, &a.observe.options()?)
+        None => diagnose::diagnose(ns, &a.observe.options(ns)?)
             .with_context(|| format!("diagnosing the forwarder in namespace {ns}"))?,
     };
     let code = exit_code(&r);

@@ -61,7 +61,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     let inode = ns.inode()?;
     if a.revert {
         let res = fix::revert_all(inode).context("reverting fixes")?;
-        let failed = res.iter().any(|r| r.result.starts_with("failed"));
+        let failed = res.iter().any(|r| r.outcome.failed());
         print_results(a.json, &[], &[], &res, "nothing to revert (no journal)")?;
         return Ok(if failed {
             super::EXIT_FINDINGS
@@ -100,7 +100,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     } else {
         Vec::new()
     };
-    let failed = results.iter().any(|r| r.result.starts_with("failed"));
+    let failed = results.iter().any(|r| r.outcome.failed());
     if a.json {
         print_json(&PlanOut {
             findings: r.diagnosis.findings.len(),
@@ -155,10 +155,10 @@ fn print_results(
     } else {
         let mut t = table(&["fix", "result", "equivalent command"]);
         for r in results {
-            let res = if r.result.starts_with("failed") {
-                bad(&r.result)
+            let res = if r.outcome.failed() {
+                bad(&r.outcome.text())
             } else {
-                good(&r.result)
+                good(&r.outcome.text())
             };
             t.add_row(vec![
                 Cell::new(&r.fix),

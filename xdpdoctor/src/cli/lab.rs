@@ -85,7 +85,7 @@ pub fn run(c: &LabCommand, cli: &Cli) -> Result<i32> {
             containers,
             json,
         } => {
-            let (sc, file) = Scenario::load_sized(scenario, *containers)?;
+            let (sc, file) = lab::catalog::load(scenario, *containers)?;
             let opts = UpOptions {
                 prefix: prefix.clone(),
                 faults: faults.clone(),
@@ -124,7 +124,7 @@ pub fn run(c: &LabCommand, cli: &Cli) -> Result<i32> {
         }
         LabCommand::List => {
             let mut t = table(&["scenario", "fault", "default", "description"]);
-            for (name, text) in lab::scenario::BUILTIN {
+            for (name, text) in lab::catalog::BUILTIN {
                 let sc = Scenario::parse(text, std::path::Path::new(name))?;
                 t.add_row(vec![
                     Cell::new(name),
@@ -171,21 +171,12 @@ pub fn run(c: &LabCommand, cli: &Cli) -> Result<i32> {
         LabCommand::ServeHttp { port, body } => {
             // This process exists only to serve: enter the namespace on the main thread.
             let ns = Netns::from_opt(cli.netns.as_deref());
-            let f = ns.open()?;
-            nix_setns(&f).with_context(|| format!("entering {ns}"))?;
+            ns.enter_process()
+                .with_context(|| format!("entering {ns}"))?;
             http::serve(*port, body)?;
             Ok(super::EXIT_OK)
         }
     }
-}
-
-fn nix_setns(f: &std::fs::File) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: setns on a valid namespace fd; this process is single-threaded here.
-    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 #[derive(Serialize)]

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::fix::Fix;
-use crate::snapshot::{NsState, PathStage};
+use crate::model::{Fix, PathStage};
+use crate::snapshot::NsState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

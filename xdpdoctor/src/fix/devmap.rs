@@ -2,36 +2,22 @@
 //! (key = value = ifindex, as deploy writes it). Runs inside the forwarder's namespace: the
 //! kernel resolves the ifindex there.
 
-use aya::maps::{DevMapHash, Map, MapData};
-
 use super::Previous;
-use crate::bpf::forwarder_abi as abi;
-use crate::forwarder::deploy::open_pinned_map;
+use crate::forwarder::maps;
 use crate::netns::Netns;
-use crate::{Error, Result};
+use crate::Result;
 
-fn open(inode: u64) -> Result<DevMapHash<MapData>> {
-    Map::DevMapHash(open_pinned_map(inode, abi::DEVMAP)?)
-        .try_into()
-        .map_err(|e| Error::bpf("map type", abi::DEVMAP, e))
-}
-
+/// Inserts `ifindex` into the devmap of the forwarder deployed in `ns`.
 pub fn apply(ns: &Netns, ifindex: u32) -> Result<Option<Previous>> {
     let inode = ns.inode()?;
-    ns.run(move || {
-        let mut m = open(inode)?;
-        if m.keys().filter_map(|k| k.ok()).any(|k| k == ifindex) {
-            return Ok(None);
-        }
-        m.insert(ifindex, ifindex, None, 0)
-            .map_err(|e| Error::bpf("insert", format!("{} {ifindex}", abi::DEVMAP), e))?;
-        Ok(Some(Previous::Absent))
-    })
+    let added = ns.run(move || maps::devmap_insert(inode, ifindex))?;
+    Ok(added.then_some(Previous::Absent))
 }
 
+/// Removes the entry again if the fix added it.
 pub fn revert(ns: &Netns, ifindex: u32, prev: &Previous) -> Result<()> {
     if *prev != Previous::Absent {
         return Ok(());
     }
-    crate::forwarder::deploy::devmap_remove(ns, ifindex)
+    maps::devmap_remove(ns.inode()?, ifindex)
 }

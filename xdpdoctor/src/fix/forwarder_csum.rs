@@ -14,13 +14,13 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use aya::programs::Xdp;
-use aya::{Ebpf, EbpfLoader};
 
 use super::Previous;
-use crate::bpf::forwarder_abi as abi;
-use crate::bpf::objects;
+use crate::bpf::object;
 use crate::bpf::sys::{link_prog_id, link_update, obj_get, prog_fd_by_id};
-use crate::forwarder::deploy::{link_pin, Deployment, PINNED_MAPS};
+use crate::forwarder::object::{self as fwd_object, Tunables, OBJECT};
+use crate::forwarder::pins::link_pin;
+use crate::forwarder::{Deployment, Role};
 use crate::netns::Netns;
 use crate::{Error, Result};
 
@@ -48,12 +48,7 @@ pub fn revert(ns: &Netns, prev: &Previous) -> Result<()> {
 }
 
 fn deployment(ns: &Netns) -> Result<Deployment> {
-    Deployment::load(ns.inode()?)?.ok_or_else(|| {
-        Error::not_found(
-            format!("forwarder in namespace {ns}"),
-            Some("deploy one with `xdpdoctor deploy --config FILE`".into()),
-        )
-    })
+    Deployment::require(ns)
 }
 
 /// One pinned link being switched: its fd, the program it ran and the one it gets.
@@ -67,18 +62,13 @@ struct Switch {
 fn swap(ns: &Netns, mut dep: Deployment, on: bool) -> Result<()> {
     ns.run(move || {
         // 1. Load the new forwarder on the deployment's maps. Nothing changed yet.
-        let mut ebpf = load_forwarder(&dep, on)?;
-        let mut new_ids = Vec::new();
-        for name in [abi::PROG_EXTERNAL, abi::PROG_INTERNAL] {
-            let p = xdp_mut(&mut ebpf, name)?;
-            p.load().map_err(|e| Error::bpf("load program", name, e))?;
-            let id = p
-                .info()
-                .map_err(|e| Error::bpf("program info", name, e))?
-                .id();
-            new_ids.push(id);
-        }
-        let (ext_id, int_id) = (new_ids[0], new_ids[1]);
+        let t = Tunables {
+            full_csum: on,
+            ..dep.tunables()
+        };
+        let mut ebpf = fwd_object::load(t, Some(&dep.pin_dir))?;
+        let (_, ext_id) = fwd_object::load_program(&mut ebpf, Role::External)?;
+        let (_, int_id) = fwd_object::load_program(&mut ebpf, Role::Internal)?;
 
         // 2. Open every pinned link and hold its current program. Nothing changed yet.
         let mut switches = Vec::new();
@@ -90,7 +80,7 @@ fn swap(ns: &Netns, mut dep: Deployment, on: bool) -> Result<()> {
             // Only switch what xdpdoctor deployed: a link now running a program the state
             // does not know was changed behind our back; refuse before touching anything.
             if old_id != i.prog_id {
-                return Err(Error::invalid(
+                return Err(Error::busy(
                     format!("{} ({})", pin.display(), i.name),
                     format!(
                         "runs program {old_id}, but the deployment recorded {}; redeploy or investigate first",
@@ -109,31 +99,32 @@ fn swap(ns: &Netns, mut dep: Deployment, on: bool) -> Result<()> {
         }
 
         // 3. Switch each link atomically; on failure switch the done ones back.
-        let ext = xdp(&ebpf, abi::PROG_EXTERNAL)?;
-        let int = xdp(&ebpf, abi::PROG_INTERNAL)?;
-        let ext_fd = ext
+        let ext_name = fwd_object::program_name(Role::External);
+        let int_name = fwd_object::program_name(Role::Internal);
+        let ext_fd = xdp(&mut ebpf, ext_name)?
             .fd()
-            .map_err(|e| Error::bpf("program fd", abi::PROG_EXTERNAL, e))?;
-        let int_fd = int
+            .map_err(|e| Error::bpf("program fd", ext_name, e))?
+            .try_clone()
+            .map_err(|e| Error::bpf("program fd", ext_name, e))?;
+        let int_fd = xdp(&mut ebpf, int_name)?
             .fd()
-            .map_err(|e| Error::bpf("program fd", abi::PROG_INTERNAL, e))?;
-        let new_fd = |external: bool| {
-            if external {
-                ext_fd.as_fd()
-            } else {
-                int_fd.as_fd()
-            }
+            .map_err(|e| Error::bpf("program fd", int_name, e))?
+            .try_clone()
+            .map_err(|e| Error::bpf("program fd", int_name, e))?;
+        let new_fd = |role: Role| match role {
+            Role::External => ext_fd.as_fd(),
+            Role::Internal => int_fd.as_fd(),
         };
-        let rollback = |done: &[(&Switch, bool)]| {
-            for (s, external) in done.iter().rev() {
-                if let Err(e) = link_update(s.link.as_fd(), s.old_prog.as_fd(), new_fd(*external)) {
+        let rollback = |done: &[(&Switch, Role)]| {
+            for (s, role) in done.iter().rev() {
+                if let Err(e) = link_update(s.link.as_fd(), s.old_prog.as_fd(), new_fd(*role)) {
                     log::error!("switching {} back to program {}: {e}", s.name, s.old_id);
                 }
             }
         };
-        let mut done: Vec<(&Switch, bool)> = Vec::new();
+        let mut done: Vec<(&Switch, Role)> = Vec::new();
         for (s, i) in switches.iter().zip(&dep.interfaces) {
-            if let Err(e) = link_update(s.link.as_fd(), new_fd(i.external), s.old_prog.as_fd()) {
+            if let Err(e) = link_update(s.link.as_fd(), new_fd(i.role), s.old_prog.as_fd()) {
                 rollback(&done);
                 return Err(Error::bpf(
                     "BPF_LINK_UPDATE",
@@ -141,13 +132,16 @@ fn swap(ns: &Netns, mut dep: Deployment, on: bool) -> Result<()> {
                     e,
                 ));
             }
-            done.push((s, i.external));
+            done.push((s, i.role));
         }
 
         // 4. Record it; a state that cannot be saved is undone too.
         dep.config.full_checksum = on;
         for i in &mut dep.interfaces {
-            i.prog_id = if i.external { ext_id } else { int_id };
+            i.prog_id = match i.role {
+                Role::External => ext_id,
+                Role::Internal => int_id,
+            };
         }
         if let Err(e) = dep.save() {
             rollback(&done);
@@ -162,41 +156,6 @@ fn swap(ns: &Netns, mut dep: Deployment, on: bool) -> Result<()> {
     })
 }
 
-fn load_forwarder(dep: &Deployment, on: bool) -> Result<Ebpf> {
-    // aya creates (and pins) a map whose pin is missing: check first, never add pins.
-    let mut loader = EbpfLoader::new();
-    let full = u32::from(on);
-    let fib_ns = u64::from(dep.config.fib_cache_ms) * 1_000_000;
-    loader.override_global(abi::GLOBAL_FULL_CSUM, &full, true);
-    loader.override_global(abi::GLOBAL_FIB_CACHE_NS, &fib_ns, true);
-    let paths: Vec<_> = PINNED_MAPS
-        .iter()
-        .map(|m| (*m, dep.pin_dir.join(m)))
-        .collect();
-    for (name, p) in &paths {
-        if !p.exists() {
-            return Err(Error::not_found(
-                format!("pinned forwarder map {}", p.display()),
-                Some("the deployment is incomplete; redeploy it".into()),
-            ));
-        }
-        loader.map_pin_path(name, p.as_path());
-    }
-    loader
-        .load(objects::FORWARDER)
-        .map_err(|e| Error::bpf("load", "forwarder.bpf.o (pinned maps)", e))
-}
-
-fn xdp_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp> {
-    ebpf.program_mut(name)
-        .ok_or_else(|| Error::bpf("find program", name, "missing from object"))?
-        .try_into()
-        .map_err(|e| Error::bpf("program type", name, e))
-}
-
-fn xdp<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a Xdp> {
-    ebpf.program(name)
-        .ok_or_else(|| Error::bpf("find program", name, "missing from object"))?
-        .try_into()
-        .map_err(|e| Error::bpf("program type", name, e))
+fn xdp<'a>(ebpf: &'a mut aya::Ebpf, name: &str) -> Result<&'a mut Xdp> {
+    object::program_mut(ebpf, OBJECT, name)
 }

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::Action;
-use crate::forwarder::pins::{PIN_ROOT, STATE_ROOT};
-use crate::snapshot::nsid;
+use crate::state::{self, PIN_ROOT};
 use crate::{Error, ErrorList, Result};
 
 /// The state before a change.
@@ -37,10 +36,6 @@ pub struct Journal {
     pub entries: Vec<JournalEntry>,
 }
 
-pub fn dir() -> PathBuf {
-    PathBuf::from(STATE_ROOT).join("fixes")
-}
-
 impl Journal {
     pub fn new(inode: u64) -> Self {
         Journal {
@@ -49,37 +44,24 @@ impl Journal {
         }
     }
 
+    /// Where the journal of namespace `inode` lives.
     pub fn path(inode: u64) -> PathBuf {
-        dir().join(format!("{inode}.json"))
+        state::journal_file(inode)
     }
 
+    /// Reads the journal of namespace `inode`, if there is one.
     pub fn load(inode: u64) -> Result<Option<Self>> {
-        let p = Self::path(inode);
-        match std::fs::read_to_string(&p) {
-            Ok(s) => serde_json::from_str(&s)
-                .map(Some)
-                .map_err(|e| Error::invalid(p.display().to_string(), e.to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("read", p, e)),
-        }
+        state::read(&Self::path(inode))
     }
 
+    /// Writes it (atomically).
     pub fn save(&self) -> Result<()> {
-        std::fs::create_dir_all(dir()).map_err(|e| Error::io("create directory", dir(), e))?;
-        let p = Self::path(self.forwarder_netns_inode);
-        let tmp = p.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_string_pretty(self).expect("json"))
-            .map_err(|e| Error::io("write", &tmp, e))?;
-        std::fs::rename(&tmp, &p).map_err(|e| Error::io("rename", p, e))
+        state::write(&Self::path(self.forwarder_netns_inode), self)
     }
 
+    /// Removes it.
     pub fn remove(&self) -> Result<()> {
-        let p = Self::path(self.forwarder_netns_inode);
-        match std::fs::remove_file(&p) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("remove", p, e)),
-        }
+        state::remove_file(&Self::path(self.forwarder_netns_inode))
     }
 }
 
@@ -89,16 +71,16 @@ impl Journal {
 /// when the interfaces went away; only the pin files are left.
 pub fn cleanup_stale() -> Result<()> {
     let alive: std::collections::HashSet<u64> =
-        nsid::candidates().iter().map(|c| c.inode).collect();
+        crate::netns::all().iter().map(|c| c.inode).collect();
     let mut errs = ErrorList::default();
-    errs.push(crate::forwarder::deploy::cleanup_stale(&alive));
+    errs.push(crate::forwarder::pins::cleanup_stale(&alive));
     if let Ok(rd) = std::fs::read_dir(PIN_ROOT) {
         for e in rd.filter_map(|e| e.ok()) {
             let name = e.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix("fix-") else {
+            if !name.starts_with("fix-") {
                 continue;
-            };
-            let ino: Option<u64> = rest.split('-').next().and_then(|s| s.parse().ok());
+            }
+            let ino = state::fix_pin_inode(&name);
             // The kernel decides: a fix link whose device still exists is kept even if its
             // namespace is not visible from here.
             let defunct = || !crate::bpf::sys::pinned_xdp_link_attached(&e.path()).unwrap_or(true);
@@ -109,16 +91,14 @@ pub fn cleanup_stale() -> Result<()> {
         }
         let _ = std::fs::remove_dir(PIN_ROOT); // only if empty
     }
-    if let Ok(rd) = std::fs::read_dir(dir()) {
+    if let Ok(rd) = std::fs::read_dir(state::journals_dir()) {
         for e in rd.filter_map(|e| e.ok()) {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let ino: Option<u64> = name.strip_suffix(".json").and_then(|s| s.parse().ok());
-            // Journals are keyed by the forwarder's namespace: kept while its forwarder's
+            let ino = state::inode_of_file(&e.file_name().to_string_lossy());
+            // Journals are keyed by the diagnosed namespace: kept while its forwarder's
             // pins are (the sweep above removed those only when every link was defunct).
-            let gone = |i: u64| !alive.contains(&i) && !crate::forwarder::pins::pin_dir(i).exists();
+            let gone = |i: u64| !alive.contains(&i) && !state::forwarder_pin_dir(i).exists();
             if ino.is_some_and(gone) {
-                let p = e.path();
-                errs.push(std::fs::remove_file(&p).map_err(|err| Error::io("remove", p, err)));
+                errs.push(state::remove_file(&e.path()));
             }
         }
     }
@@ -133,11 +113,7 @@ pub fn forget_namespaces(inodes: &[u64]) -> Result<()> {
     let mut errs = ErrorList::default();
     if let Ok(rd) = std::fs::read_dir(PIN_ROOT) {
         for e in rd.filter_map(|e| e.ok()) {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let ino: Option<u64> = name
-                .strip_prefix("fix-")
-                .and_then(|r| r.split('-').next())
-                .and_then(|s| s.parse().ok());
+            let ino = state::fix_pin_inode(&e.file_name().to_string_lossy());
             if ino.is_some_and(|i| inodes.contains(&i)) {
                 let p = e.path();
                 errs.push(std::fs::remove_file(&p).map_err(|err| Error::io("unpin", p, err)));
@@ -145,12 +121,7 @@ pub fn forget_namespaces(inodes: &[u64]) -> Result<()> {
         }
     }
     for ino in inodes {
-        let p = dir().join(format!("{ino}.json"));
-        match std::fs::remove_file(&p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => errs.push(Err(Error::io("remove", p, e))),
-        }
+        errs.push(state::remove_file(&state::journal_file(*ino)));
     }
     errs.into_result()
 }

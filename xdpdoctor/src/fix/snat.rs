@@ -3,48 +3,41 @@
 
 use std::net::SocketAddrV4;
 
-use aya::maps::{HashMap as BpfHashMap, Map, MapData};
-
 use super::Previous;
-use crate::bpf::forwarder_abi::{self as abi, Endpoint};
-use crate::forwarder::deploy::open_pinned_map;
+use crate::bpf::forwarder_abi::SNAT_MAP;
+use crate::forwarder::maps;
 use crate::netns::Netns;
 use crate::{Error, Result};
 
+/// Sets `key` -> `value` in the deployed forwarder's SNAT map.
 pub fn apply(ns: &Netns, key: SocketAddrV4, value: SocketAddrV4) -> Result<Option<Previous>> {
     let inode = ns.inode()?;
-    let mut m: BpfHashMap<MapData, Endpoint, Endpoint> =
-        Map::HashMap(open_pinned_map(inode, abi::SNAT_MAP)?)
-            .try_into()
-            .map_err(|e| Error::bpf("map type", abi::SNAT_MAP, e))?;
-    if m.get(&Endpoint::from(key), 0).ok() == Some(Endpoint::from(value)) {
+    let prev = maps::nat_get(inode, SNAT_MAP, key)?;
+    if prev == Some(value) {
         return Ok(None);
     }
-    let prev = m.get(&Endpoint::from(key), 0).ok();
-    m.insert(Endpoint::from(key), Endpoint::from(value), 0)
-        .map_err(|e| Error::bpf("insert", format!("{} {key}", abi::SNAT_MAP), e))?;
+    maps::nat_insert(inode, SNAT_MAP, key, value)?;
     Ok(Some(match prev {
         None => Previous::Absent,
         Some(v) => Previous::Value {
-            value: SocketAddrV4::from(v).to_string(),
+            value: v.to_string(),
         },
     }))
 }
 
+/// Restores the journaled SNAT entry of `key` (or its absence).
 pub fn revert(ns: &Netns, key: SocketAddrV4, prev: &Previous) -> Result<()> {
+    let inode = ns.inode()?;
     match prev {
-        Previous::Absent => crate::forwarder::deploy::snat_remove(ns, key),
+        Previous::Absent => maps::nat_remove(inode, SNAT_MAP, key),
         Previous::Value { value } => {
-            let v: SocketAddrV4 = value
-                .parse()
-                .map_err(|_| Error::invalid("journal snat value", value.clone()))?;
-            let inode = ns.inode()?;
-            let mut m: BpfHashMap<MapData, Endpoint, Endpoint> =
-                Map::HashMap(open_pinned_map(inode, abi::SNAT_MAP)?)
-                    .try_into()
-                    .map_err(|e| Error::bpf("map type", abi::SNAT_MAP, e))?;
-            m.insert(Endpoint::from(key), Endpoint::from(v), 0)
-                .map_err(|e| Error::bpf("insert", format!("{} {key}", abi::SNAT_MAP), e))
+            let v: SocketAddrV4 = value.parse().map_err(|_| {
+                Error::corrupt(
+                    crate::state::journal_file(inode),
+                    format!("snat value {value:?} is not ADDR:PORT"),
+                )
+            })?;
+            maps::nat_insert(inode, SNAT_MAP, key, v)
         }
         _ => Ok(()),
     }

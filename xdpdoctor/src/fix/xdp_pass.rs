@@ -4,23 +4,22 @@
 //! at `/sys/fs/bpf/xdpdoctor/fix-<netns inode>-<ifname>`, so it outlives this command;
 //! removing the pin detaches it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use aya::programs::{links::FdLink, links::PinnedLink, Xdp, XdpMode};
+use aya::programs::{links::FdLink, Xdp, XdpMode};
 
 use super::Previous;
-use crate::bpf::{forwarder_abi::PROG_PASS, objects};
-use crate::forwarder::pins::{self, PIN_ROOT};
+use crate::bpf::{forwarder_abi::PROG_PASS, object, objects};
 use crate::netlink::rtnl::Rtnl;
 use crate::netns::Netns;
+use crate::state::{self, PIN_ROOT};
 use crate::{Error, Result};
 
-pub fn pin_path(inode: u64, ifname: &str) -> PathBuf {
-    Path::new(PIN_ROOT).join(format!("fix-{inode}-{ifname}"))
-}
+const OBJECT: &str = "passthrough.bpf.o";
 
+/// Attaches `xdp_pass` to `ifname` in `ns` (inode `inode`) and pins its link.
 pub fn apply(ns: &Netns, inode: u64, ifname: &str) -> Result<Option<Previous>> {
-    let pin = pin_path(inode, ifname);
+    let pin = state::fix_pin(inode, ifname);
     let ifname = ifname.to_string();
     ns.block_on(|| async move {
         let link = Rtnl::new()?.link(&ifname).await?;
@@ -28,15 +27,10 @@ pub fn apply(ns: &Netns, inode: u64, ifname: &str) -> Result<Option<Previous>> {
             log::info!("{ifname} in {ns} already has XDP program {:?}", link.xdp);
             return Ok(None);
         }
-        pins::ensure_bpffs()?;
-        pins::create_dir(Path::new(PIN_ROOT))?;
-        let mut ebpf = aya::Ebpf::load(objects::PASSTHROUGH)
-            .map_err(|e| Error::bpf("load", "passthrough.bpf.o", e))?;
-        let prog: &mut Xdp = ebpf
-            .program_mut(PROG_PASS)
-            .ok_or_else(|| Error::bpf("find program", PROG_PASS, "missing from object"))?
-            .try_into()
-            .map_err(|e| Error::bpf("program type", PROG_PASS, e))?;
+        state::bpffs::ensure_dir(std::path::Path::new(PIN_ROOT))?;
+        let mut ebpf =
+            aya::Ebpf::load(objects::PASSTHROUGH).map_err(|e| Error::bpf("load", OBJECT, e))?;
+        let prog: &mut Xdp = object::program_mut(&mut ebpf, OBJECT, PROG_PASS)?;
         prog.load()
             .map_err(|e| Error::bpf("load program", PROG_PASS, e))?;
         let id = prog
@@ -56,6 +50,7 @@ pub fn apply(ns: &Netns, inode: u64, ifname: &str) -> Result<Option<Previous>> {
     })
 }
 
+/// Unpins the link the fix made (detaching the program).
 pub fn revert(prev: &Previous) -> Result<()> {
     let Previous::Pinned { pin } = prev else {
         return Ok(());
@@ -64,8 +59,7 @@ pub fn revert(prev: &Previous) -> Result<()> {
     if !p.exists() {
         return Ok(());
     }
-    let l = PinnedLink::from_pin(&p).map_err(|e| Error::bpf("open pinned link", pin.clone(), e))?;
-    l.unpin().map(drop).map_err(|e| Error::io("unpin", p, e))?;
+    crate::forwarder::pins::unpin_link(&p)?;
     let _ = std::fs::remove_dir(PIN_ROOT);
     Ok(())
 }

@@ -22,6 +22,32 @@ use serde_json::Value;
 
 use crate::{Error, Result};
 
+/// Which side of the NAT an interface is on, and so which program it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Clients arrive here: DNAT (`xdp_fwd_external`).
+    External,
+    /// Containers reply from here: SNAT (`xdp_fwd_internal`).
+    Internal,
+}
+
+impl Role {
+    /// `external` / `internal`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::External => "external",
+            Role::Internal => "internal",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One NAT entry: connections to `from` are translated to `to` (DNAT), and replies from `to`
 /// are translated back to `from` (SNAT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,11 +219,11 @@ impl ForwarderConfig {
     }
 
     /// Every interface the forwarder attaches to, external first.
-    pub fn interfaces(&self) -> impl Iterator<Item = (&str, bool)> {
+    pub fn interfaces(&self) -> impl Iterator<Item = (&str, Role)> {
         self.external
             .iter()
-            .map(|n| (n.as_str(), true))
-            .chain(self.internal.iter().map(|n| (n.as_str(), false)))
+            .map(|n| (n.as_str(), Role::External))
+            .chain(self.internal.iter().map(|n| (n.as_str(), Role::Internal)))
     }
 
     /// The config in the seed's JSON shape (what `load` reads back).

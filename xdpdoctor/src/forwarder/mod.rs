@@ -1,4 +1,5 @@
-//! The XDP NAT forwarder: its config, deployment into a namespace, teardown and status.
+//! The XDP NAT forwarder xdpdoctor deploys: its config, the one loader of its object,
+//! deployment into a namespace, its pins, live access to its maps, teardown and status.
 //!
 //! A deployment loads `forwarder-ebpf/forwarder.bpf.c`, fills its maps (NAT entries both ways,
 //! a devmap with every interface of the namespace, as the seed's controller did), attaches the
@@ -7,9 +8,12 @@
 
 pub mod config;
 pub mod deploy;
+pub mod maps;
+pub mod object;
 pub mod pins;
 pub mod status;
 
-pub use config::{Entry, ForwarderConfig};
+pub use config::{Entry, ForwarderConfig, Role};
 pub use deploy::{deploy, teardown, AttachMode, DeployedInterface, Deployment};
+pub use maps::NatEntry;
 pub use status::{status, ForwarderStatus};

@@ -1,63 +1,138 @@
-//! Where a deployed forwarder lives outside the process: its bpffs pins and a small state
-//! file. Both are keyed by the namespace inode, so forwarders deployed in different namespaces
-//! (two labs side by side) never collide, and a command started under `nsenter` finds the
-//! same forwarder as one given `--netns`.
+//! The pins of a deployed forwarder, `/sys/fs/bpf/xdpdoctor/fwd-<netns inode>/`: one
+//! `link-<ifname>` bpf_link per attached interface (unpinning it detaches the program) and
+//! the shared maps. Pinning, removing, and sweeping the pins of forwarders whose namespace
+//! died. The kernel decides what is stale: a pin is removed only when every link in it is
+//! defunct (its device was destroyed), never because a namespace is not visible from here.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use crate::{Error, Result};
+use aya::programs::links::{FdLink, PinnedLink};
+use aya::Ebpf;
 
-pub const BPFFS: &str = "/sys/fs/bpf";
-const BPF_FS_MAGIC: i64 = 0xcafe4a11;
-/// Root of everything xdpdoctor pins.
-pub const PIN_ROOT: &str = "/sys/fs/bpf/xdpdoctor";
-/// Root of xdpdoctor's state files (forwarders, labs, fix journals).
-pub const STATE_ROOT: &str = "/run/xdpdoctor";
+use super::deploy::DeployedInterface;
+use super::object::{OBJECT, PINNED_MAPS};
+use crate::state::{self, PIN_ROOT};
+use crate::{Error, ErrorList, Result};
 
-/// Pin directory of the forwarder deployed in namespace `inode`.
-pub fn pin_dir(inode: u64) -> PathBuf {
-    Path::new(PIN_ROOT).join(format!("fwd-{inode}"))
+/// Path of the pinned bpf_link attaching the forwarder to `ifname`.
+pub fn link_pin(dir: &Path, ifname: &str) -> PathBuf {
+    dir.join(format!("link-{ifname}"))
 }
 
-/// State file of the forwarder deployed in namespace `inode`.
-pub fn state_file(inode: u64) -> PathBuf {
-    Path::new(STATE_ROOT)
-        .join("forwarders")
-        .join(format!("{inode}.json"))
-}
-
-/// Is bpffs mounted at /sys/fs/bpf?
-pub fn bpffs_mounted() -> bool {
-    let c = std::ffi::CString::new(BPFFS).unwrap();
-    // SAFETY: statfs writes into a zeroed struct we own.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    (unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0) && st.f_type as i64 == BPF_FS_MAGIC
-}
-
-/// Mounts bpffs at /sys/fs/bpf if it is not there (pins need it).
-pub fn ensure_bpffs() -> Result<()> {
-    if bpffs_mounted() {
-        return Ok(());
+/// Pins the shared maps and every link under `dir`; returns the interfaces pinned.
+pub(crate) fn pin_all(
+    ebpf: &mut Ebpf,
+    dir: &Path,
+    attached: Vec<(DeployedInterface, FdLink)>,
+) -> Result<Vec<DeployedInterface>> {
+    state::bpffs::ensure_dir(dir)?;
+    for name in PINNED_MAPS {
+        let map = ebpf.map(name).ok_or_else(|| {
+            Error::bpf(
+                "find map",
+                format!("{name} in {OBJECT}"),
+                "missing from object",
+            )
+        })?;
+        let path = dir.join(name);
+        map.pin(&path)
+            .map_err(|e| Error::bpf("pin", path.display().to_string(), e))?;
     }
-    log::info!("mounting bpffs at {BPFFS}");
-    let target = std::ffi::CString::new(BPFFS).unwrap();
-    let fstype = std::ffi::CString::new("bpf").unwrap();
-    // SAFETY: valid C strings; no data argument.
-    let rc = unsafe {
-        libc::mount(
-            fstype.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
+    let mut out = Vec::new();
+    for (iface, link) in attached {
+        let path = link_pin(dir, &iface.name);
+        link.pin(&path)
+            .map_err(|e| Error::bpf("pin", path.display().to_string(), e))?;
+        out.push(iface);
+    }
+    Ok(out)
+}
+
+/// Removes every pin under `dir`: links first (unpinning a link detaches its program), then
+/// maps, then the directory. Keeps going on errors and reports them all.
+pub(crate) fn remove_all(dir: &Path) -> Result<()> {
+    let mut errs = ErrorList::default();
+    let entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("read directory", dir, e)),
     };
-    if rc != 0 {
-        return Err(Error::last_os("mount bpffs", BPFFS));
+    let (links, others): (Vec<_>, Vec<_>) = entries.into_iter().partition(|p| is_link_pin(p));
+    for p in links {
+        errs.push(unpin_link(&p));
     }
-    Ok(())
+    for p in others {
+        errs.push(std::fs::remove_file(&p).map_err(|e| Error::io("unpin", p.clone(), e)));
+    }
+    errs.push(std::fs::remove_dir(dir).map_err(|e| Error::io("remove", dir, e)));
+    // The shared root goes too once the last forwarder is gone (fails harmlessly otherwise).
+    let _ = std::fs::remove_dir(PIN_ROOT);
+    errs.into_result()
 }
 
-pub fn create_dir(p: &Path) -> Result<()> {
-    std::fs::create_dir_all(p).map_err(|e| Error::io("create directory", p, e))
+/// Unpins one pinned bpf_link (which detaches its program if nothing else holds it).
+pub fn unpin_link(p: &Path) -> Result<()> {
+    PinnedLink::from_pin(p)
+        .map_err(|e| Error::bpf("open pinned link", p.display().to_string(), e))?
+        .unpin()
+        .map(drop)
+        .map_err(|e| Error::io("unpin", p, e))
+}
+
+fn is_link_pin(p: &Path) -> bool {
+    p.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("link-"))
+}
+
+/// Whether any `link-*` pin under `dir` is an XDP link still attached to a device (or cannot
+/// be checked: then it is treated as attached, to be safe).
+pub(crate) fn any_link_attached(dir: &Path) -> bool {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    rd.filter_map(|e| e.ok())
+        .filter(|e| is_link_pin(&e.path()))
+        .any(|e| crate::bpf::sys::pinned_xdp_link_attached(&e.path()).unwrap_or(true))
+}
+
+/// Removes forwarder pins and state files whose namespace no longer exists (`alive` holds
+/// the inodes of every namespace still reachable). A namespace deleted without a teardown
+/// (a crash, a lab whose teardown failed) otherwise leaves `fwd-<inode>` behind, and a new
+/// namespace that reuses the inode would look "already deployed".
+pub fn cleanup_stale(alive: &HashSet<u64>) -> Result<()> {
+    let mut errs = ErrorList::default();
+    if let Ok(rd) = std::fs::read_dir(PIN_ROOT) {
+        for e in rd.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(ino) = name
+                .strip_prefix("fwd-")
+                .and_then(|s| s.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if alive.contains(&ino) {
+                continue;
+            }
+            // Not finding the namespace is not proof it is gone (another PID namespace, a
+            // bind mount elsewhere, an fd): the kernel decides. Only a forwarder all of whose
+            // links are defunct (device destroyed) is removed.
+            if any_link_attached(&e.path()) {
+                log::debug!("fwd-{ino}: namespace not visible but links attached; kept");
+                continue;
+            }
+            log::info!("removing pins of a forwarder whose namespace (inode {ino}) is gone");
+            errs.push(remove_all(&e.path()));
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(state::forwarders_dir()) {
+        for e in rd.filter_map(|e| e.ok()) {
+            let ino = state::inode_of_file(&e.file_name().to_string_lossy());
+            let stale = |i: u64| !alive.contains(&i) && !state::forwarder_pin_dir(i).exists();
+            if ino.is_some_and(stale) {
+                errs.push(state::remove_file(&e.path()));
+            }
+        }
+    }
+    errs.into_result()
 }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::scenario::{
-    End, EntrySpec, Fault, FeatureSet, ForwarderSpec, LinkSpec, Node, Scenario, Traffic,
+    Cidr, End, EntrySpec, Fault, FeatureSet, ForwarderSpec, IfaceRef, LinkSpec, Node, Scenario,
+    Traffic,
 };
 use crate::{Error, Result};
 
@@ -47,16 +48,19 @@ pub fn fleet(n: usize) -> Result<Scenario> {
             default_route: None,
         },
     ];
-    let end = |node: &str, name: &str, addr: String, nic: bool| End {
+    let end = |node: &str, name: &str, addr: [u8; 4], nic: bool| End {
         node: node.into(),
         name: name.into(),
-        addr: Some(addr),
+        addr: Some(Cidr {
+            addr: Ipv4Addr::from(addr),
+            prefix: 24,
+        }),
         tx_csum: nic.then_some(false),
         gro: nic.then_some(true),
     };
     let mut links = vec![LinkSpec {
-        a: end("vm", "eth0", "192.168.9.1/24".into(), false),
-        b: end("client", "eth0", "192.168.9.254/24".into(), true),
+        a: end("vm", "eth0", [192, 168, 9, 1], false),
+        b: end("client", "eth0", [192, 168, 9, 254], true),
     }];
     let (mut internal, mut entries) = (Vec::new(), Vec::new());
     let mut faults: BTreeMap<String, Fault> = BTreeMap::new();
@@ -72,22 +76,29 @@ pub fn fleet(n: usize) -> Result<Scenario> {
             default_route: Some(Ipv4Addr::new(10, a, b, 254)),
         });
         links.push(LinkSpec {
-            a: end("vm", &ve, format!("10.{a}.{b}.254/24"), false),
-            b: end(&node, "host0", format!("10.{a}.{b}.1/24"), true),
+            a: end("vm", &ve, [10, a, b, 254], false),
+            b: end(&node, "host0", [10, a, b, 1], true),
         });
         internal.push(ve.clone());
         entries.push(EntrySpec {
             from: SocketAddrV4::new(Ipv4Addr::new(192, 168, 9, 1), 10000 + k as u16),
             to: SocketAddrV4::new(Ipv4Addr::new(10, a, b, 1), 80),
         });
-        no_addr.remove_address.push(format!("vm:{ve}"));
+        let host0 = IfaceRef {
+            node: node.clone(),
+            name: "host0".into(),
+        };
+        no_addr.remove_address.push(IfaceRef {
+            node: "vm".into(),
+            name: ve.clone(),
+        });
         no_xdp.set_features.push(FeatureSet {
-            at: format!("{node}:host0"),
+            at: host0.clone(),
             tx_csum: None,
             gro: Some(false),
         });
         csum.set_features.push(FeatureSet {
-            at: format!("{node}:host0"),
+            at: host0,
             tx_csum: Some(true),
             gro: None,
         });

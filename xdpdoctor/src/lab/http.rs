@@ -1,13 +1,14 @@
 //! The lab's traffic: a tiny HTTP responder that runs inside a container namespace, and a
 //! client that opens one TCP connection per NAT entry from the client namespace and says,
-//! per entry, whether an HTTP answer came back and how long it took.
+//! per entry, whether an HTTP answer came back and how long it took. [`LabClient`] offers the
+//! client to diagnosis as its [`TrafficSource`].
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
+use super::LabState;
+use crate::diagnose::evidence::{ConnectResult, TrafficSource};
 use crate::netns::Netns;
 use crate::{Error, Result};
 
@@ -31,19 +32,6 @@ pub fn serve(port: u16, body: &str) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Outcome of one connection attempt.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ConnectResult {
-    pub target: SocketAddrV4,
-    /// Where the entry forwards to (for the report).
-    pub backend: Option<SocketAddrV4>,
-    pub ok: bool,
-    /// Milliseconds until the answer, or until the failure.
-    pub elapsed_ms: u64,
-    /// The HTTP body on success, the error otherwise.
-    pub detail: String,
 }
 
 fn http_get(target: SocketAddrV4, timeout: Duration) -> std::result::Result<String, String> {
@@ -115,12 +103,67 @@ pub fn wait_listening(ns: &Netns, addr: SocketAddrV4, within: Duration) -> Resul
                 return Ok(());
             }
             if t0.elapsed() > within {
-                return Err(Error::invalid(
-                    format!("responder {addr} in {ns}"),
-                    "did not start listening",
+                return Err(Error::not_found(
+                    format!("responder listening on {addr} in {ns}"),
+                    Some("it did not start within 5 s".into()),
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     })
+}
+
+/// A lab's traffic client, as diagnosis' traffic source.
+#[derive(Debug, Clone)]
+pub struct LabClient {
+    /// The lab's prefix.
+    pub prefix: String,
+    /// The client's namespace.
+    pub client: Netns,
+}
+
+impl LabClient {
+    /// The client of the lab with this prefix.
+    pub fn of_prefix(prefix: &str) -> Result<Self> {
+        let st = LabState::load(prefix)?
+            .ok_or_else(|| Error::not_found(format!("lab with prefix {prefix}"), None))?;
+        Self::of_state(&st)
+            .ok_or_else(|| Error::not_found(format!("traffic client of lab {prefix}"), None))
+    }
+
+    /// The client of the lab whose forwarder runs in the namespace with this inode, if any.
+    pub fn of_forwarder_netns(inode: u64) -> Option<Self> {
+        LabState::all().into_iter().find_map(|l| {
+            let f = l.forwarder_netns.as_deref()?;
+            if Netns::named(f).inode().ok()? != inode {
+                return None;
+            }
+            Self::of_state(&l)
+        })
+    }
+
+    fn of_state(st: &LabState) -> Option<Self> {
+        Some(LabClient {
+            prefix: st.prefix.clone(),
+            client: Netns::named(st.client_netns.as_deref()?),
+        })
+    }
+}
+
+impl TrafficSource for LabClient {
+    fn label(&self) -> String {
+        format!("lab {} (client {})", self.prefix, self.client)
+    }
+
+    fn client_netns(&self) -> Option<Netns> {
+        Some(self.client.clone())
+    }
+
+    fn run(
+        &self,
+        targets: &[(SocketAddrV4, Option<SocketAddrV4>)],
+        budget: Duration,
+    ) -> Result<Vec<ConnectResult>> {
+        connect_all(&self.client, targets, budget)
+    }
 }

@@ -6,6 +6,7 @@
 //! the namespace xdpdoctor runs in. `up` records each thing it makes before making the next,
 //! and cleans up through `down` on any error or interrupt.
 
+pub mod catalog;
 pub mod down;
 pub mod fleet;
 pub mod http;
@@ -15,6 +16,7 @@ pub mod state;
 pub mod up;
 
 pub use down::down;
+pub use http::LabClient;
 pub use scenario::Scenario;
 pub use state::LabState;
 pub use up::{up, UpOptions};

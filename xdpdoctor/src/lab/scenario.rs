@@ -1,19 +1,18 @@
 //! Scenario files (`scenarios/*.toml`): a lab as data. Nodes become namespaces, links become
 //! veth pairs, services are started in nodes, the forwarder is deployed on one node, and named
-//! faults are deltas on that healthy setup. Built-in scenarios are embedded in the binary;
-//! any other file can be given by path.
+//! faults are deltas on that healthy setup. Values are parsed into their types as the file is
+//! read (addresses, `node:ifname` references), and cross-references are checked right after,
+//! so a parsed [`Scenario`] is a plan `lab up` follows without re-checking anything. Which
+//! scenarios exist (built-in, generated, files) is `catalog`'s business.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::forwarder::{Entry, ForwarderConfig};
 use crate::{Error, Result};
-
-/// Scenarios shipped with xdpdoctor: (name, TOML).
-pub const BUILTIN: &[(&str, &str)] = &[("seed", include_str!("../../../scenarios/seed.toml"))];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -49,7 +48,7 @@ pub struct End {
     pub node: String,
     pub name: String,
     /// "a.b.c.d/len"
-    pub addr: Option<String>,
+    pub addr: Option<Cidr>,
     pub tx_csum: Option<bool>,
     pub gro: Option<bool>,
 }
@@ -95,7 +94,7 @@ pub struct Traffic {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureSet {
-    pub at: String,
+    pub at: IfaceRef,
     pub tx_csum: Option<bool>,
     pub gro: Option<bool>,
 }
@@ -119,69 +118,21 @@ pub struct Fault {
     pub default: bool,
     /// "node:ifname" whose configured address is not added.
     #[serde(default)]
-    pub remove_address: Vec<String>,
+    pub remove_address: Vec<IfaceRef>,
     #[serde(default)]
     pub set_features: Vec<FeatureSet>,
     #[serde(default)]
     pub sysctls: Vec<SysctlSet>,
     /// "node:ifname" removed from the forwarder's devmap after deployment.
     #[serde(default)]
-    pub devmap_remove: Vec<String>,
+    pub devmap_remove: Vec<IfaceRef>,
     /// NAT targets whose SNAT entry is removed after deployment.
     #[serde(default)]
     pub snat_remove: Vec<SocketAddrV4>,
 }
 
 impl Scenario {
-    /// A built-in scenario by name, or a scenario file by path. `containers` sizes the
-    /// generated `fleet` scenario (and is refused for any other).
-    pub fn load_sized(name_or_path: &str, containers: Option<usize>) -> Result<(Self, PathBuf)> {
-        if name_or_path == super::fleet::NAME {
-            let s = super::fleet::fleet(containers.unwrap_or(10))?;
-            return Ok((
-                s,
-                PathBuf::from(format!(
-                    "(generated) fleet --containers {}",
-                    containers.unwrap_or(10)
-                )),
-            ));
-        }
-        if containers.is_some() {
-            return Err(Error::invalid(
-                "--containers",
-                format!(
-                    "only the generated `{}` scenario takes it",
-                    super::fleet::NAME
-                ),
-            ));
-        }
-        Self::load(name_or_path)
-    }
-
-    /// A built-in scenario by name, or a scenario file by path.
-    pub fn load(name_or_path: &str) -> Result<(Self, PathBuf)> {
-        if let Some((n, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
-            let origin = PathBuf::from(format!("scenarios/{n}.toml"));
-            return Ok((Self::parse(text, &origin)?, origin));
-        }
-        let p = Path::new(name_or_path);
-        if !p.exists() {
-            return Err(Error::not_found(
-                format!("scenario {name_or_path}"),
-                Some(format!(
-                    "built-in scenarios: {}; or give a path to a .toml file",
-                    BUILTIN
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-            ));
-        }
-        let text = std::fs::read_to_string(p).map_err(|e| Error::io("read", p, e))?;
-        Ok((Self::parse(&text, p)?, p.to_path_buf()))
-    }
-
+    /// Parses and validates scenario text; `file` names it in errors.
     pub fn parse(text: &str, file: &Path) -> Result<Self> {
         let s: Scenario = toml::from_str(text).map_err(|e| Error::Config {
             file: file.to_path_buf(),
@@ -209,7 +160,7 @@ impl Scenario {
                 Err(err(field, format!("unknown node \"{n}\"")))
             }
         };
-        let mut ifaces: HashSet<String> = HashSet::new();
+        let mut ifaces: HashSet<IfaceRef> = HashSet::new();
         for (i, l) in self.links.iter().enumerate() {
             for (end, side) in [(&l.a, "a"), (&l.b, "b")] {
                 node_ok(&end.node, format!("link[{i}].{side}.node"))?;
@@ -219,14 +170,11 @@ impl Scenario {
                         format!("\"{}\" is not a valid interface name", end.name),
                     ));
                 }
-                if !ifaces.insert(format!("{}:{}", end.node, end.name)) {
+                if !ifaces.insert(end.iface()) {
                     return Err(err(
                         format!("link[{i}].{side}.name"),
-                        format!("{}:{} defined twice", end.node, end.name),
+                        format!("{} defined twice", end.iface()),
                     ));
-                }
-                if let Some(a) = &end.addr {
-                    parse_cidr(a).map_err(|m| err(format!("link[{i}].{side}.addr"), m))?;
                 }
             }
         }
@@ -263,7 +211,7 @@ impl Scenario {
         if let Some(f) = &self.forwarder {
             for (name, fault) in &self.faults {
                 for (j, at) in fault.devmap_remove.iter().enumerate() {
-                    if !at.starts_with(&format!("{}:", f.node)) {
+                    if at.node != f.node {
                         return Err(err(
                             format!("fault.{name}.devmap_remove[{j}]"),
                             format!(
@@ -294,6 +242,11 @@ impl Scenario {
             full_checksum: false,
             fib_cache_ms: 0,
         }
+    }
+
+    /// The faults with these names (known: `select_faults` checked them).
+    pub fn faults_named<'a>(&'a self, names: &'a [String]) -> impl Iterator<Item = &'a Fault> {
+        names.iter().filter_map(|n| self.faults.get(n))
     }
 
     /// Resolves the faults to apply: `names` if given, else every `default = true` fault,
@@ -332,20 +285,90 @@ impl Scenario {
     }
 }
 
-/// Parses "a.b.c.d/len".
-pub fn parse_cidr(s: &str) -> std::result::Result<(Ipv4Addr, u8), String> {
-    let (a, l) = s
-        .split_once('/')
-        .ok_or_else(|| format!("\"{s}\" is not a.b.c.d/len"))?;
-    let addr: Ipv4Addr = a
-        .parse()
-        .map_err(|_| format!("\"{a}\" is not an IPv4 address"))?;
-    let len: u8 = l
-        .parse()
-        .ok()
-        .filter(|l| *l <= 32)
-        .ok_or_else(|| format!("bad prefix length \"{l}\""))?;
-    Ok((addr, len))
+impl End {
+    /// This end as `node:ifname`.
+    pub fn iface(&self) -> IfaceRef {
+        IfaceRef {
+            node: self.node.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+/// An IPv4 address with its prefix length, written "a.b.c.d/len".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Cidr {
+    /// The address.
+    pub addr: Ipv4Addr,
+    /// The prefix length (0..=32).
+    pub prefix: u8,
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (a, l) = s
+            .split_once('/')
+            .ok_or_else(|| format!("\"{s}\" is not a.b.c.d/len"))?;
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| format!("\"{a}\" is not an IPv4 address"))?;
+        let prefix: u8 = l
+            .parse()
+            .ok()
+            .filter(|l| *l <= 32)
+            .ok_or_else(|| format!("bad prefix length \"{l}\""))?;
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl TryFrom<String> for Cidr {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Cidr> for String {
+    fn from(c: Cidr) -> String {
+        format!("{}/{}", c.addr, c.prefix)
+    }
+}
+
+/// An interface of a node, written "node:ifname".
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct IfaceRef {
+    /// The node (namespace `PREFIX-node`).
+    pub node: String,
+    /// The interface in it.
+    pub name: String,
+}
+
+impl TryFrom<String> for IfaceRef {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        match s.split_once(':') {
+            Some((n, i)) if !n.is_empty() && !i.is_empty() => Ok(IfaceRef {
+                node: n.into(),
+                name: i.into(),
+            }),
+            _ => Err(format!("\"{s}\" is not node:ifname")),
+        }
+    }
+}
+
+impl From<IfaceRef> for String {
+    fn from(r: IfaceRef) -> String {
+        r.to_string()
+    }
+}
+
+impl std::fmt::Display for IfaceRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.node, self.name)
+    }
 }
 
 #[cfg(test)]
@@ -354,7 +377,7 @@ mod tests {
 
     #[test]
     fn builtin_seed_parses_and_has_the_incident_faults() {
-        let (s, _) = Scenario::load("seed").unwrap();
+        let (s, _) = crate::lab::catalog::load("seed", None).unwrap();
         let d = s.select_faults(&[], false).unwrap();
         assert_eq!(d, vec!["no-address", "peer-no-xdp", "tx-csum"]);
         assert!(s.select_faults(&[], true).unwrap().is_empty());
@@ -371,5 +394,25 @@ a={node="a",name="e0"}
 b={node="zz",name="e0"}"#;
         let e = format!("{}", Scenario::parse(t, Path::new("x.toml")).unwrap_err());
         assert!(e.contains("link[0].b.node") && e.contains("zz"), "{e}");
+    }
+
+    #[test]
+    fn typed_values_are_checked_while_reading() {
+        let t = |addr: &str| {
+            format!(
+                "name=\"x\"\n[[node]]\nname=\"a\"\n[[link]]\na={{node=\"a\",name=\"e0\",addr=\"{addr}\"}}\nb={{node=\"a\",name=\"e1\"}}"
+            )
+        };
+        assert!(Scenario::parse(&t("10.0.0.1/24"), Path::new("x.toml")).is_ok());
+        let e = Scenario::parse(&t("10.0.0.1/33"), Path::new("x.toml")).unwrap_err();
+        assert!(e.to_string().contains("bad prefix length"), "{e}");
+        assert_eq!("10.1.2.3/8".parse::<Cidr>().unwrap().prefix, 8);
+        assert!(IfaceRef::try_from("vm".to_string()).is_err());
+        assert_eq!(
+            IfaceRef::try_from("vm:ve-m1".to_string())
+                .unwrap()
+                .to_string(),
+            "vm:ve-m1"
+        );
     }
 }

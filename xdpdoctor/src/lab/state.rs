@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::forwarder::pins::STATE_ROOT;
-use crate::{statefile, Result};
+use crate::{state, Result};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Responder {
@@ -37,8 +36,9 @@ pub struct LabState {
     pub targets: Vec<(std::net::SocketAddrV4, std::net::SocketAddrV4)>,
 }
 
+/// Directory of the labs' state files.
 pub fn labs_dir() -> PathBuf {
-    PathBuf::from(STATE_ROOT).join("labs")
+    state::labs_dir()
 }
 
 impl LabState {
@@ -52,11 +52,11 @@ impl LabState {
     }
 
     pub fn save(&self) -> Result<()> {
-        statefile::write(&Self::path(&self.prefix), self)
+        state::write(&Self::path(&self.prefix), self)
     }
 
     pub fn load(prefix: &str) -> Result<Option<Self>> {
-        statefile::read(&Self::path(prefix))
+        state::read(&Self::path(prefix))
     }
 
     /// Every lab with a state file.

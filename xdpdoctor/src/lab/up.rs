@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::scenario::{parse_cidr, End, Scenario};
+use super::scenario::{Cidr, End, Fault, IfaceRef, Scenario};
 use super::state::{LabState, Responder};
 use super::{down::down_state, http, process};
 use crate::forwarder::{self, AttachMode};
@@ -34,7 +34,7 @@ pub struct UpOptions {
 #[derive(Debug, Clone, Default)]
 struct IfacePlan {
     name: String,
-    addr: Option<(std::net::Ipv4Addr, u8)>,
+    addr: Option<Cidr>,
     tx_csum: Option<bool>,
     gro: Option<bool>,
 }
@@ -44,7 +44,7 @@ pub fn up(scenario: &Scenario, scenario_file: &Path, opts: &UpOptions) -> Result
     validate_prefix(&opts.prefix)?;
     let faults = scenario.select_faults(&opts.faults, opts.no_faults)?;
     if LabState::load(&opts.prefix)?.is_some() {
-        return Err(Error::invalid(
+        return Err(Error::busy(
             format!("lab prefix {}", opts.prefix),
             "a lab with this prefix is running; `xdpdoctor lab down --prefix` it or pick another",
         ));
@@ -52,7 +52,7 @@ pub fn up(scenario: &Scenario, scenario_file: &Path, opts: &UpOptions) -> Result
     for n in &scenario.nodes {
         let name = LabState::ns_name(&opts.prefix, &n.name);
         if Netns::named(&name).exists() {
-            return Err(Error::invalid(
+            return Err(Error::busy(
                 format!("namespace {name}"),
                 "already exists; pick another --prefix",
             ));
@@ -95,26 +95,46 @@ fn validate_prefix(p: &str) -> Result<()> {
 }
 
 fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) -> Result<()> {
-    let ns = |node: &str| Netns::named(&LabState::ns_name(&opts.prefix, node));
-    let fault_defs: Vec<_> = faults.iter().map(|f| &sc.faults[f]).collect();
+    let fault_defs: Vec<&Fault> = sc.faults_named(faults).collect();
+    let (plans, sysctls) = desired_state(sc, &fault_defs);
+    create_namespaces(sc, opts, st)?;
+    create_links(sc, opts)?;
+    configure_nodes(sc, opts, plans, sysctls)?;
+    start_responders(sc, opts, st)?;
+    st.client_netns = sc
+        .traffic
+        .as_ref()
+        .map(|t| LabState::ns_name(&opts.prefix, &t.client));
+    st.targets = traffic_targets(sc)
+        .into_iter()
+        .filter_map(|(from, to)| Some((from, to?)))
+        .collect();
+    st.save()?;
+    deploy_forwarder(sc, &fault_defs, opts, st)
+}
 
-    // Desired per-interface and per-node state, faults applied.
-    let no_addr: HashSet<&String> = fault_defs.iter().flat_map(|f| &f.remove_address).collect();
+fn node_ns(opts: &UpOptions, node: &str) -> Netns {
+    Netns::named(&LabState::ns_name(&opts.prefix, node))
+}
+
+/// Per node: the desired state of each interface and the sysctls, faults applied.
+type Desired = (
+    BTreeMap<String, Vec<IfacePlan>>,
+    HashMap<String, Vec<(String, String)>>,
+);
+
+fn desired_state(sc: &Scenario, faults: &[&Fault]) -> Desired {
+    let no_addr: HashSet<&IfaceRef> = faults.iter().flat_map(|f| &f.remove_address).collect();
     let mut plans: BTreeMap<String, Vec<IfacePlan>> = BTreeMap::new();
-    let plan_of = |e: &End| IfacePlan {
-        name: e.name.clone(),
-        addr: e.addr.as_deref().map(|a| parse_cidr(a).expect("validated")),
-        tx_csum: e.tx_csum,
-        gro: e.gro,
-    };
     for l in &sc.links {
         for e in [&l.a, &l.b] {
+            let at = e.iface();
             let mut p = plan_of(e);
-            if no_addr.contains(&format!("{}:{}", e.node, e.name)) {
+            if no_addr.contains(&at) {
                 p.addr = None;
             }
-            for fs in fault_defs.iter().flat_map(|f| &f.set_features) {
-                if fs.at == format!("{}:{}", e.node, e.name) {
+            for fs in faults.iter().flat_map(|f| &f.set_features) {
+                if fs.at == at {
                     p.tx_csum = fs.tx_csum.or(p.tx_csum);
                     p.gro = fs.gro.or(p.gro);
                 }
@@ -132,25 +152,40 @@ fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) 
                 .collect(),
         );
     }
-    for s in fault_defs.iter().flat_map(|f| &f.sysctls) {
+    for s in faults.iter().flat_map(|f| &f.sysctls) {
         sysctls
-            .get_mut(&s.node)
-            .expect("validated")
+            .entry(s.node.clone())
+            .or_default()
             .push((s.key.clone(), s.value.clone()));
     }
+    (plans, sysctls)
+}
 
-    // Namespaces, recorded one by one.
+fn plan_of(e: &End) -> IfacePlan {
+    IfacePlan {
+        name: e.name.clone(),
+        addr: e.addr,
+        tx_csum: e.tx_csum,
+        gro: e.gro,
+    }
+}
+
+/// Namespaces, recorded one by one.
+fn create_namespaces(sc: &Scenario, opts: &UpOptions, st: &mut LabState) -> Result<()> {
     for n in &sc.nodes {
         cancel::check()?;
         let created = Netns::create(&LabState::ns_name(&opts.prefix, &n.name))?;
         st.namespaces.push(created.name.clone());
         st.save()?;
     }
+    Ok(())
+}
 
-    // veth pairs: create in a, move the peer into b under its final name.
+/// veth pairs: create in a, move the peer into b under its final name.
+fn create_links(sc: &Scenario, opts: &UpOptions) -> Result<()> {
     for (i, l) in sc.links.iter().enumerate() {
         cancel::check()?;
-        let (na, nb) = (ns(&l.a.node), ns(&l.b.node));
+        let (na, nb) = (node_ns(opts, &l.a.node), node_ns(opts, &l.b.node));
         let b_fd = nb.open()?;
         let tmp = format!("xdtmp{i}");
         let (a_name, b_name) = (l.a.name.clone(), l.b.name.clone());
@@ -162,15 +197,22 @@ fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) 
                 .await
         })?;
     }
+    Ok(())
+}
 
-    // Per node: interfaces up, addresses, default route, sysctls, features.
+/// Per node: interfaces up, addresses, default route, sysctls, features.
+fn configure_nodes(
+    sc: &Scenario,
+    opts: &UpOptions,
+    mut plans: BTreeMap<String, Vec<IfacePlan>>,
+    mut sysctls: HashMap<String, Vec<(String, String)>>,
+) -> Result<()> {
     for n in &sc.nodes {
         cancel::check()?;
-        let node_ns = ns(&n.name);
-        let ifaces = plans.get(&n.name).cloned().unwrap_or_default();
+        let ifaces = plans.remove(&n.name).unwrap_or_default();
         let gw = n.default_route;
         let ctls = sysctls.remove(&n.name).unwrap_or_default();
-        node_ns.block_on(|| async move {
+        node_ns(opts, &n.name).block_on(|| async move {
             let rt = Rtnl::new()?;
             let lo = rt.link("lo").await?;
             rt.set_up(lo.index, true).await?;
@@ -179,8 +221,8 @@ fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) 
             }
             for p in &ifaces {
                 let l = rt.link(&p.name).await?;
-                if let Some((a, len)) = p.addr {
-                    rt.add_address(l.index, a, len).await?;
+                if let Some(c) = p.addr {
+                    rt.add_address(l.index, c.addr, c.prefix).await?;
                 }
                 // Up first: a veth only re-evaluates its peer's xdp_features (ndo-xmit) when
                 // GRO changes while it is up (measured on 6.18: GRO set while down leaves
@@ -199,8 +241,11 @@ fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) 
             Ok(())
         })?;
     }
+    Ok(())
+}
 
-    // Responders.
+/// HTTP responders, each recorded before the next starts.
+fn start_responders(sc: &Scenario, opts: &UpOptions, st: &mut LabState) -> Result<()> {
     for s in &sc.services {
         cancel::check()?;
         let name = LabState::ns_name(&opts.prefix, &s.node);
@@ -220,43 +265,40 @@ fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) 
         let local = SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, s.port);
         http::wait_listening(&Netns::named(&name), local, Duration::from_secs(5))?;
     }
-    st.client_netns = sc
-        .traffic
-        .as_ref()
-        .map(|t| LabState::ns_name(&opts.prefix, &t.client));
-    st.targets = traffic_targets(sc)
-        .into_iter()
-        .filter_map(|(from, to)| Some((from, to?)))
-        .collect();
+    Ok(())
+}
+
+/// The forwarder, with its config written where the user can read and reuse it, then the
+/// faults that act on the deployed forwarder.
+fn deploy_forwarder(
+    sc: &Scenario,
+    faults: &[&Fault],
+    opts: &UpOptions,
+    st: &mut LabState,
+) -> Result<()> {
+    let Some(f) = &sc.forwarder else {
+        return Ok(());
+    };
+    cancel::check()?;
+    let cfg = sc.forwarder_config(f);
+    let dir = LabState::files_dir(&opts.prefix);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+    let path = dir.join("forwarder.json");
+    std::fs::write(&path, cfg.to_json()).map_err(|e| Error::io("write", &path, e))?;
+    st.forwarder_config = Some(path.clone());
+    let fns = node_ns(opts, &f.node);
+    st.forwarder_netns = Some(fns.name.clone());
     st.save()?;
-
-    // Forwarder, with its config written where the user can read and reuse it.
-    if let Some(f) = &sc.forwarder {
-        cancel::check()?;
-        let cfg = sc.forwarder_config(f);
-        let dir = LabState::files_dir(&opts.prefix);
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
-        let path = dir.join("forwarder.json");
-        std::fs::write(&path, cfg.to_json()).map_err(|e| Error::io("write", &path, e))?;
-        st.forwarder_config = Some(path.clone());
-        let fns = ns(&f.node);
-        st.forwarder_netns = Some(fns.name.clone());
-        st.save()?;
-        forwarder::deploy(&fns, &cfg, &path, opts.mode)?;
-
-        // Faults that act on the deployed forwarder.
-        for f in &fault_defs {
-            for at in &f.devmap_remove {
-                let (node, ifname) = at.split_once(':').expect("validated");
-                let nns = ns(node);
-                let ifname = ifname.to_string();
-                let idx =
-                    nns.block_on(|| async move { Ok(Rtnl::new()?.link(&ifname).await?.index) })?;
-                forwarder::deploy::devmap_remove(&fns, idx)?;
-            }
-            for t in &f.snat_remove {
-                forwarder::deploy::snat_remove(&fns, *t)?;
-            }
+    let dep = forwarder::deploy(&fns, &cfg, &path, opts.mode)?;
+    for fault in faults {
+        for at in &fault.devmap_remove {
+            let ifname = at.name.clone();
+            let idx = node_ns(opts, &at.node)
+                .block_on(|| async move { Ok(Rtnl::new()?.link(&ifname).await?.index) })?;
+            forwarder::maps::devmap_remove(dep.netns_inode, idx)?;
+        }
+        for t in &fault.snat_remove {
+            forwarder::maps::nat_remove(dep.netns_inode, crate::bpf::forwarder_abi::SNAT_MAP, *t)?;
         }
     }
     Ok(())

@@ -4,6 +4,7 @@
 //! thread: call them inside `Netns::run` / `Netns::block_on`.
 
 pub mod ethtool;
+pub mod nsid;
 pub mod rtnl;
 pub mod sysctl;
 pub mod xdp_features;

@@ -164,7 +164,11 @@ mod tests {
             .map(|(n, (name, ifindex, prog_id))| DeployedInterface {
                 name: name.to_string(),
                 ifindex: *ifindex,
-                external: n == 0,
+                role: if n == 0 {
+                    crate::forwarder::Role::External
+                } else {
+                    crate::forwarder::Role::Internal
+                },
                 prog_id: *prog_id,
             })
             .collect();

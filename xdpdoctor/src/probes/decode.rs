@@ -4,14 +4,13 @@
 //! programs.
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::attribute::ProgOwners;
 use crate::forwarder::deploy::Deployment;
 use crate::netlink::rtnl::Rtnl;
-use crate::netns::{Netns, NETNS_RUN_DIR};
+use crate::netns::Netns;
 
 /// The name of an errno value (sign ignored): `-95` -> `EOPNOTSUPP`.
 pub fn errno_name(code: i32) -> String {
@@ -118,10 +117,9 @@ impl Names {
             if let Ok(Some(d)) = Deployment::load(*inode) {
                 self.owners.add(*inode, &d);
                 for i in &d.interfaces {
-                    let role = if i.external { "external" } else { "internal" };
                     self.progs.insert(
                         i.prog_id,
-                        format!("forwarder {role} program on {} in {}", i.name, ns.name),
+                        format!("forwarder {} program on {} in {}", i.role, i.name, ns.name),
                     );
                 }
             }
@@ -161,37 +159,18 @@ impl Names {
     }
 }
 
-/// Every network namespace reachable from /run/netns and /proc/*/ns/net, by inode. Named
-/// namespaces win over `pid N (comm)`; among pids the lowest wins.
+/// Every network namespace we can reach, by inode (`crate::netns::all`).
 fn discover_namespaces() -> HashMap<u64, NsInfo> {
-    let mut out: HashMap<u64, NsInfo> = HashMap::new();
-    for name in crate::netns::list_named() {
-        let path = PathBuf::from(NETNS_RUN_DIR).join(&name);
-        if let Ok(m) = std::fs::metadata(&path) {
-            out.entry(m.ino()).or_insert(NsInfo { name, path });
-        }
-    }
-    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
+    crate::netns::all()
+        .into_iter()
+        .map(|n| {
+            let info = NsInfo {
+                name: n.label(),
+                path: n.netns.path,
+            };
+            (n.inode, info)
         })
-        .unwrap_or_default();
-    pids.sort_unstable();
-    for pid in pids {
-        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
-        let Ok(m) = std::fs::metadata(&path) else {
-            continue;
-        };
-        out.entry(m.ino()).or_insert_with(|| {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            NsInfo {
-                name: format!("pid {pid} ({})", comm.trim()),
-                path,
-            }
-        });
-    }
-    out
+        .collect()
 }
 
 #[cfg(test)]

@@ -63,7 +63,9 @@ impl Filter {
 }
 
 /// What an event reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// `xdp:xdp_redirect_err`: a redirect failed before queueing (code: -errno).

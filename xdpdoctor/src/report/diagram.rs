@@ -19,7 +19,7 @@ pub fn diagram(r: &Report, st: Style) -> String {
         .forwarder
         .interfaces
         .iter()
-        .filter(|i| i.role == "external")
+        .filter(|i| i.role == crate::forwarder::Role::External)
         .map(|i| i.name.as_str())
         .collect();
     let mut s = String::new();

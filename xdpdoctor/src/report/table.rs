@@ -61,10 +61,10 @@ pub fn evidence_summary(r: &Report) -> String {
     match &ev.traffic {
         Traffic::None => s += "evidence: static only\n",
         Traffic::Passive => s += &format!("evidence: {} ms passive window\n", ev.window_ms),
-        Traffic::Lab { prefix, results } => {
+        Traffic::Client { by, results } => {
             let ok = results.iter().filter(|r| r.ok).count();
             s += &format!(
-                "evidence: {} ms window, lab {prefix} client: {ok}/{} connections answered\n",
+                "evidence: {} ms window, {by}: {ok}/{} connections answered\n",
                 ev.window_ms,
                 results.len()
             );

@@ -3,26 +3,19 @@
 
 use std::collections::BTreeMap;
 
-use super::nsid::{self, Candidate};
-use super::{Iface, LabRef, NsState, PeerRef, Snapshot, SNAPSHOT_VERSION};
+use super::{Iface, NsState, PeerRef, Snapshot, SNAPSHOT_VERSION};
 use crate::forwarder::{self, Deployment};
-use crate::lab::LabState;
 use crate::netlink::rtnl::Rtnl;
-use crate::netlink::{ethtool, sysctl, xdp_features::Netdev};
-use crate::netns::Netns;
-use crate::{Error, Result};
+use crate::netlink::{ethtool, nsid, sysctl, xdp_features::Netdev};
+use crate::netns::{self, Netns, NsInfo};
+use crate::Result;
 
 /// Snapshots the forwarder deployed in `ns` and every namespace its veths lead to.
 pub fn take(ns: &Netns) -> Result<Snapshot> {
     let inode = ns.inode()?;
-    let dep = Deployment::load(inode)?.ok_or_else(|| {
-        Error::not_found(
-            format!("forwarder in namespace {ns}"),
-            Some("deploy one with `xdpdoctor deploy` or point --netns at its namespace".into()),
-        )
-    })?;
+    let dep = Deployment::require(ns)?;
     let status = forwarder::status(ns)?;
-    let cands = nsid::candidates();
+    let cands = netns::all();
     let (fwd_ns, supported) = collect_ns(ns, inode, &cands)?;
 
     // Every namespace a veth of the forwarder's namespace leads to, once.
@@ -54,18 +47,6 @@ pub fn take(ns: &Netns) -> Result<Snapshot> {
         forwarder: status,
         full_checksum: dep.config.full_checksum,
         namespaces,
-        lab: lab_of(inode),
-    })
-}
-
-/// The lab whose state names the namespace with this inode as its forwarder's.
-pub fn lab_of(inode: u64) -> Option<LabRef> {
-    LabState::all().into_iter().find_map(|l| {
-        let f = l.forwarder_netns.as_deref()?;
-        (Netns::named(f).inode().ok()? == inode).then(|| LabRef {
-            prefix: l.prefix.clone(),
-            client_netns: l.client_netns.clone(),
-        })
     })
 }
 
@@ -86,7 +67,7 @@ fn flag(v: Option<String>) -> Option<bool> {
 }
 
 /// Reads one namespace. Returns its state and whether xdp_features could be read.
-fn collect_ns(ns: &Netns, inode: u64, cands: &[Candidate]) -> Result<(NsState, bool)> {
+fn collect_ns(ns: &Netns, inode: u64, cands: &[NsInfo]) -> Result<(NsState, bool)> {
     let cands = cands.to_vec();
     let (name, path) = (ns.name.clone(), ns.path.display().to_string());
     ns.block_on(|| async move {

@@ -9,14 +9,15 @@
 //! on one thread inside it (netlink, ethtool ioctl, generic netlink, /proc/sys).
 
 pub mod collect;
-pub mod nsid;
 pub mod paths;
 
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bpf::forwarder_abi::Counter;
 use crate::forwarder::ForwarderStatus;
+use crate::model::NsRef;
 use crate::netlink::rtnl::{Addr, Link, Neighbour, Route};
 use crate::netlink::xdp_features::XdpFeatures;
 use crate::{Error, Result};
@@ -43,15 +44,6 @@ pub struct Snapshot {
     pub full_checksum: bool,
     /// The forwarder's namespace first, then every peer namespace reached from it.
     pub namespaces: Vec<NsState>,
-    /// The lab this forwarder belongs to, if a lab state names its namespace.
-    pub lab: Option<LabRef>,
-}
-
-/// A lab that owns the forwarder (gives the traffic client).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct LabRef {
-    pub prefix: String,
-    pub client_netns: Option<String>,
 }
 
 /// One network namespace.
@@ -119,6 +111,14 @@ impl Iface {
 }
 
 impl NsState {
+    /// How findings and fixes name this namespace.
+    pub fn ns_ref(&self) -> NsRef {
+        NsRef {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            inode: self.inode,
+        }
+    }
     pub fn iface(&self, index: u32) -> Option<&Iface> {
         self.interfaces.iter().find(|i| i.index() == index)
     }
@@ -174,14 +174,9 @@ impl Snapshot {
         let ns = self.ns(p.netns_inode)?;
         Some((ns, ns.iface(p.ifindex)?))
     }
-    /// Counter value by name (0 if absent).
-    pub fn counter(&self, name: &str) -> u64 {
-        self.forwarder
-            .counters
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| *v)
-            .unwrap_or(0)
+    /// A forwarder counter since deploy (0 if absent).
+    pub fn counter(&self, c: Counter) -> u64 {
+        self.forwarder.counter(c)
     }
     /// Kernel (major, minor) from `kernel`.
     pub fn kernel_version(&self) -> Option<(u32, u32)> {
@@ -197,10 +192,10 @@ impl Snapshot {
     pub fn load(path: &std::path::Path) -> Result<Self> {
         let s = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
         let snap: Snapshot = serde_json::from_str(&s)
-            .map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))?;
+            .map_err(|e| Error::corrupt(path, format!("not a snapshot: {e}")))?;
         if snap.version != SNAPSHOT_VERSION {
-            return Err(Error::invalid(
-                path.display().to_string(),
+            return Err(Error::corrupt(
+                path,
                 format!(
                     "snapshot version {} (this xdpdoctor reads {SNAPSHOT_VERSION})",
                     snap.version
@@ -208,10 +203,7 @@ impl Snapshot {
             ));
         }
         if snap.namespaces.is_empty() {
-            return Err(Error::invalid(
-                path.display().to_string(),
-                "snapshot has no namespaces",
-            ));
+            return Err(Error::corrupt(path, "snapshot has no namespaces"));
         }
         Ok(snap)
     }

@@ -5,47 +5,9 @@
 
 use std::net::SocketAddrV4;
 
-use serde::{Deserialize, Serialize};
-
 use super::{in_prefix, Iface, NsState, Snapshot};
+pub use crate::model::PathStage;
 use crate::netlink::rtnl::Route;
-
-/// Where on the way of a packet something goes wrong; findings are ordered by it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PathStage {
-    /// The forwarder's programs on the interfaces (before any packet is handled).
-    Attach,
-    /// External ingress: DNAT lookup.
-    Ingress,
-    /// `bpf_fib_lookup` in the forwarder's namespace.
-    Fib,
-    /// `bpf_redirect_map` into the devmap.
-    Devmap,
-    /// The veth into the container (redirect target and its peer).
-    Veth,
-    /// Inside the container.
-    Container,
-    /// Replies: container -> SNAT -> external.
-    Reply,
-    /// Back at the client.
-    Client,
-}
-
-impl PathStage {
-    pub fn label(self) -> &'static str {
-        match self {
-            PathStage::Attach => "attach",
-            PathStage::Ingress => "ingress",
-            PathStage::Fib => "fib",
-            PathStage::Devmap => "devmap",
-            PathStage::Veth => "veth",
-            PathStage::Container => "container",
-            PathStage::Reply => "reply",
-            PathStage::Client => "client",
-        }
-    }
-}
 
 /// One DNAT entry's way through the forwarder.
 #[derive(Debug, Clone, PartialEq, Eq)]

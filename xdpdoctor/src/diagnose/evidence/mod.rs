@@ -1,31 +1,34 @@
 //! Evidence from a short observation window: the forwarder's counters before and after,
 //! probe counts (tracepoints, through the adapter in `probes.rs`), pcap captures with TCP
 //! checksum classification on the container-side veths, and `TcpInCsumErrors` deltas in the
-//! namespaces of the NAT targets and of the client. Traffic during the window comes from the
-//! lab's client when the forwarder belongs to a lab; otherwise the window is passive.
+//! namespaces of the NAT targets and of the client. Traffic during the window comes from a
+//! [`TrafficSource`] the caller gives (the CLI gives the lab's client when the forwarder
+//! belongs to a lab); without one the window is passive.
 
 mod observe;
 pub mod probes;
 pub mod snmp;
+pub mod traffic;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bpf::forwarder_abi::Counter;
 use crate::capture::CaptureStats;
-use crate::lab::http::ConnectResult;
+use crate::probes::{Attribution, EventKind};
 
 pub use observe::observe;
+pub use traffic::{ConnectResult, TrafficSource};
 
 /// How to observe.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ObserveOptions {
     /// Zero: static diagnosis only.
     pub window: Duration,
-    /// Lab prefix whose client makes traffic (None: auto-detect from lab state).
-    pub lab: Option<String>,
-    /// Whether to make traffic at all (false: passive even in a lab).
-    pub traffic: bool,
+    /// Who makes traffic during the window (None: passive).
+    pub traffic: Option<Arc<dyn TrafficSource>>,
     /// Whether to attach the tracing probes.
     pub probes: bool,
 }
@@ -34,10 +37,19 @@ impl Default for ObserveOptions {
     fn default() -> Self {
         ObserveOptions {
             window: Duration::from_secs(3),
-            lab: None,
-            traffic: true,
+            traffic: None,
             probes: true,
         }
+    }
+}
+
+impl std::fmt::Debug for ObserveOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObserveOptions")
+            .field("window", &self.window)
+            .field("traffic", &self.traffic.as_ref().map(|t| t.label()))
+            .field("probes", &self.probes)
+            .finish()
     }
 }
 
@@ -49,9 +61,11 @@ pub enum Traffic {
     None,
     /// Nothing was generated; only traffic that happened to flow was seen.
     Passive,
-    /// The lab's client connected to every NAT entry.
-    Lab {
-        prefix: String,
+    /// A client (the lab's, or the caller's [`TrafficSource`]) connected to every NAT entry.
+    Client {
+        /// Who made the traffic.
+        by: String,
+        /// One result per NAT entry.
         results: Vec<ConnectResult>,
     },
 }
@@ -61,9 +75,8 @@ pub enum Traffic {
 pub struct ProbeCount {
     pub netns_inode: u64,
     pub ifindex: u32,
-    /// `redirect_err`, `devmap_xmit`, `xdp_exception`, `veth_xdp_xmit`, `kfree_skb`,
-    /// `tcp_bad_csum`.
-    pub kind: String,
+    /// What the probe saw.
+    pub kind: EventKind,
     pub code: i32,
     pub code_name: String,
     pub target_ifindex: u32,
@@ -71,14 +84,14 @@ pub struct ProbeCount {
     /// XDP program id (redirect_err, xdp_exception), 0 = unknown.
     #[serde(default)]
     pub prog_id: u32,
-    /// How `netns_inode` is known: `device` (read by the probe) or `prog_id` (a classic
-    /// tracepoint's program id, owned by the forwarder deployed in that namespace).
+    /// How `netns_inode` is known: read by the probe, or a classic tracepoint's program id
+    /// owned by an XDP program attached in that namespace.
     #[serde(default = "device")]
-    pub attribution: String,
+    pub attribution: Attribution,
 }
 
-fn device() -> String {
-    "device".into()
+fn device() -> Attribution {
+    Attribution::Device
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,7 +146,7 @@ pub struct Evidence {
     pub captures: Vec<CaptureEvidence>,
     pub csum_errors: Vec<CsumErrors>,
     /// Forwarder counters that moved during the window.
-    pub counter_deltas: Vec<(String, u64)>,
+    pub counter_deltas: Vec<(Counter, u64)>,
     /// Plain-words remarks (what could not be observed and why).
     pub notes: Vec<String>,
 }
@@ -151,10 +164,11 @@ impl Evidence {
         }
     }
 
-    pub fn counter_delta(&self, name: &str) -> u64 {
+    /// How much a forwarder counter moved during the window.
+    pub fn counter_delta(&self, c: Counter) -> u64 {
         self.counter_deltas
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| *n == c)
             .map(|(_, v)| *v)
             .unwrap_or(0)
     }
@@ -164,7 +178,7 @@ impl Evidence {
     /// repeat in every namespace; those are in `probes.unattributed`).
     pub fn probe_count(
         &self,
-        kind: &str,
+        kind: EventKind,
         inode: u64,
         ifindex: u32,
         target: bool,

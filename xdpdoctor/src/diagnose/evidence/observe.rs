@@ -1,16 +1,19 @@
-//! The observation window: everything starts, traffic runs, everything is read again.
+//! The observation window, in phases: decide where to look ([`Plan`]), read counters before,
+//! start every observer and wait until each is attached, make traffic, collect, read counters
+//! after.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::{probes, snmp, CaptureEvidence, CsumErrors, Evidence, ObserveOptions, Traffic};
+use crate::bpf::forwarder_abi::Counter;
 use crate::capture;
-use crate::forwarder::status::read_counters;
-use crate::lab::{http, LabState};
+use crate::forwarder::maps::read_counters;
+use crate::forwarder::Role;
 use crate::netns::Netns;
 use crate::snapshot::{paths::nat_paths, NsState, Snapshot};
-use crate::{Error, Result};
+use crate::Result;
 
 /// How long observers may take to attach before the window starts anyway (BTF parsing and
 /// the verifier on a loaded 2-core machine take seconds, not milliseconds).
@@ -25,71 +28,65 @@ fn netns_of(ns: &NsState) -> Netns {
     }
 }
 
-/// Runs the window described by `opts` against the forwarder of `snap`.
-pub fn observe(snap: &Snapshot, opts: &ObserveOptions) -> Result<Evidence> {
-    if opts.window.is_zero() {
-        return Ok(Evidence::static_only(
-            "--observe 0: static diagnosis only (no probes, captures or traffic)",
-        ));
-    }
-    let window = opts.window;
-    let fwd = snap.forwarder_ns();
-    let mut notes = Vec::new();
+/// Where to look during the window.
+struct Plan {
+    /// Container-side interfaces to capture on: (namespace inode, interface) -> namespace.
+    captures: BTreeMap<(u64, String), Netns>,
+    /// Namespaces whose `TcpInCsumErrors` are counted.
+    csum_ns: BTreeMap<u64, Netns>,
+}
 
-    // Container-side interfaces to capture on, and namespaces whose TcpInCsumErrors count.
-    let mut caps: BTreeMap<(u64, String), Netns> = BTreeMap::new();
-    for p in nat_paths(snap) {
-        let Some(v) = p.out_ifindex().and_then(|i| fwd.iface(i)) else {
-            continue;
-        };
-        if let Some((pns, pif)) = snap.peer_of(v) {
-            if pns.inode != fwd.inode {
-                caps.insert((pns.inode, pif.name().to_string()), netns_of(pns));
-            }
-        }
-    }
-    let mut csum_ns: BTreeMap<u64, Netns> = caps
-        .iter()
-        .map(|((ino, _), ns)| (*ino, ns.clone()))
-        .collect();
-
-    // The lab and its client, when there is one.
-    let lab = match &opts.lab {
-        Some(p) => Some(
-            LabState::load(p)?
-                .ok_or_else(|| Error::not_found(format!("lab with prefix {p}"), None))?,
-        ),
-        None => snap
-            .lab
-            .as_ref()
-            .and_then(|l| LabState::load(&l.prefix).ok().flatten()),
-    };
-    let client = lab
-        .as_ref()
-        .and_then(|l| l.client_netns.as_deref())
-        .map(Netns::named);
-    if let Some(c) = &client {
-        if let Ok(ino) = c.inode() {
-            csum_ns.insert(ino, c.clone());
-        }
-    } else {
-        // No lab: the namespaces behind external veths stand in for the client.
-        for i in &snap.forwarder.interfaces {
-            if i.role != "external" {
+impl Plan {
+    fn new(snap: &Snapshot, opts: &ObserveOptions) -> Plan {
+        let fwd = snap.forwarder_ns();
+        let mut captures = BTreeMap::new();
+        for p in nat_paths(snap) {
+            let Some(v) = p.out_ifindex().and_then(|i| fwd.iface(i)) else {
                 continue;
-            }
-            if let Some((pns, _)) = fwd.iface(i.ifindex).and_then(|v| snap.peer_of(v)) {
+            };
+            if let Some((pns, pif)) = snap.peer_of(v) {
                 if pns.inode != fwd.inode {
-                    csum_ns.insert(pns.inode, netns_of(pns));
+                    captures.insert((pns.inode, pif.name().to_string()), netns_of(pns));
                 }
             }
         }
+        let mut csum_ns: BTreeMap<u64, Netns> = captures
+            .iter()
+            .map(|((ino, _), ns)| (*ino, ns.clone()))
+            .collect();
+        match opts.traffic.as_ref().and_then(|t| t.client_netns()) {
+            Some(c) => {
+                if let Ok(ino) = c.inode() {
+                    csum_ns.insert(ino, c);
+                }
+            }
+            // No client: the namespaces behind external veths stand in for it.
+            None => {
+                for i in &snap.forwarder.interfaces {
+                    if i.role != Role::External {
+                        continue;
+                    }
+                    if let Some((pns, _)) = fwd.iface(i.ifindex).and_then(|v| snap.peer_of(v)) {
+                        if pns.inode != fwd.inode {
+                            csum_ns.insert(pns.inode, netns_of(pns));
+                        }
+                    }
+                }
+            }
+        }
+        Plan { captures, csum_ns }
     }
+}
 
-    // Before.
-    let counters_before = read_counters(snap.forwarder_netns_inode).ok();
+/// What the counters said before the window.
+struct Before {
+    counters: Option<Vec<(Counter, u64)>>,
+    snmp: BTreeMap<u64, u64>,
+}
+
+fn read_before(snap: &Snapshot, plan: &Plan, notes: &mut Vec<String>) -> Before {
     let mut snmp_before = BTreeMap::new();
-    for (ino, ns) in &csum_ns {
+    for (ino, ns) in &plan.csum_ns {
         match snmp::in_csum_errors(ns) {
             Ok(v) => {
                 snmp_before.insert(*ino, v);
@@ -97,11 +94,57 @@ pub fn observe(snap: &Snapshot, opts: &ObserveOptions) -> Result<Evidence> {
             Err(e) => notes.push(format!("TcpInCsumErrors in {ns}: {e}")),
         }
     }
+    Before {
+        counters: read_counters(snap.forwarder_netns_inode).ok(),
+        snmp: snmp_before,
+    }
+}
 
+/// Runs the window described by `opts` against the forwarder of `snap`.
+pub fn observe(snap: &Snapshot, opts: &ObserveOptions) -> Result<Evidence> {
+    if opts.window.is_zero() {
+        return Ok(Evidence::static_only(
+            "--observe 0: static diagnosis only (no probes, captures or traffic)",
+        ));
+    }
+    let plan = Plan::new(snap, opts);
+    let mut notes = Vec::new();
+    let before = read_before(snap, &plan, &mut notes);
     let t_start = Instant::now();
-    let (ev, traffic) = std::thread::scope(|s| {
-        // Every observer (probes, each capture) says when it is attached; traffic starts only
-        // then, so a slow attach on a loaded machine cannot miss the packets.
+    let (captures, probes, traffic) = run_window(snap, &plan, opts);
+    if matches!(traffic, Traffic::Passive) {
+        notes.push(
+            "passive window: no client to make traffic, only packets that happened to flow were seen"
+                .into(),
+        );
+    }
+    if !probes.available {
+        notes.push(probes.note.clone());
+    }
+    crate::cancel::check()?;
+    let (csum_errors, counter_deltas) = read_after(snap, &plan, before, &mut notes);
+    Ok(Evidence {
+        window_ms: t_start.elapsed().as_millis() as u64,
+        traffic,
+        probes,
+        captures,
+        csum_errors,
+        counter_deltas,
+        notes,
+    })
+}
+
+/// Starts every observer (probes, one capture per interface), waits until each says it is
+/// attached, makes traffic, and collects what they saw.
+fn run_window(
+    snap: &Snapshot,
+    plan: &Plan,
+    opts: &ObserveOptions,
+) -> (Vec<CaptureEvidence>, super::ProbeEvidence, Traffic) {
+    let window = opts.window;
+    std::thread::scope(|s| {
+        // Every observer says when it is attached; traffic starts only then, so a slow attach
+        // on a loaded machine cannot miss the packets.
         let (tx, rx) = mpsc::channel();
         let probe_handle = opts.probes.then(|| {
             let mut inodes: Vec<u64> = snap.namespaces.iter().map(|n| n.inode).collect();
@@ -110,7 +153,8 @@ pub fn observe(snap: &Snapshot, opts: &ObserveOptions) -> Result<Evidence> {
             let tx = tx.clone();
             s.spawn(move || probes::observe(&inodes, window + TAIL, Some(tx)))
         });
-        let cap_handles: Vec<_> = caps
+        let cap_handles: Vec<_> = plan
+            .captures
             .iter()
             .map(|((ino, ifname), ns)| {
                 let tx = tx.clone();
@@ -121,55 +165,16 @@ pub fn observe(snap: &Snapshot, opts: &ObserveOptions) -> Result<Evidence> {
                         netns: ns.name.clone(),
                         netns_inode: ino,
                         interface: ifname,
-                        note: r.as_ref().err().map(|e| format!("{e:#}")),
+                        note: r.as_ref().err().map(|e| crate::error::chain(e)),
                         stats: r.ok(),
                     }
                 })
             })
             .collect();
         drop(tx);
-        let observers = cap_handles.len() + usize::from(probe_handle.is_some());
-        let attach_deadline = Instant::now() + ATTACH_WAIT;
-        for _ in 0..observers {
-            let left = attach_deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(()) => {}
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    log::warn!(
-                        "an observer did not attach within {ATTACH_WAIT:?}; starting traffic anyway"
-                    );
-                    break;
-                }
-                // Every remaining observer gave up (its error is in the evidence).
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        let t0 = Instant::now();
-        let traffic = match (&lab, &client, opts.traffic) {
-            (Some(l), Some(c), true) => {
-                let targets: Vec<_> = snap
-                    .forwarder
-                    .dnat
-                    .iter()
-                    .map(|e| (e.key, Some(e.value)))
-                    .collect();
-                let budget = window
-                    .saturating_sub(t0.elapsed())
-                    .max(Duration::from_secs(1));
-                match http::connect_all(c, &targets, budget) {
-                    Ok(results) => Traffic::Lab {
-                        prefix: l.prefix.clone(),
-                        results,
-                    },
-                    Err(e) => {
-                        log::warn!("lab traffic from {c}: {e}");
-                        Traffic::Passive
-                    }
-                }
-            }
-            _ => Traffic::Passive,
-        };
-        let captures: Vec<CaptureEvidence> = cap_handles
+        wait_attached(&rx, cap_handles.len() + usize::from(probe_handle.is_some()));
+        let traffic = make_traffic(snap, opts, Instant::now());
+        let captures = cap_handles
             .into_iter()
             .map(|h| h.join().expect("capture thread"))
             .collect();
@@ -177,24 +182,66 @@ pub fn observe(snap: &Snapshot, opts: &ObserveOptions) -> Result<Evidence> {
             Some(h) => h.join().expect("probe thread"),
             None => super::ProbeEvidence::unavailable("probes disabled (--no-probes)"),
         };
-        ((captures, probes), traffic)
-    });
-    let (captures, probes) = ev;
-    if matches!(traffic, Traffic::Passive) {
-        notes.push(
-            "passive window: no lab client to make traffic, only packets that happened to flow were seen"
-                .into(),
-        );
-    }
-    if !probes.available {
-        notes.push(probes.note.clone());
-    }
-    crate::cancel::check()?;
+        (captures, probes, traffic)
+    })
+}
 
-    // After.
+/// Waits for `observers` attach messages, at most [`ATTACH_WAIT`].
+fn wait_attached(rx: &mpsc::Receiver<()>, observers: usize) {
+    let deadline = Instant::now() + ATTACH_WAIT;
+    for _ in 0..observers {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(()) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                log::warn!(
+                    "an observer did not attach within {ATTACH_WAIT:?}; starting traffic anyway"
+                );
+                return;
+            }
+            // Every remaining observer gave up (its error is in the evidence).
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// Connects through every DNAT entry with the caller's traffic source, if there is one.
+fn make_traffic(snap: &Snapshot, opts: &ObserveOptions, t0: Instant) -> Traffic {
+    let Some(src) = &opts.traffic else {
+        return Traffic::Passive;
+    };
+    let targets: Vec<_> = snap
+        .forwarder
+        .dnat
+        .iter()
+        .map(|e| (e.key, Some(e.value)))
+        .collect();
+    let budget = opts
+        .window
+        .saturating_sub(t0.elapsed())
+        .max(Duration::from_secs(1));
+    match src.run(&targets, budget) {
+        Ok(results) => Traffic::Client {
+            by: src.label(),
+            results,
+        },
+        Err(e) => {
+            log::warn!("traffic from {}: {e}", src.label());
+            Traffic::Passive
+        }
+    }
+}
+
+/// TcpInCsumErrors deltas and forwarder counter deltas over the window.
+fn read_after(
+    snap: &Snapshot,
+    plan: &Plan,
+    before: Before,
+    notes: &mut Vec<String>,
+) -> (Vec<CsumErrors>, Vec<(Counter, u64)>) {
     let mut csum_errors = Vec::new();
-    for (ino, ns) in &csum_ns {
-        if let (Some(b), Ok(a)) = (snmp_before.get(ino), snmp::in_csum_errors(ns)) {
+    for (ino, ns) in &plan.csum_ns {
+        if let (Some(b), Ok(a)) = (before.snmp.get(ino), snmp::in_csum_errors(ns)) {
             csum_errors.push(CsumErrors {
                 netns: ns.name.clone(),
                 netns_inode: *ino,
@@ -202,27 +249,19 @@ pub fn observe(snap: &Snapshot, opts: &ObserveOptions) -> Result<Evidence> {
             });
         }
     }
-    let counter_deltas = match (
-        counters_before,
+    let deltas = match (
+        before.counters,
         read_counters(snap.forwarder_netns_inode).ok(),
     ) {
         (Some(b), Some(a)) => a
             .into_iter()
             .zip(b)
-            .filter_map(|((n, av), (_, bv))| (av > bv).then(|| (n, av - bv)))
+            .filter_map(|((n, av), (_, bv))| (av > bv).then_some((n, av - bv)))
             .collect(),
         _ => {
             notes.push("forwarder counters could not be read twice".into());
             Vec::new()
         }
     };
-    Ok(Evidence {
-        window_ms: t_start.elapsed().as_millis() as u64,
-        traffic,
-        probes,
-        captures,
-        csum_errors,
-        counter_deltas,
-        notes,
-    })
+    (csum_errors, deltas)
 }

@@ -85,7 +85,7 @@ fn split_counts(
         let c = ProbeCount {
             netns_inode: if unknown { 0 } else { a.netns_inode },
             ifindex: a.ifindex,
-            kind: a.kind.as_str().to_string(),
+            kind: a.kind,
             code: a.code,
             code_name: a.code_name,
             target_ifindex: a.target_ifindex,
@@ -95,9 +95,7 @@ fn split_counts(
                 Attribution::Unattributed
             } else {
                 a.attribution
-            }
-            .as_str()
-            .to_string(),
+            },
         };
         if unknown {
             unattributed.push(c);
@@ -123,7 +121,8 @@ mod tests {
             .iter()
             .map(|(ifindex, prog_id)| {
                 serde_json::json!({"name": format!("if{ifindex}"), "ifindex": ifindex,
-                                   "external": *ifindex == 3, "prog_id": prog_id})
+                                   "role": if *ifindex == 3 { "external" } else { "internal" },
+                                   "prog_id": prog_id})
             })
             .collect();
         serde_json::from_value(serde_json::json!({
@@ -188,7 +187,7 @@ mod tests {
         let (counts, unattributed) = split_counts(aggs, &[LAB_A]);
 
         assert!(counts.iter().all(|c| c.netns_inode == LAB_A), "{counts:?}");
-        assert!(counts.iter().all(|c| c.attribution == "prog_id"));
+        assert!(counts.iter().all(|c| c.attribution == Attribution::ProgId));
         assert_eq!(
             unattributed.iter().map(|c| c.count).sum::<u64>(),
             5 + 3,
@@ -196,15 +195,26 @@ mod tests {
         );
         assert!(unattributed
             .iter()
-            .all(|c| c.netns_inode == 0 && c.attribution == "unattributed"));
+            .all(|c| c.netns_inode == 0 && c.attribution == Attribution::Unattributed));
 
         let ev = evidence(counts, unattributed);
-        assert_eq!(total(&ev.probe_count("redirect_err", LAB_A, 5, true)), 40);
-        assert_eq!(total(&ev.probe_count("redirect_err", LAB_B, 5, true)), 0);
-        assert_eq!(total(&ev.probe_count("xdp_exception", LAB_A, 5, false)), 2);
+        assert_eq!(
+            total(&ev.probe_count(EventKind::RedirectErr, LAB_A, 5, true)),
+            40
+        );
+        assert_eq!(
+            total(&ev.probe_count(EventKind::RedirectErr, LAB_B, 5, true)),
+            0
+        );
+        assert_eq!(
+            total(&ev.probe_count(EventKind::XdpException, LAB_A, 5, false)),
+            2
+        );
         // devmap_xmit has no program id: never counted for a namespace by its ifindex.
-        assert!(ev.probe_count("devmap_xmit", LAB_A, 5, true).is_empty());
-        assert!(ev.probe_count("devmap_xmit", 0, 5, true).is_empty());
+        assert!(ev
+            .probe_count(EventKind::DevmapXmit, LAB_A, 5, true)
+            .is_empty());
+        assert!(ev.probe_count(EventKind::DevmapXmit, 0, 5, true).is_empty());
     }
 
     #[test]
@@ -221,8 +231,14 @@ mod tests {
         let (counts, unattributed) = split_counts(aggs, &[]);
         assert!(unattributed.is_empty());
         let ev = evidence(counts, unattributed);
-        assert_eq!(total(&ev.probe_count("redirect_err", LAB_A, 5, true)), 40);
-        assert_eq!(total(&ev.probe_count("redirect_err", LAB_B, 5, true)), 900);
+        assert_eq!(
+            total(&ev.probe_count(EventKind::RedirectErr, LAB_A, 5, true)),
+            40
+        );
+        assert_eq!(
+            total(&ev.probe_count(EventKind::RedirectErr, LAB_B, 5, true)),
+            900
+        );
     }
 
     #[test]
@@ -235,8 +251,8 @@ mod tests {
         let (counts, unattributed) = split_counts(vec![a, b], &[LAB_A]);
         assert_eq!(counts.len(), 1);
         assert_eq!(
-            (counts[0].netns_inode, counts[0].attribution.as_str()),
-            (LAB_A, "device")
+            (counts[0].netns_inode, counts[0].attribution),
+            (LAB_A, Attribution::Device)
         );
         assert!(unattributed.is_empty());
     }
@@ -248,6 +264,6 @@ mod tests {
                 "code_name":"EOPNOTSUPP","target_ifindex":5,"count":2}"#,
         )
         .unwrap();
-        assert_eq!((c.prog_id, c.attribution.as_str()), (0, "device"));
+        assert_eq!((c.prog_id, c.attribution), (0, Attribution::Device));
     }
 }

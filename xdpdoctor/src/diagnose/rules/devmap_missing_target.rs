@@ -4,8 +4,10 @@
 //! `devmap_miss`); the seed's forwarder returned XDP_ABORTED, a silent drop.
 
 use super::{Ctx, Rule};
+use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
-use crate::fix::{Action, Fix, NsRef};
+use crate::model::{Action, Fix};
+use crate::probes::EventKind;
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
@@ -18,7 +20,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
     let fwd = c.fwd();
     let devmap = &c.snap.forwarder.devmap;
     let targets = c.redirect_ifindexes();
-    let (total, delta) = c.counter("devmap_miss");
+    let (total, delta) = c.counter(Counter::DevmapMiss);
     let mut out = Vec::new();
     for idx in targets {
         if devmap.contains(&idx) {
@@ -58,14 +60,14 @@ fn check(c: &Ctx) -> Vec<Finding> {
             c.ev.probes
                 .counts
                 .iter()
-                .filter(|p| p.kind == "xdp_exception")
+                .filter(|p| p.kind == EventKind::XdpException)
         {
             f.observe(format!("xdp:xdp_exception act={}", pc.code_name), pc.count);
         }
         f.fix = Some(Fix::new(
             format!("add {} (ifindex {idx}) to the devmap", iface.name()),
             Action::DevmapAdd {
-                netns: NsRef::from_state(fwd),
+                netns: fwd.ns_ref(),
                 interface: iface.name().to_string(),
                 ifindex: idx,
             },

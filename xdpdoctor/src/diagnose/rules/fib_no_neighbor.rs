@@ -4,6 +4,7 @@
 //! failed and the forwarder counted NO_NEIGH results.
 
 use super::{Ctx, Rule};
+use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::snapshot::PathStage;
 
@@ -15,7 +16,7 @@ pub const RULE: Rule = Rule {
 
 fn check(c: &Ctx) -> Vec<Finding> {
     let fwd = c.fwd();
-    let (total, delta) = c.counter("fib_no_neigh");
+    let (total, delta) = c.counter(Counter::FibNoNeigh);
     if total == 0 && delta == 0 {
         return Vec::new();
     }

@@ -2,8 +2,10 @@
 //! interface's `net.ipv4.conf.<if>.forwarding` is 0, so the forwarder never translates.
 
 use super::{Ctx, Rule};
+use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
-use crate::fix::{Action, Fix, NsRef};
+use crate::forwarder::Role;
+use crate::model::{Action, Fix};
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
@@ -14,7 +16,7 @@ pub const RULE: Rule = Rule {
 
 fn check(c: &Ctx) -> Vec<Finding> {
     let fwd = c.fwd();
-    let (total, delta) = c.counter("fib_fwd_disabled");
+    let (total, delta) = c.counter(Counter::FibFwdDisabled);
     let mut out = Vec::new();
     for i in &c.snap.forwarder.interfaces {
         let Some(iface) = fwd.iface(i.ifindex) else {
@@ -23,7 +25,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         if iface.forwarding != Some(false) {
             continue;
         }
-        let external = i.role == "external";
+        let external = i.role == Role::External;
         let mut f = Finding::new(
             RULE.id,
             Severity::Error,
@@ -64,7 +66,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         f.fix = Some(Fix::new(
             format!("enable forwarding on {} in {}", i.name, fwd.name),
             Action::SetForwarding {
-                netns: NsRef::from_state(fwd),
+                netns: fwd.ns_ref(),
                 interface: i.name.clone(),
                 on: true,
             },

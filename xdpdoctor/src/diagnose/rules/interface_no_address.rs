@@ -6,8 +6,9 @@
 use std::collections::BTreeSet;
 
 use super::{Ctx, Rule};
+use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
-use crate::fix::{Action, Fix, NsRef};
+use crate::model::{Action, Fix};
 use crate::snapshot::{in_prefix, PathStage};
 
 pub const RULE: Rule = Rule {
@@ -65,7 +66,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 v.name()
             ),
         });
-        for name in ["fib_not_fwded", "fib_unreachable"] {
+        for name in [Counter::FibNotFwded, Counter::FibUnreachable] {
             let (t, d) = c.counter(name);
             f.observe(format!("forwarder {name} (since deploy)"), t);
             f.observe(format!("forwarder {name} (window)"), d);
@@ -91,7 +92,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 f.fix = Some(Fix::new(
                     format!("add {gw}/{prefix} to {} in {}", v.name(), fwd.name),
                     Action::AddAddress {
-                        netns: NsRef::from_state(fwd),
+                        netns: fwd.ns_ref(),
                         interface: v.name().to_string(),
                         addr: gw,
                         prefix,

@@ -17,7 +17,8 @@ mod tests;
 use std::collections::BTreeSet;
 
 use super::{Evidence, Finding};
-use crate::forwarder::AttachMode;
+use crate::bpf::forwarder_abi::Counter;
+use crate::forwarder::{AttachMode, Role};
 use crate::snapshot::{Iface, NatPath, NsState, Snapshot};
 
 /// What every rule sees.
@@ -96,7 +97,7 @@ impl<'a> Ctx<'a> {
                 .forwarder
                 .interfaces
                 .iter()
-                .filter(|i| i.role == "external")
+                .filter(|i| i.role == Role::External)
                 .map(|i| i.ifindex),
         );
         idx
@@ -118,7 +119,7 @@ impl<'a> Ctx<'a> {
             .forwarder
             .interfaces
             .iter()
-            .any(|i| i.ifindex == ifindex && i.role == "external")
+            .any(|i| i.ifindex == ifindex && i.role == Role::External)
     }
 
     /// Kernel at least `major.minor` (unknown counts as the newest).
@@ -129,7 +130,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// A forwarder counter: total since deploy, and the delta over the window.
-    pub fn counter(&self, name: &str) -> (u64, u64) {
-        (self.snap.counter(name), self.ev.counter_delta(name))
+    pub fn counter(&self, c: Counter) -> (u64, u64) {
+        (self.snap.counter(c), self.ev.counter_delta(c))
     }
 }

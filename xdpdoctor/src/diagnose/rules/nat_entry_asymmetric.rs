@@ -3,8 +3,9 @@
 //! entry (connections in never reach the target).
 
 use super::{Ctx, Rule};
+use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
-use crate::fix::{Action, Fix, NsRef};
+use crate::model::{Action, Fix};
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
@@ -58,13 +59,13 @@ fn check(c: &Ctx) -> Vec<Finding> {
             None => format!("snat_entries: no key {}", d.value),
             Some(s) => format!("snat_entries: {} -> {}", s.key, s.value),
         });
-        let (t, dl) = c.counter("no_entry");
+        let (t, dl) = c.counter(Counter::NoEntry);
         f.observe("forwarder no_entry (since deploy)", t);
         f.observe("forwarder no_entry (window)", dl);
         f.fix = Some(Fix::new(
             format!("add snat_entries {} -> {}", d.value, d.key),
             Action::SnatAdd {
-                netns: NsRef::from_state(fwd),
+                netns: fwd.ns_ref(),
                 key: d.value,
                 value: d.key,
             },

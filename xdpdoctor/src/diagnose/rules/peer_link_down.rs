@@ -3,6 +3,7 @@
 
 use super::{Ctx, Rule};
 use crate::diagnose::{Finding, Severity, Subject};
+use crate::probes::EventKind;
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
@@ -47,7 +48,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
             down.name(),
             down.link.lower_up
         ));
-        for kind in ["redirect_err", "devmap_xmit"] {
+        for kind in [EventKind::RedirectErr, EventKind::DevmapXmit] {
             for pc in c.ev.probe_count(kind, fwd.inode, v.index(), true) {
                 f.observe(format!("{kind} {} ({})", pc.code, pc.code_name), pc.count);
             }

@@ -117,7 +117,7 @@ fn fib_no_neighbor_only_when_resolution_failed() {
     let mut s = healthy();
     // NO_NEIGH on first packets is normal: no finding while the neighbour resolves.
     for c in &mut s.forwarder.counters {
-        if c.0 == "fib_no_neigh" {
+        if c.0 == crate::bpf::forwarder_abi::Counter::FibNoNeigh {
             c.1 = 5;
         }
     }

@@ -7,8 +7,10 @@
 //! `xdp:xdp_devmap_xmit` drops. Generic (skb) mode needs no ndo-xmit and is exempt.
 
 use super::{Ctx, Rule};
+use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
-use crate::fix::{Action, Fix, NsRef};
+use crate::model::{Action, Fix};
+use crate::probes::EventKind;
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
@@ -92,14 +94,18 @@ fn check(c: &Ctx) -> Vec<Finding> {
             "kernel {}: expected {how} err={err}",
             c.snap.kernel
         ));
-        for kind in ["redirect_err", "devmap_xmit", "veth_xdp_xmit"] {
+        for kind in [
+            EventKind::RedirectErr,
+            EventKind::DevmapXmit,
+            EventKind::VethXdpXmit,
+        ] {
             for pc in c.ev.probe_count(kind, fwd.inode, v.index(), true) {
                 f.observe(
                     format!("{kind} {} ({}) to {}", pc.code, pc.code_name, v.name()),
                     pc.count,
                 );
             }
-            if kind == "veth_xdp_xmit" {
+            if kind == EventKind::VethXdpXmit {
                 for pc in c.ev.probe_count(kind, fwd.inode, v.index(), false) {
                     f.observe(
                         format!("{kind} {} ({}) on {}", pc.code, pc.code_name, v.name()),
@@ -110,7 +116,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         }
         f.observe(
             "forwarder redirected (window; dropped after the redirect)",
-            c.ev.counter_delta("redirected"),
+            c.ev.counter_delta(Counter::Redirected),
         );
         f.fix = Some(Fix::new(
             format!(
@@ -119,7 +125,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 pns.name
             ),
             Action::AttachXdpPass {
-                netns: NsRef::from_state(pns),
+                netns: pns.ns_ref(),
                 interface: p.name().to_string(),
             },
         ));

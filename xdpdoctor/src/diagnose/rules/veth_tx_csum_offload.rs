@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 
 use super::{Ctx, Rule};
 use crate::diagnose::{Finding, Severity, Subject};
-use crate::fix::{Action, Fix, NsRef};
+use crate::model::{Action, Fix};
+use crate::probes::EventKind;
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
@@ -82,8 +83,8 @@ fn check(c: &Ctx) -> Vec<Finding> {
         // Checksum drops happen where the replies are received (the client side), not in the
         // container; they cannot be split per container, so they are labelled as totals.
         for pc in c.ev.probes.counts.iter() {
-            let csum = pc.kind == "tcp_bad_csum"
-                || (pc.kind == "kfree_skb" && pc.code_name.contains("CSUM"));
+            let csum = pc.kind == EventKind::TcpBadCsum
+                || (pc.kind == EventKind::KfreeSkb && pc.code_name.contains("CSUM"));
             if csum && pc.netns_inode != pns.inode {
                 f.observe(
                     format!("{} {} (all replies, receiving side)", pc.kind, pc.code_name),
@@ -99,7 +100,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 pns.name
             ),
             Action::SetTxCsum {
-                netns: NsRef::from_state(pns),
+                netns: pns.ns_ref(),
                 interface: pif.name().to_string(),
                 on: false,
             },

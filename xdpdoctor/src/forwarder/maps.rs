@@ -1,0 +1,115 @@
+//! The deployed forwarder's pinned maps, opened by name and type in one place: reading the
+//! NAT entries, the devmap and the counters (status, diagnose, bench), and the live edits
+//! fixes and lab faults make (devmap and SNAT entries). Devmap inserts resolve the ifindex in
+//! the calling thread's namespace, so callers run them inside the forwarder's namespace.
+
+use std::net::SocketAddrV4;
+
+use aya::maps::{DevMapHash, HashMap as BpfHashMap, Map, MapData, PerCpuArray};
+use serde::{Deserialize, Serialize};
+
+use crate::bpf::forwarder_abi::{self as abi, Counter, Endpoint};
+use crate::bpf::object::pinned_map;
+use crate::state;
+use crate::{Error, Result};
+
+/// One NAT map entry as the kernel holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatEntry {
+    /// Lookup key: the original endpoint.
+    pub key: SocketAddrV4,
+    /// The endpoint it is translated to.
+    pub value: SocketAddrV4,
+}
+
+type NatMap = BpfHashMap<MapData, Endpoint, Endpoint>;
+
+fn path(inode: u64, name: &str) -> std::path::PathBuf {
+    state::forwarder_pin_dir(inode).join(name)
+}
+
+fn nat(inode: u64, name: &str) -> Result<NatMap> {
+    pinned_map(&path(inode, name), Map::HashMap)
+}
+
+fn devmap(inode: u64) -> Result<DevMapHash<MapData>> {
+    pinned_map(&path(inode, abi::DEVMAP), Map::DevMapHash)
+}
+
+/// The entries of the NAT map `name` (`dnat_entries` or `snat_entries`), sorted by key.
+pub fn read_nat(inode: u64, name: &str) -> Result<Vec<NatEntry>> {
+    let m = nat(inode, name)?;
+    let mut v = Vec::new();
+    for kv in m.iter() {
+        let (k, val) = kv.map_err(|e| Error::bpf("iterate", name, e))?;
+        v.push(NatEntry {
+            key: k.into(),
+            value: val.into(),
+        });
+    }
+    v.sort_by_key(|e| (e.key.ip().octets(), e.key.port()));
+    Ok(v)
+}
+
+/// The ifindexes in the devmap, sorted.
+pub fn read_devmap(inode: u64) -> Result<Vec<u32>> {
+    let m = devmap(inode)?;
+    let mut v: Vec<u32> = m.keys().filter_map(|k| k.ok()).collect();
+    v.sort();
+    Ok(v)
+}
+
+/// The per-CPU counters summed, in ABI order.
+pub fn read_counters(inode: u64) -> Result<Vec<(Counter, u64)>> {
+    let m: PerCpuArray<MapData, u64> =
+        pinned_map(&path(inode, abi::COUNTERS_MAP), Map::PerCpuArray)?;
+    let mut out = Vec::new();
+    for c in Counter::ALL {
+        let vals = m
+            .get(&c.index(), 0)
+            .map_err(|e| Error::bpf("read", format!("{} {}", abi::COUNTERS_MAP, c.name()), e))?;
+        out.push((c, vals.iter().sum()));
+    }
+    Ok(out)
+}
+
+/// Inserts `ifindex` into the devmap (key = value, as deploy writes it). Call from inside the
+/// forwarder's namespace. `false` if it was there already.
+pub fn devmap_insert(inode: u64, ifindex: u32) -> Result<bool> {
+    let mut m = devmap(inode)?;
+    if m.keys().filter_map(|k| k.ok()).any(|k| k == ifindex) {
+        return Ok(false);
+    }
+    m.insert(ifindex, ifindex, None, 0)
+        .map_err(|e| Error::bpf("insert", format!("{} {ifindex}", abi::DEVMAP), e))?;
+    Ok(true)
+}
+
+/// Removes `ifindex` from the devmap (lab fault `devmap-missing-target`; revert of a fix).
+pub fn devmap_remove(inode: u64, ifindex: u32) -> Result<()> {
+    devmap(inode)?
+        .remove(ifindex)
+        .map_err(|e| Error::bpf("remove", format!("{} ifindex {ifindex}", abi::DEVMAP), e))
+}
+
+/// The value of `key` in the NAT map `name`, if any.
+pub fn nat_get(inode: u64, name: &str, key: SocketAddrV4) -> Result<Option<SocketAddrV4>> {
+    Ok(nat(inode, name)?
+        .get(&Endpoint::from(key), 0)
+        .ok()
+        .map(SocketAddrV4::from))
+}
+
+/// Sets `key` -> `value` in the NAT map `name`.
+pub fn nat_insert(inode: u64, name: &str, key: SocketAddrV4, value: SocketAddrV4) -> Result<()> {
+    nat(inode, name)?
+        .insert(Endpoint::from(key), Endpoint::from(value), 0)
+        .map_err(|e| Error::bpf("insert", format!("{name} {key}"), e))
+}
+
+/// Removes `key` from the NAT map `name`.
+pub fn nat_remove(inode: u64, name: &str, key: SocketAddrV4) -> Result<()> {
+    nat(inode, name)?
+        .remove(&Endpoint::from(key))
+        .map_err(|e| Error::bpf("remove", format!("{name} {key}"), e))
+}

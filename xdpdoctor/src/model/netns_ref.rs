@@ -1,0 +1,77 @@
+//! A namespace as findings and fixes name it: a name for people, the path it was opened
+//! through, and its inode for identity (a namespace reached through /proc/PID may outlive
+//! that PID, so it is found again by inode when needed), and how a shell command is run in it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::netns::NETNS_RUN_DIR;
+
+/// A serializable reference to a network namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NsRef {
+    /// `ip netns` name, or `pid:N` for a namespace reached through /proc.
+    pub name: String,
+    /// The path it was opened through (`/run/netns/NAME`, `/proc/N/ns/net`).
+    pub path: String,
+    /// Its inode: the identity.
+    pub inode: u64,
+}
+
+impl NsRef {
+    /// The `ip netns` name, when the namespace has one (its path is `/run/netns/NAME`).
+    pub fn ip_netns_name(&self) -> Option<&str> {
+        self.path
+            .strip_prefix(NETNS_RUN_DIR)?
+            .strip_prefix('/')
+            .filter(|n| !n.is_empty() && !n.contains('/'))
+    }
+
+    /// A shell command line that runs `cmd` inside this namespace, as printed to users:
+    /// `ip -n NAME ...` for `ip` commands in a named namespace, `ip netns exec NAME ...` for
+    /// other tools, `nsenter --net=PATH ...` for namespaces that have no name (containers).
+    pub fn shell(&self, cmd: &str) -> String {
+        match (self.ip_netns_name(), cmd.strip_prefix("ip ")) {
+            (Some(name), Some(rest)) => format!("ip -n {name} {rest}"),
+            (Some(name), None) => format!("ip netns exec {name} {cmd}"),
+            (None, _) => format!("nsenter --net={} {cmd}", self.path),
+        }
+    }
+}
+
+impl std::fmt::Display for NsRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns(name: &str, path: &str) -> NsRef {
+        NsRef {
+            name: name.into(),
+            path: path.into(),
+            inode: 1,
+        }
+    }
+
+    #[test]
+    fn named_and_unnamed_namespaces_get_commands_that_run() {
+        let named = ns("lab-vm", "/run/netns/lab-vm");
+        assert_eq!(
+            named.shell("ip link set eth0 up"),
+            "ip -n lab-vm link set eth0 up"
+        );
+        assert_eq!(
+            named.shell("ethtool -K eth0 tx off"),
+            "ip netns exec lab-vm ethtool -K eth0 tx off"
+        );
+        let pid = ns("pid:22336", "/proc/22336/ns/net");
+        assert_eq!(pid.ip_netns_name(), None);
+        assert_eq!(
+            pid.shell("ip link set eth0 up"),
+            "nsenter --net=/proc/22336/ns/net ip link set eth0 up"
+        );
+    }
+}
