@@ -114,7 +114,10 @@ pub fn capture_tcp(
     let ifname = ifname.to_string();
     ns.run(move || {
         let target = format!("{ifname} in {ns}");
-        let pe = |e: pcap::Error| Error::invalid(format!("pcap on {target}"), e.to_string());
+        let pe = |e: pcap::Error| Error::Capture {
+            target: target.clone(),
+            source: e.into(),
+        };
         let mut cap = pcap::Capture::from_device(ifname.as_str())
             .map_err(pe)?
             .immediate_mode(true)

@@ -106,6 +106,36 @@ pub enum Error {
         message: String,
     },
 
+    /// The kernel or the device cannot do what was asked (a feature it lacks, a kernel too
+    /// old for it).
+    #[error("{what}: {message}")]
+    Unsupported {
+        /// What was asked.
+        what: String,
+        /// Why it cannot be done.
+        message: String,
+    },
+
+    /// The kernel answered something we cannot use, or a measurement broke an invariant it
+    /// relies on. A bug here or there: the message says what was expected.
+    #[error("{what}: unexpected: {message}")]
+    Unexpected {
+        /// What was read or measured.
+        what: String,
+        /// What came back, and what was expected.
+        message: String,
+    },
+
+    /// A packet capture could not be opened or read.
+    #[error("capture on {target}")]
+    Capture {
+        /// `namespace/interface`.
+        target: String,
+        /// libpcap's error.
+        #[source]
+        source: BoxError,
+    },
+
     /// The kernel refused for lack of privileges.
     #[error("{what} needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)")]
     NeedsRoot {
@@ -205,6 +235,22 @@ impl Error {
     /// Something is in use.
     pub fn busy(what: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Busy {
+            what: what.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The kernel or device cannot do it.
+    pub fn unsupported(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Unsupported {
+            what: what.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An answer or a measurement we cannot use.
+    pub fn unexpected(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Unexpected {
             what: what.into(),
             message: message.into(),
         }

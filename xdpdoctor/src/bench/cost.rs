@@ -118,14 +118,14 @@ pub fn measure(
                 cancel::check()?;
                 let r = run_xdp(prog, ingress, frame, repeat, 0)?;
                 if r.retval != verdict {
-                    return Err(Error::invalid(
+                    return Err(Error::unexpected(
                         format!("{what} on a {}-byte SYN", set.frame_size),
                         format!("verdict {} (expected {verdict})", r.retval),
                     ));
                 }
                 v.push(r.duration.as_nanos() as f64);
             }
-            Ok(super::report::median(&mut v))
+            Ok(super::stats::median(&mut v))
         };
         let before = read_counters(&counters)?;
         let xdp_pass_ns = time(xdp(&pass, abi::PROG_PASS)?, XDP_PASS, abi::PROG_PASS)?;
@@ -149,7 +149,7 @@ pub fn measure(
         let runs = u64::from(repeat.max(1)) * SAMPLES as u64;
         let redirected = after[Counter::Redirected as usize] - before[Counter::Redirected as usize];
         if redirected != runs {
-            return Err(Error::invalid(
+            return Err(Error::unexpected(
                 "forwarder cost measurement",
                 format!(
                     "{redirected} of {runs} runs took the full NAT path (identity entry missing?)"

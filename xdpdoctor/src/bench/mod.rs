@@ -17,6 +17,7 @@ pub mod diagnose_timing;
 pub mod nft;
 pub mod report;
 pub mod sink;
+pub mod stats;
 pub mod traffic;
 pub mod variants;
 
@@ -382,7 +383,7 @@ fn warm_up(progs: &Programs, ingress: u32, flows: &[FlowSet], packets: u64) -> R
         }
         tries += 1;
         if tries >= 40 {
-            return Err(Error::invalid(
+            return Err(Error::unexpected(
                 "bench warm-up",
                 "the forwarder's fib lookup never succeeded (no neighbour entry for the container?)",
             ));
@@ -479,9 +480,9 @@ fn summarise(
     report::Throughput {
         variant: v,
         frame_size: size,
-        mpps: has.then(|| report::median(&mut rounds.clone())),
-        offered_mpps: has.then(|| report::median(&mut offered)),
-        wall_mpps: has.then(|| report::median(&mut wall)),
+        mpps: has.then(|| stats::median(&mut rounds.clone())),
+        offered_mpps: has.then(|| stats::median(&mut offered)),
+        wall_mpps: has.then(|| stats::median(&mut wall)),
         delivered_ratio: has.then(|| delivered as f64 / (sent as f64).max(1.0)),
         rounds_mpps: std::mem::take(&mut rounds),
         sent,

@@ -9,8 +9,6 @@
 //! tool call here cannot leave anything behind. See docs/performance.md.
 
 use std::io::Write;
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use crate::forwarder::Entry;
@@ -51,22 +49,12 @@ pub fn kernel_nat_ruleset(external: &str, entries: &[Entry]) -> String {
 /// Loads `ruleset` into namespace `netns` (a name under /run/netns).
 pub fn apply(netns: &str, ruleset: &str) -> Result<()> {
     let what = format!("nft -f - in {netns}");
-    let ns_file = Netns::named(netns).open()?;
-    let ns_fd = ns_file.as_raw_fd();
     let mut cmd = Command::new("nft");
     cmd.args(["-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    // SAFETY: setns(2) is async-signal-safe; it moves only the child, before exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(ns_fd, libc::CLONE_NEWNET) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    let _ns_file = Netns::named(netns).spawn_in(&mut cmd)?;
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::io("run", format!("nft in {netns} (is nftables installed?)"), e))?;
@@ -80,7 +68,7 @@ pub fn apply(netns: &str, ruleset: &str) -> Result<()> {
         .wait_with_output()
         .map_err(|e| Error::io("wait for", what.clone(), e))?;
     if !out.status.success() {
-        return Err(Error::invalid(
+        return Err(Error::busy(
             what,
             format!(
                 "{}: {}\nruleset:\n{ruleset}",

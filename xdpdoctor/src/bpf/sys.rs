@@ -18,8 +18,13 @@ const BPF_LINK_UPDATE: libc::c_long = 29;
 const BPF_F_REPLACE: u32 = 1 << 2;
 
 /// bpf(2) with `attr` (a prefix of `union bpf_attr`; the kernel zero-fills the rest).
-pub fn sys_bpf<T>(cmd: libc::c_long, attr: &mut T) -> std::io::Result<libc::c_long> {
-    // SAFETY: attr is a valid, initialised repr(C) struct of the given size.
+///
+/// # Safety
+/// `attr` must be a `#[repr(C)]` struct laid out as the prefix of `union bpf_attr` that `cmd`
+/// reads, and every pointer inside it (as `u64`) must point to memory valid for what `cmd`
+/// reads or writes through it, for the whole call.
+unsafe fn sys_bpf<T>(cmd: libc::c_long, attr: &mut T) -> std::io::Result<libc::c_long> {
+    // SAFETY: the caller guarantees the layout and the pointers; the size is T's.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_bpf,
@@ -49,13 +54,14 @@ pub fn obj_get(p: &Path) -> Result<OwnedFd> {
         file_flags: u32,
     }
     let c = CString::new(p.as_os_str().as_bytes())
-        .map_err(|e| Error::invalid(p.display().to_string(), e.to_string()))?;
+        .map_err(|_| Error::invalid(p.display().to_string(), "path contains a NUL byte"))?;
     let mut a = Attr {
         pathname: c.as_ptr() as u64,
         bpf_fd: 0,
         file_flags: 0,
     };
-    sys_bpf(BPF_OBJ_GET, &mut a)
+    // SAFETY: Attr is the BPF_OBJ_GET prefix; `pathname` points to `c`, alive for the call.
+    unsafe { sys_bpf(BPF_OBJ_GET, &mut a) }
         .map(owned)
         .map_err(|e| Error::bpf("open pinned link", p.display().to_string(), e))
 }
@@ -90,7 +96,9 @@ pub fn link_info(link: BorrowedFd<'_>) -> std::io::Result<LinkInfo> {
         info_len: std::mem::size_of_val(&info) as u32,
         info: info.as_mut_ptr() as u64,
     };
-    sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut a)?;
+    // SAFETY: Attr is the BPF_OBJ_GET_INFO_BY_FD prefix; `info` points to `info_len` bytes
+    // we own, alive for the call.
+    unsafe { sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut a) }?;
     Ok(LinkInfo {
         link_type: info[0],
         id: info[1],
@@ -126,7 +134,8 @@ pub fn prog_fd_by_id(id: u32) -> std::io::Result<OwnedFd> {
         next_id: 0,
         open_flags: 0,
     };
-    sys_bpf(BPF_PROG_GET_FD_BY_ID, &mut a).map(owned)
+    // SAFETY: Attr is the BPF_PROG_GET_FD_BY_ID prefix; it holds no pointers.
+    unsafe { sys_bpf(BPF_PROG_GET_FD_BY_ID, &mut a) }.map(owned)
 }
 
 /// BPF_LINK_UPDATE with BPF_F_REPLACE: `link` runs `new` if it still ran `old` (atomic).
@@ -148,5 +157,6 @@ pub fn link_update(
         flags: BPF_F_REPLACE,
         old_prog_fd: old.as_raw_fd() as u32,
     };
-    sys_bpf(BPF_LINK_UPDATE, &mut a).map(drop)
+    // SAFETY: Attr is the BPF_LINK_UPDATE prefix; it holds fds, no pointers.
+    unsafe { sys_bpf(BPF_LINK_UPDATE, &mut a) }.map(drop)
 }

@@ -50,7 +50,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         t.add_row(vec![
             Cell::new(&i.name),
             Cell::new(i.ifindex),
-            Cell::new(&i.role),
+            Cell::new(i.role),
             Cell::new(i.prog_id),
             Cell::new(att),
         ]);

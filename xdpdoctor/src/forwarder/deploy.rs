@@ -125,7 +125,11 @@ pub fn deploy(
         let attached = attach_all(&mut ebpf, cfg, &links, mode, &ns_name)?;
 
         // Everything worked: pin, so the forwarder survives this process.
-        let interfaces = pins::pin_all(&mut ebpf, &dir, attached).inspect_err(|_| {
+        let (interfaces, links): (Vec<_>, Vec<_>) = attached
+            .into_iter()
+            .map(|(i, l)| (i.clone(), (i.name, l)))
+            .unzip();
+        pins::pin_all(&mut ebpf, &dir, links).inspect_err(|_| {
             let _ = pins::remove_all(&dir);
         })?;
         let dep = Deployment {

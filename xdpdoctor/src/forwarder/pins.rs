@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use aya::programs::links::{FdLink, PinnedLink};
 use aya::Ebpf;
 
-use super::deploy::DeployedInterface;
 use super::object::{OBJECT, PINNED_MAPS};
 use crate::state::{self, PIN_ROOT};
 use crate::{Error, ErrorList, Result};
@@ -20,12 +19,8 @@ pub fn link_pin(dir: &Path, ifname: &str) -> PathBuf {
     dir.join(format!("link-{ifname}"))
 }
 
-/// Pins the shared maps and every link under `dir`; returns the interfaces pinned.
-pub(crate) fn pin_all(
-    ebpf: &mut Ebpf,
-    dir: &Path,
-    attached: Vec<(DeployedInterface, FdLink)>,
-) -> Result<Vec<DeployedInterface>> {
+/// Pins the shared maps and every (interface name, link) under `dir`.
+pub(crate) fn pin_all(ebpf: &mut Ebpf, dir: &Path, links: Vec<(String, FdLink)>) -> Result<()> {
     state::bpffs::ensure_dir(dir)?;
     for name in PINNED_MAPS {
         let map = ebpf.map(name).ok_or_else(|| {
@@ -39,14 +34,12 @@ pub(crate) fn pin_all(
         map.pin(&path)
             .map_err(|e| Error::bpf("pin", path.display().to_string(), e))?;
     }
-    let mut out = Vec::new();
-    for (iface, link) in attached {
-        let path = link_pin(dir, &iface.name);
+    for (ifname, link) in links {
+        let path = link_pin(dir, &ifname);
         link.pin(&path)
             .map_err(|e| Error::bpf("pin", path.display().to_string(), e))?;
-        out.push(iface);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Removes every pin under `dir`: links first (unpinning a link detaches its program), then

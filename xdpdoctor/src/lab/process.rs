@@ -68,6 +68,7 @@ pub fn stop_responder(pid: u32, netns: &str) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    // SAFETY: plain kill(2) on the PID verified above (still our responder 2 s ago).
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     reap(pid);
     Ok(())

@@ -59,7 +59,7 @@ impl DropReasons {
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io("read", &p, e))?;
         let r = parse_format(&text);
         if r.names.is_empty() {
-            return Err(Error::invalid(
+            return Err(Error::unsupported(
                 p.display().to_string(),
                 "no __print_symbolic(REC->reason, ...) table (kernel older than 5.17?)",
             ));

@@ -53,6 +53,7 @@ pub fn take(ns: &Netns) -> Result<Snapshot> {
 fn kernel_release() -> String {
     // SAFETY: uname fills a struct we own.
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; `u` is ours and large enough.
     if unsafe { libc::uname(&mut u) } != 0 {
         return "unknown".into();
     }

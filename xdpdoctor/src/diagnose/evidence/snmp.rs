@@ -18,7 +18,7 @@ pub fn in_csum_errors(ns: &Netns) -> Result<u64> {
     ns.run(|| {
         let p = "/proc/thread-self/net/snmp";
         let s = std::fs::read_to_string(p).map_err(|e| Error::io("read", p, e))?;
-        parse_in_csum_errors(&s).ok_or_else(|| Error::invalid(p, "no Tcp InCsumErrors"))
+        parse_in_csum_errors(&s).ok_or_else(|| Error::unexpected(p, "no Tcp InCsumErrors"))
     })
 }
 

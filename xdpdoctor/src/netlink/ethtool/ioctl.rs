@@ -94,7 +94,7 @@ impl Ethtool {
         buf.0[1] = 1 << ETH_SS_FEATURES;
         self.ioctl("ioctl SIOCETHTOOL ETHTOOL_GSSET_INFO", ifname, &mut buf)?;
         if buf.0[1] & (1 << ETH_SS_FEATURES) == 0 {
-            return Err(Error::invalid(
+            return Err(Error::unexpected(
                 ifname,
                 "kernel reports no ETH_SS_FEATURES string set",
             ));
@@ -109,7 +109,7 @@ impl Ethtool {
         self.ioctl("ioctl SIOCETHTOOL ETHTOOL_GSTRINGS", ifname, &mut buf)?;
         let len = buf.u32_at(8) as usize;
         if len != count {
-            return Err(Error::invalid(
+            return Err(Error::unexpected(
                 ifname,
                 format!("ETHTOOL_GSTRINGS returned {len} feature names, expected {count}"),
             ));
@@ -127,7 +127,7 @@ impl Ethtool {
         self.ioctl("ioctl SIOCETHTOOL ETHTOOL_GFEATURES", ifname, &mut buf)?;
         let kernel_words = buf.u32_at(4) as usize;
         if kernel_words != words {
-            return Err(Error::invalid(
+            return Err(Error::unexpected(
                 ifname,
                 format!("ETHTOOL_GFEATURES has {kernel_words} words for {count} features"),
             ));
@@ -160,7 +160,7 @@ impl Ethtool {
         }
         let flags = self.ioctl("ioctl SIOCETHTOOL ETHTOOL_SFEATURES", ifname, &mut buf)?;
         if flags & ETHTOOL_F_UNSUPPORTED != 0 {
-            return Err(Error::invalid(
+            return Err(Error::unsupported(
                 ifname,
                 "kernel refused some features as unchangeable",
             ));

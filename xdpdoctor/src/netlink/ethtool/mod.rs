@@ -140,9 +140,8 @@ impl Ethtool {
             ));
         }
         // SAFETY: fd is a fresh, valid descriptor nobody else owns.
-        Ok(Ethtool {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Ethtool { fd })
     }
 
     /// Reads every feature of `ifname`.
@@ -171,7 +170,7 @@ impl Ethtool {
                     log::debug!("{ifname}: {name} is fixed and already {}", on_off(on));
                     continue;
                 }
-                return Err(Error::invalid(
+                return Err(Error::unsupported(
                     format!("feature {name} on {ifname}"),
                     format!(
                         "is fixed {} and cannot be turned {}",
@@ -195,7 +194,7 @@ impl Ethtool {
         for &(bit, on) in bits {
             let (name, st) = (&after.names[bit], after.state(bit));
             if st.requested != on {
-                return Err(Error::invalid(
+                return Err(Error::unsupported(
                     format!("feature {name} on {ifname}"),
                     format!(
                         "kernel kept it requested {} after setting {}",
@@ -261,7 +260,7 @@ pub fn set_tx_csum(ifname: &str, on: bool) -> Result<()> {
         .map(|n| (*n, on))
         .collect();
     if changes.is_empty() {
-        return Err(Error::invalid(
+        return Err(Error::unsupported(
             ifname,
             "no tx-checksum-* feature can be changed",
         ));
