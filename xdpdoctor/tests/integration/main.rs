@@ -15,3 +15,4 @@ mod lab;
 mod nat_ns;
 mod netlink_features;
 mod trace;
+mod tracer;
