@@ -1,5 +1,7 @@
-//! One integration test binary. Privileged tests print `SKIP <name>: <reason>` when they
-//! cannot run (not root); under CI=true as root they always run.
+//! One integration test binary. Privileged tests (namespaces, XDP, BPF probes) are marked
+//! `#[ignore = "needs root: <reason>"]` and start with `common::require_root()`: without root
+//! the runner reports them as ignored with that reason; as root, `scripts/test.sh` runs them
+//! with `--include-ignored`, and one run without root fails instead of passing.
 
 // Tests report what they ran on stderr.
 #![allow(clippy::print_stderr, clippy::print_stdout)]

@@ -59,10 +59,9 @@ fn is_csum_drop(e: &Value) -> bool {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
 fn trace_peer_no_xdp_shows_eopnotsupp_redirects_from_vm_eth0() {
-    if skip_unless_root("trace_peer_no_xdp_shows_eopnotsupp_redirects_from_vm_eth0") {
-        return;
-    }
+    require_root();
     let lab = Lab::up("tp", &["--fault", "peer-no-xdp"]);
     let vm = netns_inode(&lab.ns("vm"));
     let t = Trace::start(&[], "5");
@@ -106,10 +105,9 @@ fn trace_peer_no_xdp_shows_eopnotsupp_redirects_from_vm_eth0() {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
 fn trace_tx_csum_shows_tcp_csum_drops_in_client() {
-    if skip_unless_root("trace_tx_csum_shows_tcp_csum_drops_in_client") {
-        return;
-    }
+    require_root();
     let lab = Lab::up("tc", &["--fault", "tx-csum"]);
     let client = netns_inode(&lab.ns("client"));
     let t = Trace::start(&[], "5");
@@ -152,10 +150,9 @@ fn trace_tx_csum_shows_tcp_csum_drops_in_client() {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
 fn trace_healthy_lab_shows_no_redirect_or_csum_events() {
-    if skip_unless_root("trace_healthy_lab_shows_no_redirect_or_csum_events") {
-        return;
-    }
+    require_root();
     let lab = Lab::up("th", &["--no-faults"]);
     let t = Trace::start(&[], "4");
     let res = lab.connect();
@@ -182,10 +179,9 @@ fn trace_healthy_lab_shows_no_redirect_or_csum_events() {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
 fn trace_two_labs_are_never_confused() {
-    if skip_unless_root("trace_two_labs_are_never_confused") {
-        return;
-    }
+    require_root();
     // Same topology, same ifindexes (vm eth0 = 3 -> ve-m1 = 5): only the namespace tells
     // them apart.
     let a = Lab::up("ta", &["--fault", "peer-no-xdp"]);
@@ -235,11 +231,10 @@ fn trace_two_labs_are_never_confused() {
 /// redirect errors must be attributed to A's vm through the program id of A's forwarder, and
 /// nothing to idle lab B, whose forwarder sits on the very same ifindexes.
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
 fn classic_tracepoints_attribute_by_program_id_never_by_ifindex() {
     use xdpdoctor::probes::{Attribution, EventKind, Filter, ProbeKind, ProbeSet};
-    if skip_unless_root("classic_tracepoints_attribute_by_program_id_never_by_ifindex") {
-        return;
-    }
+    require_root();
     let a = Lab::up("tq", &["--fault", "peer-no-xdp"]);
     let b = Lab::up("tr", &["--fault", "peer-no-xdp"]);
     let (a_vm, b_vm) = (netns_inode(&a.ns("vm")), netns_inode(&b.ns("vm")));
@@ -326,10 +321,9 @@ fn classic_tracepoints_attribute_by_program_id_never_by_ifindex() {
 }
 
 #[test]
+#[ignore = "needs root: loads BPF probes"]
 fn probes_reports_refusals_and_active_tracepoints() {
-    if skip_unless_root("probes_reports_refusals_and_active_tracepoints") {
-        return;
-    }
+    require_root();
     let out = xdpdoctor(&["probes", "--json"]);
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).expect("probes json");
