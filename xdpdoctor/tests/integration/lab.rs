@@ -115,17 +115,6 @@ fn two_labs_side_by_side_then_nothing_left() {
     assert_nothing_left(&p2);
 }
 
-#[test]
-#[ignore = "needs root: builds a namespace lab"]
-fn bad_fault_name_changes_nothing() {
-    require_root();
-    let prefix = unique_prefix("b");
-    let out = xdpdoctor(&["lab", "up", "seed", "--prefix", &prefix, "--fault", "nope"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
-    assert_nothing_left(&prefix);
-}
-
 pub fn status_json(ns: &str) -> serde_json::Value {
     let out = xdpdoctor(&["--netns", ns, "status", "--json"]);
     assert!(out.status.success());
