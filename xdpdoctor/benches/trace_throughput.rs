@@ -122,7 +122,7 @@ fn measure(vm: &str, eth0: u32, ve_m1: u32, rate: u64) {
         generated,
         seen,
         counted,
-        summary["lost"],
+        summary["lost"].as_u64().unwrap_or(0),
         100.0 * busy / wall
     );
 }
