@@ -6,7 +6,8 @@
 set -euo pipefail
 
 need=()
-have_clang() { command -v clang >/dev/null || ls /usr/bin/clang-1[6-9] /usr/bin/clang-2[0-9] >/dev/null 2>&1; }
+# One glob at a time: `ls A B` fails when either is missing (clang-16 alone was never found).
+have_clang() { command -v clang >/dev/null || compgen -G '/usr/bin/clang-1[6-9]' >/dev/null || compgen -G '/usr/bin/clang-2[0-9]' >/dev/null; }
 have_clang || need+=(clang-16)
 [ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
 [ -f /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)

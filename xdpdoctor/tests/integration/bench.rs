@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::common::{self, assert_nothing_left, skip_unless_root, BIN};
+use crate::common::{self, assert_nothing_left, require_root, BIN};
 
 const VARIANTS: [&str; 4] = [
     "xdp-redirect-only",
@@ -59,10 +59,9 @@ fn pins_left(prefix: &str, before: &std::collections::BTreeSet<String>) -> Vec<S
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, loads BPF programs"]
 fn bench_quick_json_has_every_field_and_leaves_nothing() {
-    if skip_unless_root("bench_quick_json_has_every_field_and_leaves_nothing") {
-        return;
-    }
+    require_root();
     let prefix = common::unique_prefix("bn");
     let pins_before = pin_dirs();
     let out = std::process::Command::new(BIN)

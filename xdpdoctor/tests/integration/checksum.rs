@@ -32,6 +32,7 @@ use xdpdoctor::bpf::forwarder_abi::{self as abi, Counter, Endpoint};
 use xdpdoctor::bpf::objects::FORWARDER;
 use xdpdoctor::bpf::test_run::run_xdp;
 
+use crate::common::require_root;
 use crate::frames::{random_client, random_frame, with_tos, Frame, Rng};
 use crate::nat_ns::{ifindex, random_entries, Entry, TestNs, EXT_MAC, GW_MAC, INT_MAC};
 
@@ -40,10 +41,9 @@ const FRAMES: usize = 3000;
 const XDP_REDIRECT: u32 = 4;
 
 #[test]
+#[ignore = "needs root: creates a namespace, runs BPF programs"]
 fn nat_checksums_equal_full_recomputation() {
-    if crate::common::skip_unless_root("nat_checksums_equal_full_recomputation") {
-        return;
-    }
+    require_root();
     let mut rng = Rng::new();
     let entries = random_entries(&mut rng);
     let ns = TestNs::create(&entries);
@@ -66,10 +66,9 @@ fn nat_checksums_equal_full_recomputation() {
 /// above it must still get the lookup's FRAG_NEEDED (XDP_PASS, unmodified) even when a
 /// smaller frame of the same flow has filled the cache.
 #[test]
+#[ignore = "needs root: creates a namespace, runs BPF programs"]
 fn nat_with_fib_cache_is_byte_identical() {
-    if crate::common::skip_unless_root("nat_with_fib_cache_is_byte_identical") {
-        return;
-    }
+    require_root();
     let mut rng = Rng::new();
     let entries = random_entries(&mut rng);
     let ns = TestNs::create(&entries);

@@ -1,4 +1,4 @@
-//! Shared helpers of the integration tests: privilege checks that SKIP loudly, running the
+//! Shared helpers of the integration tests: the root guard of privileged tests, running the
 //! real `xdpdoctor` binary, and a `Lab` guard that brings a scenario up under a unique prefix
 //! and always takes it down (also when the test panics).
 
@@ -9,22 +9,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_xdpdoctor");
 
-pub fn is_root() -> bool {
+/// First statement of every privileged test. Privileged tests are marked
+/// `#[ignore = "needs root: <reason>"]`, so without root the runner reports them as ignored,
+/// with that reason; one that is run anyway without root (`--include-ignored` as a normal
+/// user) fails here with a message saying so, instead of passing without having run.
+#[track_caller]
+pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// Returns true (and prints a visible SKIP line) when the test cannot run here.
-/// In CI (CI=true) as root, nothing is skipped: a missing feature is a failure.
-pub fn skip_unless_root(test: &str) -> bool {
-    if is_root() {
-        return false;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: CI must run privileged tests as root");
-    }
-    eprintln!("SKIP {test}: needs root (privileged lab test)");
-    true
+    let uid = unsafe { libc::geteuid() };
+    assert!(
+        uid == 0,
+        "privileged test run without root (uid {uid}): it builds namespaces or loads BPF \
+         programs and cannot run here; run it as root (./scripts/test.sh) or leave it ignored"
+    );
 }
 
 /// A unique lab prefix: short (namespace names), per process and per call.

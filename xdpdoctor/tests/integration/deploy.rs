@@ -11,10 +11,9 @@ fn write_cfg(dir: &std::path::Path, name: &str, text: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, deploys XDP"]
 fn deploy_validates_then_teardown_removes_everything() {
-    if skip_unless_root("deploy_validates_then_teardown_removes_everything") {
-        return;
-    }
+    require_root();
     let lab = Lab::up("d", &["--no-faults"]);
     let vm = lab.ns("vm");
     let dir = std::env::temp_dir().join(format!("xdt-{}", lab.prefix));
@@ -111,10 +110,9 @@ fn status_json_inode(ns: &str) -> u64 {
 /// recomputes the TCP checksum, so replies that leave host0 with a partial checksum (tx
 /// offload on) arrive correct, connections work and diagnose has nothing to report.
 #[test]
+#[ignore = "needs root: builds a namespace lab, deploys XDP"]
 fn full_checksum_forwarder_repairs_partial_checksums() {
-    if skip_unless_root("full_checksum_forwarder_repairs_partial_checksums") {
-        return;
-    }
+    require_root();
     let lab = Lab::up("c", &["--fault", "tx-csum"]);
     let vm = lab.ns("vm");
     assert!(

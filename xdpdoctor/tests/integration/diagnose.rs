@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::common::{skip_unless_root, stdout, xdpdoctor, Lab};
+use crate::common::{require_root, stdout, xdpdoctor, Lab};
 
 /// (fault, expected (id, node, interface) findings).
 type Case = (
@@ -43,10 +43,9 @@ fn set(lab: &Lab, v: &[(&str, &str, &str)]) -> BTreeSet<(String, String, String)
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
 fn diagnose_seed_all_faults_reports_exactly_the_three_causes() {
-    if skip_unless_root("diagnose_seed_all_faults_reports_exactly_the_three_causes") {
-        return;
-    }
+    require_root();
     let lab = Lab::up("dga", &[]);
     let t0 = std::time::Instant::now();
     let (got, code) = findings(&lab, &[]);
@@ -69,10 +68,9 @@ fn diagnose_seed_all_faults_reports_exactly_the_three_causes() {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
 fn diagnose_each_default_fault_alone() {
-    if skip_unless_root("diagnose_each_default_fault_alone") {
-        return;
-    }
+    require_root();
     let cases: [Case; 3] = [
         (
             "no-address",
@@ -105,10 +103,9 @@ fn diagnose_each_default_fault_alone() {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
 fn diagnose_healthy_lab_exits_0() {
-    if skip_unless_root("diagnose_healthy_lab_exits_0") {
-        return;
-    }
+    require_root();
     let lab = Lab::up("dgh", &["--no-faults"]);
     let (got, code) = findings(&lab, &[]);
     assert_eq!(got, BTreeSet::new());
@@ -118,10 +115,9 @@ fn diagnose_healthy_lab_exits_0() {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
 fn diagnose_non_default_faults() {
-    if skip_unless_root("diagnose_non_default_faults") {
-        return;
-    }
+    require_root();
     let cases: [Case; 3] = [
         (
             "forwarding-disabled",
@@ -146,10 +142,9 @@ fn diagnose_non_default_faults() {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
 fn check_writes_junit_and_diagnose_reads_saved_snapshot() {
-    if skip_unless_root("check_writes_junit_and_diagnose_reads_saved_snapshot") {
-        return;
-    }
+    require_root();
     let lab = Lab::up("dgc", &["--fault", "tx-csum"]);
     let ns = lab.ns("vm");
     let dir = std::env::temp_dir().join(format!("xdpdoctor-check-{}", lab.prefix));
@@ -196,10 +191,9 @@ fn check_writes_junit_and_diagnose_reads_saved_snapshot() {
 /// the probes see the EOPNOTSUPP redirects behind `veth-peer-no-xdp`, and the capture on
 /// host0 (or the client's counters) sees the partial checksums behind `veth-tx-csum-offload`.
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
 fn diagnose_evidence_is_observed_not_only_static() {
-    if skip_unless_root("diagnose_evidence_is_observed_not_only_static") {
-        return;
-    }
+    require_root();
     let lab = Lab::up("o", &["--fault", "peer-no-xdp", "--fault", "tx-csum"]);
     let ns = lab.ns("vm");
     let out = xdpdoctor(&["--netns", &ns, "diagnose", "--json", "--observe", "4"]);
@@ -229,10 +223,9 @@ fn diagnose_evidence_is_observed_not_only_static() {
 /// The generated `fleet` scenario: every container gets the seed's three causes, attributed
 /// to its own namespace and interfaces.
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
 fn diagnose_fleet_finds_every_container() {
-    if skip_unless_root("diagnose_fleet_finds_every_container") {
-        return;
-    }
+    require_root();
     let prefix = crate::common::unique_prefix("n");
     let out = xdpdoctor(&[
         "lab",

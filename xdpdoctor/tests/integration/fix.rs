@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::common::{in_ns, skip_unless_root, stdout, xdpdoctor, Lab};
+use crate::common::{in_ns, require_root, stdout, xdpdoctor, Lab};
 use crate::diagnose::findings;
 
 /// Fix pins of this lab's containers (`fix-<container netns inode>-<ifname>`); other tests
@@ -34,10 +34,9 @@ fn inode(ns: &str) -> u64 {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches XDP"]
 fn fix_apply_then_revert_on_seed_all_faults() {
-    if skip_unless_root("fix_apply_then_revert_on_seed_all_faults") {
-        return;
-    }
+    require_root();
     let lab = Lab::up("fxa", &[]);
     let vm = lab.ns("vm");
     let (before, _) = findings(&lab, &["--observe", "0"]);
@@ -94,10 +93,9 @@ fn fix_apply_then_revert_on_seed_all_faults() {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches XDP"]
 fn fix_prefer_gro_and_lab_down_cleans_pins() {
-    if skip_unless_root("fix_prefer_gro_and_lab_down_cleans_pins") {
-        return;
-    }
+    require_root();
     let (vm_inode, cs);
     {
         let lab = Lab::up("fxg", &["--fault", "peer-no-xdp"]);
@@ -148,10 +146,9 @@ fn fwd_status(vm: &str) -> (bool, Vec<(String, u64, bool)>) {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches XDP"]
 fn fix_csum_forwarder_switches_programs_then_reverts() {
-    if skip_unless_root("fix_csum_forwarder_switches_programs_then_reverts") {
-        return;
-    }
+    require_root();
     let lab = Lab::up("fxc", &["--fault", "tx-csum"]);
     let vm = lab.ns("vm");
     let m1 = lab.ns("m1");

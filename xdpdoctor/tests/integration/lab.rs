@@ -5,10 +5,9 @@
 use crate::common::*;
 
 #[test]
+#[ignore = "needs root: builds a namespace lab"]
 fn seed_all_faults_connection_fails() {
-    if skip_unless_root("seed_all_faults_connection_fails") {
-        return;
-    }
+    require_root();
     let lab = Lab::up("a", &[]);
     let res = lab.connect();
     assert!(
@@ -18,10 +17,9 @@ fn seed_all_faults_connection_fails() {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab"]
 fn seed_each_fault_alone_fails() {
-    if skip_unless_root("seed_each_fault_alone_fails") {
-        return;
-    }
+    require_root();
     for fault in ["no-address", "peer-no-xdp", "tx-csum"] {
         let lab = Lab::up("f", &["--fault", fault]);
         let res = lab.connect();
@@ -30,10 +28,9 @@ fn seed_each_fault_alone_fails() {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab"]
 fn seed_healthy_answers_http_and_counters_move() {
-    if skip_unless_root("seed_healthy_answers_http_and_counters_move") {
-        return;
-    }
+    require_root();
     let lab = Lab::up("h", &["--no-faults"]);
     let vm = lab.ns("vm");
     let before = status_json(&vm);
@@ -77,10 +74,9 @@ fn seed_healthy_answers_http_and_counters_move() {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab"]
 fn faults_are_visible_to_ip_and_ethtool() {
-    if skip_unless_root("faults_are_visible_to_ip_and_ethtool") {
-        return;
-    }
+    require_root();
     let lab = Lab::up("v", &[]);
     let addrs = in_ns(&lab.ns("vm"), &["ip", "-4", "-br", "addr"]);
     assert!(
@@ -95,10 +91,9 @@ fn faults_are_visible_to_ip_and_ethtool() {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab"]
 fn two_labs_side_by_side_then_nothing_left() {
-    if skip_unless_root("two_labs_side_by_side_then_nothing_left") {
-        return;
-    }
+    require_root();
     let (p1, p2);
     {
         let healthy = Lab::up("s", &["--no-faults"]);
@@ -118,18 +113,6 @@ fn two_labs_side_by_side_then_nothing_left() {
     }
     assert_nothing_left(&p1);
     assert_nothing_left(&p2);
-}
-
-#[test]
-fn bad_fault_name_changes_nothing() {
-    if skip_unless_root("bad_fault_name_changes_nothing") {
-        return;
-    }
-    let prefix = unique_prefix("b");
-    let out = xdpdoctor(&["lab", "up", "seed", "--prefix", &prefix, "--fault", "nope"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
-    assert_nothing_left(&prefix);
 }
 
 pub fn status_json(ns: &str) -> serde_json::Value {

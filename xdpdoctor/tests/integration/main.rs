@@ -1,17 +1,23 @@
-//! One integration test binary. Privileged tests print `SKIP <name>: <reason>` when they
-//! cannot run (not root); under CI=true as root they always run.
+//! One integration test binary. Privileged tests (namespaces, XDP, BPF probes) are marked
+//! `#[ignore = "needs root: <reason>"]` and start with `common::require_root()`: without root
+//! the runner reports them as ignored with that reason; as root, `scripts/test.sh` runs them
+//! with `--include-ignored`, and one run without root fails instead of passing. `cli` needs no
+//! root and always runs; `markers` checks these marks on this directory's source.
 
 // Tests report what they ran on stderr.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod bench;
 mod checksum;
+mod cli;
 mod common;
 mod deploy;
 mod diagnose;
 mod fix;
 mod frames;
 mod lab;
+mod markers;
 mod nat_ns;
 mod netlink_features;
 mod trace;
+mod tracer;

@@ -1,6 +1,6 @@
 //! `netlink::ethtool` and `netlink::xdp_features` against a real veth pair in a throwaway
 //! namespace, with `ethtool -k` (a separate implementation: ethtool netlink) as the
-//! independent check. Needs root; prints `SKIP` otherwise.
+//! independent check. Needs root: ignored (not run) otherwise.
 
 #![allow(clippy::print_stderr)]
 
@@ -20,7 +20,7 @@ use xdpdoctor::{
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
-use crate::common::skip_unless_root;
+use crate::common::require_root;
 
 /// Runs a command, fails the test if it fails, returns stdout.
 fn sh(args: &[&str]) -> String {
@@ -127,10 +127,9 @@ fn parse_ethtool_k(out: &str) -> HashMap<String, EthtoolLine> {
 }
 
 #[test]
+#[ignore = "needs root: creates a namespace, changes veth features"]
 fn tx_checksum_matches_ethtool_and_can_be_turned_off() {
-    if skip_unless_root("tx_checksum_matches_ethtool_and_can_be_turned_off") {
-        return;
-    }
+    require_root();
     let lab = VethLab::new();
     let ns = lab.netns();
 
@@ -232,10 +231,9 @@ fn tx_checksum_matches_ethtool_and_can_be_turned_off() {
 }
 
 #[test]
+#[ignore = "needs root: creates a namespace, changes veth features"]
 fn ethtool_errors_name_interface_and_feature() {
-    if skip_unless_root("ethtool_errors_name_interface_and_feature") {
-        return;
-    }
+    require_root();
     let lab = VethLab::new();
     let (unknown, fixed, no_dev, no_index) = lab
         .netns()
@@ -275,10 +273,9 @@ fn ethtool_errors_name_interface_and_feature() {
 }
 
 #[test]
+#[ignore = "needs root: creates a namespace, changes veth features"]
 fn gro_on_peer_flips_ndo_xmit() {
-    if skip_unless_root("gro_on_peer_flips_ndo_xmit") {
-        return;
-    }
+    require_root();
     let lab = VethLab::new();
     let ns = lab.netns();
     let read = |ns: &Netns| {

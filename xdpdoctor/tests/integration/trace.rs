@@ -5,95 +5,12 @@
 //! Other labs may run on the machine at the same time (tracepoints are system-wide), so every
 //! assertion looks only at events attributed to this test's own namespaces.
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::fs::MetadataExt;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::common::*;
-
-/// A running `xdpdoctor trace --json`; `finish` waits for it and parses its stdout.
-struct Trace {
-    /// `None` once `finish` took it; a trace still running when a test panics is killed.
-    child: Option<Child>,
-    /// stdout, read concurrently so a busy trace never blocks on a full pipe.
-    stdout: Option<std::thread::JoinHandle<String>>,
-}
-
-impl Drop for Trace {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Trace {
-    /// Starts the trace and waits until the probes are attached (its "tracing ..." line).
-    fn start(extra: &[&str], secs: &str) -> Trace {
-        let mut child = Command::new(BIN)
-            .args(["trace", "--json", "--duration", secs])
-            .args(extra)
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn xdpdoctor trace");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[trace] {line}");
-                if !sent && line.starts_with("tracing ") {
-                    let _ = tx.send(());
-                    sent = true;
-                }
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(20))
-            .expect("trace did not report that it attached");
-        let mut out = child.stdout.take().unwrap();
-        let stdout = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = std::io::Read::read_to_string(&mut out, &mut s);
-            s
-        });
-        Trace {
-            child: Some(child),
-            stdout: Some(stdout),
-        }
-    }
-
-    /// Waits for the trace to end; returns (events, summary).
-    fn finish(mut self) -> (Vec<Value>, Value) {
-        let mut child = self.child.take().expect("running");
-        let status = child.wait().expect("wait for trace");
-        assert!(status.success(), "trace exited with {status:?}");
-        let stdout = self.stdout.take().unwrap().join().expect("stdout reader");
-        let mut events = Vec::new();
-        let mut summary = Value::Null;
-        for line in stdout.lines() {
-            let v: Value = serde_json::from_str(line).expect("one JSON object per line");
-            if v.get("summary").is_some() {
-                summary = v["summary"].clone();
-            } else {
-                events.push(v);
-            }
-        }
-        assert!(!summary.is_null(), "no summary line");
-        (events, summary)
-    }
-}
-
-fn netns_inode(name: &str) -> u64 {
-    std::fs::metadata(format!("/run/netns/{name}"))
-        .expect("lab namespace")
-        .ino()
-}
+use crate::tracer::{ifindex_in, netns_inode, Trace};
 
 /// Events attributed (by name) to one of the lab's namespaces.
 fn of_lab<'a>(events: &'a [Value], lab: &Lab) -> Vec<&'a Value> {
@@ -120,14 +37,6 @@ fn aggregates_in(summary: &Value, inodes: &[u64]) -> Vec<Value> {
         .collect()
 }
 
-/// The ifindex of `dev` in namespace `ns`.
-fn ifindex_in(ns: &str, dev: &str) -> u32 {
-    in_ns(ns, &["cat", &format!("/sys/class/net/{dev}/ifindex")])
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 fn lab_inodes(lab: &Lab) -> Vec<u64> {
     ["client", "vm", "m1", "m2"]
         .iter()
@@ -150,10 +59,9 @@ fn is_csum_drop(e: &Value) -> bool {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
 fn trace_peer_no_xdp_shows_eopnotsupp_redirects_from_vm_eth0() {
-    if skip_unless_root("trace_peer_no_xdp_shows_eopnotsupp_redirects_from_vm_eth0") {
-        return;
-    }
+    require_root();
     let lab = Lab::up("tp", &["--fault", "peer-no-xdp"]);
     let vm = netns_inode(&lab.ns("vm"));
     let t = Trace::start(&[], "5");
@@ -197,10 +105,9 @@ fn trace_peer_no_xdp_shows_eopnotsupp_redirects_from_vm_eth0() {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
 fn trace_tx_csum_shows_tcp_csum_drops_in_client() {
-    if skip_unless_root("trace_tx_csum_shows_tcp_csum_drops_in_client") {
-        return;
-    }
+    require_root();
     let lab = Lab::up("tc", &["--fault", "tx-csum"]);
     let client = netns_inode(&lab.ns("client"));
     let t = Trace::start(&[], "5");
@@ -243,10 +150,9 @@ fn trace_tx_csum_shows_tcp_csum_drops_in_client() {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
 fn trace_healthy_lab_shows_no_redirect_or_csum_events() {
-    if skip_unless_root("trace_healthy_lab_shows_no_redirect_or_csum_events") {
-        return;
-    }
+    require_root();
     let lab = Lab::up("th", &["--no-faults"]);
     let t = Trace::start(&[], "4");
     let res = lab.connect();
@@ -273,10 +179,9 @@ fn trace_healthy_lab_shows_no_redirect_or_csum_events() {
 }
 
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
 fn trace_two_labs_are_never_confused() {
-    if skip_unless_root("trace_two_labs_are_never_confused") {
-        return;
-    }
+    require_root();
     // Same topology, same ifindexes (vm eth0 = 3 -> ve-m1 = 5): only the namespace tells
     // them apart.
     let a = Lab::up("ta", &["--fault", "peer-no-xdp"]);
@@ -326,11 +231,10 @@ fn trace_two_labs_are_never_confused() {
 /// redirect errors must be attributed to A's vm through the program id of A's forwarder, and
 /// nothing to idle lab B, whose forwarder sits on the very same ifindexes.
 #[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
 fn classic_tracepoints_attribute_by_program_id_never_by_ifindex() {
     use xdpdoctor::probes::{Attribution, EventKind, Filter, ProbeKind, ProbeSet};
-    if skip_unless_root("classic_tracepoints_attribute_by_program_id_never_by_ifindex") {
-        return;
-    }
+    require_root();
     let a = Lab::up("tq", &["--fault", "peer-no-xdp"]);
     let b = Lab::up("tr", &["--fault", "peer-no-xdp"]);
     let (a_vm, b_vm) = (netns_inode(&a.ns("vm")), netns_inode(&b.ns("vm")));
@@ -417,10 +321,9 @@ fn classic_tracepoints_attribute_by_program_id_never_by_ifindex() {
 }
 
 #[test]
+#[ignore = "needs root: loads BPF probes"]
 fn probes_reports_refusals_and_active_tracepoints() {
-    if skip_unless_root("probes_reports_refusals_and_active_tracepoints") {
-        return;
-    }
+    require_root();
     let out = xdpdoctor(&["probes", "--json"]);
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).expect("probes json");
@@ -457,110 +360,4 @@ fn probes_reports_refusals_and_active_tracepoints() {
     let old = find("xdp:xdp_redirect_map_err", "tracepoint");
     assert_eq!(old["active"], false);
     assert_eq!(old["reason"], "tracepoint absent on this kernel");
-}
-
-/// CPU ticks (utime + stime) of a process so far.
-fn cpu_ticks(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the ")" of comm: state is field 3; utime 14, stime 15.
-    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or_default();
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let get = |i: usize| {
-        f.get(i - 3)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    get(14) + get(15)
-}
-
-/// Measurement for docs/probes.md, not a pass/fail test: how many events per second `trace
-/// --json` follows without losing any, and its CPU cost. Redirect errors are generated with
-/// BPF_PROG_TEST_RUN live frames: redirect_only.bpf.o in vm, frames "received" on eth0 and
-/// redirected into ve-m1, whose peer has no XDP, so each frame is one xdp_redirect_err.
-/// Run: cargo test --test integration trace_throughput -- --ignored --nocapture
-#[test]
-#[ignore]
-fn trace_throughput() {
-    use aya::maps::DevMapHash;
-    use aya::programs::Xdp;
-    use xdpdoctor::bpf::test_run::{run_xdp, BPF_F_TEST_XDP_LIVE_FRAMES};
-    use xdpdoctor::netns::Netns;
-
-    if skip_unless_root("trace_throughput") {
-        return;
-    }
-    let lab = Lab::up("tt", &["--fault", "peer-no-xdp"]);
-    let vm = lab.ns("vm");
-    let idx = |dev: &str| ifindex_in(&vm, dev);
-    let (eth0, ve_m1) = (idx("eth0"), idx("ve-m1"));
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let secs = 3.0;
-    eprintln!("RESULT target_ev/s actual_ev/s generated seen kernel_count lost trace_cpu%");
-    for rate in [
-        1_000u64, 10_000, 50_000, 100_000, 200_000, 400_000, 1_000_000, 4_000_000,
-    ] {
-        let t = Trace::start(&["--netns", &vm], "5");
-        let pid = t.child.as_ref().expect("running").id();
-        let c0 = cpu_ticks(pid);
-        let t0 = Instant::now();
-        let generated = Netns::named(&vm)
-            .run(|| {
-                let mut ebpf = aya::EbpfLoader::new()
-                    .override_global("target_ifindex", &ve_m1, true)
-                    .load(xdpdoctor::bpf::objects::REDIRECT_ONLY)
-                    .unwrap();
-                let mut dm: DevMapHash<_> =
-                    DevMapHash::try_from(ebpf.map_mut("redirect_devmap").unwrap()).unwrap();
-                dm.insert(ve_m1, ve_m1, None, 0).unwrap();
-                let p: &mut Xdp = ebpf
-                    .program_mut("xdp_redirect_only")
-                    .unwrap()
-                    .try_into()
-                    .unwrap();
-                p.load().unwrap();
-                let frame = vec![0x02u8; 64];
-                let tick = Duration::from_millis(10);
-                let per_tick = (rate / 100).max(1) as u32;
-                let start = Instant::now();
-                let mut sent = 0u64;
-                let mut next = start;
-                while start.elapsed().as_secs_f64() < secs {
-                    run_xdp(p, eth0, &frame, per_tick, BPF_F_TEST_XDP_LIVE_FRAMES)?;
-                    sent += u64::from(per_tick);
-                    next += tick;
-                    if let Some(d) = next.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(d);
-                    }
-                }
-                Ok((sent, start.elapsed().as_secs_f64()))
-            })
-            .unwrap();
-        let (generated, gen_secs) = generated;
-        // Let the consumer catch up, then sample its CPU before it exits.
-        std::thread::sleep(Duration::from_millis(500));
-        let busy = (cpu_ticks(pid) - c0) as f64 / hz;
-        let wall = t0.elapsed().as_secs_f64();
-        let (events, summary) = t.finish();
-        let seen = events
-            .iter()
-            .filter(|e| e["kind"] == "redirect_err")
-            .count();
-        let counted: u64 = summary["aggregates"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|a| a["kind"] == "redirect_err")
-            .map(|a| a["count"].as_u64().unwrap())
-            .sum();
-        eprintln!(
-            "RESULT {:>9} {:>10.0} {:>10} {:>8} {:>12} {:>8} {:>6.1}",
-            rate,
-            generated as f64 / gen_secs,
-            generated,
-            seen,
-            counted,
-            summary["lost"],
-            100.0 * busy / wall
-        );
-    }
 }
