@@ -302,7 +302,11 @@ mod tests {
         let io = std::io::Error::from_raw_os_error(libc::EBUSY);
         let e = Error::bpf("attach", "xdp_pass to eth0", io);
         assert_eq!(e.errno(), Some(libc::EBUSY));
-        assert!(chain(&e).contains("Device or resource busy"), "{}", chain(&e));
+        assert!(
+            chain(&e).contains("Device or resource busy"),
+            "{}",
+            chain(&e)
+        );
         assert!(matches!(
             Error::bpf("load", "x", std::io::Error::from_raw_os_error(libc::EPERM)),
             Error::NeedsRoot { .. }

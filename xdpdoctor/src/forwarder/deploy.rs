@@ -132,7 +132,8 @@ pub fn deploy(
 
         // Maps: NAT entries both ways, and the devmap with every interface of the namespace.
         {
-            let mut dnat: BpfHashMap<_, Endpoint, Endpoint> = object::map_mut(&mut ebpf, OBJ, abi::DNAT_MAP)?;
+            let mut dnat: BpfHashMap<_, Endpoint, Endpoint> =
+                object::map_mut(&mut ebpf, OBJ, abi::DNAT_MAP)?;
             for e in &cfg.entries {
                 dnat.insert(Endpoint::from(e.from), Endpoint::from(e.to), 0)
                     .map_err(|err| {
@@ -141,7 +142,8 @@ pub fn deploy(
             }
         }
         {
-            let mut snat: BpfHashMap<_, Endpoint, Endpoint> = object::map_mut(&mut ebpf, OBJ, abi::SNAT_MAP)?;
+            let mut snat: BpfHashMap<_, Endpoint, Endpoint> =
+                object::map_mut(&mut ebpf, OBJ, abi::SNAT_MAP)?;
             for e in &cfg.entries {
                 snat.insert(Endpoint::from(e.to), Endpoint::from(e.from), 0)
                     .map_err(|err| {
