@@ -74,6 +74,9 @@ const _: () = assert!(std::mem::offset_of!(XdAggKey, prog_id) == 24);
 // SAFETY: repr(C), integer fields only, no padding (size asserted above).
 unsafe impl aya::Pod for XdAggKey {}
 
+/// The object (for messages): `probes/trace.bpf.c`, embedded as `objects::TRACE`.
+pub const OBJECT: &str = "trace.bpf.o";
+
 /// Maps.
 pub const MAP_EVENTS: &str = "events";
 pub const MAP_COUNTS: &str = "counts";

@@ -25,13 +25,15 @@ mod attach;
 pub mod attribute;
 pub mod decode;
 mod events;
+mod kinds;
+mod reader;
 pub mod skb;
 pub mod tracefs;
 pub mod veth;
 pub mod xdp;
 
-pub use attach::ProbeSet;
 pub use attribute::Attribution;
+pub use reader::ProbeSet;
 
 /// Which namespaces to watch.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -308,6 +310,10 @@ impl Variant {
             category: "",
             target: func,
         }
+    }
+    /// Its programs: its own, then the entry probe of a pair. They load and attach together.
+    pub fn programs(&self) -> impl Iterator<Item = &'static str> {
+        std::iter::once(self.program).chain(self.entry)
     }
 }
 
