@@ -17,6 +17,14 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Size of the ring buffer `events` (1 MiB, about 13 000 records in flight). */
+#define XD_EVENTS_RING_BYTES (1 << 20)
+/* Classic tracepoint records are small: an offset is masked so the read stays in bounds. */
+#define XD_RECORD_OFFSET_MASK 0xff
+/* xdp_redirect_err's map_id for a bpf_redirect() without a map (INT_MAX, net/core/filter.c);
+ * the tracepoint then reports the target ifindex in `index`. */
+#define XD_REDIRECT_NO_MAP_ID 0x7fffffff
+
 /* Tunables, set at load (EbpfLoader::override_global). */
 /* 1: only events whose namespace is in `netns_filter` (or unknown) are kept. */
 const volatile __u32 filter_netns = 0;
@@ -27,7 +35,7 @@ const volatile __u32 kfree_reason_offset = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
+	__uint(max_entries, XD_EVENTS_RING_BYTES);
 } events SEC(".maps");
 
 struct {
@@ -129,7 +137,7 @@ int BPF_PROG(xd_redirect_err_btf, const struct net_device *dev, const struct bpf
 	e.ifindex = dev_ifindex(dev);
 	e.code = err;
 	e.prog_id = prog_id(xdp);
-	e.act = 4; /* XDP_REDIRECT */
+	e.act = XDP_REDIRECT;
 	/* The same rule as the tracepoint's to_ifindex (include/trace/events/xdp.h). */
 	if (map_type == BPF_MAP_TYPE_DEVMAP || map_type == BPF_MAP_TYPE_DEVMAP_HASH) {
 		if (tgt) {
@@ -137,7 +145,7 @@ int BPF_PROG(xd_redirect_err_btf, const struct net_device *dev, const struct bpf
 			e.target_ifindex = dev_ifindex(to);
 			e.target_netns = dev_netns(to);
 		}
-	} else if (map_type == BPF_MAP_TYPE_UNSPEC && map_id == 0x7fffffff) {
+	} else if (map_type == BPF_MAP_TYPE_UNSPEC && map_id == XD_REDIRECT_NO_MAP_ID) {
 		e.target_ifindex = index;
 		e.target_netns = e.netns;
 	}
@@ -203,7 +211,7 @@ int BPF_PROG(xd_devmap_xmit_btf, const struct net_device *from_dev,
 	e.code = err;
 	e.sent = sent;
 	e.drops = drops;
-	e.act = 4;
+	e.act = XDP_REDIRECT;
 	if (!netns_wanted(e.netns, e.target_netns))
 		return 0;
 	emit(&e, drops > 0 ? drops : 1);
@@ -434,7 +442,7 @@ int xd_kfree_skb_tp(void *ctx)
 	bpf_probe_read_kernel(&location, sizeof(location), ctx + 16);
 	if (!kfree_reason_offset)
 		return 0;
-	bpf_probe_read_kernel(&reason, sizeof(reason), ctx + (kfree_reason_offset & 0xff));
+	bpf_probe_read_kernel(&reason, sizeof(reason), ctx + (kfree_reason_offset & XD_RECORD_OFFSET_MASK));
 	return on_kfree(skb, location, reason, XD_SRC_TRACEPOINT);
 }
 
