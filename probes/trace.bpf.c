@@ -30,8 +30,15 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 filter_netns = 0;
 /* kfree_skb reasons to keep, bit n = reason n (numbers from this kernel's format file). */
 const volatile __u64 drop_reason_mask[XD_REASON_BITS / 64] = {};
-/* Classic kfree_skb fallback: byte offset of `reason` in the tracepoint record (format file). */
+/*
+ * Classic skb fallbacks: byte offsets of the record fields they read, from each tracepoint's
+ * format file (events/<category>/<name>/format). 0 = not set: the program does nothing (user
+ * space does not attach it then). Offset 0 is always common_type, never one of these.
+ */
+const volatile __u32 kfree_skbaddr_offset = 0;
+const volatile __u32 kfree_location_offset = 0;
 const volatile __u32 kfree_reason_offset = 0;
+const volatile __u32 bad_csum_skbaddr_offset = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -380,6 +387,13 @@ int xd_veth_xmit_kretprobe(struct pt_regs *ctx)
 
 /* ---------------------------------------------------------------- skb drops */
 
+/* Reads `size` bytes at byte `offset` of a classic tracepoint record (one of the offsets
+ * above, set at load from the format file). */
+static __always_inline void record_read(void *dst, __u32 size, void *ctx, __u32 offset)
+{
+	bpf_probe_read_kernel(dst, size, ctx + (offset & XD_RECORD_OFFSET_MASK));
+}
+
 static __always_inline bool reason_wanted(__u32 reason)
 {
 	if (reason >= XD_REASON_BITS)
@@ -438,11 +452,11 @@ int xd_kfree_skb_tp(void *ctx)
 	struct sk_buff *skb = 0;
 	void *location = 0;
 	__u32 reason = 0;
-	bpf_probe_read_kernel(&skb, sizeof(skb), ctx + 8);
-	bpf_probe_read_kernel(&location, sizeof(location), ctx + 16);
-	if (!kfree_reason_offset)
+	if (!kfree_skbaddr_offset || !kfree_location_offset || !kfree_reason_offset)
 		return 0;
-	bpf_probe_read_kernel(&reason, sizeof(reason), ctx + (kfree_reason_offset & XD_RECORD_OFFSET_MASK));
+	record_read(&skb, sizeof(skb), ctx, kfree_skbaddr_offset);
+	record_read(&location, sizeof(location), ctx, kfree_location_offset);
+	record_read(&reason, sizeof(reason), ctx, kfree_reason_offset);
 	return on_kfree(skb, location, reason, XD_SRC_TRACEPOINT);
 }
 
@@ -463,7 +477,9 @@ SEC("tracepoint/tcp/tcp_bad_csum")
 int xd_tcp_bad_csum_tp(void *ctx)
 {
 	struct sk_buff *skb = 0;
-	bpf_probe_read_kernel(&skb, sizeof(skb), ctx + 8);
+	if (!bad_csum_skbaddr_offset)
+		return 0;
+	record_read(&skb, sizeof(skb), ctx, bad_csum_skbaddr_offset);
 	struct xd_event e = {};
 	e.kind = XD_TCP_BAD_CSUM;
 	e.source = XD_SRC_TRACEPOINT;

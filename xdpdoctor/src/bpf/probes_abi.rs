@@ -90,7 +90,11 @@ pub const MAP_VETH_XMIT_CALLS: &str = "veth_xmit_calls";
 /// `const volatile` globals set at load.
 pub const GLOBAL_FILTER_NETNS: &str = "filter_netns";
 pub const GLOBAL_DROP_REASON_MASK: &str = "drop_reason_mask";
+/// Classic skb fallbacks: byte offsets of the record fields they read (from the format files).
+pub const GLOBAL_KFREE_SKBADDR_OFFSET: &str = "kfree_skbaddr_offset";
+pub const GLOBAL_KFREE_LOCATION_OFFSET: &str = "kfree_location_offset";
 pub const GLOBAL_KFREE_REASON_OFFSET: &str = "kfree_reason_offset";
+pub const GLOBAL_BAD_CSUM_SKBADDR_OFFSET: &str = "bad_csum_skbaddr_offset";
 
 /// Programs (C function names).
 pub const PROG_REDIRECT_ERR_BTF: &str = "xd_redirect_err_btf";

@@ -1,28 +1,36 @@
 //! Building a [`ProbeSet`]: which variant of each family attaches, and why the others did not.
 //! The object is loaded once with its load-time globals (namespace filter, drop-reason mask,
-//! the offset of kfree_skb's `reason` from its format file); then every variant of every
-//! family is tried in preference order until one attaches, and each refusal is kept as a
-//! [`ProbeStatus`] in plain words. Each program is loaded on its own (`Program::load`, in
-//! `kinds.rs`), so one refusal does not sink the rest. What the set reports once attached is
-//! `reader.rs`.
+//! the record offsets the classic skb programs read, from the format files); then every
+//! variant of every family is tried in preference order until one attaches, and each refusal
+//! is kept as a [`ProbeStatus`] in plain words. Each program is loaded on its own
+//! (`Program::load`, in `kinds.rs`), so one refusal does not sink the rest. What the set
+//! reports once attached is `reader.rs`.
+
+use std::collections::HashMap;
 
 use aya::maps::{HashMap as BpfHashMap, MapData};
 use aya::programs::ProgramError;
 use aya::{Btf, EbpfLoader};
 
 use super::kinds::{self, Failure};
-use super::tracefs::{self, DropReasons};
-use super::{skb, Filter, ProbeKind, ProbeSet, ProbeStatus, Variant};
+use super::tracefs::{self, DropReasons, Format};
+use super::{skb, Filter, ProbeKind, ProbeSet, ProbeStatus, RecordField, Variant};
 use crate::bpf::probes_abi as abi;
 use crate::bpf::{object, objects};
 use crate::error::{chain, errno_in};
 use crate::{Error, Result};
+
+/// Load-time globals of one program: (global name, record offset from the format file).
+type RecordOffsets = Vec<(&'static str, u32)>;
 
 /// What the variant checks need to know about the machine.
 struct Env {
     tracefs: std::result::Result<(), String>,
     btf: std::result::Result<Btf, String>,
     reasons: std::result::Result<DropReasons, String>,
+    /// Classic variants that read record fields, by program: each field's global and offset
+    /// from the format file, or why they are not all known.
+    records: HashMap<&'static str, std::result::Result<RecordOffsets, String>>,
 }
 
 impl ProbeSet {
@@ -36,8 +44,15 @@ impl ProbeSet {
     /// the caller"): `&[ProbeKind::TpBtf]` runs the classic tracepoint fallbacks, as on a
     /// kernel without BTF.
     pub fn attach_excluding(filter: &Filter, exclude: &[ProbeKind]) -> Result<ProbeSet> {
+        // Mounted first: the format files are read from it.
+        let mounted = tracefs::ensure_mounted().map_err(|e| format!("{e:#}"));
         let env = Env {
-            tracefs: tracefs::ensure_mounted().map_err(|e| format!("{e:#}")),
+            records: super::families()
+                .flat_map(|f| f.variants)
+                .filter(|v| !v.reads.is_empty())
+                .map(|v| (v.program, record_offsets(v)))
+                .collect(),
+            tracefs: mounted,
             btf: Btf::from_sys_fs().map_err(|e| format!("/sys/kernel/btf/vmlinux: {e}")),
             reasons: DropReasons::read().map_err(|e| format!("{e:#}")),
         };
@@ -54,12 +69,17 @@ impl ProbeSet {
             );
         }
         let filter_on = u32::from(!filter.netns_inodes.is_empty() && fits);
-        let reason_offset = reasons.reason_offset.unwrap_or(0);
 
-        let mut ebpf = EbpfLoader::new()
+        let mut loader = EbpfLoader::new();
+        loader
             .override_global(abi::GLOBAL_FILTER_NETNS, &filter_on, true)
-            .override_global(abi::GLOBAL_DROP_REASON_MASK, &mask, true)
-            .override_global(abi::GLOBAL_KFREE_REASON_OFFSET, &reason_offset, true)
+            .override_global(abi::GLOBAL_DROP_REASON_MASK, &mask, true);
+        // Offsets of a variant missing a field stay 0: its program does nothing, and it is
+        // refused before it is attached.
+        for (global, offset) in env.records.values().flatten().flatten() {
+            loader.override_global(global, offset, true);
+        }
+        let mut ebpf = loader
             .load(objects::TRACE)
             .map_err(|e| Error::bpf("load", abi::OBJECT, e))?;
 
@@ -137,15 +157,40 @@ fn unmet(v: &Variant, env: &Env) -> std::result::Result<(), String> {
         }
     }
     if v.category == "skb" && v.target == "kfree_skb" {
-        match &env.reasons {
-            Err(e) => return Err(format!("drop reason names unavailable ({e})")),
-            Ok(r) if v.kind == ProbeKind::Tracepoint && r.reason_offset.is_none() => {
-                return Err("no `reason` field in the tracepoint's format".into())
-            }
-            Ok(_) => {}
+        if let Err(e) = &env.reasons {
+            return Err(format!("drop reason names unavailable ({e})"));
         }
     }
+    if let Some(Err(why)) = env.records.get(v.program) {
+        return Err(why.clone());
+    }
     Ok(())
+}
+
+/// The offsets of the record fields a classic variant reads, from its tracepoint's format
+/// file, as (global, offset); or why one is unknown.
+fn record_offsets(v: &Variant) -> std::result::Result<RecordOffsets, String> {
+    let format = Format::read(v.category, v.target)
+        .map_err(|e| format!("tracepoint format unreadable ({})", chain(&e)))?;
+    resolve_fields(&format, v.reads)
+}
+
+/// Each field's offset in `format`, checked against the size the program reads.
+fn resolve_fields(
+    format: &Format,
+    reads: &[RecordField],
+) -> std::result::Result<RecordOffsets, String> {
+    reads
+        .iter()
+        .map(|f| match format.field(f.name) {
+            None => Err(format!("no `{}` field in the tracepoint's format", f.name)),
+            Some(got) if got.size != f.size => Err(format!(
+                "field `{}` is {} bytes in the tracepoint's format, the probe reads {}",
+                f.name, got.size, f.size
+            )),
+            Some(got) => Ok((f.global, got.offset)),
+        })
+        .collect()
 }
 
 /// A refusal in plain words, from the variant kind and the errno behind the error.
@@ -176,5 +221,63 @@ fn refusal(v: &Variant, stage: &str, e: &ProgramError) -> String {
             chain(e)
         ),
         (_, None) => format!("{stage} failed: {}", chain(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KFREE_SKB_6_18: &str =
+        include_str!("../../tests/fixtures/tracefs-6.18/skb-kfree_skb.format");
+    const TCP_BAD_CSUM_6_18: &str =
+        include_str!("../../tests/fixtures/tracefs-6.18/tcp-tcp_bad_csum.format");
+
+    fn classic(name: &str) -> &'static Variant {
+        super::super::families()
+            .find(|f| f.name == name)
+            .and_then(|f| f.variants.iter().find(|v| v.kind == ProbeKind::Tracepoint))
+            .expect("classic variant")
+    }
+
+    #[test]
+    fn skb_classic_programs_get_every_offset_from_the_6_18_formats() {
+        let kfree = resolve_fields(
+            &Format::parse(KFREE_SKB_6_18),
+            classic("skb:kfree_skb").reads,
+        );
+        assert_eq!(
+            kfree,
+            Ok(vec![
+                (abi::GLOBAL_KFREE_SKBADDR_OFFSET, 8),
+                (abi::GLOBAL_KFREE_LOCATION_OFFSET, 16),
+                (abi::GLOBAL_KFREE_REASON_OFFSET, 36),
+            ])
+        );
+        let csum = resolve_fields(
+            &Format::parse(TCP_BAD_CSUM_6_18),
+            classic("tcp:tcp_bad_csum").reads,
+        );
+        assert_eq!(csum, Ok(vec![(abi::GLOBAL_BAD_CSUM_SKBADDR_OFFSET, 8)]));
+    }
+
+    #[test]
+    fn a_missing_or_resized_field_refuses_the_variant_in_words() {
+        // kfree_skb before 5.17: no reason.
+        let old = Format::parse(
+            "\tfield:void * skbaddr;\toffset:8;\tsize:8;\tsigned:0;\n\
+             \tfield:void * location;\toffset:16;\tsize:8;\tsigned:0;\n\
+             \tfield:unsigned short protocol;\toffset:24;\tsize:2;\tsigned:0;\n",
+        );
+        assert_eq!(
+            resolve_fields(&old, classic("skb:kfree_skb").reads),
+            Err("no `reason` field in the tracepoint's format".into())
+        );
+        // A 32-bit kernel's pointers.
+        let small = Format::parse("\tfield:const void * skbaddr;\toffset:8;\tsize:4;\tsigned:0;\n");
+        assert_eq!(
+            resolve_fields(&small, classic("tcp:tcp_bad_csum").reads),
+            Err("field `skbaddr` is 4 bytes in the tracepoint's format, the probe reads 8".into())
+        );
     }
 }
