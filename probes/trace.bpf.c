@@ -203,8 +203,8 @@ int xd_redirect_map_err_tp(struct tp_xdp_redirect *ctx)
 /* ---------------------------------------------------------------- xdp:xdp_devmap_xmit */
 
 SEC("tp_btf/xdp_devmap_xmit")
-int BPF_PROG(xd_devmap_xmit_btf, const struct net_device *from_dev,
-	     const struct net_device *to_dev, int sent, int drops, int err)
+int BPF_PROG(xd_devmap_xmit_btf, const struct net_device *from_dev, const struct net_device *to_dev,
+	     int sent, int drops, int err)
 {
 	if (!drops && !err)
 		return 0;
@@ -401,10 +401,10 @@ static __always_inline bool reason_wanted(__u32 reason)
 	/* Constant indices only: clang may drop a mask on a variable index because it knows
 	 * reason < 256 from a 32-bit copy, which the verifier (64-bit ctx slot) does not. */
 	__u32 word = reason >> 6;
-	__u64 bits = word == 0 ? drop_reason_mask[0]
-		   : word == 1 ? drop_reason_mask[1]
-		   : word == 2 ? drop_reason_mask[2]
-			       : drop_reason_mask[3];
+	__u64 bits = word == 0 ? drop_reason_mask[0] :
+		     word == 1 ? drop_reason_mask[1] :
+		     word == 2 ? drop_reason_mask[2] :
+				 drop_reason_mask[3];
 	return (bits >> (reason & 63)) & 1;
 }
 

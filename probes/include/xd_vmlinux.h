@@ -20,7 +20,7 @@ typedef _Bool bool;
 #define true 1
 #define false 0
 
-#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
 struct ns_common {
 	unsigned int inum;
