@@ -3,45 +3,8 @@
  * xdpdoctor NAT forwarder: DNAT on external interfaces (xdp_fwd_external), SNAT on internal
  * ones (xdp_fwd_internal). ABI (map layouts, counter slots): include/forwarder.h.
  *
- * Changes from the seed's forwarder.c (shared/seed/, bcc) and why:
- *  1. libbpf style: BTF-defined maps, SEC("xdp") programs, GPL licence, no bcc rewriting.
- *  2. Keys and values are stored in network byte order, exactly as in the packet, so no
- *     ntohl/htonl round trips (the seed converted the key to host order and back).
- *  3. IPv4 options: the seed passed every packet with ihl != 5, so a connection whose packets
- *     carry options was NATed in one direction only. The TCP header is at ip + ihl*4; ihl < 5
- *     or a version other than 4 is malformed and passed to the stack (the seed dropped a bad
- *     version, and checked it only after the protocol).
- *  4. Fragments (MF or offset set) are passed: a later fragment has no TCP header and NATing
- *     only the first one would split a datagram.
- *  5. bpf_fib_lookup gets the whole flow (l4_protocol, ports, tos, tot_len) of the packet as
- *     it will leave, so policy routing, multipath hashing and the MTU check (FRAG_NEEDED)
- *     see the real packet. The seed filled only addresses.
- *  6. fib results: the seed rewrote and redirected on NO_NEIGH and NO_SRC_ADDR with zeroed
- *     MACs, and dropped FWD_DISABLED, FRAG_NEEDED and UNSUPP_LWT where the stack would have
- *     handled or reported them. Now: SUCCESS -> NAT + MACs + redirect; NO_NEIGH -> NAT and
- *     XDP_PASS, so the kernel forwards it and resolves ARP; NOT_FWDED, FWD_DISABLED,
- *     FRAG_NEEDED, UNSUPP_LWT, NO_SRC_ADDR -> XDP_PASS unmodified; BLACKHOLE, UNREACHABLE,
- *     PROHIBIT -> XDP_DROP (the route says so).
- *  7. Checksums: RFC 1624 eqn. 3 (HC' = ~(~HC + ~m + m')) on 16-bit words, with every carry
- *     folded back (64 -> 32 -> 16 bits, twice each), instead of adding 32-bit complements as
- *     single terms into a sum whose final folding the write-up does not show.
- *  8. bpf_redirect_map gets XDP_PASS as fallback: with flags 0 a missing devmap key returned
- *     XDP_ABORTED, a silent drop. A miss is counted (DEVMAP_MISS) and the NATed packet goes to
- *     the stack.
- *  9. Per-CPU counters: SEEN for every packet plus exactly one outcome, and one slot per fib
- *     result, so a user can see where packets go without bpf_trace_printk.
- * 10. Tunable full_csum: recompute the TCP checksum over pseudo-header + segment instead of
- *     updating it. A packet that arrives with a partial (offload-pending) checksum stays
- *     partial under an incremental update and is dropped by the receiver once an XDP
- *     redirect has discarded the skb's checksum state (write-up, problem 3); a full
- *     recomputation makes it correct.
- * 11. Tunable fib_cache_ns (0 = off, the default): a per-CPU LRU cache of SUCCESS results of
- *     bpf_fib_lookup, keyed by (ingress ifindex, saddr, daddr, tos) of the translated packet,
- *     each entry used for fib_cache_ns nanoseconds. A hit skips the lookup (~60% of the
- *     program's time). Trade-offs: route, neighbour and forwarding-sysctl changes take effect
- *     after at most the TTL; ports are not in the key (port-based ip rules and L4 multipath
- *     hashing are decided once per address pair per TTL); the MTU check is kept by storing
- *     the lookup's mtu_result and sending larger packets through the full lookup.
+ * What changed from the seed's forwarder.c (shared/seed/) and why: docs/forwarder.md,
+ * "Differences from the seed".
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>

@@ -17,17 +17,32 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Size of the ring buffer `events` (1 MiB, about 13 000 records in flight). */
+#define XD_EVENTS_RING_BYTES (1 << 20)
+/* Classic tracepoint records are small: an offset is masked so the read stays in bounds. */
+#define XD_RECORD_OFFSET_MASK 0xff
+/* xdp_redirect_err's map_id for a bpf_redirect() without a map (INT_MAX, net/core/filter.c);
+ * the tracepoint then reports the target ifindex in `index`. */
+#define XD_REDIRECT_NO_MAP_ID 0x7fffffff
+
 /* Tunables, set at load (EbpfLoader::override_global). */
 /* 1: only events whose namespace is in `netns_filter` (or unknown) are kept. */
 const volatile __u32 filter_netns = 0;
 /* kfree_skb reasons to keep, bit n = reason n (numbers from this kernel's format file). */
 const volatile __u64 drop_reason_mask[XD_REASON_BITS / 64] = {};
-/* Classic kfree_skb fallback: byte offset of `reason` in the tracepoint record (format file). */
+/*
+ * Classic skb fallbacks: byte offsets of the record fields they read, from each tracepoint's
+ * format file (events/<category>/<name>/format). 0 = not set: the program does nothing (user
+ * space does not attach it then). Offset 0 is always common_type, never one of these.
+ */
+const volatile __u32 kfree_skbaddr_offset = 0;
+const volatile __u32 kfree_location_offset = 0;
 const volatile __u32 kfree_reason_offset = 0;
+const volatile __u32 bad_csum_skbaddr_offset = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
+	__uint(max_entries, XD_EVENTS_RING_BYTES);
 } events SEC(".maps");
 
 struct {
@@ -129,7 +144,7 @@ int BPF_PROG(xd_redirect_err_btf, const struct net_device *dev, const struct bpf
 	e.ifindex = dev_ifindex(dev);
 	e.code = err;
 	e.prog_id = prog_id(xdp);
-	e.act = 4; /* XDP_REDIRECT */
+	e.act = XDP_REDIRECT;
 	/* The same rule as the tracepoint's to_ifindex (include/trace/events/xdp.h). */
 	if (map_type == BPF_MAP_TYPE_DEVMAP || map_type == BPF_MAP_TYPE_DEVMAP_HASH) {
 		if (tgt) {
@@ -137,7 +152,7 @@ int BPF_PROG(xd_redirect_err_btf, const struct net_device *dev, const struct bpf
 			e.target_ifindex = dev_ifindex(to);
 			e.target_netns = dev_netns(to);
 		}
-	} else if (map_type == BPF_MAP_TYPE_UNSPEC && map_id == 0x7fffffff) {
+	} else if (map_type == BPF_MAP_TYPE_UNSPEC && map_id == XD_REDIRECT_NO_MAP_ID) {
 		e.target_ifindex = index;
 		e.target_netns = e.netns;
 	}
@@ -188,8 +203,8 @@ int xd_redirect_map_err_tp(struct tp_xdp_redirect *ctx)
 /* ---------------------------------------------------------------- xdp:xdp_devmap_xmit */
 
 SEC("tp_btf/xdp_devmap_xmit")
-int BPF_PROG(xd_devmap_xmit_btf, const struct net_device *from_dev,
-	     const struct net_device *to_dev, int sent, int drops, int err)
+int BPF_PROG(xd_devmap_xmit_btf, const struct net_device *from_dev, const struct net_device *to_dev,
+	     int sent, int drops, int err)
 {
 	if (!drops && !err)
 		return 0;
@@ -203,7 +218,7 @@ int BPF_PROG(xd_devmap_xmit_btf, const struct net_device *from_dev,
 	e.code = err;
 	e.sent = sent;
 	e.drops = drops;
-	e.act = 4;
+	e.act = XDP_REDIRECT;
 	if (!netns_wanted(e.netns, e.target_netns))
 		return 0;
 	emit(&e, drops > 0 ? drops : 1);
@@ -372,6 +387,13 @@ int xd_veth_xmit_kretprobe(struct pt_regs *ctx)
 
 /* ---------------------------------------------------------------- skb drops */
 
+/* Reads `size` bytes at byte `offset` of a classic tracepoint record (one of the offsets
+ * above, set at load from the format file). */
+static __always_inline void record_read(void *dst, __u32 size, void *ctx, __u32 offset)
+{
+	bpf_probe_read_kernel(dst, size, ctx + (offset & XD_RECORD_OFFSET_MASK));
+}
+
 static __always_inline bool reason_wanted(__u32 reason)
 {
 	if (reason >= XD_REASON_BITS)
@@ -379,10 +401,10 @@ static __always_inline bool reason_wanted(__u32 reason)
 	/* Constant indices only: clang may drop a mask on a variable index because it knows
 	 * reason < 256 from a 32-bit copy, which the verifier (64-bit ctx slot) does not. */
 	__u32 word = reason >> 6;
-	__u64 bits = word == 0 ? drop_reason_mask[0]
-		   : word == 1 ? drop_reason_mask[1]
-		   : word == 2 ? drop_reason_mask[2]
-			       : drop_reason_mask[3];
+	__u64 bits = word == 0 ? drop_reason_mask[0] :
+		     word == 1 ? drop_reason_mask[1] :
+		     word == 2 ? drop_reason_mask[2] :
+				 drop_reason_mask[3];
 	return (bits >> (reason & 63)) & 1;
 }
 
@@ -430,11 +452,11 @@ int xd_kfree_skb_tp(void *ctx)
 	struct sk_buff *skb = 0;
 	void *location = 0;
 	__u32 reason = 0;
-	bpf_probe_read_kernel(&skb, sizeof(skb), ctx + 8);
-	bpf_probe_read_kernel(&location, sizeof(location), ctx + 16);
-	if (!kfree_reason_offset)
+	if (!kfree_skbaddr_offset || !kfree_location_offset || !kfree_reason_offset)
 		return 0;
-	bpf_probe_read_kernel(&reason, sizeof(reason), ctx + (kfree_reason_offset & 0xff));
+	record_read(&skb, sizeof(skb), ctx, kfree_skbaddr_offset);
+	record_read(&location, sizeof(location), ctx, kfree_location_offset);
+	record_read(&reason, sizeof(reason), ctx, kfree_reason_offset);
 	return on_kfree(skb, location, reason, XD_SRC_TRACEPOINT);
 }
 
@@ -455,7 +477,9 @@ SEC("tracepoint/tcp/tcp_bad_csum")
 int xd_tcp_bad_csum_tp(void *ctx)
 {
 	struct sk_buff *skb = 0;
-	bpf_probe_read_kernel(&skb, sizeof(skb), ctx + 8);
+	if (!bad_csum_skbaddr_offset)
+		return 0;
+	record_read(&skb, sizeof(skb), ctx, bad_csum_skbaddr_offset);
 	struct xd_event e = {};
 	e.kind = XD_TCP_BAD_CSUM;
 	e.source = XD_SRC_TRACEPOINT;

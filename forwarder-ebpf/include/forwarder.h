@@ -32,7 +32,7 @@ struct fwd_fib_key {
 	__u32 ifindex; /* ingress ifindex (the lookup's input) */
 	__u32 saddr;   /* network byte order */
 	__u32 daddr;   /* network byte order */
-	__u8 tos;
+	__u8 tos;      /* IPv4 TOS byte */
 	__u8 pad[3];   /* always 0: keys are compared bytewise */
 };
 
@@ -55,19 +55,19 @@ struct fwd_fib_nexthop {
  * FWD_CNT_FIB_CACHE_HIT is neither an outcome nor a fib slot.
  */
 enum fwd_counter {
-	FWD_CNT_SEEN = 0,          /* every packet that entered the program */
-	FWD_CNT_NOT_IPV4,          /* not Ethernet/IPv4 (ARP, IPv6, VLAN...): XDP_PASS */
-	FWD_CNT_NOT_TCP,           /* IPv4 but not TCP: XDP_PASS */
-	FWD_CNT_FRAGMENT,          /* IPv4 fragment: XDP_PASS (no L4 header to NAT) */
-	FWD_CNT_MALFORMED,         /* truncated or bad IHL: XDP_PASS, the stack decides */
-	FWD_CNT_NO_ENTRY,          /* TCP, but no NAT entry for it: XDP_PASS */
-	FWD_CNT_FIB_BASE,          /* + bpf_fib_lookup() result (0..FWD_FIB_RESULTS-1) */
+	FWD_CNT_SEEN = 0,  /* every packet that entered the program */
+	FWD_CNT_NOT_IPV4,  /* not Ethernet/IPv4 (ARP, IPv6, VLAN...): XDP_PASS */
+	FWD_CNT_NOT_TCP,   /* IPv4 but not TCP: XDP_PASS */
+	FWD_CNT_FRAGMENT,  /* IPv4 fragment: XDP_PASS (no L4 header to NAT) */
+	FWD_CNT_MALFORMED, /* truncated or bad IHL: XDP_PASS, the stack decides */
+	FWD_CNT_NO_ENTRY,  /* TCP, but no NAT entry for it: XDP_PASS */
+	FWD_CNT_FIB_BASE,  /* + bpf_fib_lookup() result (0..FWD_FIB_RESULTS-1) */
 	FWD_CNT_REDIRECTED = FWD_CNT_FIB_BASE + 10, /* bpf_redirect_map returned XDP_REDIRECT */
-	FWD_CNT_DEVMAP_MISS,       /* fib egress ifindex not in devmap: NATed, XDP_PASS */
-	FWD_CNT_PASSED_NAT,        /* NATed, then XDP_PASS so the stack resolves the neighbour */
-	FWD_CNT_PASSED_LOCAL,      /* fib says local/not forwarded: XDP_PASS unmodified */
-	FWD_CNT_DROPPED,           /* fib says blackhole/unreachable/prohibit: XDP_DROP */
-	FWD_CNT_FIB_CACHE_HIT,     /* fib_cache hit: bpf_fib_lookup skipped (not an outcome) */
+	FWD_CNT_DEVMAP_MISS,   /* fib egress ifindex not in devmap: NATed, XDP_PASS */
+	FWD_CNT_PASSED_NAT,    /* NATed, then XDP_PASS so the stack resolves the neighbour */
+	FWD_CNT_PASSED_LOCAL,  /* fib says local/not forwarded: XDP_PASS unmodified */
+	FWD_CNT_DROPPED,       /* fib says blackhole/unreachable/prohibit: XDP_DROP */
+	FWD_CNT_FIB_CACHE_HIT, /* fib_cache hit: bpf_fib_lookup skipped (not an outcome) */
 	FWD_CNT_MAX,
 };
 

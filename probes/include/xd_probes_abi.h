@@ -8,19 +8,19 @@
 
 /* What happened (xd_event.kind, xd_agg_key.kind). */
 enum xd_kind {
-	XD_REDIRECT_ERR = 1,   /* xdp:xdp_redirect_err: code = errno (negative) */
-	XD_DEVMAP_XMIT = 2,    /* xdp:xdp_devmap_xmit with drops or err: code = errno, count = drops */
-	XD_XDP_EXCEPTION = 3,  /* xdp:xdp_exception: code = XDP action */
-	XD_VETH_XDP_XMIT = 4,  /* veth_xdp_xmit returned < 0: code = its return value */
-	XD_KFREE_SKB = 5,      /* skb:kfree_skb with a reason of interest: code = drop reason */
-	XD_TCP_BAD_CSUM = 6,   /* tcp:tcp_bad_csum: code = 0 */
+	XD_REDIRECT_ERR = 1,  /* xdp:xdp_redirect_err: code = errno (negative) */
+	XD_DEVMAP_XMIT = 2,   /* xdp:xdp_devmap_xmit, drops or err: code = errno, count = drops */
+	XD_XDP_EXCEPTION = 3, /* xdp:xdp_exception: code = XDP action */
+	XD_VETH_XDP_XMIT = 4, /* veth_xdp_xmit returned < 0: code = its return value */
+	XD_KFREE_SKB = 5,     /* skb:kfree_skb with a reason of interest: code = drop reason */
+	XD_TCP_BAD_CSUM = 6,  /* tcp:tcp_bad_csum: code = 0 */
 };
 
 /* Where the event came from (xd_event.source). */
 enum xd_source {
 	XD_SRC_TP_BTF = 1,     /* BTF-typed tracepoint: devices and namespaces known */
 	XD_SRC_TRACEPOINT = 2, /* classic tracepoint: ifindexes only for xdp events */
-	XD_SRC_FEXIT = 3,
+	XD_SRC_FEXIT = 3,      /* fexit: devices and namespaces known */
 	XD_SRC_KRETPROBE = 4,  /* kprobe at entry (device) + kretprobe (return value) */
 };
 
@@ -38,10 +38,10 @@ struct xd_event {
 	__u32 act;            /* XDP action, when the tracepoint has one */
 	__s32 sent;           /* devmap_xmit */
 	__s32 drops;          /* devmap_xmit */
-	__u32 cpu;
+	__u32 cpu;            /* bpf_get_smp_processor_id() */
 	__u16 protocol;       /* kfree_skb: skb->protocol, host order */
 	__u8 source;          /* enum xd_source */
-	__u8 pad;
+	__u8 pad;             /* always 0 */
 };
 
 /* Key of the per-CPU hash `counts` (value: __u64 packets). 32 bytes, no implicit padding

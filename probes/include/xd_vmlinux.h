@@ -20,7 +20,7 @@ typedef _Bool bool;
 #define true 1
 #define false 0
 
-#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
 struct ns_common {
 	unsigned int inum;
@@ -71,11 +71,32 @@ struct _bpf_dtab_netdev {
 
 #pragma clang attribute pop
 
-/* x86-64 register frame as kprobes see it; uapi field names, which is what bpf_tracing.h's
- * PT_REGS_RC() expects when __VMLINUX_H__ is not defined. Layout equals the kernel's. */
+/*
+ * The register frame kprobes see, per target arch (build.rs sets __TARGET_ARCH_* from the
+ * Cargo target). Field names are the ones libbpf's bpf_tracing.h uses in PT_REGS_PARM*() and
+ * PT_REGS_RC() when __VMLINUX_H__ is not defined: the uapi names. Only x86 is built and tested.
+ */
+#if defined(__TARGET_ARCH_x86)
+/* x86-64: the uapi layout, which equals the kernel's. */
 struct pt_regs {
 	unsigned long r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8;
 	unsigned long rax, rcx, rdx, rsi, rdi, orig_rax, rip, cs, eflags, rsp, ss;
 };
+#elif defined(__TARGET_ARCH_arm64)
+/* arm64: bpf_tracing.h reads registers through the uapi struct user_pt_regs
+ * (asm/ptrace.h), which is the first member of the kernel's struct pt_regs. */
+struct user_pt_regs {
+	__u64 regs[31];
+	__u64 sp;
+	__u64 pc;
+	__u64 pstate;
+};
+
+struct pt_regs {
+	struct user_pt_regs user_regs;
+};
+#else
+#error "xd_vmlinux.h: no struct pt_regs for this __TARGET_ARCH_ (see xdpdoctor/build.rs)"
+#endif
 
 #endif

@@ -74,6 +74,9 @@ const _: () = assert!(std::mem::offset_of!(XdAggKey, prog_id) == 24);
 // SAFETY: repr(C), integer fields only, no padding (size asserted above).
 unsafe impl aya::Pod for XdAggKey {}
 
+/// The object (for messages): `probes/trace.bpf.c`, embedded as `objects::TRACE`.
+pub const OBJECT: &str = "trace.bpf.o";
+
 /// Maps.
 pub const MAP_EVENTS: &str = "events";
 pub const MAP_COUNTS: &str = "counts";
@@ -87,7 +90,11 @@ pub const MAP_VETH_XMIT_CALLS: &str = "veth_xmit_calls";
 /// `const volatile` globals set at load.
 pub const GLOBAL_FILTER_NETNS: &str = "filter_netns";
 pub const GLOBAL_DROP_REASON_MASK: &str = "drop_reason_mask";
+/// Classic skb fallbacks: byte offsets of the record fields they read (from the format files).
+pub const GLOBAL_KFREE_SKBADDR_OFFSET: &str = "kfree_skbaddr_offset";
+pub const GLOBAL_KFREE_LOCATION_OFFSET: &str = "kfree_location_offset";
 pub const GLOBAL_KFREE_REASON_OFFSET: &str = "kfree_reason_offset";
+pub const GLOBAL_BAD_CSUM_SKBADDR_OFFSET: &str = "bad_csum_skbaddr_offset";
 
 /// Programs (C function names).
 pub const PROG_REDIRECT_ERR_BTF: &str = "xd_redirect_err_btf";

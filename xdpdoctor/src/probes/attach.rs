@@ -1,40 +1,36 @@
-//! Loading and attaching: every variant of every family is tried in preference order until
-//! one attaches; each refusal is kept as a [`ProbeStatus`] in plain words. One object, many
-//! programs, each loaded on its own (`Program::load`), so one refusal does not sink the rest.
+//! Building a [`ProbeSet`]: which variant of each family attaches, and why the others did not.
+//! The object is loaded once with its load-time globals (namespace filter, drop-reason mask,
+//! the record offsets the classic skb programs read, from the format files); then every
+//! variant of every family is tried in preference order until one attaches, and each refusal
+//! is kept as a [`ProbeStatus`] in plain words. Each program is loaded on its own
+//! (`Program::load`, in `kinds.rs`), so one refusal does not sink the rest. What the set
+//! reports once attached is `reader.rs`.
 
-use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::collections::HashMap;
 
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
-use aya::programs::{BtfTracePoint, FExit, KProbe, ProgramError, TracePoint};
-use aya::{Btf, Ebpf, EbpfLoader};
+use aya::maps::{HashMap as BpfHashMap, MapData};
+use aya::programs::ProgramError;
+use aya::{Btf, EbpfLoader};
 
-use super::attribute::{self, Attribution, ProgOwners};
-use super::decode::Names;
-use super::tracefs::{self, DropReasons};
-use super::{events, skb, Aggregate, Event, Filter, ProbeKind, ProbeStatus, Variant};
-use crate::bpf::objects;
-use crate::bpf::probes_abi::{self as abi, XdAggKey, XdEvent};
+use super::kinds::{self, Failure};
+use super::tracefs::{self, DropReasons, Format};
+use super::{skb, Filter, ProbeKind, ProbeSet, ProbeStatus, RecordField, Variant};
+use crate::bpf::probes_abi as abi;
+use crate::bpf::{object, objects};
+use crate::error::{chain, errno_in};
 use crate::{Error, Result};
 
-/// The attached probes and their maps. Dropping it detaches and unloads everything.
-pub struct ProbeSet {
-    // Field order is drop order: maps and programs go with `ebpf`.
-    ring: RingBuf<MapData>,
-    counts: PerCpuHashMap<MapData, XdAggKey, u64>,
-    lost: PerCpuArray<MapData, u64>,
-    ebpf: Ebpf,
-    status: Vec<ProbeStatus>,
-    reasons: DropReasons,
-    names: Names,
-    filter: Filter,
-}
+/// Load-time globals of one program: (global name, record offset from the format file).
+type RecordOffsets = Vec<(&'static str, u32)>;
 
 /// What the variant checks need to know about the machine.
 struct Env {
     tracefs: std::result::Result<(), String>,
     btf: std::result::Result<Btf, String>,
     reasons: std::result::Result<DropReasons, String>,
+    /// Classic variants that read record fields, by program: each field's global and offset
+    /// from the format file, or why they are not all known.
+    records: HashMap<&'static str, std::result::Result<RecordOffsets, String>>,
 }
 
 impl ProbeSet {
@@ -48,8 +44,15 @@ impl ProbeSet {
     /// the caller"): `&[ProbeKind::TpBtf]` runs the classic tracepoint fallbacks, as on a
     /// kernel without BTF.
     pub fn attach_excluding(filter: &Filter, exclude: &[ProbeKind]) -> Result<ProbeSet> {
+        // Mounted first: the format files are read from it.
+        let mounted = tracefs::ensure_mounted().map_err(|e| format!("{e:#}"));
         let env = Env {
-            tracefs: tracefs::ensure_mounted().map_err(|e| format!("{e:#}")),
+            records: super::families()
+                .flat_map(|f| f.variants)
+                .filter(|v| !v.reads.is_empty())
+                .map(|v| (v.program, record_offsets(v)))
+                .collect(),
+            tracefs: mounted,
             btf: Btf::from_sys_fs().map_err(|e| format!("/sys/kernel/btf/vmlinux: {e}")),
             reasons: DropReasons::read().map_err(|e| format!("{e:#}")),
         };
@@ -66,21 +69,23 @@ impl ProbeSet {
             );
         }
         let filter_on = u32::from(!filter.netns_inodes.is_empty() && fits);
-        let reason_offset = reasons.reason_offset.unwrap_or(0);
 
-        let mut ebpf = EbpfLoader::new()
+        let mut loader = EbpfLoader::new();
+        loader
             .override_global(abi::GLOBAL_FILTER_NETNS, &filter_on, true)
-            .override_global(abi::GLOBAL_DROP_REASON_MASK, &mask, true)
-            .override_global(abi::GLOBAL_KFREE_REASON_OFFSET, &reason_offset, true)
+            .override_global(abi::GLOBAL_DROP_REASON_MASK, &mask, true);
+        // Offsets of a variant missing a field stay 0: its program does nothing, and it is
+        // refused before it is attached.
+        for (global, offset) in env.records.values().flatten().flatten() {
+            loader.override_global(global, offset, true);
+        }
+        let mut ebpf = loader
             .load(objects::TRACE)
-            .map_err(|e| Error::bpf("load", "trace.bpf.o", e))?;
+            .map_err(|e| Error::bpf("load", abi::OBJECT, e))?;
 
         if filter_on != 0 {
-            let mut m: BpfHashMap<_, u64, u8> = BpfHashMap::try_from(
-                ebpf.map_mut(abi::MAP_NETNS_FILTER)
-                    .ok_or_else(|| missing(abi::MAP_NETNS_FILTER))?,
-            )
-            .map_err(|e| Error::bpf("open map", abi::MAP_NETNS_FILTER, e))?;
+            let mut m: BpfHashMap<&mut MapData, u64, u8> =
+                object::map_mut(&mut ebpf, abi::OBJECT, abi::MAP_NETNS_FILTER)?;
             for ino in &filter.netns_inodes {
                 m.insert(ino, 1, 0)
                     .map_err(|e| Error::bpf("insert", abi::MAP_NETNS_FILTER, e))?;
@@ -127,177 +132,23 @@ impl ProbeSet {
             }
         }
 
-        let ring = RingBuf::try_from(
-            ebpf.take_map(abi::MAP_EVENTS)
-                .ok_or_else(|| missing(abi::MAP_EVENTS))?,
-        )
-        .map_err(|e| Error::bpf("open map", abi::MAP_EVENTS, e))?;
-        let counts = PerCpuHashMap::try_from(
-            ebpf.take_map(abi::MAP_COUNTS)
-                .ok_or_else(|| missing(abi::MAP_COUNTS))?,
-        )
-        .map_err(|e| Error::bpf("open map", abi::MAP_COUNTS, e))?;
-        let lost = PerCpuArray::try_from(
-            ebpf.take_map(abi::MAP_LOST)
-                .ok_or_else(|| missing(abi::MAP_LOST))?,
-        )
-        .map_err(|e| Error::bpf("open map", abi::MAP_LOST, e))?;
-
-        Ok(ProbeSet {
-            ring,
-            counts,
-            lost,
-            ebpf,
-            status,
-            reasons,
-            names: Names::scan(),
-            filter: filter.clone(),
-        })
+        ProbeSet::new(ebpf, status, reasons, filter)
     }
-
-    /// Every probe variant, active or not, with the reason in words.
-    pub fn report(&self) -> Vec<ProbeStatus> {
-        self.status.clone()
-    }
-
-    /// Waits up to `timeout` for events and returns them decoded (possibly none).
-    pub fn poll_events(&mut self, timeout: Duration) -> Result<Vec<Event>> {
-        let raw = self.read_raw(timeout)?;
-        let unknown = raw.iter().any(|e| {
-            (e.netns != 0 && self.names.ifname(e.netns, e.ifindex).is_none())
-                || (e.prog_id != 0 && self.names.prog(e.prog_id).is_none())
-        });
-        if unknown {
-            self.names.refresh();
-        }
-        // A namespace-less record may now be attributed (by program id) to a namespace
-        // outside the filter.
-        Ok(raw
-            .iter()
-            .filter_map(|e| events::decode(e, &self.names, &self.reasons))
-            .filter(|e| self.filter.accepts(e.netns_inode, e.target_netns_inode))
-            .collect())
-    }
-
-    /// Drains the ring buffer without decoding (counts live in the kernel anyway).
-    pub(super) fn drain_raw(&mut self, timeout: Duration) -> Result<usize> {
-        self.read_raw(timeout).map(|v| v.len())
-    }
-
-    fn read_raw(&mut self, timeout: Duration) -> Result<Vec<XdEvent>> {
-        let mut out = Vec::new();
-        self.drain_into(&mut out);
-        if out.is_empty() {
-            let mut pfd = libc::pollfd {
-                fd: self.ring.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-            // SAFETY: one valid pollfd.
-            let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-            if rc < 0 {
-                let e = std::io::Error::last_os_error();
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(Error::Sys {
-                        op: "poll",
-                        target: "probe ring buffer".into(),
-                        source: e,
-                    });
-                }
-            }
-            self.drain_into(&mut out);
-        }
-        out.retain(|e| self.filter.accepts(e.netns, e.target_netns));
-        Ok(out)
-    }
-
-    fn drain_into(&mut self, out: &mut Vec<XdEvent>) {
-        while let Some(item) = self.ring.next() {
-            if let Some(e) = XdEvent::from_bytes(&item) {
-                out.push(e);
-            }
-        }
-    }
-
-    /// The kernel's counts, summed over CPUs, largest first. Counts without a namespace
-    /// (classic xdp tracepoints) are attributed by program id to the namespace whose deployed
-    /// forwarder owns the program, or returned as [`Attribution::Unattributed`] with
-    /// namespace 0; see [`attribute`].
-    pub fn aggregates(&self) -> Result<Vec<Aggregate>> {
-        let mut v = Vec::new();
-        for r in self.counts.iter() {
-            let (k, per_cpu) = r.map_err(|e| Error::bpf("iterate", abi::MAP_COUNTS, e))?;
-            let Some(kind) = super::EventKind::from_abi(k.kind) else {
-                continue;
-            };
-            v.push(Aggregate {
-                netns_inode: k.netns,
-                ifindex: k.ifindex,
-                kind,
-                code: k.code,
-                code_name: events::code_name(kind, k.code, &self.reasons),
-                target_ifindex: k.target_ifindex,
-                prog_id: k.prog_id,
-                attribution: if k.netns == 0 {
-                    Attribution::Unattributed
-                } else {
-                    Attribution::Device
-                },
-                count: per_cpu.iter().sum(),
-            });
-        }
-        // Deployments are read now, not at attach: a forwarder may have been (re)deployed
-        // during the window.
-        let owners = if v.iter().any(|a| a.netns_inode == 0 && a.prog_id != 0) {
-            let mut inodes: Vec<u64> = self.names.namespaces().iter().map(|n| n.0).collect();
-            inodes.extend(&self.filter.netns_inodes);
-            inodes.sort_unstable();
-            inodes.dedup();
-            ProgOwners::load(inodes)
-        } else {
-            ProgOwners::default()
-        };
-        Ok(attribute::aggregates(v, &owners, &self.filter))
-    }
-
-    /// Events the ring buffer had no room for (their counts are in [`Self::aggregates`]).
-    pub fn lost(&self) -> u64 {
-        match self.lost.get(&0, 0) {
-            Ok(v) => v.iter().sum(),
-            Err(e) => {
-                log::warn!("reading the lost-event counter: {e}");
-                0
-            }
-        }
-    }
-
-    /// The names used to decode events (namespaces, interfaces, forwarder programs).
-    pub fn names(&mut self) -> &mut Names {
-        &mut self.names
-    }
-
-    /// Drop-reason names of this kernel (from the kfree_skb format file).
-    pub fn drop_reasons(&self) -> &DropReasons {
-        &self.reasons
-    }
-
-    /// Number of probe programs attached now.
-    pub fn active_count(&self) -> usize {
-        let _ = &self.ebpf;
-        self.status.iter().filter(|s| s.active).count()
-    }
-}
-
-fn missing(map: &str) -> Error {
-    Error::not_found(format!("map {map} in trace.bpf.o"), None)
 }
 
 /// Loads and attaches one variant; on failure returns the reason in words and leaves nothing
 /// loaded.
-fn try_variant(ebpf: &mut Ebpf, v: &Variant, env: &Env) -> std::result::Result<(), String> {
-    let is_tp = matches!(v.kind, ProbeKind::TpBtf | ProbeKind::Tracepoint);
-    if is_tp {
+fn try_variant(ebpf: &mut aya::Ebpf, v: &Variant, env: &Env) -> std::result::Result<(), String> {
+    unmet(v, env)?;
+    kinds::load_and_attach(ebpf, v, env.btf.as_ref()).map_err(|f| match f {
+        Failure::Unmet(why) => why,
+        Failure::Refused { stage, error } => refusal(v, stage, &error),
+    })
+}
+
+/// What the machine lacks for this variant, checked before anything is loaded.
+fn unmet(v: &Variant, env: &Env) -> std::result::Result<(), String> {
+    if matches!(v.kind, ProbeKind::TpBtf | ProbeKind::Tracepoint) {
         if let Err(e) = &env.tracefs {
             return Err(format!("tracefs unavailable ({e})"));
         }
@@ -306,115 +157,46 @@ fn try_variant(ebpf: &mut Ebpf, v: &Variant, env: &Env) -> std::result::Result<(
         }
     }
     if v.category == "skb" && v.target == "kfree_skb" {
-        match &env.reasons {
-            Err(e) => return Err(format!("drop reason names unavailable ({e})")),
-            Ok(r) if v.kind == ProbeKind::Tracepoint && r.reason_offset.is_none() => {
-                return Err("no `reason` field in the tracepoint's format".into())
-            }
-            Ok(_) => {}
+        if let Err(e) = &env.reasons {
+            return Err(format!("drop reason names unavailable ({e})"));
         }
     }
-    let btf = || env.btf.as_ref().map_err(|e| format!("BTF missing ({e})"));
-    if v.kind == ProbeKind::Kretprobe {
-        for name in std::iter::once(v.program).chain(v.entry) {
-            if ebpf.program(name).is_none() {
-                return Err(format!("program {name} missing from trace.bpf.o"));
-            }
-        }
-        return attach_kprobe_pair(ebpf, v).map_err(|(e, stage)| refusal(v, stage, &e));
+    if let Some(Err(why)) = env.records.get(v.program) {
+        return Err(why.clone());
     }
-    let prog = ebpf
-        .program_mut(v.program)
-        .ok_or_else(|| format!("program {} missing from trace.bpf.o", v.program))?;
-    let res: std::result::Result<(), (ProgramError, &str)> = match v.kind {
-        ProbeKind::TpBtf => {
-            let btf = btf()?;
-            let p: &mut BtfTracePoint = prog.try_into().map_err(|e| format!("{e}"))?;
-            p.load(v.target, btf)
-                .map_err(|e| (e, "load"))
-                .and_then(|_| p.attach().map(drop).map_err(|e| (e, "attach")))
-                .inspect_err(|_| {
-                    let _ = p.unload();
-                })
-        }
-        ProbeKind::Tracepoint => {
-            let p: &mut TracePoint = prog.try_into().map_err(|e| format!("{e}"))?;
-            p.load()
-                .map_err(|e| (e, "load"))
-                .and_then(|_| {
-                    p.attach(v.category, v.target)
-                        .map(drop)
-                        .map_err(|e| (e, "attach"))
-                })
-                .inspect_err(|_| {
-                    let _ = p.unload();
-                })
-        }
-        ProbeKind::Fexit => {
-            let btf = btf()?;
-            let p: &mut FExit = prog.try_into().map_err(|e| format!("{e}"))?;
-            p.load(v.target, btf)
-                .map_err(|e| (e, "load"))
-                .and_then(|_| p.attach().map(drop).map_err(|e| (e, "attach")))
-                .inspect_err(|_| {
-                    let _ = p.unload();
-                })
-        }
-        ProbeKind::Kretprobe => unreachable!("handled above"),
-    };
-    res.map_err(|(e, stage)| refusal(v, stage, &e))
+    Ok(())
 }
 
-/// A kretprobe variant: its kretprobe (`program`) and, if it has one, the kprobe at the
-/// function's entry (`entry`) that keeps the arguments for it. Both are loaded (verified)
-/// first, then attached, the kretprobe first so the entry probe never fills the map with
-/// calls nobody reads back. Both attach or neither: on failure everything this loaded is
-/// unloaded (which detaches it).
-fn attach_kprobe_pair(
-    ebpf: &mut Ebpf,
-    v: &Variant,
-) -> std::result::Result<(), (ProgramError, &'static str)> {
-    let names: Vec<&'static str> = std::iter::once(v.program).chain(v.entry).collect();
-    let mut loaded: Vec<&'static str> = Vec::new();
-    let mut step = |ebpf: &mut Ebpf, name: &'static str, attach: bool| {
-        let prog = ebpf
-            .program_mut(name)
-            .ok_or((ProgramError::NotLoaded, "load"))?;
-        let p: &mut KProbe = prog.try_into().map_err(|e| (e, "load"))?;
-        if attach {
-            p.attach(v.target, 0).map(drop).map_err(|e| (e, "attach"))
-        } else {
-            p.load().map_err(|e| (e, "load"))?;
-            loaded.push(name);
-            Ok(())
-        }
-    };
-    let res = names
+/// The offsets of the record fields a classic variant reads, from its tracepoint's format
+/// file, as (global, offset); or why one is unknown.
+fn record_offsets(v: &Variant) -> std::result::Result<RecordOffsets, String> {
+    let format = Format::read(v.category, v.target)
+        .map_err(|e| format!("tracepoint format unreadable ({})", chain(&e)))?;
+    resolve_fields(&format, v.reads)
+}
+
+/// Each field's offset in `format`, checked against the size the program reads.
+fn resolve_fields(
+    format: &Format,
+    reads: &[RecordField],
+) -> std::result::Result<RecordOffsets, String> {
+    reads
         .iter()
-        .try_for_each(|n| step(ebpf, n, false))
-        .and_then(|_| names.iter().try_for_each(|n| step(ebpf, n, true)));
-    if res.is_err() {
-        for name in loaded {
-            if let Some(prog) = ebpf.program_mut(name) {
-                let p: std::result::Result<&mut KProbe, _> = prog.try_into();
-                if let Ok(p) = p {
-                    let _ = p.unload();
-                }
-            }
-        }
-    }
-    res
+        .map(|f| match format.field(f.name) {
+            None => Err(format!("no `{}` field in the tracepoint's format", f.name)),
+            Some(got) if got.size != f.size => Err(format!(
+                "field `{}` is {} bytes in the tracepoint's format, the probe reads {}",
+                f.name, got.size, f.size
+            )),
+            Some(got) => Ok((f.global, got.offset)),
+        })
+        .collect()
 }
 
 /// A refusal in plain words, from the variant kind and the errno behind the error.
 fn refusal(v: &Variant, stage: &str, e: &ProgramError) -> String {
-    log::debug!(
-        "{} ({}): {stage}: {}",
-        v.target,
-        v.kind.as_str(),
-        crate::error::chain(e)
-    );
-    let errno = os_errno(e);
+    log::debug!("{} ({}): {stage}: {}", v.target, v.kind.as_str(), chain(e));
+    let errno = errno_in(e);
     if let (ProgramError::LoadError { io_error, .. }, Some(n)) = (e, errno) {
         if n == libc::EACCES || n == libc::EINVAL {
             return format!(
@@ -431,30 +213,71 @@ fn refusal(v: &Variant, stage: &str, e: &ProgramError) -> String {
             "kprobes not configured (CONFIG_KPROBES off)".into()
         }
         (ProbeKind::Fexit | ProbeKind::TpBtf, None) if stage == "load" => {
-            format!(
-                "{} not found in the kernel's BTF ({})",
-                v.target,
-                crate::error::chain(e)
-            )
+            format!("{} not found in the kernel's BTF ({})", v.target, chain(e))
         }
         (_, Some(n)) => format!(
             "{stage} refused by the kernel ({}): {}",
             super::decode::errno_name(n),
-            crate::error::chain(e)
+            chain(e)
         ),
-        (_, None) => format!("{stage} failed: {}", crate::error::chain(e)),
+        (_, None) => format!("{stage} failed: {}", chain(e)),
     }
 }
 
-fn os_errno(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(n) = io.raw_os_error() {
-                return Some(n);
-            }
-        }
-        cur = err.source();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KFREE_SKB_6_18: &str =
+        include_str!("../../tests/fixtures/tracefs-6.18/skb-kfree_skb.format");
+    const TCP_BAD_CSUM_6_18: &str =
+        include_str!("../../tests/fixtures/tracefs-6.18/tcp-tcp_bad_csum.format");
+
+    fn classic(name: &str) -> &'static Variant {
+        super::super::families()
+            .find(|f| f.name == name)
+            .and_then(|f| f.variants.iter().find(|v| v.kind == ProbeKind::Tracepoint))
+            .expect("classic variant")
     }
-    None
+
+    #[test]
+    fn skb_classic_programs_get_every_offset_from_the_6_18_formats() {
+        let kfree = resolve_fields(
+            &Format::parse(KFREE_SKB_6_18),
+            classic("skb:kfree_skb").reads,
+        );
+        assert_eq!(
+            kfree,
+            Ok(vec![
+                (abi::GLOBAL_KFREE_SKBADDR_OFFSET, 8),
+                (abi::GLOBAL_KFREE_LOCATION_OFFSET, 16),
+                (abi::GLOBAL_KFREE_REASON_OFFSET, 36),
+            ])
+        );
+        let csum = resolve_fields(
+            &Format::parse(TCP_BAD_CSUM_6_18),
+            classic("tcp:tcp_bad_csum").reads,
+        );
+        assert_eq!(csum, Ok(vec![(abi::GLOBAL_BAD_CSUM_SKBADDR_OFFSET, 8)]));
+    }
+
+    #[test]
+    fn a_missing_or_resized_field_refuses_the_variant_in_words() {
+        // kfree_skb before 5.17: no reason.
+        let old = Format::parse(
+            "\tfield:void * skbaddr;\toffset:8;\tsize:8;\tsigned:0;\n\
+             \tfield:void * location;\toffset:16;\tsize:8;\tsigned:0;\n\
+             \tfield:unsigned short protocol;\toffset:24;\tsize:2;\tsigned:0;\n",
+        );
+        assert_eq!(
+            resolve_fields(&old, classic("skb:kfree_skb").reads),
+            Err("no `reason` field in the tracepoint's format".into())
+        );
+        // A 32-bit kernel's pointers.
+        let small = Format::parse("\tfield:const void * skbaddr;\toffset:8;\tsize:4;\tsigned:0;\n");
+        assert_eq!(
+            resolve_fields(&small, classic("tcp:tcp_bad_csum").reads),
+            Err("field `skbaddr` is 4 bytes in the tracepoint's format, the probe reads 8".into())
+        );
+    }
 }

@@ -25,13 +25,15 @@ mod attach;
 pub mod attribute;
 pub mod decode;
 mod events;
+mod kinds;
+mod reader;
 pub mod skb;
 pub mod tracefs;
 pub mod veth;
 pub mod xdp;
 
-pub use attach::ProbeSet;
 pub use attribute::Attribution;
+pub use reader::ProbeSet;
 
 /// Which namespaces to watch.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -267,6 +269,22 @@ pub(crate) struct Variant {
     pub category: &'static str,
     /// Tracepoint or function name.
     pub target: &'static str,
+    /// Classic tracepoints: the record fields the program reads at offsets set at load from
+    /// the tracepoint's format file; the variant is refused if one is missing there.
+    pub reads: &'static [RecordField],
+}
+
+/// A field of a classic tracepoint record that a program reads. Its offset is never a
+/// constant in C: it comes from the tracepoint's `format` file and is passed to the program as
+/// a `const volatile` global at load.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordField {
+    /// The field's name in the format file (`skbaddr`).
+    pub name: &'static str,
+    /// Bytes the program reads; the format must say the same.
+    pub size: u32,
+    /// The global that receives the field's offset.
+    pub global: &'static str,
 }
 
 impl Variant {
@@ -277,6 +295,7 @@ impl Variant {
             kind: ProbeKind::TpBtf,
             category,
             target: tp,
+            reads: &[],
         }
     }
     pub const fn tracepoint(
@@ -290,6 +309,7 @@ impl Variant {
             kind: ProbeKind::Tracepoint,
             category,
             target: tp,
+            reads: &[],
         }
     }
     pub const fn fexit(program: &'static str, func: &'static str) -> Self {
@@ -299,6 +319,7 @@ impl Variant {
             kind: ProbeKind::Fexit,
             category: "",
             target: func,
+            reads: &[],
         }
     }
     /// A kprobe at `func`'s entry (`entry`) and a kretprobe at its return (`program`).
@@ -309,20 +330,34 @@ impl Variant {
             kind: ProbeKind::Kretprobe,
             category: "",
             target: func,
+            reads: &[],
         }
+    }
+    /// This variant with the record fields its program reads (classic tracepoints).
+    pub const fn reading(self, reads: &'static [RecordField]) -> Self {
+        Variant { reads, ..self }
+    }
+    /// Its programs: its own, then the entry probe of a pair. They load and attach together.
+    pub fn programs(&self) -> impl Iterator<Item = &'static str> {
+        std::iter::once(self.program).chain(self.entry)
     }
 }
 
 /// A tracepoint family: the tp_btf program first, the classic tracepoint program as its
-/// fallback; named `category:tracepoint`.
+/// fallback; named `category:tracepoint`. `reads: FIELDS` lists the record fields the classic
+/// program reads at offsets from the format file ([`RecordField`]).
 macro_rules! tracepoint_family {
     ($event:expr, $category:literal, $tp:literal, $btf:expr, $classic:expr $(,)?) => {
+        $crate::probes::tracepoint_family!($event, $category, $tp, $btf, $classic, reads: &[])
+    };
+    ($event:expr, $category:literal, $tp:literal, $btf:expr, $classic:expr,
+     reads: $reads:expr $(,)?) => {
         $crate::probes::Family {
             name: concat!($category, ":", $tp),
             event: $event,
             variants: &[
                 $crate::probes::Variant::tp_btf($btf, $category, $tp),
-                $crate::probes::Variant::tracepoint($classic, $category, $tp),
+                $crate::probes::Variant::tracepoint($classic, $category, $tp).reading($reads),
             ],
         }
     };

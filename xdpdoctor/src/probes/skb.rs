@@ -5,7 +5,7 @@
 //! (tx offload) that crossed an XDP redirect.
 
 use super::tracefs::DropReasons;
-use super::{tracepoint_family, EventKind, Family};
+use super::{tracepoint_family, EventKind, Family, RecordField};
 use crate::bpf::probes_abi as abi;
 
 pub(super) const FAMILIES: &[Family] = &[
@@ -15,6 +15,7 @@ pub(super) const FAMILIES: &[Family] = &[
         "kfree_skb",
         abi::PROG_KFREE_SKB_BTF,
         abi::PROG_KFREE_SKB_TP,
+        reads: KFREE_SKB_RECORD,
     ),
     tracepoint_family!(
         EventKind::TcpBadCsum,
@@ -22,8 +23,38 @@ pub(super) const FAMILIES: &[Family] = &[
         "tcp_bad_csum",
         abi::PROG_TCP_BAD_CSUM_BTF,
         abi::PROG_TCP_BAD_CSUM_TP,
+        reads: TCP_BAD_CSUM_RECORD,
     ),
 ];
+
+/// A kernel pointer as the probe reads it.
+const POINTER: u32 = 8;
+
+/// What `xd_kfree_skb_tp` reads from the `skb:kfree_skb` record.
+const KFREE_SKB_RECORD: &[RecordField] = &[
+    RecordField {
+        name: "skbaddr",
+        size: POINTER,
+        global: abi::GLOBAL_KFREE_SKBADDR_OFFSET,
+    },
+    RecordField {
+        name: "location",
+        size: POINTER,
+        global: abi::GLOBAL_KFREE_LOCATION_OFFSET,
+    },
+    RecordField {
+        name: "reason",
+        size: 4,
+        global: abi::GLOBAL_KFREE_REASON_OFFSET,
+    },
+];
+
+/// What `xd_tcp_bad_csum_tp` reads from the `tcp:tcp_bad_csum` record.
+const TCP_BAD_CSUM_RECORD: &[RecordField] = &[RecordField {
+    name: "skbaddr",
+    size: POINTER,
+    global: abi::GLOBAL_BAD_CSUM_SKBADDR_OFFSET,
+}];
 
 /// Drop reasons (names without `SKB_DROP_REASON_`) that can explain a packet the forwarder
 /// sent and nobody received. Not here on purpose: NOT_SPECIFIED and the everyday socket

@@ -1,0 +1,185 @@
+//! [`ProbeSet`] once attached: what the probes report. Kept apart from attaching (`attach.rs`)
+//! because this is the part that runs for the whole window: polling the ring buffer and
+//! decoding its records, summing the kernel's per-CPU counts and attributing them, and reading
+//! the lost-event counter. It touches only the three maps it takes out of the object.
+
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use aya::maps::{MapData, PerCpuArray, PerCpuHashMap, RingBuf};
+use aya::Ebpf;
+
+use super::attribute::{self, Attribution, ProgOwners};
+use super::decode::Names;
+use super::tracefs::DropReasons;
+use super::{events, Aggregate, Event, Filter, ProbeStatus};
+use crate::bpf::object;
+use crate::bpf::probes_abi::{self as abi, XdAggKey, XdEvent};
+use crate::{Error, Result};
+
+/// The attached probes and their maps. Dropping it detaches and unloads everything.
+pub struct ProbeSet {
+    // Field order is drop order: maps and programs go with `ebpf`.
+    ring: RingBuf<MapData>,
+    counts: PerCpuHashMap<MapData, XdAggKey, u64>,
+    lost: PerCpuArray<MapData, u64>,
+    ebpf: Ebpf,
+    status: Vec<ProbeStatus>,
+    reasons: DropReasons,
+    names: Names,
+    filter: Filter,
+}
+
+impl ProbeSet {
+    /// Takes the maps user space reads out of the loaded, attached object.
+    pub(super) fn new(
+        mut ebpf: Ebpf,
+        status: Vec<ProbeStatus>,
+        reasons: DropReasons,
+        filter: &Filter,
+    ) -> Result<ProbeSet> {
+        Ok(ProbeSet {
+            ring: object::take_map(&mut ebpf, abi::OBJECT, abi::MAP_EVENTS)?,
+            counts: object::take_map(&mut ebpf, abi::OBJECT, abi::MAP_COUNTS)?,
+            lost: object::take_map(&mut ebpf, abi::OBJECT, abi::MAP_LOST)?,
+            ebpf,
+            status,
+            reasons,
+            names: Names::scan(),
+            filter: filter.clone(),
+        })
+    }
+
+    /// Every probe variant, active or not, with the reason in words.
+    pub fn report(&self) -> Vec<ProbeStatus> {
+        self.status.clone()
+    }
+
+    /// Waits up to `timeout` for events and returns them decoded (possibly none).
+    pub fn poll_events(&mut self, timeout: Duration) -> Result<Vec<Event>> {
+        let raw = self.read_raw(timeout)?;
+        let unknown = raw.iter().any(|e| {
+            (e.netns != 0 && self.names.ifname(e.netns, e.ifindex).is_none())
+                || (e.prog_id != 0 && self.names.prog(e.prog_id).is_none())
+        });
+        if unknown {
+            self.names.refresh();
+        }
+        // A namespace-less record may now be attributed (by program id) to a namespace
+        // outside the filter.
+        Ok(raw
+            .iter()
+            .filter_map(|e| events::decode(e, &self.names, &self.reasons))
+            .filter(|e| self.filter.accepts(e.netns_inode, e.target_netns_inode))
+            .collect())
+    }
+
+    /// Drains the ring buffer without decoding (counts live in the kernel anyway).
+    pub(super) fn drain_raw(&mut self, timeout: Duration) -> Result<usize> {
+        self.read_raw(timeout).map(|v| v.len())
+    }
+
+    fn read_raw(&mut self, timeout: Duration) -> Result<Vec<XdEvent>> {
+        let mut out = Vec::new();
+        self.drain_into(&mut out);
+        if out.is_empty() {
+            let mut pfd = libc::pollfd {
+                fd: self.ring.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+            // SAFETY: one valid pollfd.
+            let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if rc < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(Error::Sys {
+                        op: "poll",
+                        target: "probe ring buffer".into(),
+                        source: e,
+                    });
+                }
+            }
+            self.drain_into(&mut out);
+        }
+        out.retain(|e| self.filter.accepts(e.netns, e.target_netns));
+        Ok(out)
+    }
+
+    fn drain_into(&mut self, out: &mut Vec<XdEvent>) {
+        while let Some(item) = self.ring.next() {
+            if let Some(e) = XdEvent::from_bytes(&item) {
+                out.push(e);
+            }
+        }
+    }
+
+    /// The kernel's counts, summed over CPUs, largest first. Counts without a namespace
+    /// (classic xdp tracepoints) are attributed by program id to the namespace whose deployed
+    /// forwarder owns the program, or returned as [`Attribution::Unattributed`] with
+    /// namespace 0; see [`attribute`].
+    pub fn aggregates(&self) -> Result<Vec<Aggregate>> {
+        let mut v = Vec::new();
+        for r in self.counts.iter() {
+            let (k, per_cpu) = r.map_err(|e| Error::bpf("iterate", abi::MAP_COUNTS, e))?;
+            let Some(kind) = super::EventKind::from_abi(k.kind) else {
+                continue;
+            };
+            v.push(Aggregate {
+                netns_inode: k.netns,
+                ifindex: k.ifindex,
+                kind,
+                code: k.code,
+                code_name: events::code_name(kind, k.code, &self.reasons),
+                target_ifindex: k.target_ifindex,
+                prog_id: k.prog_id,
+                attribution: if k.netns == 0 {
+                    Attribution::Unattributed
+                } else {
+                    Attribution::Device
+                },
+                count: per_cpu.iter().sum(),
+            });
+        }
+        // Deployments are read now, not at attach: a forwarder may have been (re)deployed
+        // during the window.
+        let owners = if v.iter().any(|a| a.netns_inode == 0 && a.prog_id != 0) {
+            let mut inodes: Vec<u64> = self.names.namespaces().iter().map(|n| n.0).collect();
+            inodes.extend(&self.filter.netns_inodes);
+            inodes.sort_unstable();
+            inodes.dedup();
+            ProgOwners::load(inodes)
+        } else {
+            ProgOwners::default()
+        };
+        Ok(attribute::aggregates(v, &owners, &self.filter))
+    }
+
+    /// Events the ring buffer had no room for (their counts are in [`Self::aggregates`]).
+    pub fn lost(&self) -> u64 {
+        match self.lost.get(&0, 0) {
+            Ok(v) => v.iter().sum(),
+            Err(e) => {
+                log::warn!("reading the lost-event counter: {e}");
+                0
+            }
+        }
+    }
+
+    /// The names used to decode events (namespaces, interfaces, forwarder programs).
+    pub fn names(&mut self) -> &mut Names {
+        &mut self.names
+    }
+
+    /// Drop-reason names of this kernel (from the kfree_skb format file).
+    pub fn drop_reasons(&self) -> &DropReasons {
+        &self.reasons
+    }
+
+    /// Number of probe programs attached now.
+    pub fn active_count(&self) -> usize {
+        let _ = &self.ebpf;
+        self.status.iter().filter(|s| s.active).count()
+    }
+}
