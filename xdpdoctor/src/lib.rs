@@ -24,6 +24,7 @@ pub mod netns;
 pub mod capture;
 pub mod forwarder;
 pub mod probes;
+pub mod xdp;
 
 // The pipeline.
 pub mod diagnose;

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("netlink", 3),
     ("capture", 4),
     ("forwarder", 4),
+    ("xdp", 4),
     ("probes", 5),
     ("snapshot", 6),
     ("diagnose", 7),

@@ -96,7 +96,7 @@ fn one(sc: &Scenario, prefix: &str, window: Duration) -> Result<(u64, u64, usize
         ..Default::default()
     };
     let t = Instant::now();
-    let r = diagnose::diagnose(&ns, &quiet)?;
+    let r = diagnose::diagnose(&ns, None, &quiet)?;
     let static_ms = t.elapsed().as_millis() as u64;
     let full = ObserveOptions {
         window,
@@ -106,7 +106,7 @@ fn one(sc: &Scenario, prefix: &str, window: Duration) -> Result<(u64, u64, usize
         ..Default::default()
     };
     let t = Instant::now();
-    diagnose::diagnose(&ns, &full)?;
+    diagnose::diagnose(&ns, None, &full)?;
     let total_ms = t.elapsed().as_millis() as u64;
     Ok((static_ms, total_ms, r.diagnosis.findings.len()))
 }

@@ -5,16 +5,17 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use xdpdoctor::diagnose;
 use xdpdoctor::netns::Netns;
 use xdpdoctor::report;
 
-use super::diagnose::{exit_code, print_text, ObserveArgs};
+use super::diagnose::{diagnose_one, exit_code, print_text, NatArgs, ObserveArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub observe: ObserveArgs,
+    #[command(flatten)]
+    pub nat: NatArgs,
     /// Give up (exit 2) after this many seconds.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub timeout: f64,
@@ -40,12 +41,12 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         a.timeout
     );
     let (tx, rx) = std::sync::mpsc::channel();
-    let ns2 = ns.clone();
+    let (ns2, observe, nat) = (ns.clone(), a.observe.clone(), a.nat.clone());
     std::thread::spawn(move || {
-        let _ = tx.send(diagnose::diagnose(&ns2, &opts));
+        let _ = tx.send(diagnose_one(&ns2, &observe, &nat));
     });
     let r = match rx.recv_timeout(Duration::from_secs_f64(a.timeout)) {
-        Ok(r) => r.with_context(|| format!("diagnosing the forwarder in namespace {ns}"))?,
+        Ok(r) => r?,
         Err(_) => anyhow::bail!("check did not finish within --timeout {} s", a.timeout),
     };
     let code = exit_code(&r);

@@ -3,16 +3,18 @@
 //! Exit codes: 0 healthy, 1 findings, 2 could not diagnose (docs/diagnose.md).
 #![allow(clippy::print_stdout)] // the CLI prints results; the library never does
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use xdpdoctor::diagnose::evidence::TrafficSource;
 use xdpdoctor::diagnose::{self, ObserveOptions, Report};
+use xdpdoctor::forwarder::ForwarderConfig;
 use xdpdoctor::lab::LabClient;
 use xdpdoctor::netns::Netns;
 use xdpdoctor::report::{self, Style};
-use xdpdoctor::snapshot::Snapshot;
+use xdpdoctor::snapshot::{NatHint, Snapshot};
 
 /// Options of the observation window, shared by `diagnose` and `check`.
 #[derive(clap::Args, Debug, Clone)]
@@ -58,13 +60,45 @@ impl ObserveArgs {
     }
 }
 
+/// Which XDP deployment to diagnose, shared by `diagnose`, `check`, `fix` and `snapshot`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NatArgs {
+    /// NAT config of an XDP program xdpdoctor did not deploy, in the seed's format
+    /// (`interfaces.external/internal`, `entries[].from/to`): names the entries on the paths.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl NatArgs {
+    /// The parsed config, if one was given.
+    pub fn hint(&self) -> Result<Option<NatHint>> {
+        self.config
+            .as_ref()
+            .map(|p| {
+                let config = ForwarderConfig::load(p)
+                    .with_context(|| format!("reading --config {}", p.display()))?;
+                Ok(NatHint {
+                    file: p.clone(),
+                    config,
+                })
+            })
+            .transpose()
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub observe: ObserveArgs,
+    #[command(flatten)]
+    pub nat: NatArgs,
+    /// Diagnose every namespace that has an XDP program attached (one section each; with
+    /// --json an array).
+    #[arg(long, conflicts_with_all = ["from", "config"])]
+    pub all_netns: bool,
     /// Run the rules on a saved snapshot (`snapshot --json`) instead; needs no root.
     #[arg(long, value_name = "FILE")]
-    pub from: Option<std::path::PathBuf>,
+    pub from: Option<PathBuf>,
     /// Machine-readable output (schema: docs/diagnose.md).
     #[arg(long)]
     pub json: bool,
@@ -78,13 +112,22 @@ pub fn exit_code(r: &Report) -> i32 {
     }
 }
 
+/// Diagnoses `ns` with the options of `observe` and `nat`.
+pub fn diagnose_one(ns: &Netns, observe: &ObserveArgs, nat: &NatArgs) -> Result<Report> {
+    let hint = nat.hint()?;
+    diagnose::diagnose(ns, hint.as_ref(), &observe.options(ns)?)
+        .with_context(|| format!("diagnosing the XDP programs in namespace {ns}"))
+}
+
 pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
+    if a.all_netns {
+        return run_all(a);
+    }
     let r = match &a.from {
         Some(p) => diagnose::diagnose_saved(
             Snapshot::load(p).with_context(|| format!("loading snapshot {}", p.display()))?,
         ),
-        None => diagnose::diagnose(ns, &a.observe.options(ns)?)
-            .with_context(|| format!("diagnosing the forwarder in namespace {ns}"))?,
+        None => diagnose_one(ns, &a.observe, &a.nat)?,
     };
     let code = exit_code(&r);
     if a.json {
@@ -95,22 +138,56 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     Ok(code)
 }
 
+/// `--all-netns`: every namespace with an XDP program, one after the other.
+fn run_all(a: &Args) -> Result<i32> {
+    let found = xdpdoctor::xdp::namespaces_with_xdp();
+    let mut docs = Vec::new();
+    let mut code = super::EXIT_OK;
+    for n in &found {
+        let r = diagnose_one(&n.netns, &a.observe, &a.nat);
+        let c = match &r {
+            Ok(r) => exit_code(r),
+            Err(_) => super::EXIT_ERROR,
+        };
+        code = code.max(c);
+        match (r, a.json) {
+            (Ok(r), true) => docs.push(report::to_value(&r, c)),
+            (Err(e), true) => docs.push(serde_json::json!({
+                "netns": n.label(), "netns_inode": n.inode, "exit_code": c, "error": format!("{e:#}"),
+            })),
+            (Ok(r), false) => {
+                println!("== {} ==", n.label());
+                print_text(&r);
+                println!();
+            }
+            (Err(e), false) => println!("== {} ==\nerror: {e:#}\n", n.label()),
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&docs)?);
+    } else if found.is_empty() {
+        println!("no namespace has an XDP program attached");
+    }
+    Ok(code)
+}
+
 pub fn print_text(r: &Report) {
     let st = Style {
         color: super::output::color(),
     };
+    println!("{}", report::deployment_line(r));
     if r.diagnosis.healthy() {
         println!(
             "{}: no finding in {} ({} rules)",
             st.good("healthy"),
-            r.snapshot.forwarder_ns().name,
+            r.snapshot.home().name,
             r.diagnosis.rules.len()
         );
     } else {
         println!(
             "{} finding(s) in {}, in the order a packet meets them:",
             r.diagnosis.findings.len(),
-            r.snapshot.forwarder_ns().name
+            r.snapshot.home().name
         );
         println!("{}", report::table(r, st));
         print!("{}", report::details(r, st));

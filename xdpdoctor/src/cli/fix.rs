@@ -28,6 +28,8 @@ pub struct Args {
     /// How to repair partial checksums (veth-tx-csum-offload).
     #[arg(long, value_enum, default_value = "container")]
     pub csum: Csum,
+    #[command(flatten)]
+    pub nat: super::diagnose::NatArgs,
     #[arg(long)]
     pub json: bool,
 }
@@ -73,8 +75,23 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         window: std::time::Duration::ZERO,
         ..Default::default()
     };
-    let r = diagnose::diagnose(ns, &opts)
-        .with_context(|| format!("diagnosing the forwarder in namespace {ns}"))?;
+    let hint = a.nat.hint()?;
+    let r = diagnose::diagnose(ns, hint.as_ref(), &opts)
+        .with_context(|| format!("diagnosing the XDP programs in namespace {ns}"))?;
+    if matches!(a.csum, Csum::Forwarder) && r.snapshot.forwarder.is_none() {
+        anyhow::bail!(
+            "--csum forwarder: the XDP programs in {ns} were not deployed by xdpdoctor ({}), so \
+             xdpdoctor cannot switch them to full checksums; use --csum container (tx checksum \
+             off in the containers) or change the program",
+            r.snapshot
+                .xdp
+                .programs
+                .iter()
+                .map(|p| format!("{} id {}", p.name, p.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let prefer = match a.prefer {
         Prefer::Xdp => PeerFix::Xdp,
         Prefer::Gro => PeerFix::Gro,

@@ -13,10 +13,14 @@ pub struct Args {
     /// Write the JSON snapshot to FILE instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub nat: super::diagnose::NatArgs,
 }
 
 pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
-    let s = snapshot::take(ns).with_context(|| format!("snapshot of namespace {ns}"))?;
+    let hint = a.nat.hint()?;
+    let s =
+        snapshot::take(ns, hint.as_ref()).with_context(|| format!("snapshot of namespace {ns}"))?;
     if let Some(p) = &a.output {
         std::fs::write(p, s.to_json()).with_context(|| format!("write {}", p.display()))?;
         return Ok(super::EXIT_OK);
@@ -26,9 +30,9 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         return Ok(super::EXIT_OK);
     }
     println!(
-        "forwarder in {} (inode {}), kernel {}, xdp_features {}",
-        s.forwarder_ns().name,
-        s.forwarder_netns_inode,
+        "{} (inode {}), kernel {}, xdp_features {}",
+        s.home().name,
+        s.netns_inode,
         s.kernel,
         if s.xdp_features_supported {
             "yes"
@@ -72,6 +76,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
                 addrs.join(" "),
                 i.link
                     .xdp
+                    .as_ref()
                     .map(|x| format!("{} {:?}", x.prog_id, x.mode))
                     .unwrap_or_default(),
                 i.xdp_features

@@ -1,9 +1,14 @@
-//! `xdpdoctor status [--json]`
+//! `xdpdoctor status [--json]`: every XDP program attached in the namespace (whoever loaded
+//! it), its attach mode and maps, the devmap targets with the namespaces behind them, and,
+//! when xdpdoctor deployed the forwarder here, its attachments, NAT entries and counters.
 
 use anyhow::{Context, Result};
 use comfy_table::Cell;
-use xdpdoctor::forwarder;
+use serde::Serialize;
+use xdpdoctor::forwarder::ForwarderStatus;
 use xdpdoctor::netns::Netns;
+use xdpdoctor::snapshot::{self, Snapshot};
+use xdpdoctor::xdp::{Owner, RedirectKind, XdpView};
 
 use super::output::{bad, good, print_json, table};
 
@@ -14,17 +19,128 @@ pub struct Args {
     pub json: bool,
 }
 
+#[derive(Serialize)]
+struct StatusOut<'a> {
+    netns: &'a str,
+    netns_inode: u64,
+    xdp: &'a XdpView,
+    /// The forwarder xdpdoctor deployed here (null: none).
+    forwarder: Option<&'a ForwarderStatus>,
+}
+
 pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
-    let st = forwarder::status(ns)
-        .with_context(|| format!("reading the forwarder in namespace {ns}"))?;
+    let s = snapshot::take(ns, None)
+        .with_context(|| format!("reading the XDP programs in namespace {ns}"))?;
     if a.json {
-        print_json(&st)?;
+        print_json(&StatusOut {
+            netns: &s.home().name,
+            netns_inode: s.netns_inode,
+            xdp: &s.xdp,
+            forwarder: s.forwarder.as_ref(),
+        })?;
         return Ok(super::EXIT_OK);
     }
+    print_xdp(&s);
+    if let Some(f) = &s.forwarder {
+        print_forwarder(f);
+    }
+    Ok(super::EXIT_OK)
+}
+
+fn owner(o: Owner) -> &'static str {
+    match o {
+        Owner::Forwarder => "xdpdoctor forwarder",
+        Owner::Fix => "xdpdoctor fix",
+        Owner::Foreign => "not xdpdoctor",
+    }
+}
+
+fn print_xdp(s: &Snapshot) {
+    let x = &s.xdp;
+    println!("XDP in {} (netns inode {})", s.home().name, s.netns_inode);
+    let mut t = table(&[
+        "interface",
+        "mode",
+        "program",
+        "name",
+        "tag",
+        "loaded by",
+        "maps",
+    ]);
+    for at in &x.attachments {
+        let p = x.program(at.prog_id);
+        t.add_row(vec![
+            Cell::new(format!("{} ({})", at.ifname, at.ifindex)),
+            Cell::new(format!("{:?}", at.mode).to_lowercase()),
+            Cell::new(at.prog_id),
+            Cell::new(p.map(|p| p.name.as_str()).unwrap_or("?")),
+            Cell::new(p.map(|p| p.tag.as_str()).unwrap_or("?")),
+            Cell::new(p.map(|p| owner(p.owner)).unwrap_or("?")),
+            Cell::new(p.map(|p| format!("{:?}", p.map_ids)).unwrap_or_default()),
+        ]);
+    }
+    println!("{t}");
+    for p in &x.programs {
+        let tg = x.targets_of(p.id);
+        if tg.unknown && x.attachments.iter().any(|a| a.prog_id == p.id) {
+            println!(
+                "program {} ({}): no redirect map; if it redirects, it calls bpf_redirect() and \
+                 its targets show only in `xdpdoctor trace`",
+                p.id, p.name
+            );
+        }
+    }
+    let home = s.home();
+    let mut t = table(&["map", "kind", "key", "target", "behind it"]);
+    for m in &x.maps {
+        for e in &m.entries {
+            let (target, behind) = match m.kind {
+                RedirectKind::Devmap | RedirectKind::DevmapHash => match home.iface(e.value) {
+                    Some(i) => (
+                        format!("{} ({})", i.name(), e.value),
+                        s.peer_of(i)
+                            .map(|(pns, pi)| format!("{}/{}", pns.name, pi.name()))
+                            .unwrap_or_default(),
+                    ),
+                    None => (
+                        format!("ifindex {} (not in {})", e.value, home.name),
+                        String::new(),
+                    ),
+                },
+                RedirectKind::Cpumap => {
+                    (format!("cpu {} (queue {})", e.key, e.value), String::new())
+                }
+                RedirectKind::Xskmap => ("AF_XDP socket".into(), String::new()),
+            };
+            t.add_row(vec![
+                Cell::new(format!("{} ({})", m.name, m.id)),
+                Cell::new(format!("{:?}", m.kind).to_lowercase()),
+                Cell::new(e.key),
+                Cell::new(target),
+                Cell::new(behind),
+            ]);
+        }
+        if m.kind == RedirectKind::Xskmap {
+            t.add_row(vec![
+                Cell::new(format!("{} ({})", m.name, m.id)),
+                Cell::new("xskmap"),
+                Cell::new("-"),
+                Cell::new("AF_XDP sockets (not readable)"),
+                Cell::new(""),
+            ]);
+        }
+    }
+    if !x.maps.is_empty() {
+        println!("{t}");
+    }
+    for n in &x.notes {
+        println!("note: {n}");
+    }
+}
+
+fn print_forwarder(st: &ForwarderStatus) {
     println!(
-        "forwarder in {} (netns inode {}), {:?} mode, TCP checksum: {}",
-        st.netns,
-        st.netns_inode,
+        "\nxdpdoctor forwarder, {:?} mode, TCP checksum: {}",
         st.mode,
         if st.full_checksum {
             "full recomputation"
@@ -69,11 +185,9 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         ]);
     }
     println!("{t}");
-    println!("devmap: {:?}", st.devmap);
     let mut t = table(&["counter", "packets"]);
     for (name, v) in st.counters.iter().filter(|(_, v)| *v > 0) {
         t.add_row(vec![Cell::new(name), Cell::new(v)]);
     }
     println!("{t}");
-    Ok(super::EXIT_OK)
 }

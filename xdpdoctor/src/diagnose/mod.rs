@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::netns::Netns;
-use crate::snapshot::{self, paths::nat_paths, Snapshot};
+use crate::snapshot::{self, NatHint, Snapshot};
 use crate::Result;
 
 pub use evidence::{Evidence, ObserveOptions};
@@ -37,11 +37,7 @@ impl Diagnosis {
 
 /// Runs every rule on a snapshot and its evidence.
 pub fn run_rules(snap: &Snapshot, ev: &Evidence) -> Diagnosis {
-    let ctx = rules::Ctx {
-        snap,
-        ev,
-        paths: nat_paths(snap),
-    };
+    let ctx = rules::Ctx::new(snap, ev);
     let mut findings = Vec::new();
     for r in rules::ALL {
         let mut f = (r.check)(&ctx);
@@ -82,10 +78,11 @@ pub struct Report {
     pub timing: Timing,
 }
 
-/// Snapshot -> evidence -> rules for the forwarder in `ns`.
-pub fn diagnose(ns: &Netns, opts: &ObserveOptions) -> Result<Report> {
+/// Snapshot -> evidence -> rules for the XDP programs attached in `ns` (xdpdoctor's forwarder
+/// or anyone's); `hint` names the NAT entries of a program xdpdoctor did not deploy.
+pub fn diagnose(ns: &Netns, hint: Option<&NatHint>, opts: &ObserveOptions) -> Result<Report> {
     let t0 = Instant::now();
-    let snap = snapshot::take(ns)?;
+    let snap = snapshot::take(ns, hint)?;
     let t1 = Instant::now();
     let ev = evidence::observe(&snap, opts)?;
     let t2 = Instant::now();

@@ -23,7 +23,7 @@ pub fn apply(ns: &Netns, inode: u64, ifname: &str) -> Result<Option<Previous>> {
     let ifname = ifname.to_string();
     ns.block_on(|| async move {
         let link = Rtnl::new()?.link(&ifname).await?;
-        if link.xdp.is_some_and(|x| x.prog_id != 0) {
+        if link.xdp.as_ref().is_some_and(|x| x.prog_id != 0) {
             log::info!("{ifname} in {ns} already has XDP program {:?}", link.xdp);
             return Ok(None);
         }

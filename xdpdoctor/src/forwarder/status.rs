@@ -88,7 +88,7 @@ pub fn status(ns: &Netns) -> Result<ForwarderStatus> {
             let live = links
                 .iter()
                 .find(|l| l.index == d.ifindex && l.name == d.name);
-            let xdp = live.and_then(|l| l.xdp);
+            let xdp = live.and_then(|l| l.xdp.as_ref());
             InterfaceStatus {
                 name: d.name.clone(),
                 ifindex: d.ifindex,
@@ -96,7 +96,7 @@ pub fn status(ns: &Netns) -> Result<ForwarderStatus> {
                 prog_id: d.prog_id,
                 attached_prog_id: xdp.map(|x| x.prog_id),
                 attach_mode: xdp.map(|x| x.mode),
-                attached: xdp.map(|x| x.prog_id) == Some(d.prog_id),
+                attached: xdp.is_some_and(|x| x.each().iter().any(|(_, p)| *p == d.prog_id)),
             }
         })
         .collect();

@@ -21,20 +21,48 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// How an XDP program is attached to a link, as IFLA_XDP reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum XdpMode {
+    /// Native (driver) XDP: redirects go through `ndo_xdp_xmit`.
     Driver,
+    /// Generic XDP on the skb path.
     Skb,
+    /// Offloaded to the NIC.
     Hw,
+    /// Several at once (each listed in [`XdpAttachment::progs`]).
     Multi,
 }
 
 /// The XDP attachment of a link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct XdpAttachment {
+    /// The program (IFLA_XDP_PROG_ID; with several modes, the first of `progs`).
     pub prog_id: u32,
+    /// The attach mode (`multi` when several programs are attached in different modes).
     pub mode: XdpMode,
+    /// Every (mode, program id) attached: one entry, or one per mode when `multi`.
+    #[serde(default)]
+    pub progs: Vec<(XdpMode, u32)>,
+}
+
+impl XdpAttachment {
+    /// Every (mode, program) pair, also for state saved before `progs` existed.
+    pub fn each(&self) -> Vec<(XdpMode, u32)> {
+        if self.progs.is_empty() && self.prog_id != 0 {
+            vec![(self.mode, self.prog_id)]
+        } else {
+            self.progs.clone()
+        }
+    }
+
+    /// The program attached in native (driver) mode, if any.
+    pub fn native_prog(&self) -> Option<u32> {
+        self.each()
+            .into_iter()
+            .find(|(m, _)| *m == XdpMode::Driver)
+            .map(|(_, id)| id)
+    }
 }
 
 /// One network interface as rtnetlink reports it.
@@ -392,12 +420,28 @@ fn to_xdp(attrs: &[LinkXdp]) -> Option<XdpAttachment> {
         LinkXdp::Attached(XdpAttached::Multiple) => Some(XdpMode::Multi),
         _ => None,
     })?;
-    let prog_id = attrs
+    let mut progs: Vec<(XdpMode, u32)> = attrs
         .iter()
-        .find_map(|a| match a {
-            LinkXdp::ProgId(i) | LinkXdp::DrvProgId(i) | LinkXdp::SkbProgId(i) => Some(*i),
+        .filter_map(|a| match a {
+            LinkXdp::DrvProgId(i) => Some((XdpMode::Driver, *i)),
+            LinkXdp::SkbProgId(i) => Some((XdpMode::Skb, *i)),
+            LinkXdp::HwProgId(i) => Some((XdpMode::Hw, *i)),
             _ => None,
         })
-        .unwrap_or(0);
-    Some(XdpAttachment { prog_id, mode })
+        .collect();
+    let single = attrs.iter().find_map(|a| match a {
+        LinkXdp::ProgId(i) => Some(*i),
+        _ => None,
+    });
+    if progs.is_empty() {
+        if let Some(id) = single.filter(|_| mode != XdpMode::Multi) {
+            progs.push((mode, id));
+        }
+    }
+    let prog_id = single.or(progs.first().map(|p| p.1)).unwrap_or(0);
+    Some(XdpAttachment {
+        prog_id,
+        mode,
+        progs,
+    })
 }

@@ -5,22 +5,27 @@
 //!   client -> vm/eth0 -> fib -> devmap -> vm/ve-m1 => m1/host0 -> reply -> client
 //!                        ✗ interface-no-address     ✗ veth-peer-no-xdp   ✗ veth-tx-csum-offload
 //! ```
-//! Rendered as one line per stage for readability on narrow terminals.
+//! Rendered as one line per stage for readability on narrow terminals. When the NAT entries
+//! are not known (a program xdpdoctor did not load, no `--config`), one diagram per redirect
+//! target instead: ingress -> redirect target -> peer namespace, and no entry is invented.
 
 use super::Style;
 use crate::diagnose::{Finding, Report};
 use crate::snapshot::{paths::nat_paths, PathStage};
 
-/// The diagram for every NAT entry of the report.
+/// The diagram for every NAT entry of the report (or every redirect target, entries unknown).
 pub fn diagram(r: &Report, st: Style) -> String {
     let snap = &r.snapshot;
-    let fwd = snap.forwarder_ns();
+    if !snap.entries_known() {
+        return target_diagrams(r, st);
+    }
+    let fwd = snap.home();
     let ext: Vec<&str> = snap
-        .forwarder
-        .interfaces
+        .nat
+        .roles
         .iter()
-        .filter(|i| i.role == crate::forwarder::Role::External)
-        .map(|i| i.name.as_str())
+        .filter(|(_, role)| *role == crate::forwarder::Role::External)
+        .map(|(n, _)| n.as_str())
         .collect();
     let mut s = String::new();
     for p in nat_paths(snap) {
@@ -72,28 +77,113 @@ pub fn diagram(r: &Report, st: Style) -> String {
             (PathStage::Client, "client".to_string()),
         ];
         s += &format!("{entry}\n");
-        let mut dead = false;
-        for (stage, label) in stages {
-            let h = hits(stage);
-            let mark = if !h.is_empty() {
-                dead = true;
-                st.bad("✗")
-            } else if dead {
-                "·".to_string()
+        s += &render(&stages, hits, st);
+    }
+    s
+}
+
+/// One line per stage: ✓ until the first stage with findings, ✗ there, · after it.
+fn render<'a>(
+    stages: &[(PathStage, String)],
+    hits: impl Fn(PathStage) -> Vec<&'a Finding>,
+    st: Style,
+) -> String {
+    let mut s = String::new();
+    let mut dead = false;
+    for (stage, label) in stages {
+        let h = hits(*stage);
+        let mark = if !h.is_empty() {
+            dead = true;
+            st.bad("✗")
+        } else if dead {
+            "·".to_string()
+        } else {
+            st.good("✓")
+        };
+        let ids: Vec<&str> = h.iter().map(|f| f.id.as_str()).collect();
+        s += &format!(
+            "  {mark} {:<10} {label}{}\n",
+            stage.label(),
+            if ids.is_empty() {
+                String::new()
             } else {
-                st.good("✓")
-            };
-            let ids: Vec<&str> = h.iter().map(|f| f.id.as_str()).collect();
-            s += &format!(
-                "  {mark} {:<10} {label}{}\n",
-                stage.label(),
-                if ids.is_empty() {
-                    String::new()
-                } else {
-                    format!("   <- {}", st.bad(&ids.join(", ")))
-                }
-            );
-        }
+                format!("   <- {}", st.bad(&ids.join(", ")))
+            }
+        );
+    }
+    s
+}
+
+/// Entries unknown: one diagram per redirect target, "ingress -> target -> peer".
+fn target_diagrams(r: &Report, st: Style) -> String {
+    let snap = &r.snapshot;
+    let home = snap.home();
+    let ingress: Vec<String> = snap
+        .xdp
+        .attachments
+        .iter()
+        .map(|a| {
+            let name = snap
+                .xdp
+                .program(a.prog_id)
+                .map(|p| p.name.as_str())
+                .unwrap_or("?");
+            format!("{} ({name}, id {}, {:?})", a.ifname, a.prog_id, a.mode)
+        })
+        .collect();
+    let mut s = String::from(
+        "NAT entries unknown (give --config to name them): paths by redirect target\n",
+    );
+    for t in snap.redirect_targets() {
+        let Some(v) = home.iface(t.ifindex) else {
+            continue;
+        };
+        let peer = snap.peer_of(v);
+        let peer_label = peer
+            .map(|(ns, i)| format!("{}/{}", ns.name, i.name()))
+            .unwrap_or_else(|| "(no peer)".into());
+        // Findings about this target, its peer, or the whole namespace.
+        let about = |f: &Finding| {
+            let on_target = f.subject.netns_inode == home.inode
+                && f.subject.interface.as_deref() == Some(v.name());
+            let on_peer = peer.is_some_and(|(ns, i)| {
+                f.subject.netns_inode == ns.inode
+                    && f.subject.interface.as_deref() == Some(i.name())
+            });
+            on_target || on_peer || f.subject.interface.is_none()
+        };
+        let hits = |stage: PathStage| -> Vec<&Finding> {
+            r.diagnosis
+                .findings
+                .iter()
+                .filter(|f| f.stage == stage && about(f))
+                .collect()
+        };
+        let stages = [
+            (
+                PathStage::Attach,
+                format!("{}: {}", home.name, ingress.join(", ")),
+            ),
+            (
+                PathStage::Fib,
+                format!("route to the network behind {}", v.name()),
+            ),
+            (
+                PathStage::Devmap,
+                format!("redirect -> {} ({:?})", v.name(), t.source),
+            ),
+            (
+                PathStage::Veth,
+                format!("{}/{} => {peer_label}", home.name, v.name()),
+            ),
+            (
+                PathStage::Reply,
+                format!("{peer_label} -> {} (replies)", v.name()),
+            ),
+            (PathStage::Client, "client".to_string()),
+        ];
+        s += &format!("-> {}\n", v.name());
+        s += &render(&stages, hits, st);
     }
     s
 }

@@ -24,7 +24,7 @@ pub fn junit(r: &Report) -> String {
     );
     s += &format!(
         "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{secs:.3}\">\n",
-        esc(&format!("xdpdoctor.{}", r.snapshot.forwarder_ns().name)),
+        esc(&format!("xdpdoctor.{}", r.snapshot.home().name)),
         d.rules.len()
     );
     for id in &d.rules {

@@ -8,9 +8,9 @@ pub mod junit;
 pub mod table;
 
 pub use diagram::diagram;
-pub use json::{to_json, JSON_SCHEMA};
+pub use json::{to_json, to_value, JSON_SCHEMA};
 pub use junit::junit;
-pub use table::{details, evidence_summary, table};
+pub use table::{deployment_line, details, evidence_summary, table};
 
 /// Styles text when colour is on (the CLI decides: NO_COLOR, TTY, --color).
 #[derive(Debug, Clone, Copy)]

@@ -100,3 +100,47 @@ pub fn evidence_summary(r: &Report) -> String {
     );
     s
 }
+
+/// One line saying what runs in the diagnosed namespace and where the NAT entries come from.
+pub fn deployment_line(r: &Report) -> String {
+    use crate::snapshot::NatSource;
+    use crate::xdp::Owner;
+    let snap = &r.snapshot;
+    let progs: Vec<String> = snap
+        .xdp
+        .attachments
+        .iter()
+        .map(|a| {
+            let p = snap.xdp.program(a.prog_id);
+            let owner = match p.map(|p| p.owner) {
+                Some(Owner::Forwarder) => ", xdpdoctor forwarder",
+                Some(Owner::Fix) => ", xdpdoctor fix",
+                _ => "",
+            };
+            format!(
+                "{}: {} (id {}, {:?}{owner})",
+                a.ifname,
+                p.map(|p| p.name.as_str()).unwrap_or("?"),
+                a.prog_id,
+                a.mode
+            )
+        })
+        .collect();
+    let entries = match &snap.nat.source {
+        NatSource::Forwarder => format!(
+            "{} NAT entries from the forwarder's maps",
+            snap.nat.entries.len()
+        ),
+        NatSource::Config { file } => format!("{} NAT entries from {file}", snap.nat.entries.len()),
+        NatSource::Unknown => "NAT entries unknown (--config names them)".into(),
+    };
+    format!(
+        "XDP in {}: {}; {entries}",
+        snap.home().name,
+        if progs.is_empty() {
+            "none attached".to_string()
+        } else {
+            progs.join(", ")
+        }
+    )
+}

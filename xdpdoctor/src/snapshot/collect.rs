@@ -1,26 +1,55 @@
 //! Taking a [`Snapshot`]: one thread per namespace, everything read through the sockets and
 //! /proc/sys files of that thread.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
-use super::{Iface, NsState, PeerRef, Snapshot, SNAPSHOT_VERSION};
-use crate::forwarder::{self, Deployment};
+use super::{Iface, NatInfo, NatSource, NsState, PeerRef, Snapshot, SNAPSHOT_VERSION};
+use crate::forwarder::{self, Deployment, ForwarderConfig, ForwarderStatus};
 use crate::netlink::rtnl::Rtnl;
 use crate::netlink::{ethtool, nsid, sysctl, xdp_features::Netdev};
 use crate::netns::{self, Netns, NsInfo};
-use crate::Result;
+use crate::xdp::{self, Owner, XdpView};
+use crate::{state, Error, Result};
 
-/// Snapshots the forwarder deployed in `ns` and every namespace its veths lead to.
-pub fn take(ns: &Netns) -> Result<Snapshot> {
+/// What the user knows of the NAT of XDP programs xdpdoctor did not load: their config in
+/// the seed's format (`interfaces.external/internal`, `entries[].from/to`).
+#[derive(Debug, Clone)]
+pub struct NatHint {
+    /// Where it came from (for the report).
+    pub file: PathBuf,
+    /// The parsed config.
+    pub config: ForwarderConfig,
+}
+
+/// Snapshots the XDP programs attached in `ns` (xdpdoctor's forwarder or anyone's) and every
+/// namespace its veths lead to. `hint` names the NAT entries of a program xdpdoctor did not
+/// deploy; it is ignored (with a warning) when xdpdoctor's forwarder runs there.
+pub fn take(ns: &Netns, hint: Option<&NatHint>) -> Result<Snapshot> {
     let inode = ns.inode()?;
-    let dep = Deployment::require(ns)?;
-    let status = forwarder::status(ns)?;
+    let ours = match Deployment::load(inode)? {
+        Some(_) => Some(forwarder::status(ns)?),
+        None => None,
+    };
     let cands = netns::all();
-    let (fwd_ns, supported) = collect_ns(ns, inode, &cands)?;
+    let (home, supported) = collect_ns(ns, inode, &cands)?;
+    let links: Vec<_> = home.interfaces.iter().map(|i| i.link.clone()).collect();
+    let mut xdp = xdp::discover(&links);
+    if xdp.is_empty() && ours.is_none() {
+        return Err(Error::not_found(
+            format!("XDP program attached in namespace {ns}"),
+            Some(
+                "nothing to diagnose here; `xdpdoctor diagnose --all-netns` looks in every namespace"
+                    .into(),
+            ),
+        ));
+    }
+    mark_owners(&mut xdp, ours.as_ref());
+    let nat = nat_info(ours.as_ref(), hint);
 
-    // Every namespace a veth of the forwarder's namespace leads to, once.
+    // Every namespace a veth of the diagnosed namespace leads to, once.
     let mut peers: BTreeMap<u64, Netns> = BTreeMap::new();
-    for i in &fwd_ns.interfaces {
+    for i in &home.interfaces {
         if let Some(p) = i.peer {
             if p.netns_inode != inode {
                 if let Some(c) = cands.iter().find(|c| c.inode == p.netns_inode) {
@@ -29,10 +58,10 @@ pub fn take(ns: &Netns) -> Result<Snapshot> {
             }
         }
     }
-    // Peers mostly reference the forwarder's namespace: try its candidate first.
+    // Peers mostly reference the diagnosed namespace: try its candidate first.
     let mut peer_cands = cands.clone();
     peer_cands.sort_by_key(|c| c.inode != inode);
-    let mut namespaces = vec![fwd_ns];
+    let mut namespaces = vec![home];
     for (ino, pns) in peers {
         match collect_ns(&pns, ino, &peer_cands) {
             Ok((s, _)) => namespaces.push(s),
@@ -43,11 +72,85 @@ pub fn take(ns: &Netns) -> Result<Snapshot> {
         version: SNAPSHOT_VERSION,
         kernel: kernel_release(),
         xdp_features_supported: supported,
-        forwarder_netns_inode: inode,
-        forwarder: status,
-        full_checksum: dep.config.full_checksum,
+        netns_inode: inode,
+        xdp,
+        forwarder: ours,
+        nat,
         namespaces,
     })
+}
+
+/// Marks the programs of xdpdoctor's forwarder and of its fixes (pinned pass-through links).
+fn mark_owners(xdp: &mut XdpView, ours: Option<&ForwarderStatus>) {
+    let fwd: BTreeSet<u32> = ours
+        .map(|f| f.interfaces.iter().map(|i| i.prog_id).collect())
+        .unwrap_or_default();
+    let fixes = fix_programs();
+    for p in &mut xdp.programs {
+        p.owner = if fwd.contains(&p.id) {
+            Owner::Forwarder
+        } else if fixes.contains(&p.id) {
+            Owner::Fix
+        } else {
+            Owner::Foreign
+        };
+    }
+}
+
+/// Program ids of the pass-through links `fix` pinned (`fix-<inode>-<ifname>`).
+fn fix_programs() -> BTreeSet<u32> {
+    let Ok(rd) = std::fs::read_dir(state::PIN_ROOT) else {
+        return BTreeSet::new();
+    };
+    rd.filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("fix-"))
+        .filter_map(|e| {
+            let fd = crate::bpf::sys::obj_get(&e.path()).ok()?;
+            crate::bpf::sys::link_prog_id(std::os::fd::AsFd::as_fd(&fd)).ok()
+        })
+        .collect()
+}
+
+/// The NAT entries and roles: our forwarder's, else the user's config, else unknown.
+fn nat_info(ours: Option<&ForwarderStatus>, hint: Option<&NatHint>) -> NatInfo {
+    if let Some(f) = ours {
+        if let Some(h) = hint {
+            log::warn!(
+                "{}: ignored, xdpdoctor's own forwarder runs here and its maps are read",
+                h.file.display()
+            );
+        }
+        return NatInfo {
+            source: NatSource::Forwarder,
+            entries: f
+                .dnat
+                .iter()
+                .map(|e| forwarder::Entry {
+                    from: e.key,
+                    to: e.value,
+                })
+                .collect(),
+            roles: f
+                .interfaces
+                .iter()
+                .map(|i| (i.name.clone(), i.role))
+                .collect(),
+        };
+    }
+    match hint {
+        Some(h) => NatInfo {
+            source: NatSource::Config {
+                file: h.file.display().to_string(),
+            },
+            entries: h.config.entries.clone(),
+            roles: h
+                .config
+                .interfaces()
+                .map(|(n, r)| (n.to_string(), r))
+                .collect(),
+        },
+        None => NatInfo::default(),
+    }
 }
 
 fn kernel_release() -> String {

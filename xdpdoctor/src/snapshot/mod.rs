@@ -1,49 +1,99 @@
-//! The static state of everything the forwarder touches, taken once and serializable, so the
-//! rules can run on it later without root (`snapshot --json` > file, `diagnose --from file`).
+//! The static state of everything the XDP programs of one namespace touch, taken once and
+//! serializable, so the rules can run on it later without root (`snapshot --json` > file,
+//! `diagnose --from file`).
 //!
-//! From the forwarder's namespace: its deployment and maps (`forwarder::status`), every link,
-//! address, route and neighbour, and then, following each veth's `IFLA_LINK` +
-//! `IFLA_LINK_NETNSID` across namespaces (named or reachable only through /proc), the same for
-//! each peer's namespace. Per interface: state, MTU, XDP program and mode, `xdp_features`, GRO
-//! requested, tx checksum active, `forwarding` and `rp_filter`. All reads of a namespace happen
-//! on one thread inside it (netlink, ethtool ioctl, generic netlink, /proc/sys).
+//! From the diagnosed namespace: every XDP program attached there and where it can redirect
+//! (`crate::xdp`, whoever loaded it), xdpdoctor's own forwarder when it deployed one (config,
+//! maps, counters), the NAT entries when they are known (our forwarder's maps, or the user's
+//! `--config` in the seed's format), every link, address, route and neighbour; then, following
+//! each veth's `IFLA_LINK` + `IFLA_LINK_NETNSID` across namespaces (named or reachable only
+//! through /proc), the same for each peer's namespace. Per interface: state, MTU, XDP program
+//! and mode, `xdp_features`, GRO requested, tx checksum active, `forwarding` and `rp_filter`.
+//! All reads of a namespace happen on one thread inside it (netlink, ethtool ioctl, generic
+//! netlink, /proc/sys).
 
 pub mod collect;
 pub mod paths;
+pub mod targets;
 
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::bpf::forwarder_abi::Counter;
-use crate::forwarder::ForwarderStatus;
+use crate::forwarder::{Entry, ForwarderStatus, Role};
 use crate::model::NsRef;
 use crate::netlink::rtnl::{Addr, Link, Neighbour, Route};
 use crate::netlink::xdp_features::XdpFeatures;
+use crate::xdp::XdpView;
 use crate::{Error, Result};
 
-pub use collect::take;
+pub use collect::{take, NatHint};
 pub use paths::{NatPath, PathStage};
+pub use targets::{Target, TargetSource};
 
-/// Version of the snapshot JSON layout (bumped on incompatible changes).
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// Version of the snapshot JSON layout (bumped on incompatible changes). 2: any XDP
+/// deployment (`xdp`, optional `forwarder`, `nat`), `netns_inode` instead of
+/// `forwarder_netns_inode`.
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 /// Everything the rules look at.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Snapshot {
+    /// [`SNAPSHOT_VERSION`].
     pub version: u32,
     /// `uname -r` of the machine the snapshot was taken on.
     pub kernel: String,
     /// Whether the kernel has the `netdev` generic netlink family (6.3+: `xdp_features`).
     pub xdp_features_supported: bool,
-    /// Inode of the forwarder's namespace.
-    pub forwarder_netns_inode: u64,
-    /// The deployed forwarder, maps and counters included.
-    pub forwarder: ForwarderStatus,
-    /// Whether the forwarder recomputes TCP checksums fully (repairs partial ones).
-    pub full_checksum: bool,
-    /// The forwarder's namespace first, then every peer namespace reached from it.
+    /// Inode of the diagnosed namespace (where the XDP programs run).
+    pub netns_inode: u64,
+    /// Every XDP program attached in it, and where each can redirect.
+    pub xdp: XdpView,
+    /// The forwarder xdpdoctor deployed there, maps and counters included.
+    pub forwarder: Option<ForwarderStatus>,
+    /// The NAT entries and interface roles, as far as they are known.
+    pub nat: NatInfo,
+    /// The diagnosed namespace first, then every peer namespace reached from it.
     pub namespaces: Vec<NsState>,
+}
+
+/// Where the NAT entries came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "from", rename_all = "kebab-case")]
+pub enum NatSource {
+    /// The maps of the forwarder xdpdoctor deployed.
+    Forwarder,
+    /// The user's config file (the seed's `config.json` shape), for a program xdpdoctor did
+    /// not load.
+    Config {
+        /// The file.
+        file: String,
+    },
+    /// Not known: the program's maps are its own business. Paths are "ingress -> redirect
+    /// target -> peer" without entries.
+    Unknown,
+}
+
+/// What is known of the NAT the XDP programs do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatInfo {
+    /// Where `entries` and the roles came from.
+    pub source: NatSource,
+    /// DNAT entries `from -> to` (replies are translated back).
+    pub entries: Vec<Entry>,
+    /// Interface roles by name (external: DNAT side; internal: SNAT side).
+    pub roles: Vec<(String, Role)>,
+}
+
+impl Default for NatInfo {
+    fn default() -> Self {
+        NatInfo {
+            source: NatSource::Unknown,
+            entries: Vec::new(),
+            roles: Vec::new(),
+        }
+    }
 }
 
 /// One network namespace.
@@ -102,7 +152,7 @@ impl Iface {
         self.link.kind.as_deref() == Some("veth")
     }
     pub fn has_xdp(&self) -> bool {
-        self.link.xdp.is_some_and(|x| x.prog_id != 0)
+        self.link.xdp.as_ref().is_some_and(|x| x.prog_id != 0)
     }
     /// `Some(true)` if the device advertises ndo-xmit (6.3+), None when unknown.
     pub fn ndo_xmit(&self) -> Option<bool> {
@@ -162,7 +212,8 @@ pub fn in_prefix(a: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
 }
 
 impl Snapshot {
-    pub fn forwarder_ns(&self) -> &NsState {
+    /// The diagnosed namespace (where the XDP programs run).
+    pub fn home(&self) -> &NsState {
         &self.namespaces[0]
     }
     pub fn ns(&self, inode: u64) -> Option<&NsState> {
@@ -174,9 +225,29 @@ impl Snapshot {
         let ns = self.ns(p.netns_inode)?;
         Some((ns, ns.iface(p.ifindex)?))
     }
-    /// A forwarder counter since deploy (0 if absent).
+    /// A counter of our forwarder since deploy (0 without one).
     pub fn counter(&self, c: Counter) -> u64 {
-        self.forwarder.counter(c)
+        self.forwarder.as_ref().map(|f| f.counter(c)).unwrap_or(0)
+    }
+
+    /// Whether our forwarder recomputes TCP checksums fully (repairs partial ones).
+    pub fn full_checksum(&self) -> bool {
+        self.forwarder.as_ref().is_some_and(|f| f.full_checksum)
+    }
+
+    /// The role of interface `ifindex` of the diagnosed namespace, when known.
+    pub fn role(&self, ifindex: u32) -> Option<Role> {
+        let name = self.home().iface(ifindex)?.name();
+        self.nat
+            .roles
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| *r)
+    }
+
+    /// Whether NAT entries are known (from our forwarder or a config).
+    pub fn entries_known(&self) -> bool {
+        self.nat.source != NatSource::Unknown
     }
     /// Kernel (major, minor) from `kernel`.
     pub fn kernel_version(&self) -> Option<(u32, u32)> {

@@ -41,7 +41,7 @@ fn holds_target(ns: &NsState, peer: &Iface, to: SocketAddrV4) -> bool {
 /// The path of every DNAT entry, in entry order. The forwarder namespace's veth peers are
 /// resolved once, so a host with N containers costs O(N * entries), not O(N^2 * entries).
 pub fn nat_paths(s: &Snapshot) -> Vec<NatPath> {
-    let fwd = s.forwarder_ns();
+    let fwd = s.home();
     let peers: Vec<(&Iface, &NsState, &Iface)> = fwd
         .interfaces
         .iter()
@@ -50,11 +50,11 @@ pub fn nat_paths(s: &Snapshot) -> Vec<NatPath> {
             (pns.inode != fwd.inode).then_some((i, pns, pif))
         })
         .collect();
-    s.forwarder
-        .dnat
+    s.nat
+        .entries
         .iter()
         .map(|e| {
-            let to = e.value;
+            let to = e.to;
             let route = fwd.route_to(*to.ip()).cloned();
             let egress = route.as_ref().and_then(|r| r.oif);
             let hit = peers
@@ -66,7 +66,7 @@ pub fn nat_paths(s: &Snapshot) -> Vec<NatPath> {
                 (pns.inode, owner.index())
             });
             NatPath {
-                from: e.key,
+                from: e.from,
                 to,
                 route,
                 egress,

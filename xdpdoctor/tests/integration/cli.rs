@@ -132,7 +132,10 @@ fn diagnose_from_seed_faults_reports_the_three_causes_exit_1() {
     let out = xdpdoctor(&["diagnose", "--from", &fixture("seed-faults.json"), "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&out.stdout).expect("diagnose --json is JSON");
-    assert_eq!(v["schema"], "xdpdoctor.diagnose/1");
+    assert_eq!(v["schema"], "xdpdoctor.diagnose/2");
+    assert_eq!(v["deployment"]["xdpdoctor_forwarder"], true);
+    assert_eq!(v["deployment"]["nat"]["source"]["from"], "forwarder");
+    assert_eq!(v["deployment"]["attachments"].as_array().map(Vec::len), Some(3));
     assert_eq!(v["healthy"], false);
     assert_eq!(v["exit_code"], 1);
     assert_eq!(v["netns"], "fx-vm");
@@ -190,7 +193,7 @@ fn diagnose_from_seed_healthy_exits_0() {
     ]);
     assert_eq!(out.status.code(), Some(0));
     let v: Value = serde_json::from_slice(&out.stdout).expect("diagnose --json is JSON");
-    assert_eq!(v["schema"], "xdpdoctor.diagnose/1");
+    assert_eq!(v["schema"], "xdpdoctor.diagnose/2");
     assert_eq!(v["healthy"], true);
     assert_eq!(v["exit_code"], 0);
     assert_eq!(v["findings"].as_array().map(Vec::len), Some(0), "{v:#}");

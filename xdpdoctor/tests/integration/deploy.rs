@@ -84,8 +84,8 @@ fn deploy_validates_then_teardown_removes_everything() {
         String::from_utf8_lossy(&out.stderr)
     );
     let st = crate::lab::status_json(&vm);
-    assert_eq!(st["mode"], "skb");
-    assert!(st["interfaces"]
+    assert_eq!(st["forwarder"]["mode"], "skb");
+    assert!(st["forwarder"]["interfaces"]
         .as_array()
         .unwrap()
         .iter()

@@ -127,9 +127,7 @@ fn fix_prefer_gro_and_lab_down_cleans_pins() {
 
 /// `status --json` of the lab's forwarder: (full_checksum, [(name, prog_id, attached)]).
 fn fwd_status(vm: &str) -> (bool, Vec<(String, u64, bool)>) {
-    let out = xdpdoctor(&["--netns", vm, "status", "--json"]);
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = crate::lab::forwarder_json(vm);
     let ifs = v["interfaces"]
         .as_array()
         .unwrap()

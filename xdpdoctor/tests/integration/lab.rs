@@ -33,11 +33,11 @@ fn seed_healthy_answers_http_and_counters_move() {
     require_root();
     let lab = Lab::up("h", &["--no-faults"]);
     let vm = lab.ns("vm");
-    let before = status_json(&vm);
+    let before = forwarder_json(&vm);
     let res = lab.connect();
     assert_eq!(res.len(), 2);
     assert!(res.iter().all(|(_, ok)| *ok), "{res:?}");
-    let after = status_json(&vm);
+    let after = forwarder_json(&vm);
     let redirected = |v: &serde_json::Value| {
         v["counters"]
             .as_array()
@@ -107,12 +107,19 @@ fn two_labs_side_by_side_then_nothing_left() {
             "healthy lab disturbed by the other"
         );
         // The two forwarders are pinned apart.
-        let s1 = status_json(&healthy.ns("vm"));
-        let s2 = status_json(&broken.ns("vm"));
+        let s1 = forwarder_json(&healthy.ns("vm"));
+        let s2 = forwarder_json(&broken.ns("vm"));
         assert_ne!(s1["pin_dir"], s2["pin_dir"]);
     }
     assert_nothing_left(&p1);
     assert_nothing_left(&p2);
+}
+
+/// The `forwarder` part of `status --json` (xdpdoctor's own deployment).
+pub fn forwarder_json(ns: &str) -> serde_json::Value {
+    let v = status_json(ns)["forwarder"].clone();
+    assert!(v.is_object(), "no forwarder in status of {ns}");
+    v
 }
 
 pub fn status_json(ns: &str) -> serde_json::Value {

@@ -12,7 +12,7 @@ use crate::capture;
 use crate::forwarder::maps::read_counters;
 use crate::forwarder::Role;
 use crate::netns::Netns;
-use crate::snapshot::{paths::nat_paths, NsState, Snapshot};
+use crate::snapshot::{NsState, Snapshot};
 use crate::Result;
 
 /// How long observers may take to attach before the window starts anyway (BTF parsing and
@@ -38,14 +38,19 @@ struct Plan {
 
 impl Plan {
     fn new(snap: &Snapshot, opts: &ObserveOptions) -> Plan {
-        let fwd = snap.forwarder_ns();
+        let home = snap.home();
+        // The peers of the redirect targets: where redirected packets arrive, and where
+        // replies leave from (the external side's peer is the client).
         let mut captures = BTreeMap::new();
-        for p in nat_paths(snap) {
-            let Some(v) = p.out_ifindex().and_then(|i| fwd.iface(i)) else {
+        for t in snap.redirect_targets() {
+            if snap.role(t.ifindex) == Some(Role::External) {
+                continue;
+            }
+            let Some(v) = home.iface(t.ifindex) else {
                 continue;
             };
             if let Some((pns, pif)) = snap.peer_of(v) {
-                if pns.inode != fwd.inode {
+                if pns.inode != home.inode {
                     captures.insert((pns.inode, pif.name().to_string()), netns_of(pns));
                 }
             }
@@ -62,12 +67,12 @@ impl Plan {
             }
             // No client: the namespaces behind external veths stand in for it.
             None => {
-                for i in &snap.forwarder.interfaces {
-                    if i.role != Role::External {
+                for v in &home.interfaces {
+                    if snap.role(v.index()) != Some(Role::External) {
                         continue;
                     }
-                    if let Some((pns, _)) = fwd.iface(i.ifindex).and_then(|v| snap.peer_of(v)) {
-                        if pns.inode != fwd.inode {
+                    if let Some((pns, _)) = snap.peer_of(v) {
+                        if pns.inode != home.inode {
                             csum_ns.insert(pns.inode, netns_of(pns));
                         }
                     }
@@ -95,7 +100,7 @@ fn read_before(snap: &Snapshot, plan: &Plan, notes: &mut Vec<String>) -> Before 
         }
     }
     Before {
-        counters: read_counters(snap.forwarder_netns_inode).ok(),
+        counters: our_counters(snap),
         snmp: snmp_before,
     }
 }
@@ -211,11 +216,15 @@ fn make_traffic(snap: &Snapshot, opts: &ObserveOptions, t0: Instant) -> Traffic 
         return Traffic::Passive;
     };
     let targets: Vec<_> = snap
-        .forwarder
-        .dnat
+        .nat
+        .entries
         .iter()
-        .map(|e| (e.key, Some(e.value)))
+        .map(|e| (e.from, Some(e.to)))
         .collect();
+    if targets.is_empty() {
+        log::info!("no NAT entries known: the window stays passive (give --config to name them)");
+        return Traffic::Passive;
+    }
     let budget = opts
         .window
         .saturating_sub(t0.elapsed())
@@ -230,6 +239,12 @@ fn make_traffic(snap: &Snapshot, opts: &ObserveOptions, t0: Instant) -> Traffic 
             Traffic::Passive
         }
     }
+}
+
+/// Our forwarder's counters, if it runs here and they can be read.
+fn our_counters(snap: &Snapshot) -> Option<Vec<(Counter, u64)>> {
+    snap.forwarder.as_ref()?;
+    read_counters(snap.netns_inode).ok()
 }
 
 /// TcpInCsumErrors deltas and forwarder counter deltas over the window.
@@ -249,15 +264,13 @@ fn read_after(
             });
         }
     }
-    let deltas = match (
-        before.counters,
-        read_counters(snap.forwarder_netns_inode).ok(),
-    ) {
+    let deltas = match (before.counters, our_counters(snap)) {
         (Some(b), Some(a)) => a
             .into_iter()
             .zip(b)
             .filter_map(|((n, av), (_, bv))| (av > bv).then_some((n, av - bv)))
             .collect(),
+        _ if snap.forwarder.is_none() => Vec::new(),
         _ => {
             notes.push("forwarder counters could not be read twice".into());
             Vec::new()

@@ -1,7 +1,11 @@
 //! `fib-no-neighbor`: the route to a NAT target is there but its next hop does not resolve
-//! (neighbour entry FAILED or INCOMPLETE). A few `fib_no_neigh` on the first packets are
-//! normal (the stack resolves ARP for them), so this fires only when resolution actually
-//! failed and the forwarder counted NO_NEIGH results.
+//! (neighbour entry FAILED or INCOMPLETE). A few NO_NEIGH results on the first packets are
+//! normal (the stack resolves ARP for them), so with xdpdoctor's forwarder this fires only
+//! when resolution actually failed and the forwarder counted NO_NEIGH results. For a program
+//! xdpdoctor did not load (no counters) the failed neighbour entry on a redirect target is
+//! the evidence.
+
+use std::net::Ipv4Addr;
 
 use super::{Ctx, Rule};
 use crate::bpf::forwarder_abi::Counter;
@@ -14,42 +18,81 @@ pub const RULE: Rule = Rule {
     check,
 };
 
+/// A next hop to check: egress ifindex, neighbour address, the NAT entry if known.
+struct Hop {
+    oif: u32,
+    addr: Ipv4Addr,
+    entry: Option<String>,
+    target: Option<Ipv4Addr>,
+}
+
+fn hops(c: &Ctx) -> Vec<Hop> {
+    let home = c.home();
+    if c.snap.entries_known() {
+        return c
+            .paths
+            .iter()
+            .filter_map(|p| {
+                let (r, oif) = (p.route.as_ref()?, p.egress?);
+                Some(Hop {
+                    oif,
+                    addr: r.gateway.unwrap_or(*p.to.ip()),
+                    entry: Some(format!("{} -> {}", p.from, p.to)),
+                    target: Some(*p.to.ip()),
+                })
+            })
+            .collect();
+    }
+    c.redirect_targets()
+        .flat_map(|(v, _)| {
+            home.neighbours
+                .iter()
+                .filter(move |n| n.ifindex == v.index())
+                .map(|n| Hop {
+                    oif: n.ifindex,
+                    addr: n.addr,
+                    entry: None,
+                    target: None,
+                })
+        })
+        .collect()
+}
+
 fn check(c: &Ctx) -> Vec<Finding> {
-    let fwd = c.fwd();
+    let home = c.home();
     let (total, delta) = c.counter(Counter::FibNoNeigh);
-    if total == 0 && delta == 0 {
+    if c.ours().is_some() && total == 0 && delta == 0 {
         return Vec::new();
     }
     let mut out = Vec::new();
-    for p in &c.paths {
-        let (Some(r), Some(oif)) = (&p.route, p.egress) else {
-            continue;
-        };
-        let hop = r.gateway.unwrap_or(*p.to.ip());
-        let Some(n) = fwd
+    for h in hops(c) {
+        let Some(n) = home
             .neighbours
             .iter()
-            .find(|n| n.ifindex == oif && n.addr == hop)
+            .find(|n| n.ifindex == h.oif && n.addr == h.addr)
         else {
             continue;
         };
         if !(n.state == "failed" || n.state == "incomplete") {
             continue;
         }
-        let ifname = fwd.iface(oif).map(|i| i.name().to_string());
+        let ifname = home.iface(h.oif).map(|i| i.name().to_string());
         let mut f = Finding::new(
             RULE.id,
             Severity::Error,
             PathStage::Fib,
-            Subject::new(fwd, ifname.as_deref()),
+            Subject::new(home, ifname.as_deref()),
         );
-        f.order = c.order_of(oif);
-        f.entries = vec![format!("{} -> {}", p.from, p.to)];
+        f.order = c.order_of(h.oif);
+        f.entries = h.entry.into_iter().collect();
+        let hop = h.addr;
         f.why = format!(
-            "The next hop {hop} towards {} does not answer ARP (neighbour state {}), so \
-             bpf_fib_lookup returns NO_NEIGH and the stack, which gets the packet instead, \
-             cannot deliver it either.",
-            p.to.ip(),
+            "The next hop {hop}{} does not answer ARP (neighbour state {}), so bpf_fib_lookup \
+             returns NO_NEIGH and the stack, which gets the packet instead, cannot deliver it \
+             either.",
+            h.target
+                .map(|t| format!(" towards {t}"))
+                .unwrap_or_default(),
             n.state
         );
         f.evidence.push(format!(
@@ -60,9 +103,11 @@ fn check(c: &Ctx) -> Vec<Finding> {
         f.observe("forwarder fib_no_neigh (since deploy)", total);
         f.observe("forwarder fib_no_neigh (window)", delta);
         f.manual_fix = Some(format!(
-            "check that {hop} is up and reachable; or add it: ip -n {} neigh replace {hop} lladdr MAC dev {} nud permanent",
-            fwd.name,
-            ifname.as_deref().unwrap_or("DEV")
+            "check that {hop} is up and reachable; or add it: {}",
+            home.ns_ref().shell(&format!(
+                "ip neigh replace {hop} lladdr MAC dev {} nud permanent",
+                ifname.as_deref().unwrap_or("DEV")
+            ))
         ));
         out.push(f);
     }

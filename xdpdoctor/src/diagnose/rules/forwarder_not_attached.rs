@@ -12,10 +12,11 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(c: &Ctx) -> Vec<Finding> {
-    let fwd = c.fwd();
-    c.snap
-        .forwarder
-        .interfaces
+    let fwd = c.home();
+    let Some(ours) = c.ours() else {
+        return Vec::new();
+    };
+    ours.interfaces
         .iter()
         .filter(|i| !i.attached)
         .map(|i| {
@@ -42,7 +43,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 "redeploy: xdpdoctor --netns {} teardown && xdpdoctor --netns {} deploy --config {}",
                 fwd.name,
                 fwd.name,
-                c.snap.forwarder.config_file.as_deref().unwrap_or("CONFIG")
+                ours.config_file.as_deref().unwrap_or("CONFIG")
             ));
             f
         })

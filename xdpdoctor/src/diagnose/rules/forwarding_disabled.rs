@@ -1,5 +1,8 @@
 //! `forwarding-disabled`: `bpf_fib_lookup` answers FWD_DISABLED when the *ingress*
-//! interface's `net.ipv4.conf.<if>.forwarding` is 0, so the forwarder never translates.
+//! interface's `net.ipv4.conf.<if>.forwarding` is 0, so a forwarder that routes with it never
+//! translates (ours passes such packets to the stack, which does not forward them either; the
+//! seed's dropped them). For a program xdpdoctor did not load it is a warning unless its NAT
+//! entries are known: it may not route with `bpf_fib_lookup` at all.
 
 use super::{Ctx, Rule};
 use crate::bpf::forwarder_abi::Counter;
@@ -10,47 +13,70 @@ use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
     id: "forwarding-disabled",
-    title: "IPv4 forwarding is off on an interface the forwarder receives on",
+    title: "IPv4 forwarding is off on an interface an XDP forwarder receives on",
     check,
 };
 
 fn check(c: &Ctx) -> Vec<Finding> {
-    let fwd = c.fwd();
+    let home = c.home();
     let (total, delta) = c.counter(Counter::FibFwdDisabled);
+    // Interfaces whose program forwards: ours, the roles of a config, or (entries unknown) a
+    // program with a devmap to redirect through.
+    let mut ingress: Vec<u32> = c
+        .snap
+        .xdp
+        .attachments
+        .iter()
+        .filter(|a| {
+            c.snap.role(a.ifindex).is_some() || !c.snap.xdp.targets_of(a.prog_id).devices.is_empty()
+        })
+        .map(|a| a.ifindex)
+        .collect();
+    if let Some(ours) = c.ours() {
+        ingress.extend(ours.interfaces.iter().map(|i| i.ifindex));
+    }
+    ingress.sort_unstable();
+    ingress.dedup();
     let mut out = Vec::new();
-    for i in &c.snap.forwarder.interfaces {
-        let Some(iface) = fwd.iface(i.ifindex) else {
+    for idx in ingress {
+        let Some(iface) = home.iface(idx) else {
             continue;
         };
         if iface.forwarding != Some(false) {
             continue;
         }
-        let external = i.role == Role::External;
+        let role = c.snap.role(idx);
+        let external = role == Some(Role::External);
+        let known = c.ours().is_some() || c.snap.entries_known();
         let mut f = Finding::new(
             RULE.id,
-            Severity::Error,
-            if external {
-                PathStage::Fib
+            if known {
+                Severity::Error
             } else {
-                PathStage::Reply
+                Severity::Warning
             },
-            Subject::new(fwd, Some(&i.name)),
-        );
-        f.why = format!(
-            "net.ipv4.conf.{}.forwarding is 0, so bpf_fib_lookup returns FWD_DISABLED for every \
-             packet received on {} and the forwarder passes it untranslated to the stack, which \
-             does not forward it either. {}",
-            i.name,
-            i.name,
-            if external {
-                "New connections never reach the targets."
+            if role == Some(Role::Internal) {
+                PathStage::Reply
             } else {
-                "Replies from the targets are not translated back."
+                PathStage::Fib
+            },
+            Subject::new(home, Some(iface.name())),
+        );
+        let name = iface.name();
+        f.why = format!(
+            "net.ipv4.conf.{name}.forwarding is 0, so bpf_fib_lookup returns FWD_DISABLED for \
+             every packet received on {name}: {} cannot route them, and the kernel stack, \
+             which gets them instead, does not forward them either. {}",
+            c.who(),
+            match role {
+                Some(Role::External) => "New connections never reach the targets.",
+                Some(Role::Internal) => "Replies from the targets are not translated back.",
+                None => "(If the program does not route with bpf_fib_lookup, this is harmless.)",
             }
         );
         f.evidence
-            .push(format!("net.ipv4.conf.{}.forwarding = 0", i.name));
-        if fwd.forwarding_all == Some(false) {
+            .push(format!("net.ipv4.conf.{name}.forwarding = 0"));
+        if home.forwarding_all == Some(false) {
             f.evidence.push("net.ipv4.conf.all.forwarding = 0".into());
         }
         f.observe("forwarder fib_fwd_disabled (since deploy)", total);
@@ -61,13 +87,13 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 .map(|p| format!("{} -> {}", p.from, p.to))
                 .collect()
         } else {
-            c.entries_via(i.ifindex)
+            c.entries_via(idx)
         };
         f.fix = Some(Fix::new(
-            format!("enable forwarding on {} in {}", i.name, fwd.name),
+            format!("enable forwarding on {name} in {}", home.name),
             Action::SetForwarding {
-                netns: fwd.ns_ref(),
-                interface: i.name.clone(),
+                netns: home.ns_ref(),
+                interface: name.to_string(),
                 on: true,
             },
         ));

@@ -14,27 +14,37 @@ mod veth_tx_csum_offload;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use super::{Evidence, Finding};
 use crate::bpf::forwarder_abi::Counter;
-use crate::forwarder::{AttachMode, Role};
-use crate::snapshot::{Iface, NatPath, NsState, Snapshot};
+use crate::forwarder::{ForwarderStatus, Role};
+use crate::probes::EventKind;
+use crate::snapshot::{Iface, NatPath, NsState, Snapshot, Target, TargetSource};
 
 /// What every rule sees.
 pub struct Ctx<'a> {
+    /// The static state.
     pub snap: &'a Snapshot,
+    /// What the window saw.
     pub ev: &'a Evidence,
+    /// The path of every known NAT entry (empty when the entries are unknown).
     pub paths: Vec<NatPath>,
+    /// Every redirect target: the static ones and those the tracepoints saw, by ifindex.
+    pub targets: Vec<Target>,
 }
 
 /// A rule: stable id, one-line title, and its check.
 pub struct Rule {
+    /// Stable id (docs/rules.md).
     pub id: &'static str,
+    /// One line for catalogues.
     pub title: &'static str,
+    /// The check.
     pub check: fn(&Ctx) -> Vec<Finding>,
 }
 
+/// Every rule, in the order a packet meets the causes.
 pub const ALL: &[Rule] = &[
     forwarder_not_attached::RULE,
     forwarding_disabled::RULE,
@@ -53,25 +63,52 @@ pub fn by_id(id: &str) -> Option<&'static Rule> {
 }
 
 impl<'a> Ctx<'a> {
-    pub fn fwd(&self) -> &'a NsState {
-        self.snap.forwarder_ns()
+    /// The context of one diagnosis: paths and targets computed once.
+    pub fn new(snap: &'a Snapshot, ev: &'a Evidence) -> Self {
+        let mut targets: BTreeMap<u32, Target> = snap
+            .redirect_targets()
+            .into_iter()
+            .map(|t| (t.ifindex, t))
+            .collect();
+        // Targets the redirect tracepoints saw (programs that call bpf_redirect() have no
+        // static list), in the diagnosed namespace only.
+        for pc in &ev.probes.counts {
+            let redirect = matches!(pc.kind, EventKind::RedirectErr | EventKind::DevmapXmit);
+            if !redirect || pc.netns_inode != snap.netns_inode || pc.target_ifindex == 0 {
+                continue;
+            }
+            if snap.home().iface(pc.target_ifindex).is_none() {
+                continue;
+            }
+            let native = snap.xdp.native_on(pc.ifindex).is_some();
+            targets
+                .entry(pc.target_ifindex)
+                .and_modify(|t| t.native |= native)
+                .or_insert(Target {
+                    ifindex: pc.target_ifindex,
+                    native,
+                    source: TargetSource::Observed,
+                });
+        }
+        Ctx {
+            snap,
+            ev,
+            paths: crate::snapshot::paths::nat_paths(snap),
+            targets: targets.into_values().collect(),
+        }
     }
 
-    /// Native (driver) XDP: redirects go through ndo_xdp_xmit and lose skb checksum state.
-    pub fn native(&self) -> bool {
-        self.snap.forwarder.mode == AttachMode::Driver
+    /// The diagnosed namespace (where the XDP programs run).
+    pub fn home(&self) -> &'a NsState {
+        self.snap.home()
     }
 
-    /// Whether the forwarder's program is attached to this interface of its namespace.
-    pub fn forwarder_on(&self, ifindex: u32) -> bool {
-        self.snap
-            .forwarder
-            .interfaces
-            .iter()
-            .any(|i| i.ifindex == ifindex)
+    /// xdpdoctor's forwarder, when it is the one running here.
+    pub fn ours(&self) -> Option<&'a ForwarderStatus> {
+        self.snap.forwarder.as_ref()
     }
 
-    /// `from -> to` of the NAT entries whose packets leave through forwarder-side `ifindex`.
+    /// `from -> to` of the NAT entries whose packets leave through `ifindex`.
     pub fn entries_via(&self, ifindex: u32) -> Vec<String> {
         self.paths
             .iter()
@@ -80,46 +117,29 @@ impl<'a> Ctx<'a> {
             .collect()
     }
 
-    /// Index of the first NAT entry leaving through `ifindex` (sort key within a stage).
+    /// Index of the first NAT entry leaving through `ifindex` (sort key within a stage);
+    /// without entries, the ifindex orders.
     pub fn order_of(&self, ifindex: u32) -> u32 {
+        if self.paths.is_empty() {
+            return ifindex;
+        }
         self.paths
             .iter()
             .position(|p| p.out_ifindex() == Some(ifindex))
             .unwrap_or(usize::MAX >> 33) as u32
     }
 
-    /// Every ifindex the forwarder redirects to: the egress (or intended) interface of every
-    /// NAT target, and the external interfaces (replies go there).
-    pub fn redirect_ifindexes(&self) -> BTreeSet<u32> {
-        let mut idx: BTreeSet<u32> = self.paths.iter().filter_map(|p| p.out_ifindex()).collect();
-        idx.extend(
-            self.snap
-                .forwarder
-                .interfaces
-                .iter()
-                .filter(|i| i.role == Role::External)
-                .map(|i| i.ifindex),
-        );
-        idx
-    }
-
-    /// Forwarder-side veths the forwarder redirects into (see `redirect_ifindexes`).
-    pub fn redirect_targets(&self) -> Vec<&'a Iface> {
-        let fwd = self.fwd();
-        self.redirect_ifindexes()
-            .into_iter()
-            .filter_map(|i| fwd.iface(i))
-            .filter(|i| i.is_veth())
-            .collect()
-    }
-
-    /// Whether `ifindex` is one of the forwarder's external interfaces.
-    pub fn is_external(&self, ifindex: u32) -> bool {
-        self.snap
-            .forwarder
-            .interfaces
+    /// Every redirect target that is an interface of the diagnosed namespace.
+    pub fn redirect_targets(&self) -> impl Iterator<Item = (&'a Iface, &Target)> + '_ {
+        let home = self.home();
+        self.targets
             .iter()
-            .any(|i| i.ifindex == ifindex && i.role == Role::External)
+            .filter_map(move |t| home.iface(t.ifindex).map(|i| (i, t)))
+    }
+
+    /// Whether `ifindex` is known to be an external (DNAT) interface.
+    pub fn is_external(&self, ifindex: u32) -> bool {
+        self.snap.role(ifindex) == Some(Role::External)
     }
 
     /// Kernel at least `major.minor` (unknown counts as the newest).
@@ -129,8 +149,39 @@ impl<'a> Ctx<'a> {
             .is_none_or(|v| v >= (major, minor))
     }
 
-    /// A forwarder counter: total since deploy, and the delta over the window.
+    /// A counter of our forwarder: total since deploy, and the delta over the window (0, 0
+    /// for a program xdpdoctor did not deploy).
     pub fn counter(&self, c: Counter) -> (u64, u64) {
         (self.snap.counter(c), self.ev.counter_delta(c))
+    }
+
+    /// How people call the XDP programs in findings: "the forwarder" for ours, else the
+    /// program names.
+    pub fn who(&self) -> String {
+        if self.ours().is_some() {
+            return "the forwarder".into();
+        }
+        let names: Vec<String> = self
+            .snap
+            .xdp
+            .attachments
+            .iter()
+            .map(|a| {
+                let name = self
+                    .snap
+                    .xdp
+                    .program(a.prog_id)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default();
+                format!("{name} (id {})", a.prog_id)
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        match names.len() {
+            0 => "the XDP program".into(),
+            1 => format!("the XDP program {}", names[0]),
+            _ => format!("the XDP programs {}", names.join(", ")),
+        }
     }
 }

@@ -15,8 +15,10 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(c: &Ctx) -> Vec<Finding> {
-    let fwd = c.fwd();
-    let st = &c.snap.forwarder;
+    let fwd = c.home();
+    let Some(st) = c.ours() else {
+        return Vec::new(); // only xdpdoctor's forwarder shows its NAT maps
+    };
     let mut out = Vec::new();
     let iface_to = |to: std::net::SocketAddrV4| {
         c.paths

@@ -13,9 +13,9 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(c: &Ctx) -> Vec<Finding> {
-    let fwd = c.fwd();
+    let fwd = c.home();
     let mut out = Vec::new();
-    for v in c.redirect_targets() {
+    for (v, _) in c.redirect_targets() {
         let peer = c.snap.peer_of(v);
         let (ns, down) = match peer {
             Some((pns, p)) if !p.link.up => (pns, p),
@@ -53,11 +53,10 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 f.observe(format!("{kind} {} ({})", pc.code, pc.code_name), pc.count);
             }
         }
-        f.manual_fix = Some(format!(
-            "ip -n {} link set {} up   (or nsenter into the namespace)",
-            ns.name,
-            down.name()
-        ));
+        f.manual_fix = Some(
+            ns.ns_ref()
+                .shell(&format!("ip link set {} up", down.name())),
+        );
         out.push(f);
     }
     out

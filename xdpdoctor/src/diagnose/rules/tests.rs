@@ -3,7 +3,6 @@
 //! default faults), each mutated to show exactly one fault.
 
 use crate::diagnose::{evidence::Evidence, run_rules, Finding};
-use crate::forwarder::AttachMode;
 use crate::snapshot::{Iface, Snapshot};
 
 const HEALTHY: &str = include_str!("../../../tests/fixtures/seed-healthy.json");
@@ -79,8 +78,8 @@ fn seed_faults_are_exactly_the_three_causes_in_path_order() {
 #[test]
 fn forwarder_not_attached() {
     let mut s = healthy();
-    s.forwarder.interfaces[0].attached = false;
-    s.forwarder.interfaces[0].attached_prog_id = None;
+    s.forwarder.as_mut().unwrap().interfaces[0].attached = false;
+    s.forwarder.as_mut().unwrap().interfaces[0].attached_prog_id = None;
     assert_eq!(only(&s, "forwarder-not-attached")[0].2, "eth0");
 }
 
@@ -116,7 +115,7 @@ fn interface_no_address() {
 fn fib_no_neighbor_only_when_resolution_failed() {
     let mut s = healthy();
     // NO_NEIGH on first packets is normal: no finding while the neighbour resolves.
-    for c in &mut s.forwarder.counters {
+    for c in &mut s.forwarder.as_mut().unwrap().counters {
         if c.0 == crate::bpf::forwarder_abi::Counter::FibNoNeigh {
             c.1 = 5;
         }
@@ -139,7 +138,7 @@ fn fib_no_neighbor_only_when_resolution_failed() {
 fn devmap_missing_target() {
     let mut s = healthy();
     let idx = iface(&mut s, "-vm", "ve-m2").link.index;
-    s.forwarder.devmap.retain(|i| *i != idx);
+    s.forwarder.as_mut().unwrap().devmap.retain(|i| *i != idx);
     let f = run(&s);
     assert_eq!(
         ids(&f),
@@ -195,7 +194,9 @@ fn veth_peer_no_xdp_before_xdp_features() {
     );
     assert!(f[0].why.contains("ENXIO"));
     // Generic XDP needs no ndo-xmit.
-    s.forwarder.mode = AttachMode::Skb;
+    for a in &mut s.xdp.attachments {
+        a.mode = crate::netlink::rtnl::XdpMode::Skb;
+    }
     assert_eq!(ids(&run(&s)), vec![]);
 }
 
@@ -214,7 +215,7 @@ fn veth_tx_csum_offload() {
     );
     assert_eq!(f[0].fix.as_ref().unwrap().id, "set-tx-csum");
     // A forwarder that recomputes checksums repairs partial ones.
-    s.full_checksum = true;
+    s.forwarder.as_mut().unwrap().full_checksum = true;
     assert_eq!(ids(&run(&s)), vec![]);
 }
 
@@ -222,6 +223,8 @@ fn veth_tx_csum_offload() {
 fn nat_entry_asymmetric() {
     let mut s = healthy();
     s.forwarder
+        .as_mut()
+        .unwrap()
         .snat
         .retain(|e| e.key != "10.123.2.1:80".parse().unwrap());
     let f = run(&s);

@@ -20,13 +20,13 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(c: &Ctx) -> Vec<Finding> {
-    if !c.native() {
-        return Vec::new();
-    }
-    let fwd = c.fwd();
+    let fwd = c.home();
     let new_era = c.snap.xdp_features_supported;
     let mut out = Vec::new();
-    for v in c.redirect_targets() {
+    for (v, t) in c.redirect_targets() {
+        if !t.native || !v.is_veth() {
+            continue;
+        }
         let Some((pns, p)) = c.snap.peer_of(v) else {
             continue;
         };
@@ -60,9 +60,10 @@ fn check(c: &Ctx) -> Vec<Finding> {
             ("-6 (ENXIO)", "xdp:xdp_devmap_xmit")
         };
         f.why = format!(
-            "The forwarder redirects packets into {} (native XDP), but its peer {} in {} has \
+            "{} redirects packets into {} (native XDP), but its peer {} in {} has \
              no XDP program{}, so the veth cannot take XDP frames and the kernel drops every \
              redirected packet ({how} err={err}). Nothing is counted on the interfaces.",
+            capitalize(&c.who()),
             v.name(),
             p.name(),
             pns.name,
@@ -132,4 +133,12 @@ fn check(c: &Ctx) -> Vec<Finding> {
         out.push(f);
     }
     out
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use super::{Ctx, Rule};
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::model::{Action, Fix};
+use crate::netlink::rtnl::XdpMode;
 use crate::probes::EventKind;
 use crate::snapshot::PathStage;
 
@@ -19,41 +20,58 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(c: &Ctx) -> Vec<Finding> {
-    // Generic XDP keeps the skb (and its checksum state); full_csum repairs partial sums.
-    if !c.native() || c.snap.full_checksum {
+    // full_csum (ours) repairs partial sums.
+    if c.snap.full_checksum() {
         return Vec::new();
     }
-    let fwd = c.fwd();
+    let fwd = c.home();
     let mut done = BTreeSet::new();
     let mut out = Vec::new();
-    for p in &c.paths {
-        let Some(v) = p.out_ifindex().and_then(|i| fwd.iface(i)) else {
+    // Every veth a native program receives on and redirects from: what its peer sends is
+    // redirected as an xdp_frame. Generic XDP keeps the skb (and its checksum state).
+    for a in &c.snap.xdp.attachments {
+        if a.mode != XdpMode::Driver {
+            continue;
+        }
+        let t = c.snap.xdp.targets_of(a.prog_id);
+        if t.devices.is_empty() && !t.unknown {
+            continue; // it cannot redirect to a device
+        }
+        let Some(v) = fwd.iface(a.ifindex).filter(|v| v.is_veth()) else {
             continue;
         };
-        if !c.forwarder_on(v.index()) || c.is_external(v.index()) {
-            continue; // replies coming in here are not XDP-redirected
-        }
         let Some((pns, pif)) = c.snap.peer_of(v) else {
             continue;
         };
         if pif.tx_csum_active != Some(true) || !done.insert((pns.inode, pif.index())) {
             continue;
         }
+        let external = c.is_external(v.index());
         let mut f = Finding::new(
             RULE.id,
             Severity::Error,
-            PathStage::Reply,
+            if external {
+                PathStage::Ingress
+            } else {
+                PathStage::Reply
+            },
             Subject::new(pns, Some(pif.name())),
         );
         f.order = c.order_of(v.index());
         f.entries = c.entries_via(v.index());
         f.why = format!(
-            "{} in {} has tx checksum offload on, so its TCP replies carry only the \
-             pseudo-header sum. The forwarder's native XDP redirect drops the skb's checksum \
-             state, and the client's stack sees a bad checksum and discards the segment (the \
-             SYN-ACK never arrives).",
+            "{} in {} has tx checksum offload on, so its TCP segments carry only the \
+             pseudo-header sum. The native XDP redirect of {} on {} drops the skb's checksum \
+             state, and the receiving stack sees a bad checksum and discards the segment{}.",
             pif.name(),
-            pns.name
+            pns.name,
+            c.who(),
+            v.name(),
+            if external {
+                ""
+            } else {
+                " (the SYN-ACK never arrives)"
+            }
         );
         f.evidence.push(format!(
             "{}/{}: tx checksum offload active",
@@ -61,9 +79,14 @@ fn check(c: &Ctx) -> Vec<Finding> {
             pif.name()
         ));
         f.evidence.push(format!(
-            "forwarder in {:?} mode, full_checksum off: replies are redirected from {} without checksum repair",
-            c.snap.forwarder.mode,
-            v.name()
+            "program {} on {} in native mode{}: what arrives there is redirected without checksum repair",
+            a.prog_id,
+            v.name(),
+            if c.ours().is_some() {
+                ", full_checksum off"
+            } else {
+                ""
+            }
         ));
         if let Some(st) = c.ev.capture_of(pns.inode, pif.name()) {
             f.observe(
@@ -92,10 +115,15 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 );
             }
         }
+        let alt = if c.ours().is_some() {
+            " (or, if containers cannot be touched, have the forwarder compute full checksums: \
+             `xdpdoctor fix --csum forwarder`)"
+        } else {
+            " (or have the XDP program compute full checksums)"
+        };
         f.fix = Some(Fix::new(
             format!(
-                "turn tx checksum offload off on {} in {} (or, if containers cannot be touched, \
-                 have the forwarder compute full checksums: `xdpdoctor fix --csum forwarder`)",
+                "turn tx checksum offload off on {} in {}{alt}",
                 pif.name(),
                 pns.name
             ),
