@@ -201,7 +201,9 @@ fn diagnose_from_seed_healthy_exits_0() {
 
     let out = xdpdoctor(&["diagnose", "--from", &fixture("seed-healthy.json")]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(stdout(&out).starts_with("healthy: no finding in fx-vm"));
+    let text = stdout(&out);
+    assert!(text.starts_with("XDP in fx-vm: eth0: xdp_fwd_externa"), "{text}");
+    assert!(text.contains("\nhealthy: no finding in fx-vm"), "{text}");
 }
 
 #[test]
