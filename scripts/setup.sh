@@ -16,6 +16,7 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v ip >/dev/null || need+=(iproute2)
 command -v ethtool >/dev/null || need+=(ethtool)
 command -v nft >/dev/null || need+=(nftables)
+command -v bpftool >/dev/null || need+=(bpftool)
 command -v nsenter >/dev/null || need+=(util-linux)
 command -v sysctl >/dev/null || need+=(procps)
 

@@ -60,6 +60,7 @@ pub fn measure(
             no_faults: false,
             exe: exe.to_path_buf(),
             mode: AttachMode::Driver,
+            forwarder: true,
         };
         let t0 = Instant::now();
         lab::up(&sc, &file, &opts)?;

@@ -99,6 +99,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
         no_faults: true,
         exe: opts.exe.clone(),
         mode: AttachMode::Driver,
+        forwarder: true,
     };
     log::info!("bench: building lab {} (healthy seed)", plan.prefix);
     // `up` cleans up after itself when it fails or is interrupted.

@@ -11,6 +11,8 @@ use std::path::Path;
 use crate::{Error, Result};
 
 // bpf(2) commands and flags (uapi/linux/bpf.h).
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 const BPF_OBJ_GET: libc::c_long = 7;
 const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
@@ -159,4 +161,56 @@ pub fn link_update(
     };
     // SAFETY: Attr is the BPF_LINK_UPDATE prefix; it holds fds, no pointers.
     unsafe { sys_bpf(BPF_LINK_UPDATE, &mut a) }.map(drop)
+}
+
+/// The `BPF_MAP_*_ELEM` / `GET_NEXT_KEY` prefix of `union bpf_attr`.
+#[repr(C)]
+struct ElemAttr {
+    map_fd: u32,
+    pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+/// BPF_MAP_LOOKUP_ELEM of `key` into `value` (both exactly the map's sizes, which the caller
+/// takes from the map's info). `Ok(false)` when the key is absent (ENOENT).
+pub fn map_lookup(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> std::io::Result<bool> {
+    let mut a = ElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        pad: 0,
+        key: key.as_ptr() as u64,
+        value: value.as_mut_ptr() as u64,
+        flags: 0,
+    };
+    // SAFETY: ElemAttr is the BPF_MAP_LOOKUP_ELEM prefix; `key` and `value` are live buffers of
+    // the map's key and value sizes (the caller's contract), so the kernel reads/writes in bounds.
+    match unsafe { sys_bpf(BPF_MAP_LOOKUP_ELEM, &mut a) } {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// BPF_MAP_GET_NEXT_KEY after `key` (None: the first key) into `next` (the map's key size).
+/// `Ok(false)` at the end (ENOENT).
+pub fn map_next_key(
+    map: BorrowedFd<'_>,
+    key: Option<&[u8]>,
+    next: &mut [u8],
+) -> std::io::Result<bool> {
+    let mut a = ElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        pad: 0,
+        key: key.map(|k| k.as_ptr() as u64).unwrap_or(0),
+        value: next.as_mut_ptr() as u64,
+        flags: 0,
+    };
+    // SAFETY: ElemAttr is the BPF_MAP_GET_NEXT_KEY prefix (`value` is `next_key`); both buffers
+    // are live and of the map's key size (the caller's contract); a null key asks for the first.
+    match unsafe { sys_bpf(BPF_MAP_GET_NEXT_KEY, &mut a) } {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
 }

@@ -35,6 +35,10 @@ pub enum LabCommand {
         /// XDP attach mode of the forwarder.
         #[arg(long, value_enum, default_value = "driver")]
         mode: Mode,
+        /// Build everything but do not deploy xdpdoctor's forwarder (its config is still
+        /// written to the lab's files): for bringing your own XDP program.
+        #[arg(long)]
+        no_forwarder: bool,
         /// Size of the generated `fleet` scenario (number of containers).
         #[arg(long, value_name = "N")]
         containers: Option<usize>,
@@ -82,6 +86,7 @@ pub fn run(c: &LabCommand, cli: &Cli) -> Result<i32> {
             faults,
             no_faults,
             mode,
+            no_forwarder,
             containers,
             json,
         } => {
@@ -92,6 +97,7 @@ pub fn run(c: &LabCommand, cli: &Cli) -> Result<i32> {
                 no_faults: *no_faults,
                 exe: std::env::current_exe().context("locating the xdpdoctor binary")?,
                 mode: (*mode).into(),
+                forwarder: !*no_forwarder,
             };
             let st = lab::up(&sc, &file, &opts)
                 .with_context(|| format!("building lab {} ({prefix})", sc.name))?;

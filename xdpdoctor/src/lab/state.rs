@@ -25,7 +25,8 @@ pub struct LabState {
     pub namespaces: Vec<String>,
     pub responders: Vec<Responder>,
     pub faults: Vec<String>,
-    /// Namespace the forwarder was deployed in, if it was.
+    /// The router namespace (where the forwarder is deployed, or where the user brings their
+    /// own XDP program with `--no-forwarder`).
     pub forwarder_netns: Option<String>,
     /// The forwarder config written for the user.
     pub forwarder_config: Option<PathBuf>,

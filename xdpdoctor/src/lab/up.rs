@@ -28,6 +28,9 @@ pub struct UpOptions {
     pub exe: PathBuf,
     /// Attach mode of the forwarder.
     pub mode: AttachMode,
+    /// Deploy the scenario's forwarder (false: write its config only, for a user's own XDP
+    /// program).
+    pub forwarder: bool,
 }
 
 /// Desired state of one interface after faults are applied.
@@ -43,6 +46,17 @@ struct IfacePlan {
 pub fn up(scenario: &Scenario, scenario_file: &Path, opts: &UpOptions) -> Result<LabState> {
     validate_prefix(&opts.prefix)?;
     let faults = scenario.select_faults(&opts.faults, opts.no_faults)?;
+    if !opts.forwarder {
+        for f in &faults {
+            let d = &scenario.faults[f];
+            if !d.devmap_remove.is_empty() || !d.snat_remove.is_empty() {
+                return Err(Error::invalid(
+                    format!("--fault {f}"),
+                    "acts on xdpdoctor's forwarder, which --no-forwarder does not deploy",
+                ));
+            }
+        }
+    }
     if LabState::load(&opts.prefix)?.is_some() {
         return Err(Error::busy(
             format!("lab prefix {}", opts.prefix),
@@ -286,9 +300,14 @@ fn deploy_forwarder(
     let path = dir.join("forwarder.json");
     std::fs::write(&path, cfg.to_json()).map_err(|e| Error::io("write", &path, e))?;
     st.forwarder_config = Some(path.clone());
+    // The router namespace is recorded either way: the lab's client makes traffic for a
+    // diagnosis of whatever XDP program runs there.
     let fns = node_ns(opts, &f.node);
     st.forwarder_netns = Some(fns.name.clone());
     st.save()?;
+    if !opts.forwarder {
+        return Ok(());
+    }
     let dep = forwarder::deploy(&fns, &cfg, &path, opts.mode)?;
     for fault in faults {
         for at in &fault.devmap_remove {

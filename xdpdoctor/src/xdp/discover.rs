@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
-use aya::maps::{CpuMap, DevMap, DevMapHash, Map, MapData, MapInfo, MapType};
+use std::os::fd::AsFd;
+
+use aya::maps::{MapData, MapInfo, MapType};
 use aya::programs::{loaded_programs, ProgramInfo};
 
 use super::{Attachment, MapEntry, Owner, RedirectKind, RedirectMap, XdpProgram, XdpView};
@@ -144,6 +146,61 @@ fn dispatcher_subprograms(dispatcher: u32) -> Vec<u32> {
     out
 }
 
+fn bpf_io(id: u32, e: std::io::Error) -> crate::Error {
+    crate::Error::bpf("read map", format!("map {id}"), e)
+}
+
+/// The entries of a devmap / devmap_hash / cpumap, read with raw lookups so both value
+/// layouts work: a bare `u32` (the seed's `BPF_DEVMAP`, older loaders) and
+/// `struct bpf_devmap_val` / `bpf_cpumap_val` (`u32` + program fd/id).
+fn read_entries(
+    data: &MapData,
+    info: &MapInfo,
+    kind: RedirectKind,
+) -> std::io::Result<Vec<MapEntry>> {
+    use crate::bpf::sys::{map_lookup, map_next_key};
+    let fd = data.fd().as_fd();
+    if info.key_size() != 4 || !(4..=64).contains(&info.value_size()) {
+        return Ok(Vec::new());
+    }
+    let mut value = vec![0u8; info.value_size() as usize];
+    let mut entry = |key: u32, value: &[u8]| {
+        let v = u32::from_ne_bytes(value[0..4].try_into().expect("4 bytes"));
+        let prog = (value.len() >= 8)
+            .then(|| u32::from_ne_bytes(value[4..8].try_into().expect("4 bytes")))
+            .filter(|p| *p != 0);
+        MapEntry {
+            key,
+            value: v,
+            prog_id: prog,
+        }
+    };
+    let mut out = Vec::new();
+    match kind {
+        RedirectKind::DevmapHash => {
+            let mut cur: Option<[u8; 4]> = None;
+            let mut next = [0u8; 4];
+            while map_next_key(fd, cur.as_ref().map(|k| &k[..]), &mut next)? {
+                if map_lookup(fd, &next, &mut value)? {
+                    out.push(entry(u32::from_ne_bytes(next), &value));
+                }
+                cur = Some(next);
+            }
+            out.sort_by_key(|e| e.key);
+        }
+        _ => {
+            for k in 0..info.max_entries() {
+                if map_lookup(fd, &k.to_ne_bytes(), &mut value)? {
+                    out.push(entry(k, &value));
+                }
+            }
+        }
+    }
+    // Empty array slots read back as 0 on some kernels.
+    out.retain(|e| e.value != 0);
+    Ok(out)
+}
+
 /// The map with this id if it is a redirect map, with its entries.
 fn read_redirect_map(id: u32) -> crate::Result<Option<RedirectMap>> {
     let bpf =
@@ -157,54 +214,10 @@ fn read_redirect_map(id: u32) -> crate::Result<Option<RedirectMap>> {
         _ => return Ok(None),
     };
     let data = MapData::from_id(id).map_err(|e| bpf("open map", e))?;
-    let nz = |p: Option<std::num::NonZeroU32>| p.map(|p| p.get());
     let entries = match kind {
-        RedirectKind::Devmap => {
-            let m: DevMap<MapData> = Map::DevMap(data)
-                .try_into()
-                .map_err(|e| bpf("map type", e))?;
-            (0..m.len())
-                .filter_map(|k| m.get(k, 0).ok().map(|v| (k, v)))
-                .filter(|(_, v)| v.if_index != 0)
-                .map(|(key, v)| MapEntry {
-                    key,
-                    value: v.if_index,
-                    prog_id: nz(v.prog_id),
-                })
-                .collect()
-        }
-        RedirectKind::DevmapHash => {
-            let m: DevMapHash<MapData> = Map::DevMapHash(data)
-                .try_into()
-                .map_err(|e| bpf("map type", e))?;
-            let mut v: Vec<MapEntry> = m
-                .iter()
-                .filter_map(|r| r.ok())
-                .map(|(key, v)| MapEntry {
-                    key,
-                    value: v.if_index,
-                    prog_id: nz(v.prog_id),
-                })
-                .collect();
-            v.sort_by_key(|e| e.key);
-            v
-        }
-        RedirectKind::Cpumap => {
-            let m: CpuMap<MapData> = Map::CpuMap(data)
-                .try_into()
-                .map_err(|e| bpf("map type", e))?;
-            (0..m.len())
-                .filter_map(|k| m.get(k, 0).ok().map(|v| (k, v)))
-                .filter(|(_, v)| v.queue_size != 0)
-                .map(|(key, v)| MapEntry {
-                    key,
-                    value: v.queue_size,
-                    prog_id: nz(v.prog_id),
-                })
-                .collect()
-        }
         // An xskmap's values are sockets and cannot be read back.
         RedirectKind::Xskmap => Vec::new(),
+        _ => read_entries(&data, &info, kind).map_err(|e| bpf_io(id, e))?,
     };
     Ok(Some(RedirectMap {
         id,

@@ -135,7 +135,10 @@ fn diagnose_from_seed_faults_reports_the_three_causes_exit_1() {
     assert_eq!(v["schema"], "xdpdoctor.diagnose/2");
     assert_eq!(v["deployment"]["xdpdoctor_forwarder"], true);
     assert_eq!(v["deployment"]["nat"]["source"]["from"], "forwarder");
-    assert_eq!(v["deployment"]["attachments"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        v["deployment"]["attachments"].as_array().map(Vec::len),
+        Some(3)
+    );
     assert_eq!(v["healthy"], false);
     assert_eq!(v["exit_code"], 1);
     assert_eq!(v["netns"], "fx-vm");
@@ -202,7 +205,10 @@ fn diagnose_from_seed_healthy_exits_0() {
     let out = xdpdoctor(&["diagnose", "--from", &fixture("seed-healthy.json")]);
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
-    assert!(text.starts_with("XDP in fx-vm: eth0: xdp_fwd_externa"), "{text}");
+    assert!(
+        text.starts_with("XDP in fx-vm: eth0: xdp_fwd_externa"),
+        "{text}"
+    );
     assert!(text.contains("\nhealthy: no finding in fx-vm"), "{text}");
 }
 

@@ -14,6 +14,7 @@ mod common;
 mod deploy;
 mod diagnose;
 mod fix;
+mod foreign;
 mod frames;
 mod lab;
 mod markers;
