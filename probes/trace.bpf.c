@@ -91,11 +91,12 @@ static __always_inline bool netns_wanted(__u64 a, __u64 b)
 	return false;
 }
 
-/* Counts `n` packets under the event's key and queues the event itself. */
-static __always_inline void emit(struct xd_event *e, __u64 n)
+/* Counts `n` packets under the event's key. */
+static __always_inline void count(const struct xd_event *e, __u64 n)
 {
 	struct xd_agg_key key = {
 		.netns = e->netns,
+		.target_netns = e->target_netns,
 		.ifindex = e->ifindex,
 		.target_ifindex = e->target_ifindex,
 		.code = e->code,
@@ -109,7 +110,12 @@ static __always_inline void emit(struct xd_event *e, __u64 n)
 		bpf_map_update_elem(&counts, &key, &n, BPF_NOEXIST);
 		/* Lost a race with ourselves on this CPU (impossible) or the map is full. */
 	}
+}
 
+/* Counts `n` packets under the event's key and queues the event itself. */
+static __always_inline void emit(struct xd_event *e, __u64 n)
+{
+	count(e, n);
 	struct xd_event *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
 		__u32 zero = 0;
@@ -133,32 +139,59 @@ static __always_inline __u32 prog_id(const struct bpf_prog *p)
 
 /* ---------------------------------------------------------------- xdp:xdp_redirect_err */
 
+/* One redirect as the xdp_redirect{,_err} tracepoints report it, with the target device read
+ * the way the tracepoint computes its to_ifindex (include/trace/events/xdp.h). */
+static __always_inline void redirect_event(struct xd_event *e, __u32 kind,
+					   const struct net_device *dev, const struct bpf_prog *xdp,
+					   const void *tgt, int err, int map_type, u32 map_id,
+					   u32 index)
+{
+	e->kind = kind;
+	e->source = XD_SRC_TP_BTF;
+	e->netns = dev_netns(dev);
+	e->ifindex = dev_ifindex(dev);
+	e->code = err;
+	e->prog_id = prog_id(xdp);
+	e->act = XDP_REDIRECT;
+	if (map_type == BPF_MAP_TYPE_DEVMAP || map_type == BPF_MAP_TYPE_DEVMAP_HASH) {
+		if (tgt) {
+			struct net_device *to = BPF_CORE_READ((struct _bpf_dtab_netdev *)tgt, dev);
+			e->target_ifindex = dev_ifindex(to);
+			e->target_netns = dev_netns(to);
+		}
+	} else if (map_type == BPF_MAP_TYPE_UNSPEC && map_id == XD_REDIRECT_NO_MAP_ID) {
+		/* bpf_redirect(): the ifindex is resolved in the program's own namespace. */
+		e->target_ifindex = index;
+		e->target_netns = e->netns;
+	}
+}
+
 SEC("tp_btf/xdp_redirect_err")
 int BPF_PROG(xd_redirect_err_btf, const struct net_device *dev, const struct bpf_prog *xdp,
 	     const void *tgt, int err, int map_type, u32 map_id, u32 index)
 {
 	struct xd_event e = {};
-	e.kind = XD_REDIRECT_ERR;
-	e.source = XD_SRC_TP_BTF;
-	e.netns = dev_netns(dev);
-	e.ifindex = dev_ifindex(dev);
-	e.code = err;
-	e.prog_id = prog_id(xdp);
-	e.act = XDP_REDIRECT;
-	/* The same rule as the tracepoint's to_ifindex (include/trace/events/xdp.h). */
-	if (map_type == BPF_MAP_TYPE_DEVMAP || map_type == BPF_MAP_TYPE_DEVMAP_HASH) {
-		if (tgt) {
-			struct net_device *to = BPF_CORE_READ((struct _bpf_dtab_netdev *)tgt, dev);
-			e.target_ifindex = dev_ifindex(to);
-			e.target_netns = dev_netns(to);
-		}
-	} else if (map_type == BPF_MAP_TYPE_UNSPEC && map_id == XD_REDIRECT_NO_MAP_ID) {
-		e.target_ifindex = index;
-		e.target_netns = e.netns;
-	}
+	redirect_event(&e, XD_REDIRECT_ERR, dev, xdp, tgt, err, map_type, map_id, index);
 	if (!netns_wanted(e.netns, e.target_netns))
 		return 0;
 	emit(&e, 1);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- xdp:xdp_redirect */
+
+/* Every successful redirect (per packet: attached only on request, see probes/xdp.rs):
+ * counted, never queued, so user space learns where programs that call bpf_redirect() send
+ * packets, and sees redirects into another namespace. */
+SEC("tp_btf/xdp_redirect")
+int BPF_PROG(xd_redirect_btf, const struct net_device *dev, const struct bpf_prog *xdp,
+	     const void *tgt, int err, int map_type, u32 map_id, u32 index)
+{
+	struct xd_event e = {};
+	redirect_event(&e, XD_REDIRECT, dev, xdp, tgt, err, map_type, map_id, index);
+	if (!netns_wanted(e.netns, e.target_netns))
+		return 0;
+	count(&e, 1);
 	return 0;
 }
 
@@ -173,16 +206,22 @@ struct tp_xdp_redirect {
 	int map_index;
 };
 
-static __always_inline int on_redirect_tp(struct tp_xdp_redirect *ctx)
+static __always_inline void on_redirect_tp(struct xd_event *e, struct tp_xdp_redirect *ctx,
+					   __u32 kind)
+{
+	e->kind = kind;
+	e->source = XD_SRC_TRACEPOINT;
+	e->ifindex = ctx->ifindex;
+	e->target_ifindex = ctx->to_ifindex;
+	e->code = ctx->err;
+	e->prog_id = ctx->prog_id;
+	e->act = ctx->act;
+}
+
+static __always_inline int on_redirect_err_tp(struct tp_xdp_redirect *ctx)
 {
 	struct xd_event e = {};
-	e.kind = XD_REDIRECT_ERR;
-	e.source = XD_SRC_TRACEPOINT;
-	e.ifindex = ctx->ifindex;
-	e.target_ifindex = ctx->to_ifindex;
-	e.code = ctx->err;
-	e.prog_id = ctx->prog_id;
-	e.act = ctx->act;
+	on_redirect_tp(&e, ctx, XD_REDIRECT_ERR);
 	emit(&e, 1);
 	return 0;
 }
@@ -190,14 +229,24 @@ static __always_inline int on_redirect_tp(struct tp_xdp_redirect *ctx)
 SEC("tracepoint/xdp/xdp_redirect_err")
 int xd_redirect_err_tp(struct tp_xdp_redirect *ctx)
 {
-	return on_redirect_tp(ctx);
+	return on_redirect_err_tp(ctx);
+}
+
+/* Classic fallback of xd_redirect_btf: same record layout as xdp_redirect_err. */
+SEC("tracepoint/xdp/xdp_redirect")
+int xd_redirect_tp(struct tp_xdp_redirect *ctx)
+{
+	struct xd_event e = {};
+	on_redirect_tp(&e, ctx, XD_REDIRECT);
+	count(&e, 1);
+	return 0;
 }
 
 /* Old kernels (< 5.6 fired it; gone since): same record layout as xdp_redirect_err. */
 SEC("tracepoint/xdp/xdp_redirect_map_err")
 int xd_redirect_map_err_tp(struct tp_xdp_redirect *ctx)
 {
-	return on_redirect_tp(ctx);
+	return on_redirect_err_tp(ctx);
 }
 
 /* ---------------------------------------------------------------- xdp:xdp_devmap_xmit */

@@ -13,7 +13,8 @@ enum xd_kind {
 	XD_XDP_EXCEPTION = 3, /* xdp:xdp_exception: code = XDP action */
 	XD_VETH_XDP_XMIT = 4, /* veth_xdp_xmit returned < 0: code = its return value */
 	XD_KFREE_SKB = 5,     /* skb:kfree_skb with a reason of interest: code = drop reason */
-	XD_TCP_BAD_CSUM = 6,  /* tcp:tcp_bad_csum: code = 0 */
+	XD_TCP_BAD_CSUM = 6,
+	XD_REDIRECT = 7,        /* xdp:xdp_redirect (success): counted only, never queued as an event */  /* tcp:tcp_bad_csum: code = 0 */
 };
 
 /* Where the event came from (xd_event.source). */
@@ -44,12 +45,14 @@ struct xd_event {
 	__u8 pad;             /* always 0 */
 };
 
-/* Key of the per-CPU hash `counts` (value: __u64 packets). 32 bytes, no implicit padding
+/* Key of the per-CPU hash `counts` (value: __u64 packets). 40 bytes, no implicit padding
  * (`pad` is explicit and always 0, so equal keys are equal bytes). `prog_id` lets user space
- * attribute a classic tracepoint's count (netns 0) to the namespace whose deployed forwarder
- * owns that program. */
+ * attribute a classic tracepoint's count (netns 0) to the namespace whose XDP program it is;
+ * `target_netns` tells a redirect into another namespace (a devmap filled from the wrong
+ * one) from a redirect next door. */
 struct xd_agg_key {
 	__u64 netns;
+	__u64 target_netns;
 	__u32 ifindex;
 	__u32 target_ifindex;
 	__s32 code;

@@ -8,6 +8,8 @@ pub const XD_XDP_EXCEPTION: u32 = 3;
 pub const XD_VETH_XDP_XMIT: u32 = 4;
 pub const XD_KFREE_SKB: u32 = 5;
 pub const XD_TCP_BAD_CSUM: u32 = 6;
+/// Successful redirect (`xdp:xdp_redirect`): counted only.
+pub const XD_REDIRECT: u32 = 7;
 
 /// `enum xd_source`.
 pub const XD_SRC_TP_BTF: u8 = 1;
@@ -58,6 +60,8 @@ impl XdEvent {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct XdAggKey {
     pub netns: u64,
+    /// Namespace of the redirect target's device (0: unknown or none).
+    pub target_netns: u64,
     pub ifindex: u32,
     pub target_ifindex: u32,
     pub code: i32,
@@ -68,8 +72,8 @@ pub struct XdAggKey {
     pub pad: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<XdAggKey>() == 32);
-const _: () = assert!(std::mem::offset_of!(XdAggKey, prog_id) == 24);
+const _: () = assert!(std::mem::size_of::<XdAggKey>() == 40);
+const _: () = assert!(std::mem::offset_of!(XdAggKey, prog_id) == 32);
 
 // SAFETY: repr(C), integer fields only, no padding (size asserted above).
 unsafe impl aya::Pod for XdAggKey {}
@@ -99,6 +103,10 @@ pub const GLOBAL_BAD_CSUM_SKBADDR_OFFSET: &str = "bad_csum_skbaddr_offset";
 /// Programs (C function names).
 pub const PROG_REDIRECT_ERR_BTF: &str = "xd_redirect_err_btf";
 pub const PROG_REDIRECT_ERR_TP: &str = "xd_redirect_err_tp";
+/// Successful redirects (opt-in: one hit per redirected packet).
+pub const PROG_REDIRECT_BTF: &str = "xd_redirect_btf";
+/// Classic fallback of [`PROG_REDIRECT_BTF`].
+pub const PROG_REDIRECT_TP: &str = "xd_redirect_tp";
 pub const PROG_REDIRECT_MAP_ERR_TP: &str = "xd_redirect_map_err_tp";
 pub const PROG_DEVMAP_XMIT_BTF: &str = "xd_devmap_xmit_btf";
 pub const PROG_DEVMAP_XMIT_TP: &str = "xd_devmap_xmit_tp";

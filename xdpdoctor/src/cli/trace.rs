@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use comfy_table::Cell;
 use serde::Serialize;
 use xdpdoctor::netns::Netns;
-use xdpdoctor::probes::{Aggregate, Event, Filter, ProbeSet, ProbeStatus};
+use xdpdoctor::probes::{Aggregate, Event, Filter, ProbeOptions, ProbeSet, ProbeStatus};
 
 use super::output::table;
 
@@ -26,6 +26,10 @@ pub struct Args {
     /// One JSON object per event and a final `{"summary": ...}` line.
     #[arg(long)]
     pub json: bool,
+    /// Also count successful redirects (summary only; it fires for every redirected packet):
+    /// shows where programs send packets, and redirects into another namespace.
+    #[arg(long)]
+    pub redirects: bool,
 }
 
 #[derive(Serialize)]
@@ -58,7 +62,11 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         Filter::netns(ino)
     };
 
-    let mut set = ProbeSet::attach(&filter).context("loading the probes")?;
+    let opts = ProbeOptions {
+        redirects: a.redirects,
+        ..Default::default()
+    };
+    let mut set = ProbeSet::attach_with(&filter, &opts).context("loading the probes")?;
     let report = set.report();
     let scope = if filter.netns_inodes.is_empty() {
         "all namespaces".to_string()
@@ -114,22 +122,38 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
                 .netns_name(g.netns_inode)
                 .map(str::to_string)
                 .unwrap_or_else(|| ns_label(g.netns_inode));
-            let ifn = |i: u32| {
+            // One resolver for events and counts: an interface is named in its own namespace
+            // (a redirect target's is the target device's, which tp_btf reads).
+            let ifn = |ns: u64, i: u32| {
                 if i == 0 {
                     String::new()
                 } else {
-                    names
-                        .ifname(g.netns_inode, i)
+                    let name = names
+                        .ifname(ns, i)
                         .map(|n| format!("{n} ({i})"))
-                        .unwrap_or_else(|| format!("ifindex {i}"))
+                        .unwrap_or_else(|| format!("ifindex {i}"));
+                    if ns != g.netns_inode && ns != 0 {
+                        let other = names
+                            .netns_name(ns)
+                            .map(str::to_string)
+                            .unwrap_or_else(|| ns_label(ns));
+                        format!("{name} in {other}")
+                    } else {
+                        name
+                    }
                 }
+            };
+            let target_ns = if g.target_netns_inode != 0 {
+                g.target_netns_inode
+            } else {
+                g.netns_inode
             };
             t.add_row(vec![
                 Cell::new(nsname),
-                Cell::new(ifn(g.ifindex)),
+                Cell::new(ifn(g.netns_inode, g.ifindex)),
                 Cell::new(g.kind),
                 Cell::new(format!("{} ({})", g.code_name, g.code)),
-                Cell::new(ifn(g.target_ifindex)),
+                Cell::new(ifn(target_ns, g.target_ifindex)),
                 Cell::new(g.count),
             ]);
         }

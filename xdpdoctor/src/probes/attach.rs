@@ -14,7 +14,7 @@ use aya::{Btf, EbpfLoader};
 
 use super::kinds::{self, Failure};
 use super::tracefs::{self, DropReasons, Format};
-use super::{skb, Filter, ProbeKind, ProbeSet, ProbeStatus, RecordField, Variant};
+use super::{skb, Filter, ProbeKind, ProbeOptions, ProbeSet, ProbeStatus, RecordField, Variant};
 use crate::bpf::probes_abi as abi;
 use crate::bpf::{object, objects};
 use crate::error::{chain, errno_in};
@@ -44,6 +44,18 @@ impl ProbeSet {
     /// the caller"): `&[ProbeKind::TpBtf]` runs the classic tracepoint fallbacks, as on a
     /// kernel without BTF.
     pub fn attach_excluding(filter: &Filter, exclude: &[ProbeKind]) -> Result<ProbeSet> {
+        Self::attach_with(
+            filter,
+            &ProbeOptions {
+                exclude: exclude.to_vec(),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// [`Self::attach`] with [`ProbeOptions`].
+    pub fn attach_with(filter: &Filter, opts: &ProbeOptions) -> Result<ProbeSet> {
+        let exclude = &opts.exclude;
         // Mounted first: the format files are read from it.
         let mounted = tracefs::ensure_mounted().map_err(|e| format!("{e:#}"));
         let env = Env {
@@ -96,7 +108,14 @@ impl ProbeSet {
         for fam in super::families() {
             let mut active: Option<ProbeKind> = None;
             for v in fam.variants {
-                let st = if let Some(k) = active {
+                let st = if fam.on_request && !opts.redirects {
+                    ProbeStatus {
+                        name: fam.name.into(),
+                        kind: v.kind,
+                        active: false,
+                        reason: Some("not requested (it fires for every redirected packet)".into()),
+                    }
+                } else if let Some(k) = active {
                     ProbeStatus {
                         name: fam.name.into(),
                         kind: v.kind,

@@ -5,16 +5,18 @@
 //! every namespace reuses the same ifindexes, so an ifindex alone says nothing about where a
 //! drop happened. What they also carry is the XDP program's id (`xdp_redirect_err`,
 //! `xdp_exception`; not `xdp_devmap_xmit`), and program ids are unique on the machine: a hit
-//! whose (program id, ifindex) is an interface of a deployed forwarder belongs to that
-//! forwarder's namespace ([`Attribution::ProgId`]). Anything else is
-//! [`Attribution::Unattributed`]: never guessed from the ifindex.
+//! whose (program id, ifindex) is where that program is attached (`IFLA_XDP` of every
+//! namespace: xdpdoctor's forwarder or anyone's XDP program) belongs to that namespace
+//! ([`Attribution::ProgId`]). Anything else is [`Attribution::Unattributed`]: never guessed
+//! from the ifindex.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::{Aggregate, Filter};
-use crate::forwarder::deploy::Deployment;
+use crate::netlink::rtnl::{Link, Rtnl};
+use crate::netns::Netns;
 
 /// How an event's or count's namespace is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -40,46 +42,42 @@ impl Attribution {
     }
 }
 
-/// Deployed forwarder programs: program id -> every (namespace inode, ifindex) it is deployed
-/// on, from the forwarders' deployment state files.
+/// Attached XDP programs: program id -> every (namespace inode, ifindex) it is attached to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProgOwners {
     by_prog: HashMap<u32, Vec<(u64, u32)>>,
 }
 
 impl ProgOwners {
-    /// The deployments of these namespaces (the ones known to be alive: a state file left by a
-    /// deleted namespace may name program ids the kernel has since reused).
-    pub fn load(inodes: impl IntoIterator<Item = u64>) -> Self {
+    /// Reads `IFLA_XDP` of every link in these namespaces (the ones known to be alive).
+    pub fn scan(namespaces: &[(u64, Netns)]) -> Self {
         let mut o = ProgOwners::default();
-        for ino in inodes {
-            match Deployment::load(ino) {
-                Ok(Some(d)) => o.add(ino, &d),
-                Ok(None) => {}
-                Err(e) => log::debug!("deployment of namespace {ino}: {e}"),
+        for (ino, ns) in namespaces {
+            match ns.block_on(|| async { Rtnl::new()?.links().await }) {
+                Ok(links) => o.add_links(*ino, &links),
+                Err(e) => log::debug!("links of namespace {ns}: {e}"),
             }
         }
         o
     }
 
-    /// These deployments, each in its `netns_inode`.
-    pub fn from_deployments<'a>(deployments: impl IntoIterator<Item = &'a Deployment>) -> Self {
-        let mut o = ProgOwners::default();
-        for d in deployments {
-            o.add(d.netns_inode, d);
+    /// Adds every XDP program attached to `links`, in namespace `netns`.
+    pub fn add_links(&mut self, netns: u64, links: &[Link]) {
+        for l in links {
+            for (_, prog) in l.xdp.iter().flat_map(|x| x.each()) {
+                self.add(netns, l.index, prog);
+            }
         }
-        o
     }
 
-    /// Adds the programs of `d`, deployed in namespace `netns`.
-    pub fn add(&mut self, netns: u64, d: &Deployment) {
-        for i in &d.interfaces {
-            if i.prog_id != 0 {
-                let v = self.by_prog.entry(i.prog_id).or_default();
-                if !v.contains(&(netns, i.ifindex)) {
-                    v.push((netns, i.ifindex));
-                }
-            }
+    /// Records that `prog_id` runs on `ifindex` in namespace `netns`.
+    pub fn add(&mut self, netns: u64, ifindex: u32, prog_id: u32) {
+        if prog_id == 0 {
+            return;
+        }
+        let v = self.by_prog.entry(prog_id).or_default();
+        if !v.contains(&(netns, ifindex)) {
+            v.push((netns, ifindex));
         }
     }
 
@@ -87,8 +85,8 @@ impl ProgOwners {
         self.by_prog.is_empty()
     }
 
-    /// The one namespace whose forwarder runs `prog_id` on `ifindex`; None if none does, or if
-    /// several do (the same program attached in two namespaces on equal ifindexes).
+    /// The one namespace where `prog_id` runs on `ifindex`; None if none does, or if several
+    /// do (the same program attached in two namespaces on equal ifindexes).
     pub fn owner(&self, prog_id: u32, ifindex: u32) -> Option<u64> {
         if prog_id == 0 || ifindex == 0 {
             return None;
@@ -142,37 +140,21 @@ pub fn aggregates(raw: Vec<Aggregate>, owners: &ProgOwners, filter: &Filter) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forwarder::deploy::DeployedInterface;
     use crate::probes::EventKind;
 
-    /// A deployment in `netns` with (ifname, ifindex, prog id) interfaces.
-    fn deployment(netns: u64, ifaces: &[(&str, u32, u32)]) -> Deployment {
-        let mut d: Deployment = serde_json::from_value(serde_json::json!({
-            "netns": format!("ns{netns}"),
-            "netns_inode": netns,
-            "pin_dir": format!("/sys/fs/bpf/xdpdoctor/fwd-{netns}"),
-            "config_file": null,
-            "config": {"external": ["eth0"], "internal": ["ve-m1"], "entries": []},
-            "mode": "driver",
-            "interfaces": [],
-            "devmap": [],
-        }))
-        .expect("deployment json");
-        d.interfaces = ifaces
-            .iter()
-            .enumerate()
-            .map(|(n, (name, ifindex, prog_id))| DeployedInterface {
-                name: name.to_string(),
-                ifindex: *ifindex,
-                role: if n == 0 {
-                    crate::forwarder::Role::External
-                } else {
-                    crate::forwarder::Role::Internal
-                },
-                prog_id: *prog_id,
-            })
-            .collect();
-        d
+    /// Programs attached in `netns`: (ifname, ifindex, prog id).
+    fn attached(o: &mut ProgOwners, netns: u64, ifaces: &[(&str, u32, u32)]) {
+        for (_, ifindex, prog) in ifaces {
+            o.add(netns, *ifindex, *prog);
+        }
+    }
+
+    fn labs(labs: &[(u64, &[(&str, u32, u32)])]) -> ProgOwners {
+        let mut o = ProgOwners::default();
+        for (ns, ifaces) in labs {
+            attached(&mut o, *ns, ifaces);
+        }
+        o
     }
 
     fn agg(netns: u64, prog_id: u32, ifindex: u32, kind: EventKind, count: u64) -> Aggregate {
@@ -183,6 +165,7 @@ mod tests {
             code: -95,
             code_name: "EOPNOTSUPP".into(),
             target_ifindex: 5,
+            target_netns_inode: 0,
             prog_id,
             attribution: if netns == 0 {
                 Attribution::Unattributed
@@ -195,9 +178,9 @@ mod tests {
 
     /// Two labs, same topology, same ifindexes (eth0 = 3, ve-m1 = 5), different programs.
     fn two_labs() -> ProgOwners {
-        ProgOwners::from_deployments(&[
-            deployment(1001, &[("eth0", 3, 41), ("ve-m1", 5, 42)]),
-            deployment(2002, &[("eth0", 3, 51), ("ve-m1", 5, 52)]),
+        labs(&[
+            (1001, &[("eth0", 3, 41), ("ve-m1", 5, 42)]),
+            (2002, &[("eth0", 3, 51), ("ve-m1", 5, 52)]),
         ])
     }
 
@@ -274,17 +257,11 @@ mod tests {
 
     #[test]
     fn a_program_deployed_in_two_namespaces_on_equal_ifindexes_is_ambiguous() {
-        let owners = ProgOwners::from_deployments(&[
-            deployment(1001, &[("eth0", 3, 41)]),
-            deployment(2002, &[("eth0", 3, 41)]),
-        ]);
+        let owners = labs(&[(1001, &[("eth0", 3, 41)]), (2002, &[("eth0", 3, 41)])]);
         assert_eq!(owners.owner(41, 3), None);
         assert_eq!(owners.attribute(0, 41, 3), (0, Attribution::Unattributed));
         // On different ifindexes the interface decides.
-        let owners = ProgOwners::from_deployments(&[
-            deployment(1001, &[("eth0", 3, 41)]),
-            deployment(2002, &[("eth1", 4, 41)]),
-        ]);
+        let owners = labs(&[(1001, &[("eth0", 3, 41)]), (2002, &[("eth1", 4, 41)])]);
         assert_eq!(owners.owner(41, 4), Some(2002));
     }
 

@@ -101,6 +101,7 @@ impl Names {
         self.links.clear();
         self.progs.clear();
         self.owners = ProgOwners::default();
+        let mut attached: Vec<(u32, String, String)> = Vec::new();
         for (inode, ns) in &self.netns {
             let handle = Netns {
                 name: ns.name.clone(),
@@ -108,6 +109,12 @@ impl Names {
             };
             match handle.block_on(|| async { Rtnl::new()?.links().await }) {
                 Ok(links) => {
+                    self.owners.add_links(*inode, &links);
+                    for l in &links {
+                        for (_, id) in l.xdp.iter().flat_map(|x| x.each()) {
+                            attached.push((id, l.name.clone(), ns.name.clone()));
+                        }
+                    }
                     for l in links {
                         self.links.insert((*inode, l.index), l.name);
                     }
@@ -115,13 +122,21 @@ impl Names {
                 Err(e) => log::debug!("links of namespace {}: {e}", ns.name),
             }
             if let Ok(Some(d)) = Deployment::load(*inode) {
-                self.owners.add(*inode, &d);
                 for i in &d.interfaces {
                     self.progs.insert(
                         i.prog_id,
                         format!("forwarder {} program on {} in {}", i.role, i.name, ns.name),
                     );
                 }
+            }
+        }
+        // Anyone else's XDP programs: their name where they are attached.
+        let names = program_names(attached.iter().map(|(id, _, _)| *id));
+        for (id, ifname, ns) in attached {
+            if let Some(n) = names.get(&id) {
+                self.progs
+                    .entry(id)
+                    .or_insert_with(|| format!("{n} on {ifname} in {ns}"));
             }
         }
         self.scanned = Some(Instant::now());
@@ -157,6 +172,19 @@ impl Names {
         v.sort_by(|a, b| a.1.cmp(&b.1));
         v
     }
+}
+
+/// The names of these programs (one pass over the loaded programs).
+fn program_names(ids: impl Iterator<Item = u32>) -> HashMap<u32, String> {
+    let ids: std::collections::HashSet<u32> = ids.collect();
+    if ids.is_empty() {
+        return HashMap::new();
+    }
+    aya::programs::loaded_programs()
+        .filter_map(|p| p.ok())
+        .filter(|p| ids.contains(&p.id()))
+        .map(|p| (p.id(), p.name_as_str().unwrap_or("?").to_string()))
+        .collect()
 }
 
 /// Every network namespace we can reach, by inode (`crate::netns::all`).

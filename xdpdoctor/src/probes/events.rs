@@ -15,6 +15,7 @@ pub fn code_name(kind: EventKind, code: i32, reasons: &DropReasons) -> String {
             .map(str::to_string)
             .unwrap_or_else(|| format!("reason {code}")),
         EventKind::TcpBadCsum => "BAD_CSUM".into(),
+        EventKind::Redirect => errno_name(code),
     }
 }
 

@@ -82,6 +82,8 @@ pub enum EventKind {
     KfreeSkb,
     /// `tcp:tcp_bad_csum` (code: 0).
     TcpBadCsum,
+    /// `xdp:xdp_redirect`: a redirect that worked (code: 0); counted only, never an event.
+    Redirect,
 }
 
 impl EventKind {
@@ -94,6 +96,7 @@ impl EventKind {
             abi::XD_VETH_XDP_XMIT => EventKind::VethXdpXmit,
             abi::XD_KFREE_SKB => EventKind::KfreeSkb,
             abi::XD_TCP_BAD_CSUM => EventKind::TcpBadCsum,
+            abi::XD_REDIRECT => EventKind::Redirect,
             _ => return None,
         })
     }
@@ -106,6 +109,7 @@ impl EventKind {
             EventKind::VethXdpXmit => "veth_xdp_xmit",
             EventKind::KfreeSkb => "kfree_skb",
             EventKind::TcpBadCsum => "tcp_bad_csum",
+            EventKind::Redirect => "redirect",
         }
     }
 }
@@ -200,6 +204,8 @@ pub struct Aggregate {
     pub code: i32,
     pub code_name: String,
     pub target_ifindex: u32,
+    /// Namespace of the redirect target's device (tp_btf), 0 = unknown or none.
+    pub target_netns_inode: u64,
     /// XDP program id (redirect_err, exception), 0 = unknown.
     pub prog_id: u32,
     /// How `netns_inode` is known.
@@ -230,7 +236,11 @@ pub fn observe_ready(
     window: Duration,
     ready: Option<std::sync::mpsc::Sender<()>>,
 ) -> Result<Observation> {
-    let mut set = ProbeSet::attach(filter)?;
+    let opts = ProbeOptions {
+        redirects: true,
+        ..Default::default()
+    };
+    let mut set = ProbeSet::attach_with(filter, &opts)?;
     if let Some(r) = ready {
         let _ = r.send(());
     }
@@ -253,7 +263,21 @@ pub(crate) struct Family {
     pub name: &'static str,
     #[allow(dead_code)]
     pub event: EventKind,
+    /// Attached only when the caller asks ([`ProbeOptions::redirects`]): it fires for every
+    /// packet that works, not only for those that die.
+    pub on_request: bool,
     pub variants: &'static [Variant],
+}
+
+/// What to attach beyond the drop probes.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeOptions {
+    /// Variants of these kinds are not tried (shown as refused, "excluded by the caller").
+    pub exclude: Vec<ProbeKind>,
+    /// Also count successful redirects (`xdp:xdp_redirect`, one hit per redirected packet):
+    /// where programs that call `bpf_redirect()` send packets, and redirects into another
+    /// namespace. Diagnose turns it on for its short window; `trace --redirects` on request.
+    pub redirects: bool,
 }
 
 /// One way to attach a family's program.
@@ -355,6 +379,7 @@ macro_rules! tracepoint_family {
         $crate::probes::Family {
             name: concat!($category, ":", $tp),
             event: $event,
+            on_request: false,
             variants: &[
                 $crate::probes::Variant::tp_btf($btf, $category, $tp),
                 $crate::probes::Variant::tracepoint($classic, $category, $tp).reading($reads),

@@ -133,6 +133,7 @@ impl ProbeSet {
                 code: k.code,
                 code_name: events::code_name(kind, k.code, &self.reasons),
                 target_ifindex: k.target_ifindex,
+                target_netns_inode: k.target_netns,
                 prog_id: k.prog_id,
                 attribution: if k.netns == 0 {
                     Attribution::Unattributed
@@ -142,14 +143,18 @@ impl ProbeSet {
                 count: per_cpu.iter().sum(),
             });
         }
-        // Deployments are read now, not at attach: a forwarder may have been (re)deployed
+        // Attachments are read now, not at attach: a program may have been (re)attached
         // during the window.
         let owners = if v.iter().any(|a| a.netns_inode == 0 && a.prog_id != 0) {
-            let mut inodes: Vec<u64> = self.names.namespaces().iter().map(|n| n.0).collect();
-            inodes.extend(&self.filter.netns_inodes);
-            inodes.sort_unstable();
-            inodes.dedup();
-            ProgOwners::load(inodes)
+            let wanted = |ino: u64| {
+                self.filter.netns_inodes.is_empty() || self.filter.netns_inodes.contains(&ino)
+            };
+            let namespaces: Vec<(u64, crate::netns::Netns)> = crate::netns::all()
+                .into_iter()
+                .filter(|n| wanted(n.inode))
+                .map(|n| (n.inode, n.netns))
+                .collect();
+            ProgOwners::scan(&namespaces)
         } else {
             ProgOwners::default()
         };

@@ -13,6 +13,7 @@ use crate::bpf::probes_abi as abi;
 pub(super) const FAMILIES: &[Family] = &[Family {
     name: "veth_xdp_xmit",
     event: EventKind::VethXdpXmit,
+    on_request: false,
     variants: &[
         Variant::fexit(abi::PROG_VETH_FEXIT, "veth_xdp_xmit"),
         Variant::kretprobe(

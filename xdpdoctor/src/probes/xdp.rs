@@ -7,6 +7,9 @@
 //! - `xdp:xdp_exception`: XDP_ABORTED, or a verdict the driver cannot honour (a
 //!   `bpf_redirect_map` miss with flags 0 returns XDP_ABORTED).
 //! - `xdp:xdp_redirect_map_err`: stopped firing in 5.6 and is gone on 6.18; tried for old kernels.
+//! - `xdp:xdp_redirect`: every redirect that worked, counted (never queued as events), only on
+//!   request: it learns the targets of programs that call `bpf_redirect()` and shows redirects
+//!   into another namespace (a devmap filled from the wrong one).
 //!
 //! Each is a BTF tracepoint where BTF allows (the devices, hence their namespaces, are known),
 //! a classic tracepoint otherwise (ifindexes and, for redirect_err and exception, the program
@@ -25,8 +28,18 @@ pub(super) const FAMILIES: &[Family] = &[
         abi::PROG_REDIRECT_ERR_TP,
     ),
     Family {
+        name: "xdp:xdp_redirect",
+        event: EventKind::Redirect,
+        on_request: true,
+        variants: &[
+            Variant::tp_btf(abi::PROG_REDIRECT_BTF, "xdp", "xdp_redirect"),
+            Variant::tracepoint(abi::PROG_REDIRECT_TP, "xdp", "xdp_redirect"),
+        ],
+    },
+    Family {
         name: "xdp:xdp_redirect_map_err",
         event: EventKind::RedirectErr,
+        on_request: false,
         variants: &[Variant::tracepoint(
             abi::PROG_REDIRECT_MAP_ERR_TP,
             "xdp",

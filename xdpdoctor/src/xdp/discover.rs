@@ -164,7 +164,7 @@ fn read_entries(
         return Ok(Vec::new());
     }
     let mut value = vec![0u8; info.value_size() as usize];
-    let mut entry = |key: u32, value: &[u8]| {
+    let entry = |key: u32, value: &[u8]| {
         let v = u32::from_ne_bytes(value[0..4].try_into().expect("4 bytes"));
         let prog = (value.len() >= 8)
             .then(|| u32::from_ne_bytes(value[4..8].try_into().expect("4 bytes")))

@@ -95,11 +95,17 @@ impl Foreign {
     /// A seed lab without xdpdoctor's forwarder, with `faults`, and the foreign program
     /// (`variant`: "", "SEPARATE_MAPS" or "DIRECT_REDIRECT") loaded and attached like the
     /// seed's controller did: DNAT on eth0, SNAT on the veths, every ifindex of the router in
-    /// the devmap(s), written from `fill_from` (default: the router's own namespace).
+    /// the devmap(s), written from the namespace of lab node `fill_from` (default: the
+    /// router's own). Filled from another node, that node first gets dummy devices at the
+    /// router's ifindexes it lacks, so every entry resolves there (and traffic stays inside
+    /// the lab's namespaces).
     pub fn up(tag: &str, faults: &[&str], variant: &str, fill_from: Option<&str>) -> Foreign {
         let mut args = vec!["--no-forwarder"];
         for f in faults {
             args.extend(["--fault", f]);
+        }
+        if faults.is_empty() {
+            args.push("--no-faults");
         }
         let lab = Lab::up(tag, &args);
         let vm = lab.ns("vm");
@@ -163,7 +169,33 @@ impl Foreign {
             } else {
                 &["devmap"]
             };
-            let filler = fill_from.map(str::to_string).unwrap_or_else(|| vm.clone());
+            let filler = fill_from.map(|n| f.lab.ns(n)).unwrap_or_else(|| vm.clone());
+            if filler != vm {
+                let have: Vec<u32> = ifindexes(&filler).into_iter().map(|(_, i)| i).collect();
+                for (_, idx) in ifindexes(&vm)
+                    .into_iter()
+                    .filter(|(_, i)| !have.contains(i))
+                {
+                    // A veth end at that ifindex (its peer far above the router's indexes).
+                    let (name, peer) = (format!("xdecoy{idx}"), format!("xdecoyp{idx}"));
+                    let peer_index = (idx + 1000).to_string();
+                    run(nsenter(&filler, "ip").args([
+                        "link",
+                        "add",
+                        &name,
+                        "index",
+                        &idx.to_string(),
+                        "type",
+                        "veth",
+                        "peer",
+                        "name",
+                        &peer,
+                        "index",
+                        &peer_index,
+                    ]));
+                    run(nsenter(&filler, "ip").args(["link", "set", &name, "up"]));
+                }
+            }
             for (_, idx) in ifindexes(&vm) {
                 let b: Vec<String> = idx.to_ne_bytes().iter().map(|b| b.to_string()).collect();
                 for m in devmaps {
@@ -352,4 +384,45 @@ fn foreign_two_programs_with_separate_devmaps() {
     assert_eq!(got, f.want(&[("veth-peer-no-xdp", "m1", "host0")]));
     assert_eq!(code, Some(1));
     assert_eq!(f.answered(), [false, true]);
+}
+
+#[test]
+#[ignore = "needs root: builds a namespace lab, loads XDP with bpftool"]
+fn foreign_devmap_filled_from_the_wrong_namespace() {
+    require_root();
+    // Filled from the client's namespace: its ifindexes 3, 5, 7 are decoy veths there.
+    let f = Foreign::up("fn", &[], "", Some("client"));
+    assert_eq!(f.answered(), [false, false]);
+    let vm = f.lab.ns("vm");
+    let out = xdpdoctor(&[
+        "--netns",
+        &vm,
+        "diagnose",
+        "--json",
+        "--config",
+        &f.config(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let got: BTreeSet<(String, String)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["id"].as_str().unwrap().to_string(),
+                x["subject"]["interface"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String)> = ["ve-m1", "ve-m2"]
+        .iter()
+        .map(|i| ("redirect-target-other-netns".to_string(), i.to_string()))
+        .collect();
+    assert_eq!(got, want, "{v:#}");
+    let client = f.lab.ns("client");
+    assert!(
+        v["findings"][0]["why"].as_str().unwrap().contains(&client),
+        "names the namespace the packets went to: {v:#}"
+    );
 }

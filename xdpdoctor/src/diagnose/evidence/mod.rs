@@ -80,6 +80,9 @@ pub struct ProbeCount {
     pub code: i32,
     pub code_name: String,
     pub target_ifindex: u32,
+    /// Namespace of the redirect target's device (tp_btf); 0: unknown or none.
+    #[serde(default)]
+    pub target_netns_inode: u64,
     pub count: u64,
     /// XDP program id (redirect_err, xdp_exception), 0 = unknown.
     #[serde(default)]
@@ -107,6 +110,20 @@ pub struct ProbeEvidence {
     #[serde(default)]
     pub unattributed: Vec<ProbeCount>,
     pub lost: u64,
+    /// Names of the namespaces counts point into that the snapshot does not hold (redirect
+    /// targets in other namespaces), by inode.
+    #[serde(default)]
+    pub netns_names: Vec<(u64, String)>,
+}
+
+impl ProbeEvidence {
+    /// The name of namespace `inode` as the probes' decoder knew it.
+    pub fn netns_name(&self, inode: u64) -> Option<&str> {
+        self.netns_names
+            .iter()
+            .find(|(i, _)| *i == inode)
+            .map(|(_, n)| n.as_str())
+    }
 }
 
 impl ProbeEvidence {

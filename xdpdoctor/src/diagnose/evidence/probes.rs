@@ -46,6 +46,21 @@ pub fn observe(
                 })
                 .collect();
             let (counts, unattributed) = split_counts(o.aggregates, netns_inodes);
+            // Redirect targets in namespaces outside the diagnosis: name them now.
+            let others: std::collections::BTreeSet<u64> = counts
+                .iter()
+                .map(|c| c.target_netns_inode)
+                .filter(|t| *t != 0 && !netns_inodes.contains(t))
+                .collect();
+            let netns_names = if others.is_empty() {
+                Vec::new()
+            } else {
+                crate::netns::all()
+                    .into_iter()
+                    .filter(|n| others.contains(&n.inode))
+                    .map(|n| (n.inode, n.label()))
+                    .collect()
+            };
             let mut note = if active.is_empty() {
                 "no probe could attach".to_string()
             } else {
@@ -66,6 +81,7 @@ pub fn observe(
                 counts,
                 unattributed,
                 lost: o.lost,
+                netns_names,
             }
         }
         Err(e) => ProbeEvidence::unavailable(format!("probes unavailable: {e:#}")),
@@ -89,6 +105,7 @@ fn split_counts(
             code: a.code,
             code_name: a.code_name,
             target_ifindex: a.target_ifindex,
+            target_netns_inode: a.target_netns_inode,
             count: a.count,
             prog_id: a.prog_id,
             attribution: if unknown {
@@ -116,22 +133,15 @@ mod tests {
     const LAB_A: u64 = 4_026_530_001;
     const LAB_B: u64 = 4_026_530_002;
 
-    fn deployment(netns: u64, progs: &[(u32, u32)]) -> crate::forwarder::Deployment {
-        let ifaces: Vec<_> = progs
-            .iter()
-            .map(|(ifindex, prog_id)| {
-                serde_json::json!({"name": format!("if{ifindex}"), "ifindex": ifindex,
-                                   "role": if *ifindex == 3 { "external" } else { "internal" },
-                                   "prog_id": prog_id})
-            })
-            .collect();
-        serde_json::from_value(serde_json::json!({
-            "netns": format!("lab-{netns}"), "netns_inode": netns,
-            "pin_dir": "/nonexistent", "config_file": null,
-            "config": {"external": ["if3"], "internal": ["if5"], "entries": []},
-            "mode": "driver", "interfaces": ifaces, "devmap": [],
-        }))
-        .unwrap()
+    /// XDP programs attached per namespace: (ifindex, program id).
+    fn attached(labs: &[(u64, &[(u32, u32)])]) -> ProgOwners {
+        let mut o = ProgOwners::default();
+        for (ns, progs) in labs {
+            for (ifindex, prog) in progs.iter() {
+                o.add(*ns, *ifindex, *prog);
+            }
+        }
+        o
     }
 
     /// What the kernel counted with classic tracepoints only (namespace 0 everywhere).
@@ -143,6 +153,7 @@ mod tests {
             code,
             code_name: crate::probes::decode::errno_name(code),
             target_ifindex: 5,
+            target_netns_inode: 0,
             prog_id,
             attribution: Attribution::Unattributed,
             count: n,
@@ -169,10 +180,7 @@ mod tests {
     /// drops of a program no forwarder owns.
     #[test]
     fn each_namespace_gets_only_its_forwarders_counts() {
-        let owners = ProgOwners::from_deployments(&[
-            deployment(LAB_A, &[(3, 11), (5, 12)]),
-            deployment(LAB_B, &[(3, 21), (5, 22)]),
-        ]);
+        let owners = attached(&[(LAB_A, &[(3, 11), (5, 12)]), (LAB_B, &[(3, 21), (5, 22)])]);
         let raw = vec![
             classic(11, 3, EventKind::RedirectErr, -95, 40),
             classic(21, 3, EventKind::RedirectErr, -95, 900),
@@ -219,10 +227,7 @@ mod tests {
 
     #[test]
     fn all_namespaces_each_gets_its_own() {
-        let owners = ProgOwners::from_deployments(&[
-            deployment(LAB_A, &[(3, 11)]),
-            deployment(LAB_B, &[(3, 21)]),
-        ]);
+        let owners = attached(&[(LAB_A, &[(3, 11)]), (LAB_B, &[(3, 21)])]);
         let raw = vec![
             classic(11, 3, EventKind::RedirectErr, -95, 40),
             classic(21, 3, EventKind::RedirectErr, -95, 900),

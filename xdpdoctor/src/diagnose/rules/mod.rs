@@ -8,6 +8,7 @@ mod forwarding_disabled;
 mod interface_no_address;
 mod nat_entry_asymmetric;
 mod peer_link_down;
+mod redirect_target_other_netns;
 mod veth_peer_no_xdp;
 mod veth_tx_csum_offload;
 
@@ -51,6 +52,7 @@ pub const ALL: &[Rule] = &[
     interface_no_address::RULE,
     fib_no_neighbor::RULE,
     devmap_missing_target::RULE,
+    redirect_target_other_netns::RULE,
     peer_link_down::RULE,
     veth_peer_no_xdp::RULE,
     veth_tx_csum_offload::RULE,
@@ -73,9 +75,17 @@ impl<'a> Ctx<'a> {
         // Targets the redirect tracepoints saw (programs that call bpf_redirect() have no
         // static list), in the diagnosed namespace only.
         for pc in &ev.probes.counts {
-            let redirect = matches!(pc.kind, EventKind::RedirectErr | EventKind::DevmapXmit);
-            if !redirect || pc.netns_inode != snap.netns_inode || pc.target_ifindex == 0 {
-                continue;
+            let redirect = matches!(
+                pc.kind,
+                EventKind::Redirect | EventKind::RedirectErr | EventKind::DevmapXmit
+            );
+            let elsewhere = pc.target_netns_inode != 0 && pc.target_netns_inode != snap.netns_inode;
+            if !redirect
+                || pc.netns_inode != snap.netns_inode
+                || pc.target_ifindex == 0
+                || elsewhere
+            {
+                continue; // (redirect-target-other-netns reports the ones that leave)
             }
             if snap.home().iface(pc.target_ifindex).is_none() {
                 continue;
@@ -156,32 +166,71 @@ impl<'a> Ctx<'a> {
     }
 
     /// How people call the XDP programs in findings: "the forwarder" for ours, else the
-    /// program names.
+    /// programs by name and id.
     pub fn who(&self) -> String {
-        if self.ours().is_some() {
-            return "the forwarder".into();
-        }
-        let names: Vec<String> = self
+        let ids: Vec<u32> = self
             .snap
             .xdp
             .attachments
             .iter()
-            .map(|a| {
+            .map(|a| a.prog_id)
+            .collect();
+        self.programs(&ids)
+    }
+
+    /// The native-mode programs that can redirect to `ifindex`, as [`Ctx::who`] names them.
+    pub fn who_reaches(&self, ifindex: u32) -> String {
+        let xdp = &self.snap.xdp;
+        let ids: Vec<u32> = xdp
+            .attachments
+            .iter()
+            .filter(|a| a.mode == crate::netlink::rtnl::XdpMode::Driver)
+            .filter(|a| {
+                let t = xdp.targets_of(a.prog_id);
+                t.unknown || t.devices.contains(&ifindex)
+            })
+            .map(|a| a.prog_id)
+            .collect();
+        if ids.is_empty() {
+            self.who()
+        } else {
+            self.programs(&ids)
+        }
+    }
+
+    /// "the forwarder", "the XDP program NAME (id N)" or "the XDP programs A (id 1), B (id 2)".
+    pub fn programs(&self, ids: &[u32]) -> String {
+        if self.ours().is_some() {
+            return "the forwarder".into();
+        }
+        let names: Vec<String> = ids
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<u32>>()
+            .into_iter()
+            .map(|id| {
                 let name = self
                     .snap
                     .xdp
-                    .program(a.prog_id)
-                    .map(|p| p.name.clone())
-                    .unwrap_or_default();
-                format!("{name} (id {})", a.prog_id)
+                    .program(id)
+                    .map(|p| p.name.as_str())
+                    .unwrap_or("?");
+                format!("{name} (id {id})")
             })
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
             .collect();
         match names.len() {
             0 => "the XDP program".into(),
             1 => format!("the XDP program {}", names[0]),
-            _ => format!("the XDP programs {}", names.join(", ")),
+            _ => format!("the XDP programs {}", names.join(" and ")),
         }
+    }
+}
+
+/// The sentence-initial form of `s` ("the forwarder" -> "The forwarder").
+pub(super) fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
     }
 }

@@ -257,3 +257,115 @@ fn snapshot_round_trips() {
     let back: Snapshot = serde_json::from_str(&s.to_json()).unwrap();
     assert_eq!(s, back);
 }
+
+/// The fixture as if a program xdpdoctor did not load ran there: no forwarder state, NAT
+/// entries unknown, the programs foreign. The XDP view (attachments, devmap) stays.
+fn foreign(mut s: Snapshot) -> Snapshot {
+    s.forwarder = None;
+    s.nat = crate::snapshot::NatInfo::default();
+    for p in &mut s.xdp.programs {
+        p.owner = crate::xdp::Owner::Foreign;
+    }
+    s
+}
+
+#[test]
+fn foreign_program_gets_the_same_causes_without_entries() {
+    let s = foreign(serde_json::from_str(FAULTS).unwrap());
+    let got = ids(&run(&s));
+    let want: Vec<(String, String, String)> = [
+        ("interface-no-address", "fx-vm", "ve-m1"),
+        ("interface-no-address", "fx-vm", "ve-m2"),
+        ("veth-peer-no-xdp", "fx-m1", "host0"),
+        ("veth-peer-no-xdp", "fx-m2", "host0"),
+        ("veth-tx-csum-offload", "fx-m1", "host0"),
+        ("veth-tx-csum-offload", "fx-m2", "host0"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(got, want);
+    // Nothing names an entry it does not know.
+    assert!(run(&s).iter().all(|f| f.entries.is_empty()));
+    assert_eq!(ids(&run(&foreign(healthy()))), vec![]);
+}
+
+#[test]
+fn foreign_program_without_a_map_has_no_static_targets() {
+    let mut s = foreign(serde_json::from_str(FAULTS).unwrap());
+    for p in &mut s.xdp.programs {
+        p.map_ids.clear(); // bpf_redirect(): nothing says where it sends packets
+    }
+    // Only what does not depend on targets remains: tx checksum on the veths it receives on.
+    let got = ids(&run(&s));
+    assert!(
+        got.iter().all(|(id, _, _)| id == "veth-tx-csum-offload"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn generic_mode_foreign_program_is_exempt_from_ndo_xmit_and_checksum_rules() {
+    let mut s = foreign(serde_json::from_str(FAULTS).unwrap());
+    for a in &mut s.xdp.attachments {
+        a.mode = crate::netlink::rtnl::XdpMode::Skb;
+    }
+    let got = ids(&run(&s));
+    assert!(
+        got.iter().all(|(id, _, _)| id == "interface-no-address"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn redirect_target_other_netns() {
+    use crate::diagnose::evidence::{ProbeCount, ProbeEvidence};
+    use crate::probes::{Attribution, EventKind};
+    let s = healthy();
+    let home = s.netns_inode;
+    let count = |kind, target_netns| ProbeCount {
+        netns_inode: home,
+        ifindex: 3,
+        kind,
+        code: 0,
+        code_name: "0".into(),
+        target_ifindex: 5,
+        target_netns_inode: target_netns,
+        count: 7,
+        prog_id: 0,
+        attribution: Attribution::Device,
+    };
+    let mut ev = Evidence::static_only("test");
+    ev.probes = ProbeEvidence {
+        available: true,
+        counts: vec![count(EventKind::Redirect, home)],
+        ..Default::default()
+    };
+    // Redirects next door: nothing.
+    assert_eq!(ids(&run_rules(&s, &ev).findings), vec![]);
+    // The same redirects landing in another namespace.
+    ev.probes.counts = vec![count(EventKind::Redirect, 4_026_531_840)];
+    ev.probes.netns_names = vec![(4_026_531_840, "the host".into())];
+    let f = run_rules(&s, &ev).findings;
+    assert_eq!(
+        ids(&f),
+        vec![(
+            "redirect-target-other-netns".into(),
+            "fx-vm".into(),
+            "ve-m1".into()
+        )]
+    );
+    assert!(f[0].why.contains("the host"), "{}", f[0].why);
+    // A devmap entry whose ifindex the namespace does not have.
+    let mut s = healthy();
+    s.xdp.maps[0].entries[0].value = 999;
+    let f = run(&s);
+    assert_eq!(
+        ids(&f),
+        vec![(
+            "redirect-target-other-netns".into(),
+            "fx-vm".into(),
+            "".into()
+        )]
+    );
+}

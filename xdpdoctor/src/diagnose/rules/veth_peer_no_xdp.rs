@@ -60,10 +60,10 @@ fn check(c: &Ctx) -> Vec<Finding> {
             ("-6 (ENXIO)", "xdp:xdp_devmap_xmit")
         };
         f.why = format!(
-            "{} redirects packets into {} (native XDP), but its peer {} in {} has \
+            "{} can redirect packets into {} (native XDP), but its peer {} in {} has \
              no XDP program{}, so the veth cannot take XDP frames and the kernel drops every \
              redirected packet ({how} err={err}). Nothing is counted on the interfaces.",
-            capitalize(&c.who()),
+            super::capitalized(&c.who_reaches(v.index())),
             v.name(),
             p.name(),
             pns.name,
@@ -133,12 +133,4 @@ fn check(c: &Ctx) -> Vec<Finding> {
         out.push(f);
     }
     out
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
 }

@@ -61,11 +61,11 @@ fn check(c: &Ctx) -> Vec<Finding> {
         f.entries = c.entries_via(v.index());
         f.why = format!(
             "{} in {} has tx checksum offload on, so its TCP segments carry only the \
-             pseudo-header sum. The native XDP redirect of {} on {} drops the skb's checksum \
+             pseudo-header sum. The native XDP redirect by {} on {} drops the skb's checksum \
              state, and the receiving stack sees a bad checksum and discards the segment{}.",
             pif.name(),
             pns.name,
-            c.who(),
+            c.programs(&[a.prog_id]),
             v.name(),
             if external {
                 ""

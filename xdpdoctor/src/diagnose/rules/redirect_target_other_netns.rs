@@ -1,0 +1,172 @@
+//! `redirect-target-other-netns`: a devmap entry resolves to a device in another namespace.
+//! `bpf_map_update_elem` on a DEVMAP resolves the ifindex value with `dev_get_by_index()` in
+//! the namespace of the process that writes it, so a devmap filled from the host for a
+//! program running in a router or VM namespace points at the host's devices of those numbers
+//! (KERNEL-NOTES). Seen in the window: redirects (successful or not) whose target device, as
+//! the BTF tracepoints read it, lives in another namespace than the program. Seen statically:
+//! devmap entries whose ifindex no interface of the namespace has (another namespace's, or
+//! stale).
+
+use std::collections::BTreeMap;
+
+use super::{Ctx, Rule};
+use crate::diagnose::{Finding, Severity, Subject};
+use crate::probes::EventKind;
+use crate::snapshot::PathStage;
+use crate::xdp::RedirectKind;
+
+pub const RULE: Rule = Rule {
+    id: "redirect-target-other-netns",
+    title: "a devmap entry resolves to a device in another namespace (filled from the wrong one)",
+    check,
+};
+
+fn check(c: &Ctx) -> Vec<Finding> {
+    let mut out = observed(c);
+    out.extend(dangling(c));
+    out
+}
+
+/// Redirects the tracepoints saw leaving the namespace: (ingress, target, target netns) ->
+/// (kind, code name, count).
+fn observed(c: &Ctx) -> Vec<Finding> {
+    let home = c.home();
+    let mut seen: BTreeMap<(u32, u64), Vec<(EventKind, String, u64, u32)>> = BTreeMap::new();
+    for pc in &c.ev.probes.counts {
+        let redirect = matches!(
+            pc.kind,
+            EventKind::Redirect | EventKind::RedirectErr | EventKind::DevmapXmit
+        );
+        if !redirect
+            || pc.netns_inode != home.inode
+            || pc.target_netns_inode == 0
+            || pc.target_netns_inode == home.inode
+        {
+            continue;
+        }
+        seen.entry((pc.target_ifindex, pc.target_netns_inode))
+            .or_default()
+            .push((pc.kind, pc.code_name.clone(), pc.count, pc.ifindex));
+    }
+    let mut out = Vec::new();
+    for ((target, other), hits) in seen {
+        let other_name = c
+            .snap
+            .ns(other)
+            .map(|n| n.name.clone())
+            .or_else(|| c.ev.probes.netns_name(other).map(str::to_string))
+            .unwrap_or_else(|| format!("netns inode {other}"));
+        let meant = home.iface(target).map(|i| i.name().to_string());
+        let mut f = Finding::new(
+            RULE.id,
+            Severity::Error,
+            PathStage::Devmap,
+            Subject::new(home, meant.as_deref()),
+        );
+        f.order = c.order_of(target);
+        f.entries = c.entries_via(target);
+        f.why = format!(
+            "Packets {} redirects to ifindex {target}{} go to a device in {other_name}, not in \
+             {}: the devmap was filled from another namespace, where that ifindex is another \
+             device (bpf_map_update_elem resolves ifindexes in the writer's namespace). They \
+             never reach the container{}.",
+            c.who(),
+            meant
+                .as_deref()
+                .map(|m| format!(" (meant: {m})"))
+                .unwrap_or_default(),
+            home.name,
+            if hits.iter().all(|h| h.0 == EventKind::Redirect) {
+                " although every redirect \"succeeds\""
+            } else {
+                ""
+            }
+        );
+        for (kind, code, count, ingress) in &hits {
+            let from = home
+                .iface(*ingress)
+                .map(|i| i.name().to_string())
+                .unwrap_or_else(|| format!("ifindex {ingress}"));
+            f.observe(
+                format!("{kind} {code} from {from} to ifindex {target} in {other_name}"),
+                *count,
+            );
+        }
+        f.evidence.push(format!(
+            "the redirect target device of ifindex {target} is in {other_name} (inode {other}); \
+             the program runs in {} (inode {})",
+            home.name, home.inode
+        ));
+        f.manual_fix = Some(format!(
+            "write the devmap entries from inside {} (for example {})",
+            home.name,
+            home.ns_ref().shell(&format!(
+                "bpftool map update id MAP key {} value {}",
+                le(target),
+                le(target)
+            ))
+        ));
+        out.push(f);
+    }
+    out
+}
+
+/// Devmap entries of the programs' maps whose ifindex does not exist in the namespace.
+fn dangling(c: &Ctx) -> Vec<Finding> {
+    let home = c.home();
+    let xdp = &c.snap.xdp;
+    let mut out = Vec::new();
+    for m in &xdp.maps {
+        if !matches!(m.kind, RedirectKind::Devmap | RedirectKind::DevmapHash) {
+            continue;
+        }
+        let missing: Vec<u32> = m
+            .entries
+            .iter()
+            .map(|e| e.value)
+            .filter(|v| home.iface(*v).is_none())
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let mut f = Finding::new(
+            RULE.id,
+            Severity::Warning,
+            PathStage::Devmap,
+            Subject::new(home, None),
+        );
+        f.order = missing[0];
+        f.why = format!(
+            "The devmap {} (id {}) holds ifindexes {missing:?}, which no interface of {} has: \
+             it was filled from another namespace (bpf_map_update_elem resolves ifindexes in \
+             the writer's namespace), or the devices are gone. Redirects through these entries \
+             leave the namespace or fail.",
+            m.name, m.id, home.name
+        );
+        f.evidence.push(format!(
+            "{} entries: {:?}; interfaces of {}: {:?}",
+            m.name,
+            m.entries.iter().map(|e| e.value).collect::<Vec<_>>(),
+            home.name,
+            home.interfaces
+                .iter()
+                .map(|i| i.index())
+                .collect::<Vec<_>>()
+        ));
+        f.manual_fix = Some(format!(
+            "refill {} from inside {}, or delete the stale entries",
+            m.name, home.name
+        ));
+        out.push(f);
+    }
+    out
+}
+
+/// A u32 as bpftool's little-endian byte list.
+fn le(v: u32) -> String {
+    v.to_le_bytes()
+        .iter()
+        .map(|b| b.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
