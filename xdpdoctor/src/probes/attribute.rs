@@ -149,7 +149,10 @@ mod tests {
         }
     }
 
-    fn labs(labs: &[(u64, &[(&str, u32, u32)])]) -> ProgOwners {
+    /// (namespace, [(ifname, ifindex, program)]) per lab.
+    type Labs<'a> = &'a [(u64, &'a [(&'a str, u32, u32)])];
+
+    fn labs(labs: Labs) -> ProgOwners {
         let mut o = ProgOwners::default();
         for (ns, ifaces) in labs {
             attached(&mut o, *ns, ifaces);

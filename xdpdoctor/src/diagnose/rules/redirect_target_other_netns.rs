@@ -27,11 +27,13 @@ fn check(c: &Ctx) -> Vec<Finding> {
     out
 }
 
-/// Redirects the tracepoints saw leaving the namespace: (ingress, target, target netns) ->
-/// (kind, code name, count).
+/// One kind of hit towards a target: (kind, code name, count, ingress ifindex).
+type Hit = (EventKind, String, u64, u32);
+
+/// Redirects the tracepoints saw leaving the namespace, by (target ifindex, target netns).
 fn observed(c: &Ctx) -> Vec<Finding> {
     let home = c.home();
-    let mut seen: BTreeMap<(u32, u64), Vec<(EventKind, String, u64, u32)>> = BTreeMap::new();
+    let mut seen: BTreeMap<(u32, u64), Vec<Hit>> = BTreeMap::new();
     for pc in &c.ev.probes.counts {
         let redirect = matches!(
             pc.kind,
