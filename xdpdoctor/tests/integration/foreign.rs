@@ -307,6 +307,19 @@ fn foreign_program_broken_and_healthy_containers_diagnose_fix_revert() {
         "192.168.9.1:8080 -> 10.123.1.1:80"
     );
 
+    // --all-netns finds the router among every namespace with XDP (other labs may run too).
+    let out = xdpdoctor(&["diagnose", "--all-netns", "--observe", "0", "--json"]);
+    let all: Value = serde_json::from_str(&stdout(&out)).expect("--all-netns json");
+    let mine = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["netns"] == vm.as_str())
+        .unwrap_or_else(|| panic!("{vm} missing from --all-netns: {all:#}"));
+    assert_eq!(mine["exit_code"], 1);
+    assert_eq!(mine["findings"].as_array().unwrap().len(), M1_FINDINGS.len());
+    assert!(out.status.code().unwrap() >= 1);
+
     // Not ours: the forwarder's own checksum switch is refused, naming why.
     let out = xdpdoctor(&["--netns", &vm, "fix", "--csum", "forwarder"]);
     assert_eq!(out.status.code(), Some(2));
