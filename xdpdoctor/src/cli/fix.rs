@@ -56,6 +56,8 @@ struct PlanOut<'a> {
     findings: usize,
     manual: Vec<String>,
     actions: &'a [Action],
+    /// The equivalent shell command of each action (they run as printed).
+    commands: Vec<String>,
     results: &'a [Applied],
 }
 
@@ -105,10 +107,10 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         Csum::Container => fix::plan(&r.diagnosis.findings, prefer),
         Csum::Forwarder => fix::plan_with(&r.diagnosis.findings, prefer, Some(&fwd)),
     };
+    // Consequences are resolved by their causes' fixes: only root causes can need a hand.
     let manual: Vec<String> = r
         .diagnosis
-        .findings
-        .iter()
+        .roots()
         .filter(|f| f.fix.is_none())
         .map(|f| format!("{} {}: {}", f.id, f.subject, f.fix_text()))
         .collect();
@@ -123,6 +125,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
             findings: r.diagnosis.findings.len(),
             manual: manual.clone(),
             actions: &actions,
+            commands: actions.iter().map(Action::describe).collect(),
             results: &results,
         })?;
     } else {
@@ -152,6 +155,7 @@ fn print_results(
             findings: 0,
             manual: manual.to_vec(),
             actions,
+            commands: actions.iter().map(Action::describe).collect(),
             results,
         });
     }

@@ -10,6 +10,7 @@ mod deploy;
 mod diagnose;
 mod fix;
 mod lab;
+mod object;
 mod output;
 mod probes;
 mod snapshot;
@@ -68,6 +69,8 @@ pub enum Command {
     Trace(trace::Args),
     /// Measure the forwarder against kernel NAT and XDP redirect-only on a lab of its own.
     Bench(bench::Args),
+    /// Write an embedded eBPF object to a file (for the equivalent commands plans print).
+    Object(object::Args),
 }
 
 pub fn main() -> i32 {
@@ -115,5 +118,6 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Probes(a) => probes::run(a, &ns),
         Command::Trace(a) => trace::run(a, &ns),
         Command::Bench(a) => bench::run(a),
+        Command::Object(a) => object::run(a),
     }
 }

@@ -73,6 +73,22 @@ pub struct Finding {
     pub fix: Option<Fix>,
     /// A fix to do by hand when `fix` is None.
     pub manual_fix: Option<String>,
+    /// The root cause that explains this finding (None: it is a root cause itself). A
+    /// consequence carries no fix of its own: fixing its cause resolves it, and a fix of the
+    /// symptom would only hide the cause.
+    #[serde(default)]
+    pub caused_by: Option<CauseRef>,
+}
+
+/// The finding that explains another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CauseRef {
+    /// Its rule id.
+    pub id: String,
+    /// Its subject.
+    pub subject: Subject,
+    /// Why it explains the consequence, in a few words.
+    pub because: String,
 }
 
 impl Finding {
@@ -89,7 +105,13 @@ impl Finding {
             observed: Vec::new(),
             fix: None,
             manual_fix: None,
+            caused_by: None,
         }
+    }
+
+    /// A root cause (no other finding explains it).
+    pub fn is_root(&self) -> bool {
+        self.caused_by.is_none()
     }
 
     pub fn observe(&mut self, what: impl Into<String>, count: u64) {

@@ -6,6 +6,7 @@
 //! docs/rules.md) and reports only what the snapshot or the observed evidence supports: static
 //! facts are required, observed counts are added to the finding when there are any.
 
+pub mod causes;
 pub mod evidence;
 pub mod finding;
 pub mod rules;
@@ -19,7 +20,7 @@ use crate::snapshot::{self, NatHint, Snapshot};
 use crate::Result;
 
 pub use evidence::{Evidence, ObserveOptions};
-pub use finding::{Finding, Observed, Severity, Subject};
+pub use finding::{CauseRef, Finding, Observed, Severity, Subject};
 
 /// Result of one diagnosis.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,8 +31,26 @@ pub struct Diagnosis {
 }
 
 impl Diagnosis {
+    /// No finding at all.
     pub fn healthy(&self) -> bool {
         self.findings.is_empty()
+    }
+
+    /// The root causes, in packet-path order.
+    pub fn roots(&self) -> impl Iterator<Item = &Finding> + '_ {
+        self.findings.iter().filter(|f| f.is_root())
+    }
+
+    /// The findings `root` explains.
+    pub fn consequences_of<'a>(
+        &'a self,
+        root: &'a Finding,
+    ) -> impl Iterator<Item = &'a Finding> + 'a {
+        self.findings.iter().filter(move |f| {
+            f.caused_by
+                .as_ref()
+                .is_some_and(|c| c.id == root.id && c.subject == root.subject)
+        })
     }
 }
 
@@ -54,6 +73,7 @@ pub fn run_rules(snap: &Snapshot, ev: &Evidence) -> Diagnosis {
             &b.subject.interface,
         ))
     });
+    causes::link(&ctx, &mut findings);
     Diagnosis {
         rules: rules::ALL.iter().map(|r| r.id.to_string()).collect(),
         findings,

@@ -15,7 +15,8 @@ pub fn plan(findings: &[Finding], prefer: PeerFix) -> Vec<Action> {
 /// container" becomes one "the forwarder computes full checksums" (`fix --csum forwarder`).
 pub fn plan_with(findings: &[Finding], prefer: PeerFix, forwarder: Option<&NsRef>) -> Vec<Action> {
     let mut out: Vec<Action> = Vec::new();
-    for f in findings {
+    // Consequences carry no fix (the causal pass took it away): only root causes plan.
+    for f in findings.iter().filter(|f| f.is_root()) {
         let Some(fix) = &f.fix else { continue };
         let a = match (&fix.action, prefer, forwarder) {
             (Action::AttachXdpPass { netns, interface }, PeerFix::Gro, _) => Action::SetGro {

@@ -126,6 +126,9 @@ pub struct Fault {
     /// "node:ifname" removed from the forwarder's devmap after deployment.
     #[serde(default)]
     pub devmap_remove: Vec<IfaceRef>,
+    /// "node:ifname" set administratively down (after its features are set).
+    #[serde(default)]
+    pub link_down: Vec<IfaceRef>,
     /// NAT targets whose SNAT entry is removed after deployment.
     #[serde(default)]
     pub snat_remove: Vec<SocketAddrV4>,
@@ -188,7 +191,12 @@ impl Scenario {
             node_ok(&t.client, "traffic.client".into())?;
         }
         for (name, f) in &self.faults {
-            for (j, at) in f.remove_address.iter().chain(&f.devmap_remove).enumerate() {
+            let refs = f
+                .remove_address
+                .iter()
+                .chain(&f.devmap_remove)
+                .chain(&f.link_down);
+            for (j, at) in refs.enumerate() {
                 if !ifaces.contains(at) {
                     return Err(err(
                         format!("fault.{name}[{j}]"),

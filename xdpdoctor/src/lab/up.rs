@@ -40,6 +40,8 @@ struct IfacePlan {
     addr: Option<Cidr>,
     tx_csum: Option<bool>,
     gro: Option<bool>,
+    /// Set down at the end (fault `link_down`).
+    down: bool,
 }
 
 /// Builds the lab; on any error or interrupt, removes what it made and returns the error.
@@ -139,6 +141,7 @@ type Desired = (
 
 fn desired_state(sc: &Scenario, faults: &[&Fault]) -> Desired {
     let no_addr: HashSet<&IfaceRef> = faults.iter().flat_map(|f| &f.remove_address).collect();
+    let down: HashSet<&IfaceRef> = faults.iter().flat_map(|f| &f.link_down).collect();
     let mut plans: BTreeMap<String, Vec<IfacePlan>> = BTreeMap::new();
     for l in &sc.links {
         for e in [&l.a, &l.b] {
@@ -147,6 +150,7 @@ fn desired_state(sc: &Scenario, faults: &[&Fault]) -> Desired {
             if no_addr.contains(&at) {
                 p.addr = None;
             }
+            p.down = down.contains(&at);
             for fs in faults.iter().flat_map(|f| &f.set_features) {
                 if fs.at == at {
                     p.tx_csum = fs.tx_csum.or(p.tx_csum);
@@ -181,6 +185,7 @@ fn plan_of(e: &End) -> IfacePlan {
         addr: e.addr,
         tx_csum: e.tx_csum,
         gro: e.gro,
+        down: false,
     }
 }
 
@@ -251,6 +256,10 @@ fn configure_nodes(
             }
             if let Some(gw) = gw {
                 rt.add_default_route(gw).await?;
+            }
+            // Last: a down link takes its routes with it, and features need it up.
+            for p in ifaces.iter().filter(|p| p.down) {
+                rt.set_up(rt.link(&p.name).await?.index, false).await?;
             }
             Ok(())
         })?;

@@ -129,9 +129,12 @@ impl Action {
     /// The equivalent shell command, for plans (reference only: `fix` never runs it).
     pub fn describe(&self) -> String {
         match self {
-            Action::AttachXdpPass { netns, interface } => netns.shell(&format!(
-                "ip link set dev {interface} xdpdrv obj passthrough.bpf.o sec xdp"
-            )),
+            Action::AttachXdpPass { netns, interface } => format!(
+                "xdpdoctor object passthrough --output {PASS_OBJ} && {}",
+                netns.shell(&format!(
+                    "ip link set dev {interface} xdpdrv obj {PASS_OBJ} sec xdp"
+                ))
+            ),
             Action::SetGro {
                 netns,
                 interface,
@@ -156,20 +159,54 @@ impl Action {
                 addr,
                 prefix,
             } => netns.shell(&format!("ip address add {addr}/{prefix} dev {interface}")),
-            Action::DevmapAdd {
-                interface, ifindex, ..
-            } => format!(
-                "bpftool map update pinned .../devmap key {ifindex} value {ifindex}  ({interface})"
+            // From inside the namespace: the kernel resolves the ifindex there. The value is
+            // `struct bpf_devmap_val` (ifindex, no program).
+            Action::DevmapAdd { netns, ifindex, .. } => netns.shell(&format!(
+                "bpftool map update pinned {} key {} value {} 0 0 0 0",
+                forwarder_map(netns, "devmap"),
+                bytes(&ifindex.to_ne_bytes()),
+                bytes(&ifindex.to_ne_bytes())
+            )),
+            Action::SnatAdd { netns, key, value } => format!(
+                "bpftool map update pinned {} key {} value {}",
+                forwarder_map(netns, "snat_entries"),
+                endpoint(key),
+                endpoint(value)
             ),
-            Action::SnatAdd { key, value, .. } => {
-                format!("add snat_entries {key} -> {value}")
-            }
             Action::SetForwarderFullCsum { netns, on } => format!(
-                "(redeploy the forwarder in {} with \"full_checksum\": {on}; done atomically with BPF_LINK_UPDATE)",
-                netns.name
+                "xdpdoctor --netns {} fix --{} --csum forwarder",
+                netns.cli_arg(),
+                if *on { "apply" } else { "revert" }
             ),
         }
     }
+}
+
+/// Where the equivalent command of `AttachXdpPass` writes the pass-through object.
+const PASS_OBJ: &str = "/tmp/xdpdoctor-passthrough.bpf.o";
+
+/// A pinned map of xdpdoctor's forwarder in namespace `netns`.
+fn forwarder_map(netns: &NsRef, map: &str) -> String {
+    crate::state::forwarder_pin_dir(netns.inode)
+        .join(map)
+        .display()
+        .to_string()
+}
+
+/// Bytes as bpftool reads them (decimal, space-separated).
+fn bytes(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `struct fwd_endpoint` as bytes: address and port in network order, then two pad bytes.
+fn endpoint(e: &SocketAddrV4) -> String {
+    let mut b = e.ip().octets().to_vec();
+    b.extend(e.port().to_be_bytes());
+    b.extend([0, 0]);
+    bytes(&b)
 }
 
 fn onoff(b: bool) -> &'static str {

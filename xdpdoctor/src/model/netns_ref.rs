@@ -29,12 +29,21 @@ impl NsRef {
     /// A shell command line that runs `cmd` inside this namespace, as printed to users:
     /// `ip -n NAME ...` for `ip` commands in a named namespace, `ip netns exec NAME ...` for
     /// other tools, `nsenter --net=PATH ...` for namespaces that have no name (containers).
+    ///
+    /// `bpftool` always goes through `nsenter --net`: `ip netns exec` remounts /sys, which
+    /// hides bpffs and its pins.
     pub fn shell(&self, cmd: &str) -> String {
+        let bpftool = cmd.starts_with("bpftool ");
         match (self.ip_netns_name(), cmd.strip_prefix("ip ")) {
             (Some(name), Some(rest)) => format!("ip -n {name} {rest}"),
-            (Some(name), None) => format!("ip netns exec {name} {cmd}"),
-            (None, _) => format!("nsenter --net={} {cmd}", self.path),
+            (Some(name), None) if !bpftool => format!("ip netns exec {name} {cmd}"),
+            _ => format!("nsenter --net={} {cmd}", self.path),
         }
+    }
+
+    /// What `xdpdoctor --netns` takes for it: the name, or the path when it has none.
+    pub fn cli_arg(&self) -> &str {
+        self.ip_netns_name().unwrap_or(&self.path)
     }
 }
 
@@ -67,7 +76,13 @@ mod tests {
             named.shell("ethtool -K eth0 tx off"),
             "ip netns exec lab-vm ethtool -K eth0 tx off"
         );
+        assert_eq!(
+            named.shell("bpftool map show"),
+            "nsenter --net=/run/netns/lab-vm bpftool map show"
+        );
+        assert_eq!(named.cli_arg(), "lab-vm");
         let pid = ns("pid:22336", "/proc/22336/ns/net");
+        assert_eq!(pid.cli_arg(), "/proc/22336/ns/net");
         assert_eq!(pid.ip_netns_name(), None);
         assert_eq!(
             pid.shell("ip link set eth0 up"),

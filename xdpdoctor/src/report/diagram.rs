@@ -35,7 +35,9 @@ pub fn diagram(r: &Report, st: Style) -> String {
                 .findings
                 .iter()
                 .filter(|f| {
-                    f.stage == stage && (f.entries.is_empty() || f.entries.contains(&entry))
+                    f.is_root()
+                        && f.stage == stage
+                        && (f.entries.is_empty() || f.entries.contains(&entry))
                 })
                 .collect()
         };
@@ -156,7 +158,7 @@ fn target_diagrams(r: &Report, st: Style) -> String {
             r.diagnosis
                 .findings
                 .iter()
-                .filter(|f| f.stage == stage && about(f))
+                .filter(|f| f.is_root() && f.stage == stage && about(f))
                 .collect()
         };
         let stages = [

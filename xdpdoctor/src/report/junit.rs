@@ -1,4 +1,6 @@
-//! JUnit XML for CI: one testcase per rule, a failure per finding of that rule.
+//! JUnit XML for CI: one testcase per rule, a failure per root cause found by that rule (its
+//! consequences are listed in the failure's text; a rule whose findings are all consequences
+//! of other rules' causes passes, so the failure count is the number of root causes' rules).
 
 use crate::diagnose::Report;
 
@@ -14,7 +16,7 @@ pub fn junit(r: &Report) -> String {
     let failures = d
         .rules
         .iter()
-        .filter(|id| d.findings.iter().any(|f| &f.id == *id))
+        .filter(|id| d.roots().any(|f| &f.id == *id))
         .count();
     let secs = r.timing.total_ms as f64 / 1000.0;
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -28,7 +30,7 @@ pub fn junit(r: &Report) -> String {
         d.rules.len()
     );
     for id in &d.rules {
-        let fs: Vec<_> = d.findings.iter().filter(|f| &f.id == id).collect();
+        let fs: Vec<_> = d.roots().filter(|f| &f.id == id).collect();
         s += &format!(
             "    <testcase classname=\"xdpdoctor.rules\" name=\"{}\"",
             esc(id)
@@ -39,13 +41,21 @@ pub fn junit(r: &Report) -> String {
         }
         s += ">\n";
         for f in fs {
+            let consequences: Vec<String> = d
+                .consequences_of(f)
+                .map(|c| format!("consequence: {} on {}", c.id, c.subject))
+                .collect();
             s += &format!(
-                "      <failure type=\"{}\" message=\"{}\">{}\n{}\nfix: {}</failure>\n",
+                "      <failure type=\"{}\" message=\"{}\">{}\n{}\nfix: {}{}</failure>\n",
                 esc(&f.id),
                 esc(&format!("{}: {}", f.subject, f.severity_str())),
                 esc(&f.why),
                 esc(&f.evidence.join("\n")),
-                esc(&f.fix_text())
+                esc(&f.fix_text()),
+                esc(&consequences
+                    .iter()
+                    .map(|c| format!("\n{c}"))
+                    .collect::<String>())
             );
         }
         s += "    </testcase>\n";

@@ -4,9 +4,33 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, ContentArrangement, Table}
 
 use super::Style;
 use crate::diagnose::evidence::Traffic;
-use crate::diagnose::Report;
+use crate::diagnose::{Finding, Report};
 
-/// One row per finding, in packet-path order.
+/// The findings as printed: each root cause numbered in packet-path order (`1`, `2`), the
+/// consequences it explains right after it (`1.1`, `1.2`). A consequence whose cause is not
+/// in the list (cannot happen; defensive) is printed as a root.
+pub fn numbered(r: &Report) -> Vec<(String, &Finding)> {
+    let d = &r.diagnosis;
+    let mut out = Vec::new();
+    for (n, root) in d.roots().enumerate() {
+        out.push(((n + 1).to_string(), root));
+        for (k, c) in d.consequences_of(root).enumerate() {
+            out.push((format!("{}.{}", n + 1, k + 1), c));
+        }
+    }
+    let orphans: Vec<&Finding> = d
+        .findings
+        .iter()
+        .filter(|f| !out.iter().any(|(_, g)| std::ptr::eq(*g, *f)))
+        .collect();
+    let first = d.roots().count();
+    for (k, f) in orphans.into_iter().enumerate() {
+        out.push(((first + k + 1).to_string(), f));
+    }
+    out
+}
+
+/// One row per finding: root causes in packet-path order, each followed by its consequences.
 pub fn table(r: &Report, st: Style) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
@@ -15,41 +39,64 @@ pub fn table(r: &Report, st: Style) -> String {
         t.force_no_tty();
     }
     t.set_header(vec!["#", "where", "severity", "finding", "subject", "fix"]);
-    for (n, f) in r.diagnosis.findings.iter().enumerate() {
+    for (n, f) in numbered(r) {
+        let (finding, fix) = match &f.caused_by {
+            Some(c) => (
+                format!(
+                    "  ↳ {} (because of #{})",
+                    f.id,
+                    n.split('.').next().unwrap_or("")
+                ),
+                format!("(fix {})", c.id),
+            ),
+            None => (
+                f.id.clone(),
+                f.fix
+                    .as_ref()
+                    .map(|x| x.id.clone())
+                    .unwrap_or_else(|| "manual".into()),
+            ),
+        };
         t.add_row(vec![
-            Cell::new(n + 1),
+            Cell::new(n),
             Cell::new(f.stage.label()),
             Cell::new(st.severity(f.severity)),
-            Cell::new(&f.id),
+            Cell::new(finding),
             Cell::new(f.subject.to_string()),
-            Cell::new(f.fix.as_ref().map(|x| x.id.as_str()).unwrap_or("manual")),
+            Cell::new(fix),
         ]);
     }
     t.to_string()
 }
 
-/// Why / evidence / fix of every finding.
+/// Why / evidence / fix of every finding, in the order of [`numbered`].
 pub fn details(r: &Report, st: Style) -> String {
     let mut s = String::new();
-    for (n, f) in r.diagnosis.findings.iter().enumerate() {
+    for (n, f) in numbered(r) {
+        let indent = if f.caused_by.is_some() { "   " } else { "" };
         s += &format!(
-            "\n{}. {} [{}] {}\n",
-            n + 1,
+            "\n{indent}{n}. {} [{}] {}\n",
             st.bad(&f.id),
             f.stage.label(),
             f.subject
         );
-        if !f.entries.is_empty() {
-            s += &format!("   entries: {}\n", f.entries.join(", "));
+        if let Some(c) = &f.caused_by {
+            s += &format!(
+                "{indent}   because of: {} on {} ({})\n",
+                c.id, c.subject, c.because
+            );
         }
-        s += &format!("   why: {}\n", f.why);
+        if !f.entries.is_empty() {
+            s += &format!("{indent}   entries: {}\n", f.entries.join(", "));
+        }
+        s += &format!("{indent}   why: {}\n", f.why);
         for e in &f.evidence {
-            s += &format!("   evidence: {e}\n");
+            s += &format!("{indent}   evidence: {e}\n");
         }
         for o in &f.observed {
-            s += &format!("   observed: {} = {}\n", o.what, o.count);
+            s += &format!("{indent}   observed: {} = {}\n", o.what, o.count);
         }
-        s += &format!("   fix: {}\n", f.fix_text());
+        s += &format!("{indent}   fix: {}\n", f.fix_text());
     }
     s
 }

@@ -224,6 +224,7 @@ fn read_redirect_map(id: u32) -> crate::Result<Option<RedirectMap>> {
         name: info.name_as_str().unwrap_or("").to_string(),
         kind,
         max_entries: info.max_entries(),
+        value_size: info.value_size(),
         entries,
     }))
 }

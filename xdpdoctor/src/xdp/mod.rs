@@ -104,8 +104,15 @@ pub struct RedirectMap {
     pub kind: RedirectKind,
     /// Its capacity.
     pub max_entries: u32,
+    /// Bytes per value: 4 (a bare ifindex) or 8 (`struct bpf_devmap_val`, with a program).
+    #[serde(default = "four")]
+    pub value_size: u32,
     /// Present entries (devmaps: the target device; cpumaps: queue sizes; xskmaps: keys).
     pub entries: Vec<MapEntry>,
+}
+
+fn four() -> u32 {
+    4
 }
 
 /// One entry of a redirect map.

@@ -36,6 +36,7 @@ fn view() -> XdpView {
                 name: "devmap".into(),
                 kind: RedirectKind::DevmapHash,
                 max_entries: 64,
+                value_size: 8,
                 entries: vec![entry(4, 4), entry(5, 5), entry(2, 2)],
             },
             RedirectMap {
@@ -43,6 +44,7 @@ fn view() -> XdpView {
                 name: "cpus".into(),
                 kind: RedirectKind::Cpumap,
                 max_entries: 2,
+                value_size: 8,
                 entries: vec![entry(0, 2048)],
             },
             RedirectMap {
@@ -50,6 +52,7 @@ fn view() -> XdpView {
                 name: "xsks".into(),
                 kind: RedirectKind::Xskmap,
                 max_entries: 2,
+                value_size: 8,
                 entries: vec![],
             },
         ],

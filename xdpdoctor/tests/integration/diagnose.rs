@@ -14,17 +14,28 @@ type Case = (
     &'static [(&'static str, &'static str, &'static str)],
 );
 
-/// (id, netns, interface) of every finding, and the exit code.
+/// (id, netns, interface) of every root cause (findings no other explains: the symptoms the
+/// window saw are linked to them), and the exit code.
 pub fn findings(lab: &Lab, extra: &[&str]) -> (BTreeSet<(String, String, String)>, Option<i32>) {
     let ns = lab.ns("vm");
     let mut args = vec!["--netns", ns.as_str(), "diagnose", "--json"];
     args.extend_from_slice(extra);
     let out = xdpdoctor(&args);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("diagnose json");
-    let set = v["findings"]
-        .as_array()
-        .unwrap()
+    let all = v["findings"].as_array().unwrap();
+    // Every consequence names a finding of the same report.
+    for f in all.iter().filter(|f| !f["caused_by"].is_null()) {
+        let c = &f["caused_by"];
+        assert!(
+            all.iter().any(|g| g["id"] == c["id"]
+                && g["subject"] == c["subject"]
+                && g["caused_by"].is_null()),
+            "caused_by names no root of this report: {f:#}"
+        );
+    }
+    let set = all
         .iter()
+        .filter(|f| f["caused_by"].is_null())
         .map(|f| {
             (
                 f["id"].as_str().unwrap().to_string(),
@@ -260,4 +271,56 @@ fn diagnose_fleet_finds_every_container() {
         ));
     }
     assert_eq!(found, want);
+}
+
+/// A container's own veth end down and nothing else wrong: one root (`peer-link-down`), the
+/// failed neighbour and the failed connection linked to it, and no fix that would mask it.
+#[test]
+#[ignore = "needs root: builds a namespace lab"]
+fn peer_down_is_the_one_root_cause() {
+    require_root();
+    let lab = Lab::up("pd", &["--fault", "peer-down-m1"]);
+    // Traffic first, so the router's neighbour entry for 10.123.1.1 has failed.
+    assert_eq!(
+        lab.connect()
+            .into_iter()
+            .map(|(_, ok)| ok)
+            .collect::<Vec<_>>(),
+        [false, true]
+    );
+    let ns = lab.ns("vm");
+    let out = xdpdoctor(&["--netns", &ns, "diagnose", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let all = v["findings"].as_array().unwrap();
+    let roots: Vec<_> = all.iter().filter(|f| f["caused_by"].is_null()).collect();
+    assert_eq!(roots.len(), 1, "{v:#}");
+    assert_eq!(roots[0]["id"], "peer-link-down");
+    assert_eq!(roots[0]["subject"]["netns"], lab.ns("m1").as_str());
+    assert_eq!(roots[0]["subject"]["interface"], "host0");
+    let others: Vec<&str> = all
+        .iter()
+        .filter(|f| !f["caused_by"].is_null())
+        .map(|f| {
+            assert_eq!(f["caused_by"]["id"], "peer-link-down", "{f:#}");
+            assert!(f["fix"].is_null(), "a consequence offers no fix: {f:#}");
+            assert!(
+                !f["manual_fix"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("nud permanent"),
+                "{f:#}"
+            );
+            f["id"].as_str().unwrap()
+        })
+        .collect();
+    assert!(others.contains(&"connection-failed"), "{others:?}");
+    assert!(others.contains(&"fib-no-neighbor"), "{others:?}");
+    // The table nests them under their cause.
+    let out = xdpdoctor(&["--netns", &ns, "diagnose", "--observe", "0"]);
+    assert!(
+        stdout(&out).contains("↳ fib-no-neighbor (because of #1)"),
+        "{}",
+        stdout(&out)
+    );
 }

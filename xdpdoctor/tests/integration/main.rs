@@ -10,6 +10,7 @@
 mod bench;
 mod checksum;
 mod cli;
+mod commands;
 mod common;
 mod deploy;
 mod diagnose;

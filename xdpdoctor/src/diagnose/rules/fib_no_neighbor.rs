@@ -102,13 +102,22 @@ fn check(c: &Ctx) -> Vec<Finding> {
         ));
         f.observe("forwarder fib_no_neigh (since deploy)", total);
         f.observe("forwarder fib_no_neigh (window)", delta);
-        f.manual_fix = Some(format!(
-            "check that {hop} is up and reachable; or add it: {}",
-            home.ns_ref().shell(&format!(
-                "ip neigh replace {hop} lladdr MAC dev {} nud permanent",
-                ifname.as_deref().unwrap_or("DEV")
-            ))
-        ));
+        // The MAC the neighbour would answer with: the peer interface holding the address.
+        let mac = home
+            .iface(h.oif)
+            .and_then(|v| c.snap.peer_of(v))
+            .and_then(|(pns, _)| pns.owner_of(hop))
+            .map(|i| i.link.mac.clone())
+            .filter(|m| !m.is_empty());
+        f.manual_fix = Some(match (mac, &ifname) {
+            (Some(mac), Some(dev)) => format!(
+                "check that {hop} is up and reachable; or pin it: {}",
+                home.ns_ref().shell(&format!(
+                    "ip neigh replace {hop} lladdr {mac} dev {dev} nud permanent"
+                ))
+            ),
+            _ => format!("check that {hop} is up and answers ARP"),
+        });
         out.push(f);
     }
     out

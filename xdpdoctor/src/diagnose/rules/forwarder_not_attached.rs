@@ -39,12 +39,17 @@ fn check(c: &Ctx) -> Vec<Finding> {
             );
             f.evidence
                 .push(format!("IFLA_XDP on {}: {:?}", i.name, i.attached_prog_id));
-            f.manual_fix = Some(format!(
-                "redeploy: xdpdoctor --netns {} teardown && xdpdoctor --netns {} deploy --config {}",
-                fwd.name,
-                fwd.name,
-                ours.config_file.as_deref().unwrap_or("CONFIG")
-            ));
+            let ns = fwd.ns_ref();
+            f.manual_fix = Some(match ours.config_file.as_deref() {
+                Some(cfg) => format!(
+                    "redeploy: xdpdoctor --netns {ns} teardown && xdpdoctor --netns {ns} deploy --config {cfg}",
+                    ns = ns.cli_arg()
+                ),
+                None => format!(
+                    "redeploy: xdpdoctor --netns {ns} teardown, then deploy it again from its config",
+                    ns = ns.cli_arg()
+                ),
+            });
             f
         })
         .collect()

@@ -1,6 +1,8 @@
 //! The rules, one per file, each a `check(&Ctx) -> Vec<Finding>` with a stable id. The order
 //! here is the order a packet meets the causes; findings are sorted by stage anyway.
 
+mod checksum_errors;
+mod connection_failed;
 mod devmap_missing_target;
 mod fib_no_neighbor;
 mod forwarder_not_attached;
@@ -8,6 +10,7 @@ mod forwarding_disabled;
 mod interface_no_address;
 mod nat_entry_asymmetric;
 mod peer_link_down;
+mod redirect_errors;
 mod redirect_target_other_netns;
 mod veth_peer_no_xdp;
 mod veth_tx_csum_offload;
@@ -57,6 +60,10 @@ pub const ALL: &[Rule] = &[
     veth_peer_no_xdp::RULE,
     veth_tx_csum_offload::RULE,
     nat_entry_asymmetric::RULE,
+    // Symptoms seen in the window; the causal pass links each to the cause that explains it.
+    redirect_errors::RULE,
+    checksum_errors::RULE,
+    connection_failed::RULE,
 ];
 
 /// The rule with this id.

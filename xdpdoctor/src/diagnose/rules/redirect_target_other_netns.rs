@@ -99,15 +99,7 @@ fn observed(c: &Ctx) -> Vec<Finding> {
              the program runs in {} (inode {})",
             home.name, home.inode
         ));
-        f.manual_fix = Some(format!(
-            "write the devmap entries from inside {} (for example {})",
-            home.name,
-            home.ns_ref().shell(&format!(
-                "bpftool map update id MAP key {} value {}",
-                le(target),
-                le(target)
-            ))
-        ));
+        f.manual_fix = Some(refill(c, target));
         out.push(f);
     }
     out
@@ -162,6 +154,38 @@ fn dangling(c: &Ctx) -> Vec<Finding> {
         out.push(f);
     }
     out
+}
+
+/// Rewrite, from inside the program's namespace, the devmap entries keyed by `target` (the
+/// kernel then resolves the ifindex there).
+fn refill(c: &Ctx, target: u32) -> String {
+    let home = c.home();
+    let cmds: Vec<String> = c
+        .snap
+        .xdp
+        .maps
+        .iter()
+        .filter(|m| matches!(m.kind, RedirectKind::Devmap | RedirectKind::DevmapHash))
+        .filter(|m| m.entries.iter().any(|e| e.key == target))
+        .map(|m| {
+            let pad = if m.value_size >= 8 { " 0 0 0 0" } else { "" };
+            home.ns_ref().shell(&format!(
+                "bpftool map update id {} key {} value {}{pad}",
+                m.id,
+                le(target),
+                le(target)
+            ))
+        })
+        .collect();
+    if cmds.is_empty() {
+        format!("write the devmap entries from inside {}", home.name)
+    } else {
+        format!(
+            "write the devmap entries from inside {}: {}",
+            home.name,
+            cmds.join(" && ")
+        )
+    }
 }
 
 /// A u32 as bpftool's little-endian byte list.

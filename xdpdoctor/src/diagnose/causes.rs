@@ -1,0 +1,172 @@
+//! Root causes, not symptoms: after the rules ran, a pass links each finding that another
+//! explains to that cause (`Finding::caused_by`). A link needs proof in the snapshot or the
+//! evidence (the same veth pair, the same NAT entry), never a guess; independent causes (the
+//! seed's three faults) stay independent roots. A consequence loses its own fix: fixing the
+//! cause resolves it, and fixing the symptom (a permanent neighbour for a peer that is down)
+//! would only hide the cause.
+//!
+//! The links, cause -> consequence, are [`LINKS`] (documented in docs/rules.md); each has a
+//! proof function. Two passes: static consequences first (a finding caused by another static
+//! finding), then the window's symptoms, linked only to findings that are roots by then, so
+//! every `caused_by` names a root.
+
+use super::rules::Ctx;
+use super::{CauseRef, Finding};
+
+/// One causal link: findings of rule `cause` can explain findings of rule `consequence`,
+/// when `proof` holds for the pair.
+pub struct Link {
+    /// The rule id of the cause.
+    pub cause: &'static str,
+    /// The rule id of the consequence.
+    pub consequence: &'static str,
+    /// Whether this cause explains this consequence.
+    pub proof: fn(&Ctx, cause: &Finding, consequence: &Finding) -> bool,
+    /// The explanation, a few words.
+    pub because: &'static str,
+}
+
+/// Rules that only report what the window saw happen (linked in the second pass).
+const SYMPTOMS: &[&str] = &["redirect-errors", "checksum-errors", "connection-failed"];
+
+/// Every causal link.
+pub const LINKS: &[Link] = &[
+    Link {
+        cause: "peer-link-down",
+        consequence: "fib-no-neighbor",
+        proof: same_veth_pair,
+        because: "the neighbour cannot answer ARP while its link is down",
+    },
+    Link {
+        cause: "peer-link-down",
+        consequence: "redirect-errors",
+        proof: same_veth_pair,
+        because: "a veth pair with an end down takes no frames",
+    },
+    Link {
+        cause: "veth-peer-no-xdp",
+        consequence: "redirect-errors",
+        proof: same_veth_pair,
+        because: "the veth cannot take XDP frames while its peer has no XDP",
+    },
+    Link {
+        cause: "veth-tx-csum-offload",
+        consequence: "checksum-errors",
+        proof: partial_sums_from_elsewhere,
+        because: "partial checksums crossed an XDP redirect",
+    },
+];
+
+/// Findings on the path of a failed connection's entry explain it (any root, first in
+/// packet-path order).
+fn on_entry_path(c: &Ctx, cause: &Finding, failed: &Finding) -> bool {
+    let Some(entry) = failed.entries.first() else {
+        return false;
+    };
+    cause.entries.contains(entry)
+        || (cause.entries.is_empty() && cause.subject.netns_inode == c.snap.netns_inode)
+}
+
+/// The consequence's subject and the cause's are the two ends of one veth (or the same end).
+fn same_veth_pair(c: &Ctx, cause: &Finding, consequence: &Finding) -> bool {
+    let home = c.home();
+    let Some(v) = consequence
+        .subject
+        .interface
+        .as_deref()
+        .and_then(|n| home.iface_by_name(n))
+    else {
+        return false;
+    };
+    if consequence.subject.netns_inode != home.inode {
+        return false;
+    }
+    let same = |inode: u64, name: &str| {
+        cause.subject.netns_inode == inode && cause.subject.interface.as_deref() == Some(name)
+    };
+    same(home.inode, v.name())
+        || c.snap
+            .peer_of(v)
+            .is_some_and(|(pns, pif)| same(pns.inode, pif.name()))
+}
+
+/// Partial sums sent from one namespace are dropped in another: any tx-csum finding whose
+/// sender is not where the drops were counted.
+fn partial_sums_from_elsewhere(_: &Ctx, cause: &Finding, consequence: &Finding) -> bool {
+    cause.subject.netns_inode != consequence.subject.netns_inode
+}
+
+/// Links consequences to their causes in `findings` (sorted in packet-path order).
+pub fn link(c: &Ctx, findings: &mut [Finding]) {
+    // Pass 1: static consequences of static causes.
+    for i in 0..findings.len() {
+        if SYMPTOMS.contains(&findings[i].id.as_str()) {
+            continue;
+        }
+        if let Some(r) = find_cause(c, findings, i, |_| true) {
+            attach(findings, i, r);
+        }
+    }
+    // Pass 2: symptoms, to roots only.
+    for i in 0..findings.len() {
+        if !SYMPTOMS.contains(&findings[i].id.as_str()) {
+            continue;
+        }
+        let is_root = |f: &Finding| f.is_root() && !SYMPTOMS.contains(&f.id.as_str());
+        let r = if findings[i].id == "connection-failed" {
+            findings
+                .iter()
+                .enumerate()
+                .find(|(j, f)| *j != i && is_root(f) && on_entry_path(c, f, &findings[i]))
+                .map(|(j, f)| (j, format!("{} is on the path of this entry", f.id)))
+        } else {
+            find_cause(c, findings, i, is_root)
+        };
+        if let Some(r) = r {
+            attach(findings, i, r);
+        }
+    }
+}
+
+/// The first finding (packet-path order) that explains finding `i` by a link, among those
+/// `eligible` accepts: its index and why.
+fn find_cause(
+    c: &Ctx,
+    findings: &[Finding],
+    i: usize,
+    eligible: impl Fn(&Finding) -> bool,
+) -> Option<(usize, String)> {
+    let f = &findings[i];
+    LINKS
+        .iter()
+        .filter(|l| l.consequence == f.id)
+        .flat_map(|l| {
+            findings
+                .iter()
+                .enumerate()
+                .filter(move |(j, g)| *j != i && g.id == l.cause)
+                .map(move |(j, g)| (j, g, l))
+        })
+        .filter(|(_, g, l)| eligible(g) && (l.proof)(c, g, f))
+        .min_by_key(|(j, _, _)| *j)
+        .map(|(j, _, l)| (j, l.because.to_string()))
+}
+
+/// Marks finding `i` as caused by finding `j`, and takes its own fix away.
+fn attach(findings: &mut [Finding], i: usize, (j, because): (usize, String)) {
+    let cause = CauseRef {
+        id: findings[j].id.clone(),
+        subject: findings[j].subject.clone(),
+        because,
+    };
+    let f = &mut findings[i];
+    f.fix = None;
+    f.manual_fix = Some(format!(
+        "fix the cause, {} on {}: {}",
+        cause.id, cause.subject, cause.because
+    ));
+    f.caused_by = Some(cause);
+}
+
+#[cfg(test)]
+mod tests;

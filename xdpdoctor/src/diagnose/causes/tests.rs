@@ -1,0 +1,202 @@
+//! Every causal link, both ways: with the cause present the consequence names it (and loses
+//! its own fix); without it the consequence stands alone as a root. On the seed lab's saved
+//! snapshots, mutated.
+
+use crate::bpf::forwarder_abi::Counter;
+use crate::diagnose::evidence::{
+    ConnectResult, CsumErrors, Evidence, ProbeCount, ProbeEvidence, Traffic,
+};
+use crate::diagnose::{run_rules, Finding};
+use crate::netlink::rtnl::Neighbour;
+use crate::probes::{Attribution, EventKind};
+use crate::snapshot::{Iface, Snapshot};
+
+const HEALTHY: &str = include_str!("../../../tests/fixtures/seed-healthy.json");
+const FAULTS: &str = include_str!("../../../tests/fixtures/seed-faults.json");
+
+fn healthy() -> Snapshot {
+    serde_json::from_str(HEALTHY).expect("fixture")
+}
+
+fn iface<'a>(s: &'a mut Snapshot, ns_suffix: &str, name: &str) -> &'a mut Iface {
+    s.namespaces
+        .iter_mut()
+        .find(|n| n.name.ends_with(ns_suffix))
+        .unwrap()
+        .interfaces
+        .iter_mut()
+        .find(|i| i.link.name == name)
+        .unwrap()
+}
+
+fn find<'a>(f: &'a [Finding], id: &str) -> &'a Finding {
+    f.iter().find(|x| x.id == id).unwrap_or_else(|| {
+        panic!(
+            "{id} missing: {:?}",
+            f.iter().map(|x| &x.id).collect::<Vec<_>>()
+        )
+    })
+}
+
+/// (id, cause id) of every finding.
+fn links(f: &[Finding]) -> Vec<(String, Option<String>)> {
+    f.iter()
+        .map(|x| (x.id.clone(), x.caused_by.as_ref().map(|c| c.id.clone())))
+        .collect()
+}
+
+/// The next hop 10.123.1.1 on ve-m1 failed ARP and the forwarder counted NO_NEIGH.
+fn neighbour_failed(s: &mut Snapshot) {
+    for c in &mut s.forwarder.as_mut().unwrap().counters {
+        if c.0 == Counter::FibNoNeigh {
+            c.1 = 5;
+        }
+    }
+    let idx = iface(s, "-vm", "ve-m1").link.index;
+    s.namespaces[0].neighbours.push(Neighbour {
+        ifindex: idx,
+        addr: "10.123.1.1".parse().unwrap(),
+        mac: None,
+        state: "failed".into(),
+        valid: false,
+    });
+}
+
+fn with_probe(s: &Snapshot, kind: EventKind, code: i32, name: &str) -> Evidence {
+    let mut ev = Evidence::static_only("test");
+    ev.probes = ProbeEvidence {
+        available: true,
+        counts: vec![ProbeCount {
+            netns_inode: s.netns_inode,
+            ifindex: 3,
+            kind,
+            code,
+            code_name: name.into(),
+            target_ifindex: s.home().iface_by_name("ve-m1").unwrap().index(),
+            target_netns_inode: s.netns_inode,
+            count: 4,
+            prog_id: 0,
+            attribution: Attribution::Device,
+        }],
+        ..Default::default()
+    };
+    ev
+}
+
+#[test]
+fn peer_down_explains_the_failed_neighbour() {
+    let mut s = healthy();
+    neighbour_failed(&mut s);
+    let alone = run_rules(&s, &Evidence::static_only("t")).findings;
+    assert_eq!(links(&alone), [("fib-no-neighbor".into(), None)]);
+    assert!(alone[0]
+        .manual_fix
+        .as_deref()
+        .unwrap()
+        .contains("nud permanent"));
+
+    iface(&mut s, "-m1", "host0").link.up = false;
+    let f = run_rules(&s, &Evidence::static_only("t")).findings;
+    let n = find(&f, "fib-no-neighbor");
+    assert_eq!(n.caused_by.as_ref().unwrap().id, "peer-link-down");
+    // The symptom's fix (a permanent neighbour) would hide the cause: gone.
+    assert!(n.fix.is_none());
+    assert!(!n.manual_fix.as_deref().unwrap().contains("nud permanent"));
+    assert!(find(&f, "peer-link-down").is_root());
+}
+
+#[test]
+fn redirect_errors_are_explained_by_the_peer_without_xdp_or_down() {
+    let s = healthy();
+    let ev = with_probe(&s, EventKind::RedirectErr, -95, "EOPNOTSUPP");
+    // Nothing static explains them: the symptom is the root.
+    let f = run_rules(&s, &ev).findings;
+    assert_eq!(links(&f), [("redirect-errors".into(), None)]);
+
+    let mut s = healthy();
+    iface(&mut s, "-m1", "host0").gro_requested = Some(false);
+    iface(&mut s, "-vm", "ve-m1").xdp_features = Some(0x23);
+    let f = run_rules(&s, &ev).findings;
+    assert_eq!(
+        find(&f, "redirect-errors").caused_by.as_ref().unwrap().id,
+        "veth-peer-no-xdp"
+    );
+
+    let mut s = healthy();
+    iface(&mut s, "-m1", "host0").link.up = false;
+    let ev = with_probe(&s, EventKind::DevmapXmit, -100, "ENETDOWN");
+    let f = run_rules(&s, &ev).findings;
+    assert_eq!(
+        find(&f, "redirect-errors").caused_by.as_ref().unwrap().id,
+        "peer-link-down"
+    );
+}
+
+#[test]
+fn checksum_errors_are_explained_by_tx_offload_elsewhere() {
+    let s = healthy();
+    let client = s
+        .namespaces
+        .iter()
+        .find(|n| n.name.ends_with("-client"))
+        .unwrap();
+    let mut ev = Evidence::static_only("t");
+    ev.csum_errors = vec![CsumErrors {
+        netns: client.name.clone(),
+        netns_inode: client.inode,
+        delta: 3,
+    }];
+    let f = run_rules(&s, &ev).findings;
+    assert_eq!(links(&f), [("checksum-errors".into(), None)]);
+
+    let mut s = healthy();
+    iface(&mut s, "-m1", "host0").tx_csum_active = Some(true);
+    let f = run_rules(&s, &ev).findings;
+    assert_eq!(
+        find(&f, "checksum-errors").caused_by.as_ref().unwrap().id,
+        "veth-tx-csum-offload"
+    );
+}
+
+#[test]
+fn failed_connections_name_the_first_cause_on_their_path() {
+    let failed = |to: &str| ConnectResult {
+        target: "192.168.9.1:8080".parse().unwrap(),
+        backend: Some(to.parse().unwrap()),
+        ok: false,
+        elapsed_ms: 2000,
+        detail: "connect: connection timed out".into(),
+    };
+    let mut ev = Evidence::static_only("t");
+    ev.traffic = Traffic::Client {
+        by: "lab".into(),
+        results: vec![failed("10.123.1.1:80")],
+    };
+    // Healthy static state: nothing explains it.
+    let f = run_rules(&healthy(), &ev).findings;
+    assert_eq!(links(&f), [("connection-failed".into(), None)]);
+
+    // The seed's faults: the first cause on 8080's path is the missing address; the three
+    // causes stay independent roots.
+    let s: Snapshot = serde_json::from_str(FAULTS).unwrap();
+    let f = run_rules(&s, &ev).findings;
+    assert_eq!(
+        find(&f, "connection-failed").caused_by.as_ref().unwrap().id,
+        "interface-no-address"
+    );
+    let roots: Vec<&str> = f
+        .iter()
+        .filter(|x| x.is_root())
+        .map(|x| x.id.as_str())
+        .collect();
+    assert_eq!(roots.len(), 6, "{roots:?}");
+    assert!(roots.iter().all(|r| *r != "connection-failed"));
+}
+
+#[test]
+fn independent_causes_stay_roots() {
+    let s: Snapshot = serde_json::from_str(FAULTS).unwrap();
+    let f = run_rules(&s, &Evidence::static_only("t")).findings;
+    assert_eq!(f.len(), 6);
+    assert!(f.iter().all(Finding::is_root));
+}
