@@ -38,6 +38,9 @@ pub struct CaptureStats {
     pub corrupt: u64,
     /// Segments not fully captured and not partial (the full checksum cannot be checked).
     pub unverifiable: u64,
+    /// Segments with RST set (a closed port answers a SYN with one).
+    #[serde(default)]
+    pub resets: u64,
 }
 
 impl CaptureStats {
@@ -103,6 +106,19 @@ pub fn classify_ethernet(frame: &[u8]) -> Option<Option<CsumClass>> {
     classify_ipv4(&frame[14..])
 }
 
+/// Whether an Ethernet frame is an IPv4 TCP segment with RST set.
+pub fn is_reset(frame: &[u8]) -> bool {
+    let Some(ip) = frame.get(14..) else {
+        return false;
+    };
+    let Ok(iph) = Ipv4HeaderSlice::from_slice(ip) else {
+        return false;
+    };
+    ip.get(usize::from(iph.ihl()) * 4..)
+        .and_then(|seg| TcpHeaderSlice::from_slice(seg).ok())
+        .is_some_and(|t| t.rst())
+}
+
 /// Captures TCP on `ifname` in `ns` for `window` and classifies every segment. `ready` gets
 /// one message once the capture is open (so traffic can start after it).
 pub fn capture_tcp(
@@ -142,6 +158,7 @@ pub fn capture_tcp(
                 Ok(p) => {
                     if let Some(c) = classify_ethernet(p.data) {
                         st.add(c);
+                        st.resets += u64::from(is_reset(p.data));
                     }
                 }
                 Err(pcap::Error::TimeoutExpired | pcap::Error::NoMorePackets) => {

@@ -38,6 +38,18 @@ pub const LINKS: &[Link] = &[
         because: "the neighbour cannot answer ARP while its link is down",
     },
     Link {
+        cause: "nat-target-stale",
+        consequence: "fib-no-neighbor",
+        proof: same_entry,
+        because: "nobody answers ARP for an address the container no longer has",
+    },
+    Link {
+        cause: "nat-target-gone",
+        consequence: "forwarder-not-attached",
+        proof: interface_vanished,
+        because: "the interface went away with the container",
+    },
+    Link {
         cause: "peer-link-down",
         consequence: "redirect-errors",
         proof: same_veth_pair,
@@ -65,6 +77,23 @@ fn on_entry_path(c: &Ctx, cause: &Finding, failed: &Finding) -> bool {
     };
     cause.entries.contains(entry)
         || (cause.entries.is_empty() && cause.subject.netns_inode == c.snap.netns_inode)
+}
+
+/// The consequence's interface no longer exists in the diagnosed namespace.
+fn interface_vanished(c: &Ctx, _: &Finding, consequence: &Finding) -> bool {
+    consequence
+        .subject
+        .interface
+        .as_deref()
+        .is_some_and(|n| c.home().iface_by_name(n).is_none())
+}
+
+/// Both name the same NAT entry.
+fn same_entry(_: &Ctx, cause: &Finding, consequence: &Finding) -> bool {
+    consequence
+        .entries
+        .iter()
+        .any(|e| cause.entries.contains(e))
 }
 
 /// The consequence's subject and the cause's are the two ends of one veth (or the same end).

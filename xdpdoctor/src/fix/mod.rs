@@ -16,6 +16,7 @@ pub mod gro;
 pub mod journal;
 mod perform;
 pub mod plan;
+pub mod retarget;
 pub mod snat;
 pub mod tx_csum;
 pub mod xdp_pass;

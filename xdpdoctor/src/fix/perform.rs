@@ -1,7 +1,7 @@
 //! Performing an [`Action`]: find its namespace again (by inode, if its path no longer leads
 //! there) and hand it to the file of its fix.
 
-use super::{address, devmap, forwarder_csum, forwarding, gro, snat, tx_csum, xdp_pass};
+use super::{address, devmap, forwarder_csum, forwarding, gro, retarget, snat, tx_csum, xdp_pass};
 use super::{Action, NsRef, Previous};
 use crate::netns::{self, Netns};
 use crate::{Error, Result};
@@ -39,6 +39,7 @@ pub(super) fn apply(a: &Action) -> Result<Option<Previous>> {
         } => address::apply(&ns, interface, *addr, *prefix),
         Action::DevmapAdd { ifindex, .. } => devmap::apply(&ns, *ifindex),
         Action::SnatAdd { key, value, .. } => snat::apply(&ns, *key, *value),
+        Action::RetargetEntry { from, old, new, .. } => retarget::apply(&ns, *from, *old, *new),
         Action::SetForwarderFullCsum { on, .. } => forwarder_csum::apply(&ns, *on),
     }
 }
@@ -59,6 +60,9 @@ pub(super) fn revert(a: &Action, prev: &Previous) -> Result<()> {
         } => address::revert(&ns, interface, *addr, *prefix, prev),
         Action::DevmapAdd { ifindex, .. } => devmap::revert(&ns, *ifindex, prev),
         Action::SnatAdd { key, .. } => snat::revert(&ns, *key, prev),
+        Action::RetargetEntry { from, old, new, .. } => {
+            retarget::revert(&ns, *from, *old, *new, prev)
+        }
         Action::SetForwarderFullCsum { .. } => forwarder_csum::revert(&ns, prev),
     }
 }

@@ -107,6 +107,16 @@ pub struct SysctlSet {
     pub value: String,
 }
 
+/// An interface that gets another address than its link's.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Readdress {
+    /// The interface.
+    pub at: IfaceRef,
+    /// Its address instead of the link's.
+    pub addr: Cidr,
+}
+
 /// A named fault: a delta applied to the healthy lab.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -126,6 +136,15 @@ pub struct Fault {
     /// "node:ifname" removed from the forwarder's devmap after deployment.
     #[serde(default)]
     pub devmap_remove: Vec<IfaceRef>,
+    /// Interfaces that get another address than the link's (a container re-addressed).
+    #[serde(default)]
+    pub readdress: Vec<Readdress>,
+    /// Nodes whose services are not started (their ports are closed).
+    #[serde(default)]
+    pub no_service: Vec<String>,
+    /// Nodes deleted after the forwarder is deployed (a container that vanished).
+    #[serde(default)]
+    pub remove_node: Vec<String>,
     /// "node:ifname" set administratively down (after its features are set).
     #[serde(default)]
     pub link_down: Vec<IfaceRef>,
@@ -195,7 +214,8 @@ impl Scenario {
                 .remove_address
                 .iter()
                 .chain(&f.devmap_remove)
-                .chain(&f.link_down);
+                .chain(&f.link_down)
+                .chain(f.readdress.iter().map(|r| &r.at));
             for (j, at) in refs.enumerate() {
                 if !ifaces.contains(at) {
                     return Err(err(
@@ -214,6 +234,12 @@ impl Scenario {
             }
             for (j, s) in f.sysctls.iter().enumerate() {
                 node_ok(&s.node, format!("fault.{name}.sysctls[{j}].node"))?;
+            }
+            for (j, n) in f.no_service.iter().enumerate() {
+                node_ok(n, format!("fault.{name}.no_service[{j}]"))?;
+            }
+            for (j, n) in f.remove_node.iter().enumerate() {
+                node_ok(n, format!("fault.{name}.remove_node[{j}]"))?;
             }
         }
         if let Some(f) = &self.forwarder {

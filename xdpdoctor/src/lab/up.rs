@@ -116,7 +116,7 @@ fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) 
     create_namespaces(sc, opts, st)?;
     create_links(sc, opts)?;
     configure_nodes(sc, opts, plans, sysctls)?;
-    start_responders(sc, opts, st)?;
+    start_responders(sc, &fault_defs, opts, st)?;
     st.client_netns = sc
         .traffic
         .as_ref()
@@ -126,7 +126,27 @@ fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) 
         .filter_map(|(from, to)| Some((from, to?)))
         .collect();
     st.save()?;
-    deploy_forwarder(sc, &fault_defs, opts, st)
+    deploy_forwarder(sc, &fault_defs, opts, st)?;
+    remove_nodes(&fault_defs, opts, st)
+}
+
+/// Fault `remove_node`: the node's responders stop and its namespace is deleted (its veth
+/// goes with it), as if the container vanished after the NAT was set up.
+fn remove_nodes(faults: &[&Fault], opts: &UpOptions, st: &mut LabState) -> Result<()> {
+    for node in faults.iter().flat_map(|f| &f.remove_node) {
+        cancel::check()?;
+        let name = LabState::ns_name(&opts.prefix, node);
+        for r in st.responders.iter().filter(|r| r.netns == name) {
+            process::stop_responder(r.pid, &r.netns)?;
+        }
+        st.responders.retain(|r| r.netns != name);
+        st.save()?;
+        let ns = Netns::named(&name);
+        if ns.exists() {
+            ns.remove()?;
+        }
+    }
+    Ok(())
 }
 
 fn node_ns(opts: &UpOptions, node: &str) -> Netns {
@@ -151,6 +171,11 @@ fn desired_state(sc: &Scenario, faults: &[&Fault]) -> Desired {
                 p.addr = None;
             }
             p.down = down.contains(&at);
+            for r in faults.iter().flat_map(|f| &f.readdress) {
+                if r.at == at {
+                    p.addr = Some(r.addr);
+                }
+            }
             for fs in faults.iter().flat_map(|f| &f.set_features) {
                 if fs.at == at {
                     p.tx_csum = fs.tx_csum.or(p.tx_csum);
@@ -268,8 +293,14 @@ fn configure_nodes(
 }
 
 /// HTTP responders, each recorded before the next starts.
-fn start_responders(sc: &Scenario, opts: &UpOptions, st: &mut LabState) -> Result<()> {
-    for s in &sc.services {
+fn start_responders(
+    sc: &Scenario,
+    faults: &[&Fault],
+    opts: &UpOptions,
+    st: &mut LabState,
+) -> Result<()> {
+    let closed: HashSet<&String> = faults.iter().flat_map(|f| &f.no_service).collect();
+    for s in sc.services.iter().filter(|s| !closed.contains(&s.node)) {
         cancel::check()?;
         let name = LabState::ns_name(&opts.prefix, &s.node);
         let pid = process::spawn_responder(

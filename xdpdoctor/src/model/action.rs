@@ -87,6 +87,18 @@ pub enum Action {
         /// The public endpoint replies are translated back to.
         value: SocketAddrV4,
     },
+    /// Point a NAT entry of the deployed forwarder at another target: `dnat_entries[from]`
+    /// becomes `new`, and the reverse entry moves from `old` to `new` (both maps, live).
+    RetargetEntry {
+        /// The forwarder's namespace.
+        netns: NsRef,
+        /// The public endpoint (DNAT key).
+        from: SocketAddrV4,
+        /// The target it has now.
+        old: SocketAddrV4,
+        /// The target it gets.
+        new: SocketAddrV4,
+    },
     /// The deployed forwarder's `full_checksum` on or off, switched without downtime (new
     /// programs on the pinned maps, BPF_LINK_UPDATE on every pinned link).
     SetForwarderFullCsum {
@@ -108,6 +120,7 @@ impl Action {
             Action::AddAddress { .. } => "add-address",
             Action::DevmapAdd { .. } => "devmap-add",
             Action::SnatAdd { .. } => "snat-add",
+            Action::RetargetEntry { .. } => "retarget-entry",
             Action::SetForwarderFullCsum { .. } => "forwarder-full-csum",
         }
     }
@@ -122,6 +135,7 @@ impl Action {
             | Action::AddAddress { netns, .. }
             | Action::DevmapAdd { netns, .. }
             | Action::SnatAdd { netns, .. }
+            | Action::RetargetEntry { netns, .. }
             | Action::SetForwarderFullCsum { netns, .. } => netns,
         }
     }
@@ -173,6 +187,25 @@ impl Action {
                 endpoint(key),
                 endpoint(value)
             ),
+            Action::RetargetEntry {
+                netns,
+                from,
+                old,
+                new,
+            } => {
+                let (dnat, snat) = (
+                    forwarder_map(netns, "dnat_entries"),
+                    forwarder_map(netns, "snat_entries"),
+                );
+                format!(
+                    "bpftool map update pinned {dnat} key {f} value {n} && \
+                     bpftool map update pinned {snat} key {n} value {f} && \
+                     bpftool map delete pinned {snat} key {o}",
+                    f = endpoint(from),
+                    n = endpoint(new),
+                    o = endpoint(old)
+                )
+            }
             Action::SetForwarderFullCsum { netns, on } => format!(
                 "xdpdoctor --netns {} fix --{} --csum forwarder",
                 netns.cli_arg(),

@@ -6,5 +6,6 @@
 pub mod ethtool;
 pub mod nsid;
 pub mod rtnl;
+pub mod sockets;
 pub mod sysctl;
 pub mod xdp_features;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use super::{Iface, NatInfo, NatSource, NsState, PeerRef, Snapshot, SNAPSHOT_VERSION};
 use crate::forwarder::{self, Deployment, ForwarderConfig, ForwarderStatus};
 use crate::netlink::rtnl::Rtnl;
-use crate::netlink::{ethtool, nsid, sysctl, xdp_features::Netdev};
+use crate::netlink::{ethtool, nsid, sockets, sysctl, xdp_features::Netdev};
 use crate::netns::{self, Netns, NsInfo};
 use crate::xdp::{self, Owner, XdpView};
 use crate::{state, Error, Result};
@@ -225,6 +225,9 @@ fn collect_ns(ns: &Netns, inode: u64, cands: &[NsInfo]) -> Result<(NsState, bool
             });
         }
         let forwarding_all = flag(sysctl::read("net.ipv4.conf.all.forwarding").ok());
+        let tcp_listen = sockets::listening()
+            .inspect_err(|e| log::debug!("listening sockets in {name}: {e}"))
+            .ok();
         Ok((
             NsState {
                 name,
@@ -235,6 +238,7 @@ fn collect_ns(ns: &Netns, inode: u64, cands: &[NsInfo]) -> Result<(NsState, bool
                 addresses,
                 routes,
                 neighbours,
+                tcp_listen,
             },
             supported,
         ))

@@ -24,6 +24,7 @@ use crate::bpf::forwarder_abi::Counter;
 use crate::forwarder::{Entry, ForwarderStatus, Role};
 use crate::model::NsRef;
 use crate::netlink::rtnl::{Addr, Link, Neighbour, Route};
+use crate::netlink::sockets::Listener;
 use crate::netlink::xdp_features::XdpFeatures;
 use crate::xdp::XdpView;
 use crate::{Error, Result};
@@ -110,6 +111,10 @@ pub struct NsState {
     pub addresses: Vec<Addr>,
     pub routes: Vec<Route>,
     pub neighbours: Vec<Neighbour>,
+    /// TCP sockets listening in the namespace (a NAT target's port must have one); None when
+    /// they could not be read.
+    #[serde(default)]
+    pub tcp_listen: Option<Vec<Listener>>,
 }
 
 /// One interface with what the rules need.

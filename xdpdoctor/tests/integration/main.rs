@@ -20,6 +20,7 @@ mod frames;
 mod lab;
 mod markers;
 mod nat_ns;
+mod nat_reality;
 mod netlink_features;
 mod trace;
 mod tracer;

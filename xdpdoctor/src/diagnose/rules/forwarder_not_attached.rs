@@ -3,6 +3,7 @@
 
 use super::{Ctx, Rule};
 use crate::diagnose::{Finding, Severity, Subject};
+use crate::forwarder::Role;
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
@@ -32,14 +33,19 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 i.role,
                 i.prog_id,
                 i.name,
-                match i.attached_prog_id {
-                    Some(p) => format!("program {p} is attached instead"),
-                    None => "no XDP program is attached".into(),
+                match (i.attached_prog_id, fwd.iface(i.ifindex)) {
+                    (Some(p), _) => format!("program {p} is attached instead"),
+                    (None, None) => "the interface no longer exists".into(),
+                    (None, Some(_)) => "no XDP program is attached".into(),
                 }
             );
             f.evidence
                 .push(format!("IFLA_XDP on {}: {:?}", i.name, i.attached_prog_id));
             let ns = fwd.ns_ref();
+            f.entries = match i.role {
+                Role::External => c.paths.iter().map(|p| format!("{} -> {}", p.from, p.to)).collect(),
+                Role::Internal => c.entries_via(i.ifindex),
+            };
             f.manual_fix = Some(match ours.config_file.as_deref() {
                 Some(cfg) => format!(
                     "redeploy: xdpdoctor --netns {ns} teardown && xdpdoctor --netns {ns} deploy --config {cfg}",

@@ -9,6 +9,9 @@ mod forwarder_not_attached;
 mod forwarding_disabled;
 mod interface_no_address;
 mod nat_entry_asymmetric;
+mod nat_target_gone;
+mod nat_target_port_closed;
+mod nat_target_stale;
 mod peer_link_down;
 mod redirect_errors;
 mod redirect_target_other_netns;
@@ -52,12 +55,15 @@ pub struct Rule {
 pub const ALL: &[Rule] = &[
     forwarder_not_attached::RULE,
     forwarding_disabled::RULE,
+    nat_target_gone::RULE,
     interface_no_address::RULE,
     fib_no_neighbor::RULE,
     devmap_missing_target::RULE,
     redirect_target_other_netns::RULE,
     peer_link_down::RULE,
     veth_peer_no_xdp::RULE,
+    nat_target_stale::RULE,
+    nat_target_port_closed::RULE,
     veth_tx_csum_offload::RULE,
     nat_entry_asymmetric::RULE,
     // Symptoms seen in the window; the causal pass links each to the cause that explains it.

@@ -369,3 +369,124 @@ fn redirect_target_other_netns() {
         )]
     );
 }
+
+/// m1's host0 re-addressed from 10.123.1.1 to `addr`.
+fn readdressed(addr: &str) -> Snapshot {
+    let mut s = healthy();
+    let m1 = s
+        .namespaces
+        .iter_mut()
+        .find(|n| n.name.ends_with("-m1"))
+        .unwrap();
+    for a in &mut m1.addresses {
+        if a.addr == "10.123.1.1".parse::<std::net::Ipv4Addr>().unwrap() {
+            a.addr = addr.parse().unwrap();
+        }
+    }
+    s
+}
+
+#[test]
+fn nat_target_stale_names_the_new_address_and_retargets_ours() {
+    let s = readdressed("10.123.1.9");
+    let f = run(&s);
+    assert_eq!(
+        ids(&f),
+        vec![("nat-target-stale".into(), "fx-m1".into(), "host0".into())]
+    );
+    assert!(f[0].why.contains("10.123.1.1") && f[0].why.contains("10.123.1.9/24"));
+    let fix = f[0].fix.as_ref().unwrap();
+    assert_eq!(fix.id, "retarget-entry");
+    assert!(
+        fix.text.contains(r#""to": "10.123.1.9:80""#),
+        "{}",
+        fix.text
+    );
+    // Someone else's program: the proposal, by hand.
+    let mut s = readdressed("10.123.1.9");
+    s.forwarder = None;
+    s.nat.source = crate::snapshot::NatSource::Config {
+        file: "c.json".into(),
+    };
+    let f = run(&s);
+    assert_eq!(f.len(), 1);
+    assert!(f[0].fix.is_none());
+    assert!(f[0]
+        .manual_fix
+        .as_deref()
+        .unwrap()
+        .contains("10.123.1.9:80"));
+}
+
+#[test]
+fn nat_target_port_closed() {
+    let mut s = healthy();
+    let m1 = s
+        .namespaces
+        .iter_mut()
+        .find(|n| n.name.ends_with("-m1"))
+        .unwrap();
+    m1.tcp_listen.as_mut().unwrap().clear();
+    assert_eq!(
+        ids(&run(&s)),
+        vec![(
+            "nat-target-port-closed".into(),
+            "fx-m1".into(),
+            "host0".into()
+        )]
+    );
+    // Listeners not read: no proof, no finding.
+    let m1 = s
+        .namespaces
+        .iter_mut()
+        .find(|n| n.name.ends_with("-m1"))
+        .unwrap();
+    m1.tcp_listen = None;
+    assert_eq!(ids(&run(&s)), vec![]);
+}
+
+#[test]
+fn nat_target_gone() {
+    let mut s = healthy();
+    // m2, its veth and the connected route vanish.
+    let idx = iface(&mut s, "-vm", "ve-m2").link.index;
+    let m2 = s
+        .namespaces
+        .iter()
+        .position(|n| n.name.ends_with("-m2"))
+        .unwrap();
+    s.namespaces.remove(m2);
+    let vm = &mut s.namespaces[0];
+    vm.interfaces.retain(|i| i.link.index != idx);
+    vm.routes.retain(|r| r.oif != Some(idx));
+    vm.addresses.retain(|a| a.ifindex != idx);
+    for i in &mut s.forwarder.as_mut().unwrap().interfaces {
+        if i.ifindex == idx {
+            i.attached = false;
+            i.attached_prog_id = None;
+        }
+    }
+    // The kernel drops devmap entries of an unregistered device.
+    s.forwarder.as_mut().unwrap().devmap.retain(|d| *d != idx);
+    for m in &mut s.xdp.maps {
+        m.entries.retain(|e| e.value != idx);
+    }
+    s.xdp.attachments.retain(|a| a.ifindex != idx);
+    let f = run(&s);
+    let roots: Vec<_> = f
+        .iter()
+        .filter(|x| x.is_root())
+        .map(|x| x.id.as_str())
+        .collect();
+    assert_eq!(roots, ["nat-target-gone"], "{:?}", ids(&f));
+    assert_eq!(
+        f.iter()
+            .find(|x| x.id == "nat-target-gone")
+            .unwrap()
+            .entries[0],
+        "192.168.9.1:8081 -> 10.123.2.1:80"
+    );
+    // The vanished interface's detached forwarder is a consequence, not a second cause.
+    let na = f.iter().find(|x| x.id == "forwarder-not-attached").unwrap();
+    assert_eq!(na.caused_by.as_ref().unwrap().id, "nat-target-gone");
+}
