@@ -1,6 +1,7 @@
 //! Ctrl-C and SIGTERM as a flag instead of a kill: long operations (`lab up`, `trace`,
 //! `diagnose --observe`) poll `check()` between steps and unwind through their cleanup path,
-//! so an interrupted command leaves no namespace, pin or attachment behind.
+//! so an interrupted command leaves no namespace, pin or attachment behind. [`Window`] is the
+//! same idea for an observation window that ends early once its evidence is conclusive.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -31,5 +32,54 @@ pub fn check() -> Result<()> {
         Err(Error::Interrupted)
     } else {
         Ok(())
+    }
+}
+
+/// An observation window that may end early: a deadline, and a flag the caller raises once
+/// what it waits for is conclusive (every connection has its result and the tail drained).
+/// Observers on other threads poll [`Window::left`]; cloning shares the flag.
+#[derive(Debug, Clone)]
+pub struct Window {
+    deadline: std::time::Instant,
+    ended: std::sync::Arc<AtomicBool>,
+}
+
+impl Window {
+    /// A window of `len` from now.
+    pub fn new(len: std::time::Duration) -> Self {
+        Window {
+            deadline: std::time::Instant::now() + len,
+            ended: Default::default(),
+        }
+    }
+
+    /// Ends the window for every observer sharing it.
+    pub fn end_now(&self) {
+        self.ended.store(true, Ordering::SeqCst);
+    }
+
+    /// Time left; None once the deadline passed, the window was ended or a signal arrived.
+    pub fn left(&self) -> Option<std::time::Duration> {
+        if self.ended.load(Ordering::SeqCst) || interrupted() {
+            return None;
+        }
+        self.deadline
+            .checked_duration_since(std::time::Instant::now())
+            .filter(|d| !d.is_zero())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_ends_at_its_deadline_or_when_told() {
+        let w = Window::new(std::time::Duration::from_secs(60));
+        let shared = w.clone();
+        assert!(shared.left().is_some());
+        w.end_now();
+        assert!(shared.left().is_none());
+        assert!(Window::new(std::time::Duration::ZERO).left().is_none());
     }
 }

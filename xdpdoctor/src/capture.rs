@@ -12,7 +12,7 @@
 //! * **corrupt**: neither.
 
 use std::sync::mpsc::Sender;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use etherparse::{Ipv4HeaderSlice, TcpHeaderSlice};
 use serde::{Deserialize, Serialize};
@@ -124,7 +124,7 @@ pub fn is_reset(frame: &[u8]) -> bool {
 pub fn capture_tcp(
     ns: &Netns,
     ifname: &str,
-    window: Duration,
+    window: &crate::cancel::Window,
     ready: Option<Sender<()>>,
 ) -> Result<CaptureStats> {
     let ifname = ifname.to_string();
@@ -152,8 +152,7 @@ pub fn capture_tcp(
             let _ = r.send(());
         }
         let mut st = CaptureStats::default();
-        let end = Instant::now() + window;
-        while Instant::now() < end && !crate::cancel::interrupted() {
+        while window.left().is_some() {
             match cap.next_packet() {
                 Ok(p) => {
                     if let Some(c) = classify_ethernet(p.data) {

@@ -56,6 +56,7 @@ impl ObserveArgs {
             window: Duration::from_secs_f64(self.observe),
             traffic,
             probes: !self.no_probes,
+            ..Default::default()
         })
     }
 }

@@ -164,6 +164,25 @@ impl TrafficSource for LabClient {
         targets: &[(SocketAddrV4, Option<SocketAddrV4>)],
         budget: Duration,
     ) -> Result<Vec<ConnectResult>> {
-        connect_all(&self.client, targets, budget)
+        let first = connect_all(&self.client, targets, budget)?;
+        let again: Vec<_> = first
+            .iter()
+            .filter(|r| !r.ok)
+            .map(|r| (r.target, r.backend))
+            .collect();
+        if again.is_empty() {
+            return Ok(first);
+        }
+        let retried = connect_all(&self.client, &again, budget)?;
+        Ok(first
+            .into_iter()
+            .map(|r| {
+                retried
+                    .iter()
+                    .find(|x| x.target == r.target)
+                    .cloned()
+                    .unwrap_or(r)
+            })
+            .collect())
     }
 }

@@ -225,7 +225,7 @@ pub struct Observation {
 /// Attaches every probe possible, waits `window` (returns early with `Error::Interrupted` on
 /// Ctrl-C), reads the kernel's counts and detaches.
 pub fn observe(filter: &Filter, window: Duration) -> Result<Observation> {
-    observe_ready(filter, window, None)
+    observe_ready(filter, &crate::cancel::Window::new(window), None)
 }
 
 /// `observe`, telling `ready` once every probe is attached (attaching takes a while: BTF and
@@ -233,7 +233,7 @@ pub fn observe(filter: &Filter, window: Duration) -> Result<Observation> {
 /// dropped if attaching fails, which wakes a waiting caller.
 pub fn observe_ready(
     filter: &Filter,
-    window: Duration,
+    window: &crate::cancel::Window,
     ready: Option<std::sync::mpsc::Sender<()>>,
 ) -> Result<Observation> {
     let opts = ProbeOptions {
@@ -244,12 +244,11 @@ pub fn observe_ready(
     if let Some(r) = ready {
         let _ = r.send(());
     }
-    let deadline = std::time::Instant::now() + window;
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        crate::cancel::check()?;
+    while let Some(left) = window.left() {
         // Drain the ring so it never fills; counts are kept in the kernel either way.
-        set.drain_raw(left.min(Duration::from_millis(200)))?;
+        set.drain_raw(left.min(Duration::from_millis(50)))?;
     }
+    crate::cancel::check()?;
     Ok(Observation {
         probes: set.report(),
         aggregates: set.aggregates()?,

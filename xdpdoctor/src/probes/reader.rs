@@ -45,7 +45,8 @@ impl ProbeSet {
             ebpf,
             status,
             reasons,
-            names: Names::scan(),
+            // Scanned on first use (decoding events): a diagnosis only sums counts.
+            names: Names::default(),
             filter: filter.clone(),
         })
     }

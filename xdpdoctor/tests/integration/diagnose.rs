@@ -269,6 +269,12 @@ fn diagnose_fleet_finds_every_container() {
             lab.ns(&c),
             "host0".to_string(),
         ));
+        // The fleet starts no HTTP responders: nothing listens on the targets' port.
+        want.insert((
+            "nat-target-port-closed".to_string(),
+            lab.ns(&c),
+            "host0".to_string(),
+        ));
     }
     assert_eq!(found, want);
 }

@@ -31,7 +31,14 @@ pub struct ObserveOptions {
     pub traffic: Option<Arc<dyn TrafficSource>>,
     /// Whether to attach the tracing probes.
     pub probes: bool,
+    /// How long a connection of the traffic source may take before it counts as failed.
+    pub connect_timeout: Duration,
 }
+
+/// Default of [`ObserveOptions::connect_timeout`], per attempt: a lab answers in
+/// milliseconds, and TCP retransmits a lost SYN only after a second, so no answer within
+/// this is a failed attempt (sources retry a failed entry once; see [`TrafficSource::run`]).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(400);
 
 impl Default for ObserveOptions {
     fn default() -> Self {
@@ -39,6 +46,7 @@ impl Default for ObserveOptions {
             window: Duration::from_secs(3),
             traffic: None,
             probes: true,
+            connect_timeout: CONNECT_TIMEOUT,
         }
     }
 }
@@ -49,6 +57,7 @@ impl std::fmt::Debug for ObserveOptions {
             .field("window", &self.window)
             .field("traffic", &self.traffic.as_ref().map(|t| t.label()))
             .field("probes", &self.probes)
+            .field("connect_timeout", &self.connect_timeout)
             .finish()
     }
 }

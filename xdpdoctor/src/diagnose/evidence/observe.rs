@@ -1,6 +1,11 @@
 //! The observation window, in phases: decide where to look ([`Plan`]), read counters before,
 //! start every observer and wait until each is attached, make traffic, collect, read counters
 //! after.
+//!
+//! The window ends as soon as the evidence is conclusive: with a client making traffic, once
+//! every connection has its result (each bounded by `connect_timeout`) and a short tail has
+//! let replies, drops and the probe ring drain; `--observe` is only the upper bound. A passive
+//! window (nobody makes traffic) keeps its full length: it waits for what happens to flow.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -18,8 +23,9 @@ use crate::Result;
 /// How long observers may take to attach before the window starts anyway (BTF parsing and
 /// the verifier on a loaded 2-core machine take seconds, not milliseconds).
 const ATTACH_WAIT: Duration = Duration::from_secs(15);
-/// Observers run this much past the window, for the replies of the last connection.
-const TAIL: Duration = Duration::from_millis(300);
+/// Observers run this much past the traffic, for the replies of the last connection and the
+/// drops they cause (a lab answers in microseconds; a drop shows up the same way).
+const TAIL: Duration = Duration::from_millis(150);
 
 fn netns_of(ns: &NsState) -> Netns {
     Netns {
@@ -146,7 +152,8 @@ fn run_window(
     plan: &Plan,
     opts: &ObserveOptions,
 ) -> (Vec<CaptureEvidence>, super::ProbeEvidence, Traffic) {
-    let window = opts.window;
+    let window = crate::cancel::Window::new(opts.window + TAIL);
+    let window = &window;
     std::thread::scope(|s| {
         // Every observer says when it is attached; traffic starts only then, so a slow attach
         // on a loaded machine cannot miss the packets.
@@ -156,7 +163,7 @@ fn run_window(
             inodes.sort_unstable();
             inodes.dedup();
             let tx = tx.clone();
-            s.spawn(move || probes::observe(&inodes, window + TAIL, Some(tx)))
+            s.spawn(move || probes::observe(&inodes, window, Some(tx)))
         });
         let cap_handles: Vec<_> = plan
             .captures
@@ -165,7 +172,7 @@ fn run_window(
                 let tx = tx.clone();
                 let (ino, ifname, ns) = (*ino, ifname.clone(), ns.clone());
                 s.spawn(move || {
-                    let r = capture::capture_tcp(&ns, &ifname, window + TAIL, Some(tx));
+                    let r = capture::capture_tcp(&ns, &ifname, window, Some(tx));
                     CaptureEvidence {
                         netns: ns.name.clone(),
                         netns_inode: ino,
@@ -179,6 +186,11 @@ fn run_window(
         drop(tx);
         wait_attached(&rx, cap_handles.len() + usize::from(probe_handle.is_some()));
         let traffic = make_traffic(snap, opts, Instant::now());
+        if matches!(traffic, Traffic::Client { .. }) {
+            // Every connection has its result: the evidence is in once the tail drained.
+            std::thread::sleep(TAIL);
+            window.end_now();
+        }
         let captures = cap_handles
             .into_iter()
             .map(|h| h.join().expect("capture thread"))
@@ -228,7 +240,8 @@ fn make_traffic(snap: &Snapshot, opts: &ObserveOptions, t0: Instant) -> Traffic 
     let budget = opts
         .window
         .saturating_sub(t0.elapsed())
-        .max(Duration::from_secs(1));
+        .min(opts.connect_timeout)
+        .max(Duration::from_millis(100));
     match src.run(&targets, budget) {
         Ok(results) => Traffic::Client {
             by: src.label(),

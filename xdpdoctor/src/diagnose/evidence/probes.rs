@@ -8,8 +8,6 @@
 //! (`probes::attribute`); those still without a namespace go to
 //! [`ProbeEvidence::unattributed`], never into `counts`, so no rule can match them by ifindex.
 
-use std::time::Duration;
-
 use super::{ProbeCount, ProbeEvidence};
 use crate::probes::{self, Aggregate, Attribution};
 
@@ -18,7 +16,7 @@ use crate::probes::{self, Aggregate, Attribution};
 /// `ready` is told once the probes are attached (see `probes::observe_ready`).
 pub fn observe(
     netns_inodes: &[u64],
-    window: Duration,
+    window: &crate::cancel::Window,
     ready: Option<std::sync::mpsc::Sender<()>>,
 ) -> ProbeEvidence {
     let filter = probes::Filter {

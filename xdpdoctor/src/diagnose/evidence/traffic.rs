@@ -32,7 +32,11 @@ pub trait TrafficSource: Send + Sync {
     /// The namespace the traffic starts from, whose `TcpInCsumErrors` count drops of
     /// replies (None: not known).
     fn client_netns(&self) -> Option<Netns>;
-    /// Connects to every `(public endpoint, backend)` once, within `budget`.
+    /// Connects to every `(public endpoint, backend)`, each attempt within `budget`; an entry
+    /// that failed is tried once more right away. The first packet of a connection to a
+    /// target whose neighbour the router has not resolved yet goes through the kernel stack
+    /// (`bpf_fib_lookup` NO_NEIGH); the retry's packets take the XDP path, so what kills them
+    /// there shows up in the window.
     fn run(
         &self,
         targets: &[(SocketAddrV4, Option<SocketAddrV4>)],
