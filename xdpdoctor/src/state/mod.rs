@@ -9,10 +9,12 @@
 
 pub mod bpffs;
 pub mod file;
+pub mod lock;
 
 use std::path::{Path, PathBuf};
 
 pub use file::{read, write};
+pub use lock::{lock, try_lock, LockGuard, LockKey};
 
 /// Root of xdpdoctor's state files.
 pub const STATE_ROOT: &str = "/run/xdpdoctor";
@@ -57,6 +59,11 @@ pub fn journals_dir() -> PathBuf {
 /// Journal of the fixes applied from the namespace with this inode.
 pub fn journal_file(inode: u64) -> PathBuf {
     journals_dir().join(format!("{inode}.json"))
+}
+
+/// Directory of the writers' lock files (`state::lock`).
+pub fn locks_dir() -> PathBuf {
+    Path::new(STATE_ROOT).join("locks")
 }
 
 /// Directory of the labs' state files.
