@@ -59,12 +59,14 @@ pub enum Error {
         message: String,
     },
 
-    /// A path given as a network namespace is something else (a regular file, another kind
-    /// of namespace, a directory).
-    #[error("not a network namespace: {}", path.display())]
+    /// A name or path given as a network namespace is something else (a regular file,
+    /// another kind of namespace, a directory) or nothing at all (deleted, never created).
+    #[error("not a network namespace: {} ({why})", shown(path))]
     NotANetns {
-        /// The path as given.
+        /// The name or path as given.
         path: PathBuf,
+        /// What it is instead.
+        why: String,
     },
 
     /// Bad input in a file the user gave us. Names the file, the field and the value.
@@ -273,6 +275,15 @@ impl Error {
     /// Same as [`Error::errno`] (kept for callers that read it as the raw OS error).
     pub fn raw_os_error(&self) -> Option<i32> {
         self.errno()
+    }
+}
+
+/// A path for messages; an empty one is shown as `''` so it is visible.
+fn shown(p: &std::path::Path) -> String {
+    if p.as_os_str().is_empty() {
+        "''".into()
+    } else {
+        p.display().to_string()
     }
 }
 
