@@ -110,8 +110,8 @@ impl Journal {
     }
 }
 
-/// Removes forwarder and fix pins (`fwd-<inode>`, `fix-<inode>-<ifname>`), forwarder states
-/// and journals whose namespace no longer exists
+/// Removes forwarder and fix pins (`fwd-<inode>`, `fix-<inode>-<ifname>`), forwarder states,
+/// journals and lock files whose namespace no longer exists
 /// (a lab was taken down after `fix --apply`). The kernel already detached those programs
 /// when the interfaces went away; only the pin files are left.
 pub fn cleanup_stale() -> Result<()> {
@@ -119,6 +119,7 @@ pub fn cleanup_stale() -> Result<()> {
         crate::netns::all().iter().map(|c| c.inode).collect();
     let mut errs = ErrorList::default();
     errs.push(crate::forwarder::pins::cleanup_stale(&alive));
+    errs.push(state::lock::sweep(&alive));
     if let Ok(rd) = std::fs::read_dir(PIN_ROOT) {
         for e in rd.filter_map(|e| e.ok()) {
             let name = e.file_name().to_string_lossy().into_owned();

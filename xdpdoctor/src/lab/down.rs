@@ -74,9 +74,6 @@ pub(crate) fn down_state(st: &LabState) -> Result<()> {
             std::fs::remove_dir_all(&files).map_err(|e| Error::io("remove", files.clone(), e)),
         );
     }
-    let p = LabState::path(&st.prefix);
-    if p.exists() {
-        errs.push(std::fs::remove_file(&p).map_err(|e| Error::io("remove", p.clone(), e)));
-    }
+    errs.push(state::remove_file(&LabState::path(&st.prefix)));
     errs.into_result()
 }

@@ -35,6 +35,18 @@ pub fn write<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     Ok(())
 }
 
+/// Removes a state file (gone already is fine) and the temporaries killed writers left
+/// next to it.
+pub fn remove(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("remove", path, e)),
+    }
+    remove_dead_temporaries(path);
+    Ok(())
+}
+
 /// Removes `NAME.tmp.PID` files next to `path` whose writer is gone (killed mid-write).
 fn remove_dead_temporaries(path: &Path) {
     let (Some(dir), Some(stem)) = (path.parent(), path.file_stem()) else {

@@ -104,6 +104,27 @@ pub fn try_lock(key: LockKey) -> Result<Option<LockGuard>> {
     }
 }
 
+/// Removes the lock files of namespaces no longer alive (`alive`: the inodes of every
+/// namespace still reachable) that nobody holds: a writer killed while holding one leaves
+/// its file, which is otherwise only removed by the next writer of that namespace.
+pub fn sweep(alive: &std::collections::HashSet<u64>) -> Result<()> {
+    let Ok(rd) = std::fs::read_dir(super::locks_dir()) else {
+        return Ok(());
+    };
+    for e in rd.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ino = name
+            .strip_prefix("netns-")
+            .and_then(|r| r.strip_suffix(".lock"))
+            .and_then(|i| i.parse::<u64>().ok());
+        if let Some(ino) = ino.filter(|i| !alive.contains(i)) {
+            // Taking and dropping it unlinks it; held by someone: theirs to remove.
+            drop(try_lock(LockKey::Netns(ino))?);
+        }
+    }
+    Ok(())
+}
+
 fn acquire(key: LockKey, interrupted: Option<fn() -> bool>, wait: Duration) -> Result<LockGuard> {
     if let Some((_, h)) = held().iter_mut().find(|(k, _)| *k == key) {
         h.count += 1;

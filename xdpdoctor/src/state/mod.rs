@@ -76,13 +76,10 @@ pub fn inode_of_file(name: &str) -> Option<u64> {
     name.strip_suffix(".json")?.parse().ok()
 }
 
-/// Removes a file; a file that is already gone is not an error.
+/// Removes a state file; a file that is already gone is not an error. Temporaries that
+/// killed writers left next to it (`NAME.tmp.PID`) go too.
 pub fn remove_file(p: &Path) -> crate::Result<()> {
-    match std::fs::remove_file(p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(crate::Error::io("remove", p, e)),
-    }
+    file::remove(p)
 }
 
 #[cfg(test)]

@@ -14,4 +14,6 @@ mod frames;
 mod lab;
 mod nat_ns;
 mod netlink_features;
+mod reliability;
+mod stress;
 mod trace;
