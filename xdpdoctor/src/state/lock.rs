@@ -288,10 +288,8 @@ mod tests {
         let key = LockKey::Lab(format!("unit2-{}", std::process::id()));
         let other = File::create(key.path()).unwrap();
         // SAFETY: flock on an fd we own.
-        assert_eq!(
-            unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
-            0
-        );
+        let rc = unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_eq!(rc, 0);
         std::fs::write(key.path(), "pid 1: someone else\n").unwrap();
         assert!(try_lock(key.clone()).unwrap().is_none());
         match acquire(key.clone(), None, Duration::from_millis(60)) {
