@@ -4,9 +4,9 @@
 //! no responder, no lock; every journal seen in between parses, and the next normal run of
 //! the command works.
 //!
-//! Each command is first run once unkilled to measure how long it takes; kill delays are
-//! then drawn from [0, 1.1 x that], and for `lab up` a third of them from its first tenth
-//! (where the namespaces are created). Bounded: `XDPDOCTOR_STRESS_ITERATIONS` per command
+//! Each command is first run unkilled (median of three) to measure how long it takes; kill
+//! delays are then drawn from [0, 1.1 x that], and for `lab up` a third of them from its
+//! first tenth (where the namespaces are created). Bounded: `XDPDOCTOR_STRESS_ITERATIONS` per command
 //! (default 10, so 30 kills), seed from `XDPDOCTOR_STRESS_SEED` (printed, to replay a run).
 //! Leaks are counted over all iterations and reported together at the end.
 
@@ -66,11 +66,21 @@ fn run_and_kill(args: &[&str], delay: Duration) -> bool {
     running
 }
 
-fn timed(args: &[&str]) -> Duration {
-    let t0 = Instant::now();
-    let out = xdpdoctor(args);
-    assert!(out.status.success(), "unkilled run of {args:?} failed");
-    t0.elapsed()
+/// How long `args` takes unkilled: the median of three runs (one run on a loaded machine
+/// can be far off); `undo` runs after each.
+fn timed(args: &[&str], undo: &dyn Fn()) -> Duration {
+    let mut d: Vec<Duration> = (0..3)
+        .map(|_| {
+            let t0 = Instant::now();
+            let out = xdpdoctor(args);
+            let took = t0.elapsed();
+            assert!(out.status.success(), "unkilled run of {args:?} failed");
+            undo();
+            took
+        })
+        .collect();
+    d.sort();
+    d[1]
 }
 
 fn alive_named_inodes() -> Vec<u64> {
@@ -118,10 +128,11 @@ fn journal_consistent(vm: &str) -> Result<usize, String> {
 
 fn lab_up_kills(n: usize, rng: &mut Rng, t: &mut Tally) {
     let p0 = unique_prefix("sk");
-    let full = timed(&["lab", "up", "seed", "--prefix", &p0]);
-    assert!(xdpdoctor(&["lab", "down", "--prefix", &p0])
-        .status
-        .success());
+    let full = timed(&["lab", "up", "seed", "--prefix", &p0], &|| {
+        assert!(xdpdoctor(&["lab", "down", "--prefix", &p0])
+            .status
+            .success())
+    });
     eprintln!("stress: lab up takes {full:?} unkilled");
     for i in 0..n {
         let prefix = unique_prefix("sk");
@@ -210,8 +221,9 @@ fn deploy_kills(n: usize, rng: &mut Rng, t: &mut Tally) {
     let cfg = format!("/run/xdpdoctor/labs/{}/forwarder.json", lab.prefix);
     let deploy = ["--netns", vm.as_str(), "deploy", "--config", cfg.as_str()];
     assert!(xdpdoctor(&["--netns", &vm, "teardown"]).status.success());
-    let full = timed(&deploy);
-    assert!(xdpdoctor(&["--netns", &vm, "teardown"]).status.success());
+    let full = timed(&deploy, &|| {
+        assert!(xdpdoctor(&["--netns", &vm, "teardown"]).status.success())
+    });
     eprintln!("stress: deploy takes {full:?} unkilled");
     for _ in 0..n {
         let delay = rng.below(full * 11 / 10);
@@ -246,10 +258,11 @@ fn fix_kills(n: usize, rng: &mut Rng, t: &mut Tally) {
     let (m1, m2) = (lab.ns("m1"), lab.ns("m2"));
     let inodes = [netns_inode(&m1), netns_inode(&m2)];
     let apply = ["--netns", vm.as_str(), "fix", "--apply"];
-    let full = timed(&apply);
-    assert!(xdpdoctor(&["--netns", &vm, "fix", "--revert"])
-        .status
-        .success());
+    let full = timed(&apply, &|| {
+        assert!(xdpdoctor(&["--netns", &vm, "fix", "--revert"])
+            .status
+            .success())
+    });
     eprintln!("stress: fix --apply takes {full:?} unkilled");
     for _ in 0..n {
         let delay = rng.below(full * 11 / 10);
