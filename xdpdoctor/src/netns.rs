@@ -256,7 +256,7 @@ impl Netns {
 
     /// Whether this is `/run/netns/NAME` (a name, as `ip netns` names them).
     fn is_named(&self) -> bool {
-        self.path == Path::new(NETNS_RUN_DIR).join(&self.name)
+        !self.name.contains('/') && self.path == Path::new(NETNS_RUN_DIR).join(&self.name)
     }
 
     fn not_netns(&self, why: String) -> Error {
@@ -401,7 +401,7 @@ mod tests {
     fn not_a_network_namespace_is_named() {
         let msg = |arg: &str| Netns::from_arg(arg).inode().unwrap_err().to_string();
         for (arg, shown, why) in [
-            ("/etc/passwd", "/etc/passwd", "a regular file"),
+            ("/etc/passwd", "/etc/passwd", "(a regular file)"),
             (
                 "/proc/self/ns/mnt",
                 "/proc/self/ns/mnt",
