@@ -154,6 +154,10 @@ fn item3_lab_up_killed_after_creating_a_namespace_is_fully_removed() {
         return;
     }
     let prefix = unique_prefix("r3");
+    // `lab down` on drop, also if an assertion below fails.
+    let _guard = Lab {
+        prefix: prefix.clone(),
+    };
     let first = format!("/run/netns/{prefix}-client");
     let t = Traced::spawn(
         &["lab", "up", "seed", "--prefix", &prefix],
@@ -370,6 +374,27 @@ fn item6_busy_interface_is_named_with_its_program() {
     );
 }
 
+/// A file the test writes, removed when the test ends (also when it fails).
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str, text: &str) -> Scratch {
+        let p = std::env::temp_dir().join(format!("xdt-{name}-{}.json", std::process::id()));
+        std::fs::write(&p, text).unwrap();
+        Scratch(p)
+    }
+
+    fn path(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        std::fs::remove_file(&self.0).ok();
+    }
+}
+
 /// Item 7: a `--netns` that is not a network namespace is named as such by every command.
 /// Needs no root.
 #[test]
@@ -378,13 +403,11 @@ fn item7_not_a_network_namespace_for_every_command() {
     let mut child = Command::new("true").spawn().unwrap();
     let dead = format!("/proc/{}/ns/net", child.id());
     child.wait().unwrap();
-    let cfg = std::env::temp_dir().join(format!("xdt-item7-{}.json", std::process::id()));
-    std::fs::write(
-        &cfg,
+    let cfg = Scratch::new(
+        "item7",
         r#"{"interfaces":{"external":["xdpdnope0"]},"entries":[]}"#,
-    )
-    .unwrap();
-    let cfg_s = cfg.display().to_string();
+    );
+    let cfg_s = cfg.path();
     let commands: Vec<Vec<&str>> = vec![
         vec!["status"],
         vec!["teardown"],
@@ -428,7 +451,6 @@ fn item7_not_a_network_namespace_for_every_command() {
             );
         }
     }
-    std::fs::remove_file(cfg).ok();
 }
 
 /// Runs `args` with stdout a pipe whose reader is already gone.
@@ -607,13 +629,11 @@ fn item10_revert_reports_hand_changes_and_shows_the_undo() {
 /// Item 11: without root, one message: needs root. No EPERM warnings, no map names.
 #[test]
 fn item11_needs_root_once() {
-    let cfg = std::env::temp_dir().join(format!("xdt-item11-{}.json", std::process::id()));
-    std::fs::write(
-        &cfg,
+    let cfg = Scratch::new(
+        "item11",
         r#"{"interfaces":{"external":["eth0"]},"entries":[{"from":"192.168.9.1:8080","to":"10.123.1.1:80"}]}"#,
-    )
-    .unwrap();
-    let cfg_s = cfg.display().to_string();
+    );
+    let cfg_s = cfg.path();
     let commands: Vec<Vec<&str>> = vec![
         vec!["probes"],
         vec!["trace", "--duration", "1"],
@@ -663,5 +683,4 @@ fn item11_needs_root_once() {
             "{c:?}: {e}"
         );
     }
-    std::fs::remove_file(cfg).ok();
 }
