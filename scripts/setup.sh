@@ -2,7 +2,8 @@
 # Installs what xdpdoctor needs on a fresh Debian machine of this kind (idempotent):
 #   clang (compiles the eBPF C programs), libbpf-dev (bpf_helpers.h), linux-libc-dev (UAPI
 #   headers), libpcap-dev (capture), pkg-config; and, for tests and benchmarks only, the
-#   independent tools iproute2, ethtool and nftables.
+#   independent tools iproute2, ethtool and nftables, and strace (the crash tests delay
+#   syscalls with it to kill xdpdoctor inside a window, deterministically).
 set -euo pipefail
 
 need=()
@@ -19,6 +20,7 @@ command -v nft >/dev/null || need+=(nftables)
 command -v bpftool >/dev/null || need+=(bpftool)
 command -v nsenter >/dev/null || need+=(util-linux)
 command -v sysctl >/dev/null || need+=(procps)
+command -v strace >/dev/null || need+=(strace)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

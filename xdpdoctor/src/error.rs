@@ -59,12 +59,14 @@ pub enum Error {
         message: String,
     },
 
-    /// A path given as a network namespace is something else (a regular file, another kind
-    /// of namespace, a directory).
-    #[error("not a network namespace: {}", path.display())]
+    /// A name or path given as a network namespace is something else (a regular file,
+    /// another kind of namespace, a directory) or nothing at all (deleted, never created).
+    #[error("not a network namespace: {} ({why})", shown(path))]
     NotANetns {
-        /// The path as given.
+        /// The name or path as given.
         path: PathBuf,
+        /// What it is instead.
+        why: String,
     },
 
     /// Bad input in a file the user gave us. Names the file, the field and the value.
@@ -104,6 +106,25 @@ pub enum Error {
         what: String,
         /// Why, and what to do about it.
         message: String,
+    },
+
+    /// An interface already runs an XDP program that is not ours, so attaching one is
+    /// refused: seen in IFLA_XDP before trying, or EBUSY/EEXIST from the kernel (kept as the
+    /// source).
+    #[error(
+        "interface busy: {interface} in {netns}: another XDP program is attached{}; detach it first (or leave this interface out)",
+        prog_id.map(|p| format!(" (id {p})")).unwrap_or_default()
+    )]
+    XdpBusy {
+        /// The interface.
+        interface: String,
+        /// Its namespace.
+        netns: String,
+        /// The program attached there, when known.
+        prog_id: Option<u32>,
+        /// The kernel's refusal, when there was one.
+        #[source]
+        source: Option<BoxError>,
     },
 
     /// The kernel or the device cannot do what was asked (a feature it lacks, a kernel too
@@ -203,6 +224,29 @@ impl Error {
         Error::Bpf { op, target, source }
     }
 
+    /// Attaching XDP to `interface` failed: [`Error::XdpBusy`] when the kernel says another
+    /// program is there (EBUSY, EEXIST), keeping its error as the source; otherwise
+    /// [`Error::bpf`] with op `attach` on `target`. `prog_id` is the program seen attached,
+    /// if any.
+    pub fn xdp_attach(
+        interface: &str,
+        netns: &str,
+        prog_id: Option<u32>,
+        target: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        let source = source.into();
+        match errno_in(&*source) {
+            Some(libc::EBUSY) | Some(libc::EEXIST) => Error::XdpBusy {
+                interface: interface.to_string(),
+                netns: netns.to_string(),
+                prog_id: prog_id.filter(|p| *p != 0),
+                source: Some(source),
+            },
+            _ => Error::bpf("attach", target, source),
+        }
+    }
+
     /// A netlink request failed; `source` is the netlink library's error.
     pub fn netlink(
         op: &'static str,
@@ -273,6 +317,15 @@ impl Error {
     /// Same as [`Error::errno`] (kept for callers that read it as the raw OS error).
     pub fn raw_os_error(&self) -> Option<i32> {
         self.errno()
+    }
+}
+
+/// A path for messages; an empty one is shown as `''` so it is visible.
+fn shown(p: &std::path::Path) -> String {
+    if p.as_os_str().is_empty() {
+        "''".into()
+    } else {
+        p.display().to_string()
     }
 }
 
@@ -358,6 +411,44 @@ mod tests {
             Error::NeedsRoot { .. }
         ));
         assert_eq!(Error::bpf("find", "x", "missing").errno(), None);
+    }
+
+    #[test]
+    fn busy_interface_says_so_and_keeps_the_errno() {
+        let e = Error::xdp_attach(
+            "eth0",
+            "vm",
+            Some(42),
+            "xdp_fwd_external to eth0",
+            std::io::Error::from_raw_os_error(libc::EBUSY),
+        );
+        let s = chain(&e);
+        assert!(
+            s.starts_with("interface busy: eth0 in vm: another XDP program is attached (id 42)"),
+            "{s}"
+        );
+        assert!(s.contains("Device or resource busy"), "{s}");
+        assert_eq!(e.errno(), Some(libc::EBUSY));
+        let other = Error::xdp_attach(
+            "eth0",
+            "vm",
+            None,
+            "t",
+            std::io::Error::from_raw_os_error(libc::EINVAL),
+        );
+        assert!(matches!(other, Error::Bpf { .. }), "{other}");
+        // A map update beyond capacity keeps its errno too (issue 10 item 5).
+        let aya_err = aya::maps::MapError::from(aya::sys::SyscallError {
+            call: "bpf_map_update_elem",
+            io_error: std::io::Error::from_raw_os_error(libc::E2BIG),
+        });
+        let e = Error::bpf("insert", "dnat_entries 1.2.3.4:80", aya_err);
+        assert_eq!(e.errno(), Some(libc::E2BIG));
+        assert!(
+            chain(&e).contains("Argument list too long"),
+            "{}",
+            chain(&e)
+        );
     }
 
     #[test]

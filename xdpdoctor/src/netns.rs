@@ -96,19 +96,23 @@ impl Netns {
             .map_err(|e| self.err(format!("cannot stat {}: {e}", self.path.display())))
     }
 
-    /// Opens the namespace file, checking that it is a network namespace.
+    /// Opens the namespace file, checking that it is a network namespace. Anything else
+    /// (nothing there, an empty name, a directory, a regular file, another kind of
+    /// namespace) is [`Error::NotANetns`], saying what it is instead.
     pub fn open(&self) -> Result<File> {
-        if self.path.as_os_str().is_empty() {
-            return Err(Error::NotANetns {
-                path: self.path.clone(),
-            });
+        let named = self.is_named();
+        if self.path.as_os_str().is_empty() || self.name.is_empty() {
+            return Err(self.not_netns("empty name".into()));
+        }
+        if named && (self.name == "." || self.name == "..") {
+            return Err(self.not_netns(format!("{:?} is not a namespace name", self.name)));
         }
         let f = File::open(&self.path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                Error::not_found(
-                    format!("network namespace {}", self.name),
-                    Some(format!("no {}", self.path.display())),
-                )
+                self.not_netns(format!(
+                    "no {}: never created, or deleted",
+                    self.path.display()
+                ))
             } else {
                 self.err(format!("cannot open {}: {e}", self.path.display()))
             }
@@ -116,9 +120,20 @@ impl Netns {
         // SAFETY: ioctl on an fd we own; NS_GET_NSTYPE takes no argument.
         let t = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_NSTYPE as _) };
         if t != libc::CLONE_NEWNET {
-            return Err(Error::NotANetns {
-                path: self.path.clone(),
-            });
+            let what = match (t, f.metadata()) {
+                (-1, Ok(m)) if m.is_dir() => "a directory".to_string(),
+                (-1, Ok(m)) if m.is_file() && m.len() == 0 && named => {
+                    "an empty file: a namespace whose creation was interrupted".to_string()
+                }
+                (-1, Ok(m)) if m.is_file() => "a regular file".to_string(),
+                (-1, _) => "not a namespace file".to_string(),
+                (t, _) => format!("a {} namespace", ns_type_name(t)),
+            };
+            return Err(self.not_netns(if named {
+                format!("{} is {what}", self.path.display())
+            } else {
+                what
+            }));
         }
         Ok(f)
     }
@@ -137,13 +152,39 @@ impl Netns {
         Ok(ns)
     }
 
-    /// Removes a named namespace. Devices inside it are destroyed by the kernel once no
-    /// process holds it.
+    /// Removes a named namespace (unmounts and unlinks `/run/netns/NAME`, like `ip netns
+    /// del`). Devices inside it are destroyed by the kernel once no process holds it. Also
+    /// removes the empty file a creation left when it was killed before mounting, and is a
+    /// no-op if nothing is there (a lab recorded the name but was killed before creating it).
     pub fn remove(&self) -> Result<()> {
-        let ns = netns_rs::NetNs::get(&self.name).map_err(|e| self.err(format!("open: {e}")))?;
-        ns.remove().map_err(|e| self.err(format!("remove: {e}")))?;
+        if !self.is_named() || self.name.is_empty() || self.name == "." || self.name == ".." {
+            return Err(self.err(format!(
+                "only namespaces named under {NETNS_RUN_DIR} can be removed, not {}",
+                self.path.display()
+            )));
+        }
+        let c = std::ffi::CString::new(self.path.as_os_str().as_encoded_bytes())
+            .map_err(|_| self.err("name contains a NUL byte".into()))?;
+        // SAFETY: umount2 on a valid C string; MNT_DETACH only detaches this mount point.
+        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+            let e = std::io::Error::last_os_error();
+            // EINVAL: not a mount point (a creation killed before it mounted); ENOENT: gone.
+            if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOENT)) {
+                return Err(self.err(format!("unmount {}: {e}", self.path.display())));
+            }
+        }
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("remove", &self.path, e)),
+        }
         log::debug!("removed netns {}", self.name);
         Ok(())
+    }
+
+    /// Whether anything is at the namespace's path (a namespace, or a leftover file).
+    pub fn path_exists(&self) -> bool {
+        std::fs::symlink_metadata(&self.path).is_ok()
     }
 
     /// Runs `f` on a fresh OS thread that has entered this namespace.
@@ -213,6 +254,24 @@ impl Netns {
         Ok(())
     }
 
+    /// Whether this is `/run/netns/NAME` (a name, as `ip netns` names them).
+    fn is_named(&self) -> bool {
+        !self.name.contains('/') && self.path == Path::new(NETNS_RUN_DIR).join(&self.name)
+    }
+
+    fn not_netns(&self, why: String) -> Error {
+        // What the user typed: the name for named namespaces, else the path.
+        let shown = if self.is_named() || self.name.is_empty() {
+            self.name.clone()
+        } else {
+            self.path.display().to_string()
+        };
+        Error::NotANetns {
+            path: shown.into(),
+            why,
+        }
+    }
+
     fn err(&self, message: String) -> Error {
         Error::Netns {
             name: self.name.clone(),
@@ -224,6 +283,20 @@ impl Netns {
 impl std::fmt::Display for Netns {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.name)
+    }
+}
+
+/// The kind of namespace an `NS_GET_NSTYPE` answer names.
+fn ns_type_name(t: libc::c_int) -> &'static str {
+    match t {
+        libc::CLONE_NEWNS => "mount",
+        libc::CLONE_NEWPID => "pid",
+        libc::CLONE_NEWUTS => "uts",
+        libc::CLONE_NEWIPC => "ipc",
+        libc::CLONE_NEWUSER => "user",
+        libc::CLONE_NEWCGROUP => "cgroup",
+        libc::CLONE_NEWTIME => "time",
+        _ => "non-network",
     }
 }
 
@@ -326,17 +399,30 @@ mod tests {
 
     #[test]
     fn not_a_network_namespace_is_named() {
-        for p in ["/etc/passwd", "/proc/self/ns/mnt", "/"] {
-            let e = Netns::from_arg(p).inode().unwrap_err();
+        let msg = |arg: &str| Netns::from_arg(arg).inode().unwrap_err().to_string();
+        for (arg, shown, why) in [
+            ("/etc/passwd", "/etc/passwd", "(a regular file)"),
+            (
+                "/proc/self/ns/mnt",
+                "/proc/self/ns/mnt",
+                "a mount namespace",
+            ),
+            ("/", "/", "a directory"),
+            ("", "''", "empty name"),
+            (".", ".", "not a namespace name"),
+            (
+                "xdpdoctor-no-such-ns",
+                "xdpdoctor-no-such-ns",
+                "no /run/netns/",
+            ),
+            ("/proc/0/ns/net", "/proc/0/ns/net", "deleted"),
+        ] {
+            let m = msg(arg);
             assert!(
-                matches!(e, Error::NotANetns { .. }) || matches!(e, Error::Netns { .. }),
-                "{p}: {e}"
+                m.starts_with(&format!("not a network namespace: {shown} (")) && m.contains(why),
+                "{arg:?}: {m}"
             );
         }
-        let e = Netns::from_arg("").open().unwrap_err();
-        assert!(matches!(e, Error::NotANetns { .. }), "{e}");
-        let e = Netns::named("xdpdoctor-no-such-ns").inode().unwrap_err();
-        assert!(matches!(e, Error::NotFound { .. }), "{e}");
     }
 
     #[test]

@@ -37,6 +37,7 @@ impl From<Mode> for AttachMode {
 
 pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     let cfg = ForwarderConfig::load(&a.config)?;
+    super::privileges::require("deploy")?;
     let dep = forwarder::deploy(ns, &cfg, &a.config, a.mode.into())
         .with_context(|| format!("deploying the forwarder in namespace {ns}"))?;
     if a.json {

@@ -2,7 +2,8 @@
 //! it (journaled, idempotent), or restores the journaled previous state.
 //!
 //! Exit codes: 0 done (or nothing to do), 1 some finding has no automatic fix or a step failed,
-//! 2 could not diagnose / read the journal.
+//! 2 could not diagnose / read the journal, or interrupted (Ctrl-C stops between steps; the
+//! journal holds exactly the steps done, and `fix --revert` undoes them).
 #![allow(clippy::print_stdout)] // the CLI prints results; the library never does
 
 use anyhow::{Context, Result};
@@ -67,12 +68,20 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         let res = fix::revert_all(inode).context("reverting fixes")?;
         let failed = res.iter().any(|r| r.outcome.failed());
         print_results(a.json, &[], &[], &res, "nothing to revert (no journal)")?;
+        interrupted("fix --revert", &res)?;
         return Ok(if failed {
             super::EXIT_FINDINGS
         } else {
             super::EXIT_OK
         });
     }
+    // The one writer of this namespace's fixes, from the diagnosis on: a second `fix
+    // --apply` waits, then diagnoses what the first left (nothing to fix).
+    let _lock = if a.apply {
+        Some(fix::lock(inode).context("waiting for another xdpdoctor")?)
+    } else {
+        None
+    };
     let opts = ObserveOptions {
         window: std::time::Duration::ZERO,
         ..Default::default()
@@ -120,6 +129,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         Vec::new()
     };
     let failed = results.iter().any(|r| r.outcome.failed());
+    let stopped = || interrupted("fix --apply", &results);
     if a.json {
         print_json(&PlanOut {
             findings: r.diagnosis.findings.len(),
@@ -136,11 +146,27 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
             );
         }
     }
+    stopped()?;
     Ok(if failed || !manual.is_empty() {
         super::EXIT_FINDINGS
     } else {
         super::EXIT_OK
     })
+}
+
+/// After Ctrl-C: the error that makes the command exit 2, saying how far it got.
+fn interrupted(what: &str, results: &[Applied]) -> Result<()> {
+    if !xdpdoctor::cancel::interrupted() {
+        return Ok(());
+    }
+    let done = results
+        .iter()
+        .filter(|r| !matches!(r.outcome, fix::Outcome::NotRun))
+        .count();
+    Err(anyhow::Error::new(xdpdoctor::Error::Interrupted).context(format!(
+        "{what} stopped between steps after {done} of {} step(s); the journal records exactly what was done (`xdpdoctor fix --revert` undoes it)",
+        results.len()
+    )))
 }
 
 fn print_results(
@@ -174,18 +200,24 @@ fn print_results(
         }
         println!("{t}");
     } else {
-        let mut t = table(&["fix", "result", "equivalent command"]);
+        // Revert results carry what each step found; their command is the undo.
+        let reverting = results.iter().any(|r| r.detail.is_some());
+        let mut t = if reverting {
+            table(&["fix", "result", "undo (equivalent command)", "found / done"])
+        } else {
+            table(&["fix", "result", "equivalent command"])
+        };
         for r in results {
             let res = if r.outcome.failed() {
                 bad(&r.outcome.text())
             } else {
                 good(&r.outcome.text())
             };
-            t.add_row(vec![
-                Cell::new(&r.fix),
-                Cell::new(res),
-                Cell::new(&r.command),
-            ]);
+            let mut row = vec![Cell::new(&r.fix), Cell::new(res), Cell::new(&r.command)];
+            if reverting {
+                row.push(Cell::new(r.detail.as_deref().unwrap_or("")));
+            }
+            t.add_row(row);
         }
         println!("{t}");
     }

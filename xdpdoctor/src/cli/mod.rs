@@ -12,6 +12,7 @@ mod fix;
 mod lab;
 mod object;
 mod output;
+mod privileges;
 mod probes;
 mod snapshot;
 mod status;
@@ -95,17 +96,54 @@ pub fn main() -> i32 {
         xdpdoctor::cancel::install();
     }
     output::set_color(cli.color);
-    match run(&cli) {
-        Ok(code) => code,
-        Err(e) => {
+    // A closed stdout (`status | head -1`) makes println! panic: unwind through the
+    // command's cleanup, then end quietly like other Unix tools.
+    output::quiet_broken_pipe_panics();
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&cli))) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) if output::is_broken_pipe_error(&e) => output::die_of_sigpipe(),
+        Ok(Err(e)) => {
             eprintln!("xdpdoctor: error: {e:#}");
             EXIT_ERROR
         }
+        Err(p) if output::is_broken_pipe_panic(&*p) => output::die_of_sigpipe(),
+        Err(p) => std::panic::resume_unwind(p),
     }
+}
+
+/// The verb of a command that needs root, for the one "needs root" message; `None` for
+/// those that do not (`lab list`, `lab status`, `diagnose --from`) and for `deploy`, which
+/// validates its config first (bad input is reported to anyone).
+fn privileged(c: &Command) -> Option<&'static str> {
+    Some(match c {
+        Command::Deploy(_) => return None,
+        Command::Teardown(_) => "teardown",
+        Command::Status(_) => "status",
+        Command::Lab(lab::LabCommand::Up { .. }) => "lab up",
+        Command::Lab(lab::LabCommand::Down { .. }) => "lab down",
+        Command::Lab(lab::LabCommand::Connect { .. }) => "lab connect",
+        Command::Lab(_) => return None,
+        Command::Snapshot(_) => "snapshot",
+        Command::Diagnose(a) if a.from.is_some() => return None,
+        Command::Diagnose(_) => "diagnose",
+        Command::Fix(_) => "fix",
+        Command::Check(_) => "check",
+        Command::Probes(_) => "probes",
+        Command::Trace(_) => "trace",
+        Command::Bench(_) => "bench",
+        Command::Object(_) => return None,
+    })
 }
 
 fn run(cli: &Cli) -> Result<i32> {
     let ns = xdpdoctor::netns::Netns::from_opt(cli.netns.as_deref());
+    // A --netns that is not a network namespace is named as such, whatever the command.
+    if cli.netns.is_some() {
+        ns.inode()?;
+    }
+    if let Some(verb) = privileged(&cli.command) {
+        privileges::require(verb)?;
+    }
     match &cli.command {
         Command::Deploy(a) => deploy::run(a, &ns),
         Command::Teardown(a) => teardown::run(a, &ns),

@@ -1,4 +1,5 @@
-//! Shared output helpers: colour policy (NO_COLOR, TTY, --color), tables, JSON.
+//! Shared output helpers: colour policy (NO_COLOR, TTY, --color), tables, JSON, and what
+//! happens when the reader of stdout goes away (`xdpdoctor status | head -1`).
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,4 +64,48 @@ pub fn table(header: &[&str]) -> Table {
 pub fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
+}
+
+/// Whether a panic payload is std's "failed printing to stdout/stderr" for a closed pipe
+/// (`println!` panics on EPIPE because Rust ignores SIGPIPE).
+pub fn is_broken_pipe_panic(payload: &(dyn std::any::Any + Send)) -> bool {
+    let msg = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    msg.starts_with("failed printing to std")
+        && msg.contains(&std::io::Error::from_raw_os_error(libc::EPIPE).to_string())
+}
+
+/// Whether an error says the output pipe was closed.
+pub fn is_broken_pipe_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Keeps the panic hook quiet for a closed stdout/stderr (no message, no backtrace); any
+/// other panic is reported as usual.
+pub fn quiet_broken_pipe_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !is_broken_pipe_panic(info.payload()) {
+            default(info)
+        }
+    }));
+}
+
+/// Ends the process the way other Unix tools end when their reader goes away: killed by
+/// SIGPIPE (shell status 141), silently. Called after the command unwound, so its cleanup
+/// (guards, probes, temporary labs) has run.
+pub fn die_of_sigpipe() -> ! {
+    // SAFETY: restoring the default disposition and raising a signal at ourselves.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::raise(libc::SIGPIPE);
+    }
+    // Not reached unless SIGPIPE is blocked: exit with the status a shell would show.
+    std::process::exit(128 + libc::SIGPIPE)
 }

@@ -4,12 +4,13 @@
 
 use std::net::Ipv4Addr;
 
-use super::Previous;
+use super::{Previous, Undone};
 use crate::netlink::rtnl::Rtnl;
 use crate::netns::Netns;
 use crate::Result;
 
-pub fn apply(ns: &Netns, ifname: &str, addr: Ipv4Addr, prefix: u8) -> Result<Option<Previous>> {
+/// `None` if `ifname` already has `addr/prefix`; otherwise it was absent.
+pub fn observe(ns: &Netns, ifname: &str, addr: Ipv4Addr, prefix: u8) -> Result<Option<Previous>> {
     let ifname = ifname.to_string();
     ns.block_on(|| async move {
         let rt = Rtnl::new()?;
@@ -19,22 +20,63 @@ pub fn apply(ns: &Netns, ifname: &str, addr: Ipv4Addr, prefix: u8) -> Result<Opt
             .await?
             .iter()
             .any(|a| a.ifindex == l.index && a.addr == addr && a.prefix == prefix);
-        if has {
-            return Ok(None);
-        }
-        rt.add_address(l.index, addr, prefix).await?;
-        Ok(Some(Previous::Absent))
+        Ok((!has).then_some(Previous::Absent))
     })
 }
 
-pub fn revert(ns: &Netns, ifname: &str, addr: Ipv4Addr, prefix: u8, prev: &Previous) -> Result<()> {
-    if *prev != Previous::Absent {
-        return Ok(());
-    }
+/// Adds `addr/prefix` to `ifname`.
+pub fn act(ns: &Netns, ifname: &str, addr: Ipv4Addr, prefix: u8) -> Result<()> {
     let ifname = ifname.to_string();
     ns.block_on(|| async move {
         let rt = Rtnl::new()?;
         let l = rt.link(&ifname).await?;
-        rt.del_address(l.index, addr, prefix).await
+        rt.add_address(l.index, addr, prefix).await
+    })
+}
+
+/// Deletes the address again if it is still there as the fix added it; an address deleted
+/// or changed by hand is left alone and reported.
+pub fn revert(
+    ns: &Netns,
+    ifname: &str,
+    addr: Ipv4Addr,
+    prefix: u8,
+    prev: &Previous,
+) -> Result<Undone> {
+    if *prev != Previous::Absent {
+        return Ok(Undone::skipped("the address was there before the fix"));
+    }
+    let ifname = ifname.to_string();
+    ns.block_on(|| async move {
+        let rt = Rtnl::new()?;
+        let Some(l) = rt.links().await?.into_iter().find(|l| l.name == ifname) else {
+            return Ok(Undone::skipped(format!(
+                "{ifname} no longer exists; nothing to delete"
+            )));
+        };
+        let on_link: Vec<_> = rt
+            .addresses()
+            .await?
+            .into_iter()
+            .filter(|a| a.ifindex == l.index)
+            .collect();
+        let down = if l.up { "" } else { " (the link is down)" };
+        if on_link.iter().any(|a| a.addr == addr && a.prefix == prefix) {
+            rt.del_address(l.index, addr, prefix).await?;
+            return Ok(Undone::done(format!(
+                "found {addr}/{prefix} on {ifname}{down}; deleted it"
+            )));
+        }
+        Ok(Undone::skipped(
+            match on_link.iter().find(|a| a.addr == addr) {
+                Some(other) => format!(
+                    "{addr}/{prefix} is not on {ifname}{down}: found {}/{} instead (changed by hand); left alone",
+                    other.addr, other.prefix
+                ),
+                None => format!(
+                    "{addr}/{prefix} is already gone from {ifname}{down} (deleted by hand, or the step stopped before it added it)"
+                ),
+            },
+        ))
     })
 }

@@ -2,22 +2,37 @@
 //! (key = value = ifindex, as deploy writes it). Runs inside the forwarder's namespace: the
 //! kernel resolves the ifindex there.
 
-use super::Previous;
+use super::{Previous, Undone};
 use crate::forwarder::maps;
 use crate::netns::Netns;
 use crate::Result;
 
-/// Inserts `ifindex` into the devmap of the forwarder deployed in `ns`.
-pub fn apply(ns: &Netns, ifindex: u32) -> Result<Option<Previous>> {
-    let inode = ns.inode()?;
-    let added = ns.run(move || maps::devmap_insert(inode, ifindex))?;
-    Ok(added.then_some(Previous::Absent))
+/// `None` if `ifindex` is in the devmap already.
+pub fn observe(ns: &Netns, ifindex: u32) -> Result<Option<Previous>> {
+    let has = maps::devmap_contains(ns.inode()?, ifindex)?;
+    Ok((!has).then_some(Previous::Absent))
 }
 
-/// Removes the entry again if the fix added it.
-pub fn revert(ns: &Netns, ifindex: u32, prev: &Previous) -> Result<()> {
+/// Inserts `ifindex` into the devmap of the forwarder deployed in `ns`.
+pub fn act(ns: &Netns, ifindex: u32) -> Result<()> {
+    let inode = ns.inode()?;
+    ns.run(move || maps::devmap_insert(inode, ifindex))
+        .map(drop)
+}
+
+/// Removes the entry again if the fix added it and it is still there.
+pub fn revert(ns: &Netns, ifindex: u32, prev: &Previous) -> Result<Undone> {
     if *prev != Previous::Absent {
-        return Ok(());
+        return Ok(Undone::skipped("the entry was there before the fix"));
     }
-    maps::devmap_remove(ns.inode()?, ifindex)
+    let inode = ns.inode()?;
+    if !maps::devmap_contains(inode, ifindex)? {
+        return Ok(Undone::skipped(format!(
+            "ifindex {ifindex} is already gone from the devmap"
+        )));
+    }
+    maps::devmap_remove(inode, ifindex)?;
+    Ok(Undone::done(format!(
+        "removed ifindex {ifindex} from the devmap"
+    )))
 }

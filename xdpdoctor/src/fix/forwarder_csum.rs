@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use aya::programs::Xdp;
 
-use super::Previous;
+use super::{Previous, Undone};
 use crate::bpf::object;
 use crate::bpf::sys::{link_prog_id, link_update, obj_get, prog_fd_by_id};
 use crate::forwarder::object::{self as fwd_object, Tunables, OBJECT};
@@ -24,27 +24,39 @@ use crate::forwarder::{Deployment, Role};
 use crate::netns::Netns;
 use crate::{Error, Result};
 
-/// Sets the deployed forwarder's `full_checksum` to `on`. `Ok(None)` if it already is.
-pub fn apply(ns: &Netns, on: bool) -> Result<Option<Previous>> {
+/// `None` if the deployed forwarder's `full_checksum` already is `on`; else its value now.
+pub fn observe(ns: &Netns, on: bool) -> Result<Option<Previous>> {
+    let dep = deployment(ns)?;
+    Ok((dep.config.full_checksum != on).then_some(Previous::Flag {
+        on: dep.config.full_checksum,
+    }))
+}
+
+/// Switches the deployed forwarder to `full_checksum = on` (nothing if it already is).
+pub fn act(ns: &Netns, on: bool) -> Result<()> {
     let dep = deployment(ns)?;
     if dep.config.full_checksum == on {
-        return Ok(None);
+        return Ok(());
     }
-    let was = dep.config.full_checksum;
-    swap(ns, dep, on)?;
-    Ok(Some(Previous::Flag { on: was }))
+    swap(ns, dep, on)
 }
 
 /// Restores the recorded `full_checksum` value the same way.
-pub fn revert(ns: &Netns, prev: &Previous) -> Result<()> {
+pub fn revert(ns: &Netns, prev: &Previous) -> Result<Undone> {
     let Previous::Flag { on } = prev else {
-        return Ok(());
+        return Ok(Undone::skipped("no previous value recorded"));
     };
     let dep = deployment(ns)?;
     if dep.config.full_checksum == *on {
-        return Ok(());
+        return Ok(Undone::skipped(format!(
+            "the forwarder in {ns} already runs with full_checksum = {on}"
+        )));
     }
-    swap(ns, dep, *on)
+    let was = dep.config.full_checksum;
+    swap(ns, dep, *on)?;
+    Ok(Undone::done(format!(
+        "forwarder in {ns}: full_checksum {was} -> {on} (new programs, BPF_LINK_UPDATE)"
+    )))
 }
 
 fn deployment(ns: &Netns) -> Result<Deployment> {

@@ -4,20 +4,28 @@
 //! active) is `ethtool::gro_requested`; the apply/journal/revert mechanism is `ethtool_flag`.
 
 use super::ethtool_flag::EthtoolFlag;
-use super::Previous;
+use super::{Previous, Undone};
 use crate::netlink::ethtool;
 use crate::netns::Netns;
 use crate::Result;
 
 const GRO: EthtoolFlag = EthtoolFlag {
+    name: "GRO (requested)",
     read: ethtool::gro_requested,
     set: ethtool::set_gro,
 };
 
-pub fn apply(ns: &Netns, ifname: &str, on: bool) -> Result<Option<Previous>> {
-    GRO.apply(ns, ifname, on)
+/// `None` if GRO is already requested as `on`; else its value now.
+pub fn observe(ns: &Netns, ifname: &str, on: bool) -> Result<Option<Previous>> {
+    GRO.observe(ns, ifname, on)
 }
 
-pub fn revert(ns: &Netns, ifname: &str, prev: &Previous) -> Result<()> {
+/// Requests GRO `on`.
+pub fn act(ns: &Netns, ifname: &str, on: bool) -> Result<()> {
+    GRO.act(ns, ifname, on)
+}
+
+/// Restores the journaled value.
+pub fn revert(ns: &Netns, ifname: &str, prev: &Previous) -> Result<Undone> {
     GRO.revert(ns, ifname, prev)
 }

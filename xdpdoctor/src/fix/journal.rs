@@ -1,6 +1,10 @@
 //! The fix journal, `/run/xdpdoctor/fixes/<forwarder netns inode>.json`: every change `fix
-//! --apply` made, with the state before it, written after each change so an interrupted apply
-//! can still be reverted.
+//! --apply` made, with the state before it. Intent is recorded before acting: an entry is
+//! written as `pending` (with the previous state, and for a pass-through program the pin it
+//! will make) before the change, and marked `done` after it. An apply killed at any point
+//! leaves entries that `fix --revert` resolves against the real state (a pin that exists, an
+//! address that is there), so nothing it made escapes the journal. Writers hold the lock of
+//! the forwarder's namespace (`state::lock`), so two applies never lose each other's entries.
 
 use std::path::PathBuf;
 
@@ -15,28 +19,60 @@ use crate::{Error, ErrorList, Result};
 #[serde(tag = "was", rename_all = "kebab-case")]
 pub enum Previous {
     /// A feature or flag had this value.
-    Flag { on: bool },
-    /// A sysctl had this text.
-    Value { value: String },
+    Flag {
+        /// The value.
+        on: bool,
+    },
+    /// A sysctl (or map entry) had this text.
+    Value {
+        /// The text.
+        value: String,
+    },
     /// The thing (address, map entry) did not exist.
     Absent,
     /// We attached a program through a bpf_link pinned here (nothing was attached before).
-    Pinned { pin: String },
+    /// The pin is named before the program is attached.
+    Pinned {
+        /// The pin's path.
+        pin: String,
+    },
 }
 
+/// Whether a journaled change is known to have been made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntryState {
+    /// Recorded before acting: the change may or may not have happened (the apply was
+    /// killed, or failed and could not undo itself). Revert looks at the real state.
+    Pending,
+    /// The change was made. (Journals written before this field existed hold only these.)
+    #[default]
+    Done,
+}
+
+/// One journaled change: the action and the state before it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {
+    /// The change.
     pub action: Action,
+    /// The state before it (what revert restores).
     pub previous: Previous,
+    /// Pending until the change is known to be made.
+    #[serde(default)]
+    pub state: EntryState,
 }
 
+/// The journal of the fixes applied from one forwarder namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Journal {
+    /// The diagnosed (forwarder's) namespace: the journal's key.
     pub forwarder_netns_inode: u64,
+    /// Changes in the order they were made.
     pub entries: Vec<JournalEntry>,
 }
 
 impl Journal {
+    /// An empty journal for namespace `inode`.
     pub fn new(inode: u64) -> Self {
         Journal {
             forwarder_netns_inode: inode,
@@ -63,10 +99,19 @@ impl Journal {
     pub fn remove(&self) -> Result<()> {
         state::remove_file(&Self::path(self.forwarder_netns_inode))
     }
+
+    /// Saves it, or removes the file when no entry is left.
+    pub fn save_or_remove(&self) -> Result<()> {
+        if self.entries.is_empty() {
+            self.remove()
+        } else {
+            self.save()
+        }
+    }
 }
 
-/// Removes forwarder and fix pins (`fwd-<inode>`, `fix-<inode>-<ifname>`), forwarder states
-/// and journals whose namespace no longer exists
+/// Removes forwarder and fix pins (`fwd-<inode>`, `fix-<inode>-<ifname>`), forwarder states,
+/// journals and lock files whose namespace no longer exists
 /// (a lab was taken down after `fix --apply`). The kernel already detached those programs
 /// when the interfaces went away; only the pin files are left.
 pub fn cleanup_stale() -> Result<()> {
@@ -74,6 +119,7 @@ pub fn cleanup_stale() -> Result<()> {
         crate::netns::all().iter().map(|c| c.inode).collect();
     let mut errs = ErrorList::default();
     errs.push(crate::forwarder::pins::cleanup_stale(&alive));
+    errs.push(state::lock::sweep(&alive));
     if let Ok(rd) = std::fs::read_dir(PIN_ROOT) {
         for e in rd.filter_map(|e| e.ok()) {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -97,8 +143,11 @@ pub fn cleanup_stale() -> Result<()> {
             // Journals are keyed by the diagnosed namespace: kept while its forwarder's
             // pins are (the sweep above removed those only when every link was defunct).
             let gone = |i: u64| !alive.contains(&i) && !state::forwarder_pin_dir(i).exists();
-            if ino.is_some_and(gone) {
-                errs.push(state::remove_file(&e.path()));
+            if let Some(i) = ino.filter(|i| gone(*i)) {
+                // A writer holding it (a reused inode) knows better: leave it.
+                if let Some(_lock) = state::try_lock(state::LockKey::Netns(i))? {
+                    errs.push(state::remove_file(&e.path()));
+                }
             }
         }
     }

@@ -4,8 +4,13 @@
 //! state. One fix per file; `perform.rs` dispatches an action to its file.
 //!
 //! Idempotent: an action whose desired state already holds is skipped and not journaled, so a
-//! second `apply` changes nothing; `revert` undoes journal entries in reverse order and removes
-//! the journal (and the pins the fixes made).
+//! second `apply` changes nothing; `revert` undoes journal entries in reverse order, saying
+//! per entry what it found and did, and removes the journal (and the pins the fixes made).
+//!
+//! Crash-safe: each change is journaled as pending, with the state before it, *before* it is
+//! made (journal.rs). One writer at a time: apply and revert hold the lock of the forwarder's
+//! namespace (`state::lock`). Interruptible: Ctrl-C stops between steps; the journal then
+//! holds exactly the steps done.
 
 pub mod address;
 pub mod devmap;
@@ -19,16 +24,19 @@ pub mod plan;
 pub mod retarget;
 pub mod snat;
 pub mod tx_csum;
+pub mod undo;
 pub mod xdp_pass;
 
 use serde::{Deserialize, Serialize};
 
 pub use crate::model::{Action, Fix, NsRef, PeerFix};
-pub use journal::{Journal, JournalEntry, Previous};
+pub use journal::{EntryState, Journal, JournalEntry, Previous};
 pub use perform::resolve;
 pub use plan::{plan, plan_with};
+pub use undo::Undone;
 
-use crate::Result;
+use crate::state::{self, LockGuard, LockKey};
+use crate::{cancel, Result};
 
 /// What happened to one action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +48,11 @@ pub enum Outcome {
     Already,
     /// The journaled change was undone.
     Reverted,
+    /// Revert found nothing to undo (already in the previous state, changed by hand, gone);
+    /// the detail says what it found.
+    Skipped,
+    /// Not attempted: the command was interrupted before this step.
+    NotRun,
     /// The step failed; the error in words.
     Failed {
         /// The error chain.
@@ -53,12 +66,15 @@ impl Outcome {
         matches!(self, Outcome::Failed { .. })
     }
 
-    /// Short words for tables: `changed`, `already`, `reverted`, `failed: ...`.
+    /// Short words for tables: `changed`, `already`, `reverted`, `skipped`, `not run`,
+    /// `failed: ...`.
     pub fn text(&self) -> String {
         match self {
             Outcome::Changed => "changed".into(),
             Outcome::Already => "already".into(),
             Outcome::Reverted => "reverted".into(),
+            Outcome::Skipped => "skipped".into(),
+            Outcome::NotRun => "not run (interrupted)".into(),
             Outcome::Failed { error } => format!("failed: {error}"),
         }
     }
@@ -69,73 +85,150 @@ impl Outcome {
 pub struct Applied {
     /// [`Action::id`].
     pub fix: String,
-    /// The equivalent command (reference only).
+    /// The equivalent command (reference only): for apply the change, for revert the undo.
     pub command: String,
     /// What happened.
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// What was found and done, in words (revert: per entry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
-/// Applies `actions` in order for the diagnosis of namespace `fwd_inode`, journaling each
-/// change before the next one. Keeps going after a failure and reports it.
+/// Takes the lock of the forwarder namespace `fwd_inode`: the one writer of its journal and
+/// fixes. Held across diagnose + apply by `fix --apply`, so a second apply waits and then
+/// finds the work done. Re-entrant: [`apply_all`] and [`revert_all`] take it too.
+pub fn lock(fwd_inode: u64) -> Result<LockGuard> {
+    state::lock(LockKey::Netns(fwd_inode), cancel::interrupted)
+}
+
+/// Applies `actions` in order for the diagnosis of namespace `fwd_inode`. Each change is
+/// journaled as pending (with the state before it) before it is made, and marked done after.
+/// Keeps going after a failure and reports it; stops between steps on Ctrl-C (the remaining
+/// steps are [`Outcome::NotRun`] and the caller checks `cancel::interrupted`).
 pub fn apply_all(fwd_inode: u64, actions: &[Action]) -> Result<Vec<Applied>> {
+    let _lock = lock(fwd_inode)?;
     let mut j = Journal::load(fwd_inode)?.unwrap_or_else(|| Journal::new(fwd_inode));
     let mut out = Vec::new();
     for a in actions {
-        let outcome = match perform::apply(a) {
-            Ok(Some(prev)) => {
-                j.entries.push(JournalEntry {
-                    action: a.clone(),
-                    previous: prev,
-                });
-                j.save()?;
-                Outcome::Changed
-            }
+        if cancel::interrupted() {
+            out.push(Applied {
+                fix: a.id().into(),
+                command: a.describe(),
+                outcome: Outcome::NotRun,
+                detail: None,
+            });
+            continue;
+        }
+        let outcome = match perform::observe(a) {
             Ok(None) => Outcome::Already,
             Err(e) => Outcome::Failed {
                 error: crate::error::chain(&e),
             },
+            Ok(Some(prev)) => {
+                // Intent first: a kill from here on leaves an entry revert can resolve.
+                j.entries.push(JournalEntry {
+                    action: a.clone(),
+                    previous: prev.clone(),
+                    state: EntryState::Pending,
+                });
+                j.save()?;
+                match perform::act(a, &prev) {
+                    Ok(()) => {
+                        j.entries.last_mut().expect("just pushed").state = EntryState::Done;
+                        j.save()?;
+                        Outcome::Changed
+                    }
+                    Err(e) => {
+                        // Undo whatever part of it happened; keep the entry only if that fails.
+                        match perform::revert(a, &prev) {
+                            Ok(_) => {
+                                j.entries.pop();
+                            }
+                            Err(e2) => log::warn!(
+                                "{}: could not undo the failed step ({}); kept as pending",
+                                a.id(),
+                                crate::error::chain(&e2)
+                            ),
+                        }
+                        j.save_or_remove()?;
+                        Outcome::Failed {
+                            error: crate::error::chain(&e),
+                        }
+                    }
+                }
+            }
         };
         log::info!("fix {}: {}", a.id(), outcome.text());
         out.push(Applied {
             fix: a.id().into(),
             command: a.describe(),
             outcome,
+            detail: None,
         });
     }
     Ok(out)
 }
 
-/// Reverts every journaled change for namespace `fwd_inode`, newest first, and removes the
-/// journal. Entries that fail stay in the journal and are reported.
+/// Reverts every journaled change for namespace `fwd_inode`, newest first, looking at the
+/// real state for each (a pending entry may never have acted; a change may have been undone
+/// or altered by hand) and saying what it found and did. Removes the journal; entries that
+/// fail stay in it and are reported. Stops between steps on Ctrl-C, keeping the entries not
+/// yet reverted.
 pub fn revert_all(fwd_inode: u64) -> Result<Vec<Applied>> {
+    let _lock = lock(fwd_inode)?;
     let Some(mut j) = Journal::load(fwd_inode)? else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
     let mut kept = Vec::new();
     while let Some(e) = j.entries.pop() {
-        let outcome = match perform::revert(&e.action, &e.previous) {
-            Ok(()) => Outcome::Reverted,
+        if cancel::interrupted() {
+            j.entries.push(e);
+            break;
+        }
+        let pending = if e.state == EntryState::Pending {
+            "(step was interrupted before it was confirmed) "
+        } else {
+            ""
+        };
+        let (outcome, detail) = match perform::revert(&e.action, &e.previous) {
+            Ok(u) => (
+                if u.changed {
+                    Outcome::Reverted
+                } else {
+                    Outcome::Skipped
+                },
+                Some(format!("{pending}{}", u.detail)),
+            ),
             Err(err) => {
                 kept.push(e.clone());
-                Outcome::Failed {
-                    error: crate::error::chain(&err),
-                }
+                (
+                    Outcome::Failed {
+                        error: crate::error::chain(&err),
+                    },
+                    None,
+                )
             }
         };
+        log::info!("revert {}: {}", e.action.id(), outcome.text());
         out.push(Applied {
             fix: e.action.id().into(),
-            command: e.action.describe(),
+            command: undo::command(&e.action, &e.previous),
             outcome,
+            detail,
         });
+        // Saved after every step: an interrupted or killed revert keeps exactly the rest.
+        let mut rest = j.entries.clone();
+        rest.extend(kept.iter().rev().cloned());
+        Journal {
+            forwarder_netns_inode: fwd_inode,
+            entries: rest,
+        }
+        .save_or_remove()?;
     }
     kept.reverse();
-    j.entries = kept;
-    if j.entries.is_empty() {
-        j.remove()?;
-    } else {
-        j.save()?;
-    }
+    j.entries.extend(kept);
+    j.save_or_remove()?;
     Ok(out)
 }

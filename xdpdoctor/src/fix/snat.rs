@@ -3,33 +3,43 @@
 
 use std::net::SocketAddrV4;
 
-use super::Previous;
+use super::{Previous, Undone};
 use crate::bpf::forwarder_abi::SNAT_MAP;
 use crate::forwarder::maps;
 use crate::netns::Netns;
 use crate::{Error, Result};
 
-/// Sets `key` -> `value` in the deployed forwarder's SNAT map.
-pub fn apply(ns: &Netns, key: SocketAddrV4, value: SocketAddrV4) -> Result<Option<Previous>> {
-    let inode = ns.inode()?;
-    let prev = maps::nat_get(inode, SNAT_MAP, key)?;
-    if prev == Some(value) {
-        return Ok(None);
-    }
-    maps::nat_insert(inode, SNAT_MAP, key, value)?;
-    Ok(Some(match prev {
-        None => Previous::Absent,
-        Some(v) => Previous::Value {
+/// `None` if `key` -> `value` is already in the SNAT map; else what `key` maps to now.
+pub fn observe(ns: &Netns, key: SocketAddrV4, value: SocketAddrV4) -> Result<Option<Previous>> {
+    let prev = maps::nat_get(ns.inode()?, SNAT_MAP, key)?;
+    Ok(match prev {
+        Some(v) if v == value => None,
+        None => Some(Previous::Absent),
+        Some(v) => Some(Previous::Value {
             value: v.to_string(),
-        },
-    }))
+        }),
+    })
+}
+
+/// Sets `key` -> `value` in the deployed forwarder's SNAT map.
+pub fn act(ns: &Netns, key: SocketAddrV4, value: SocketAddrV4) -> Result<()> {
+    maps::nat_insert(ns.inode()?, SNAT_MAP, key, value)
 }
 
 /// Restores the journaled SNAT entry of `key` (or its absence).
-pub fn revert(ns: &Netns, key: SocketAddrV4, prev: &Previous) -> Result<()> {
+pub fn revert(ns: &Netns, key: SocketAddrV4, prev: &Previous) -> Result<Undone> {
     let inode = ns.inode()?;
+    let now = maps::nat_get(inode, SNAT_MAP, key)?;
     match prev {
-        Previous::Absent => maps::nat_remove(inode, SNAT_MAP, key),
+        Previous::Absent => match now {
+            None => Ok(Undone::skipped(format!(
+                "snat_entries has no {key} already"
+            ))),
+            Some(v) => {
+                maps::nat_remove(inode, SNAT_MAP, key)?;
+                Ok(Undone::done(format!("removed snat_entries {key} -> {v}")))
+            }
+        },
         Previous::Value { value } => {
             let v: SocketAddrV4 = value.parse().map_err(|_| {
                 Error::corrupt(
@@ -37,8 +47,14 @@ pub fn revert(ns: &Netns, key: SocketAddrV4, prev: &Previous) -> Result<()> {
                     format!("snat value {value:?} is not ADDR:PORT"),
                 )
             })?;
-            maps::nat_insert(inode, SNAT_MAP, key, v)
+            if now == Some(v) {
+                return Ok(Undone::skipped(format!(
+                    "snat_entries {key} -> {v} already"
+                )));
+            }
+            maps::nat_insert(inode, SNAT_MAP, key, v)?;
+            Ok(Undone::done(format!("snat_entries {key} -> {v} again")))
         }
-        _ => Ok(()),
+        _ => Ok(Undone::skipped("no previous value recorded")),
     }
 }

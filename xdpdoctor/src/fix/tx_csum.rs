@@ -4,20 +4,28 @@
 //! apply/journal/revert mechanism is `ethtool_flag`.
 
 use super::ethtool_flag::EthtoolFlag;
-use super::Previous;
+use super::{Previous, Undone};
 use crate::netlink::ethtool;
 use crate::netns::Netns;
 use crate::Result;
 
 const TX_CSUM: EthtoolFlag = EthtoolFlag {
+    name: "tx checksum offload",
     read: ethtool::tx_csum_active,
     set: ethtool::set_tx_csum,
 };
 
-pub fn apply(ns: &Netns, ifname: &str, on: bool) -> Result<Option<Previous>> {
-    TX_CSUM.apply(ns, ifname, on)
+/// `None` if tx checksum offload already is `on`; else its value now.
+pub fn observe(ns: &Netns, ifname: &str, on: bool) -> Result<Option<Previous>> {
+    TX_CSUM.observe(ns, ifname, on)
 }
 
-pub fn revert(ns: &Netns, ifname: &str, prev: &Previous) -> Result<()> {
+/// Sets tx checksum offload `on`.
+pub fn act(ns: &Netns, ifname: &str, on: bool) -> Result<()> {
+    TX_CSUM.act(ns, ifname, on)
+}
+
+/// Restores the journaled value.
+pub fn revert(ns: &Netns, ifname: &str, prev: &Previous) -> Result<Undone> {
     TX_CSUM.revert(ns, ifname, prev)
 }

@@ -3,12 +3,17 @@
 //! `veth_xdp_xmit`; 6.3+: the veth advertises ndo-xmit). The attachment is a bpf_link pinned
 //! at `/sys/fs/bpf/xdpdoctor/fix-<netns inode>-<ifname>`, so it outlives this command;
 //! removing the pin detaches it.
+//!
+//! The pin's name depends only on the namespace and the interface, so it is journaled before
+//! the program is attached: a `fix --apply` killed after pinning still leaves an entry that
+//! `fix --revert` resolves by looking at the pin. Killed between attach and pin, the link
+//! dies with the process (a bpf_link is detached when its last fd closes).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use aya::programs::{links::FdLink, Xdp, XdpMode};
 
-use super::Previous;
+use super::{Previous, Undone};
 use crate::bpf::{forwarder_abi::PROG_PASS, object, objects};
 use crate::netlink::rtnl::Rtnl;
 use crate::netns::Netns;
@@ -17,8 +22,9 @@ use crate::{Error, Result};
 
 const OBJECT: &str = "passthrough.bpf.o";
 
-/// Attaches `xdp_pass` to `ifname` in `ns` (inode `inode`) and pins its link.
-pub fn apply(ns: &Netns, inode: u64, ifname: &str) -> Result<Option<Previous>> {
+/// `None` if `ifname` in `ns` already runs an XDP program; otherwise the pin the fix will
+/// make (the record of the state before: nothing attached).
+pub fn observe(ns: &Netns, inode: u64, ifname: &str) -> Result<Option<Previous>> {
     let pin = state::fix_pin(inode, ifname);
     let ifname = ifname.to_string();
     ns.block_on(|| async move {
@@ -27,7 +33,24 @@ pub fn apply(ns: &Netns, inode: u64, ifname: &str) -> Result<Option<Previous>> {
             log::info!("{ifname} in {ns} already has XDP program {:?}", link.xdp);
             return Ok(None);
         }
-        state::bpffs::ensure_dir(std::path::Path::new(PIN_ROOT))?;
+        Ok(Some(Previous::Pinned {
+            pin: pin.display().to_string(),
+        }))
+    })
+}
+
+/// Attaches `xdp_pass` to `ifname` in `ns` and pins its link at `pin`.
+pub fn act(ns: &Netns, ifname: &str, pin: &Path) -> Result<()> {
+    // A pin of ours whose link is defunct (its device was recreated) is in the way.
+    if pin.exists() && !crate::bpf::sys::pinned_xdp_link_attached(pin).unwrap_or(true) {
+        log::info!("removing defunct fix pin {}", pin.display());
+        std::fs::remove_file(pin).map_err(|e| Error::io("unpin", pin, e))?;
+    }
+    let ifname = ifname.to_string();
+    let pin = pin.to_path_buf();
+    ns.block_on(|| async move {
+        let link = Rtnl::new()?.link(&ifname).await?;
+        state::bpffs::ensure_dir(Path::new(PIN_ROOT))?;
         let mut ebpf =
             aya::Ebpf::load(objects::PASSTHROUGH).map_err(|e| Error::bpf("load", OBJECT, e))?;
         let prog: &mut Xdp = object::program_mut(&mut ebpf, OBJECT, PROG_PASS)?;
@@ -35,7 +58,15 @@ pub fn apply(ns: &Netns, inode: u64, ifname: &str) -> Result<Option<Previous>> {
             .map_err(|e| Error::bpf("load program", PROG_PASS, e))?;
         let id = prog
             .attach_to_if_index(link.index, XdpMode::Driver)
-            .map_err(|e| Error::bpf("attach", format!("{PROG_PASS} to {ifname} in {ns}"), e))?;
+            .map_err(|e| {
+                Error::xdp_attach(
+                    &ifname,
+                    &ns.name,
+                    link.xdp.map(|x| x.prog_id),
+                    format!("{PROG_PASS} to {ifname} in {ns}"),
+                    e,
+                )
+            })?;
         let l = prog
             .take_link(id)
             .map_err(|e| Error::bpf("take link", &ifname, e))?;
@@ -44,22 +75,36 @@ pub fn apply(ns: &Netns, inode: u64, ifname: &str) -> Result<Option<Previous>> {
             .map_err(|e| Error::bpf("attach", &ifname, format!("no bpf_link ({e}); cannot pin")))?;
         fd.pin(&pin)
             .map_err(|e| Error::bpf("pin", pin.display().to_string(), e))?;
-        Ok(Some(Previous::Pinned {
-            pin: pin.display().to_string(),
-        }))
+        Ok(())
     })
 }
 
-/// Unpins the link the fix made (detaching the program).
-pub fn revert(prev: &Previous) -> Result<()> {
+/// Unpins the link the fix made (detaching the program), saying what it found.
+pub fn revert(prev: &Previous) -> Result<Undone> {
     let Previous::Pinned { pin } = prev else {
-        return Ok(());
+        return Ok(Undone::skipped("nothing was recorded as attached"));
     };
     let p = PathBuf::from(pin);
     if !p.exists() {
-        return Ok(());
+        return Ok(Undone::skipped(format!(
+            "no pin {pin}: nothing attached by the fix (removed already, or the step stopped before it pinned)"
+        )));
     }
+    let what = match crate::bpf::sys::obj_get(&p)
+        .ok()
+        .and_then(|fd| crate::bpf::sys::link_info(std::os::fd::AsFd::as_fd(&fd)).ok())
+    {
+        Some(i) if i.xdp_ifindex == 0 => format!(
+            "found {pin} (program {}, its interface is gone); unpinned",
+            i.prog_id
+        ),
+        Some(i) => format!(
+            "found {pin} (program {} on ifindex {}); unpinned, which detached it",
+            i.prog_id, i.xdp_ifindex
+        ),
+        None => format!("found {pin}; unpinned"),
+    };
     crate::forwarder::pins::unpin_link(&p)?;
     let _ = std::fs::remove_dir(PIN_ROOT);
-    Ok(())
+    Ok(Undone::done(what))
 }

@@ -12,6 +12,14 @@
 //! by hand so every error names the file, the field path (`entries[1].to`) and the value.
 //! Checks that need the kernel (do the interfaces exist?) are in `validate_interfaces`, which
 //! the deployer calls before it changes anything.
+//!
+//! Strict: an unknown key at any level is an error (a typo such as `"interal"` would
+//! otherwise deploy without the SNAT side), and so is a key given twice (JSON parsers keep
+//! the last one silently); ports are plain decimal digits; addresses that cannot be a NAT
+//! endpoint (loopback, unspecified, multicast, broadcast, reserved) are refused; an entry
+//! whose target is another entry's public endpoint (a loop) is refused; there may be at most
+//! as many entries as the forwarder's maps hold ([`MAX_ENTRIES`]); and the file is read only
+//! up to [`MAX_FILE_BYTES`].
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -20,7 +28,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::bpf::forwarder_abi::MAX_ENTRIES;
 use crate::{Error, Result};
+
+/// Largest config file read (4 MiB: a config with [`MAX_ENTRIES`] entries in the verbose
+/// `{addr, port}` form, pretty-printed, is about 1 MiB).
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
 
 /// Which side of the NAT an interface is on, and so which program it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -90,39 +103,30 @@ impl Ctx<'_> {
 
 impl ForwarderConfig {
     /// Reads and validates a config file (syntax and consistency; not the kernel state).
+    /// Reads at most [`MAX_FILE_BYTES`] (so `--config /dev/zero` fails at once).
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        let text = read_bounded(path, MAX_FILE_BYTES)?;
         Self::parse(&text, path)
     }
 
     /// Parses config text; `file` is only used to name the source in errors.
     pub fn parse(text: &str, file: &Path) -> Result<Self> {
         let cx = Ctx { file };
-        let root: Value = serde_json::from_str(text).map_err(|e| {
-            cx.err(
-                "(document)",
-                format!(
-                    "not valid JSON at line {} column {}: {e}",
-                    e.line(),
-                    e.column()
-                ),
-            )
-        })?;
+        let root = strict_json(&cx, text)?;
         let obj = root
             .as_object()
             .ok_or_else(|| cx.err("(document)", "must be a JSON object"))?;
-        for k in obj.keys() {
-            if !["interfaces", "entries", "full_checksum", "fib_cache_ms"].contains(&k.as_str()) {
-                return Err(cx.err(
-                    k.clone(),
-                    "unknown field (expected interfaces, entries, full_checksum, fib_cache_ms)",
-                ));
-            }
-        }
+        only_keys(
+            &cx,
+            obj,
+            "",
+            &["interfaces", "entries", "full_checksum", "fib_cache_ms"],
+        )?;
         let ifs = obj
             .get("interfaces")
             .and_then(Value::as_object)
             .ok_or_else(|| cx.err("interfaces", "missing or not an object"))?;
+        only_keys(&cx, ifs, "interfaces", &["external", "internal"])?;
         let external = iface_list(&cx, ifs.get("external"), "interfaces.external")?;
         let internal = iface_list(&cx, ifs.get("internal"), "interfaces.internal")?;
         if external.is_empty() {
@@ -140,6 +144,15 @@ impl ForwarderConfig {
             .get("entries")
             .and_then(Value::as_array)
             .ok_or_else(|| cx.err("entries", "missing or not an array"))?;
+        if entries_v.len() > MAX_ENTRIES as usize {
+            return Err(cx.err(
+                "entries",
+                format!(
+                    "{} entries, but the forwarder's NAT maps hold at most {MAX_ENTRIES} (FWD_MAX_ENTRIES in forwarder-ebpf)",
+                    entries_v.len()
+                ),
+            ));
+        }
         let mut entries = Vec::new();
         let mut by_from: HashMap<SocketAddrV4, usize> = HashMap::new();
         let mut by_to: HashMap<SocketAddrV4, usize> = HashMap::new();
@@ -148,10 +161,25 @@ impl ForwarderConfig {
             let eo = e
                 .as_object()
                 .ok_or_else(|| cx.err(&field, "must be an object with `from` and `to`"))?;
+            only_keys(&cx, eo, &field, &["from", "to"])?;
             let from = endpoint(&cx, eo.get("from"), &format!("{field}.from"))?;
             let to = endpoint(&cx, eo.get("to"), &format!("{field}.to"))?;
             if from == to {
                 return Err(cx.err(format!("{field}.to"), format!("\"{to}\" equals `from`")));
+            }
+            // A target that is another entry's public endpoint (or the reverse) would be
+            // translated twice: DNAT to it, then DNAT again; replies likewise.
+            if let Some(j) = by_from.get(&to) {
+                return Err(cx.err(
+                    format!("{field}.to"),
+                    format!("\"{to}\" is the `from` of entries[{j}]: translated packets would be translated again (entries loop)"),
+                ));
+            }
+            if let Some(j) = by_to.get(&from) {
+                return Err(cx.err(
+                    format!("{field}.from"),
+                    format!("\"{from}\" is the `to` of entries[{j}]: translated packets would be translated again (entries loop)"),
+                ));
             }
             if let Some(j) = by_from.insert(from, i) {
                 return Err(cx.err(
@@ -277,12 +305,19 @@ fn endpoint(cx: &Ctx, v: Option<&Value>, field: &str) -> Result<SocketAddrV4> {
                 .rsplit_once(':')
                 .ok_or_else(|| cx.err(field, format!("\"{s}\" is not \"a.b.c.d:port\"")))?;
             let addr = parse_addr(cx, a, field)?;
-            let port = p
-                .parse::<u32>()
-                .map_err(|_| cx.err(field, format!("\"{s}\": port \"{p}\" is not a number")))?;
-            Ok(SocketAddrV4::new(addr, check_port(cx, port as u64, field)?))
+            // Plain decimal digits only: `str::parse` would also take "+80".
+            let digits = !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
+            if !digits || (p.len() > 1 && p.starts_with('0')) {
+                return Err(cx.err(
+                    field,
+                    format!("\"{s}\": port \"{p}\" is not a decimal number 1-65535 (digits only, no sign or leading zero)"),
+                ));
+            }
+            let port: u64 = p.parse().expect("1-5 digits");
+            Ok(SocketAddrV4::new(addr, check_port(cx, port, field)?))
         }
         Some(Value::Object(o)) => {
+            only_keys(cx, o, field, &["addr", "port"])?;
             let a = o
                 .get("addr")
                 .and_then(Value::as_str)
@@ -310,10 +345,181 @@ fn parse_addr(cx: &Ctx, a: &str, field: &str) -> Result<Ipv4Addr> {
     let addr: Ipv4Addr = a
         .parse()
         .map_err(|_| cx.err(field, format!("\"{a}\" is not an IPv4 address")))?;
-    if addr.is_unspecified() || addr.is_broadcast() || addr.is_multicast() {
-        return Err(cx.err(field, format!("{addr} cannot be a TCP endpoint")));
+    let [first, ..] = addr.octets();
+    let why = if addr.is_loopback() {
+        Some("a loopback address: packets to it never leave the host")
+    } else if first == 0 {
+        Some("in 0.0.0.0/8 (\"this network\"): not an address packets are sent to")
+    } else if addr.is_broadcast() {
+        Some("the broadcast address")
+    } else if addr.is_multicast() {
+        Some("a multicast address")
+    } else if first >= 240 {
+        Some("in 240.0.0.0/4, reserved: the kernel does not route it")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(cx.err(
+            field,
+            format!("{addr} is {why}; it cannot be a NAT endpoint"),
+        )),
+        None => Ok(addr),
     }
-    Ok(addr)
+}
+
+/// Refuses keys of `obj` (at field path `at`) not in `allowed`.
+fn only_keys(
+    cx: &Ctx,
+    obj: &serde_json::Map<String, Value>,
+    at: &str,
+    allowed: &[&str],
+) -> Result<()> {
+    for k in obj.keys() {
+        if !allowed.contains(&k.as_str()) {
+            return Err(cx.err(
+                join(at, k),
+                format!("unknown field \"{k}\" (expected {})", allowed.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn join(at: &str, key: &str) -> String {
+    if at.is_empty() {
+        key.to_string()
+    } else {
+        format!("{at}.{key}")
+    }
+}
+
+/// Reads at most `limit` bytes of `path` as UTF-8; more is an error naming the limit.
+pub fn read_bounded(path: &Path, limit: u64) -> Result<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
+    if f.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(Error::invalid(
+            path.display().to_string(),
+            "is a directory, not a file",
+        ));
+    }
+    let mut buf = Vec::new();
+    f.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io("read", path, e))?;
+    if buf.len() as u64 > limit {
+        return Err(Error::invalid(
+            path.display().to_string(),
+            format!("larger than {limit} bytes, the limit for this file; not read further"),
+        ));
+    }
+    String::from_utf8(buf)
+        .map_err(|e| Error::invalid(path.display().to_string(), format!("not UTF-8 text: {e}")))
+}
+
+/// Parses JSON into a `Value`, refusing a key given twice in one object (`serde_json`
+/// keeps the last one silently), and names where it is.
+fn strict_json(cx: &Ctx, text: &str) -> Result<Value> {
+    let dup = std::cell::RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = serde::de::DeserializeSeed::deserialize(
+        Strict {
+            path: String::new(),
+            dup: &dup,
+        },
+        &mut de,
+    )
+    .and_then(|v| de.end().map(|()| v));
+    parsed.map_err(|e| match dup.into_inner() {
+        Some(field) => cx.err(
+            field,
+            format!(
+                "given twice (line {} column {}); JSON parsers would keep only the last one",
+                e.line(),
+                e.column()
+            ),
+        ),
+        None => cx.err(
+            "(document)",
+            format!(
+                "not valid JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            ),
+        ),
+    })
+}
+
+/// A `Value` builder that remembers its field path and fails on duplicate keys.
+struct Strict<'a> {
+    path: String,
+    dup: &'a std::cell::RefCell<Option<String>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut v = Vec::new();
+        while let Some(x) = seq.next_element_seed(Strict {
+            path: format!("{}[{}]", self.path, v.len()),
+            dup: self.dup,
+        })? {
+            v.push(x);
+        }
+        Ok(Value::Array(v))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut obj = serde_json::Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let path = join(&self.path, &k);
+            if obj.contains_key(&k) {
+                *self.dup.borrow_mut() = Some(path.clone());
+                return Err(serde::de::Error::custom(format!("duplicate key {path}")));
+            }
+            let v = map.next_value_seed(Strict {
+                path,
+                dup: self.dup,
+            })?;
+            obj.insert(k, v);
+        }
+        Ok(Value::Object(obj))
+    }
 }
 
 fn check_port(cx: &Ctx, port: u64, field: &str) -> Result<u16> {
@@ -444,6 +650,147 @@ mod tests {
         assert!(c.to_json().contains("\"fib_cache_ms\": 250"));
         assert_eq!(parse(&c.to_json()).unwrap(), c);
         assert!(!parse(OK).unwrap().to_json().contains("fib_cache_ms"));
+    }
+
+    /// Issue 10 item 4: unknown keys at every level, signed ports, loopback and other
+    /// non-endpoint addresses, keys given twice, entries that loop.
+    #[test]
+    fn strict_unknown_keys_everywhere() {
+        let e = err(r#"{"interfaces":{"external":["eth0"],"interal":["ve-m1"]},"entries":[]}"#);
+        assert!(
+            e.contains("interfaces.interal") && e.contains("unknown field"),
+            "{e}"
+        );
+        let e = err(
+            r#"{"interfaces":{"external":["eth0"]},"entries":[{"from":"1.2.3.4:80","to":"10.0.0.1:80","too":"x"}]}"#,
+        );
+        assert!(e.contains("entries[0].too"), "{e}");
+        let e = err(
+            r#"{"interfaces":{"external":["eth0"]},"entries":[{"from":"1.2.3.4:80","to":{"addr":"10.0.0.1","port":80,"prot":6}}]}"#,
+        );
+        assert!(e.contains("entries[0].to.prot"), "{e}");
+    }
+
+    #[test]
+    fn strict_ports_and_addresses() {
+        let one = |from: &str, to: &str| {
+            err(&format!(
+                r#"{{"interfaces":{{"external":["eth0"]}},"entries":[{{"from":"{from}","to":"{to}"}}]}}"#
+            ))
+        };
+        for (from, bad) in [
+            ("1.2.3.4:+80", "+80"),
+            ("1.2.3.4:080", "080"),
+            ("1.2.3.4: 80", " 80"),
+            ("1.2.3.4:", "\"\""),
+        ] {
+            let e = one(from, "10.0.0.1:80");
+            assert!(
+                e.contains("entries[0].from") && e.contains(bad),
+                "{from}: {e}"
+            );
+        }
+        for addr in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "0.0.0.0",
+            "0.1.2.3",
+            "224.0.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+        ] {
+            let e = one(&format!("{addr}:80"), "10.0.0.1:80");
+            assert!(
+                e.contains("entries[0].from")
+                    && e.contains(addr)
+                    && e.contains("cannot be a NAT endpoint"),
+                "{addr}: {e}"
+            );
+            let e = one("1.2.3.4:80", &format!("{addr}:80"));
+            assert!(e.contains("entries[0].to"), "{addr}: {e}");
+        }
+    }
+
+    #[test]
+    fn strict_duplicate_keys_are_named() {
+        let e = err(
+            r#"{"interfaces":{"external":["eth0"]},"entries":[],"interfaces":{"external":["eth1"]}}"#,
+        );
+        assert!(
+            e.contains("field `interfaces`") && e.contains("given twice"),
+            "{e}"
+        );
+        let e = err(
+            r#"{"interfaces":{"external":["eth0"]},"entries":[{"from":"1.2.3.4:80","to":"10.0.0.1:80","to":"10.0.0.2:80"}]}"#,
+        );
+        assert!(
+            e.contains("entries[0].to") && e.contains("given twice"),
+            "{e}"
+        );
+        // Not a duplicate: the same key in two objects.
+        parse(OK).unwrap();
+    }
+
+    #[test]
+    fn strict_entries_that_loop() {
+        let e = err(r#"{"interfaces":{"external":["eth0"]},"entries":[
+            {"from":"1.2.3.4:80","to":"10.0.0.1:80"},{"from":"10.0.0.1:80","to":"10.0.0.2:80"}]}"#);
+        assert!(e.contains("entries[1].from") && e.contains("loop"), "{e}");
+        let e = err(r#"{"interfaces":{"external":["eth0"]},"entries":[
+            {"from":"10.0.0.1:80","to":"10.0.0.2:80"},{"from":"1.2.3.4:80","to":"10.0.0.1:80"}]}"#);
+        assert!(
+            e.contains("entries[1].to") && e.contains("entries[0]") && e.contains("loop"),
+            "{e}"
+        );
+    }
+
+    /// Issue 10 item 5: more entries than the maps hold are refused naming the limit.
+    #[test]
+    fn entries_beyond_map_capacity_name_the_limit() {
+        let entries = |n: usize| {
+            (0..n)
+                .map(|i| {
+                    format!(
+                        r#"{{"from":"192.168.{}.{}:80","to":"10.1.{}.{}:80"}}"#,
+                        i / 250,
+                        i % 250 + 1,
+                        i / 250,
+                        i % 250 + 1
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let cfg = |n| {
+            format!(
+                r#"{{"interfaces":{{"external":["eth0"]}},"entries":[{}]}}"#,
+                entries(n)
+            )
+        };
+        assert_eq!(
+            parse(&cfg(MAX_ENTRIES as usize)).unwrap().entries.len(),
+            4096
+        );
+        let e = err(&cfg(MAX_ENTRIES as usize + 1));
+        assert!(
+            e.contains("field `entries`") && e.contains("4097") && e.contains("4096"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn file_size_is_bounded() {
+        let e = ForwarderConfig::load(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/dev/zero") && e.contains(&MAX_FILE_BYTES.to_string()),
+            "{e}"
+        );
+        let e = ForwarderConfig::load(Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("directory"), "{e}");
     }
 
     #[test]

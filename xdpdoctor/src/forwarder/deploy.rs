@@ -1,9 +1,17 @@
 //! Deploy and teardown of the forwarder in one namespace.
 //!
 //! Everything that can be checked is checked before the kernel is touched (config, interface
-//! names, an existing deployment). Deploy builds the whole forwarder in memory first (load,
-//! fill maps, attach); only when every step worked are the links and maps pinned. If a step
-//! fails, dropping the in-memory links detaches them, so a failed deploy leaves nothing.
+//! names, an existing deployment, interfaces that already run someone else's XDP program,
+//! the devmap's capacity). Deploy builds the whole forwarder in memory first (load, fill
+//! maps, attach); only when every step worked is the state file written and then the links
+//! and maps pinned. If a step fails (or Ctrl-C arrives before pinning), dropping the
+//! in-memory links detaches them, so a failed deploy leaves nothing.
+//!
+//! Killed (`kill -9`) at any point, a deploy leaves nothing `teardown` cannot find: before
+//! the state file nothing outlives the process (links are fds); between the state file and
+//! the last pin, the pins are under the directory named by the namespace inode, which
+//! teardown removes whatever is in it. Deploy and teardown hold the namespace's lock
+//! (`state::lock`), so two of them never interleave.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -112,6 +120,7 @@ pub fn deploy(
     mode: AttachMode,
 ) -> Result<Deployment> {
     let inode = ns.inode()?;
+    let _lock = lock(inode)?;
     let dir = state::forwarder_pin_dir(inode);
     refuse_if_deployed(ns, inode, &dir)?;
     let ns_name = ns.clone();
@@ -119,19 +128,30 @@ pub fn deploy(
         let links = Rtnl::new()?.links().await?;
         let names: HashSet<String> = links.iter().map(|l| l.name.clone()).collect();
         cfg.validate_interfaces(config_file, &names)?;
+        refuse_busy_interfaces(cfg, &links, &ns_name)?;
+        if links.len() > abi::MAX_DEVICES as usize {
+            return Err(Error::unsupported(
+                format!("namespace {ns_name}"),
+                format!(
+                    "{} interfaces, but the forwarder's devmap holds at most {} (FWD_MAX_DEVICES)",
+                    links.len(),
+                    abi::MAX_DEVICES
+                ),
+            ));
+        }
 
         let mut ebpf = object::load(Tunables::of(cfg), None)?;
         let devmap = fill_maps(&mut ebpf, cfg, &links)?;
         let attached = attach_all(&mut ebpf, cfg, &links, mode, &ns_name)?;
+        // Last chance to stop with nothing left behind (the links above die with us).
+        crate::cancel::check()?;
 
-        // Everything worked: pin, so the forwarder survives this process.
+        // Everything worked: record it, then pin, so the forwarder survives this process.
+        // State first: whatever gets pinned is described by a state file.
         let (interfaces, links): (Vec<_>, Vec<_>) = attached
             .into_iter()
             .map(|(i, l)| (i.clone(), (i.name, l)))
             .unzip();
-        pins::pin_all(&mut ebpf, &dir, links).inspect_err(|_| {
-            let _ = pins::remove_all(&dir);
-        })?;
         let dep = Deployment {
             netns: ns_name.name.clone(),
             netns_inode: inode,
@@ -142,8 +162,10 @@ pub fn deploy(
             interfaces,
             devmap,
         };
-        dep.save().inspect_err(|_| {
+        dep.save()?;
+        pins::pin_all(&mut ebpf, &dir, links).inspect_err(|_| {
             let _ = pins::remove_all(&dir);
+            let _ = state::remove_file(&state::forwarder_file(inode));
         })?;
         log::info!(
             "forwarder deployed in {ns_name}: {} interface(s)",
@@ -151,6 +173,33 @@ pub fn deploy(
         );
         Ok(dep)
     })
+}
+
+/// The lock of namespace `inode` (deploy, teardown and fixes of its forwarder).
+fn lock(inode: u64) -> Result<state::LockGuard> {
+    state::lock(state::LockKey::Netns(inode), crate::cancel::interrupted)
+}
+
+/// Refuses when a configured interface already runs an XDP program (ours was refused
+/// before, as "already deployed"): the kernel would say EBUSY after the load.
+fn refuse_busy_interfaces(cfg: &ForwarderConfig, links: &[Link], ns: &Netns) -> Result<()> {
+    for (ifname, _) in cfg.interfaces() {
+        let attached = links
+            .iter()
+            .find(|l| l.name == ifname)
+            .and_then(|l| l.xdp.as_ref())
+            .map(|x| x.prog_id)
+            .filter(|id| *id != 0);
+        if let Some(id) = attached {
+            return Err(Error::XdpBusy {
+                interface: ifname.to_string(),
+                netns: ns.name.clone(),
+                prog_id: Some(id),
+                source: None,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Refuses when a live forwarder is deployed in `ns`; clears what a dead one left.
@@ -222,8 +271,10 @@ fn attach_all(
                 .find(|l| l.name == ifname)
                 .ok_or_else(|| Error::not_found(format!("interface {ifname} in {ns}"), None))?;
             let id = prog.attach_to_if_index(l.index, mode.aya()).map_err(|e| {
-                Error::bpf(
-                    "attach",
+                Error::xdp_attach(
+                    ifname,
+                    &ns.name,
+                    l.xdp.as_ref().map(|x| x.prog_id),
                     format!("{prog_name} to {ifname} ({mode:?} mode) in {ns}"),
                     e,
                 )
@@ -254,6 +305,7 @@ fn attach_all(
 /// directory and the state file. Errors if nothing was deployed there.
 pub fn teardown(ns: &Netns) -> Result<Option<Deployment>> {
     let inode = ns.inode()?;
+    let _lock = lock(inode)?;
     let dir = state::forwarder_pin_dir(inode);
     let file = state::forwarder_file(inode);
     let dep = Deployment::load(inode).ok().flatten();

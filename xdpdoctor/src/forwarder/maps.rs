@@ -73,6 +73,14 @@ pub fn read_counters(inode: u64) -> Result<Vec<(Counter, u64)>> {
     Ok(out)
 }
 
+/// Whether `ifindex` is in the devmap.
+pub fn devmap_contains(inode: u64, ifindex: u32) -> Result<bool> {
+    Ok(devmap(inode)?
+        .keys()
+        .filter_map(|k| k.ok())
+        .any(|k| k == ifindex))
+}
+
 /// Inserts `ifindex` into the devmap (key = value, as deploy writes it). Call from inside the
 /// forwarder's namespace. `false` if it was there already.
 pub fn devmap_insert(inode: u64, ifindex: u32) -> Result<bool> {

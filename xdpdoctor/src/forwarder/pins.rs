@@ -114,6 +114,11 @@ pub fn cleanup_stale(alive: &HashSet<u64>) -> Result<()> {
                 log::debug!("fwd-{ino}: namespace not visible but links attached; kept");
                 continue;
             }
+            // A deploy or teardown working on that inode right now (reused by a new
+            // namespace) holds its lock: leave it to them.
+            let Some(_lock) = state::try_lock(state::LockKey::Netns(ino))? else {
+                continue;
+            };
             log::info!("removing pins of a forwarder whose namespace (inode {ino}) is gone");
             errs.push(remove_all(&e.path()));
         }
@@ -122,8 +127,10 @@ pub fn cleanup_stale(alive: &HashSet<u64>) -> Result<()> {
         for e in rd.filter_map(|e| e.ok()) {
             let ino = state::inode_of_file(&e.file_name().to_string_lossy());
             let stale = |i: u64| !alive.contains(&i) && !state::forwarder_pin_dir(i).exists();
-            if ino.is_some_and(stale) {
-                errs.push(state::remove_file(&e.path()));
+            if let Some(i) = ino.filter(|i| stale(*i)) {
+                if let Some(_lock) = state::try_lock(state::LockKey::Netns(i))? {
+                    errs.push(state::remove_file(&e.path()));
+                }
             }
         }
     }

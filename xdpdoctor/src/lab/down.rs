@@ -4,9 +4,12 @@
 
 use crate::lab::{process, LabState};
 use crate::netns::Netns;
+use crate::state::{self, LockKey};
 use crate::{forwarder, Error, ErrorList, Result};
 
+/// Removes lab `prefix`, holding its lock (waits for a `lab up` of it to finish).
 pub fn down(prefix: &str) -> Result<LabState> {
+    let _lock = LabState::lock(prefix)?;
     let st = LabState::load(prefix)?.ok_or_else(|| {
         Error::not_found(
             format!("lab with prefix {prefix}"),
@@ -17,10 +20,33 @@ pub fn down(prefix: &str) -> Result<LabState> {
     Ok(st)
 }
 
+/// Removes everything `st` records, tolerating what was recorded but never made (a `lab up`
+/// killed between recording and making) and what is already gone. The caller holds the
+/// lab's lock.
 pub(crate) fn down_state(st: &LabState) -> Result<()> {
     let mut errs = ErrorList::default();
+    // The lab's namespaces, inodes ascending (the lock order), while we work on them: a
+    // `fix --apply` or `deploy` running in one of them finishes first.
+    let mut inodes: Vec<u64> = st
+        .namespaces
+        .iter()
+        .filter_map(|n| Netns::named(n).inode().ok())
+        .collect();
+    inodes.sort_unstable();
+    let mut locks = Vec::new();
+    for ino in &inodes {
+        match state::lock(LockKey::Netns(*ino), crate::cancel::interrupted) {
+            Ok(l) => locks.push(l),
+            Err(e) => errs.push(Err(e)),
+        }
+    }
     for r in &st.responders {
         errs.push(process::stop_responder(r.pid, &r.netns));
+    }
+    // Responders whose PID never reached the state file (`lab up` killed right after
+    // spawning one): found by their command line and namespace.
+    for (pid, netns) in process::find_responders(&st.namespaces) {
+        errs.push(process::stop_responder(pid, &netns));
     }
     if let Some(ns) = &st.forwarder_netns {
         let ns = Netns::named(ns);
@@ -32,18 +58,14 @@ pub(crate) fn down_state(st: &LabState) -> Result<()> {
         }
     }
     // Fixes applied inside the lab (`fix --apply` without `--revert`) go with it.
-    let inodes: Vec<u64> = st
-        .namespaces
-        .iter()
-        .filter_map(|n| Netns::named(n).inode().ok())
-        .collect();
     errs.push(crate::fix::journal::forget_namespaces(&inodes));
     for name in st.namespaces.iter().rev() {
         let ns = Netns::named(name);
-        if ns.exists() {
+        if ns.path_exists() {
             errs.push(ns.remove());
         }
     }
+    drop(locks);
     // Anything else whose namespace is gone (earlier crashes); the kernel decides.
     errs.push(crate::fix::journal::cleanup_stale());
     let files = LabState::files_dir(&st.prefix);
@@ -52,9 +74,6 @@ pub(crate) fn down_state(st: &LabState) -> Result<()> {
             std::fs::remove_dir_all(&files).map_err(|e| Error::io("remove", files.clone(), e)),
         );
     }
-    let p = LabState::path(&st.prefix);
-    if p.exists() {
-        errs.push(std::fs::remove_file(&p).map_err(|e| Error::io("remove", p.clone(), e)));
-    }
+    errs.push(state::remove_file(&LabState::path(&st.prefix)));
     errs.into_result()
 }

@@ -52,6 +52,36 @@ pub fn is_our_responder(pid: u32, netns: &str) -> bool {
     has(SERVE_VERB) && has(netns)
 }
 
+/// Responders serving one of `namespaces` (by command line: `... serve-http --netns NAME`),
+/// as (pid, namespace). Finds those a killed `lab up` started but never recorded.
+pub fn find_responders(namespaces: &[String]) -> Vec<(u32, String)> {
+    let me = std::process::id();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for pid in rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+        if pid == me {
+            continue;
+        }
+        let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
+        if !args.contains(&SERVE_VERB.as_bytes()) {
+            continue;
+        }
+        let netns = args
+            .windows(2)
+            .find(|w| w[0] == b"--netns")
+            .map(|w| String::from_utf8_lossy(w[1]).into_owned());
+        if let Some(n) = netns.filter(|n| namespaces.contains(n)) {
+            out.push((pid, n));
+        }
+    }
+    out
+}
+
 /// Stops a responder we started: SIGTERM, then SIGKILL after 2 s. Not ours or gone: Ok.
 pub fn stop_responder(pid: u32, netns: &str) -> Result<()> {
     if !is_our_responder(pid, netns) {

@@ -52,6 +52,14 @@ impl LabState {
         labs_dir().join(prefix)
     }
 
+    /// The lock of lab `prefix`: held by `lab up` and `lab down` (one writer per prefix).
+    pub fn lock(prefix: &str) -> Result<state::LockGuard> {
+        state::lock(
+            state::LockKey::Lab(prefix.to_string()),
+            crate::cancel::interrupted,
+        )
+    }
+
     pub fn save(&self) -> Result<()> {
         state::write(&Self::path(&self.prefix), self)
     }

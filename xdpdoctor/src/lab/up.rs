@@ -4,6 +4,11 @@
 //! per node: loopback, addresses, default route, sysctls, offload features -> responders ->
 //! forwarder -> post-deploy faults. Faults are computed up front as deltas on the healthy
 //! settings, so a faulted interface is configured once, in its final state.
+//!
+//! Crash-safe: the state file is written before anything is made, and every namespace is
+//! recorded in it before it is created; a responder killed before its PID was recorded is
+//! found by `lab down` through its command line. So `lab down` removes whatever a `lab up`
+//! killed at any point made. `up` holds the prefix's lock (`state::lock`) throughout.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddrV4;
@@ -59,6 +64,8 @@ pub fn up(scenario: &Scenario, scenario_file: &Path, opts: &UpOptions) -> Result
             }
         }
     }
+    // One writer per prefix: a concurrent `lab up` or `lab down` of it waits.
+    let _lock = LabState::lock(&opts.prefix)?;
     if LabState::load(&opts.prefix)?.is_some() {
         return Err(Error::busy(
             format!("lab prefix {}", opts.prefix),
@@ -214,13 +221,22 @@ fn plan_of(e: &End) -> IfacePlan {
     }
 }
 
-/// Namespaces, recorded one by one.
+/// Namespaces, each recorded *before* it is created: a `lab up` killed right after a
+/// creation leaves a name `lab down` finds (and `lab down` tolerates names never created).
 fn create_namespaces(sc: &Scenario, opts: &UpOptions, st: &mut LabState) -> Result<()> {
     for n in &sc.nodes {
         cancel::check()?;
-        let created = Netns::create(&LabState::ns_name(&opts.prefix, &n.name))?;
-        st.namespaces.push(created.name.clone());
+        let name = LabState::ns_name(&opts.prefix, &n.name);
+        st.namespaces.push(name.clone());
         st.save()?;
+        if let Err(e) = Netns::create(&name) {
+            // Not ours (someone made it since the check above): never remove it on cleanup.
+            if matches!(e, Error::Busy { .. }) {
+                st.namespaces.pop();
+                st.save()?;
+            }
+            return Err(e);
+        }
     }
     Ok(())
 }

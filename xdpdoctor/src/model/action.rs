@@ -219,7 +219,7 @@ impl Action {
 const PASS_OBJ: &str = "/tmp/xdpdoctor-passthrough.bpf.o";
 
 /// A pinned map of xdpdoctor's forwarder in namespace `netns`.
-fn forwarder_map(netns: &NsRef, map: &str) -> String {
+pub(crate) fn forwarder_map(netns: &NsRef, map: &str) -> String {
     crate::state::forwarder_pin_dir(netns.inode)
         .join(map)
         .display()
@@ -227,7 +227,7 @@ fn forwarder_map(netns: &NsRef, map: &str) -> String {
 }
 
 /// Bytes as bpftool reads them (decimal, space-separated).
-fn bytes(b: &[u8]) -> String {
+pub(crate) fn bytes(b: &[u8]) -> String {
     b.iter()
         .map(|x| x.to_string())
         .collect::<Vec<_>>()
@@ -235,7 +235,7 @@ fn bytes(b: &[u8]) -> String {
 }
 
 /// `struct fwd_endpoint` as bytes: address and port in network order, then two pad bytes.
-fn endpoint(e: &SocketAddrV4) -> String {
+pub(crate) fn endpoint(e: &SocketAddrV4) -> String {
     let mut b = e.ip().octets().to_vec();
     b.extend(e.port().to_be_bytes());
     b.extend([0, 0]);

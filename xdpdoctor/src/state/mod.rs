@@ -9,10 +9,12 @@
 
 pub mod bpffs;
 pub mod file;
+pub mod lock;
 
 use std::path::{Path, PathBuf};
 
 pub use file::{read, write};
+pub use lock::{lock, try_lock, LockGuard, LockKey};
 
 /// Root of xdpdoctor's state files.
 pub const STATE_ROOT: &str = "/run/xdpdoctor";
@@ -59,6 +61,11 @@ pub fn journal_file(inode: u64) -> PathBuf {
     journals_dir().join(format!("{inode}.json"))
 }
 
+/// Directory of the writers' lock files (`state::lock`).
+pub fn locks_dir() -> PathBuf {
+    Path::new(STATE_ROOT).join("locks")
+}
+
 /// Directory of the labs' state files.
 pub fn labs_dir() -> PathBuf {
     Path::new(STATE_ROOT).join("labs")
@@ -69,13 +76,10 @@ pub fn inode_of_file(name: &str) -> Option<u64> {
     name.strip_suffix(".json")?.parse().ok()
 }
 
-/// Removes a file; a file that is already gone is not an error.
+/// Removes a state file; a file that is already gone is not an error. Temporaries that
+/// killed writers left next to it (`NAME.tmp.PID`) go too.
 pub fn remove_file(p: &Path) -> crate::Result<()> {
-    match std::fs::remove_file(p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(crate::Error::io("remove", p, e)),
-    }
+    file::remove(p)
 }
 
 #[cfg(test)]

@@ -9,6 +9,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_xdpdoctor");
 
+/// The binary under test: `XDPDOCTOR_BIN` if set (to run a test against another build, e.g.
+/// to check that a regression test fails on the code before the fix), else this build's.
+pub fn bin() -> String {
+    std::env::var("XDPDOCTOR_BIN").unwrap_or_else(|_| BIN.to_string())
+}
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// First statement of every privileged test. Privileged tests are marked
 /// `#[ignore = "needs root: <reason>"]`, so without root the runner reports them as ignored,
 /// with that reason; one that is run anyway without root (`--include-ignored` as a normal
@@ -43,7 +55,7 @@ pub fn unique_prefix(tag: &str) -> String {
 
 /// Runs xdpdoctor with `args`; returns the output (never panics on a non-zero exit).
 pub fn xdpdoctor(args: &[&str]) -> Output {
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(args)
         .env("NO_COLOR", "1")
         .output()
@@ -131,7 +143,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let out = Command::new(BIN)
+        let out = Command::new(bin())
             .args(["lab", "down", "--prefix", &self.prefix])
             .output()
             .expect("lab down");
@@ -162,4 +174,154 @@ pub fn assert_nothing_left(prefix: &str) {
         .filter(|c| c.contains("serve-http") && c.contains(prefix))
         .collect();
     assert!(left.is_empty(), "responder left: {left:?}");
+}
+
+/// The inode of namespace `name` (`/run/netns/NAME`).
+pub fn netns_inode(name: &str) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/run/netns/{name}"))
+        .unwrap_or_else(|e| panic!("/run/netns/{name}: {e}"))
+        .ino()
+}
+
+/// Whether `path` is a network namespace (NS_GET_NSTYPE says CLONE_NEWNET).
+pub fn is_netns(path: &str) -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    // SAFETY: ioctl NS_GET_NSTYPE (_IO(0xb7, 3)) on an fd we own; no argument.
+    unsafe { libc::ioctl(f.as_raw_fd(), 0xb703 as _) == libc::CLONE_NEWNET }
+}
+
+/// `xdpdoctor ARGS` run under `strace`, which delays every rename(2) by `delay`: each state
+/// file or journal write then takes that long, which widens the windows between "the kernel
+/// changed" and "it was recorded" enough for a test to kill or interrupt the command inside
+/// one, deterministically. The strace process is the test's child; `tracee` is xdpdoctor.
+pub struct Traced {
+    pub strace: std::process::Child,
+    pub tracee: i32,
+}
+
+impl Traced {
+    pub fn spawn(args: &[&str], delay: std::time::Duration) -> Traced {
+        let calls = "rename,renameat,renameat2";
+        let strace = Command::new("strace")
+            .args(["-qq", "-o", "/dev/null", "-e"])
+            .arg(format!("trace={calls}"))
+            .arg("-e")
+            .arg(format!("inject={calls}:delay_enter={}", delay.as_micros()))
+            .arg(bin())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("strace (apt-get install strace)");
+        let children = format!("/proc/{0}/task/{0}/children", strace.id());
+        let t0 = std::time::Instant::now();
+        // strace forks a short-lived helper first: the tracee is the child running xdpdoctor.
+        let exe = bin();
+        let tracee = loop {
+            let pid = std::fs::read_to_string(&children).ok().and_then(|s| {
+                s.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok())
+                    .find(|p| {
+                        std::fs::read(format!("/proc/{p}/cmdline"))
+                            .is_ok_and(|c| c.starts_with(exe.as_bytes()))
+                    })
+            });
+            if let Some(pid) = pid {
+                break pid;
+            }
+            assert!(t0.elapsed().as_secs() < 10, "strace started no child");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        Traced { strace, tracee }
+    }
+
+    /// Sends `sig` to xdpdoctor (by its PID: a process this test started).
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on the PID of our strace's child.
+        unsafe { libc::kill(self.tracee, sig) };
+    }
+
+    /// Waits for strace (which exits with xdpdoctor's status) and returns its output.
+    pub fn wait(self) -> Output {
+        let out = self.strace.wait_with_output().expect("wait strace");
+        eprintln!(
+            "[traced xdpdoctor exit {:?}]\n{}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+/// Polls `cond` every millisecond for up to `secs` seconds.
+pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let t0 = std::time::Instant::now();
+    while t0.elapsed().as_secs() < secs {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    false
+}
+
+/// Whether interface `ifname` in namespace `ns` has an XDP program (per `ip -d link`).
+pub fn has_xdp(ns: &str, ifname: &str) -> bool {
+    let out = Command::new("ip")
+        .args(["-n", ns, "-d", "link", "show", "dev", ifname])
+        .output()
+        .expect("ip link");
+    String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
+}
+
+/// Every entry under /sys/fs/bpf/xdpdoctor that belongs to one of these namespace inodes
+/// (`fwd-<inode>`, `fix-<inode>-*`), plus state files and journals keyed by them.
+pub fn leftovers_of(inodes: &[u64]) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/bpf/xdpdoctor") {
+        for e in rd.filter_map(|e| e.ok()) {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if inodes
+                .iter()
+                .any(|i| n == format!("fwd-{i}") || n.starts_with(&format!("fix-{i}-")))
+            {
+                out.push(format!("pin {n}"));
+            }
+        }
+    }
+    for i in inodes {
+        for dir in ["forwarders", "fixes"] {
+            let p = format!("/run/xdpdoctor/{dir}/{i}.json");
+            if std::path::Path::new(&p).exists() {
+                out.push(p);
+            }
+        }
+        let l = format!("/run/xdpdoctor/locks/netns-{i}.lock");
+        if std::path::Path::new(&l).exists() {
+            out.push(l);
+        }
+        for dir in ["forwarders", "fixes"] {
+            out.extend(temporaries(dir, &i.to_string()));
+        }
+    }
+    out
+}
+
+/// `/run/xdpdoctor/DIR/STEM.tmp.PID` files: state writes a killed writer left.
+pub fn temporaries(dir: &str, stem: &str) -> Vec<String> {
+    let prefix = format!("{stem}.tmp.");
+    std::fs::read_dir(format!("/run/xdpdoctor/{dir}"))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path().display().to_string())
+                .filter(|p| p.rsplit('/').next().is_some_and(|n| n.starts_with(&prefix)))
+                .collect()
+        })
+        .unwrap_or_default()
 }

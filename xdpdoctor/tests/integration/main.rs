@@ -22,5 +22,7 @@ mod markers;
 mod nat_ns;
 mod nat_reality;
 mod netlink_features;
+mod reliability;
+mod stress;
 mod trace;
 mod tracer;
