@@ -1,14 +1,16 @@
 //! `xdpdoctor check`: the CI health check. Diagnose, non-interactive and bounded by
 //! `--timeout`; same exit codes (0 healthy, 1 findings, 2 could not diagnose or timed out).
-#![allow(clippy::print_stdout)] // the CLI prints results; the library never does
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the CLI prints results; the library never does
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use xdpdoctor::netns::Netns;
+use xdpdoctor::progress::Progress;
 use xdpdoctor::report;
 
 use super::diagnose::{diagnose_one, exit_code, print_text, NatArgs, ObserveArgs};
+use super::progress::Bar;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -33,7 +35,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         "--timeout {}: must be positive",
         a.timeout
     );
-    let opts = a.observe.options(ns)?;
+    let opts = a.observe.options(ns, Progress::none())?;
     anyhow::ensure!(
         opts.window.as_secs_f64() < a.timeout,
         "--observe {} must be shorter than --timeout {}",
@@ -42,14 +44,19 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     );
     let (tx, rx) = std::sync::mpsc::channel();
     let (ns2, observe, nat) = (ns.clone(), a.observe.clone(), a.nat.clone());
+    let bar = Bar::new(a.json);
+    let progress = bar.progress();
     std::thread::spawn(move || {
-        let _ = tx.send(diagnose_one(&ns2, &observe, &nat));
+        let _ = tx.send(diagnose_one(&ns2, &observe, &nat, progress));
     });
-    let r = match rx.recv_timeout(Duration::from_secs_f64(a.timeout)) {
+    let r = rx.recv_timeout(Duration::from_secs_f64(a.timeout));
+    drop(bar);
+    let r = match r {
         Ok(r) => r?,
         Err(_) => anyhow::bail!("check did not finish within --timeout {} s", a.timeout),
     };
     let code = exit_code(&r);
+    a.observe.write_pcap(&r)?;
     if let Some(p) = &a.junit {
         std::fs::write(p, report::junit(&r)).with_context(|| format!("write {}", p.display()))?;
     }

@@ -12,6 +12,7 @@ mod fix;
 mod lab;
 mod output;
 mod probes;
+mod progress;
 mod snapshot;
 mod status;
 mod teardown;

@@ -317,7 +317,10 @@ fn foreign_program_broken_and_healthy_containers_diagnose_fix_revert() {
         .find(|d| d["netns"] == vm.as_str())
         .unwrap_or_else(|| panic!("{vm} missing from --all-netns: {all:#}"));
     assert_eq!(mine["exit_code"], 1);
-    assert_eq!(mine["findings"].as_array().unwrap().len(), M1_FINDINGS.len());
+    assert_eq!(
+        mine["findings"].as_array().unwrap().len(),
+        M1_FINDINGS.len()
+    );
     assert!(out.status.code().unwrap() >= 1);
 
     // Not ours: the forwarder's own checksum switch is refused, naming why.

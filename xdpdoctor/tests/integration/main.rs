@@ -20,5 +20,6 @@ mod lab;
 mod markers;
 mod nat_ns;
 mod netlink_features;
+mod pcapng;
 mod trace;
 mod tracer;
