@@ -26,6 +26,7 @@ pub mod attribute;
 pub mod decode;
 mod events;
 mod kinds;
+pub mod pcap;
 mod reader;
 pub mod skb;
 pub mod tracefs;
@@ -190,6 +191,42 @@ pub struct Event {
     pub protocol: u16,
     /// kfree_skb: address of the function that dropped the skb.
     pub location: u64,
+    /// kfree_skb, tcp_bad_csum: the first bytes of the packet, when the probe could reach
+    /// them; never for the `xdp:*` tracepoints, which carry no packet data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packet: Option<PacketBytes>,
+}
+
+/// Where the bytes of a [`PacketBytes`] start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PacketStart {
+    /// At the Ethernet header.
+    Mac,
+    /// At the IP header: the skb's MAC header was not set (a packet dropped before it got
+    /// one, or a device without one).
+    Network,
+}
+
+/// The first bytes of a packet, copied in the kernel by an skb probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PacketBytes {
+    /// Where `data` starts.
+    pub start: PacketStart,
+    /// Length of the whole packet from `start` (`data` holds the first bytes of it).
+    pub len: u32,
+    /// At most `XD_PKT_BYTES` (128) bytes; hex in JSON.
+    #[serde(serialize_with = "hex")]
+    pub data: Vec<u8>,
+}
+
+fn hex<S: serde::Serializer>(b: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    use std::fmt::Write;
+    let mut h = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(h, "{x:02x}");
+    }
+    s.serialize_str(&h)
 }
 
 /// Kernel-side counts for one (namespace, ifindex, kind, code, target, program) key, summed
