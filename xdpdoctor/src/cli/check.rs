@@ -1,5 +1,6 @@
 //! `xdpdoctor check`: the CI health check. Diagnose, non-interactive and bounded by
 //! `--timeout`; same exit codes (0 healthy, 1 findings, 2 could not diagnose or timed out).
+//! Besides stdout: `--junit FILE`, `--prometheus FILE` (textfile collector), `--pcap DIR`.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the CLI prints results; the library never does
 
 use std::time::Duration;
@@ -27,6 +28,10 @@ pub struct Args {
     /// Also write JUnit XML (one testcase per rule) to FILE.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<std::path::PathBuf>,
+    /// Also write the result as Prometheus text (node_exporter textfile collector: findings
+    /// per rule, healthy, timings, forwarder counters) to FILE, atomically.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<std::path::PathBuf>,
 }
 
 pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
@@ -59,6 +64,15 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     a.observe.write_pcap(&r)?;
     if let Some(p) = &a.junit {
         std::fs::write(p, report::junit(&r)).with_context(|| format!("write {}", p.display()))?;
+    }
+    if let Some(p) = &a.prometheus {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let text = report::prometheus(&r, code, now);
+        xdpdoctor::state::file::write_bytes_atomic(p, text.as_bytes())
+            .with_context(|| format!("--prometheus {}", p.display()))?;
     }
     if a.json {
         println!("{}", report::to_json(&r, code));

@@ -6,10 +6,12 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod check;
+mod completions;
 mod deploy;
 mod diagnose;
 mod fix;
 mod lab;
+mod man;
 mod output;
 mod probes;
 mod progress;
@@ -27,7 +29,11 @@ pub const EXIT_ERROR: i32 = 2;
 #[command(
     name = "xdpdoctor",
     version,
-    about = "Deploys an XDP NAT forwarder and finds, explains and fixes why its packets vanish"
+    about = "Deploys an XDP NAT forwarder and finds, explains and fixes why its packets vanish",
+    after_long_help = "Exit codes: 0 success (diagnose, check: healthy); 1 the command ran and \
+found problems (findings, failed connections); 2 it could not do its job (bad input, missing \
+privileges, a kernel refusal, interrupted).\n\nShell completions: xdpdoctor completions SHELL. \
+Manual pages: xdpdoctor man --dir DIR."
 )]
 pub struct Cli {
     /// Network namespace to act in: a name under /run/netns or a path (default: the current one).
@@ -69,6 +75,10 @@ pub enum Command {
     Trace(trace::Args),
     /// Measure the forwarder against kernel NAT and XDP redirect-only on a lab of its own.
     Bench(bench::Args),
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
+    /// Print the manual page, or write one per command with --dir DIR.
+    Man(man::Args),
 }
 
 pub fn main() -> i32 {
@@ -116,5 +126,7 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Probes(a) => probes::run(a, &ns),
         Command::Trace(a) => trace::run(a, &ns),
         Command::Bench(a) => bench::run(a),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
     }
 }

@@ -21,5 +21,6 @@ mod markers;
 mod nat_ns;
 mod netlink_features;
 mod pcapng;
+mod prom;
 mod trace;
 mod tracer;
