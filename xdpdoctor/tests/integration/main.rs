@@ -13,6 +13,7 @@ mod cli;
 mod common;
 mod deploy;
 mod diagnose;
+mod evidence;
 mod fix;
 mod foreign;
 mod frames;
