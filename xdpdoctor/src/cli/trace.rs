@@ -253,5 +253,11 @@ fn line(e: &Event) -> String {
     } else if e.prog_id != 0 {
         s.push_str(&format!(" prog {}", e.prog_id));
     }
+    if let Some(p) = &e.packet {
+        match p.summary() {
+            Some(sum) => s.push_str(&format!(" | {sum}, {} B", p.len)),
+            None => s.push_str(&format!(" | packet {} B", p.len)),
+        }
+    }
     s
 }

@@ -223,6 +223,24 @@ mod tests {
     }
 
     #[test]
+    fn packet_summary_names_addresses_ports_and_flags() {
+        let mut d = vec![0u8; 12];
+        d.extend([0x08, 0x00]);
+        d.extend([0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0]);
+        d.extend([192, 168, 9, 1, 192, 168, 9, 254]);
+        d.extend([0x1f, 0x90, 0x9c, 0x40, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 0x12]);
+        let p = PacketBytes {
+            start: PacketStart::Mac,
+            len: 54,
+            data: d,
+        };
+        assert_eq!(
+            p.summary().unwrap(),
+            "IPv4 192.168.9.1:8080 > 192.168.9.254:40000 TCP [S.]"
+        );
+    }
+
+    #[test]
     fn network_start_gets_an_ethernet_header_and_a_remark() {
         let p = PacketBytes {
             start: PacketStart::Network,

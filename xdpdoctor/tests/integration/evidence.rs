@@ -268,3 +268,56 @@ fn check_prometheus_file_parses() {
         .collect();
     assert_eq!(names, [std::ffi::OsString::from("xdpdoctor.prom")]);
 }
+
+/// The classic skb fallbacks (a kernel without BTF) read the skb pointer from the record and
+/// copy the packet like the tp_btf programs: the client's TCP_CSUM drops carry the SYN-ACK.
+#[test]
+#[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
+fn classic_skb_probes_carry_the_packet_too() {
+    use std::time::{Duration, Instant};
+    use xdpdoctor::probes::{EventKind, Filter, PacketStart, ProbeKind, ProbeSet};
+    require_root();
+    let lab = Lab::up("ec", &["--fault", "tx-csum"]);
+    let client = crate::tracer::netns_inode(&lab.ns("client"));
+    let mut set = ProbeSet::attach_excluding(&Filter::netns(client), &[ProbeKind::TpBtf])
+        .expect("attach probes");
+    for name in ["skb:kfree_skb", "tcp:tcp_bad_csum"] {
+        assert!(
+            set.report()
+                .iter()
+                .any(|p| p.name == name && p.kind == ProbeKind::Tracepoint && p.active),
+            "{name} classic tracepoint not active: {:#?}",
+            set.report()
+        );
+    }
+    lab.connect();
+    let mut events = Vec::new();
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        events.extend(set.poll_events(Duration::from_millis(200)).expect("poll"));
+    }
+    drop(set);
+    let drops: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::KfreeSkb && e.code_name == "TCP_CSUM")
+        .collect();
+    assert!(!drops.is_empty(), "no TCP_CSUM drop: {events:#?}");
+    for e in &drops {
+        assert_eq!(e.probe, "tracepoint");
+        let p = e.packet.as_ref().expect("packet bytes");
+        assert_eq!(p.start, PacketStart::Mac, "{e:?}");
+        let s = p.summary().unwrap_or_default();
+        assert!(
+            s.starts_with("IPv4 192.168.9.1:808") && s.ends_with("TCP [S.]"),
+            "{s}"
+        );
+        // A SYN-ACK with options: the whole frame is 74 bytes, all of it copied.
+        assert_eq!(p.data.len() as u32, p.len.min(128), "{e:?}");
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == EventKind::TcpBadCsum && e.packet.is_some()),
+        "tcp_bad_csum with its packet"
+    );
+}
