@@ -53,15 +53,20 @@ impl CsumClass {
 /// Counts of one capture.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaptureStats {
+    /// IPv4 TCP segments seen.
     pub tcp: u64,
+    /// Of them, with a checksum that verifies.
     pub correct: u64,
+    /// With a partial checksum (tx offload pending).
     pub partial: u64,
+    /// With a wrong checksum.
     pub corrupt: u64,
     /// Segments not fully captured and not partial (the full checksum cannot be checked).
     pub unverifiable: u64,
 }
 
 impl CaptureStats {
+    /// Counts one segment of class `c` (None: unverifiable).
     pub fn add(&mut self, c: Option<CsumClass>) {
         self.tcp += 1;
         match c {
