@@ -17,7 +17,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Size of the ring buffer `events` (1 MiB, about 13 000 records in flight). */
+/* Size of the ring buffer `events` (1 MiB: about 11 900 bare events or 4 850 skb events with
+ * their packet bytes in flight). */
 #define XD_EVENTS_RING_BYTES (1 << 20)
 /* Classic tracepoint records are small: an offset is masked so the read stays in bounds. */
 #define XD_RECORD_OFFSET_MASK 0xff
@@ -457,6 +458,68 @@ static __always_inline bool reason_wanted(__u32 reason)
 	return (bits >> (reason & 63)) & 1;
 }
 
+/*
+ * The first bytes of the packet an skb carries, copied into `dst` (XD_PKT_BYTES): from the MAC
+ * header when it is set and at least an Ethernet header before the network header, else from
+ * the network header. Only the linear area is read (`len - data_len` bytes from `data`).
+ * Sets pkt_start, pkt_len (from the start to the end of the packet) and caplen.
+ */
+static __always_inline void skb_packet(struct xd_event *e, __u8 *dst, const struct sk_buff *skb)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	unsigned char *data = BPF_CORE_READ(skb, data);
+	__u32 len = BPF_CORE_READ(skb, len);
+	__u32 data_len = BPF_CORE_READ(skb, data_len);
+	__u16 mac = BPF_CORE_READ(skb, mac_header);
+	__u16 net = BPF_CORE_READ(skb, network_header);
+	__u16 start;
+	__u8 kind;
+
+	if (!head || !data || data_len > len)
+		return;
+	if (mac != (__u16)~0U && net != (__u16)~0U && net >= mac + 14) {
+		start = mac;
+		kind = XD_PKT_MAC;
+	} else if (net != (__u16)~0U) {
+		start = net;
+		kind = XD_PKT_NETWORK;
+	} else {
+		return;
+	}
+	/* Bytes between the start and `data` (headers already pulled); negative: not yet pushed. */
+	__s64 before = (__s64)(data - head) - start;
+	if (before < 0 || before > 0xffff)
+		return;
+	__u32 linear = (__u32)before + (len - data_len);
+	__u32 n = linear < XD_PKT_BYTES ? linear : XD_PKT_BYTES;
+	if (n > XD_PKT_BYTES) /* for the verifier: the size is bounded */
+		n = XD_PKT_BYTES;
+	if (bpf_probe_read_kernel(dst, n, head + start))
+		return;
+	e->pkt_start = kind;
+	e->pkt_len = (__u32)before + len;
+	e->caplen = n;
+}
+
+/* emit() for skb events: the record is an xd_event_pkt, the packet's first bytes included. */
+static __always_inline void emit_skb(struct xd_event *e, const struct sk_buff *skb)
+{
+	count(e, 1);
+	struct xd_event_pkt *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		__u32 zero = 0;
+		__u64 *l = bpf_map_lookup_elem(&lost, &zero);
+		if (l)
+			*l += 1;
+		return;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->cpu = bpf_get_smp_processor_id();
+	skb_packet(e, r->data, skb);
+	__builtin_memcpy(&r->e, e, sizeof(r->e));
+	bpf_ringbuf_submit(r, 0);
+}
+
 static __always_inline void skb_event(struct xd_event *e, const struct sk_buff *skb)
 {
 	struct net_device *dev = BPF_CORE_READ(skb, dev);
@@ -484,7 +547,7 @@ static __always_inline int on_kfree(const struct sk_buff *skb, void *location, _
 	skb_event(&e, skb);
 	if (!netns_wanted(e.netns, 0))
 		return 0;
-	emit(&e, 1);
+	emit_skb(&e, skb);
 	return 0;
 }
 
@@ -518,7 +581,7 @@ int BPF_PROG(xd_tcp_bad_csum_btf, const struct sk_buff *skb)
 	skb_event(&e, skb);
 	if (!netns_wanted(e.netns, 0))
 		return 0;
-	emit(&e, 1);
+	emit_skb(&e, skb);
 	return 0;
 }
 
@@ -535,6 +598,6 @@ int xd_tcp_bad_csum_tp(void *ctx)
 	skb_event(&e, skb);
 	if (!netns_wanted(e.netns, 0))
 		return 0;
-	emit(&e, 1);
+	emit_skb(&e, skb);
 	return 0;
 }

@@ -2,8 +2,10 @@
 # Installs what xdpdoctor needs on a fresh Debian machine of this kind (idempotent):
 #   clang (compiles the eBPF C programs), libbpf-dev (bpf_helpers.h), linux-libc-dev (UAPI
 #   headers), libpcap-dev (capture), pkg-config; and, for tests and benchmarks only, the
-#   independent tools iproute2, ethtool and nftables, and strace (the crash tests delay
-#   syscalls with it to kill xdpdoctor inside a window, deterministically).
+#   independent tools iproute2, ethtool and nftables, strace (the crash tests delay syscalls
+#   with it to kill xdpdoctor inside a window, deterministically), the pcapng readers tcpdump
+#   and tshark (the tests read xdpdoctor's pcapng files with them) and man-db (`man -l`
+#   renders the generated manual pages).
 set -euo pipefail
 
 need=()
@@ -21,6 +23,9 @@ command -v bpftool >/dev/null || need+=(bpftool)
 command -v nsenter >/dev/null || need+=(util-linux)
 command -v sysctl >/dev/null || need+=(procps)
 command -v strace >/dev/null || need+=(strace)
+command -v tcpdump >/dev/null || need+=(tcpdump)
+command -v tshark >/dev/null || need+=(tshark)
+command -v man >/dev/null || need+=(man-db)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

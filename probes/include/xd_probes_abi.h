@@ -25,7 +25,17 @@ enum xd_source {
 	XD_SRC_KRETPROBE = 4,  /* kprobe at entry (device) + kretprobe (return value) */
 };
 
-/* One event in the ring buffer `events`. 72 bytes. */
+/* Where the packet bytes of an skb event start (xd_event.pkt_start). */
+enum xd_pkt_start {
+	XD_PKT_NONE = 0,    /* no packet bytes (xdp events; an skb without headers) */
+	XD_PKT_MAC = 1,     /* at the MAC (Ethernet) header */
+	XD_PKT_NETWORK = 2, /* at the network (IP) header: the MAC header was not set */
+};
+
+/* Bytes of the packet an skb probe copies into its record (struct xd_event_pkt). */
+#define XD_PKT_BYTES 128
+
+/* One event in the ring buffer `events`. 80 bytes. */
 struct xd_event {
 	__u64 ts_ns;          /* bpf_ktime_get_ns() */
 	__u64 netns;          /* namespace inode of `ifindex`'s device; 0 = unknown */
@@ -43,6 +53,18 @@ struct xd_event {
 	__u16 protocol;       /* kfree_skb: skb->protocol, host order */
 	__u8 source;          /* enum xd_source */
 	__u8 pad;             /* always 0 */
+	__u32 pkt_len;        /* skb events: packet length from pkt_start to its end; 0 = none */
+	__u16 caplen;         /* bytes of it in xd_event_pkt.data (<= XD_PKT_BYTES) */
+	__u8 pkt_start;       /* enum xd_pkt_start */
+	__u8 pad2;            /* always 0 */
+};
+
+/* The record of an skb probe (kfree_skb, tcp_bad_csum): the event, then the first `caplen`
+ * bytes of the packet from `pkt_start`. 208 bytes. Other probes send a bare xd_event; user
+ * space tells them apart by the record's length. */
+struct xd_event_pkt {
+	struct xd_event e;
+	__u8 data[XD_PKT_BYTES];
 };
 
 /* Key of the per-CPU hash `counts` (value: __u64 packets). 40 bytes, no implicit padding

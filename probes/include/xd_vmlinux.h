@@ -52,6 +52,14 @@ struct sk_buff {
 	struct sock *sk;
 	int skb_iif;
 	__u16 protocol;
+	/* The packet: offsets from `head` (mac_header and network_header are ~0 when unset);
+	 * `len` counts from `data`, `data_len` is the part outside the linear area. */
+	unsigned char *head;
+	unsigned char *data;
+	unsigned int len;
+	unsigned int data_len;
+	__u16 mac_header;
+	__u16 network_header;
 };
 
 struct bpf_prog_aux {

@@ -13,12 +13,14 @@
 pub mod cancel;
 pub mod error;
 pub mod model;
+pub mod progress;
 pub mod state;
 
 // Talking to the kernel.
 pub mod bpf;
 pub mod netlink;
 pub mod netns;
+pub mod pcapng;
 
 // Services on top of the kernel interfaces.
 pub mod capture;

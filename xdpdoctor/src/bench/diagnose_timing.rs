@@ -11,6 +11,7 @@ use crate::diagnose::{self, ObserveOptions};
 use crate::forwarder::AttachMode;
 use crate::lab::{self, fleet, LabState, Scenario, UpOptions};
 use crate::netns::Netns;
+use crate::progress::Progress;
 use crate::{cancel, Result};
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,10 +46,13 @@ pub fn measure(
     prefix_base: &str,
     quick: bool,
     window: Duration,
+    progress: &Progress,
 ) -> Result<Vec<DiagnoseTiming>> {
     let mut out = Vec::new();
-    for (i, size) in sizes(quick).into_iter().enumerate() {
+    let all = sizes(quick);
+    for (i, size) in all.iter().copied().enumerate() {
         cancel::check()?;
+        progress.steps("diagnose timing (labs)", i as u64, all.len() as u64);
         let (sc, file) = match size {
             None => crate::lab::catalog::load("seed", None)?,
             Some(n) => (fleet::fleet(n)?, format!("(generated) fleet {n}").into()),
@@ -61,6 +65,7 @@ pub fn measure(
             exe: exe.to_path_buf(),
             mode: AttachMode::Driver,
             forwarder: true,
+            progress: progress.clone(),
         };
         let t0 = Instant::now();
         lab::up(&sc, &file, &opts)?;

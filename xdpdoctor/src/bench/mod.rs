@@ -30,6 +30,7 @@ use crate::forwarder::{self, deploy::Deployment, AttachMode, ForwarderConfig};
 use crate::lab::{self, LabState, Scenario, UpOptions};
 use crate::netlink::rtnl::Rtnl;
 use crate::netns::Netns;
+use crate::progress::{Progress, Update};
 use crate::{cancel, Error, Result};
 
 pub use report::BenchReport;
@@ -47,6 +48,8 @@ pub struct BenchOptions {
     pub exe: PathBuf,
     /// Lab prefix (default `xdb<pid>`).
     pub prefix: Option<String>,
+    /// Where the bench reports its phases and measurements.
+    pub progress: Progress,
 }
 
 /// The checked plan.
@@ -100,18 +103,27 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
         exe: opts.exe.clone(),
         mode: AttachMode::Driver,
         forwarder: true,
+        progress: opts.progress.clone(),
     };
     log::info!("bench: building lab {} (healthy seed)", plan.prefix);
     // `up` cleans up after itself when it fails or is interrupted.
     lab::up(&sc, &file, &up)?;
-    let res = measure_lab(&sc, &plan, opts.quick);
+    let res = measure_lab(&sc, &plan, opts.quick, &opts.progress);
     log::info!("bench: removing lab {}", plan.prefix);
     let down = lab::down(&plan.prefix).map(drop);
     match (res, down) {
         (Ok(mut r), Ok(())) => {
             // Second table: diagnose on the seed lab and on generated fleets.
             let window = std::time::Duration::from_secs(if opts.quick { 1 } else { 3 });
-            let t = diagnose_timing::measure(&opts.exe, &plan.prefix, opts.quick, window)?;
+            let t = diagnose_timing::measure(
+                &opts.exe,
+                &plan.prefix,
+                opts.quick,
+                window,
+                &opts.progress,
+            );
+            opts.progress.report(Update::Done);
+            let t = t?;
             r.diagnose_timing_note = format!(
                 "diagnose timing: {} lab(s), default faults on, observe window {} ms",
                 t.len(),
@@ -240,7 +252,12 @@ struct Sample {
     fwd_cache_hits: u64,
 }
 
-fn measure_lab(sc: &Scenario, plan: &Plan, quick: bool) -> Result<BenchReport> {
+fn measure_lab(
+    sc: &Scenario,
+    plan: &Plan,
+    quick: bool,
+    progress: &Progress,
+) -> Result<BenchReport> {
     let topo = topology(sc, &plan.prefix)?;
     cancel::check()?;
     let ext_name = topo.cfg.external.first().cloned().unwrap_or_default();
@@ -265,9 +282,13 @@ fn measure_lab(sc: &Scenario, plan: &Plan, quick: bool) -> Result<BenchReport> {
 
         let mut samples: BTreeMap<(Variant, usize), Vec<Sample>> = BTreeMap::new();
         let mut skipped: BTreeMap<Variant, String> = BTreeMap::new();
+        let total = (plan.rounds * flows.len() * Variant::ALL.len()) as u64;
+        let mut done = 0;
         for round in 0..plan.rounds {
             for set in &flows {
                 for v in Variant::ALL {
+                    progress.steps("measuring", done, total);
+                    done += 1;
                     if skipped.contains_key(&v) {
                         continue;
                     }
@@ -296,6 +317,9 @@ fn measure_lab(sc: &Scenario, plan: &Plan, quick: bool) -> Result<BenchReport> {
                 }
             }
         }
+        progress.report(Update::Busy {
+            what: "measuring ns/packet",
+        });
         let costs = cost::measure(
             topo.ext_index,
             topo.int_index,

@@ -20,6 +20,15 @@ pub const XD_SRC_KRETPROBE: u8 = 4;
 /// `XD_REASON_BITS`: drop reasons below this number can be selected.
 pub const XD_REASON_BITS: usize = 256;
 
+/// `enum xd_pkt_start`: no packet bytes.
+pub const XD_PKT_NONE: u8 = 0;
+/// The bytes start at the MAC (Ethernet) header.
+pub const XD_PKT_MAC: u8 = 1;
+/// The bytes start at the network (IP) header: the skb's MAC header was not set.
+pub const XD_PKT_NETWORK: u8 = 2;
+/// `XD_PKT_BYTES`: most packet bytes an skb probe copies into its record.
+pub const XD_PKT_BYTES: usize = 128;
+
 /// `struct xd_event`: one record of the ring buffer.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -40,9 +49,21 @@ pub struct XdEvent {
     pub protocol: u16,
     pub source: u8,
     pub pad: u8,
+    /// skb events: packet length from `pkt_start` to its end; 0 = no packet.
+    pub pkt_len: u32,
+    /// Bytes of the packet that follow the event in its record (<= [`XD_PKT_BYTES`]).
+    pub caplen: u16,
+    /// `enum xd_pkt_start`: [`XD_PKT_NONE`], [`XD_PKT_MAC`] or [`XD_PKT_NETWORK`].
+    pub pkt_start: u8,
+    /// Always 0.
+    pub pad2: u8,
 }
 
-const _: () = assert!(std::mem::size_of::<XdEvent>() == 72);
+const _: () = assert!(std::mem::size_of::<XdEvent>() == 80);
+const _: () = assert!(std::mem::offset_of!(XdEvent, pkt_len) == 72);
+/// `sizeof(struct xd_event_pkt)`: the record of an skb probe, event + packet bytes.
+pub const XD_EVENT_PKT_SIZE: usize = std::mem::size_of::<XdEvent>() + XD_PKT_BYTES;
+const _: () = assert!(XD_EVENT_PKT_SIZE == 208);
 
 impl XdEvent {
     /// Reads a record from ring-buffer bytes (None if too short).
@@ -52,6 +73,17 @@ impl XdEvent {
         }
         // SAFETY: length checked; XdEvent is plain old data; unaligned read.
         Some(unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<Self>()) })
+    }
+
+    /// The packet bytes that follow the event in record `b` (an `xd_event_pkt`): `caplen`
+    /// bytes, or none when the record is a bare event or the probe reached no packet.
+    pub fn packet_bytes<'a>(&self, b: &'a [u8]) -> &'a [u8] {
+        let start = std::mem::size_of::<Self>();
+        let n = usize::from(self.caplen).min(XD_PKT_BYTES);
+        if self.pkt_start == XD_PKT_NONE || b.len() < start + n {
+            return &[];
+        }
+        &b[start..start + n]
     }
 }
 

@@ -11,6 +11,7 @@ use comfy_table::Cell;
 use xdpdoctor::bench::{self, report::Ratios, BenchOptions, BenchReport};
 
 use super::output::{bad, good, print_json, table};
+use super::progress::Bar;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -30,13 +31,18 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> Result<i32> {
+    // The tables go to stdout; `--json` alone makes stdout JSON: no bar then.
+    let bar = Bar::new(matches!(a.json, Some(None)));
     let opts = BenchOptions {
         quick: a.quick,
         packets: a.packets,
         exe: std::env::current_exe().context("locating the xdpdoctor binary")?,
         prefix: a.prefix.clone(),
+        progress: bar.progress(),
     };
-    let r = bench::run(&opts).context("running the benchmark")?;
+    let r = bench::run(&opts).context("running the benchmark");
+    drop(bar);
+    let r = r?;
     match &a.json {
         Some(None) => print_json(&r)?,
         Some(Some(path)) => {

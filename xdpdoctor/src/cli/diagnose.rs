@@ -1,20 +1,24 @@
 //! `xdpdoctor diagnose`: snapshot -> evidence -> rules -> report.
 //!
 //! Exit codes: 0 healthy, 1 findings, 2 could not diagnose (docs/diagnose.md).
-#![allow(clippy::print_stdout)] // the CLI prints results; the library never does
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the CLI prints; the library never does
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use xdpdoctor::capture::Keep;
 use xdpdoctor::diagnose::evidence::TrafficSource;
 use xdpdoctor::diagnose::{self, ObserveOptions, Report};
 use xdpdoctor::forwarder::ForwarderConfig;
 use xdpdoctor::lab::LabClient;
 use xdpdoctor::netns::Netns;
+use xdpdoctor::progress::Progress;
 use xdpdoctor::report::{self, Style};
 use xdpdoctor::snapshot::{NatHint, Snapshot};
+
+use super::progress::Bar;
 
 /// Options of the observation window, shared by `diagnose` and `check`.
 #[derive(clap::Args, Debug, Clone)]
@@ -32,12 +36,16 @@ pub struct ObserveArgs {
     /// Do not attach tracing probes.
     #[arg(long)]
     pub no_probes: bool,
+    /// Write the packets the window captured to DIR as pcapng (one file per diagnosed
+    /// namespace, one interface per capture point, each packet's checksum verdict as a comment).
+    #[arg(long, value_name = "DIR")]
+    pub pcap: Option<PathBuf>,
 }
 
 impl ObserveArgs {
     /// The window for a diagnosis of namespace `ns`: traffic from `--lab`'s client, or from
     /// the client of the lab whose forwarder runs in `ns`, unless `--no-traffic`.
-    pub fn options(&self, ns: &Netns) -> Result<ObserveOptions> {
+    pub fn options(&self, ns: &Netns, progress: Progress) -> Result<ObserveOptions> {
         anyhow::ensure!(
             self.observe.is_finite() && (0.0..=600.0).contains(&self.observe),
             "--observe {}: use 0 to 600 seconds",
@@ -56,8 +64,43 @@ impl ObserveArgs {
             window: Duration::from_secs_f64(self.observe),
             traffic,
             probes: !self.no_probes,
+            keep_packets: self.pcap.is_some().then_some(Keep::DEFAULT),
+            progress,
             ..Default::default()
         })
+    }
+
+    /// `--pcap DIR`: writes the window's captures of `r` into DIR (created if missing) and
+    /// says what it wrote on stderr (stdout is for results).
+    pub fn write_pcap(&self, r: &Report) -> Result<()> {
+        let Some(dir) = &self.pcap else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(dir).with_context(|| format!("--pcap {}", dir.display()))?;
+        let name = &r.snapshot.home().name;
+        let path = dir.join(diagnose::evidence::pcap_file_name(name));
+        match diagnose::evidence::write_pcapng(&r.evidence, &path)? {
+            Some(f) => eprintln!(
+                "wrote {}: {} packet(s) from {} capture point(s){}",
+                f.path.display(),
+                f.packets,
+                f.interfaces,
+                if f.not_kept > 0 {
+                    format!(" ({} more not kept: bounds reached)", f.not_kept)
+                } else {
+                    String::new()
+                }
+            ),
+            None => eprintln!(
+                "--pcap: nothing captured in {name}'s window (no capture point: {}), no file written",
+                if r.evidence.window_ms == 0 {
+                    "static diagnosis"
+                } else {
+                    "no redirect target with a peer in another namespace"
+                }
+            ),
+        }
+        Ok(())
     }
 }
 
@@ -113,10 +156,15 @@ pub fn exit_code(r: &Report) -> i32 {
     }
 }
 
-/// Diagnoses `ns` with the options of `observe` and `nat`.
-pub fn diagnose_one(ns: &Netns, observe: &ObserveArgs, nat: &NatArgs) -> Result<Report> {
+/// Diagnoses `ns` with the options of `observe` and `nat`, reporting the window's progress.
+pub fn diagnose_one(
+    ns: &Netns,
+    observe: &ObserveArgs,
+    nat: &NatArgs,
+    progress: Progress,
+) -> Result<Report> {
     let hint = nat.hint()?;
-    diagnose::diagnose(ns, hint.as_ref(), &observe.options(ns)?)
+    diagnose::diagnose(ns, hint.as_ref(), &observe.options(ns, progress)?)
         .with_context(|| format!("diagnosing the XDP programs in namespace {ns}"))
 }
 
@@ -128,8 +176,12 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         Some(p) => diagnose::diagnose_saved(
             Snapshot::load(p).with_context(|| format!("loading snapshot {}", p.display()))?,
         ),
-        None => diagnose_one(ns, &a.observe, &a.nat)?,
+        None => {
+            let bar = Bar::new(a.json);
+            diagnose_one(ns, &a.observe, &a.nat, bar.progress())?
+        }
     };
+    a.observe.write_pcap(&r)?;
     let code = exit_code(&r);
     if a.json {
         println!("{}", report::to_json(&r, code));
@@ -145,7 +197,12 @@ fn run_all(a: &Args) -> Result<i32> {
     let mut docs = Vec::new();
     let mut code = super::EXIT_OK;
     for n in &found {
-        let r = diagnose_one(&n.netns, &a.observe, &a.nat);
+        let bar = Bar::new(a.json);
+        let r = diagnose_one(&n.netns, &a.observe, &a.nat, bar.progress());
+        drop(bar);
+        if let Ok(r) = &r {
+            a.observe.write_pcap(r)?;
+        }
         let c = match &r {
             Ok(r) => exit_code(r),
             Err(_) => super::EXIT_ERROR,

@@ -12,6 +12,7 @@ use xdpdoctor::netns::Netns;
 
 use super::deploy::Mode;
 use super::output::{bad, good, print_json, table};
+use super::progress::Bar;
 use super::Cli;
 
 /// Default lab prefix: namespaces are `xdpd-client`, `xdpd-vm`, ...
@@ -91,6 +92,7 @@ pub fn run(c: &LabCommand, cli: &Cli) -> Result<i32> {
             json,
         } => {
             let (sc, file) = lab::catalog::load(scenario, *containers)?;
+            let bar = Bar::new(*json);
             let opts = UpOptions {
                 prefix: prefix.clone(),
                 faults: faults.clone(),
@@ -98,9 +100,12 @@ pub fn run(c: &LabCommand, cli: &Cli) -> Result<i32> {
                 exe: std::env::current_exe().context("locating the xdpdoctor binary")?,
                 mode: (*mode).into(),
                 forwarder: !*no_forwarder,
+                progress: bar.progress(),
             };
             let st = lab::up(&sc, &file, &opts)
-                .with_context(|| format!("building lab {} ({prefix})", sc.name))?;
+                .with_context(|| format!("building lab {} ({prefix})", sc.name));
+            drop(bar);
+            let st = st?;
             if *json {
                 print_json(&st)?;
             } else {

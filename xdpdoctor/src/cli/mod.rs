@@ -6,14 +6,17 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod check;
+mod completions;
 mod deploy;
 mod diagnose;
 mod fix;
 mod lab;
+mod man;
 mod object;
 mod output;
 mod privileges;
 mod probes;
+mod progress;
 mod snapshot;
 mod status;
 mod teardown;
@@ -28,7 +31,11 @@ pub const EXIT_ERROR: i32 = 2;
 #[command(
     name = "xdpdoctor",
     version,
-    about = "Deploys an XDP NAT forwarder and finds, explains and fixes why its packets vanish"
+    about = "Deploys an XDP NAT forwarder and finds, explains and fixes why its packets vanish",
+    after_long_help = "Exit codes: 0 success (diagnose, check: healthy); 1 the command ran and \
+found problems (findings, failed connections); 2 it could not do its job (bad input, missing \
+privileges, a kernel refusal, interrupted).\n\nShell completions: xdpdoctor completions SHELL. \
+Manual pages: xdpdoctor man --dir DIR."
 )]
 pub struct Cli {
     /// Network namespace to act in: a name under /run/netns or a path (default: the current one).
@@ -72,6 +79,10 @@ pub enum Command {
     Bench(bench::Args),
     /// Write an embedded eBPF object to a file (for the equivalent commands plans print).
     Object(object::Args),
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Args),
+    /// Print the manual page, or write one per command with --dir DIR.
+    Man(man::Args),
 }
 
 pub fn main() -> i32 {
@@ -131,7 +142,7 @@ fn privileged(c: &Command) -> Option<&'static str> {
         Command::Probes(_) => "probes",
         Command::Trace(_) => "trace",
         Command::Bench(_) => "bench",
-        Command::Object(_) => return None,
+        Command::Object(_) | Command::Completions(_) | Command::Man(_) => return None,
     })
 }
 
@@ -157,5 +168,7 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Trace(a) => trace::run(a, &ns),
         Command::Bench(a) => bench::run(a),
         Command::Object(a) => object::run(a),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
     }
 }

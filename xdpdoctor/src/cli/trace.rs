@@ -1,16 +1,21 @@
-//! `xdpdoctor trace [--netns NAME|PATH] [--all-netns] [--duration S] [--json]`
+//! `xdpdoctor trace [--netns NAME|PATH] [--all-netns] [--duration S] [--json] [--pcap FILE]`
 //!
 //! Prints the probe report (stderr), then a live stream of decoded events (stdout; one JSON
 //! object per line with `--json`), then a summary of the kernel's counts when the duration
-//! ends or on Ctrl-C (with `--json`: one last line `{"summary": ...}`). The probes are
-//! detached when the command returns, whatever the path.
+//! ends or on Ctrl-C (with `--json`: one last line `{"summary": ...}`). With `--pcap FILE`
+//! every event shown is also written to FILE as pcapng (`probes::pcap`): the packet bytes
+//! the skb probes copied, a comment naming probe, place and reason. The probes are detached
+//! when the command returns, whatever the path.
 
+use std::io::BufWriter;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use comfy_table::Cell;
 use serde::Serialize;
 use xdpdoctor::netns::Netns;
+use xdpdoctor::probes::pcap::EventWriter;
 use xdpdoctor::probes::{Aggregate, Event, Filter, ProbeOptions, ProbeSet, ProbeStatus};
 
 use super::output::table;
@@ -30,6 +35,11 @@ pub struct Args {
     /// shows where programs send packets, and redirects into another namespace.
     #[arg(long)]
     pub redirects: bool,
+    /// Also write every event to FILE as pcapng: the first bytes of the packet where the probe
+    /// can reach it (kfree_skb, tcp_bad_csum), and a comment naming probe, namespace,
+    /// interface and reason (xdp events: the comment only, they carry no packet data).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -66,6 +76,16 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         redirects: a.redirects,
         ..Default::default()
     };
+    let mut pcap = match &a.pcap {
+        Some(p) => {
+            let f = std::fs::File::create(p).with_context(|| format!("--pcap {}", p.display()))?;
+            Some(
+                EventWriter::new(BufWriter::new(f))
+                    .with_context(|| format!("--pcap {}", p.display()))?,
+            )
+        }
+        None => None,
+    };
     let mut set = ProbeSet::attach_with(&filter, &opts).context("loading the probes")?;
     let report = set.report();
     let scope = if filter.netns_inodes.is_empty() {
@@ -83,6 +103,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
 
     let start = Instant::now();
     let mut seen = 0u64;
+    let mut with_packet = 0u64;
     while !xdpdoctor::cancel::interrupted() {
         let left = match duration {
             Some(d) => match d.checked_sub(start.elapsed()) {
@@ -93,6 +114,13 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         };
         for ev in set.poll_events(left.min(Duration::from_millis(200)))? {
             seen += 1;
+            if let (Some(w), Some(p)) = (pcap.as_mut(), &a.pcap) {
+                if ev.packet.is_some() {
+                    with_packet += 1;
+                }
+                w.write(&ev)
+                    .with_context(|| format!("writing --pcap {}", p.display()))?;
+            }
             if a.json {
                 println!("{}", serde_json::to_string(&ev)?);
             } else {
@@ -101,6 +129,16 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         }
     }
 
+    if let (Some(w), Some(p)) = (pcap.take(), &a.pcap) {
+        let n = w.written();
+        w.finish()
+            .and_then(|b| b.into_inner().map_err(|e| e.into_error()))
+            .with_context(|| format!("writing --pcap {}", p.display()))?;
+        eprintln!(
+            "wrote {}: {n} event(s), {with_packet} with packet bytes",
+            p.display()
+        );
+    }
     let aggregates = set.aggregates()?;
     let lost = set.lost();
     if a.json {
@@ -214,6 +252,12 @@ fn line(e: &Event) -> String {
         s.push_str(&format!(" prog {} [{p}]", e.prog_id));
     } else if e.prog_id != 0 {
         s.push_str(&format!(" prog {}", e.prog_id));
+    }
+    if let Some(p) = &e.packet {
+        match p.summary() {
+            Some(sum) => s.push_str(&format!(" | {sum}, {} B", p.len)),
+            None => s.push_str(&format!(" | packet {} B", p.len)),
+        }
     }
     s
 }

@@ -22,6 +22,7 @@ use super::{down::down_state, http, process};
 use crate::forwarder::{self, AttachMode};
 use crate::netlink::{ethtool, rtnl::Rtnl, sysctl};
 use crate::netns::Netns;
+use crate::progress::{Progress, Update};
 use crate::{cancel, Error, Result};
 
 #[derive(Debug, Clone)]
@@ -36,6 +37,22 @@ pub struct UpOptions {
     /// Deploy the scenario's forwarder (false: write its config only, for a user's own XDP
     /// program).
     pub forwarder: bool,
+    /// Where the build reports its steps (namespaces, links, nodes, responders, forwarder).
+    pub progress: Progress,
+}
+
+/// Counts the steps of a build and reports them.
+struct Steps<'a> {
+    progress: &'a Progress,
+    done: u64,
+    total: u64,
+}
+
+impl Steps<'_> {
+    fn tick(&mut self) {
+        self.done += 1;
+        self.progress.steps("building lab", self.done, self.total);
+    }
 }
 
 /// Desired state of one interface after faults are applied.
@@ -89,7 +106,9 @@ pub fn up(scenario: &Scenario, scenario_file: &Path, opts: &UpOptions) -> Result
         ..Default::default()
     };
     st.save()?;
-    match build(scenario, &faults, opts, &mut st) {
+    let built = build(scenario, &faults, opts, &mut st);
+    opts.progress.report(Update::Done);
+    match built {
         Ok(()) => Ok(st),
         Err(e) => {
             log::warn!("lab up failed ({e}); cleaning up");
@@ -120,10 +139,16 @@ fn validate_prefix(p: &str) -> Result<()> {
 fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) -> Result<()> {
     let fault_defs: Vec<&Fault> = sc.faults_named(faults).collect();
     let (plans, sysctls) = desired_state(sc, &fault_defs);
-    create_namespaces(sc, opts, st)?;
-    create_links(sc, opts)?;
-    configure_nodes(sc, opts, plans, sysctls)?;
-    start_responders(sc, &fault_defs, opts, st)?;
+    let mut steps = Steps {
+        progress: &opts.progress,
+        done: 0,
+        total: (2 * sc.nodes.len() + sc.links.len() + sc.services.len() + 1) as u64,
+    };
+    steps.progress.steps("building lab", 0, steps.total);
+    create_namespaces(sc, opts, st, &mut steps)?;
+    create_links(sc, opts, &mut steps)?;
+    configure_nodes(sc, opts, plans, sysctls, &mut steps)?;
+    start_responders(sc, &fault_defs, opts, st, &mut steps)?;
     st.client_netns = sc
         .traffic
         .as_ref()
@@ -134,7 +159,9 @@ fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) 
         .collect();
     st.save()?;
     deploy_forwarder(sc, &fault_defs, opts, st)?;
-    remove_nodes(&fault_defs, opts, st)
+    remove_nodes(&fault_defs, opts, st)?;
+    steps.tick();
+    Ok(())
 }
 
 /// Fault `remove_node`: the node's responders stop and its namespace is deleted (its veth
@@ -223,7 +250,12 @@ fn plan_of(e: &End) -> IfacePlan {
 
 /// Namespaces, each recorded *before* it is created: a `lab up` killed right after a
 /// creation leaves a name `lab down` finds (and `lab down` tolerates names never created).
-fn create_namespaces(sc: &Scenario, opts: &UpOptions, st: &mut LabState) -> Result<()> {
+fn create_namespaces(
+    sc: &Scenario,
+    opts: &UpOptions,
+    st: &mut LabState,
+    steps: &mut Steps,
+) -> Result<()> {
     for n in &sc.nodes {
         cancel::check()?;
         let name = LabState::ns_name(&opts.prefix, &n.name);
@@ -237,12 +269,13 @@ fn create_namespaces(sc: &Scenario, opts: &UpOptions, st: &mut LabState) -> Resu
             }
             return Err(e);
         }
+        steps.tick();
     }
     Ok(())
 }
 
 /// veth pairs: create in a, move the peer into b under its final name.
-fn create_links(sc: &Scenario, opts: &UpOptions) -> Result<()> {
+fn create_links(sc: &Scenario, opts: &UpOptions, steps: &mut Steps) -> Result<()> {
     for (i, l) in sc.links.iter().enumerate() {
         cancel::check()?;
         let (na, nb) = (node_ns(opts, &l.a.node), node_ns(opts, &l.b.node));
@@ -256,6 +289,7 @@ fn create_links(sc: &Scenario, opts: &UpOptions) -> Result<()> {
             rt.move_to_netns(peer.index, b_fd.as_raw_fd(), Some(&b_name))
                 .await
         })?;
+        steps.tick();
     }
     Ok(())
 }
@@ -266,6 +300,7 @@ fn configure_nodes(
     opts: &UpOptions,
     mut plans: BTreeMap<String, Vec<IfacePlan>>,
     mut sysctls: HashMap<String, Vec<(String, String)>>,
+    steps: &mut Steps,
 ) -> Result<()> {
     for n in &sc.nodes {
         cancel::check()?;
@@ -304,6 +339,7 @@ fn configure_nodes(
             }
             Ok(())
         })?;
+        steps.tick();
     }
     Ok(())
 }
@@ -314,6 +350,7 @@ fn start_responders(
     faults: &[&Fault],
     opts: &UpOptions,
     st: &mut LabState,
+    steps: &mut Steps,
 ) -> Result<()> {
     let closed: HashSet<&String> = faults.iter().flat_map(|f| &f.no_service).collect();
     for s in sc.services.iter().filter(|s| !closed.contains(&s.node)) {
@@ -334,6 +371,7 @@ fn start_responders(
         st.save()?;
         let local = SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, s.port);
         http::wait_listening(&Netns::named(&name), local, Duration::from_secs(5))?;
+        steps.tick();
     }
     Ok(())
 }

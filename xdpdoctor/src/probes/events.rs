@@ -2,7 +2,7 @@
 
 use super::decode::{errno_name, xdp_action_name, Names};
 use super::tracefs::DropReasons;
-use super::{Event, EventKind};
+use super::{Event, EventKind, PacketBytes, PacketStart};
 use crate::bpf::probes_abi::{self as abi, XdEvent};
 
 /// The name of an event's code: errno, XDP action or drop reason, by kind.
@@ -32,7 +32,8 @@ fn probe_name(source: u8) -> &'static str {
 /// Decodes one record; None for a kind this build does not know. A record without a namespace
 /// (classic xdp tracepoints) gets the namespace of the deployed forwarder that owns its
 /// program on its interface, if any ([`super::attribute`]); never one guessed by ifindex.
-pub fn decode(e: &XdEvent, names: &Names, reasons: &DropReasons) -> Option<Event> {
+/// `packet` holds the bytes that followed the event in its record (skb probes).
+pub fn decode(e: &XdEvent, packet: &[u8], names: &Names, reasons: &DropReasons) -> Option<Event> {
     let kind = EventKind::from_abi(e.kind)?;
     let (netns, attribution) = names.prog_owners().attribute(e.netns, e.prog_id, e.ifindex);
     let own = |ns: u64| names.netns_name(ns).map(str::to_string);
@@ -68,5 +69,19 @@ pub fn decode(e: &XdEvent, names: &Names, reasons: &DropReasons) -> Option<Event
         drops: e.drops,
         protocol: e.protocol,
         location: e.location,
+        packet: packet_bytes(e, packet),
+    })
+}
+
+fn packet_bytes(e: &XdEvent, data: &[u8]) -> Option<PacketBytes> {
+    let start = match e.pkt_start {
+        abi::XD_PKT_MAC => PacketStart::Mac,
+        abi::XD_PKT_NETWORK => PacketStart::Network,
+        _ => return None,
+    };
+    Some(PacketBytes {
+        start,
+        len: e.pkt_len,
+        data: data.to_vec(),
     })
 }

@@ -26,6 +26,7 @@ pub mod attribute;
 pub mod decode;
 mod events;
 mod kinds;
+pub mod pcap;
 mod reader;
 pub mod skb;
 pub mod tracefs;
@@ -190,6 +191,81 @@ pub struct Event {
     pub protocol: u16,
     /// kfree_skb: address of the function that dropped the skb.
     pub location: u64,
+    /// kfree_skb, tcp_bad_csum: the first bytes of the packet, when the probe could reach
+    /// them; never for the `xdp:*` tracepoints, which carry no packet data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packet: Option<PacketBytes>,
+}
+
+/// Where the bytes of a [`PacketBytes`] start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PacketStart {
+    /// At the Ethernet header.
+    Mac,
+    /// At the IP header: the skb's MAC header was not set (a packet dropped before it got
+    /// one, or a device without one).
+    Network,
+}
+
+/// The first bytes of a packet, copied in the kernel by an skb probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PacketBytes {
+    /// Where `data` starts.
+    pub start: PacketStart,
+    /// Length of the whole packet from `start` (`data` holds the first bytes of it).
+    pub len: u32,
+    /// At most `XD_PKT_BYTES` (128) bytes; hex in JSON.
+    #[serde(serialize_with = "hex")]
+    pub data: Vec<u8>,
+}
+
+impl PacketBytes {
+    /// `IPv4 a.b.c.d:p > e.f.g.h:q TCP [S.]` (or without ports and flags for other
+    /// protocols), when the bytes hold an IPv4 header; None otherwise.
+    pub fn summary(&self) -> Option<String> {
+        let ip = match self.start {
+            PacketStart::Mac if self.data.get(12..14)? == [0x08, 0x00] => &self.data[14..],
+            PacketStart::Mac => return None,
+            PacketStart::Network => &self.data[..],
+        };
+        if ip.len() < 20 || ip[0] >> 4 != 4 {
+            return None;
+        }
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let addr = |o: usize| std::net::Ipv4Addr::new(ip[o], ip[o + 1], ip[o + 2], ip[o + 3]);
+        let (src, dst, proto) = (addr(12), addr(16), ip[9]);
+        let l4 = ip.get(ihl..).unwrap_or(&[]);
+        let port = |o: usize| u16::from_be_bytes([l4[o], l4[o + 1]]);
+        Some(match proto {
+            6 if l4.len() >= 14 => {
+                let f = l4[13];
+                let flags: String = [
+                    (0x02, 'S'),
+                    (0x01, 'F'),
+                    (0x04, 'R'),
+                    (0x08, 'P'),
+                    (0x10, '.'),
+                ]
+                .iter()
+                .filter(|(bit, _)| f & bit != 0)
+                .map(|(_, c)| *c)
+                .collect();
+                format!("IPv4 {src}:{} > {dst}:{} TCP [{flags}]", port(0), port(2))
+            }
+            17 if l4.len() >= 4 => format!("IPv4 {src}:{} > {dst}:{} UDP", port(0), port(2)),
+            p => format!("IPv4 {src} > {dst} proto {p}"),
+        })
+    }
+}
+
+fn hex<S: serde::Serializer>(b: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    use std::fmt::Write;
+    let mut h = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(h, "{x:02x}");
+    }
+    s.serialize_str(&h)
 }
 
 /// Kernel-side counts for one (namespace, ifindex, kind, code, target, program) key, summed

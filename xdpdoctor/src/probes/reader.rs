@@ -59,7 +59,7 @@ impl ProbeSet {
     /// Waits up to `timeout` for events and returns them decoded (possibly none).
     pub fn poll_events(&mut self, timeout: Duration) -> Result<Vec<Event>> {
         let raw = self.read_raw(timeout)?;
-        let unknown = raw.iter().any(|e| {
+        let unknown = raw.iter().map(|(e, _)| e).any(|e| {
             (e.netns != 0 && self.names.ifname(e.netns, e.ifindex).is_none())
                 || (e.prog_id != 0 && self.names.prog(e.prog_id).is_none())
         });
@@ -70,7 +70,7 @@ impl ProbeSet {
         // outside the filter.
         Ok(raw
             .iter()
-            .filter_map(|e| events::decode(e, &self.names, &self.reasons))
+            .filter_map(|(e, p)| events::decode(e, p, &self.names, &self.reasons))
             .filter(|e| self.filter.accepts(e.netns_inode, e.target_netns_inode))
             .collect())
     }
@@ -80,7 +80,8 @@ impl ProbeSet {
         self.read_raw(timeout).map(|v| v.len())
     }
 
-    fn read_raw(&mut self, timeout: Duration) -> Result<Vec<XdEvent>> {
+    /// Records as (event, the packet bytes that followed it).
+    fn read_raw(&mut self, timeout: Duration) -> Result<Vec<(XdEvent, Vec<u8>)>> {
         let mut out = Vec::new();
         self.drain_into(&mut out);
         if out.is_empty() {
@@ -104,14 +105,15 @@ impl ProbeSet {
             }
             self.drain_into(&mut out);
         }
-        out.retain(|e| self.filter.accepts(e.netns, e.target_netns));
+        out.retain(|(e, _)| self.filter.accepts(e.netns, e.target_netns));
         Ok(out)
     }
 
-    fn drain_into(&mut self, out: &mut Vec<XdEvent>) {
+    fn drain_into(&mut self, out: &mut Vec<(XdEvent, Vec<u8>)>) {
         while let Some(item) = self.ring.next() {
             if let Some(e) = XdEvent::from_bytes(&item) {
-                out.push(e);
+                let packet = e.packet_bytes(&item).to_vec();
+                out.push((e, packet));
             }
         }
     }

@@ -1,15 +1,17 @@
 //! Rendering a diagnosis: a table plus a small packet-path diagram marking where packets die
-//! (text, coloured only when asked), the JSON document (schema in docs/diagnose.md) and JUnit
-//! XML for CI. Functions return strings; printing is the CLI's business.
+//! (text, coloured only when asked), the JSON document (schema in docs/diagnose.md), JUnit
+//! XML for CI and the Prometheus text format for health checks. Functions return strings; printing is the CLI's business.
 
 pub mod diagram;
 pub mod json;
 pub mod junit;
+pub mod prometheus;
 pub mod table;
 
 pub use diagram::diagram;
 pub use json::{to_json, to_value, JSON_SCHEMA};
 pub use junit::junit;
+pub use prometheus::prometheus;
 pub use table::{deployment_line, details, evidence_summary, table};
 
 /// Styles text when colour is on (the CLI decides: NO_COLOR, TTY, --color).

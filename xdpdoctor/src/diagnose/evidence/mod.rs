@@ -5,6 +5,7 @@
 //! [`TrafficSource`] the caller gives (the CLI gives the lab's client when the forwarder
 //! belongs to a lab); without one the window is passive.
 
+pub mod export;
 mod observe;
 pub mod probes;
 pub mod snmp;
@@ -16,9 +17,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::bpf::forwarder_abi::Counter;
-use crate::capture::CaptureStats;
+use crate::capture::{CaptureStats, CapturedPacket, Keep};
 use crate::probes::{Attribution, EventKind};
+use crate::progress::Progress;
 
+pub use export::{pcap_file_name, write_pcapng, PcapFile};
 pub use observe::observe;
 pub use traffic::{ConnectResult, TrafficSource};
 
@@ -33,6 +36,11 @@ pub struct ObserveOptions {
     pub probes: bool,
     /// How long a connection of the traffic source may take before it counts as failed.
     pub connect_timeout: Duration,
+    /// Keep the captured packets (within these bounds per capture point) for export as
+    /// pcapng ([`CaptureEvidence::packets`]); None: classify and count only.
+    pub keep_packets: Option<Keep>,
+    /// Where the window reports its phases (attaching, the countdown, done).
+    pub progress: Progress,
 }
 
 /// Default of [`ObserveOptions::connect_timeout`], per attempt: a lab answers in
@@ -47,6 +55,8 @@ impl Default for ObserveOptions {
             traffic: None,
             probes: true,
             connect_timeout: CONNECT_TIMEOUT,
+            keep_packets: None,
+            progress: Progress::none(),
         }
     }
 }
@@ -58,6 +68,7 @@ impl std::fmt::Debug for ObserveOptions {
             .field("traffic", &self.traffic.as_ref().map(|t| t.label()))
             .field("probes", &self.probes)
             .field("connect_timeout", &self.connect_timeout)
+            .field("keep_packets", &self.keep_packets)
             .finish()
     }
 }
@@ -153,6 +164,13 @@ pub struct CaptureEvidence {
     /// None if the capture could not run (error text in `note`).
     pub stats: Option<CaptureStats>,
     pub note: Option<String>,
+    /// The packets kept when [`ObserveOptions::keep_packets`] asked for them (never in the
+    /// JSON document: `diagnose --pcap` writes them as pcapng).
+    #[serde(skip)]
+    pub packets: Vec<CapturedPacket>,
+    /// Packets seen but not kept (past the bounds).
+    #[serde(skip)]
+    pub not_kept: u64,
 }
 
 /// TcpInCsumErrors over the window in one namespace.

@@ -17,6 +17,7 @@ use crate::capture;
 use crate::forwarder::maps::read_counters;
 use crate::forwarder::Role;
 use crate::netns::Netns;
+use crate::progress::Update;
 use crate::snapshot::{NsState, Snapshot};
 use crate::Result;
 
@@ -171,20 +172,32 @@ fn run_window(
             .map(|((ino, ifname), ns)| {
                 let tx = tx.clone();
                 let (ino, ifname, ns) = (*ino, ifname.clone(), ns.clone());
+                let keep = opts.keep_packets;
                 s.spawn(move || {
-                    let r = capture::capture_tcp(&ns, &ifname, window, Some(tx));
+                    let r = capture::capture_tcp_keeping(&ns, &ifname, window, Some(tx), keep);
+                    let note = r.as_ref().err().map(|e| crate::error::chain(e));
+                    let c = r.ok();
                     CaptureEvidence {
                         netns: ns.name.clone(),
                         netns_inode: ino,
                         interface: ifname,
-                        note: r.as_ref().err().map(|e| crate::error::chain(e)),
-                        stats: r.ok(),
+                        note,
+                        not_kept: c.as_ref().map_or(0, |c| c.not_kept),
+                        stats: c.as_ref().map(|c| c.stats.clone()),
+                        packets: c.map(|c| c.packets).unwrap_or_default(),
                     }
                 })
             })
             .collect();
         drop(tx);
+        opts.progress.report(Update::Busy {
+            what: "attaching probes and captures",
+        });
         wait_attached(&rx, cap_handles.len() + usize::from(probe_handle.is_some()));
+        opts.progress.report(Update::Countdown {
+            what: "observing",
+            total: opts.window + TAIL,
+        });
         let traffic = make_traffic(snap, opts, Instant::now());
         if matches!(traffic, Traffic::Client { .. }) {
             // Every connection has its result: the evidence is in once the tail drained.
@@ -199,6 +212,7 @@ fn run_window(
             Some(h) => h.join().expect("probe thread"),
             None => super::ProbeEvidence::unavailable("probes disabled (--no-probes)"),
         };
+        opts.progress.report(Update::Done);
         (captures, probes, traffic)
     })
 }
