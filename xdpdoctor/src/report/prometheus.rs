@@ -201,10 +201,13 @@ pub fn prometheus(r: &Report, exit_code: i32, now: f64) -> String {
             &mut s,
             m,
             "counter",
-            "The forwarder's packet counters since it was deployed (docs/forwarder.md).",
+            "The forwarder's packet counters since it was deployed, as of the check's end \
+             (docs/forwarder.md).",
         );
+        // As of the window's end: the snapshot's value plus what moved during the window.
         for (c, v) in &fwd.counters {
-            f.sample(m, &[("netns", ns), ("counter", c.name())], *v as f64);
+            let v = v + r.evidence.counter_delta(*c);
+            f.sample(m, &[("netns", ns), ("counter", c.name())], v as f64);
         }
     }
     s
