@@ -22,6 +22,8 @@ pub fn install() {
     }
 }
 
+/// Whether SIGINT or SIGTERM arrived since [`install`]; once set it stays set. Lock waits
+/// and long loops poll it to give up.
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }

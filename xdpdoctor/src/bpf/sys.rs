@@ -72,8 +72,11 @@ pub fn obj_get(p: &Path) -> Result<OwnedFd> {
 /// ifindex it is attached to (0 once its device is gone: the link is defunct).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkInfo {
+    /// `enum bpf_link_type`; [`BPF_LINK_TYPE_XDP`] for an XDP link.
     pub link_type: u32,
+    /// The link's own id (as `bpftool link show` lists it), not its program's.
     pub id: u32,
+    /// Id of the program the link runs now (a `BPF_LINK_UPDATE` changes it).
     pub prog_id: u32,
     /// `xdp.ifindex`; meaningful only when `link_type == BPF_LINK_TYPE_XDP`.
     pub xdp_ifindex: u32,
@@ -115,8 +118,9 @@ pub fn link_prog_id(link: BorrowedFd<'_>) -> std::io::Result<u32> {
 }
 
 /// Whether the XDP link pinned at `pin` is still attached to a device. A link whose device
-/// was destroyed (its namespace deleted) reports ifindex 0. Errors opening the pin count as
-/// "not attached" only for ENOENT; anything else is returned.
+/// was destroyed (its namespace deleted) reports ifindex 0. Every error opening or reading
+/// the pin (ENOENT included) is returned; callers take an error as "attached", so a pin they
+/// cannot check is never removed as defunct.
 pub fn pinned_xdp_link_attached(pin: &Path) -> Result<bool> {
     let fd = obj_get(pin)?;
     let i =
@@ -124,6 +128,8 @@ pub fn pinned_xdp_link_attached(pin: &Path) -> Result<bool> {
     Ok(i.link_type == BPF_LINK_TYPE_XDP && i.xdp_ifindex != 0)
 }
 
+/// BPF_PROG_GET_FD_BY_ID: an fd for the loaded program `id` (ENOENT once it is unloaded,
+/// EPERM without CAP_SYS_ADMIN).
 pub fn prog_fd_by_id(id: u32) -> std::io::Result<OwnedFd> {
     #[repr(C)]
     struct Attr {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Fix, PathStage};
 use crate::snapshot::NsState;
 
+/// How bad a finding is: packets lost now, or at risk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -19,11 +20,14 @@ pub enum Severity {
 pub struct Subject {
     /// Namespace name (`ip netns` name, or `pid:N` for unnamed ones).
     pub netns: String,
+    /// Inode of the namespace: what identifies it when names repeat or are missing.
     pub netns_inode: u64,
+    /// Interface name in that namespace; None when the finding is about the namespace as a whole.
     pub interface: Option<String>,
 }
 
 impl Subject {
+    /// The subject for namespace `ns` and, if given, one of its interfaces (by name).
     pub fn new(ns: &NsState, interface: Option<&str>) -> Self {
         Subject {
             netns: ns.name.clone(),
@@ -45,7 +49,10 @@ impl std::fmt::Display for Subject {
 /// A count seen during the observation window (or read from counters).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observed {
+    /// What was counted and over which span, e.g. `forwarder devmap_miss (window)` or
+    /// `forwarder devmap_miss (since deploy)`.
     pub what: String,
+    /// How many (packets, events or segments); never 0, zero counts are not recorded.
     pub count: u64,
 }
 
@@ -54,12 +61,14 @@ pub struct Observed {
 pub struct Finding {
     /// Stable rule id (docs/rules.md).
     pub id: String,
+    /// Whether packets are lost now or only at risk.
     pub severity: Severity,
     /// Where on the packet path it bites; findings are sorted by it.
     pub stage: PathStage,
     /// Tie-break within a stage (NAT entry order).
     #[serde(default)]
     pub order: u32,
+    /// Where it bites: a namespace and usually an interface in it.
     pub subject: Subject,
     /// NAT entries affected, as `from -> to`.
     pub entries: Vec<String>,
@@ -92,6 +101,7 @@ pub struct CauseRef {
 }
 
 impl Finding {
+    /// An empty finding of rule `id`; the rule fills in entries, why, evidence and fix.
     pub fn new(id: &str, severity: Severity, stage: PathStage, subject: Subject) -> Self {
         Finding {
             id: id.to_string(),
@@ -114,6 +124,7 @@ impl Finding {
         self.caused_by.is_none()
     }
 
+    /// Adds an observed count; a zero count is left out (nothing seen is not evidence).
     pub fn observe(&mut self, what: impl Into<String>, count: u64) {
         if count > 0 {
             self.observed.push(Observed {

@@ -27,6 +27,8 @@ pub use finding::{CauseRef, Finding, Observed, Severity, Subject};
 pub struct Diagnosis {
     /// Ids of every rule that ran.
     pub rules: Vec<String>,
+    /// Every finding, in packet-path order (stage, then NAT entry order), consequences linked to
+    /// their causes through `caused_by`.
     pub findings: Vec<Finding>,
 }
 
@@ -83,18 +85,27 @@ pub fn run_rules(snap: &Snapshot, ev: &Evidence) -> Diagnosis {
 /// How long each part took.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Timing {
+    /// Taking the snapshot, in milliseconds (0 for a snapshot loaded from a file).
     pub snapshot_ms: u64,
+    /// The observation window, in milliseconds, attaching the observers included (0 without a
+    /// window).
     pub evidence_ms: u64,
+    /// Running the rules and linking consequences to causes, in milliseconds.
     pub rules_ms: u64,
+    /// All phases, in milliseconds.
     pub total_ms: u64,
 }
 
 /// A full diagnosis with everything it was based on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
+    /// The static state the rules ran on (what `snapshot --json` saves).
     pub snapshot: Snapshot,
+    /// What the window observed ([`Evidence::static_only`] when there was none).
     pub evidence: Evidence,
+    /// The rules that ran and what they found.
     pub diagnosis: Diagnosis,
+    /// How long each phase took.
     pub timing: Timing,
 }
 

@@ -65,15 +65,23 @@ impl std::fmt::Display for Role {
 /// are translated back to `from` (SNAT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    /// Public endpoint clients connect to, on an external interface; replies leave with it as
+    /// their source.
     pub from: SocketAddrV4,
+    /// The target connections are translated to (a container's address and port).
     pub to: SocketAddrV4,
 }
 
 /// A validated forwarder configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForwarderConfig {
+    /// Interfaces clients arrive on (DNAT side, `xdp_fwd_external`); at least one.
     pub external: Vec<String>,
+    /// Interfaces towards the containers (SNAT side, `xdp_fwd_internal`); empty: replies are not
+    /// translated back.
     pub internal: Vec<String>,
+    /// NAT entries in file order, at most [`MAX_ENTRIES`]; no `from` or `to` appears twice and no
+    /// entry's `to` is another's `from`.
     pub entries: Vec<Entry>,
     /// Recompute TCP checksums fully instead of incrementally (fixes partial checksums).
     #[serde(default)]

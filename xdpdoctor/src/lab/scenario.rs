@@ -14,30 +14,46 @@ use serde::{Deserialize, Serialize};
 use crate::forwarder::{Entry, ForwarderConfig};
 use crate::{Error, Result};
 
+/// One lab: what to build (nodes, links, services, forwarder), who makes traffic, and the
+/// faults it can be built with.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
+    /// Scenario name, shown by `lab list` and recorded in the lab state.
     pub name: String,
+    /// One line for `lab list`.
     #[serde(default)]
     pub description: String,
+    /// `[[node]]`: the namespaces, `PREFIX-name` once built.
     #[serde(rename = "node")]
     pub nodes: Vec<Node>,
+    /// `[[link]]`: veth pairs between nodes.
     #[serde(rename = "link", default)]
     pub links: Vec<LinkSpec>,
+    /// `[[service]]`: HTTP responders to start.
     #[serde(rename = "service", default)]
     pub services: Vec<Service>,
+    /// `[forwarder]`: the node xdpdoctor's forwarder runs on and its NAT; None: no forwarder,
+    /// and no router namespace recorded.
     pub forwarder: Option<ForwarderSpec>,
+    /// `[traffic]`: the client node; None: `lab connect` refuses and diagnoses of the lab get no
+    /// traffic source (a passive window).
     pub traffic: Option<Traffic>,
+    /// `[fault.NAME]`: the faults, by name.
     #[serde(rename = "fault", default)]
     pub faults: BTreeMap<String, Fault>,
 }
 
+/// A node: one network namespace (a VM, a container, a client).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Node {
+    /// Node name; its namespace is `PREFIX-name`.
     pub name: String,
+    /// Sysctls set in the node's namespace, by dotted name (`net.ipv4.conf.all.forwarding`).
     #[serde(default)]
     pub sysctls: BTreeMap<String, String>,
+    /// Gateway of the node's default route; None: no default route.
     pub default_route: Option<Ipv4Addr>,
 }
 
@@ -45,48 +61,68 @@ pub struct Node {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct End {
+    /// The node this end is in.
     pub node: String,
+    /// Interface name in that node (1-15 bytes).
     pub name: String,
     /// "a.b.c.d/len"
     pub addr: Option<Cidr>,
+    /// Tx checksum offload on or off; None keeps the veth default (on).
     pub tx_csum: Option<bool>,
+    /// GRO requested on or off; None keeps the veth default (off).
     pub gro: Option<bool>,
 }
 
+/// A veth pair: end `a` is created in its node, its peer moved into `b`'s node.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkSpec {
+    /// The end created in its node's namespace.
     pub a: End,
+    /// The peer, moved into its node's namespace and renamed there.
     pub b: End,
 }
 
+/// An HTTP responder in a node (xdpdoctor re-executed as `lab serve-http`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
+    /// The node it runs in.
     pub node: String,
+    /// TCP port it listens on, on every address of the node.
     pub port: u16,
 }
 
+/// The lab's forwarder: the node it runs on, and its config in the seed's shape.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForwarderSpec {
+    /// The router node the forwarder is deployed on.
     pub node: String,
+    /// Interfaces of that node clients arrive on (DNAT side).
     pub external: Vec<String>,
+    /// Interfaces of that node towards the containers (SNAT side).
     #[serde(default)]
     pub internal: Vec<String>,
+    /// The NAT entries; checked like a forwarder config when the scenario is read.
     pub entries: Vec<EntrySpec>,
 }
 
+/// One NAT entry, as in the forwarder config.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntrySpec {
+    /// Public endpoint the client connects to.
     pub from: SocketAddrV4,
+    /// The container endpoint it is translated to.
     pub to: SocketAddrV4,
 }
 
+/// Who makes traffic in the lab.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Traffic {
+    /// Node whose namespace runs the lab's client, which connects to every entry's `from`.
     pub client: String,
 }
 
@@ -94,16 +130,23 @@ pub struct Traffic {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureSet {
+    /// Interface whose features are overridden.
     pub at: IfaceRef,
+    /// Tx checksum offload; None leaves the link's setting.
     pub tx_csum: Option<bool>,
+    /// GRO requested; None leaves the link's setting.
     pub gro: Option<bool>,
 }
 
+/// A sysctl a fault sets in one node, after the node's own `sysctls`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SysctlSet {
+    /// The node whose namespace gets it.
     pub node: String,
+    /// Dotted name (`net.ipv4.conf.all.forwarding`).
     pub key: String,
+    /// Value written to the sysctl file.
     pub value: String,
 }
 
@@ -121,6 +164,7 @@ pub struct Readdress {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
+    /// One line for `lab list`.
     #[serde(default)]
     pub description: String,
     /// On when the user names no faults.
@@ -129,8 +173,10 @@ pub struct Fault {
     /// "node:ifname" whose configured address is not added.
     #[serde(default)]
     pub remove_address: Vec<IfaceRef>,
+    /// Offload settings that differ from the links'.
     #[serde(default)]
     pub set_features: Vec<FeatureSet>,
+    /// Sysctls set on top of the nodes' own.
     #[serde(default)]
     pub sysctls: Vec<SysctlSet>,
     /// "node:ifname" removed from the forwarder's devmap after deployment.
@@ -261,6 +307,8 @@ impl Scenario {
         Ok(())
     }
 
+    /// The forwarder config for `f`, what `lab up` deploys and writes for the user
+    /// (`full_checksum` off, next-hop cache off).
     pub fn forwarder_config(&self, f: &ForwarderSpec) -> ForwarderConfig {
         ForwarderConfig {
             external: f.external.clone(),

@@ -8,22 +8,35 @@ use serde::{Deserialize, Serialize};
 
 use crate::{state, Result};
 
+/// An HTTP responder `lab up` started (`xdpdoctor lab serve-http`), for `lab down` to stop.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Responder {
+    /// The scenario node it serves in.
     pub node: String,
+    /// Its namespace (`PREFIX-node`); with `pid`, how `lab down` recognises it.
     pub netns: String,
+    /// TCP port it listens on.
     pub port: u16,
+    /// Its process id; stopped only while that process still is our responder for `netns`.
     pub pid: u32,
 }
 
+/// What `lab up` made for one prefix, as saved in the lab's state file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LabState {
+    /// The lab's prefix: namespaces are `PREFIX-node`, the state file `PREFIX.json`.
     pub prefix: String,
+    /// Name of the scenario built.
     pub scenario: String,
+    /// Where the scenario came from: a file, `scenarios/NAME.toml` for a built-in, or
+    /// `(generated) fleet --containers N`.
     pub scenario_file: PathBuf,
     /// Namespaces this lab created, in creation order.
     pub namespaces: Vec<String>,
+    /// HTTP responders started, each recorded as it starts; those of a node removed by a fault
+    /// are dropped.
     pub responders: Vec<Responder>,
+    /// Names of the faults applied (empty: the healthy lab).
     pub faults: Vec<String>,
     /// The router namespace (where the forwarder is deployed, or where the user brings their
     /// own XDP program with `--no-forwarder`).
@@ -43,6 +56,7 @@ pub fn labs_dir() -> PathBuf {
 }
 
 impl LabState {
+    /// The state file of lab `prefix`.
     pub fn path(prefix: &str) -> PathBuf {
         labs_dir().join(format!("{prefix}.json"))
     }
@@ -60,10 +74,12 @@ impl LabState {
         )
     }
 
+    /// Writes the state file atomically; `lab up` calls it after every step.
     pub fn save(&self) -> Result<()> {
         state::write(&Self::path(&self.prefix), self)
     }
 
+    /// The state of lab `prefix`; None when no such lab is up.
     pub fn load(prefix: &str) -> Result<Option<Self>> {
         state::read(&Self::path(prefix))
     }

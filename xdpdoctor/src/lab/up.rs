@@ -25,10 +25,15 @@ use crate::netns::Netns;
 use crate::progress::{Progress, Update};
 use crate::{cancel, Error, Result};
 
+/// What `lab up` is asked for besides the scenario (the CLI's flags).
 #[derive(Debug, Clone)]
 pub struct UpOptions {
+    /// Prefix of every name the lab makes (namespaces `PREFIX-node`): 1-24 letters, digits, '-'
+    /// or '_'.
     pub prefix: String,
+    /// Faults to apply, by name; empty: the scenario's default faults.
     pub faults: Vec<String>,
+    /// Build the healthy lab; refused together with `faults`.
     pub no_faults: bool,
     /// The xdpdoctor binary, re-executed as the HTTP responder.
     pub exe: PathBuf,

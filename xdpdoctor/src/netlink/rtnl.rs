@@ -68,16 +68,21 @@ impl XdpAttachment {
 /// One network interface as rtnetlink reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
+    /// Interface index, unique only within its namespace (indexes repeat across namespaces).
     pub index: u32,
+    /// Interface name (IFLA_IFNAME), at most 15 bytes.
     pub name: String,
     /// Administratively up (IFF_UP).
     pub up: bool,
     /// Carrier present (IFF_LOWER_UP).
     pub lower_up: bool,
+    /// MTU in bytes (IFLA_MTU; 0 if the kernel sent none).
     pub mtu: u32,
+    /// Hardware address as lower-case `aa:bb:cc:dd:ee:ff`; empty when the link has none.
     pub mac: String,
     /// rtnl link kind ("veth", "dummy", ...), if any.
     pub kind: Option<String>,
+    /// The XDP program(s) attached (IFLA_XDP); None when nothing is attached.
     pub xdp: Option<XdpAttachment>,
     /// IFLA_LINK: for a veth, the peer's ifindex (in the peer's namespace).
     pub peer_ifindex: Option<u32>,
@@ -88,26 +93,39 @@ pub struct Link {
 /// An IPv4 address on an interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Addr {
+    /// Interface the address is on, in the same namespace.
     pub ifindex: u32,
+    /// The address (IFA_ADDRESS: the interface's own on veth and Ethernet; on a point-to-point
+    /// link with a peer address it is the peer's).
     pub addr: Ipv4Addr,
+    /// Prefix length (0..=32): the subnet the address puts on-link.
     pub prefix: u8,
 }
 
 /// An IPv4 route of the main table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
+    /// Destination network (0.0.0.0 for the default route).
     pub dst: Ipv4Addr,
+    /// Destination prefix length (0 for the default route).
     pub prefix: u8,
+    /// Next hop (RTA_GATEWAY); None for a directly connected (on-link) route.
     pub gateway: Option<Ipv4Addr>,
+    /// Output interface (RTA_OIF); None for a multipath route, whose hops are not read.
     pub oif: Option<u32>,
 }
 
 /// An IPv4 neighbour entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Neighbour {
+    /// Interface the entry belongs to.
     pub ifindex: u32,
+    /// The neighbour's IPv4 address.
     pub addr: Ipv4Addr,
+    /// Its link-layer address as `aa:bb:cc:dd:ee:ff`; None unless `valid` (the kernel sends it
+    /// only for a resolved entry).
     pub mac: Option<String>,
+    /// NUD state in lower case (`reachable`, `stale`, `incomplete`, `failed`, ...).
     pub state: String,
     /// NUD_VALID: bpf_fib_lookup accepts this entry.
     pub valid: bool,
@@ -139,6 +157,7 @@ impl Rtnl {
         Ok(Rtnl { handle })
     }
 
+    /// Every link in the namespace (a dump).
     pub async fn links(&self) -> Result<Vec<Link>> {
         let msgs: Vec<_> = self
             .handle
@@ -151,6 +170,8 @@ impl Rtnl {
         Ok(msgs.into_iter().map(to_link).collect())
     }
 
+    /// The link named `name`. Any failure, not only a missing link, is reported as
+    /// `Error::NotFound`.
     pub async fn link(&self, name: &str) -> Result<Link> {
         let mut s = self
             .handle
@@ -164,6 +185,8 @@ impl Rtnl {
         }
     }
 
+    /// The link with index `index`; like [`Rtnl::link`], any failure is reported as
+    /// `Error::NotFound`.
     pub async fn link_by_index(&self, index: u32) -> Result<Link> {
         let mut s = self.handle.link().get().match_index(index).execute();
         match s.try_next().await {
@@ -201,6 +224,7 @@ impl Rtnl {
             .map_err(nl("move link to namespace", format!("ifindex {index}")))
     }
 
+    /// Sets a link administratively up or down (`ip link set DEV up|down`).
     pub async fn set_up(&self, index: u32, up: bool) -> Result<()> {
         let b = LinkUnspec::new_with_index(index);
         let b = if up { b.up() } else { b.down() };
@@ -212,6 +236,7 @@ impl Rtnl {
             .map_err(nl("set link state", format!("ifindex {index}")))
     }
 
+    /// Deletes a link; deleting one end of a veth removes its peer too.
     pub async fn del_link(&self, index: u32) -> Result<()> {
         self.handle
             .link()
@@ -221,6 +246,8 @@ impl Rtnl {
             .map_err(nl("delete link", format!("ifindex {index}")))
     }
 
+    /// Adds `addr/prefix` to a link (`ip addr add`); the subnet's route comes with it while the
+    /// link is up.
     pub async fn add_address(&self, index: u32, addr: Ipv4Addr, prefix: u8) -> Result<()> {
         self.handle
             .address()
@@ -260,6 +287,7 @@ impl Rtnl {
         Ok(())
     }
 
+    /// Every IPv4 address in the namespace (IPv6 addresses are left out).
     pub async fn addresses(&self) -> Result<Vec<Addr>> {
         let msgs: Vec<_> = self
             .handle

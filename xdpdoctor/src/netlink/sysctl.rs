@@ -19,16 +19,21 @@ pub fn read(key: &str) -> Result<String> {
     read_path(path(key))
 }
 
+/// Writes a sysctl by its dotted name in the calling thread's namespace; like [`read`], not
+/// for interface names with dots (use [`write_path`]).
 pub fn write(key: &str, value: &str) -> Result<()> {
     write_path(path(key), value)
 }
 
+/// Reads the sysctl file at `p` (from [`path`] or [`iface_path`]), trimmed.
 pub fn read_path(p: PathBuf) -> Result<String> {
     std::fs::read_to_string(&p)
         .map(|s| s.trim().to_string())
         .map_err(|e| Error::io("read sysctl", p, e))
 }
 
+/// Writes `value` to the sysctl file at `p`; a value the kernel refuses is an I/O error
+/// (EINVAL).
 pub fn write_path(p: PathBuf, value: &str) -> Result<()> {
     log::debug!("sysctl {} = {value}", p.display());
     std::fs::write(&p, value).map_err(|e| Error::io("write sysctl", p, e))

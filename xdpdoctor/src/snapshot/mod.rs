@@ -104,12 +104,18 @@ pub struct NsState {
     pub name: String,
     /// Path it was opened through.
     pub path: String,
+    /// Namespace inode (the nsfs inode of `/proc/PID/ns/net`): how peers, findings and evidence
+    /// refer to it, since names may be missing or repeat.
     pub inode: u64,
     /// `net.ipv4.conf.all.forwarding`.
     pub forwarding_all: Option<bool>,
+    /// Every link in the namespace, with what the rules need.
     pub interfaces: Vec<Iface>,
+    /// Every IPv4 address in the namespace, of all interfaces.
     pub addresses: Vec<Addr>,
+    /// IPv4 routes of the main table (what `bpf_fib_lookup` consults, policy routing aside).
     pub routes: Vec<Route>,
+    /// IPv4 neighbour (ARP) entries.
     pub neighbours: Vec<Neighbour>,
     /// TCP sockets listening in the namespace (a NAT target's port must have one); None when
     /// they could not be read.
@@ -120,6 +126,7 @@ pub struct NsState {
 /// One interface with what the rules need.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Iface {
+    /// What rtnetlink reports (flattened into this object in JSON).
     #[serde(flatten)]
     pub link: Link,
     /// `xdp_features` bits (None: kernel before 6.3, or not readable).
@@ -139,7 +146,9 @@ pub struct Iface {
 /// Where a veth's other end lives.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PeerRef {
+    /// Inode of the peer's namespace (this namespace's own when both ends are here).
     pub netns_inode: u64,
+    /// The peer's ifindex in that namespace.
     pub ifindex: u32,
 }
 
@@ -147,15 +156,19 @@ pub struct PeerRef {
 pub const XDP_FEATURE_NDO_XMIT: u64 = XdpFeatures::NDO_XMIT;
 
 impl Iface {
+    /// Interface name in its namespace.
     pub fn name(&self) -> &str {
         &self.link.name
     }
+    /// Interface index, unique only within its namespace.
     pub fn index(&self) -> u32 {
         self.link.index
     }
+    /// Whether rtnetlink reports link kind `veth`.
     pub fn is_veth(&self) -> bool {
         self.link.kind.as_deref() == Some("veth")
     }
+    /// Whether an XDP program is attached, in any mode.
     pub fn has_xdp(&self) -> bool {
         self.link.xdp.as_ref().is_some_and(|x| x.prog_id != 0)
     }
@@ -174,12 +187,15 @@ impl NsState {
             inode: self.inode,
         }
     }
+    /// The interface with index `index` in this namespace.
     pub fn iface(&self, index: u32) -> Option<&Iface> {
         self.interfaces.iter().find(|i| i.index() == index)
     }
+    /// The interface named `name` in this namespace.
     pub fn iface_by_name(&self, name: &str) -> Option<&Iface> {
         self.interfaces.iter().find(|i| i.name() == name)
     }
+    /// The IPv4 addresses on interface `index`.
     pub fn addrs_of(&self, index: u32) -> impl Iterator<Item = &Addr> + '_ {
         self.addresses.iter().filter(move |a| a.ifindex == index)
     }
@@ -221,6 +237,7 @@ impl Snapshot {
     pub fn home(&self) -> &NsState {
         &self.namespaces[0]
     }
+    /// The namespace with inode `inode`, if the snapshot holds it.
     pub fn ns(&self, inode: u64) -> Option<&NsState> {
         self.namespaces.iter().find(|n| n.inode == inode)
     }
@@ -260,6 +277,7 @@ impl Snapshot {
         Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
     }
 
+    /// Pretty JSON: what `snapshot --json` writes and [`Snapshot::load`] reads back.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("snapshot serializes")
     }

@@ -12,7 +12,9 @@ use crate::netlink::rtnl::Route;
 /// One DNAT entry's way through the forwarder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NatPath {
+    /// The entry's public endpoint, where clients connect.
     pub from: SocketAddrV4,
+    /// The entry's target, what the forwarder translates `from` to.
     pub to: SocketAddrV4,
     /// The route `bpf_fib_lookup` would use (None: no route).
     pub route: Option<Route>,

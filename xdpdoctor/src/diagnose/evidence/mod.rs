@@ -93,16 +93,23 @@ pub enum Traffic {
 /// One probe aggregate (see `crate::probes::Aggregate`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeCount {
+    /// Namespace of `ifindex`'s device; never 0 in [`ProbeEvidence::counts`], always 0 in
+    /// [`ProbeEvidence::unattributed`].
     pub netns_inode: u64,
+    /// Device the packet was on (for XDP events: the receiving device), in `netns_inode`.
     pub ifindex: u32,
     /// What the probe saw.
     pub kind: EventKind,
+    /// -errno, drop reason number or XDP action, depending on `kind` (see [`EventKind`]).
     pub code: i32,
+    /// `code` in words: an errno (`EOPNOTSUPP`), a drop reason or an XDP action (`ABORTED`).
     pub code_name: String,
+    /// The redirect target's ifindex (in `target_netns_inode` when known); 0: none.
     pub target_ifindex: u32,
     /// Namespace of the redirect target's device (tp_btf); 0: unknown or none.
     #[serde(default)]
     pub target_netns_inode: u64,
+    /// Packets in the window (devmap_xmit: frames dropped; others: one per event).
     pub count: u64,
     /// XDP program id (redirect_err, xdp_exception), 0 = unknown.
     #[serde(default)]
@@ -117,11 +124,16 @@ fn device() -> Attribution {
     Attribution::Device
 }
 
+/// What the tracing probes saw during the window, or why they could not look.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeEvidence {
+    /// At least one probe attached; false means the counts are missing, not zero.
     pub available: bool,
+    /// One line for the report: how many probes were active, or why none could attach.
     pub note: String,
+    /// Probes that attached, as `name (kind)`.
     pub active: Vec<String>,
+    /// Probes that did not attach, as `name (kind): reason`.
     pub refused: Vec<String>,
     /// Counts in the observed namespaces, each attributed to one (`netns_inode` != 0).
     pub counts: Vec<ProbeCount>,
@@ -129,6 +141,8 @@ pub struct ProbeEvidence {
     /// deployed forwarder): reported, never counted for a namespace (`netns_inode` 0).
     #[serde(default)]
     pub unattributed: Vec<ProbeCount>,
+    /// Events the ring buffer had no room for. The counts still include them: they are summed
+    /// in the kernel, apart from the ring.
     pub lost: u64,
     /// Names of the namespaces counts point into that the snapshot does not hold (redirect
     /// targets in other namespaces), by inode.
@@ -147,6 +161,7 @@ impl ProbeEvidence {
 }
 
 impl ProbeEvidence {
+    /// No probe evidence, `note` saying why (disabled, not attachable, static diagnosis).
     pub fn unavailable(note: impl Into<String>) -> Self {
         ProbeEvidence {
             note: note.into(),
@@ -158,11 +173,15 @@ impl ProbeEvidence {
 /// One capture on a container-side interface.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaptureEvidence {
+    /// Namespace name (`ip netns` name, or `pid:N`).
     pub netns: String,
+    /// Its inode, by which rules find the capture ([`Evidence::capture_of`]).
     pub netns_inode: u64,
+    /// The container-side interface captured on (the veth peer of a redirect target).
     pub interface: String,
     /// None if the capture could not run (error text in `note`).
     pub stats: Option<CaptureStats>,
+    /// Why the capture could not run (the error chain); None when it ran.
     pub note: Option<String>,
     /// The packets kept when [`ObserveOptions::keep_packets`] asked for them (never in the
     /// JSON document: `diagnose --pcap` writes them as pcapng).
@@ -176,18 +195,29 @@ pub struct CaptureEvidence {
 /// TcpInCsumErrors over the window in one namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CsumErrors {
+    /// Namespace name (`ip netns` name, or `pid:N`).
     pub netns: String,
+    /// Its inode, by which rules match it ([`Evidence::csum_errors_in`]).
     pub netns_inode: u64,
+    /// How much `TcpInCsumErrors` grew during the window: segments the namespace's TCP dropped
+    /// for a bad checksum.
     pub delta: u64,
 }
 
 /// Everything observed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
+    /// How long the window lasted, in milliseconds, attaching the observers included; 0 for a
+    /// static diagnosis.
     pub window_ms: u64,
+    /// Who made traffic during the window, and each connection's result.
     pub traffic: Traffic,
+    /// What the tracing probes counted, or why they could not.
     pub probes: ProbeEvidence,
+    /// One capture per container-side veth that a redirect target leads to.
     pub captures: Vec<CaptureEvidence>,
+    /// `TcpInCsumErrors` deltas in the NAT targets' namespaces and the client's (without a
+    /// client: the namespaces behind the external veths); a namespace not read twice is left out.
     pub csum_errors: Vec<CsumErrors>,
     /// Forwarder counters that moved during the window.
     pub counter_deltas: Vec<(Counter, u64)>,
@@ -196,6 +226,7 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// Evidence without a window (static diagnosis), `why` kept as its only note.
     pub fn static_only(why: &str) -> Self {
         Evidence {
             window_ms: 0,
@@ -241,6 +272,8 @@ impl Evidence {
             .collect()
     }
 
+    /// The capture stats of `iface` in namespace `inode`; None if it was not captured on or
+    /// the capture failed.
     pub fn capture_of(&self, inode: u64, iface: &str) -> Option<&CaptureStats> {
         self.captures
             .iter()
@@ -248,6 +281,7 @@ impl Evidence {
             .and_then(|c| c.stats.as_ref())
     }
 
+    /// How much `TcpInCsumErrors` grew in namespace `inode` during the window (0: not read).
     pub fn csum_errors_in(&self, inode: u64) -> u64 {
         self.csum_errors
             .iter()

@@ -65,10 +65,16 @@ pub struct FeatureState {
 /// Every feature of one interface: names and the four bit words from `ETHTOOL_GFEATURES`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Features {
+    /// Feature names by bit number (`ETHTOOL_GSTRINGS`): `names[n]` is bit `n` of the words
+    /// below. Bit numbers differ between kernels, so look features up by name.
     pub names: Vec<String>,
+    /// `hw_features`, 32 bits a word: what the driver lets the user change.
     pub available: Vec<u32>,
+    /// `wanted_features`: what the user asked for (may differ from `active`).
     pub requested: Vec<u32>,
+    /// `features`: what is in effect now.
     pub active: Vec<u32>,
+    /// Features the kernel never lets change (`[fixed]` in `ethtool -k`).
     pub never_changed: Vec<u32>,
 }
 
@@ -78,6 +84,7 @@ impl Features {
         self.names.iter().position(|n| n == name)
     }
 
+    /// The state of feature `name`; None if this kernel has no feature of that name.
     pub fn get(&self, name: &str) -> Option<FeatureState> {
         self.index(name).map(|bit| self.state(bit))
     }

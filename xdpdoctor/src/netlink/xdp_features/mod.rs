@@ -42,12 +42,20 @@ const NETDEV_A_DEV_XDP_RX_METADATA_FEATURES: u16 = 5;
 pub struct XdpFeatures(pub u64);
 
 impl XdpFeatures {
+    /// `NETDEV_XDP_ACT_BASIC`: XDP_PASS, XDP_DROP, XDP_ABORTED and XDP_TX.
     pub const BASIC: u64 = 1 << 0;
+    /// `NETDEV_XDP_ACT_REDIRECT`: an XDP program on the device can redirect what it receives.
     pub const REDIRECT: u64 = 1 << 1;
+    /// `NETDEV_XDP_ACT_NDO_XMIT`: the device takes frames redirected to it (`ndo_xdp_xmit`); a
+    /// veth only while its peer has an XDP program or GRO requested.
     pub const NDO_XMIT: u64 = 1 << 2;
+    /// `NETDEV_XDP_ACT_XSK_ZEROCOPY`: AF_XDP sockets on the device can use zero-copy mode.
     pub const XSK_ZEROCOPY: u64 = 1 << 3;
+    /// `NETDEV_XDP_ACT_HW_OFFLOAD`: XDP programs can be offloaded to the NIC.
     pub const HW_OFFLOAD: u64 = 1 << 4;
+    /// `NETDEV_XDP_ACT_RX_SG`: XDP runs on multi-buffer (non-linear) frames the device receives.
     pub const RX_SG: u64 = 1 << 5;
+    /// `NETDEV_XDP_ACT_NDO_XMIT_SG`: the device takes redirected multi-buffer frames too.
     pub const NDO_XMIT_SG: u64 = 1 << 6;
 
     /// Bit and name, as in the kernel's `Documentation/netlink/specs/netdev.yaml`.
@@ -61,9 +69,11 @@ impl XdpFeatures {
         (Self::NDO_XMIT_SG, "ndo-xmit-sg"),
     ];
 
+    /// The raw value, unknown bits included.
     pub fn bits(self) -> u64 {
         self.0
     }
+    /// Whether every bit of `bits` is set.
     pub fn contains(self, bits: u64) -> bool {
         self.0 & bits == bits
     }
@@ -79,15 +89,19 @@ impl XdpFeatures {
     pub fn ndo_xmit(self) -> bool {
         self.contains(Self::NDO_XMIT)
     }
+    /// AF_XDP sockets can use zero-copy mode.
     pub fn xsk_zerocopy(self) -> bool {
         self.contains(Self::XSK_ZEROCOPY)
     }
+    /// XDP programs can be offloaded to the NIC.
     pub fn hw_offload(self) -> bool {
         self.contains(Self::HW_OFFLOAD)
     }
+    /// XDP runs on multi-buffer (non-linear) frames the device receives.
     pub fn rx_sg(self) -> bool {
         self.contains(Self::RX_SG)
     }
+    /// Can be the target of a redirect for multi-buffer frames too.
     pub fn ndo_xmit_sg(self) -> bool {
         self.contains(Self::NDO_XMIT_SG)
     }
@@ -129,7 +143,9 @@ impl Serialize for XdpFeatures {
 /// One device as `NETDEV_CMD_DEV_GET` describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct DevInfo {
+    /// The device's index in the socket's namespace.
     pub ifindex: u32,
+    /// What the device can do with XDP (`NETDEV_A_DEV_XDP_FEATURES`).
     pub xdp_features: XdpFeatures,
     /// Max fragments in AF_XDP zero-copy mode (6.6+), if reported.
     pub xdp_zc_max_segs: Option<u32>,
