@@ -19,18 +19,14 @@ step "lab up: the seed incident (no address on ve-m1/ve-m2, no XDP/GRO on host0,
 "$X" lab up seed --prefix "$P"
 step "connections from the client through the forwarder: they fail"
 "$X" lab connect --prefix "$P" || true
-if "$X" diagnose --help >/dev/null 2>&1; then
-  step "diagnose"
-  "$X" --netns "$P-vm" diagnose || true
-  step "fix --apply"
-  "$X" --netns "$P-vm" fix --apply
-  step "connections again: they succeed"
-  "$X" lab connect --prefix "$P"
-  step "diagnose again: clean"
-  "$X" --netns "$P-vm" diagnose
-else
-  echo "(diagnose is not built yet)"
-fi
+step "diagnose"
+"$X" --netns "$P-vm" diagnose || true
+step "fix --apply"
+"$X" --netns "$P-vm" fix --apply
+step "connections again: they succeed"
+"$X" lab connect --prefix "$P"
+step "diagnose again: clean"
+"$X" --netns "$P-vm" diagnose
 step "forwarder status"
 "$X" --netns "$P-vm" status
 step "lab down"

@@ -9,7 +9,7 @@ use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
     id: "connection-failed",
-    title: "a connection through a NAT entry got no answer during the window",
+    title: "a connection through a NAT entry failed during the window",
     check,
 };
 
@@ -39,7 +39,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 .unwrap_or(0) as u32;
             f.entries = vec![entry.clone()];
             f.why = format!(
-                "{by} connected to {} and got no answer ({}, after {} ms).",
+                "{by} connected to {} and the connection failed ({}, after {} ms).",
                 r.target, r.detail, r.elapsed_ms
             );
             f.manual_fix = Some(format!(
