@@ -13,8 +13,8 @@ enum xd_kind {
 	XD_XDP_EXCEPTION = 3, /* xdp:xdp_exception: code = XDP action */
 	XD_VETH_XDP_XMIT = 4, /* veth_xdp_xmit returned < 0: code = its return value */
 	XD_KFREE_SKB = 5,     /* skb:kfree_skb with a reason of interest: code = drop reason */
-	XD_TCP_BAD_CSUM = 6,
-	XD_REDIRECT = 7,        /* xdp:xdp_redirect (success): counted only, never queued as an event */  /* tcp:tcp_bad_csum: code = 0 */
+	XD_TCP_BAD_CSUM = 6,  /* tcp:tcp_bad_csum: code = 0 */
+	XD_REDIRECT = 7,      /* xdp:xdp_redirect (success): counted only, never queued as an event */
 };
 
 /* Where the event came from (xd_event.source). */

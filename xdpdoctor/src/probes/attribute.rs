@@ -33,6 +33,7 @@ pub enum Attribution {
 }
 
 impl Attribution {
+    /// The name used in reports and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             Attribution::Device => "device",
@@ -81,6 +82,7 @@ impl ProgOwners {
         }
     }
 
+    /// Whether no program is known.
     pub fn is_empty(&self) -> bool {
         self.by_prog.is_empty()
     }

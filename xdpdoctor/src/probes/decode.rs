@@ -78,6 +78,7 @@ pub struct Names {
 }
 
 impl Names {
+    /// How old a scan may get before [`Names::refresh`] scans again.
     pub const REFRESH: Duration = Duration::from_secs(1);
 
     /// Scans every namespace now.

@@ -34,6 +34,7 @@ pub fn event_dir(category: &str, name: &str) -> PathBuf {
     Path::new(TRACEFS).join("events").join(category).join(name)
 }
 
+/// Whether tracefs has the tracepoint `category:name` (tracefs mounted first if needed).
 pub fn tracepoint_exists(category: &str, name: &str) -> bool {
     event_dir(category, name).is_dir()
 }
@@ -62,6 +63,7 @@ pub struct FormatField {
 /// The record layout of a tracepoint, from its `format` file: field name -> offset and size.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Format {
+    /// Fields by name.
     pub fields: BTreeMap<String, FormatField>,
 }
 
@@ -102,6 +104,7 @@ impl Format {
         Format { fields }
     }
 
+    /// The field `name`, if the record has one.
     pub fn field(&self, name: &str) -> Option<FormatField> {
         self.fields.get(name).copied()
     }
@@ -129,10 +132,13 @@ impl DropReasons {
         Ok(r)
     }
 
+    /// The name of drop reason `n` (`NOT_SPECIFIED`, `TCP_CSUM`, ...).
     pub fn name(&self, n: u32) -> Option<&str> {
         self.names.get(&n).map(String::as_str)
     }
 
+    /// The number of the drop reason named `name` on this kernel (numbers move between
+    /// kernels; names stay).
     pub fn number(&self, name: &str) -> Option<u32> {
         self.names.iter().find(|(_, v)| *v == name).map(|(k, _)| *k)
     }

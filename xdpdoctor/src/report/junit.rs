@@ -11,6 +11,7 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The report as JUnit XML (one testsuite for the namespace; see the module doc).
 pub fn junit(r: &Report) -> String {
     let d = &r.diagnosis;
     let failures = d

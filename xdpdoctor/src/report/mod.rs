@@ -17,6 +17,7 @@ pub use table::{deployment_line, details, evidence_summary, table};
 /// Styles text when colour is on (the CLI decides: NO_COLOR, TTY, --color).
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
+    /// Whether to paint.
     pub color: bool,
 }
 
@@ -29,15 +30,19 @@ impl Style {
             s.to_string()
         }
     }
+    /// Red: what is broken.
     pub fn bad(&self, s: &str) -> String {
         self.paint(s, owo_colors::AnsiColors::Red)
     }
+    /// Yellow: what may be.
     pub fn warn(&self, s: &str) -> String {
         self.paint(s, owo_colors::AnsiColors::Yellow)
     }
+    /// Green: what works.
     pub fn good(&self, s: &str) -> String {
         self.paint(s, owo_colors::AnsiColors::Green)
     }
+    /// A severity in its colour.
     pub fn severity(&self, s: crate::diagnose::Severity) -> String {
         match s {
             crate::diagnose::Severity::Error => self.bad("error"),
