@@ -2,23 +2,29 @@
 //!
 //! A thin layer over the `rtnetlink` crate that turns its messages into small plain structs
 //! (what the lab, the deployer and the snapshot need) and its errors into `Error::Netlink`
-//! naming the object. Create an `Rtnl` inside `Netns::block_on`: the socket belongs to the
-//! namespace of the thread that opened it.
+//! naming the object. Only a lookup the kernel answers with "no such device" (ENODEV, or no
+//! answer at all) is `Error::NotFound`. Create an `Rtnl` inside `Netns::block_on`: the socket
+//! belongs to the namespace of the thread that opened it.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::RawFd;
 
-use futures::TryStreamExt;
+use futures::{Stream, TryStreamExt};
 use rtnetlink::packet_route::{
-    address::AddressAttribute,
-    link::{LinkAttribute, LinkFlags, LinkInfo, LinkXdp, XdpAttached},
+    link::LinkMessage,
     neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState},
-    route::{RouteAddress, RouteAttribute},
 };
 use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use serde::{Deserialize, Serialize};
 
+use crate::error::errno_in;
 use crate::{Error, Result};
+
+mod parse;
+#[cfg(test)]
+mod tests;
+
+use parse::{fmt_mac, own_ipv4, to_addr, to_link, to_route};
 
 /// How an XDP program is attached to a link, as IFLA_XDP reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -95,11 +101,47 @@ pub struct Link {
 pub struct Addr {
     /// Interface the address is on, in the same namespace.
     pub ifindex: u32,
-    /// The address (IFA_ADDRESS: the interface's own on veth and Ethernet; on a point-to-point
-    /// link with a peer address it is the peer's).
+    /// The interface's own address: IFA_LOCAL, or IFA_ADDRESS when the kernel sent no
+    /// IFA_LOCAL. (The two are equal on veth and Ethernet; on a point-to-point link with a
+    /// peer, `ip addr add A peer P`, IFA_ADDRESS is the peer P and IFA_LOCAL is A.)
     pub addr: Ipv4Addr,
-    /// Prefix length (0..=32): the subnet the address puts on-link.
+    /// Prefix length (0..=32): the subnet the address puts on-link. With a point-to-point
+    /// peer the kernel's prefix route is to the peer's subnet, not to `addr`'s.
     pub prefix: u8,
+}
+
+/// What a route does with the packets it matches (rtm_type). Only a `unicast` route is a way
+/// out; the others end the lookup without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteKind {
+    /// RTN_UNICAST: out through `oif`, to `gateway` or on-link. Also what a snapshot saved
+    /// before the field existed reads as.
+    #[default]
+    Unicast,
+    /// RTN_BLACKHOLE: dropped silently (`ip route add blackhole ...`).
+    Blackhole,
+    /// RTN_UNREACHABLE: refused with ICMP host unreachable.
+    Unreachable,
+    /// RTN_PROHIBIT: refused with ICMP administratively prohibited.
+    Prohibit,
+    /// RTN_THROW: the lookup goes on in the next table of the policy rules.
+    Throw,
+    /// Any other type (local, broadcast, multicast, nat, ...): not a way out either.
+    Other,
+}
+
+impl std::fmt::Display for RouteKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RouteKind::Unicast => "unicast",
+            RouteKind::Blackhole => "blackhole",
+            RouteKind::Unreachable => "unreachable",
+            RouteKind::Prohibit => "prohibit",
+            RouteKind::Throw => "throw",
+            RouteKind::Other => "other",
+        })
+    }
 }
 
 /// An IPv4 route of the main table.
@@ -109,10 +151,25 @@ pub struct Route {
     pub dst: Ipv4Addr,
     /// Destination prefix length (0 for the default route).
     pub prefix: u8,
-    /// Next hop (RTA_GATEWAY); None for a directly connected (on-link) route.
+    /// The route's type: only a `unicast` route leads anywhere (blackhole, unreachable and
+    /// prohibit routes have neither gateway nor output interface, yet are not on-link).
+    #[serde(default)]
+    pub kind: RouteKind,
+    /// Next hop (RTA_GATEWAY); None for a directly connected (on-link) route. For a multipath
+    /// route (RTA_MULTIPATH), the first next hop's.
     pub gateway: Option<Ipv4Addr>,
-    /// Output interface (RTA_OIF); None for a multipath route, whose hops are not read.
+    /// Output interface (RTA_OIF). For a multipath route, the first next hop's: the kernel
+    /// picks a hop per flow by hash, so any one is right for some flows; the first is the
+    /// one `ip route` lists first, which keeps snapshots and findings stable.
     pub oif: Option<u32>,
+}
+
+impl Route {
+    /// Whether packets matching this route leave (a unicast route), rather than being
+    /// dropped or refused.
+    pub fn is_unicast(&self) -> bool {
+        self.kind == RouteKind::Unicast
+    }
 }
 
 /// An IPv4 neighbour entry.
@@ -141,13 +198,6 @@ fn nl(op: &'static str, target: impl Into<String>) -> impl FnOnce(rtnetlink::Err
     move |e| Error::netlink(op, target, e)
 }
 
-fn fmt_mac(b: &[u8]) -> String {
-    b.iter()
-        .map(|x| format!("{x:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 impl Rtnl {
     /// Opens the socket on this thread; must run inside a tokio runtime (`Netns::block_on`).
     pub fn new() -> Result<Self> {
@@ -170,29 +220,23 @@ impl Rtnl {
         Ok(msgs.into_iter().map(to_link).collect())
     }
 
-    /// The link named `name`. Any failure, not only a missing link, is reported as
-    /// `Error::NotFound`.
+    /// The link named `name`: `Error::NotFound` when there is no such link (the kernel
+    /// answers ENODEV), `Error::Netlink` keeping the kernel's or the socket's error for
+    /// any other failure.
     pub async fn link(&self, name: &str) -> Result<Link> {
-        let mut s = self
+        let s = self
             .handle
             .link()
             .get()
             .match_name(name.to_string())
             .execute();
-        match s.try_next().await {
-            Ok(Some(m)) => Ok(to_link(m)),
-            Ok(None) | Err(_) => Err(Error::not_found(format!("interface {name}"), None)),
-        }
+        first_link(s, format!("interface {name}")).await
     }
 
-    /// The link with index `index`; like [`Rtnl::link`], any failure is reported as
-    /// `Error::NotFound`.
+    /// The link with index `index`; errors as for [`Rtnl::link`].
     pub async fn link_by_index(&self, index: u32) -> Result<Link> {
-        let mut s = self.handle.link().get().match_index(index).execute();
-        match s.try_next().await {
-            Ok(Some(m)) => Ok(to_link(m)),
-            Ok(None) | Err(_) => Err(Error::not_found(format!("ifindex {index}"), None)),
-        }
+        let s = self.handle.link().get().match_index(index).execute();
+        first_link(s, format!("ifindex {index}")).await
     }
 
     /// Creates a veth pair, both ends in this namespace.
@@ -273,10 +317,8 @@ impl Rtnl {
             .await
             .map_err(nl("dump addresses", format!("ifindex {index}")))?
         {
-            let has = m
-                .attributes
-                .iter()
-                .any(|a| matches!(a, AddressAttribute::Address(IpAddr::V4(a)) if *a == addr));
+            // The same reading of the message as `addresses()`, so what it lists is found.
+            let has = own_ipv4(&m.attributes) == Some(addr);
             if has && m.header.prefix_len == prefix {
                 self.handle.address().del(m).execute().await.map_err(nl(
                     "delete address",
@@ -297,20 +339,7 @@ impl Rtnl {
             .try_collect()
             .await
             .map_err(nl("dump addresses", "namespace"))?;
-        Ok(msgs
-            .into_iter()
-            .filter_map(|m| {
-                let addr = m.attributes.iter().find_map(|a| match a {
-                    AddressAttribute::Address(IpAddr::V4(a)) => Some(*a),
-                    _ => None,
-                })?;
-                Some(Addr {
-                    ifindex: m.header.index,
-                    addr,
-                    prefix: m.header.prefix_len,
-                })
-            })
-            .collect())
+        Ok(msgs.iter().filter_map(to_addr).collect())
     }
 
     /// Adds `0.0.0.0/0 via gw`.
@@ -324,7 +353,8 @@ impl Rtnl {
             .map_err(nl("add default route", format!("via {gw}")))
     }
 
-    /// IPv4 routes of the main table.
+    /// IPv4 routes of the main table, of every type (see [`Route::kind`]); a multipath
+    /// route is read as its first next hop.
     pub async fn routes(&self) -> Result<Vec<Route>> {
         let q = RouteMessageBuilder::<Ipv4Addr>::new().build();
         let msgs: Vec<_> = self
@@ -335,27 +365,7 @@ impl Rtnl {
             .try_collect()
             .await
             .map_err(nl("dump routes", "namespace"))?;
-        Ok(msgs
-            .into_iter()
-            .filter(|m| m.header.table == 254)
-            .map(|m| {
-                let mut r = Route {
-                    dst: Ipv4Addr::UNSPECIFIED,
-                    prefix: m.header.destination_prefix_length,
-                    gateway: None,
-                    oif: None,
-                };
-                for a in &m.attributes {
-                    match a {
-                        RouteAttribute::Destination(RouteAddress::Inet(d)) => r.dst = *d,
-                        RouteAttribute::Gateway(RouteAddress::Inet(g)) => r.gateway = Some(*g),
-                        RouteAttribute::Oif(i) => r.oif = Some(*i),
-                        _ => {}
-                    }
-                }
-                r
-            })
-            .collect())
+        Ok(msgs.iter().filter_map(to_route).collect())
     }
 
     /// IPv4 neighbour entries.
@@ -406,70 +416,29 @@ impl Rtnl {
     }
 }
 
-fn to_link(m: rtnetlink::packet_route::link::LinkMessage) -> Link {
-    let mut l = Link {
-        index: m.header.index,
-        name: String::new(),
-        up: m.header.flags.contains(LinkFlags::Up),
-        lower_up: m.header.flags.contains(LinkFlags::LowerUp),
-        mtu: 0,
-        mac: String::new(),
-        kind: None,
-        xdp: None,
-        peer_ifindex: None,
-        link_netnsid: None,
-    };
-    for a in m.attributes {
-        match a {
-            LinkAttribute::IfName(n) => l.name = n,
-            LinkAttribute::Mtu(v) => l.mtu = v,
-            LinkAttribute::Address(b) => l.mac = fmt_mac(&b),
-            LinkAttribute::Link(i) => l.peer_ifindex = Some(i),
-            LinkAttribute::LinkNetNsId(i) => l.link_netnsid = Some(i),
-            LinkAttribute::LinkInfo(infos) => {
-                for i in infos {
-                    if let LinkInfo::Kind(k) = i {
-                        l.kind = Some(k.to_string());
-                    }
-                }
-            }
-            LinkAttribute::Xdp(x) => l.xdp = to_xdp(&x),
-            _ => {}
-        }
+/// The first link a lookup answers. No link, by the kernel's ENODEV or by an empty answer,
+/// is `Error::NotFound` for `what`; any other failure is `Error::Netlink` with its source.
+async fn first_link(
+    s: impl Stream<Item = std::result::Result<LinkMessage, rtnetlink::Error>>,
+    what: String,
+) -> Result<Link> {
+    futures::pin_mut!(s);
+    match s.try_next().await {
+        Ok(Some(m)) => Ok(to_link(m)),
+        Ok(None) => Err(Error::not_found(what, None)),
+        Err(e) => Err(link_lookup_error(what, e)),
     }
-    l
 }
 
-fn to_xdp(attrs: &[LinkXdp]) -> Option<XdpAttachment> {
-    let mode = attrs.iter().find_map(|a| match a {
-        LinkXdp::Attached(XdpAttached::Driver) => Some(XdpMode::Driver),
-        LinkXdp::Attached(XdpAttached::SocketBuffer) => Some(XdpMode::Skb),
-        LinkXdp::Attached(XdpAttached::Hardware) => Some(XdpMode::Hw),
-        LinkXdp::Attached(XdpAttached::Multiple) => Some(XdpMode::Multi),
-        _ => None,
-    })?;
-    let mut progs: Vec<(XdpMode, u32)> = attrs
-        .iter()
-        .filter_map(|a| match a {
-            LinkXdp::DrvProgId(i) => Some((XdpMode::Driver, *i)),
-            LinkXdp::SkbProgId(i) => Some((XdpMode::Skb, *i)),
-            LinkXdp::HwProgId(i) => Some((XdpMode::Hw, *i)),
-            _ => None,
-        })
-        .collect();
-    let single = attrs.iter().find_map(|a| match a {
-        LinkXdp::ProgId(i) => Some(*i),
-        _ => None,
-    });
-    if progs.is_empty() {
-        if let Some(id) = single.filter(|_| mode != XdpMode::Multi) {
-            progs.push((mode, id));
-        }
+/// What a failed link lookup for `what` means: "no such device" (ENODEV) is
+/// `Error::NotFound`; anything else (a refused or broken socket, a request the kernel
+/// rejects) is `Error::Netlink` keeping the error, so the user is not told a link is missing
+/// when something else went wrong.
+fn link_lookup_error(what: String, e: rtnetlink::Error) -> Error {
+    if errno_in(&e) == Some(libc::ENODEV) {
+        log::debug!("{what}: {e}");
+        Error::not_found(what, None)
+    } else {
+        Error::netlink("get link", what, e)
     }
-    let prog_id = single.or(progs.first().map(|p| p.1)).unwrap_or(0);
-    Some(XdpAttachment {
-        prog_id,
-        mode,
-        progs,
-    })
 }

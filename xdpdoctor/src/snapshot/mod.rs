@@ -15,6 +15,8 @@
 pub mod collect;
 pub mod paths;
 pub mod targets;
+#[cfg(test)]
+mod tests;
 
 use std::net::Ipv4Addr;
 
@@ -206,13 +208,26 @@ impl NsState {
             .find(|r| r.prefix == 0 && r.gateway.is_some())
             .and_then(|r| r.gateway)
     }
-    /// Longest-prefix match in the main table (what `bpf_fib_lookup` would pick, policy
-    /// routing aside).
+    /// The way out to `dst`: the longest-prefix match in the main table (what
+    /// `bpf_fib_lookup` would pick, policy routing aside), if it is a unicast route.
+    ///
+    /// A blackhole, unreachable, prohibit (or other non-unicast) route that wins the match
+    /// means "no route": the kernel drops or refuses the packet there and does not fall back
+    /// to a shorter prefix, so the answer is None, as when nothing matches. Among routes of
+    /// the same prefix the first listed wins: the kernel lists them in its order of
+    /// preference (lowest metric first).
     pub fn route_to(&self, dst: Ipv4Addr) -> Option<&Route> {
-        self.routes
+        let mut best: Option<&Route> = None;
+        for r in self
+            .routes
             .iter()
             .filter(|r| in_prefix(dst, r.dst, r.prefix))
-            .max_by_key(|r| r.prefix)
+        {
+            if best.is_none_or(|b| r.prefix > b.prefix) {
+                best = Some(r);
+            }
+        }
+        best.filter(|r| r.is_unicast())
     }
     /// The interface holding `addr` as one of its addresses.
     pub fn owner_of(&self, addr: Ipv4Addr) -> Option<&Iface> {

@@ -1,5 +1,6 @@
 //! The path of each NAT entry through the snapshot, computed offline: where `bpf_fib_lookup`
-//! would send the translated packet (longest-prefix match on the forwarder's routes), which
+//! would send the translated packet (`NsState::route_to`: longest-prefix match on the
+//! forwarder's routes, none when that is a blackhole, unreachable or prohibit route), which
 //! veth was meant to carry it (the one whose peer namespace holds the target), and the
 //! container-side interface. Rules and the report's diagram share it.
 
@@ -16,7 +17,7 @@ pub struct NatPath {
     pub from: SocketAddrV4,
     /// The entry's target, what the forwarder translates `from` to.
     pub to: SocketAddrV4,
-    /// The route `bpf_fib_lookup` would use (None: no route).
+    /// The route `bpf_fib_lookup` would use (None: no route, or the match drops or refuses).
     pub route: Option<Route>,
     /// Its egress ifindex in the forwarder's namespace.
     pub egress: Option<u32>,

@@ -325,3 +325,61 @@ pub fn temporaries(dir: &str, stem: &str) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// An empty network namespace named `<unique prefix>-<node>` for tests that set up their own
+/// links with `ip`; deleted on drop (also when the test panics), which destroys every device
+/// inside it. Nothing is created in the root namespace.
+pub struct ScratchNs {
+    pub name: String,
+}
+
+impl ScratchNs {
+    /// Creates the namespace with `lo` up; panics if `ip netns add` fails.
+    pub fn new(tag: &str, node: &str) -> ScratchNs {
+        let ns = ScratchNs {
+            name: format!("{}-{node}", unique_prefix(tag)),
+        };
+        run_ip(&["netns", "add", &ns.name]);
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// The namespace as the library names it.
+    pub fn netns(&self) -> xdpdoctor::netns::Netns {
+        xdpdoctor::netns::Netns::named(&self.name)
+    }
+
+    /// `ip -n NAME ARGS`; panics if it fails; returns stdout.
+    pub fn ip(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        run_ip(&all)
+    }
+}
+
+impl Drop for ScratchNs {
+    fn drop(&mut self) {
+        let ok = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("warning: could not delete netns {}", self.name);
+        }
+    }
+}
+
+/// `ip ARGS`; panics (naming the command and its stderr) if it fails; returns stdout.
+pub fn run_ip(args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run ip {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "ip {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -23,6 +23,7 @@ mod markers;
 mod nat_ns;
 mod nat_reality;
 mod netlink_features;
+mod netlink_rtnl;
 mod pcapng;
 mod prom;
 mod reliability;

@@ -1,7 +1,8 @@
 //! `nat-target-gone`: a NAT entry's target is nowhere: no veth of the diagnosed namespace
 //! leads to a container that holds it or its subnet, and no route (not even a default one)
-//! covers it. The container (its namespace, its veth, the connected route) vanished and the
-//! NAT table still points at it.
+//! leads to it (a blackhole, unreachable or prohibit route is none: `NsState::route_to`). The
+//! container (its namespace, its veth, the connected route) vanished and the NAT table still
+//! points at it.
 
 use super::{Ctx, Rule};
 use crate::diagnose::{Finding, Severity, Subject};
@@ -41,7 +42,11 @@ fn check(c: &Ctx) -> Vec<Finding> {
             home.name,
             home.routes
                 .iter()
-                .map(|r| format!("{}/{}", r.dst, r.prefix))
+                .map(|r| if r.is_unicast() {
+                    format!("{}/{}", r.dst, r.prefix)
+                } else {
+                    format!("{} {}/{}", r.kind, r.dst, r.prefix)
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         ));

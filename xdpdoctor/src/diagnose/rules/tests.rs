@@ -445,11 +445,9 @@ fn nat_target_port_closed() {
     assert_eq!(ids(&run(&s)), vec![]);
 }
 
-#[test]
-fn nat_target_gone() {
-    let mut s = healthy();
-    // m2, its veth and the connected route vanish.
-    let idx = iface(&mut s, "-vm", "ve-m2").link.index;
+/// m2, its veth and the connected route vanish.
+fn m2_gone(s: &mut Snapshot) {
+    let idx = iface(s, "-vm", "ve-m2").link.index;
     let m2 = s
         .namespaces
         .iter()
@@ -472,6 +470,12 @@ fn nat_target_gone() {
         m.entries.retain(|e| e.value != idx);
     }
     s.xdp.attachments.retain(|a| a.ifindex != idx);
+}
+
+#[test]
+fn nat_target_gone() {
+    let mut s = healthy();
+    m2_gone(&mut s);
     let f = run(&s);
     let roots: Vec<_> = f
         .iter()
@@ -489,4 +493,33 @@ fn nat_target_gone() {
     // The vanished interface's detached forwarder is a consequence, not a second cause.
     let na = f.iter().find(|x| x.id == "forwarder-not-attached").unwrap();
     assert_eq!(na.caused_by.as_ref().unwrap().id, "nat-target-gone");
+}
+
+/// Regression: a blackhole route covering the target was taken for an on-link way out, so a
+/// gone target behind it was not reported.
+#[test]
+fn nat_target_gone_behind_a_blackhole_route() {
+    use crate::netlink::rtnl::{Route, RouteKind};
+    let mut s = healthy();
+    m2_gone(&mut s);
+    s.namespaces[0].routes.push(Route {
+        dst: "10.123.0.0".parse().unwrap(),
+        prefix: 16,
+        kind: RouteKind::Blackhole,
+        gateway: None,
+        oif: None,
+    });
+    let f = run(&s);
+    let gone = f
+        .iter()
+        .find(|x| x.id == "nat-target-gone")
+        .unwrap_or_else(|| panic!("{:?}", ids(&f)));
+    assert_eq!(gone.entries[0], "192.168.9.1:8081 -> 10.123.2.1:80");
+    assert!(
+        gone.evidence
+            .iter()
+            .any(|e| e.contains("blackhole 10.123.0.0/16")),
+        "{:?}",
+        gone.evidence
+    );
 }
