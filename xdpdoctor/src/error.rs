@@ -253,11 +253,14 @@ impl Error {
         target: impl Into<String>,
         source: impl Into<BoxError>,
     ) -> Self {
-        Error::Netlink {
-            op,
-            target: target.into(),
-            source: source.into(),
+        let (target, source) = (target.into(), source.into());
+        // EPERM from rtnetlink is a missing CAP_NET_ADMIN: said once, the same way as bpf's.
+        if is_eperm(&*source) {
+            return Error::NeedsRoot {
+                what: format!("netlink {op} ({target})"),
+            };
         }
+        Error::Netlink { op, target, source }
     }
 
     /// Bad input naming the offending argument or value.

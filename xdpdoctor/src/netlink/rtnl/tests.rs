@@ -34,7 +34,7 @@ fn only_no_such_device_is_not_found() {
 /// Regression: a refused request was reported as "interface X not found", hiding the cause.
 #[test]
 fn other_lookup_failures_keep_their_source() {
-    for errno in [libc::EPERM, libc::EACCES, libc::EINVAL, libc::ENOBUFS] {
+    for errno in [libc::EACCES, libc::EINVAL, libc::ENOBUFS] {
         let e = link_lookup_error("interface eth0".into(), kernel_error(errno));
         assert!(
             matches!(&e, Error::Netlink { op: "get link", target, .. } if target == "interface eth0"),
@@ -43,6 +43,12 @@ fn other_lookup_failures_keep_their_source() {
         assert_eq!(e.errno(), Some(errno), "{}", chain(&e));
         assert!(!chain(&e).contains("not found"), "{}", chain(&e));
     }
+    // EPERM is a missing CAP_NET_ADMIN: the one "needs root" error, naming the request.
+    let e = link_lookup_error("interface eth0".into(), kernel_error(libc::EPERM));
+    assert!(
+        matches!(&e, Error::NeedsRoot { what } if what == "netlink get link (interface eth0)"),
+        "{e:?}"
+    );
     // A socket that failed under the request (no errno at all) is not "not found" either.
     let e = link_lookup_error("ifindex 3".into(), rtnetlink::Error::RequestFailed);
     assert!(matches!(&e, Error::Netlink { .. }), "{e:?}");
