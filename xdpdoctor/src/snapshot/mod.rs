@@ -217,6 +217,11 @@ impl NsState {
     /// the same prefix the first listed wins: the kernel lists them in its order of
     /// preference (lowest metric first).
     pub fn route_to(&self, dst: Ipv4Addr) -> Option<&Route> {
+        self.route_match(dst).filter(|r| r.is_unicast())
+    }
+    /// The route that wins the longest-prefix match for `dst` in the main table, whatever
+    /// its type (see [`NsState::route_to`] for what the kernel makes of a non-unicast one).
+    pub fn route_match(&self, dst: Ipv4Addr) -> Option<&Route> {
         let mut best: Option<&Route> = None;
         for r in self
             .routes
@@ -227,7 +232,7 @@ impl NsState {
                 best = Some(r);
             }
         }
-        best.filter(|r| r.is_unicast())
+        best
     }
     /// The interface holding `addr` as one of its addresses.
     pub fn owner_of(&self, addr: Ipv4Addr) -> Option<&Iface> {

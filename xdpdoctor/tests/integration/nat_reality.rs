@@ -104,3 +104,41 @@ fn closed_port_and_vanished_container_each_give_their_root() {
     assert_eq!(roots(&v), [("nat-target-gone".to_string(), String::new())]);
     no_permanent_neighbour(&v);
 }
+
+/// A blackhole route for m1's address in the router namespace, the container untouched: one
+/// root, `nat-target-route-blocked` on ve-m1, with the forwarder's counter as evidence and a
+/// printed fix that, run as printed, brings the entry back.
+#[test]
+#[ignore = "needs root: builds a namespace lab"]
+fn blackholed_target_is_one_blocked_route_and_the_printed_fix_works() {
+    require_root();
+    let lab = Lab::up("bh", &["--no-faults"]);
+    let vm = lab.ns("vm");
+    crate::common::run_ip(&["-n", &vm, "route", "add", "blackhole", "10.123.1.1/32"]);
+    let v = after_traffic(&lab);
+    assert_eq!(
+        roots(&v),
+        [("nat-target-route-blocked".to_string(), "ve-m1".to_string())]
+    );
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "nat-target-route-blocked")
+        .unwrap()
+        .clone();
+    assert!(f["observed"].to_string().contains("fib_blackhole"), "{f:#}");
+    let fix = f["manual_fix"].as_str().unwrap();
+    let cmd = fix.split('`').nth(1).unwrap();
+    assert_eq!(cmd, format!("ip -n {vm} route del blackhole 10.123.1.1/32"));
+    let argv: Vec<&str> = cmd.split_whitespace().collect();
+    assert_eq!(argv[0], "ip");
+    crate::common::run_ip(&argv[1..]);
+    assert_eq!(
+        lab.connect()
+            .into_iter()
+            .map(|(_, ok)| ok)
+            .collect::<Vec<_>>(),
+        [true, true]
+    );
+}

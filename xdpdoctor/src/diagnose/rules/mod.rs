@@ -11,6 +11,7 @@ mod interface_no_address;
 mod nat_entry_asymmetric;
 mod nat_target_gone;
 mod nat_target_port_closed;
+mod nat_target_route_blocked;
 mod nat_target_stale;
 mod peer_link_down;
 mod redirect_errors;
@@ -56,6 +57,7 @@ pub const ALL: &[Rule] = &[
     forwarder_not_attached::RULE,
     forwarding_disabled::RULE,
     nat_target_gone::RULE,
+    nat_target_route_blocked::RULE,
     interface_no_address::RULE,
     fib_no_neighbor::RULE,
     devmap_missing_target::RULE,

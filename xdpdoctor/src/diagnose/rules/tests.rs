@@ -239,6 +239,52 @@ fn nat_entry_asymmetric() {
     assert_eq!(f[0].fix.as_ref().unwrap().id, "snat-add");
 }
 
+/// A blackhole /32 for m1's address, while m1 and its addressed veth are there.
+#[test]
+fn nat_target_route_blocked() {
+    use crate::netlink::rtnl::{Route, RouteKind};
+    for kind in [
+        RouteKind::Blackhole,
+        RouteKind::Unreachable,
+        RouteKind::Prohibit,
+    ] {
+        let mut s = healthy();
+        s.namespaces[0].routes.push(Route {
+            dst: "10.123.1.1".parse().unwrap(),
+            prefix: 32,
+            kind,
+            gateway: None,
+            oif: None,
+        });
+        let f = run(&s);
+        assert_eq!(
+            ids(&f)
+                .into_iter()
+                .map(|(id, _, i)| (id, i))
+                .collect::<Vec<_>>(),
+            [("nat-target-route-blocked".to_string(), "ve-m1".to_string())],
+            "{kind}"
+        );
+        assert_eq!(f[0].entries, ["192.168.9.1:8080 -> 10.123.1.1:80"]);
+        let fix = f[0].manual_fix.as_deref().unwrap();
+        assert!(
+            fix.contains(&format!("route del {kind} 10.123.1.1/32")),
+            "{fix}"
+        );
+        // A unicast /32 the other way is a different story (no finding of this rule).
+        let mut s = healthy();
+        let ve_m2 = iface(&mut s, "-vm", "ve-m2").link.index;
+        s.namespaces[0].routes.push(Route {
+            dst: "10.123.1.1".parse().unwrap(),
+            prefix: 32,
+            kind: RouteKind::Unicast,
+            gateway: None,
+            oif: Some(ve_m2),
+        });
+        assert!(run(&s).iter().all(|f| f.id != "nat-target-route-blocked"));
+    }
+}
+
 #[test]
 fn every_rule_is_tested_and_documented() {
     let docs = include_str!("../../../../docs/rules.md");
