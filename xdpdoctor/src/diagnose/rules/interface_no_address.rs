@@ -48,10 +48,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
     // veths the programs redirect to whose container clearly expects a gateway here.
     let mut cands: Vec<&Iface> = Vec::new();
     if c.snap.entries_known() {
-        for p in &c.paths {
-            let Some(v) = p.intended.and_then(|i| home.iface(i)) else {
-                continue;
-            };
+        for (_, p, v) in c.paths_with_veth() {
             if p.egress != Some(v.index()) && unaddressed(v) && !cands.contains(&v) {
                 cands.push(v);
             }

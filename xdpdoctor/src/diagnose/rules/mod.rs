@@ -128,6 +128,16 @@ impl<'a> Ctx<'a> {
         self.snap.home()
     }
 
+    /// The NAT paths whose target a container behind a veth of the diagnosed namespace holds:
+    /// (entry number, path, that veth), in entry order.
+    pub fn paths_with_veth(&self) -> impl Iterator<Item = (usize, &NatPath, &'a Iface)> + '_ {
+        let home = self.home();
+        self.paths
+            .iter()
+            .enumerate()
+            .filter_map(move |(n, p)| Some((n, p, home.iface(p.intended?)?)))
+    }
+
     /// xdpdoctor's forwarder, when it is the one running here.
     pub fn ours(&self) -> Option<&'a ForwarderStatus> {
         self.snap.forwarder.as_ref()

@@ -20,10 +20,7 @@ pub const RULE: Rule = Rule {
 fn check(c: &Ctx) -> Vec<Finding> {
     let home = c.home();
     let mut out = Vec::new();
-    for (n, p) in c.paths.iter().enumerate() {
-        let Some(v) = p.intended.and_then(|i| home.iface(i)) else {
-            continue;
-        };
+    for (n, p, v) in c.paths_with_veth() {
         // An unaddressed veth is interface-no-address's: no connected route to lose to.
         if p.route.is_some() || home.addrs_of(v.index()).next().is_none() {
             continue;

@@ -19,10 +19,7 @@ pub const RULE: Rule = Rule {
 fn check(c: &Ctx) -> Vec<Finding> {
     let home = c.home();
     let mut out = Vec::new();
-    for (n, p) in c.paths.iter().enumerate() {
-        let Some(v) = p.intended.and_then(|i| home.iface(i)) else {
-            continue;
-        };
+    for (n, p, v) in c.paths_with_veth() {
         let Some((pns, pif)) = c.snap.peer_of(v) else {
             continue;
         };
