@@ -24,6 +24,7 @@ pub mod pcapng;
 
 // Services on top of the kernel interfaces.
 pub mod capture;
+pub mod decisions;
 pub mod forwarder;
 pub mod probes;
 pub mod xdp;

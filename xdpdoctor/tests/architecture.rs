@@ -23,6 +23,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("netlink", 3),
     ("pcapng", 3),
     ("capture", 4),
+    ("decisions", 4),
     ("forwarder", 4),
     ("xdp", 4),
     ("probes", 5),

@@ -7,6 +7,7 @@ pub mod objects {
 }
 
 pub mod forwarder_abi;
+pub mod log_abi;
 pub mod object;
 pub mod probes_abi;
 pub mod sys;

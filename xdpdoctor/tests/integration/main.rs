@@ -12,6 +12,7 @@ mod checksum;
 mod cli;
 mod commands;
 mod common;
+mod decision_log;
 mod deploy;
 mod diagnose;
 mod evidence;
