@@ -62,8 +62,10 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         Filter::netns(ino)
     };
 
+    // veth_xdp_xmit before the first veth exists (veth as a module): attach it when it loads.
     let opts = ProbeOptions {
         redirects: a.redirects,
+        wait_for_modules: true,
         ..Default::default()
     };
     let mut set = ProbeSet::attach_with(&filter, &opts).context("loading the probes")?;
@@ -83,7 +85,23 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
 
     let start = Instant::now();
     let mut seen = 0u64;
+    let mut modules_checked = Instant::now();
     while !xdpdoctor::cancel::interrupted() {
+        if modules_checked.elapsed() >= Duration::from_secs(1) {
+            modules_checked = Instant::now();
+            for s in set.attach_pending() {
+                let how = if s.active {
+                    "attached".to_string()
+                } else {
+                    s.reason.clone().unwrap_or_default()
+                };
+                eprintln!(
+                    "probe {} ({}): module loaded: {how}",
+                    s.name,
+                    s.kind.as_str()
+                );
+            }
+        }
         let left = match duration {
             Some(d) => match d.checked_sub(start.elapsed()) {
                 Some(l) if !l.is_zero() => l,
@@ -103,6 +121,8 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
 
     let aggregates = set.aggregates()?;
     let lost = set.lost();
+    // Probes attached late (their module loaded during the trace) are in the final report.
+    let report = set.report();
     if a.json {
         let s = SummaryLine {
             summary: Summary {

@@ -6,6 +6,11 @@
 //! namespace) and the frame count per task (`pid_tgid`), the kretprobe reads them back with
 //! the return value, so its events carry a device and a namespace too. Both go together:
 //! either both attach or neither.
+//!
+//! Where veth is a module (Debian's kernels), the function is in `/sys/kernel/btf/veth`, not
+//! in vmlinux's BTF: fexit is then loaded against the module's BTF object
+//! ([`crate::bpf::tracing`]), and until the module is loaded (no veth created since boot)
+//! neither variant can attach: the family says so and, for `trace`, waits for it.
 
 use super::{EventKind, Family, Variant};
 use crate::bpf::probes_abi as abi;
@@ -14,6 +19,8 @@ pub(super) const FAMILIES: &[Family] = &[Family {
     name: "veth_xdp_xmit",
     event: EventKind::VethXdpXmit,
     on_request: false,
+    // CONFIG_VETH=m on Debian's kernels (built in on the development machines).
+    module: Some("veth"),
     variants: &[
         Variant::fexit(abi::PROG_VETH_FEXIT, "veth_xdp_xmit"),
         Variant::kretprobe(
