@@ -1,4 +1,5 @@
-//! `xdpdoctor trace [--netns NAME|PATH] [--all-netns] [--duration S] [--json]`
+//! `xdpdoctor trace [--netns NAME|PATH] [--all-netns] [--duration S] [--json] [--redirects]
+//! [--without KIND]...`
 //!
 //! Prints the probe report (stderr), then a live stream of decoded events (stdout; one JSON
 //! object per line with `--json`), then a summary of the kernel's counts when the duration
@@ -11,7 +12,7 @@ use anyhow::{Context, Result};
 use comfy_table::Cell;
 use serde::Serialize;
 use xdpdoctor::netns::Netns;
-use xdpdoctor::probes::{Aggregate, Event, Filter, ProbeOptions, ProbeSet, ProbeStatus};
+use xdpdoctor::probes::{Aggregate, Event, Filter, ProbeKind, ProbeOptions, ProbeSet, ProbeStatus};
 
 use super::output::table;
 
@@ -30,6 +31,19 @@ pub struct Args {
     /// shows where programs send packets, and redirects into another namespace.
     #[arg(long)]
     pub redirects: bool,
+    /// Do not use probes of this kind (fexit, kretprobe, tp_btf, tracepoint): the next
+    /// variant in preference order runs, as on a kernel that refuses KIND.
+    #[arg(long, value_name = "KIND", value_parser = ["fexit", "kretprobe", "tp_btf", "tracepoint"])]
+    pub without: Vec<String>,
+}
+
+fn probe_kind(name: &str) -> ProbeKind {
+    match name {
+        "fexit" => ProbeKind::Fexit,
+        "kretprobe" => ProbeKind::Kretprobe,
+        "tp_btf" => ProbeKind::TpBtf,
+        _ => ProbeKind::Tracepoint,
+    }
 }
 
 #[derive(Serialize)]
@@ -66,7 +80,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     let opts = ProbeOptions {
         redirects: a.redirects,
         wait_for_modules: true,
-        ..Default::default()
+        exclude: a.without.iter().map(|k| probe_kind(k)).collect(),
     };
     let mut set = ProbeSet::attach_with(&filter, &opts).context("loading the probes")?;
     let report = set.report();
