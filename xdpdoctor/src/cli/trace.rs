@@ -52,6 +52,8 @@ struct Summary<'a> {
     aggregates: &'a [Aggregate],
     lost: u64,
     events_seen: u64,
+    /// Explanations of what the counts cannot say themselves (a probe that saw nothing).
+    notes: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -137,6 +139,9 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     let lost = set.lost();
     // Probes attached late (their module loaded during the trace) are in the final report.
     let report = set.report();
+    let notes: Vec<String> = xdpdoctor::probes::veth::silence_note(&report, &aggregates)
+        .into_iter()
+        .collect();
     if a.json {
         let s = SummaryLine {
             summary: Summary {
@@ -144,6 +149,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
                 aggregates: &aggregates,
                 lost,
                 events_seen: seen,
+                notes: notes.clone(),
             },
         };
         println!("{}", serde_json::to_string(&s)?);
@@ -192,6 +198,9 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
             ]);
         }
         println!("{t}");
+        for n in &notes {
+            println!("note: {n}");
+        }
         println!(
             "{seen} event(s) shown, {lost} lost (the counts above include lost events){}",
             if xdpdoctor::cancel::interrupted() {
