@@ -404,6 +404,8 @@ def summary(doc):
         lines.append(f"matrix: {doc['seconds']:.0f} s wall")
     lines.append("kernel matrix: " + ("every kernel agrees with docs/kernel-matrix.md"
                                       if doc["ok"] else "DISAGREEMENT with docs/kernel-matrix.md"))
+    agree = sum(1 for r in doc["kernels"] if not r["disagreements"])
+    lines.append(f"kernel-matrix: {agree} passed, {len(doc['kernels']) - agree} failed")
     return "\n".join(lines) + "\n"
 
 
