@@ -94,12 +94,18 @@ def findings(doc, prefix):
     ]
 
 
-def observed_evidence(doc):
-    """What diagnose observed (not only inferred), per finding: `id: what (count)`."""
+def observed_evidence(doc, prefix):
+    """What diagnose observed (not only inferred), per finding, lab names without the prefix;
+    plus what it expects of this kernel (`kernel V: expected ...` evidence lines)."""
     out = []
+    strip = lambda t: (t or "").replace(prefix + "-", "")
     for f in (doc or {}).get("findings", []):
         for o in f.get("observed") or []:
-            out.append({"finding": f["id"], "what": o.get("what"), "count": o.get("count")})
+            out.append({"finding": f["id"], "what": strip(o.get("what")), "count": o.get("count")})
+        for e in f.get("evidence") or []:
+            m = re.match(r"kernel [^:]+: (expected .*)", e)
+            if m:
+                out.append({"finding": f["id"], "what": m[1], "count": None, "era": True})
     return out
 
 
@@ -199,7 +205,7 @@ def row(name, d, prefix, host):
     seed = {
         "findings": [f[0] for f in findings(diag, prefix) or []],
         "subjects": findings(diag, prefix),
-        "observed": observed_evidence(diag),
+        "observed": observed_evidence(diag, prefix),
         "broken": connected(d / "seed-connect-broken.json"),
         "fixed": all(connected(d / "seed-connect-fixed.json") or [False]),
         "findings_after_fix": [f[0] for f in findings(load_json(d / "seed-diagnose-fixed.json"),
@@ -215,7 +221,7 @@ def row(name, d, prefix, host):
     for f in sorted(d.glob("fault-*.json")):
         fault = f.stem[len("fault-"):]
         doc = load_json(f)
-        faults[fault] = {"findings": findings(doc, prefix), "observed": observed_evidence(doc)}
+        faults[fault] = {"findings": findings(doc, prefix), "observed": observed_evidence(doc, prefix)}
     st = steps(d)
     return {
         "row": name,
@@ -448,8 +454,11 @@ def render(doc):
         if fs is None:
             return "-"
         ids = sorted({f[0] if isinstance(f, list) else f for f in fs})
-        seen = sorted({o["what"] for o in obs if o.get("what")})
+        seen = sorted({o["what"] for o in obs if o.get("what") and not o.get("era")})
+        era = sorted({o["what"] for o in obs if o.get("era")})
         s = ", ".join(f"`{i}`" for i in ids) or "healthy"
+        if era:
+            s += "<br>" + "; ".join(era)
         if seen:
             s += "<br>observed: " + "; ".join(seen)
         return s
@@ -488,7 +497,8 @@ def render(doc):
     out.append("| row wall time (boot included) | " + " | ".join(
         f"{r['seconds'].get('wall', r['seconds']['steps']):.0f} s" for r in rows) + " |")
     if "seconds" in doc:
-        out.append(f"\nWhole matrix (downloads cached, builds done): {doc['seconds']:.0f} s wall.")
+        out.append(f"\nWhole matrix: {doc['seconds']:.0f} s wall (kernel packages and virtme-ng "
+                   "cached; the incremental host build included).")
     out += ["", MARK_END]
     return "\n".join(out)
 
