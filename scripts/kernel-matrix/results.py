@@ -179,6 +179,8 @@ def trace(path, prefix):
 
 
 def tests(path):
+    if Path(path).with_name("tests-skipped").exists():
+        return {"skipped": True, "passed": 0, "failed": 0, "ignored": 0}
     try:
         text = Path(path).read_text()
     except OSError:
@@ -305,7 +307,7 @@ def check(r, exp):
                     bad.append(f"{trace_name}: {o['probe']} {o['code']} attributed to the healthy "
                                f"container's path ({o['node']}/{o['interface']})")
     t = r["tests"]
-    if rx.get("tests", True):
+    if rx.get("tests", True) and not (t or {}).get("skipped"):
         if t is None:
             bad.append("integration tests did not run")
         elif t["failed"] or not t["passed"]:
@@ -397,7 +399,9 @@ def summary(doc):
         for n in r["trace_notes"]:
             lines.append(f"  note: {n}")
         t = r["tests"]
-        if t:
+        if t and t.get("skipped"):
+            lines.append("  tests: skipped (--tests none)")
+        elif t:
             lines.append(f"  tests: {t['passed']} passed, {t['failed']} failed, {t['ignored']} ignored"
                          f" ({t.get('seconds', 0):.0f} s)")
         else:
@@ -485,7 +489,8 @@ def render(doc):
             "| | " + " | ".join(col(r) for r in rows) + " |", "|---|" + "---|" * len(rows)]
     out.append("| integration tests (privileged included) | " + " | ".join(
         (f"{r['tests']['passed']} passed, {r['tests']['failed']} failed, {r['tests']['ignored']} ignored "
-         f"({r['tests'].get('seconds', 0):.0f} s)") if r["tests"] else "run by `scripts/test.sh`"
+         f"({r['tests'].get('seconds', 0):.0f} s)") if r["tests"] and not r["tests"].get("skipped")
+        else "skipped" if r["tests"] else "run by `scripts/test.sh`"
         for r in rows) + " |")
 
     def step_s(r, *names):
