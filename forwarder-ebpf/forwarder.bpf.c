@@ -155,7 +155,9 @@ static __always_inline int tcp_csum_full(struct xdp_md *ctx, struct iphdr *ip,
 	__u32 zero = 0;
 	struct csum_buf *buf;
 	__u16 old_check;
-	__u32 padded;
+	__u64 padded;
+	__u64 len; /* 64-bit: a __u32 is compared on a zero-extended copy the verifier does not
+		    * link back to the register passed to the helper */
 	__s64 sum = 0;
 	__u64 acc;
 
@@ -167,20 +169,44 @@ static __always_inline int tcp_csum_full(struct xdp_md *ctx, struct iphdr *ip,
 
 	/* An odd length is padded with zero bytes: clear the last 4-byte word first, the copy
 	 * then overwrites its leading bytes. */
-	*(__u32 *)&buf->data[l4_len & ~3u] = 0;
+	/* The index is bounded again on the register that indexes: the 6.1 verifier loses the
+	 * check above when clang indexes with a copy of l4_len ("R1 unbounded memory access");
+	 * the empty asm keeps clang from dropping the repeated check. */
+	__u32 last = l4_len & ~3u;
+	asm volatile("" : "+r"(last));
+	if (last > CSUM_MAX_LEN)
+		return -1;
+	*(__u32 *)&buf->data[last] = 0;
 
 	old_check = tcp->check;
 	tcp->check = 0; /* the checksum field counts as zero while summing */
-	if (bpf_xdp_load_bytes(ctx, l4_off, buf->data, l4_len) < 0) {
+	/* Bounded again next to the call, one compare at a time on the register passed: clang
+	 * turns `len < a || len > b` into one compare of a copy (len - a), and compares a __u32
+	 * on a zero-extended copy; the 6.1 verifier carries neither bound back to the register
+	 * passed ("R4 min value is negative"). */
+	len = l4_len;
+	asm volatile("" : "+r"(len));
+	if (len > CSUM_MAX_LEN) {
+		tcp->check = old_check;
+		return -1;
+	}
+	asm volatile("" : "+r"(len));
+	if (len < sizeof(struct tcphdr)) {
+		tcp->check = old_check;
+		return -1;
+	}
+	if (bpf_xdp_load_bytes(ctx, l4_off, buf->data, len) < 0) {
 		tcp->check = old_check;
 		return -1;
 	}
 
-	padded = (l4_len + 3) & ~3u;
+	/* From the bounded 64-bit len, in 64-bit arithmetic: each chunk's size is then bounded
+	 * on the register passed to bpf_csum_diff, on 6.1 too. */
+	padded = (len + 3) & ~3ull;
 #pragma unroll
 	for (int i = 0; i < CSUM_CHUNKS; i++) {
-		__u32 off = i * CSUM_CHUNK;
-		__u32 n;
+		__u64 off = i * CSUM_CHUNK;
+		__u64 n;
 
 		if (off >= padded)
 			break;

@@ -167,12 +167,41 @@ static __always_inline void redirect_event(struct xd_event *e, __u32 kind,
 	}
 }
 
+/*
+ * The redirect tracepoints' arguments: (dev, xdp, tgt, err, map_type, map_id, index), the
+ * signature since 5.14. `tgt` is typed `const void *`, and kernels up to at least 6.12 refuse a
+ * tp_btf program that loads a pointer-to-void argument from its context ("arg2 type UNKNOWN is
+ * not a struct", invalid ctx access off=16; measured on 6.1 and 6.12, accepted on 6.18 as a
+ * scalar). So `tgt` is read as that era types it, an untyped word: a probe read of its context
+ * slot, which every verifier accepts. The other arguments are loaded directly (pointers to
+ * structs and scalars), hence no BPF_PROG() here: it would load `tgt` too.
+ */
+enum {
+	XD_REDIRECT_ARG_DEV,
+	XD_REDIRECT_ARG_XDP,
+	XD_REDIRECT_ARG_TGT,
+	XD_REDIRECT_ARG_ERR,
+	XD_REDIRECT_ARG_MAP_TYPE,
+	XD_REDIRECT_ARG_MAP_ID,
+	XD_REDIRECT_ARG_INDEX,
+};
+
+static __always_inline void redirect_tp_btf(struct xd_event *e, __u32 kind, __u64 *ctx)
+{
+	const void *tgt = 0;
+
+	bpf_probe_read_kernel(&tgt, sizeof(tgt), &ctx[XD_REDIRECT_ARG_TGT]);
+	redirect_event(e, kind, (const struct net_device *)ctx[XD_REDIRECT_ARG_DEV],
+		       (const struct bpf_prog *)ctx[XD_REDIRECT_ARG_XDP], tgt,
+		       (int)ctx[XD_REDIRECT_ARG_ERR], (int)ctx[XD_REDIRECT_ARG_MAP_TYPE],
+		       (u32)ctx[XD_REDIRECT_ARG_MAP_ID], (u32)ctx[XD_REDIRECT_ARG_INDEX]);
+}
+
 SEC("tp_btf/xdp_redirect_err")
-int BPF_PROG(xd_redirect_err_btf, const struct net_device *dev, const struct bpf_prog *xdp,
-	     const void *tgt, int err, int map_type, u32 map_id, u32 index)
+int xd_redirect_err_btf(__u64 *ctx)
 {
 	struct xd_event e = {};
-	redirect_event(&e, XD_REDIRECT_ERR, dev, xdp, tgt, err, map_type, map_id, index);
+	redirect_tp_btf(&e, XD_REDIRECT_ERR, ctx);
 	if (!netns_wanted(e.netns, e.target_netns))
 		return 0;
 	emit(&e, 1);
@@ -185,11 +214,10 @@ int BPF_PROG(xd_redirect_err_btf, const struct net_device *dev, const struct bpf
  * counted, never queued, so user space learns where programs that call bpf_redirect() send
  * packets, and sees redirects into another namespace. */
 SEC("tp_btf/xdp_redirect")
-int BPF_PROG(xd_redirect_btf, const struct net_device *dev, const struct bpf_prog *xdp,
-	     const void *tgt, int err, int map_type, u32 map_id, u32 index)
+int xd_redirect_btf(__u64 *ctx)
 {
 	struct xd_event e = {};
-	redirect_event(&e, XD_REDIRECT, dev, xdp, tgt, err, map_type, map_id, index);
+	redirect_tp_btf(&e, XD_REDIRECT, ctx);
 	if (!netns_wanted(e.netns, e.target_netns))
 		return 0;
 	count(&e, 1);

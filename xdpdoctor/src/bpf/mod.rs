@@ -6,9 +6,11 @@ pub mod objects {
     include!(concat!(env!("OUT_DIR"), "/bpf_objects.rs"));
 }
 
+pub mod btf;
 pub mod forwarder_abi;
 pub mod log_abi;
 pub mod object;
 pub mod probes_abi;
 pub mod sys;
 pub mod test_run;
+pub mod tracing;

@@ -1,7 +1,9 @@
 //! Raw bpf(2) calls aya 0.14 does not expose in the shape we need: opening a pinned object,
-//! reading a link's info (program id, XDP ifindex), a program fd by id, and an atomic
-//! BPF_LINK_UPDATE with BPF_F_REPLACE. Attribute structs are prefixes of `union bpf_attr`
-//! (the kernel zero-fills the rest).
+//! reading a link's info (program id, XDP ifindex), a program fd by id, an atomic
+//! BPF_LINK_UPDATE with BPF_F_REPLACE, the kernel's BTF objects (modules' included), and
+//! loading an fexit program against a function in a module's BTF (`attach_btf_obj_fd`, which
+//! aya cannot set). Attribute structs are prefixes of `union bpf_attr` (the kernel zero-fills
+//! the rest).
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -17,6 +19,14 @@ const BPF_OBJ_GET: libc::c_long = 7;
 const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_LINK_UPDATE: libc::c_long = 29;
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_RAW_TRACEPOINT_OPEN: libc::c_long = 17;
+const BPF_BTF_GET_FD_BY_ID: libc::c_long = 19;
+const BPF_BTF_GET_NEXT_ID: libc::c_long = 23;
+/// `enum bpf_prog_type`: BPF_PROG_TYPE_TRACING.
+const BPF_PROG_TYPE_TRACING: u32 = 26;
+/// `enum bpf_attach_type`: BPF_TRACE_FEXIT.
+const BPF_TRACE_FEXIT: u32 = 25;
 const BPF_F_REPLACE: u32 = 1 << 2;
 
 /// bpf(2) with `attr` (a prefix of `union bpf_attr`; the kernel zero-fills the rest).
@@ -219,4 +229,234 @@ pub fn map_next_key(
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// BPF_BTF_GET_NEXT_ID: the id of the next BTF object after `start` (`None`: no more).
+pub fn btf_next_id(start: u32) -> std::io::Result<Option<u32>> {
+    #[repr(C)]
+    struct Attr {
+        start_id: u32,
+        next_id: u32,
+        open_flags: u32,
+    }
+    let mut a = Attr {
+        start_id: start,
+        next_id: 0,
+        open_flags: 0,
+    };
+    // SAFETY: Attr is the BPF_*_GET_NEXT_ID prefix; it holds no pointers.
+    match unsafe { sys_bpf(BPF_BTF_GET_NEXT_ID, &mut a) } {
+        Ok(_) => Ok(Some(a.next_id)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// BPF_BTF_GET_FD_BY_ID: an fd for the BTF object `id`.
+pub fn btf_fd_by_id(id: u32) -> std::io::Result<OwnedFd> {
+    #[repr(C)]
+    struct Attr {
+        btf_id: u32,
+        next_id: u32,
+        open_flags: u32,
+    }
+    let mut a = Attr {
+        btf_id: id,
+        next_id: 0,
+        open_flags: 0,
+    };
+    // SAFETY: Attr is the BPF_BTF_GET_FD_BY_ID prefix; it holds no pointers.
+    unsafe { sys_bpf(BPF_BTF_GET_FD_BY_ID, &mut a) }.map(owned)
+}
+
+/// What `struct bpf_btf_info` says about a BTF object (its data is not fetched).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BtfInfo {
+    /// The object id.
+    pub id: u32,
+    /// `vmlinux`, a module's name, or empty for a program's BTF.
+    pub name: String,
+    /// The kernel's own BTF (vmlinux or a module), not one a program loaded.
+    pub kernel_btf: bool,
+}
+
+/// BPF_OBJ_GET_INFO_BY_FD on a BTF object.
+pub fn btf_info(btf: BorrowedFd<'_>) -> std::io::Result<BtfInfo> {
+    #[repr(C)]
+    struct Attr {
+        bpf_fd: u32,
+        info_len: u32,
+        info: u64,
+    }
+    /// `struct bpf_btf_info` (6 fields, 32 bytes; `kernel_btf` since 5.11).
+    #[repr(C)]
+    struct Info {
+        btf: u64,
+        btf_size: u32,
+        id: u32,
+        name: u64,
+        name_len: u32,
+        kernel_btf: u32,
+    }
+    let mut name = [0u8; 64];
+    let mut info = Info {
+        btf: 0,
+        btf_size: 0,
+        id: 0,
+        name: name.as_mut_ptr() as u64,
+        name_len: name.len() as u32,
+        kernel_btf: 0,
+    };
+    let mut a = Attr {
+        bpf_fd: btf.as_raw_fd() as u32,
+        info_len: std::mem::size_of::<Info>() as u32,
+        info: &mut info as *mut Info as u64,
+    };
+    // SAFETY: Attr is the BPF_OBJ_GET_INFO_BY_FD prefix; `info` points to an Info of
+    // `info_len` bytes whose `name` points to `name_len` bytes we own (btf is null with size
+    // 0: no data is copied); all alive for the call.
+    unsafe { sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut a) }?;
+    let len = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+    Ok(BtfInfo {
+        id: info.id,
+        name: String::from_utf8_lossy(&name[..len]).into_owned(),
+        kernel_btf: info.kernel_btf != 0,
+    })
+}
+
+/// What BPF_PROG_LOAD of an fexit program needs: its instructions (already relocated: map
+/// fds, CO-RE offsets), its license, and the function it attaches to, as a BTF id inside the
+/// BTF object `attach_btf_obj` (a module's).
+#[derive(Debug)]
+pub struct FexitLoad<'a> {
+    /// Program name for the kernel (truncated to 15 bytes).
+    pub name: &'a str,
+    /// `struct bpf_insn` array as bytes (8 bytes per instruction).
+    pub insns: &'a [u8],
+    /// "GPL": tracing programs must be GPL-compatible.
+    pub license: &'a std::ffi::CStr,
+    /// The target function's type id in the kernel's numbering.
+    pub attach_btf_id: u32,
+    /// The BTF object that holds `attach_btf_id`.
+    pub attach_btf_obj: BorrowedFd<'a>,
+}
+
+/// A refused BPF_PROG_LOAD: the errno and the verifier's log (empty when it had none).
+#[derive(Debug, thiserror::Error)]
+#[error("BPF_PROG_LOAD: {source}{}", if log.is_empty() { String::new() } else { format!(". Verifier output: {log}") })]
+pub struct LoadError {
+    /// The kernel's answer.
+    #[source]
+    pub source: std::io::Error,
+    /// The verifier log (asked for on a second try after a refusal).
+    pub log: String,
+}
+
+/// BPF_PROG_LOAD of a BPF_PROG_TYPE_TRACING / BPF_TRACE_FEXIT program. A refusal is retried
+/// once with a verifier log, which the error carries.
+pub fn load_fexit(p: &FexitLoad<'_>) -> Result<OwnedFd, LoadError> {
+    /// `union bpf_attr` for BPF_PROG_LOAD, up to `attach_btf_obj_fd` (120 bytes).
+    #[repr(C)]
+    struct Attr {
+        prog_type: u32,
+        insn_cnt: u32,
+        insns: u64,
+        license: u64,
+        log_level: u32,
+        log_size: u32,
+        log_buf: u64,
+        kern_version: u32,
+        prog_flags: u32,
+        prog_name: [u8; 16],
+        prog_ifindex: u32,
+        expected_attach_type: u32,
+        prog_btf_fd: u32,
+        func_info_rec_size: u32,
+        func_info: u64,
+        func_info_cnt: u32,
+        line_info_rec_size: u32,
+        line_info: u64,
+        line_info_cnt: u32,
+        attach_btf_id: u32,
+        attach_btf_obj_fd: u32,
+        pad: u32,
+    }
+    let mut prog_name = [0u8; 16];
+    for (d, s) in prog_name.iter_mut().zip(p.name.bytes().take(15)) {
+        *d = s;
+    }
+    let mut log = vec![0u8; 0];
+    let attempt = |log: &mut Vec<u8>| {
+        let mut a = Attr {
+            prog_type: BPF_PROG_TYPE_TRACING,
+            insn_cnt: (p.insns.len() / 8) as u32,
+            insns: p.insns.as_ptr() as u64,
+            license: p.license.as_ptr() as u64,
+            log_level: u32::from(!log.is_empty()),
+            log_size: log.len() as u32,
+            log_buf: if log.is_empty() {
+                0
+            } else {
+                log.as_mut_ptr() as u64
+            },
+            kern_version: 0,
+            prog_flags: 0,
+            prog_name,
+            prog_ifindex: 0,
+            expected_attach_type: BPF_TRACE_FEXIT,
+            prog_btf_fd: 0,
+            func_info_rec_size: 0,
+            func_info: 0,
+            func_info_cnt: 0,
+            line_info_rec_size: 0,
+            line_info: 0,
+            line_info_cnt: 0,
+            attach_btf_id: p.attach_btf_id,
+            attach_btf_obj_fd: p.attach_btf_obj.as_raw_fd() as u32,
+            pad: 0,
+        };
+        // SAFETY: Attr is the BPF_PROG_LOAD prefix up to attach_btf_obj_fd; `insns` points to
+        // insn_cnt * 8 bytes, `license` to a NUL-terminated string, `log_buf` to `log_size`
+        // writable bytes (or is null with size 0), all borrowed for the call.
+        unsafe { sys_bpf(BPF_PROG_LOAD, &mut a) }.map(owned)
+    };
+    match attempt(&mut log) {
+        Ok(fd) => Ok(fd),
+        Err(first) => {
+            // Again with a log: the reason in the verifier's words (same answer otherwise).
+            log = vec![0u8; 1 << 20];
+            match attempt(&mut log) {
+                Ok(fd) => Ok(fd),
+                Err(source) => {
+                    let len = log.iter().position(|&c| c == 0).unwrap_or(0);
+                    let log = String::from_utf8_lossy(&log[..len]).trim_end().to_string();
+                    let source = if source.raw_os_error() == first.raw_os_error() {
+                        source
+                    } else {
+                        first
+                    };
+                    Err(LoadError { source, log })
+                }
+            }
+        }
+    }
+}
+
+/// BPF_RAW_TRACEPOINT_OPEN with no name: attaches a loaded fentry/fexit program to the
+/// function it was loaded for. The returned link fd keeps it attached; closing it detaches.
+pub fn attach_tracing(prog: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
+    #[repr(C)]
+    struct Attr {
+        name: u64,
+        prog_fd: u32,
+        pad: u32,
+    }
+    let mut a = Attr {
+        name: 0,
+        prog_fd: prog.as_raw_fd() as u32,
+        pad: 0,
+    };
+    // SAFETY: Attr is the BPF_RAW_TRACEPOINT_OPEN prefix; `name` is null (the program's
+    // attach target is used), no other pointer.
+    unsafe { sys_bpf(BPF_RAW_TRACEPOINT_OPEN, &mut a) }.map(owned)
 }

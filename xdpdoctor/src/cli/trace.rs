@@ -1,4 +1,5 @@
-//! `xdpdoctor trace [--netns NAME|PATH] [--all-netns] [--duration S] [--json] [--pcap FILE]`
+//! `xdpdoctor trace [--netns NAME|PATH] [--all-netns] [--duration S] [--json] [--redirects]
+//! [--pcap FILE] [--without KIND]...`
 //!
 //! Prints the probe report (stderr), then a live stream of decoded events (stdout; one JSON
 //! object per line with `--json`), then a summary of the kernel's counts when the duration
@@ -16,7 +17,7 @@ use comfy_table::Cell;
 use serde::Serialize;
 use xdpdoctor::netns::Netns;
 use xdpdoctor::probes::pcap::EventWriter;
-use xdpdoctor::probes::{Aggregate, Event, Filter, ProbeOptions, ProbeSet, ProbeStatus};
+use xdpdoctor::probes::{Aggregate, Event, Filter, ProbeKind, ProbeOptions, ProbeSet, ProbeStatus};
 
 use super::output::table;
 
@@ -40,6 +41,35 @@ pub struct Args {
     /// interface and reason (xdp events: the comment only, they carry no packet data).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
+    /// Do not use probes of this kind (fexit, kretprobe, tp_btf, tracepoint): the next
+    /// variant in preference order runs, as on a kernel that refuses KIND.
+    #[arg(long, value_name = "KIND", value_enum)]
+    pub without: Vec<Without>,
+}
+
+/// The probe kinds `--without` can leave out (clap's names are the kinds' own).
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Without {
+    /// fexit (through BTF).
+    Fexit,
+    /// The kprobe/kretprobe pair.
+    Kretprobe,
+    /// BTF-typed tracepoints.
+    #[value(name = "tp_btf")]
+    TpBtf,
+    /// Classic tracepoints.
+    Tracepoint,
+}
+
+impl From<Without> for ProbeKind {
+    fn from(w: Without) -> Self {
+        match w {
+            Without::Fexit => ProbeKind::Fexit,
+            Without::Kretprobe => ProbeKind::Kretprobe,
+            Without::TpBtf => ProbeKind::TpBtf,
+            Without::Tracepoint => ProbeKind::Tracepoint,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -48,6 +78,8 @@ struct Summary<'a> {
     aggregates: &'a [Aggregate],
     lost: u64,
     events_seen: u64,
+    /// Explanations of what the counts cannot say themselves (a probe that saw nothing).
+    notes: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -72,9 +104,11 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         Filter::netns(ino)
     };
 
+    // veth_xdp_xmit before the first veth exists (veth as a module): attach it when it loads.
     let opts = ProbeOptions {
         redirects: a.redirects,
-        ..Default::default()
+        wait_for_modules: true,
+        exclude: a.without.iter().map(|&k| k.into()).collect(),
     };
     let mut pcap = match &a.pcap {
         Some(p) => {
@@ -104,7 +138,23 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     let start = Instant::now();
     let mut seen = 0u64;
     let mut with_packet = 0u64;
+    let mut modules_checked = Instant::now();
     while !xdpdoctor::cancel::interrupted() {
+        if modules_checked.elapsed() >= Duration::from_secs(1) {
+            modules_checked = Instant::now();
+            for s in set.attach_pending() {
+                let how = if s.active {
+                    "attached".to_string()
+                } else {
+                    s.reason.clone().unwrap_or_default()
+                };
+                eprintln!(
+                    "probe {} ({}): module loaded: {how}",
+                    s.name,
+                    s.kind.as_str()
+                );
+            }
+        }
         let left = match duration {
             Some(d) => match d.checked_sub(start.elapsed()) {
                 Some(l) if !l.is_zero() => l,
@@ -141,6 +191,11 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     }
     let aggregates = set.aggregates()?;
     let lost = set.lost();
+    // Probes attached late (their module loaded during the trace) are in the final report.
+    let report = set.report();
+    let notes: Vec<String> = xdpdoctor::probes::veth::silence_note(&report, &aggregates)
+        .into_iter()
+        .collect();
     if a.json {
         let s = SummaryLine {
             summary: Summary {
@@ -148,6 +203,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
                 aggregates: &aggregates,
                 lost,
                 events_seen: seen,
+                notes: notes.clone(),
             },
         };
         println!("{}", serde_json::to_string(&s)?);
@@ -196,6 +252,9 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
             ]);
         }
         println!("{t}");
+        for n in &notes {
+            println!("note: {n}");
+        }
         println!(
             "{seen} event(s) shown, {lost} lost (the counts above include lost events){}",
             if xdpdoctor::cancel::interrupted() {

@@ -105,7 +105,7 @@ pub fn wait_listening(ns: &Netns, addr: SocketAddrV4, within: Duration) -> Resul
             if t0.elapsed() > within {
                 return Err(Error::not_found(
                     format!("responder listening on {addr} in {ns}"),
-                    Some("it did not start within 5 s".into()),
+                    Some(format!("it did not start within {} s", within.as_secs())),
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));

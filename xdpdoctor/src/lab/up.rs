@@ -25,6 +25,9 @@ use crate::netns::Netns;
 use crate::progress::{Progress, Update};
 use crate::{cancel, Error, Result};
 
+/// How long a new HTTP responder may take to listen.
+const RESPONDER_START: Duration = Duration::from_secs(20);
+
 /// What `lab up` is asked for besides the scenario (the CLI's flags).
 #[derive(Debug, Clone)]
 pub struct UpOptions {
@@ -375,7 +378,9 @@ fn start_responders(
         });
         st.save()?;
         let local = SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, s.port);
-        http::wait_listening(&Netns::named(&name), local, Duration::from_secs(5))?;
+        // Generous: a responder is a new process, slow to start on an emulated machine (the
+        // kernel matrix runs labs under QEMU without KVM); the wait ends as soon as it listens.
+        http::wait_listening(&Netns::named(&name), local, RESPONDER_START)?;
         steps.tick();
     }
     Ok(())

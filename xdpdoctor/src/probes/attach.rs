@@ -3,8 +3,10 @@
 //! the record offsets the classic skb programs read, from the format files); then every
 //! variant of every family is tried in preference order until one attaches, and each refusal
 //! is kept as a [`ProbeStatus`] in plain words. Each program is loaded on its own
-//! (`Program::load`, in `kinds.rs`), so one refusal does not sink the rest. What the set
-//! reports once attached is `reader.rs`.
+//! (`Program::load`, in `kinds.rs`), so one refusal does not sink the rest. A family whose
+//! function is in a module that is not loaded yet loads nothing: it is reported as such and,
+//! when the caller waits for modules, kept pending until [`ProbeSet::attach_pending`] finds
+//! the module. What the set reports once attached is `reader.rs`.
 
 use std::collections::HashMap;
 
@@ -12,10 +14,13 @@ use aya::maps::{HashMap as BpfHashMap, MapData};
 use aya::programs::ProgramError;
 use aya::{Btf, EbpfLoader};
 
-use super::kinds::{self, Failure};
+use super::kinds::{self, Failure, KindEnv};
 use super::tracefs::{self, DropReasons, Format};
-use super::{skb, Filter, ProbeKind, ProbeOptions, ProbeSet, ProbeStatus, RecordField, Variant};
+use super::{
+    skb, Family, Filter, ProbeKind, ProbeOptions, ProbeSet, ProbeStatus, RecordField, Variant,
+};
 use crate::bpf::probes_abi as abi;
+use crate::bpf::tracing::{MapFds, TracingLink};
 use crate::bpf::{object, objects};
 use crate::error::{chain, errno_in};
 use crate::{Error, Result};
@@ -24,13 +29,23 @@ use crate::{Error, Result};
 type RecordOffsets = Vec<(&'static str, u32)>;
 
 /// What the variant checks need to know about the machine.
-struct Env {
+pub(super) struct Env {
     tracefs: std::result::Result<(), String>,
     btf: std::result::Result<Btf, String>,
     reasons: std::result::Result<DropReasons, String>,
     /// Classic variants that read record fields, by program: each field's global and offset
     /// from the format file, or why they are not all known.
     records: HashMap<&'static str, std::result::Result<RecordOffsets, String>>,
+    /// Duplicated fds of the object's maps (programs loaded by hand share them).
+    maps: MapFds,
+    exclude: Vec<ProbeKind>,
+}
+
+/// Families waiting for their module ([`ProbeOptions::wait_for_modules`]), with what trying
+/// them later needs.
+pub(super) struct Pending {
+    families: Vec<&'static Family>,
+    env: Env,
 }
 
 impl ProbeSet {
@@ -55,10 +70,9 @@ impl ProbeSet {
 
     /// [`Self::attach`] with [`ProbeOptions`].
     pub fn attach_with(filter: &Filter, opts: &ProbeOptions) -> Result<ProbeSet> {
-        let exclude = &opts.exclude;
         // Mounted first: the format files are read from it.
         let mounted = tracefs::ensure_mounted().map_err(|e| format!("{e:#}"));
-        let env = Env {
+        let mut env = Env {
             records: super::families()
                 .flat_map(|f| f.variants)
                 .filter(|v| !v.reads.is_empty())
@@ -67,6 +81,8 @@ impl ProbeSet {
             tracefs: mounted,
             btf: Btf::from_sys_fs().map_err(|e| format!("/sys/kernel/btf/vmlinux: {e}")),
             reasons: DropReasons::read().map_err(|e| format!("{e:#}")),
+            maps: MapFds::default(),
+            exclude: opts.exclude.clone(),
         };
         let reasons = env.reasons.clone().unwrap_or_default();
         let mask = skb::reason_mask(&reasons, skb::DEFAULT_DROP_REASONS);
@@ -94,6 +110,7 @@ impl ProbeSet {
         let mut ebpf = loader
             .load(objects::TRACE)
             .map_err(|e| Error::bpf("load", abi::OBJECT, e))?;
+        env.maps = MapFds::of(&ebpf)?;
 
         if filter_on != 0 {
             let mut m: BpfHashMap<&mut MapData, u64, u8> =
@@ -105,63 +122,155 @@ impl ProbeSet {
         }
 
         let mut status = Vec::new();
+        let mut links = Vec::new();
+        let mut waiting = Vec::new();
         for fam in super::families() {
-            let mut active: Option<ProbeKind> = None;
-            for v in fam.variants {
-                let st = if fam.on_request && !opts.redirects {
-                    ProbeStatus {
-                        name: fam.name.into(),
-                        kind: v.kind,
-                        active: false,
-                        reason: Some("not requested (it fires for every redirected packet)".into()),
-                    }
-                } else if let Some(k) = active {
-                    ProbeStatus {
-                        name: fam.name.into(),
-                        kind: v.kind,
-                        active: false,
-                        reason: Some(format!(
-                            "fallback, not needed: the {} probe is active",
-                            k.as_str()
-                        )),
-                    }
-                } else {
-                    let r = if exclude.contains(&v.kind) {
-                        Err("excluded by the caller".to_string())
-                    } else {
-                        try_variant(&mut ebpf, v, &env)
-                    };
-                    match &r {
-                        Ok(()) => {
-                            active = Some(v.kind);
-                            log::info!("probe {} ({}) attached", fam.name, v.kind.as_str());
-                        }
-                        Err(why) => {
-                            log::info!("probe {} ({}): {why}", fam.name, v.kind.as_str());
-                        }
-                    }
-                    ProbeStatus {
-                        name: fam.name.into(),
-                        kind: v.kind,
-                        active: r.is_ok(),
-                        reason: r.err(),
-                    }
-                };
-                status.push(st);
+            if fam.on_request && !opts.redirects {
+                status.extend(fam.variants.iter().map(|v| {
+                    refused(
+                        fam,
+                        v,
+                        "not requested (it fires for every redirected packet)".into(),
+                    )
+                }));
+                continue;
             }
+            if let Some(module) = module_missing(fam, &env) {
+                let why = if opts.wait_for_modules {
+                    waiting.push(fam);
+                    format!("module {module} not loaded yet: attached when it loads")
+                } else {
+                    format!(
+                        "module {module} not loaded (no {module} device since boot): \
+                         nothing to trace, nothing loaded"
+                    )
+                };
+                log::info!("probe {}: {why}", fam.name);
+                status.extend(fam.variants.iter().map(|v| refused(fam, v, why.clone())));
+                continue;
+            }
+            status.extend(attach_family(&mut ebpf, fam, &env, &mut links));
         }
 
-        ProbeSet::new(ebpf, status, reasons, filter)
+        let pending = Pending {
+            families: waiting,
+            env,
+        };
+        ProbeSet::new(ebpf, status, reasons, filter, links, pending)
+    }
+
+    /// Attaches the families that were waiting for their module, if it is loaded now; returns
+    /// their new statuses (empty when nothing changed). Cheap when nothing waits; `trace`
+    /// calls it about once a second.
+    pub fn attach_pending(&mut self) -> Vec<ProbeStatus> {
+        let (ebpf, pending, links) = self.pending_parts();
+        if pending.families.is_empty() {
+            return Vec::new();
+        }
+        let mut changed = Vec::new();
+        let mut still = Vec::new();
+        for fam in std::mem::take(&mut pending.families) {
+            if module_missing(fam, &pending.env).is_some() {
+                still.push(fam);
+                continue;
+            }
+            log::info!("probe {}: its module is loaded now", fam.name);
+            changed.extend(attach_family(ebpf, fam, &pending.env, links));
+        }
+        pending.families = still;
+        self.replace_status(&changed);
+        changed
     }
 }
 
+/// A variant that is not tried, with the reason.
+fn refused(fam: &Family, v: &Variant, why: String) -> ProbeStatus {
+    ProbeStatus {
+        name: fam.name.into(),
+        kind: v.kind,
+        active: false,
+        reason: Some(why),
+    }
+}
+
+/// The module `fam`'s function lives in, if that module is not loaded (nothing to attach to
+/// yet). A function in vmlinux's BTF is built in; without BTF the module's `/sys/module`
+/// entry decides, and a built-in module without one is tried (the kprobe then says ENOENT).
+fn module_missing(fam: &Family, env: &Env) -> Option<&'static str> {
+    let module = fam.module?;
+    let target = fam.variants.first()?.target;
+    if let Ok(btf) = &env.btf {
+        if kinds::in_vmlinux(btf, target) {
+            return None;
+        }
+    }
+    let loaded = std::path::Path::new("/sys/module").join(module).exists();
+    (!loaded).then_some(module)
+}
+
+/// Tries `fam`'s variants in preference order; the first that attaches wins and the others
+/// are reported as standby fallbacks or with their refusal.
+fn attach_family(
+    ebpf: &mut aya::Ebpf,
+    fam: &'static Family,
+    env: &Env,
+    links: &mut Vec<TracingLink>,
+) -> Vec<ProbeStatus> {
+    let mut active: Option<ProbeKind> = None;
+    let mut status = Vec::new();
+    for v in fam.variants {
+        if let Some(k) = active {
+            status.push(refused(
+                fam,
+                v,
+                format!("fallback, not needed: the {} probe is active", k.as_str()),
+            ));
+            continue;
+        }
+        let r = if env.exclude.contains(&v.kind) {
+            Err("excluded by the caller".to_string())
+        } else {
+            try_variant(ebpf, fam, v, env)
+        };
+        let r = match r {
+            Ok(link) => {
+                links.extend(link);
+                active = Some(v.kind);
+                log::info!("probe {} ({}) attached", fam.name, v.kind.as_str());
+                Ok(())
+            }
+            Err(why) => {
+                log::info!("probe {} ({}): {why}", fam.name, v.kind.as_str());
+                Err(why)
+            }
+        };
+        status.push(ProbeStatus {
+            name: fam.name.into(),
+            kind: v.kind,
+            active: r.is_ok(),
+            reason: r.err(),
+        });
+    }
+    status
+}
+
 /// Loads and attaches one variant; on failure returns the reason in words and leaves nothing
-/// loaded.
-fn try_variant(ebpf: &mut aya::Ebpf, v: &Variant, env: &Env) -> std::result::Result<(), String> {
+/// loaded. A program loaded outside aya's object comes back as its link.
+fn try_variant(
+    ebpf: &mut aya::Ebpf,
+    fam: &Family,
+    v: &Variant,
+    env: &Env,
+) -> std::result::Result<Option<TracingLink>, String> {
     unmet(v, env)?;
-    kinds::load_and_attach(ebpf, v, env.btf.as_ref()).map_err(|f| match f {
+    let kenv = KindEnv {
+        btf: env.btf.as_ref(),
+        maps: &env.maps,
+        module: fam.module,
+    };
+    kinds::load_and_attach(ebpf, v, &kenv).map_err(|f| match f {
         Failure::Unmet(why) => why,
-        Failure::Refused { stage, error } => refusal(v, stage, &error),
+        Failure::Refused { stage, error } => refusal(v, stage, &*error),
     })
 }
 
@@ -212,15 +321,26 @@ fn resolve_fields(
         .collect()
 }
 
-/// A refusal in plain words, from the variant kind and the errno behind the error.
-fn refusal(v: &Variant, stage: &str, e: &ProgramError) -> String {
+/// A refusal in plain words, from the variant kind and the errno behind the error (aya's
+/// `ProgramError` or a hand-loaded program's `TracingError`).
+fn refusal(
+    v: &Variant,
+    stage: &str,
+    e: &(dyn std::error::Error + Send + Sync + 'static),
+) -> String {
     log::debug!("{} ({}): {stage}: {}", v.target, v.kind.as_str(), chain(e));
     let errno = errno_in(e);
-    if let (ProgramError::LoadError { io_error, .. }, Some(n)) = (e, errno) {
+    let verifier = e
+        .downcast_ref::<ProgramError>()
+        .is_some_and(|p| matches!(p, ProgramError::LoadError { .. }))
+        || e.downcast_ref::<crate::bpf::tracing::TracingError>()
+            .is_some_and(|t| matches!(t, crate::bpf::tracing::TracingError::Load(_)));
+    if let (true, Some(n)) = (verifier, errno) {
         if n == libc::EACCES || n == libc::EINVAL {
             return format!(
-                "the verifier rejected the program ({}: {io_error}; -vv shows its log)",
-                super::decode::errno_name(n)
+                "the verifier rejected the program ({}: {}; -vv shows its log)",
+                super::decode::errno_name(n),
+                std::io::Error::from_raw_os_error(n)
             );
         }
     }

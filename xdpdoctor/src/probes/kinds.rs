@@ -1,7 +1,8 @@
 //! How each [`ProbeKind`] is loaded and attached: the only per-kind code, kept apart from the
-//! choice of variants (`attach.rs`) so that adding a kind (fexit through a module's BTF, say)
-//! is one arm in [`load_and_attach`]: how that kind's program is loaded and how it is
-//! attached. Everything else is one path for every kind: a variant's programs (its own, then
+//! choice of variants (`attach.rs`) so that adding a kind is one arm in [`load_and_attach`]:
+//! how that kind's program is loaded and how it is attached. fexit has two paths: aya's for a
+//! function in vmlinux's BTF, and [`crate::bpf::tracing`] for one a module defines (aya
+//! cannot name the module's BTF object); the second returns the link it made. Everything else is one path for every kind: a variant's programs (its own, then
 //! the entry probe of a kprobe pair) are all loaded (verified), then all attached in the same
 //! order, or everything this loaded is unloaded again (which detaches it).
 
@@ -9,45 +10,62 @@ use aya::programs::{BtfTracePoint, FExit, KProbe, Program, ProgramError, TracePo
 use aya::{Btf, Ebpf};
 
 use super::{ProbeKind, Variant};
-use crate::bpf::object;
 use crate::bpf::probes_abi as abi;
+use crate::bpf::tracing::{self, MapFds, TracingLink};
+use crate::bpf::{btf as kbtf, object, objects};
+use crate::error::BoxError;
 
 /// Why a variant did not load and attach.
 #[derive(Debug)]
 pub(super) enum Failure {
     /// Something it needs is missing (BTF, or the program in the object), in words.
     Unmet(String),
-    /// The kernel refused a step (`load` or `attach`).
+    /// The kernel refused a step (`load` or `attach`); `error` is aya's `ProgramError` or
+    /// [`tracing::TracingError`], both keeping the errno (and a load's verifier log).
     Refused {
         stage: &'static str,
-        error: ProgramError,
+        error: BoxError,
     },
 }
 
 impl Failure {
-    fn load(error: ProgramError) -> Self {
+    fn load(error: impl Into<BoxError>) -> Self {
         Failure::Refused {
             stage: "load",
-            error,
+            error: error.into(),
         }
     }
 
-    fn attach(error: ProgramError) -> Self {
+    fn attach(error: impl Into<BoxError>) -> Self {
         Failure::Refused {
             stage: "attach",
-            error,
+            error: error.into(),
         }
     }
 }
 
-/// Loads and attaches every program of `v`, all or nothing. `btf` is the kernel's BTF, or why
-/// it could not be read (kinds that need it are then refused with that reason).
+/// What loading a variant needs besides the object.
+pub(super) struct KindEnv<'a> {
+    /// The kernel's BTF, or why it could not be read (kinds that need it are then refused
+    /// with that reason).
+    pub btf: Result<&'a Btf, &'a String>,
+    /// The object's maps, for programs loaded by hand (fexit on a module's function).
+    pub maps: &'a MapFds,
+    /// The module that defines a function target when it is not built in.
+    pub module: Option<&'static str>,
+}
+
+/// Loads and attaches every program of `v`, all or nothing. A program loaded outside aya's
+/// object comes back as its link, which keeps it attached.
 pub(super) fn load_and_attach(
     ebpf: &mut Ebpf,
     v: &Variant,
-    btf: Result<&Btf, &String>,
-) -> Result<(), Failure> {
-    let btf = || btf.map_err(|e| Failure::Unmet(format!("BTF missing ({e})")));
+    env: &KindEnv<'_>,
+) -> Result<Option<TracingLink>, Failure> {
+    let btf = || {
+        env.btf
+            .map_err(|e| Failure::Unmet(format!("BTF missing ({e})")))
+    };
     match v.kind {
         ProbeKind::TpBtf => {
             let btf = btf()?;
@@ -57,21 +75,29 @@ pub(super) fn load_and_attach(
                 |p: &mut BtfTracePoint| p.load(v.target, btf),
                 |p| p.attach().map(drop),
             )
+            .map(|()| None)
         }
         ProbeKind::Tracepoint => all_or_nothing(
             ebpf,
             v,
             |p: &mut TracePoint| p.load(),
             |p| p.attach(v.category, v.target).map(drop),
-        ),
+        )
+        .map(|()| None),
         ProbeKind::Fexit => {
             let btf = btf()?;
-            all_or_nothing(
-                ebpf,
-                v,
-                |p: &mut FExit| p.load(v.target, btf),
-                |p| p.attach().map(drop),
-            )
+            match env.module {
+                Some(module) if !in_vmlinux(btf, v.target) => {
+                    fexit_in_module(v, module, btf, env.maps).map(Some)
+                }
+                _ => all_or_nothing(
+                    ebpf,
+                    v,
+                    |p: &mut FExit| p.load(v.target, btf),
+                    |p| p.attach().map(drop),
+                )
+                .map(|()| None),
+            }
         }
         // A kprobe at the entry and a kretprobe at the return: the same program type, the
         // section name says which.
@@ -80,8 +106,40 @@ pub(super) fn load_and_attach(
             v,
             |p: &mut KProbe| p.load(),
             |p| p.attach(v.target, 0).map(drop),
-        ),
+        )
+        .map(|()| None),
     }
+}
+
+/// Whether vmlinux's BTF has the function `name` (built in, not in a module).
+pub(super) fn in_vmlinux(btf: &Btf, name: &str) -> bool {
+    btf.id_by_type_name_kind(name, aya_obj::btf::BtfKind::Func)
+        .is_ok()
+}
+
+/// fexit on a function of `module`, through the module's BTF object. Single-program
+/// variants only (fexit has no entry probe).
+fn fexit_in_module(
+    v: &Variant,
+    module: &str,
+    btf: &Btf,
+    maps: &MapFds,
+) -> Result<TracingLink, Failure> {
+    let target = kbtf::module_func(module, v.target)
+        .map_err(|e| Failure::Unmet(crate::error::chain(&e)))?
+        .ok_or_else(|| {
+            Failure::Unmet(format!(
+                "{} not found in the BTF of module {module} ({})",
+                v.target,
+                kbtf::module_btf_path(module).display()
+            ))
+        })?;
+    tracing::attach_fexit_in_module(objects::TRACE, v.program, btf, maps, &target).map_err(|e| {
+        match e {
+            tracing::TracingError::Attach(_) => Failure::attach(e),
+            _ => Failure::load(e),
+        }
+    })
 }
 
 /// Loads each of `v`'s programs with `load`, then attaches each with `attach` (the kretprobe

@@ -341,6 +341,10 @@ pub(crate) struct Family {
     /// Attached only when the caller asks ([`ProbeOptions::redirects`]): it fires for every
     /// packet that works, not only for those that die.
     pub on_request: bool,
+    /// Functions: the kernel module that defines the function when it is not built in
+    /// (`veth`). Until it is loaded there is nothing to attach to: the family waits
+    /// ([`ProbeOptions::wait_for_modules`], then [`ProbeSet::attach_pending`]) or is skipped.
+    pub module: Option<&'static str>,
     pub variants: &'static [Variant],
 }
 
@@ -353,6 +357,11 @@ pub struct ProbeOptions {
     /// where programs that call `bpf_redirect()` send packets, and redirects into another
     /// namespace. Diagnose turns it on for its short window; `trace --redirects` on request.
     pub redirects: bool,
+    /// A probe whose function lives in a module that is not loaded yet (`veth_xdp_xmit`
+    /// before the first veth exists) is kept pending and attached by
+    /// [`ProbeSet::attach_pending`] once the module appears (`trace`). Without it such a
+    /// probe loads nothing: there is no device it could see (`diagnose`, `probes`).
+    pub wait_for_modules: bool,
 }
 
 /// One way to attach a family's program.
@@ -455,6 +464,7 @@ macro_rules! tracepoint_family {
             name: concat!($category, ":", $tp),
             event: $event,
             on_request: false,
+            module: None,
             variants: &[
                 $crate::probes::Variant::tp_btf($btf, $category, $tp),
                 $crate::probes::Variant::tracepoint($classic, $category, $tp).reading($reads),

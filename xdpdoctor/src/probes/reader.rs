@@ -9,17 +9,21 @@ use std::time::Duration;
 use aya::maps::{MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use aya::Ebpf;
 
+use super::attach::Pending;
 use super::attribute::{self, Attribution, ProgOwners};
 use super::decode::Names;
 use super::tracefs::DropReasons;
 use super::{events, Aggregate, Event, Filter, ProbeStatus};
 use crate::bpf::object;
 use crate::bpf::probes_abi::{self as abi, XdAggKey, XdEvent};
+use crate::bpf::tracing::TracingLink;
 use crate::{Error, Result};
 
 /// The attached probes and their maps. Dropping it detaches and unloads everything.
 pub struct ProbeSet {
-    // Field order is drop order: maps and programs go with `ebpf`.
+    // Field order is drop order: programs loaded by hand (fexit on a module's function)
+    // first, then maps and programs go with `ebpf`.
+    links: Vec<TracingLink>,
     ring: RingBuf<MapData>,
     counts: PerCpuHashMap<MapData, XdAggKey, u64>,
     lost: PerCpuArray<MapData, u64>,
@@ -28,6 +32,7 @@ pub struct ProbeSet {
     reasons: DropReasons,
     names: Names,
     filter: Filter,
+    pending: Pending,
 }
 
 impl ProbeSet {
@@ -37,8 +42,12 @@ impl ProbeSet {
         status: Vec<ProbeStatus>,
         reasons: DropReasons,
         filter: &Filter,
+        links: Vec<TracingLink>,
+        pending: Pending,
     ) -> Result<ProbeSet> {
         Ok(ProbeSet {
+            links,
+            pending,
             ring: object::take_map(&mut ebpf, abi::OBJECT, abi::MAP_EVENTS)?,
             counts: object::take_map(&mut ebpf, abi::OBJECT, abi::MAP_COUNTS)?,
             lost: object::take_map(&mut ebpf, abi::OBJECT, abi::MAP_LOST)?,
@@ -54,6 +63,24 @@ impl ProbeSet {
     /// Every probe variant, active or not, with the reason in words.
     pub fn report(&self) -> Vec<ProbeStatus> {
         self.status.clone()
+    }
+
+    /// What attaching a pending family later needs (`attach.rs`).
+    pub(super) fn pending_parts(&mut self) -> (&mut Ebpf, &mut Pending, &mut Vec<TracingLink>) {
+        (&mut self.ebpf, &mut self.pending, &mut self.links)
+    }
+
+    /// Replaces the statuses of the variants in `new` (same family and kind).
+    pub(super) fn replace_status(&mut self, new: &[ProbeStatus]) {
+        for n in new {
+            if let Some(s) = self
+                .status
+                .iter_mut()
+                .find(|s| s.name == n.name && s.kind == n.kind)
+            {
+                *s = n.clone();
+            }
+        }
     }
 
     /// Waits up to `timeout` for events and returns them decoded (possibly none).

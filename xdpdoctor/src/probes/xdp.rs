@@ -31,6 +31,7 @@ pub(super) const FAMILIES: &[Family] = &[
         name: "xdp:xdp_redirect",
         event: EventKind::Redirect,
         on_request: true,
+        module: None,
         variants: &[
             Variant::tp_btf(abi::PROG_REDIRECT_BTF, "xdp", "xdp_redirect"),
             Variant::tracepoint(abi::PROG_REDIRECT_TP, "xdp", "xdp_redirect"),
@@ -40,6 +41,7 @@ pub(super) const FAMILIES: &[Family] = &[
         name: "xdp:xdp_redirect_map_err",
         event: EventKind::RedirectErr,
         on_request: false,
+        module: None,
         variants: &[Variant::tracepoint(
             abi::PROG_REDIRECT_MAP_ERR_TP,
             "xdp",

@@ -383,3 +383,45 @@ pub fn run_ip(args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The running kernel's (major, minor), from `uname -r` (`6.1.0-56-amd64` -> (6, 1)).
+pub fn kernel_version() -> (u32, u32) {
+    let r = std::fs::read_to_string("/proc/sys/kernel/osrelease").expect("kernel release");
+    let mut it = r
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
+/// How a redirect into a veth whose peer has no XDP (and no GRO) fails on this kernel
+/// (docs/kernel-matrix.md): from 6.3 the veth lacks `ndo-xmit` in `xdp_features` and the
+/// redirect fails at once (`xdp:xdp_redirect_err` -EOPNOTSUPP); up to 6.2 the frame is queued
+/// and `veth_xdp_xmit` refuses it at the flush (`xdp:xdp_devmap_xmit` and the function's
+/// return value, -ENXIO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerNoXdpEra {
+    /// 6.3+: `redirect_err` EOPNOTSUPP (-95) from eth0 into the veth.
+    Eopnotsupp,
+    /// Up to 6.2: `devmap_xmit` ENXIO (-6) from eth0 into the veth, and `veth_xdp_xmit` -6 on it.
+    Enxio,
+}
+
+impl PeerNoXdpEra {
+    /// This kernel's.
+    pub fn current() -> Self {
+        if kernel_version() >= (6, 3) {
+            PeerNoXdpEra::Eopnotsupp
+        } else {
+            PeerNoXdpEra::Enxio
+        }
+    }
+
+    /// The event kind that shows the drop, and its code.
+    pub fn event(self) -> (&'static str, i64, &'static str) {
+        match self {
+            PeerNoXdpEra::Eopnotsupp => ("redirect_err", -95, "EOPNOTSUPP"),
+            PeerNoXdpEra::Enxio => ("devmap_xmit", -6, "ENXIO"),
+        }
+    }
+}

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::common::{require_root, stdout, xdpdoctor, Lab};
+use crate::common::{require_root, stdout, xdpdoctor, Lab, PeerNoXdpEra};
 
 /// (fault, expected (id, node, interface) findings).
 type Case = (
@@ -199,7 +199,8 @@ fn check_writes_junit_and_diagnose_reads_saved_snapshot() {
 }
 
 /// The observed evidence is real: with the lab's client making traffic during the window,
-/// the probes see the EOPNOTSUPP redirects behind `veth-peer-no-xdp`, and the capture on
+/// the probes see the failed redirects behind `veth-peer-no-xdp` (EOPNOTSUPP from 6.3, ENXIO
+/// before: [`PeerNoXdpEra`]), and the capture on
 /// host0 (or the client's counters) sees the partial checksums behind `veth-tx-csum-offload`.
 #[test]
 #[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
@@ -221,9 +222,10 @@ fn diagnose_evidence_is_observed_not_only_static() {
             .map(|o| o["count"].as_u64().unwrap_or(0))
             .sum()
     };
+    let (_, _, errno) = PeerNoXdpEra::current().event();
     assert!(
-        observed("veth-peer-no-xdp", "EOPNOTSUPP") > 0,
-        "no redirect error observed: {v:#}"
+        observed("veth-peer-no-xdp", errno) > 0,
+        "no redirect error ({errno}) observed: {v:#}"
     );
     let csum = observed("veth-tx-csum-offload", "partial")
         + observed("veth-tx-csum-offload", "TcpInCsumErrors")

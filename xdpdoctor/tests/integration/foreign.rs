@@ -432,11 +432,17 @@ fn foreign_devmap_filled_from_the_wrong_namespace() {
             )
         })
         .collect();
-    let want: BTreeSet<(String, String)> = ["ve-m1", "ve-m2"]
-        .iter()
-        .map(|i| ("redirect-target-other-netns".to_string(), i.to_string()))
-        .collect();
-    assert_eq!(got, want, "{v:#}");
+    let finding = |i: &str| ("redirect-target-other-netns".to_string(), i.to_string());
+    let want: BTreeSet<(String, String)> = ["ve-m1", "ve-m2"].map(finding).into();
+    // eth0's devmap entry was written from the client too. It is reported only when packets
+    // are seen going there, i.e. when a container sent replies: seen on 6.1 under QEMU
+    // (redirects from ve-m1/ve-m2 to ifindex 3, cause of those replies not pinned down),
+    // never on 6.18. So it may or may not be there.
+    let may: BTreeSet<(String, String)> = ["ve-m1", "ve-m2", "eth0"].map(finding).into();
+    assert!(
+        got.is_superset(&want) && got.is_subset(&may),
+        "{got:?} is not {want:?} (+ eth0): {v:#}"
+    );
     let client = f.lab.ns("client");
     assert!(
         v["findings"]

@@ -44,14 +44,26 @@ fn lab_inodes(lab: &Lab) -> Vec<u64> {
         .collect()
 }
 
-/// A redirect failure from vm's eth0 into ve-m1 with EOPNOTSUPP, in the lab's vm namespace.
-fn is_eopnotsupp_into_ve_m1(e: &Value, lab: &Lab) -> bool {
-    e["kind"] == "redirect_err"
+/// A redirect failure from vm's eth0 into ve-m1, in the lab's vm namespace, as this kernel
+/// reports a peer without XDP: `redirect_err` EOPNOTSUPP (6.3+) or `devmap_xmit` ENXIO.
+fn is_peer_no_xdp_drop_into_ve_m1(e: &Value, lab: &Lab) -> bool {
+    let (kind, code, name) = PeerNoXdpEra::current().event();
+    e["kind"] == kind
         && e["netns"] == lab.ns("vm").as_str()
         && e["ifname"] == "eth0"
         && e["target_ifname"] == "ve-m1"
-        && e["code"] == -95
-        && e["code_name"] == "EOPNOTSUPP"
+        && e["code"] == code
+        && e["code_name"] == name
+}
+
+/// `veth_xdp_xmit` returning ENXIO on vm's ve-m1 (kernels up to 6.2, where the function
+/// probe attaches: fexit or kretprobe).
+fn is_veth_enxio_on_ve_m1(e: &Value, lab: &Lab) -> bool {
+    e["kind"] == "veth_xdp_xmit"
+        && e["netns"] == lab.ns("vm").as_str()
+        && e["ifname"] == "ve-m1"
+        && e["code"] == -6
+        && e["code_name"] == "ENXIO"
 }
 
 fn is_csum_drop(e: &Value) -> bool {
@@ -60,8 +72,10 @@ fn is_csum_drop(e: &Value) -> bool {
 
 #[test]
 #[ignore = "needs root: builds a namespace lab, attaches BPF probes"]
-fn trace_peer_no_xdp_shows_eopnotsupp_redirects_from_vm_eth0() {
+fn trace_peer_no_xdp_shows_redirect_drops_from_vm_eth0() {
     require_root();
+    let era = PeerNoXdpEra::current();
+    let (kind, _, errno) = era.event();
     let lab = Lab::up("tp", &["--fault", "peer-no-xdp"]);
     let vm = netns_inode(&lab.ns("vm"));
     let t = Trace::start(&[], "5");
@@ -71,13 +85,25 @@ fn trace_peer_no_xdp_shows_eopnotsupp_redirects_from_vm_eth0() {
     let mine = of_lab(&events, &lab);
     let hits = mine
         .iter()
-        .filter(|e| is_eopnotsupp_into_ve_m1(e, &lab))
+        .filter(|e| is_peer_no_xdp_drop_into_ve_m1(e, &lab))
         .count();
     eprintln!(
-        "{} events in the lab, {hits} EOPNOTSUPP eth0 -> ve-m1",
+        "{} events in the lab, {hits} {kind} {errno} eth0 -> ve-m1 ({era:?})",
         mine.len()
     );
-    assert!(hits > 0, "no EOPNOTSUPP redirect eth0 -> ve-m1: {mine:#?}");
+    assert!(hits > 0, "no {kind} {errno} eth0 -> ve-m1: {mine:#?}");
+    // Up to 6.2 the incident's own probe sees it too, on ve-m1, where it can attach.
+    let veth_probe = summary["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "veth_xdp_xmit" && p["active"] == true);
+    if era == PeerNoXdpEra::Enxio && veth_probe {
+        assert!(
+            mine.iter().any(|e| is_veth_enxio_on_ve_m1(e, &lab)),
+            "veth_xdp_xmit is probed but saw no ENXIO on ve-m1: {mine:#?}"
+        );
+    }
     for e in &mine {
         if e["netns"] == lab.ns("vm").as_str() {
             assert_eq!(e["netns_inode"].as_u64(), Some(vm), "{e}");
@@ -94,11 +120,11 @@ fn trace_peer_no_xdp_shows_eopnotsupp_redirects_from_vm_eth0() {
     let agg = aggregates_in(&summary, &[vm]);
     let counted: u64 = agg
         .iter()
-        .filter(|a| a["kind"] == "redirect_err" && a["code_name"] == "EOPNOTSUPP")
+        .filter(|a| a["kind"] == kind && a["code_name"] == errno)
         .map(|a| a["count"].as_u64().unwrap())
         .sum();
     eprintln!(
-        "kernel counted {counted} EOPNOTSUPP redirects in vm; lost {}",
+        "kernel counted {counted} {kind} {errno} in vm; lost {}",
         summary["lost"]
     );
     assert!(counted >= hits as u64, "{agg:?}");
@@ -195,7 +221,7 @@ fn trace_two_labs_are_never_confused() {
     let in_a = of_lab(&events, &a);
     let in_b = of_lab(&events, &b);
     assert!(
-        in_a.iter().any(|e| is_eopnotsupp_into_ve_m1(e, &a)),
+        in_a.iter().any(|e| is_peer_no_xdp_drop_into_ve_m1(e, &a)),
         "lab A's redirect errors missing"
     );
     assert!(
@@ -212,7 +238,7 @@ fn trace_two_labs_are_never_confused() {
     b.connect();
     let (events, summary) = t.finish();
     assert!(
-        events.iter().any(|e| is_eopnotsupp_into_ve_m1(e, &a)),
+        events.iter().any(|e| is_peer_no_xdp_drop_into_ve_m1(e, &a)),
         "filtered trace lost lab A's events"
     );
     assert!(
@@ -270,6 +296,36 @@ fn classic_tracepoints_attribute_by_program_id_never_by_ifindex() {
     }
     let aggregates = set.aggregates().expect("aggregates");
     drop(set);
+
+    if PeerNoXdpEra::current() == PeerNoXdpEra::Enxio {
+        // Up to 6.2 the drop is a devmap flush (ENXIO), and the classic `xdp_devmap_xmit`
+        // record has ifindexes only, no program id: those hits must stay unattributed,
+        // never given to a lab because of their ifindexes.
+        let flushes: Vec<_> = events
+            .iter()
+            .filter(|e| e.kind == EventKind::DevmapXmit && e.code == -6)
+            .filter(|e| (e.ifindex, e.target_ifindex) == (eth0, ve_m1))
+            .collect();
+        eprintln!(
+            "{} classic devmap_xmit ENXIO events eth0 -> ve-m1",
+            flushes.len()
+        );
+        assert!(!flushes.is_empty(), "no devmap_xmit ENXIO: {events:#?}");
+        for e in &flushes {
+            assert_eq!(e.probe, "tracepoint", "{e:?}");
+            assert_eq!(e.attribution, Attribution::Unattributed, "{e:?}");
+            assert_eq!(e.netns_inode, 0, "{e:?}");
+        }
+        assert!(
+            !events.iter().any(|e| e.netns_inode == b_vm),
+            "events attributed to idle lab B"
+        );
+        assert!(
+            !aggregates.iter().any(|g| g.netns_inode == b_vm),
+            "counts attributed to idle lab B: {aggregates:#?}"
+        );
+        return;
+    }
 
     let mine: Vec<_> = events
         .iter()
@@ -336,17 +392,30 @@ fn probes_reports_refusals_and_active_tracepoints() {
             .clone()
     };
     let fexit = find("veth_xdp_xmit", "fexit");
-    assert_eq!(fexit["active"], false);
-    assert_eq!(
-        fexit["reason"],
-        "fentry/fexit refused by the kernel (EPERM)"
-    );
     let kret = find("veth_xdp_xmit", "kretprobe");
-    assert_eq!(kret["active"], false);
-    assert_eq!(
-        kret["reason"],
-        "kprobes not configured (CONFIG_KPROBES off)"
-    );
+    if !std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+        // The development machines: no kprobes, fentry/fexit refused by a platform patch.
+        assert_eq!(fexit["active"], false);
+        assert_eq!(
+            fexit["reason"],
+            "fentry/fexit refused by the kernel (EPERM)"
+        );
+        assert_eq!(kret["active"], false);
+        assert_eq!(
+            kret["reason"],
+            "kprobes not configured (CONFIG_KPROBES off)"
+        );
+    } else {
+        // Kernels with kprobes (Debian's, in the kernel matrix): fexit (through the veth
+        // module's BTF where veth is a module) is preferred, the kretprobe pair stands by.
+        // Other tests have created veths by now, so the module is loaded.
+        assert_eq!(fexit["active"], true, "{fexit}");
+        assert_eq!(kret["active"], false, "{kret}");
+        assert_eq!(
+            kret["reason"],
+            "fallback, not needed: the fexit probe is active"
+        );
+    }
     for tp in [
         "xdp:xdp_redirect_err",
         "xdp:xdp_devmap_xmit",
@@ -357,7 +426,12 @@ fn probes_reports_refusals_and_active_tracepoints() {
         let p = find(tp, "tp_btf");
         assert_eq!(p["active"], true, "{p}");
     }
+    // Gone on 6.18; still defined (and attachable, though it stopped firing in 5.6) on 6.1.
     let old = find("xdp:xdp_redirect_map_err", "tracepoint");
-    assert_eq!(old["active"], false);
-    assert_eq!(old["reason"], "tracepoint absent on this kernel");
+    if std::path::Path::new("/sys/kernel/tracing/events/xdp/xdp_redirect_map_err").exists() {
+        assert_eq!(old["active"], true, "{old}");
+    } else {
+        assert_eq!(old["active"], false);
+        assert_eq!(old["reason"], "tracepoint absent on this kernel");
+    }
 }

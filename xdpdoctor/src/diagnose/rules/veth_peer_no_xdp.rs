@@ -100,13 +100,16 @@ fn check(c: &Ctx) -> Vec<Finding> {
             EventKind::DevmapXmit,
             EventKind::VethXdpXmit,
         ] {
-            for pc in c.ev.probe_count(kind, fwd.inode, v.index(), true) {
-                f.observe(
-                    format!("{kind} {} ({}) to {}", pc.code, pc.code_name, v.name()),
-                    pc.count,
-                );
-            }
-            if kind == EventKind::VethXdpXmit {
+            // veth_xdp_xmit's device is the veth itself (its events name it as source and
+            // target): counted once, as "on" it.
+            if kind != EventKind::VethXdpXmit {
+                for pc in c.ev.probe_count(kind, fwd.inode, v.index(), true) {
+                    f.observe(
+                        format!("{kind} {} ({}) to {}", pc.code, pc.code_name, v.name()),
+                        pc.count,
+                    );
+                }
+            } else {
                 for pc in c.ev.probe_count(kind, fwd.inode, v.index(), false) {
                     f.observe(
                         format!("{kind} {} ({}) on {}", pc.code, pc.code_name, v.name()),

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# The kernel matrix (docs/kernel-matrix.md, docs/testing.md): runs the product on Debian's 6.1
+# and 6.12 kernels under QEMU (software emulation: KVM cannot boot a stock kernel on this
+# machine kind) and on the running kernel (the host row), and checks every row against
+# docs/kernel-matrix.expected.json.
+#
+#   scripts/kernel-matrix.sh [--json FILE] [--rows "6.1 6.12 host"] [--tests FILTERS|none]
+#
+# As root. Installs what it needs (qemu-system-x86, kmod, python3-venv; virtme-ng in a venv;
+# the kernel packages, extracted and depmod'ed), all cached under
+# ${XDG_CACHE_HOME:-~/.cache}/xdpdoctor/kernel-matrix so reruns only boot. Builds the release
+# binary and the integration test binary once on the host; each guest sees the host's root
+# filesystem read-only (so the project tree and target/) and writes its files to a shared
+# directory, target/kernel-matrix/<row>/. Per row (scripts/kernel-matrix/guest.sh):
+# `probes --json` before any veth exists and after; `trace` during failing traffic (started
+# before the lab, so a probe waiting for the veth module is seen to attach), again
+# `--without fexit` (the kretprobe pair); the seed lab with all faults (diagnose, fix --apply,
+# connect, fix --revert, connect, diagnose); each fault alone; the privileged integration tests
+# (guests only: scripts/test.sh runs them on the host).
+#
+# Output: FILE (default target/kernel-matrix/results.json) and a summary on stdout (also
+# target/kernel-matrix/summary.txt). Exit codes: 0 every row agrees with the expectations,
+# 1 a row disagrees, 2 the matrix could not run (not root, a download or a build failed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+json=target/kernel-matrix/results.json
+rows="6.1 6.12 host"
+tests=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --json) json=$2; shift 2 ;;
+    --rows) rows=$2; shift 2 ;;
+    --tests) tests=$2; shift 2 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    *) echo "kernel-matrix: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+if [ "$(id -u)" != 0 ]; then echo "kernel-matrix: must run as root" >&2; exit 2; fi
+t_start=$(date +%s)
+say() { echo "kernel-matrix: $*" >&2; }
+expected=docs/kernel-matrix.expected.json
+out=target/kernel-matrix
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/xdpdoctor/kernel-matrix
+mkdir -p "$out" "$cache"
+
+# 1. Tools: the project's build dependencies, QEMU, depmod, a virtme-ng venv.
+./scripts/setup.sh >&2
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v depmod >/dev/null || need+=(kmod)
+/usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+apt_updated=
+apt_update() { [ -n "$apt_updated" ] || { apt-get update -qq; apt_updated=1; }; }
+if [ ${#need[@]} -gt 0 ]; then
+  say "installing ${need[*]}"
+  apt_update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+venv=$cache/venv
+if [ ! -x "$venv/bin/vng" ]; then
+  say "installing virtme-ng into $venv"
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q 'virtme-ng==1.42' >&2
+fi
+export PATH=$venv/bin:$PATH   # vng runs virtme-run from here
+
+# 2. Kernels: the newest generic (not -cloud: no 9p) unsigned image of each guest row.
+declare -A vmlinuz
+for r in $rows; do
+  [ "$r" = host ] && continue
+  regex=$(python3 scripts/kernel-matrix/results.py rows "$expected" | awk -v r="$r" '$1 == r { print $2 }')
+  [ -n "$regex" ] || { say "no package for row $r in $expected"; exit 2; }
+  pkg=$(apt-cache search --names-only "$regex" 2>/dev/null | awk '{print $1}' | sort -V | tail -1)
+  if [ -z "$pkg" ]; then apt_update; pkg=$(apt-cache search --names-only "$regex" | awk '{print $1}' | sort -V | tail -1); fi
+  [ -n "$pkg" ] || { say "no Debian package matches $regex"; exit 2; }
+  ver=$(apt-cache policy "$pkg" | awk '/Candidate:/ {print $2}')
+  dir=$cache/kernels/${pkg}_$ver
+  if [ ! -e "$dir/.ready" ]; then
+    say "fetching $pkg $ver"
+    rm -rf "$dir" && mkdir -p "$dir/deb"
+    (cd "$dir/deb" && apt-get download -q "$pkg=$ver" >&2 2>/dev/null) \
+      || { apt_update; (cd "$dir/deb" && apt-get download -q "$pkg=$ver" >&2); }
+    dpkg -x "$dir"/deb/*.deb "$dir"
+    rm -rf "$dir/deb"
+    release=$(ls "$dir/lib/modules")
+    depmod -b "$dir" "$release"   # the .deb ships no modules.dep
+    touch "$dir/.ready"
+  fi
+  release=$(ls "$dir/lib/modules")
+  vmlinuz[$r]=$dir/boot/vmlinuz-$release
+done
+
+# 3. The host-built binaries every row runs.
+say "building the release binary and the integration tests"
+cargo build --release >&2
+testbin=$(cargo test --release --test integration --no-run --message-format=json 2>/dev/null \
+  | python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "integration" and m.get("executable"):
+        print(m["executable"])')
+[ -x "$testbin" ] || { say "integration test binary not found"; exit 2; }
+x=$root/target/release/xdpdoctor
+faults=$(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["faults"]))' "$expected")
+
+# 4. Each row. Guests: 2 CPUs, 4 GiB, TCG; output only through the shared directory (without
+# udev on the host, vng loses the guest's stdout and returns 255).
+collect=()
+for r in $rows; do
+  d=$root/$out/$r
+  rm -rf "$d" && mkdir -p "$d"
+  t0=$(date +%s)
+  if [ "$r" = host ]; then
+    prefix=km$$
+    echo "$prefix" >"$d/prefix"
+    say "row host ($(uname -r)): lab prefix $prefix"
+    KM_PREFIX=$prefix KM_FAULTS="$faults" KM_TESTS=none \
+      scripts/kernel-matrix/guest.sh "$d/out" "$x" "$testbin" >"$d/guest.log" 2>&1 || true
+  else
+    say "row $r: booting ${vmlinuz[$r]##*/} under QEMU (TCG)"
+    cmd="KM_FAULTS='$faults' KM_TESTS='$tests' $root/scripts/kernel-matrix/guest.sh $d/out $x $testbin >$d/guest.log 2>&1; echo \$? >$d/rc"
+    timeout 2700 vng --disable-kvm --disable-microvm -r "${vmlinuz[$r]}" --cpus 2 --memory 4G \
+      --rwdir "$d" -- "$cmd" >"$d/vng.log" 2>&1 || true
+    [ -e "$d/rc" ] || say "row $r: the guest did not finish (see $d/vng.log)"
+  fi
+  echo $(( $(date +%s) - t0 )) >"$d/out/wall_seconds" 2>/dev/null || true
+  if [ "$r" = host ]; then cp "$d/prefix" "$d/out/prefix"; fi
+  collect+=("$r=$d/out")
+done
+
+# 5. One results file, a summary, the verdict.
+python3 scripts/kernel-matrix/results.py collect --expected "$expected" --json "$json" \
+  --summary "$out/summary.txt" --wall $(( $(date +%s) - t_start )) "${collect[@]}"

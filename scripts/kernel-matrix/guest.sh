@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# One kernel's row of the kernel matrix (scripts/kernel-matrix.sh), run as root inside a QEMU
+# guest (or on the host for the host row). Uses the host-built binaries only; writes every
+# result as a file under OUT (the guest's stdout is lost under vng) and never stops at a
+# failed step: the host script judges the files against docs/kernel-matrix.expected.json.
+#
+#   guest.sh OUT XDPDOCTOR TESTBIN
+#   env: KM_PREFIX   lab prefix (default km; unique on a shared host)
+#        KM_FAULTS   faults to diagnose one at a time (space-separated)
+#        KM_TRACE_FAULT  the fault the trace step runs (default peer-no-xdp-m1: one broken
+#                    container beside a healthy one, so attribution is checked too)
+#        KM_TESTS    integration test filters (space-separated; empty: the whole binary;
+#                    "none": skip)
+#        KM_TEST_THREADS  test threads (default 1: concurrent labs under emulation are slow
+#                    enough to widen races the host run covers anyway)
+#
+# Files in OUT: steps.tsv (step, exit code, seconds), kernel.txt, probes-before.json (before
+# any veth exists), probes.json (after), trace.jsonl + trace.err (trace started before the lab),
+# trace-kretprobe.jsonl (the same traffic, trace --without fexit), seed-*.json/txt,
+# fault-*.json, tests.txt.
+set -uo pipefail
+out=$1 x=$2 testbin=$3
+p=${KM_PREFIX:-km}
+trace_fault=${KM_TRACE_FAULT:-peer-no-xdp-m1}
+mkdir -p "$out"
+cd "$(dirname "$0")/../.."   # the project tree: scenarios/ are found from here
+export NO_COLOR=1
+: >"$out/steps.tsv"
+uname -r >"$out/kernel.txt"
+
+# step NAME CMD...: runs CMD (which writes its own files) and records its exit code and time.
+step() {
+  local name=$1 t0 rc; shift
+  t0=$(date +%s%N)
+  "$@"; rc=$?
+  local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  printf '%s\t%s\t%d.%d\n' "$name" "$rc" $((ms / 1000)) $((ms % 1000 / 100)) >>"$out/steps.tsv"
+  return $rc
+}
+
+down() { "$x" lab down --prefix "$p" >>"$out/lab-down.txt" 2>&1 || true; }
+trap down EXIT
+
+# 1. Probes before any veth exists: on a kernel with veth as a module, veth_xdp_xmit waits.
+step probes-before sh -c "'$x' probes --json >'$out/probes-before.json' 2>'$out/probes-before.err'"
+
+# 2. trace, started before the lab (so before the veth module loads), during failing traffic.
+"$x" trace --json --duration 600 >"$out/trace.jsonl" 2>"$out/trace.err" &
+tpid=$!
+t0=$(date +%s)
+until grep -q '^tracing ' "$out/trace.err" 2>/dev/null || [ $(( $(date +%s) - t0 )) -gt 120 ]; do sleep 0.5; done
+step trace-lab-up sh -c "'$x' lab up seed --prefix '$p' --fault '$trace_fault' >'$out/trace-lab-up.txt' 2>&1"
+sleep 3   # the pending veth probe attaches within a second of the module loading
+step trace-connect sh -c "'$x' lab connect --prefix '$p' --json >'$out/trace-connect.json' 2>&1"
+sleep 1
+step trace sh -c "kill -INT $tpid; while kill -0 $tpid 2>/dev/null; do sleep 0.2; done"
+
+# 2b. The same traffic with fexit set aside: the kretprobe pair's turn (where kprobes exist).
+"$x" trace --json --duration 600 --without fexit >"$out/trace-kretprobe.jsonl" 2>"$out/trace-kretprobe.err" &
+tpid=$!
+t0=$(date +%s)
+until grep -q '^tracing ' "$out/trace-kretprobe.err" 2>/dev/null || [ $(( $(date +%s) - t0 )) -gt 120 ]; do sleep 0.5; done
+step trace-kretprobe-connect sh -c "'$x' lab connect --prefix '$p' --json >'$out/trace-kretprobe-connect.json' 2>&1"
+sleep 1
+step trace-kretprobe sh -c "kill -INT $tpid; while kill -0 $tpid 2>/dev/null; do sleep 0.2; done"
+down
+
+# 3. Probes now that the veth module is loaded.
+step probes sh -c "'$x' probes --json >'$out/probes.json' 2>'$out/probes.err'"
+
+# 4. The seed lab with all (default) faults: diagnose, fix, connect, revert.
+step seed-up sh -c "'$x' lab up seed --prefix '$p' >'$out/seed-up.txt' 2>&1"
+step seed-connect-broken sh -c "'$x' lab connect --prefix '$p' --json >'$out/seed-connect-broken.json' 2>&1"
+step seed-diagnose sh -c "'$x' --netns '$p-vm' diagnose --json >'$out/seed-diagnose.json' 2>'$out/seed-diagnose.err'"
+step seed-fix sh -c "'$x' --netns '$p-vm' fix --apply >'$out/seed-fix.txt' 2>&1"
+step seed-connect-fixed sh -c "'$x' lab connect --prefix '$p' --json >'$out/seed-connect-fixed.json' 2>&1"
+step seed-diagnose-fixed sh -c "'$x' --netns '$p-vm' diagnose --json >'$out/seed-diagnose-fixed.json' 2>&1"
+step seed-revert sh -c "'$x' --netns '$p-vm' fix --revert >'$out/seed-revert.txt' 2>&1"
+step seed-connect-reverted sh -c "'$x' lab connect --prefix '$p' --json >'$out/seed-connect-reverted.json' 2>&1"
+step seed-diagnose-reverted sh -c "'$x' --netns '$p-vm' diagnose --json >'$out/seed-diagnose-reverted.json' 2>&1"
+step seed-down down
+
+# 5. Each fault alone.
+for f in ${KM_FAULTS:-}; do
+  step "fault-$f-up" sh -c "'$x' lab up seed --prefix '$p' --fault '$f' >'$out/fault-$f-up.txt' 2>&1"
+  step "fault-$f" sh -c "'$x' --netns '$p-vm' diagnose --json >'$out/fault-$f.json' 2>'$out/fault-$f.err'"
+  step "fault-$f-down" down
+done
+
+# 6. The privileged integration tests (host-built binary; labs get their own prefixes).
+if [ "${KM_TESTS:-}" = none ]; then
+  touch "$out/tests-skipped"
+else
+  # shellcheck disable=SC2086
+  step tests sh -c "'$testbin' --include-ignored --test-threads=${KM_TEST_THREADS:-1} ${KM_TESTS:-} >'$out/tests.txt' 2>&1"
+fi
+trap - EXIT
