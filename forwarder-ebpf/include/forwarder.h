@@ -47,31 +47,35 @@ struct fwd_fib_nexthop {
 	__u32 pad2;
 };
 
-/*
- * Per-CPU packet counters, one slot per outcome. Every packet the forwarder sees increments
- * FWD_CNT_SEEN and exactly one outcome counter. A packet that reached bpf_fib_lookup also
- * increments the fib slot of its result; a packet served from fib_cache instead increments
- * FWD_CNT_FIB_CACHE_HIT and no fib slot (so fib_success counts lookups, not packets).
- * FWD_CNT_FIB_CACHE_HIT is neither an outcome nor a fib slot.
- */
-enum fwd_counter {
-	FWD_CNT_SEEN = 0,          /* every packet that entered the program */
-	FWD_CNT_NOT_IPV4,          /* not Ethernet/IPv4 (ARP, IPv6, VLAN...): XDP_PASS */
-	FWD_CNT_NOT_TCP,           /* IPv4 but not TCP: XDP_PASS */
-	FWD_CNT_FRAGMENT,          /* IPv4 fragment: XDP_PASS (no L4 header to NAT) */
-	FWD_CNT_MALFORMED,         /* truncated or bad IHL: XDP_PASS, the stack decides */
-	FWD_CNT_NO_ENTRY,          /* TCP, but no NAT entry for it: XDP_PASS */
-	FWD_CNT_FIB_BASE,          /* + bpf_fib_lookup() result (0..FWD_FIB_RESULTS-1) */
-	FWD_CNT_REDIRECTED = FWD_CNT_FIB_BASE + 10, /* bpf_redirect_map returned XDP_REDIRECT */
-	FWD_CNT_DEVMAP_MISS,       /* fib egress ifindex not in devmap: NATed, XDP_PASS */
-	FWD_CNT_PASSED_NAT,        /* NATed, then XDP_PASS so the stack resolves the neighbour */
-	FWD_CNT_PASSED_LOCAL,      /* fib says local/not forwarded: XDP_PASS unmodified */
-	FWD_CNT_DROPPED,           /* fib says blackhole/unreachable/prohibit: XDP_DROP */
-	FWD_CNT_FIB_CACHE_HIT,     /* fib_cache hit: bpf_fib_lookup skipped (not an outcome) */
-	FWD_CNT_MAX,
-};
-
+/* bpf_fib_lookup results (BPF_FIB_LKUP_RET_SUCCESS 0 .. BPF_FIB_LKUP_RET_NO_SRC_ADDR 9). */
 #define FWD_FIB_RESULTS 10
+
+/*
+ * Per-CPU outcome slots (the `counters` map): every packet the forwarder sees increments
+ * exactly one slot, the one that says what happened to it; for a packet that reached
+ * bpf_fib_lookup the slot also says the lookup's result, and for one served from fib_cache
+ * that it was. One map update per packet. User space derives the counters it reports (seen,
+ * one outcome per packet, one fib slot per lookup, cache hits) by summing slots:
+ * xdpdoctor/src/bpf/forwarder_abi.rs, Slot::counters, holds that table.
+ */
+enum fwd_slot {
+	FWD_SLOT_NOT_IPV4 = 0,     /* not Ethernet/IPv4 (ARP, IPv6, VLAN...): XDP_PASS */
+	FWD_SLOT_NOT_TCP,          /* IPv4 but not TCP: XDP_PASS */
+	FWD_SLOT_FRAGMENT,         /* IPv4 fragment: XDP_PASS (no L4 header to NAT) */
+	FWD_SLOT_MALFORMED,        /* truncated or bad IHL: XDP_PASS, the stack decides */
+	FWD_SLOT_NO_ENTRY,         /* TCP, but no NAT entry for it: XDP_PASS */
+	FWD_SLOT_TTL_EXCEEDED,     /* NAT entry, TTL <= 1: XDP_PASS unmodified, the stack answers */
+	/* + bpf_fib_lookup() result: SUCCESS (0) = NATed and redirected; NO_NEIGH = NATed,
+	 * XDP_PASS; BLACKHOLE, UNREACHABLE, PROHIBIT = XDP_DROP; the others = XDP_PASS
+	 * unmodified. */
+	FWD_SLOT_FIB_BASE,
+	/* SUCCESS, but the egress interface is not in the devmap: NATed, XDP_PASS. */
+	FWD_SLOT_FIB_DEVMAP_MISS = FWD_SLOT_FIB_BASE + FWD_FIB_RESULTS,
+	FWD_SLOT_FIB_ERROR,        /* lookup error or unknown result: XDP_PASS unmodified */
+	FWD_SLOT_CACHE_REDIRECTED, /* next hop from fib_cache: NATed and redirected */
+	FWD_SLOT_CACHE_DEVMAP_MISS, /* next hop from fib_cache, egress not in devmap: XDP_PASS */
+	FWD_SLOT_MAX,
+};
 
 /* Which way a program translates. */
 enum fwd_direction {

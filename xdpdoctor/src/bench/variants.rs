@@ -34,9 +34,9 @@ use crate::bpf::objects;
 use crate::{Error, Result};
 
 /// `bench_restore.bpf.c`: restore the first [`RESTORE_LEN`] bytes from a map, then XDP_PASS.
-pub const PROG_RESTORE_PASS: &str = "xdp_restore_pass";
+pub const PROG_RESTORE_PASS: &str = abi::PROG_RESTORE_PASS;
 /// ARRAY[1] of the pristine frame head, written before each test run.
-pub const PRISTINE_MAP: &str = "bench_pristine";
+pub const PRISTINE_MAP: &str = abi::PRISTINE_MAP;
 /// `BENCH_HDR_LEN`: covers Ethernet + IPv4 + TCP headers without options.
 pub const RESTORE_LEN: usize = 64;
 
@@ -190,19 +190,11 @@ fn load_forwarder(pin_dir: &Path, full_csum: bool, fib_cache_ns: u64) -> Result<
     Ok(forwarder)
 }
 
-/// Sums a per-CPU counter array of the forwarder's layout.
+/// The forwarder's counters from a per-CPU `counters` map (derived from its outcome slots).
 pub fn read_counters<T: std::borrow::Borrow<MapData>>(
     m: &PerCpuArray<T, u64>,
 ) -> Result<[u64; Counter::COUNT]> {
-    let mut out = [0u64; Counter::COUNT];
-    for (i, slot) in out.iter_mut().enumerate() {
-        *slot = m
-            .get(&(i as u32), 0)
-            .map_err(|e| Error::bpf("read", abi::COUNTERS_MAP, e))?
-            .iter()
-            .sum();
-    }
-    Ok(out)
+    crate::forwarder::maps::counters_of(m)
 }
 
 /// Loads `xdp_restore_pass` and returns its pristine-header map.

@@ -3,12 +3,13 @@
 //! fixes and lab faults make (devmap and SNAT entries). Devmap inserts resolve the ifindex in
 //! the calling thread's namespace, so callers run them inside the forwarder's namespace.
 
+use std::borrow::Borrow;
 use std::net::SocketAddrV4;
 
 use aya::maps::{DevMapHash, HashMap as BpfHashMap, Map, MapData, PerCpuArray};
 use serde::{Deserialize, Serialize};
 
-use crate::bpf::forwarder_abi::{self as abi, Counter, Endpoint};
+use crate::bpf::forwarder_abi::{self as abi, Counter, Endpoint, Slot};
 use crate::bpf::object::pinned_map;
 use crate::state;
 use crate::{Error, Result};
@@ -59,18 +60,37 @@ pub fn read_devmap(inode: u64) -> Result<Vec<u32>> {
     Ok(v)
 }
 
-/// The per-CPU counters summed, in ABI order.
+/// The per-CPU counters summed, in report order ([`Counter::ALL`]).
 pub fn read_counters(inode: u64) -> Result<Vec<(Counter, u64)>> {
     let m: PerCpuArray<MapData, u64> =
         pinned_map(&path(inode, abi::COUNTERS_MAP), Map::PerCpuArray)?;
-    let mut out = Vec::new();
-    for c in Counter::ALL {
-        let vals = m
-            .get(&c.index(), 0)
-            .map_err(|e| Error::bpf("read", format!("{} {}", abi::COUNTERS_MAP, c.name()), e))?;
-        out.push((c, vals.iter().sum()));
+    Ok(abi::named_counters(&counters_of(&m)?))
+}
+
+/// The counters of any forwarder instance's `counters` map (pinned or private), derived from
+/// its outcome slots summed over CPUs; indexed by `Counter as usize`. A map whose size is not
+/// this build's slot count (a forwarder deployed by another version) is refused rather than
+/// misread.
+pub fn counters_of<T: Borrow<MapData>>(m: &PerCpuArray<T, u64>) -> Result<[u64; Counter::COUNT]> {
+    if m.len() as usize != Slot::COUNT {
+        return Err(Error::unexpected(
+            format!("forwarder map {}", abi::COUNTERS_MAP),
+            format!(
+                "{} slots, this xdpdoctor expects {} (deployed by another version? redeploy it)",
+                m.len(),
+                Slot::COUNT
+            ),
+        ));
     }
-    Ok(out)
+    let mut slots = [0u64; Slot::COUNT];
+    for s in Slot::ALL {
+        slots[s as usize] = m
+            .get(&s.index(), 0)
+            .map_err(|e| Error::bpf("read", format!("{} slot {s:?}", abi::COUNTERS_MAP), e))?
+            .iter()
+            .sum();
+    }
+    Ok(abi::counters_from_slots(&slots))
 }
 
 /// Inserts `ifindex` into the devmap (key = value, as deploy writes it). Call from inside the

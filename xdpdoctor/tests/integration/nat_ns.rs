@@ -36,9 +36,12 @@ pub fn random_entries(rng: &mut Rng) -> Vec<Entry> {
         let from = Endpoint::new(random_client(rng), rng.port());
         let to_ip = Ipv4Addr::new(10, 200, 1 + rng.below(255) as u8, 1 + rng.below(254) as u8);
         let to = Endpoint::new(to_ip, rng.port());
-        if !keys.insert(from) || !targets.insert(to) {
+        // One entry per target address: each gets its own permanent neighbour (MAC), and a
+        // second `neigh add` of the same address would fail the namespace setup.
+        if keys.contains(&from) || !targets.insert(to_ip) {
             continue;
         }
+        keys.insert(from);
         let mut to_mac = [2, 0, 0, 0, 0, 0];
         rng.fill(&mut to_mac[2..]);
         v.push(Entry { from, to, to_mac });

@@ -1,0 +1,232 @@
+//! Rust mirror of `forwarder-ebpf/include/forwarder.h` plus the names of every program, map
+//! and tunable in the forwarder-ebpf objects, so nothing else looks them up by literal.
+//!
+//! Change this file and the header together; the size assertions catch layout drift.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+pub mod counters;
+
+pub use counters::{counters_from_slots, named_counters, Counter, Slot, FIB_RESULTS};
+
+// ---- Program names (the C function names) ----
+
+/// DNAT program for external interfaces (`forwarder.bpf.c`).
+pub const PROG_EXTERNAL: &str = "xdp_fwd_external";
+/// SNAT program for internal interfaces (`forwarder.bpf.c`).
+pub const PROG_INTERNAL: &str = "xdp_fwd_internal";
+/// XDP_PASS for a veth peer without XDP (`passthrough.bpf.c`).
+pub const PROG_PASS: &str = "xdp_pass";
+/// Redirect-everything benchmark program (`redirect_only.bpf.c`).
+pub const PROG_REDIRECT_ONLY: &str = "xdp_redirect_only";
+/// Counting sink for benchmarks (`count.bpf.c`).
+pub const PROG_COUNT: &str = "xdp_count";
+/// Benchmark peer: a plain XDP IPv4 router after samples/bpf/xdp_fwd (`router_peer.bpf.c`).
+pub const PROG_ROUTER: &str = "xdp_router";
+/// Kernel-NAT benchmark entry: restore the frame head, then XDP_PASS (`bench_restore.bpf.c`).
+pub const PROG_RESTORE_PASS: &str = "xdp_restore_pass";
+
+// ---- Map names ----
+
+/// `struct fwd_endpoint` -> `struct fwd_endpoint`, keyed by (daddr, dport).
+pub const DNAT_MAP: &str = "dnat_entries";
+/// `struct fwd_endpoint` -> `struct fwd_endpoint`, keyed by (saddr, sport).
+pub const SNAT_MAP: &str = "snat_entries";
+/// DEVMAP_HASH ifindex -> ifindex (value `struct bpf_devmap_val`: use aya `DevMapHash`).
+pub const DEVMAP: &str = "devmap";
+/// PERCPU_ARRAY of [`Slot::COUNT`] `u64` outcome slots (see [`counters`]).
+pub const COUNTERS_MAP: &str = "counters";
+/// Per-CPU scratch buffer of the full checksum; internal to the program.
+pub const CSUM_SCRATCH_MAP: &str = "csum_scratch";
+/// LRU_PERCPU_HASH [`FibKey`] -> [`FibNexthop`] of `bpf_fib_lookup` SUCCESS results; used
+/// only when [`GLOBAL_FIB_CACHE_NS`] is non-zero. Private to each loaded instance (not pinned).
+pub const FIB_CACHE_MAP: &str = "fib_cache";
+/// DEVMAP_HASH of `redirect_only.bpf.c` (key = value = target ifindex).
+pub const REDIRECT_DEVMAP: &str = "redirect_devmap";
+/// PERCPU_ARRAY with one `u64` slot of `count.bpf.c`.
+pub const RX_COUNT_MAP: &str = "rx_count";
+/// DEVMAP_HASH of `router_peer.bpf.c`: the egress interfaces it may redirect to.
+pub const ROUTER_DEVMAP: &str = "router_devmap";
+/// ARRAY[1] of `bench_restore.bpf.c`: the pristine frame head (`BENCH_HDR_LEN` bytes).
+pub const PRISTINE_MAP: &str = "bench_pristine";
+
+// ---- Tunables (`const volatile` globals, set with `EbpfLoader::override_global`) ----
+
+/// `u32`: non-zero makes the forwarder recompute the TCP checksum fully after NAT (fixes
+/// packets that arrive with a partial, offload-pending checksum) instead of updating it.
+pub const GLOBAL_FULL_CSUM: &str = "full_csum";
+/// `u64`: lifetime in ns of a `fib_cache` entry; 0 (default) turns the next-hop cache off.
+pub const GLOBAL_FIB_CACHE_NS: &str = "fib_cache_ns";
+/// `u32`: the ifindex `xdp_redirect_only` redirects to.
+pub const GLOBAL_TARGET_IFINDEX: &str = "target_ifindex";
+/// `u32`: non-zero makes `xdp_count` drop IPv4 frames after counting them (benchmark sink).
+pub const GLOBAL_COUNT_DROP_IPV4: &str = "drop_ipv4";
+/// `u8`: with `drop_ipv4`, the TTL `xdp_count` writes back into a frame before dropping it
+/// (0 = off), so a recycled live-frames page starts its next pass as a first hop again.
+pub const GLOBAL_COUNT_RESTORE_TTL: &str = "restore_ttl";
+
+// ---- Sizes from the header ----
+
+/// `FWD_MAX_ENTRIES`: capacity of each NAT map.
+pub const MAX_ENTRIES: u32 = 4096;
+/// `FWD_MAX_DEVICES`: capacity of the devmap.
+pub const MAX_DEVICES: u32 = 1024;
+/// `FWD_FIB_CACHE_ENTRIES`: capacity of `fib_cache` (keys; one value per possible CPU each).
+pub const FIB_CACHE_ENTRIES: u32 = 4096;
+/// `FWD_SLOT_MAX`: entries of the `counters` map.
+pub const SLOT_MAX: usize = Slot::COUNT;
+
+/// `struct fwd_endpoint`: an IPv4 TCP endpoint, both fields in network byte order as they
+/// appear in the packet. `pad` is always 0 because keys are compared bytewise.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    /// IPv4 address, network byte order (the octets in memory order).
+    pub addr: [u8; 4],
+    /// Port, network byte order.
+    pub port: u16,
+    pub pad: u16,
+}
+
+// SAFETY: repr(C), only integer fields, no implicit padding (size asserted below).
+unsafe impl aya::Pod for Endpoint {}
+
+const _: () = assert!(std::mem::size_of::<Endpoint>() == 8);
+const _: () = assert!(std::mem::align_of::<Endpoint>() == 2);
+
+impl Endpoint {
+    pub fn new(addr: Ipv4Addr, port: u16) -> Self {
+        Endpoint {
+            addr: addr.octets(),
+            port: port.to_be(),
+            pad: 0,
+        }
+    }
+
+    pub fn ip(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.addr)
+    }
+
+    /// The port in host byte order.
+    pub fn port(&self) -> u16 {
+        u16::from_be(self.port)
+    }
+}
+
+impl From<SocketAddrV4> for Endpoint {
+    fn from(sa: SocketAddrV4) -> Self {
+        Endpoint::new(*sa.ip(), sa.port())
+    }
+}
+
+impl From<Endpoint> for SocketAddrV4 {
+    fn from(e: Endpoint) -> Self {
+        SocketAddrV4::new(e.ip(), e.port())
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.ip(), self.port())
+    }
+}
+
+/// `struct fwd_fib_key`: key of `fib_cache` (addresses in network byte order).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FibKey {
+    /// Ingress ifindex.
+    pub ifindex: u32,
+    pub saddr: [u8; 4],
+    pub daddr: [u8; 4],
+    pub tos: u8,
+    pub pad: [u8; 3],
+}
+
+/// `struct fwd_fib_nexthop`: a cached `bpf_fib_lookup` SUCCESS result.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FibNexthop {
+    /// `bpf_ktime_get_ns()` after which the entry is ignored.
+    pub expires_ns: u64,
+    /// Egress ifindex.
+    pub ifindex: u32,
+    /// The lookup's `mtu_result`; larger packets take the full lookup.
+    pub mtu: u16,
+    pub smac: [u8; 6],
+    pub dmac: [u8; 6],
+    pub pad: u16,
+    pub pad2: u32,
+}
+
+// SAFETY: repr(C), only integer fields, no implicit padding (sizes asserted below).
+unsafe impl aya::Pod for FibKey {}
+// SAFETY: as above.
+unsafe impl aya::Pod for FibNexthop {}
+
+const _: () = assert!(std::mem::size_of::<FibKey>() == 16);
+const _: () = assert!(std::mem::size_of::<FibNexthop>() == 32);
+const _: () = assert!(std::mem::align_of::<FibNexthop>() == 8);
+
+/// `enum fwd_direction`.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// External interface: DNAT by destination.
+    Inbound = 0,
+    /// Internal interface: SNAT by source.
+    Outbound = 1,
+}
+
+impl Direction {
+    /// The program that translates in this direction.
+    pub fn program(self) -> &'static str {
+        match self {
+            Direction::Inbound => PROG_EXTERNAL,
+            Direction::Outbound => PROG_INTERNAL,
+        }
+    }
+
+    /// The NAT map this direction looks up.
+    pub fn map(self) -> &'static str {
+        match self {
+            Direction::Inbound => DNAT_MAP,
+            Direction::Outbound => SNAT_MAP,
+        }
+    }
+}
+
+/// The value of `#define NAME <integer>` in a header's text (for the header-parsing tests).
+#[cfg(test)]
+fn header_define(h: &str, name: &str) -> u64 {
+    h.lines()
+        .find_map(|l| l.strip_prefix(&format!("#define {name} ")))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("#define {name} in forwarder.h"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The header's sizes are the ones mirrored here (the slot enum: `counters`).
+    #[test]
+    fn sizes_match_header() {
+        let h = include_str!("../../../../forwarder-ebpf/include/forwarder.h");
+        assert_eq!(
+            header_define(h, "FWD_FIB_CACHE_ENTRIES"),
+            u64::from(FIB_CACHE_ENTRIES)
+        );
+        assert_eq!(header_define(h, "FWD_MAX_ENTRIES"), u64::from(MAX_ENTRIES));
+        assert_eq!(header_define(h, "FWD_MAX_DEVICES"), u64::from(MAX_DEVICES));
+    }
+
+    #[test]
+    fn endpoint_is_network_order() {
+        let e = Endpoint::from("10.123.1.1:80".parse::<SocketAddrV4>().unwrap());
+        // SAFETY: Endpoint is repr(C) Pod of size 8.
+        let bytes: [u8; 8] = unsafe { std::mem::transmute(e) };
+        assert_eq!(bytes, [10, 123, 1, 1, 0, 80, 0, 0]);
+        assert_eq!(SocketAddrV4::from(e).to_string(), "10.123.1.1:80");
+    }
+}
