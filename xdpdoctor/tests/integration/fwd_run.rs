@@ -1,4 +1,4 @@
-//! Running the forwarder's real programs on crafted frames with
+//! Running the forwarder's (and the router peer's) real programs on crafted frames with
 //! BPF_PROG_TEST_RUN, inside the test namespace of `nat_ns`, and the frames they must
 //! produce, computed from scratch by etherparse (no code shared with the programs or with
 //! `frames`' own RFC 1071 sums). Helpers of `checksum.rs` and `router.rs`.
@@ -9,7 +9,7 @@ use aya::programs::Xdp;
 use aya::{Ebpf, EbpfLoader};
 use etherparse::{Ipv4Header, TcpHeader};
 use xdpdoctor::bpf::forwarder_abi::{self as abi, Counter, Endpoint};
-use xdpdoctor::bpf::objects::FORWARDER;
+use xdpdoctor::bpf::objects::{FORWARDER, ROUTER_PEER};
 use xdpdoctor::forwarder::maps::counters_of;
 
 use crate::frames::Frame;
@@ -83,6 +83,24 @@ pub fn load_program(bpf: &mut Ebpf, dir: abi::Direction) -> &mut Xdp {
     prog
 }
 
+/// The router peer (`router_peer.bpf.c`) with `devs` in its devmap, loaded. The devmap is
+/// returned too: its fd must stay open while the program runs.
+pub fn load_router(devs: &[u32]) -> (Ebpf, DevMapHash<MapData>) {
+    let mut bpf = Ebpf::load(ROUTER_PEER).expect("load router_peer object");
+    let mut devmap = DevMapHash::try_from(bpf.take_map(abi::ROUTER_DEVMAP).unwrap()).unwrap();
+    for &i in devs {
+        devmap.insert(i, i, None, 0).expect("devmap insert");
+    }
+    let prog: &mut Xdp = bpf
+        .program_mut(abi::PROG_ROUTER)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    prog.load()
+        .unwrap_or_else(|e| panic!("verifier rejected {}: {e:?}", abi::PROG_ROUTER));
+    (bpf, devmap)
+}
+
 pub fn assert_bytes_eq(got: &[u8], want: &[u8], ctx: &str) {
     if got != want {
         let first = got.iter().zip(want).position(|(a, b)| a != b);
@@ -121,6 +139,16 @@ pub fn expected_frame(f: &Frame, to: &Endpoint, dir: abi::Direction, leaves: Lea
     };
     b[addr_off..addr_off + 4].copy_from_slice(&to.addr);
     b[port_off..port_off + 2].copy_from_slice(&to.port.to_ne_bytes());
+    recompute(&mut b, f);
+    b
+}
+
+/// The frame a router must produce: next-hop MACs, TTL - 1, IPv4 checksum recomputed.
+pub fn expected_routed(f: &Frame, smac: [u8; 6], dmac: [u8; 6]) -> Vec<u8> {
+    let mut b = f.bytes.clone();
+    b[0..6].copy_from_slice(&dmac);
+    b[6..12].copy_from_slice(&smac);
+    b[14 + 8] -= 1;
     recompute(&mut b, f);
     b
 }

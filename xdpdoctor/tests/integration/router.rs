@@ -1,4 +1,4 @@
-//! The forwarder behaves as a router: run by the kernel
+//! The forwarder behaves as a router, and the bench's router peer is one: run by the kernel
 //! (BPF_PROG_TEST_RUN in the `nat_ns` test namespace) on crafted frames, checked against a
 //! full recomputation (etherparse).
 //!
@@ -10,6 +10,8 @@
 //! - Devmap miss: the NATed frame goes to the stack with the MACs and TTL it arrived with
 //!   (with the next hop's MACs the stack would drop it as PACKET_OTHERHOST), from a lookup
 //!   and from the next-hop cache.
+//! - The router peer (`router_peer.bpf.c`) produces exactly what a router must: MACs, TTL -
+//!   1, header checksum of a full recomputation.
 #![allow(clippy::print_stderr)]
 
 use xdpdoctor::bpf::forwarder_abi::{self as abi, Counter, Endpoint};
@@ -18,10 +20,10 @@ use xdpdoctor::bpf::test_run::run_xdp;
 use crate::checksum::expected_nat;
 use crate::frames::{ip_residual, random_client, random_frame, with_ttl, Frame, Rng};
 use crate::fwd_run::{
-    assert_bytes_eq, expected_frame, load_forwarder, load_program, read_counters, Leaves, XDP_PASS,
-    XDP_REDIRECT,
+    assert_bytes_eq, expected_frame, expected_routed, load_forwarder, load_program, load_router,
+    read_counters, Leaves, XDP_PASS, XDP_REDIRECT,
 };
-use crate::nat_ns::{ifindex, random_entries, Entry, TestNs};
+use crate::nat_ns::{ifindex, random_entries, Entry, TestNs, EXT_MAC, GW_MAC, INT_MAC};
 
 /// Frames per case and direction.
 const FRAMES: usize = 200;
@@ -197,6 +199,49 @@ fn devmap_miss_passes_the_nated_frame_as_received() {
                 assert!(d(Counter::FibCacheHit) > 0, "no cache hit");
             } else {
                 assert_eq!(d(Counter::FibCacheHit), 0);
+            }
+        }
+        Ok(())
+    })
+    .expect("namespace thread");
+}
+
+#[test]
+fn router_peer_routes_like_a_full_recomputation() {
+    if crate::common::skip_unless_root("router_peer_routes_like_a_full_recomputation") {
+        return;
+    }
+    let mut rng = Rng::new();
+    let entries = random_entries(&mut rng);
+    let ns = TestNs::create(&entries);
+    ns.0.run(|| {
+        let (router, _devmap) = load_router(&[ifindex("ext0"), ifindex("int0")]);
+        let prog = xdpdoctor::bench::programs::xdp(&router, abi::PROG_ROUTER).unwrap();
+        for dir in DIRS {
+            for n in 0..FRAMES {
+                let entry = entries[n % entries.len()];
+                // What a router sees: already addressed to the target (inbound), or the
+                // target's reply to a client (outbound): no NAT on either side.
+                let client = Endpoint::new(random_client(&mut rng), rng.port());
+                let (src, dst, smac, dmac) = match dir {
+                    abi::Direction::Inbound => (client, entry.to, INT_MAC, entry.to_mac),
+                    abi::Direction::Outbound => (entry.to, client, EXT_MAC, GW_MAC),
+                };
+                let ttl = if n % 8 == 0 {
+                    1
+                } else {
+                    2 + rng.below(254) as u8
+                };
+                let frame = with_ttl(random_frame(&mut rng, src, dst, false), ttl);
+                let ctx = format!("router {dir:?} frame {n} ttl {ttl}");
+                let res = run_xdp(prog, ingress(dir), &frame.bytes, 1, 0).expect("test run");
+                if ttl <= 1 {
+                    assert_eq!(res.retval, XDP_PASS, "{ctx}: verdict");
+                    assert_bytes_eq(&res.data_out, &frame.bytes, &ctx);
+                } else {
+                    assert_eq!(res.retval, XDP_REDIRECT, "{ctx}: verdict");
+                    assert_bytes_eq(&res.data_out, &expected_routed(&frame, smac, dmac), &ctx);
+                }
             }
         }
         Ok(())
