@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
  * Kernel/user ABI of the xdpdoctor NAT forwarder: map value layouts and counter indexes.
- * Mirrored in Rust by xdpdoctor/src/bpf/forwarder_abi.rs (size assertions there); change both
- * together.
+ * Mirrored in Rust by xdpdoctor/src/bpf/forwarder_abi/ (size assertions and header-parsing
+ * tests there); change both together.
  */
 #ifndef XDPDOCTOR_FORWARDER_H
 #define XDPDOCTOR_FORWARDER_H
@@ -19,6 +19,43 @@ struct fwd_endpoint {
 /* Map sizes. */
 #define FWD_MAX_ENTRIES 4096
 #define FWD_MAX_DEVICES 1024
+
+/*
+ * NAT index: an open-addressing copy of each NAT map in a plain array (nat_index), so the
+ * per-packet lookup is a few inlined array reads instead of a hash-map lookup. The hash maps
+ * (dnat_entries, snat_entries) stay the authoritative entries; user space rebuilds a
+ * direction's index from its map after every change.
+ *
+ * Layout: 2 directions x 2 halves x FWD_NAT_SLOTS slots, slot index
+ * ((dir * 2 + half) << FWD_NAT_BITS) + pos. nat_active[dir] (0 or 1) names the half readers
+ * use. A writer fills the other half, flips nat_active[dir], then waits for an RCU grace
+ * period (every program run that could still read the old half has ended) before that half
+ * may be written again. A slot whose key.addr is 0 is empty (0.0.0.0 is never an endpoint).
+ *
+ * Lookup of key k: pos = fwd_nat_hash(k), probe pos, pos+1, ... (mod FWD_NAT_SLOTS) up to
+ * FWD_NAT_PROBES slots: a slot with key k is the entry; an empty slot means no entry; if all
+ * FWD_NAT_PROBES slots are taken by other keys, the hash map decides (an entry the builder
+ * could not place within FWD_NAT_PROBES slots of its home is found there).
+ */
+#define FWD_NAT_BITS 13
+#define FWD_NAT_SLOTS (1 << FWD_NAT_BITS)
+#define FWD_NAT_PROBES 8
+#define FWD_NAT_HASH_MUL 0x9e3779b1u
+
+/* One slot of nat_index: a NAT map entry. */
+struct fwd_nat_slot {
+	struct fwd_endpoint key;
+	struct fwd_endpoint to;
+};
+
+/* Home position of `k` in a half of nat_index: a multiplicative hash of the address and the
+ * port, both as stored (network byte order), taking the top FWD_NAT_BITS bits. */
+static inline __u32 fwd_nat_hash(const struct fwd_endpoint *k)
+{
+	__u32 port = k->port;
+
+	return ((k->addr ^ (port << 16 | port)) * FWD_NAT_HASH_MUL) >> (32 - FWD_NAT_BITS);
+}
 /* fib_cache capacity (keys; each key has one value per possible CPU). */
 #define FWD_FIB_CACHE_ENTRIES 4096
 

@@ -13,11 +13,11 @@ use aya::programs::xdp::XdpLink;
 use aya::programs::{Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 
-use crate::bpf::forwarder_abi::{self as abi, Endpoint};
+use crate::bpf::forwarder_abi::{self as abi, Direction, Endpoint};
 use crate::bpf::object::{map_mut, program_mut, take_map};
 use crate::bpf::objects;
 use crate::forwarder::object::{self as fwd_object, Tunables};
-use crate::forwarder::{Entry, Role};
+use crate::forwarder::{nat_index, Entry, Role};
 use crate::{Error, Result};
 
 /// `BENCH_HDR_LEN` of `bench_restore.bpf.c`: Ethernet + IPv4 + TCP headers without options.
@@ -73,10 +73,11 @@ pub fn forwarder_pinned(pin_dir: &Path, t: Tunables) -> Result<Ebpf> {
 }
 
 /// A private forwarder instance (own maps, never pinned), filled like a deployment: DNAT
-/// entries plus an identity entry per target (so a frame the program already translated
+/// entries (and their index) plus an identity entry per target (so a frame the program already translated
 /// takes the same path again), and a devmap of `devices`. Its external program is loaded.
 pub fn forwarder_private(t: Tunables, entries: &[Entry], devices: &[u32]) -> Result<Ebpf> {
     let mut ebpf = fwd_object::load(t, None)?;
+    let mut dnat_entries = Vec::new();
     {
         let mut dnat: BpfHashMap<_, Endpoint, Endpoint> =
             map_mut(&mut ebpf, fwd_object::OBJECT, abi::DNAT_MAP)?;
@@ -85,9 +86,16 @@ pub fn forwarder_private(t: Tunables, entries: &[Entry], devices: &[u32]) -> Res
             for key in [Endpoint::from(e.from), to] {
                 dnat.insert(key, to, 0)
                     .map_err(|err| Error::bpf("insert", abi::DNAT_MAP, err))?;
+                dnat_entries.push((key, to));
             }
         }
     }
+    let table = nat_index::build(dnat_entries);
+    nat_index::fill_tables(
+        &mut ebpf,
+        fwd_object::OBJECT,
+        &[(Direction::Inbound, &table)],
+    )?;
     fill_devmap(&mut ebpf, fwd_object::OBJECT, abi::DEVMAP, devices)?;
     fwd_object::load_program(&mut ebpf, Role::External)?;
     Ok(ebpf)

@@ -1,6 +1,7 @@
 //! The deployed forwarder's pinned maps, opened by name and type in one place: reading the
 //! NAT entries, the devmap and the counters (status, diagnose, bench), and the live edits
-//! fixes and lab faults make (devmap and SNAT entries). Devmap inserts resolve the ifindex in
+//! fixes and lab faults make (devmap and NAT entries; a NAT edit also republishes the
+//! forwarder's NAT index). Devmap inserts resolve the ifindex in
 //! the calling thread's namespace, so callers run them inside the forwarder's namespace.
 
 use std::borrow::Borrow;
@@ -9,7 +10,8 @@ use std::net::SocketAddrV4;
 use aya::maps::{DevMapHash, HashMap as BpfHashMap, Map, MapData, PerCpuArray};
 use serde::{Deserialize, Serialize};
 
-use crate::bpf::forwarder_abi::{self as abi, Counter, Endpoint, Slot};
+use super::nat_index;
+use crate::bpf::forwarder_abi::{self as abi, Counter, Direction, Endpoint, Slot};
 use crate::bpf::object::pinned_map;
 use crate::state;
 use crate::{Error, Result};
@@ -120,16 +122,29 @@ pub fn nat_get(inode: u64, name: &str, key: SocketAddrV4) -> Result<Option<Socke
         .map(SocketAddrV4::from))
 }
 
-/// Sets `key` -> `value` in the NAT map `name`.
+/// Sets `key` -> `value` in the NAT map `name` and republishes that direction's index.
 pub fn nat_insert(inode: u64, name: &str, key: SocketAddrV4, value: SocketAddrV4) -> Result<()> {
     nat(inode, name)?
         .insert(Endpoint::from(key), Endpoint::from(value), 0)
-        .map_err(|e| Error::bpf("insert", format!("{name} {key}"), e))
+        .map_err(|e| Error::bpf("insert", format!("{name} {key}"), e))?;
+    republish(inode, name)
 }
 
-/// Removes `key` from the NAT map `name`.
+/// Removes `key` from the NAT map `name` and republishes that direction's index.
 pub fn nat_remove(inode: u64, name: &str, key: SocketAddrV4) -> Result<()> {
     nat(inode, name)?
         .remove(&Endpoint::from(key))
-        .map_err(|e| Error::bpf("remove", format!("{name} {key}"), e))
+        .map_err(|e| Error::bpf("remove", format!("{name} {key}"), e))?;
+    republish(inode, name)
+}
+
+/// The forwarder reads NAT entries through `nat_index`: every change of a NAT map is
+/// followed by a rebuild of its direction's index ([`nat_index::republish`]).
+fn republish(inode: u64, name: &str) -> Result<()> {
+    let dir = match name {
+        abi::DNAT_MAP => Direction::Inbound,
+        abi::SNAT_MAP => Direction::Outbound,
+        other => return Err(Error::invalid("NAT map", format!("{other} is not one"))),
+    };
+    nat_index::republish(inode, dir).map(drop)
 }

@@ -30,3 +30,20 @@ pub fn write<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     std::fs::write(&tmp, text).map_err(|e| Error::io("write", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
 }
+
+/// An exclusive advisory lock (`flock`) on a directory, held until dropped: serializes the
+/// writers of what the directory holds across xdpdoctor processes.
+#[derive(Debug)]
+pub struct DirLock(#[allow(dead_code)] std::fs::File);
+
+/// Takes [`DirLock`] on `dir`, waiting for another holder to release it.
+pub fn lock_dir(dir: &Path) -> Result<DirLock> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(dir).map_err(|e| Error::io("open", dir, e))?;
+    // SAFETY: flock on an fd this function owns; no memory is passed to the kernel.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+    if rc != 0 {
+        return Err(Error::io("lock", dir, std::io::Error::last_os_error()));
+    }
+    Ok(DirLock(f))
+}

@@ -12,7 +12,7 @@ pub mod file;
 
 use std::path::{Path, PathBuf};
 
-pub use file::{read, write};
+pub use file::{lock_dir, read, write, DirLock};
 
 /// Root of xdpdoctor's state files.
 pub const STATE_ROOT: &str = "/run/xdpdoctor";

@@ -11,6 +11,7 @@ use etherparse::{Ipv4Header, TcpHeader};
 use xdpdoctor::bpf::forwarder_abi::{self as abi, Counter, Endpoint};
 use xdpdoctor::bpf::objects::{FORWARDER, ROUTER_PEER};
 use xdpdoctor::forwarder::maps::counters_of;
+use xdpdoctor::forwarder::nat_index;
 
 use crate::frames::Frame;
 use crate::nat_ns::Entry;
@@ -36,7 +37,7 @@ pub fn read_counters(map: &PerCpuArray<MapData, u64>) -> [u64; Counter::COUNT] {
 }
 
 /// Loads FORWARDER with `full_csum` (and `fib_cache_ns` if given; else the object's
-/// default), fills the NAT maps with `entries` and the devmap with `devs`. The programs are
+/// default), fills the NAT maps (and their index) with `entries` and the devmap with `devs`. The programs are
 /// not loaded yet (the verifier runs in the caller, per direction).
 pub fn load_forwarder(
     full: u32,
@@ -50,6 +51,8 @@ pub fn load_forwarder(
         loader.override_global(abi::GLOBAL_FIB_CACHE_NS, ttl_ns, true);
     }
     let mut bpf = loader.load(FORWARDER).expect("load forwarder object");
+    let pairs: Vec<_> = entries.iter().map(|e| (e.from, e.to)).collect();
+    nat_index::fill(&mut bpf, "forwarder", &pairs).expect("fill the NAT index");
 
     let mut dnat: HashMap<_, Endpoint, Endpoint> =
         HashMap::try_from(bpf.take_map(abi::DNAT_MAP).unwrap()).unwrap();

@@ -13,6 +13,7 @@ mod fix;
 mod frames;
 mod fwd_run;
 mod lab;
+mod nat_index;
 mod nat_ns;
 mod netlink_features;
 mod router;

@@ -36,6 +36,11 @@ pub const SNAT_MAP: &str = "snat_entries";
 pub const DEVMAP: &str = "devmap";
 /// PERCPU_ARRAY of [`Slot::COUNT`] `u64` outcome slots (see [`counters`]).
 pub const COUNTERS_MAP: &str = "counters";
+/// ARRAY of [`NatSlot`]s: the NAT maps' open-addressing index, 2 directions x 2 halves x
+/// [`NAT_SLOTS`] (see `forward::nat_index` and `forwarder.h`).
+pub const NAT_INDEX_MAP: &str = "nat_index";
+/// ARRAY[2] of `u32`: per direction, the half of `nat_index` the programs read (0 or 1).
+pub const NAT_ACTIVE_MAP: &str = "nat_active";
 /// Per-CPU scratch buffer of the full checksum; internal to the program.
 pub const CSUM_SCRATCH_MAP: &str = "csum_scratch";
 /// LRU_PERCPU_HASH [`FibKey`] -> [`FibNexthop`] of `bpf_fib_lookup` SUCCESS results; used
@@ -73,13 +78,22 @@ pub const MAX_ENTRIES: u32 = 4096;
 pub const MAX_DEVICES: u32 = 1024;
 /// `FWD_FIB_CACHE_ENTRIES`: capacity of `fib_cache` (keys; one value per possible CPU each).
 pub const FIB_CACHE_ENTRIES: u32 = 4096;
+/// `FWD_NAT_BITS`: log2 of the slots in one half of `nat_index`.
+pub const NAT_BITS: u32 = 13;
+/// `FWD_NAT_SLOTS`: slots in one half of `nat_index` (twice [`MAX_ENTRIES`]).
+pub const NAT_SLOTS: u32 = 1 << NAT_BITS;
+/// `FWD_NAT_PROBES`: slots a lookup probes before it defers to the hash map.
+pub const NAT_PROBES: u32 = 8;
+/// `FWD_NAT_HASH_MUL`.
+pub const NAT_HASH_MUL: u32 = 0x9e37_79b1;
+
 /// `FWD_SLOT_MAX`: entries of the `counters` map.
 pub const SLOT_MAX: usize = Slot::COUNT;
 
 /// `struct fwd_endpoint`: an IPv4 TCP endpoint, both fields in network byte order as they
 /// appear in the packet. `pad` is always 0 because keys are compared bytewise.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Endpoint {
     /// IPv4 address, network byte order (the octets in memory order).
     pub addr: [u8; 4],
@@ -129,6 +143,29 @@ impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.ip(), self.port())
     }
+}
+
+/// `struct fwd_nat_slot`: one slot of `nat_index`, a NAT map entry (`key.addr` 0: empty).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NatSlot {
+    /// The NAT map's key.
+    pub key: Endpoint,
+    /// Its value: the endpoint the key translates to.
+    pub to: Endpoint,
+}
+
+// SAFETY: repr(C), two Pod fields, no implicit padding (size asserted below).
+unsafe impl aya::Pod for NatSlot {}
+
+const _: () = assert!(std::mem::size_of::<NatSlot>() == 16);
+
+/// `fwd_nat_hash()`: the home position of `k` in a half of `nat_index`. Computed on the
+/// fields as stored (network byte order read as native integers), exactly as the program
+/// computes it on the packet's bytes.
+pub fn nat_hash(k: &Endpoint) -> u32 {
+    let port = u32::from(k.port);
+    (u32::from_ne_bytes(k.addr) ^ (port << 16 | port)).wrapping_mul(NAT_HASH_MUL) >> (32 - NAT_BITS)
 }
 
 /// `struct fwd_fib_key`: key of `fib_cache` (addresses in network byte order).
@@ -219,6 +256,41 @@ mod tests {
         );
         assert_eq!(header_define(h, "FWD_MAX_ENTRIES"), u64::from(MAX_ENTRIES));
         assert_eq!(header_define(h, "FWD_MAX_DEVICES"), u64::from(MAX_DEVICES));
+        assert_eq!(header_define(h, "FWD_NAT_BITS"), u64::from(NAT_BITS));
+        assert_eq!(header_define(h, "FWD_NAT_PROBES"), u64::from(NAT_PROBES));
+        let mul = h
+            .lines()
+            .find_map(|l| l.strip_prefix("#define FWD_NAT_HASH_MUL "))
+            .expect("FWD_NAT_HASH_MUL");
+        assert_eq!(mul.trim(), format!("{NAT_HASH_MUL:#x}u"));
+        assert!(NAT_SLOTS >= 2 * MAX_ENTRIES, "index load above 1/2");
+        // The hash is the header's expression, term by term.
+        assert!(h.contains(
+            "return ((k->addr ^ (port << 16 | port)) * FWD_NAT_HASH_MUL) >> (32 - FWD_NAT_BITS);"
+        ));
+    }
+
+    #[test]
+    fn nat_hash_spreads_and_stays_in_range() {
+        let mut seen = std::collections::HashSet::new();
+        for port in 8000..8064u16 {
+            let h = nat_hash(&Endpoint::new(Ipv4Addr::new(192, 168, 9, 1), port));
+            assert!(h < NAT_SLOTS);
+            seen.insert(h);
+        }
+        assert!(
+            seen.len() > 60,
+            "{} distinct homes for 64 ports",
+            seen.len()
+        );
+        // A known value, so a change of the formula on either side is noticed.
+        let k = Endpoint::new(Ipv4Addr::new(10, 123, 1, 1), 80);
+        let port = u32::from(80u16.to_be());
+        let addr = u32::from_ne_bytes([10, 123, 1, 1]);
+        assert_eq!(
+            nat_hash(&k),
+            (addr ^ (port << 16 | port)).wrapping_mul(0x9e37_79b1) >> 19
+        );
     }
 
     #[test]
