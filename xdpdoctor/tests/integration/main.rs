@@ -4,6 +4,7 @@
 // Tests report what they ran on stderr.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
+mod ab_objects;
 mod bench;
 mod checksum;
 mod common;
