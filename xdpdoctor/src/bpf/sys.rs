@@ -70,8 +70,11 @@ pub fn obj_get(p: &Path) -> Result<OwnedFd> {
 /// ifindex it is attached to (0 once its device is gone: the link is defunct).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkInfo {
+    /// `enum bpf_link_type`.
     pub link_type: u32,
+    /// The link's id.
     pub id: u32,
+    /// The id of the program it attaches.
     pub prog_id: u32,
     /// `xdp.ifindex`; meaningful only when `link_type == BPF_LINK_TYPE_XDP`.
     pub xdp_ifindex: u32,
@@ -122,6 +125,7 @@ pub fn pinned_xdp_link_attached(pin: &Path) -> Result<bool> {
     Ok(i.link_type == BPF_LINK_TYPE_XDP && i.xdp_ifindex != 0)
 }
 
+/// BPF_PROG_GET_FD_BY_ID: an fd for the loaded program with this id.
 pub fn prog_fd_by_id(id: u32) -> std::io::Result<OwnedFd> {
     #[repr(C)]
     struct Attr {

@@ -79,6 +79,9 @@ fn load(path: &std::path::Path, entries: &[Entry], devs: [u32; 2]) -> (Ebpf, &'s
 #[test]
 #[ignore]
 fn ab_objects() {
+    if crate::common::skip_unless_root("ab_objects") {
+        return;
+    }
     let dir = std::env::var("XDT_AB_DIR").expect("XDT_AB_DIR: a directory of .o files");
     let rounds: usize = env("XDT_AB_ROUNDS", 11);
     let size: usize = env("XDT_AB_SIZE", 64);
