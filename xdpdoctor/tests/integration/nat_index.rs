@@ -24,24 +24,28 @@ fn nat_index_matches_the_maps_at_capacity() {
     }
     let mut rng = Rng::new();
     let mut entries = random_entries_n(&mut rng, abi::MAX_ENTRIES as usize - 16);
-    // NAT_PROBES + 1 public endpoints with one home: the last cannot be placed.
-    let base = entries[0];
-    let home = nat_hash(&base.from);
-    let mut port = 1u16;
-    let mut n = 0u8;
-    while n <= NAT_PROBES as u8 {
-        let from = Endpoint::new(base.from.ip(), port);
-        port += 1;
-        if nat_hash(&from) != home || entries.iter().any(|e| e.from == from) {
-            continue;
-        }
-        let to = Endpoint::new(std::net::Ipv4Addr::new(10, 200, 0, 10 + n), 80);
+    // NAT_PROBES + 1 public endpoints with one home: the last cannot be placed. Candidates
+    // are 198.51.x.y on four ports (~64 per home, so there are always enough).
+    let candidates = (0..4u16).flat_map(|p| {
+        (0..=u16::MAX).map(move |i| {
+            Endpoint::new(
+                std::net::Ipv4Addr::new(198, 51, (i >> 8) as u8, i as u8),
+                8000 + p,
+            )
+        })
+    });
+    let home = nat_hash(&Endpoint::new(std::net::Ipv4Addr::new(198, 51, 0, 0), 8000));
+    let crafted: Vec<Endpoint> = candidates
+        .filter(|k| nat_hash(k) == home && !entries.iter().any(|e| e.from == *k))
+        .take(NAT_PROBES as usize + 1)
+        .collect();
+    assert_eq!(crafted.len(), NAT_PROBES as usize + 1);
+    for (n, from) in crafted.into_iter().enumerate() {
         entries.push(Entry {
             from,
-            to,
-            to_mac: [2, 0, 0, 0, 0xee, n],
+            to: Endpoint::new(std::net::Ipv4Addr::new(10, 200, 0, 10 + n as u8), 80),
+            to_mac: [2, 0, 0, 0, 0xee, n as u8],
         });
-        n += 1;
     }
     let dnat = nat_index::build(entries.iter().map(|e| (e.from, e.to)));
     let snat = nat_index::build(entries.iter().map(|e| (e.to, e.from)));
