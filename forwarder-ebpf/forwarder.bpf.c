@@ -15,6 +15,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "forwarder.h"
+#include "csum.h"
 
 #define AF_INET 2
 #define IP_MF 0x2000
@@ -48,6 +49,22 @@ struct {
 	__uint(max_entries, FWD_MAX_ENTRIES);
 } snat_entries SEC(".maps");
 
+/* The NAT maps' index (forwarder.h: layout, lookup, update protocol). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct fwd_nat_slot);
+	__uint(max_entries, 4 * FWD_NAT_SLOTS);
+} nat_index SEC(".maps");
+
+/* Per direction, the half of nat_index readers use (0 or 1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 2);
+} nat_active SEC(".maps");
+
 /*
  * ifindex -> ifindex. The value is struct bpf_devmap_val (ifindex first, then an optional
  * chained program) rather than a bare __u32: the kernel accepts both, but aya's DevMapHash
@@ -64,7 +81,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
 	__type(value, __u64);
-	__uint(max_entries, FWD_CNT_MAX);
+	__uint(max_entries, FWD_SLOT_MAX);
 } counters SEC(".maps");
 
 /* bpf_fib_lookup SUCCESS results, per CPU (see fib_cache_ns). Not pinned: private to each
@@ -88,6 +105,7 @@ struct {
 	__uint(max_entries, 1);
 } csum_scratch SEC(".maps");
 
+/* One update per packet: the slot that says what happened to it (forwarder.h). */
 static __always_inline void count(__u32 slot)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &slot);
@@ -96,50 +114,43 @@ static __always_inline void count(__u32 slot)
 		*v += 1; /* per-CPU slot: no atomics needed */
 }
 
-/* Counts the outcome and returns the verdict, so every exit is one line. */
-static __always_inline int done(__u32 slot, int verdict)
+/* Records the packet's outcome slot and returns its verdict, so every exit of decide() is one
+ * line and forward() sees both together. */
+static __always_inline int outcome(__u32 *slot, __u32 s, int verdict)
 {
-	count(slot);
+	*slot = s;
 	return verdict;
 }
 
-/* ---- One's complement arithmetic (RFC 1071 / RFC 1624) ----
- * Sums are kept over 16-bit words *as loaded from the packet* (native byte order). The one's
- * complement sum is byte-order independent, so storing the result the same way is correct
- * without any byte swapping. */
-
-/* Adds both 16-bit halves of a 32-bit packet field. */
-static __always_inline __u64 csum_add32(__u64 acc, __u32 v)
+/*
+ * The NAT entry of `key` in direction `dir`: probes the active half of nat_index from the
+ * key's home slot (forwarder.h). An empty slot ends the search (no entry); a window of
+ * FWD_NAT_PROBES slots all taken by other keys defers to the hash map `entries`, which the
+ * index was built from. The returned pointer is into an array map value: it stays readable
+ * for this run, and the writer does not reuse a half before every run that read it ended.
+ */
+static __always_inline struct fwd_endpoint *nat_lookup(void *entries,
+						       const struct fwd_endpoint *key,
+						       __u32 dir)
 {
-	return acc + (v & 0xffff) + (v >> 16);
-}
+	__u32 *half = bpf_map_lookup_elem(&nat_active, &dir);
+	__u32 base, pos;
 
-/* Folds a 64-bit accumulator to 16 bits, carries included. Two folds at each width suffice:
- * after the first the value is at most one bit wider than the target, the second absorbs it. */
-static __always_inline __u16 csum_fold(__u64 acc)
-{
-	acc = (acc & 0xffffffff) + (acc >> 32);
-	acc = (acc & 0xffffffff) + (acc >> 32);
-	acc = (acc & 0xffff) + (acc >> 16);
-	acc = (acc & 0xffff) + (acc >> 16);
-	return (__u16)acc;
-}
+	if (!half)
+		return 0;
+	base = (dir * 2 + (*half & 1)) << FWD_NAT_BITS;
+	pos = fwd_nat_hash(key);
+#pragma unroll
+	for (int i = 0; i < FWD_NAT_PROBES; i++) {
+		__u32 idx = base + ((pos + i) & (FWD_NAT_SLOTS - 1));
+		struct fwd_nat_slot *s = bpf_map_lookup_elem(&nat_index, &idx);
 
-/* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'). `diff` is the sum of ~m and m' words. */
-static __always_inline __u16 csum_update(__u16 check, __u64 diff)
-{
-	return ~csum_fold((__u16)~check + diff);
-}
-
-/* The checksum difference of replacing a 32-bit field `from` with `to`. */
-static __always_inline __u64 csum_diff32(__u32 from, __u32 to)
-{
-	return csum_add32(csum_add32(0, ~from), to);
-}
-
-static __always_inline __u64 csum_diff16(__u16 from, __u16 to)
-{
-	return (__u16)~from + (__u64)to;
+		if (!s || !s->key.addr)
+			return 0;
+		if (s->key.addr == key->addr && s->key.port == key->port)
+			return &s->to;
+	}
+	return bpf_map_lookup_elem(entries, key);
 }
 
 /*
@@ -232,17 +243,20 @@ static __always_inline int tcp_csum_full(struct xdp_md *ctx, struct iphdr *ip,
 }
 
 /*
- * Translates one endpoint of the packet to `to` and fixes both checksums. Inbound rewrites
- * the destination, outbound the source; the TCP checksum covers the addresses through the
- * pseudo-header, so it takes the address and the port difference.
+ * Translates one endpoint of the packet to `to` and fixes both checksums; with `hop`, also
+ * decrements the TTL (the packet leaves through XDP, so this is the router's hop). Inbound
+ * rewrites the destination, outbound the source; the TCP checksum covers the addresses
+ * through the pseudo-header, so it takes the address and the port difference. The IPv4
+ * header checksum gets one RFC 1624 update for the address and the TTL together.
  */
 static __always_inline void nat_rewrite(struct xdp_md *ctx, struct iphdr *ip, struct tcphdr *tcp,
 					__u32 l4_off, __u32 l4_len,
-					const struct fwd_endpoint *to, enum fwd_direction dir)
+					const struct fwd_endpoint *to, enum fwd_direction dir,
+					int hop)
 {
 	__u32 old_addr;
 	__u16 old_port;
-	__u64 addr_diff;
+	__u64 addr_diff, ip_diff;
 
 	if (dir == FWD_DIR_INBOUND) {
 		old_addr = ip->daddr;
@@ -257,30 +271,53 @@ static __always_inline void nat_rewrite(struct xdp_md *ctx, struct iphdr *ip, st
 	}
 
 	addr_diff = csum_diff32(old_addr, to->addr);
-	ip->check = csum_update(ip->check, addr_diff);
+	ip_diff = addr_diff;
+	if (hop) {
+		/* TTL shares its checksum word with the protocol byte. */
+		__u16 *ttl_word = (__u16 *)&ip->ttl;
+		__u16 old_word = *ttl_word;
+
+		ip->ttl--;
+		ip_diff += csum_diff16(old_word, *ttl_word);
+	}
+	ip->check = csum_update(ip->check, ip_diff);
 
 	if (full_csum && tcp_csum_full(ctx, ip, tcp, l4_off, l4_len) == 0)
 		return;
 	tcp->check = csum_update(tcp->check, addr_diff + csum_diff16(old_port, to->port));
 }
 
-/* NAT, next-hop MACs, redirect to `ifindex`: the SUCCESS path, from the fib or the cache. */
+/*
+ * The SUCCESS path, next hop from the fib or from the cache. The redirect is asked for first
+ * (bpf_redirect_map only records the target; the frame leaves after the program returns), so
+ * the frame is rewritten knowing where it goes:
+ *  - egress in the devmap: NAT, TTL - 1, next-hop MACs; XDP_REDIRECT (slot `redirected`);
+ *  - egress missing from the devmap: NAT only, XDP_PASS (slot `miss`). MACs and TTL stay as
+ *    received, so the stack takes the frame as addressed to this host and forwards it itself
+ *    (decrementing TTL once). With the next hop's MACs already written it would drop it as
+ *    PACKET_OTHERHOST. Flags XDP_PASS: a missing key must not become XDP_ABORTED.
+ */
 static __always_inline int nat_redirect(struct xdp_md *ctx, struct ethhdr *eth,
 					struct iphdr *ip, struct tcphdr *tcp, __u32 ihl_len,
 					__u32 l4_len, const struct fwd_endpoint *to,
 					enum fwd_direction dir, __u32 ifindex,
-					const __u8 *smac, const __u8 *dmac)
+					const __u8 *smac, const __u8 *dmac,
+					__u32 *slot, __u32 redirected, __u32 miss)
 {
-	nat_rewrite(ctx, ip, tcp, sizeof(*eth) + ihl_len, l4_len, to, dir);
+	__u32 l4_off = sizeof(*eth) + ihl_len;
+
+	if (bpf_redirect_map(&devmap, ifindex, XDP_PASS) != XDP_REDIRECT) {
+		nat_rewrite(ctx, ip, tcp, l4_off, l4_len, to, dir, 0);
+		return outcome(slot, miss, XDP_PASS);
+	}
+	nat_rewrite(ctx, ip, tcp, l4_off, l4_len, to, dir, 1);
 	__builtin_memcpy(eth->h_dest, dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, smac, ETH_ALEN);
-	/* Fallback XDP_PASS: a missing key must not become XDP_ABORTED (a silent drop). */
-	if (bpf_redirect_map(&devmap, ifindex, XDP_PASS) == XDP_REDIRECT)
-		return done(FWD_CNT_REDIRECTED, XDP_REDIRECT);
-	return done(FWD_CNT_DEVMAP_MISS, XDP_PASS);
+	return outcome(slot, redirected, XDP_REDIRECT);
 }
 
-static __always_inline int forward(struct xdp_md *ctx, enum fwd_direction dir)
+/* What happens to one packet: returns the verdict and sets *slot to its outcome. */
+static __always_inline int decide(struct xdp_md *ctx, enum fwd_direction dir, __u32 *slot)
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	void *data = (void *)(long)ctx->data;
@@ -297,42 +334,45 @@ static __always_inline int forward(struct xdp_md *ctx, enum fwd_direction dir)
 	__u32 ihl_len, tot_len, l4_len;
 	long rc;
 
-	count(FWD_CNT_SEEN);
-
 	/* Ethernet -> IPv4. VLAN-tagged frames are not IPv4 here and go to the stack. */
 	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
-		return done(FWD_CNT_NOT_IPV4, XDP_PASS);
+		return outcome(slot, FWD_SLOT_NOT_IPV4, XDP_PASS);
 
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > data_end)
-		return done(FWD_CNT_MALFORMED, XDP_PASS);
+		return outcome(slot, FWD_SLOT_MALFORMED, XDP_PASS);
 	if (ip->version != 4 || ip->ihl < 5)
-		return done(FWD_CNT_MALFORMED, XDP_PASS);
+		return outcome(slot, FWD_SLOT_MALFORMED, XDP_PASS);
 	ihl_len = ip->ihl * 4;
 	tot_len = bpf_ntohs(ip->tot_len);
 
 	if (ip->protocol != IPPROTO_TCP)
-		return done(FWD_CNT_NOT_TCP, XDP_PASS);
+		return outcome(slot, FWD_SLOT_NOT_TCP, XDP_PASS);
 	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
-		return done(FWD_CNT_FRAGMENT, XDP_PASS);
+		return outcome(slot, FWD_SLOT_FRAGMENT, XDP_PASS);
 
 	/* The TCP header follows the options; it must be inside the frame and the datagram. */
 	tcp = (void *)ip + ihl_len;
 	if ((void *)(tcp + 1) > data_end || tot_len < ihl_len + sizeof(*tcp))
-		return done(FWD_CNT_MALFORMED, XDP_PASS);
+		return outcome(slot, FWD_SLOT_MALFORMED, XDP_PASS);
 	l4_len = tot_len - ihl_len;
 
 	if (dir == FWD_DIR_INBOUND) {
 		key.addr = ip->daddr;
 		key.port = tcp->dest;
-		to = bpf_map_lookup_elem(&dnat_entries, &key);
+		to = nat_lookup(&dnat_entries, &key, dir);
 	} else {
 		key.addr = ip->saddr;
 		key.port = tcp->source;
-		to = bpf_map_lookup_elem(&snat_entries, &key);
+		to = nat_lookup(&snat_entries, &key, dir);
 	}
 	if (!to)
-		return done(FWD_CNT_NO_ENTRY, XDP_PASS);
+		return outcome(slot, FWD_SLOT_NO_ENTRY, XDP_PASS);
+
+	/* A router does not forward a packet whose TTL would reach 0: the stack gets it as it
+	 * arrived and answers (ICMP time exceeded when it forwards, see docs/forwarder.md). */
+	if (ip->ttl <= 1)
+		return outcome(slot, FWD_SLOT_TTL_EXCEEDED, XDP_PASS);
 
 	/* Ask the FIB about the packet as it will be after translation. */
 	params.family = AF_INET;
@@ -365,21 +405,15 @@ static __always_inline int forward(struct xdp_md *ctx, enum fwd_direction dir)
 			/* Copy first: an LRU element can be recycled under a reader; a zeroed
 			 * (recycled) copy fails the checks below and takes the full lookup. */
 			hop = *cached;
-			if (now < hop.expires_ns && hop.ifindex && tot_len <= hop.mtu) {
-				count(FWD_CNT_FIB_CACHE_HIT);
+			if (now < hop.expires_ns && hop.ifindex && tot_len <= hop.mtu)
 				return nat_redirect(ctx, eth, ip, tcp, ihl_len, l4_len, to, dir,
-						    hop.ifindex, hop.smac, hop.dmac);
-			}
+						    hop.ifindex, hop.smac, hop.dmac, slot,
+						    FWD_SLOT_CACHE_REDIRECTED,
+						    FWD_SLOT_CACHE_DEVMAP_MISS);
 		}
 	}
 
 	rc = bpf_fib_lookup(ctx, &params, sizeof(params), 0);
-	/* Negative: bad arguments (cannot happen with the above); >= FWD_FIB_RESULTS: a result
-	 * newer than this program. Neither has a slot; leave the packet to the stack. */
-	if (rc < 0 || rc >= FWD_FIB_RESULTS)
-		return done(FWD_CNT_PASSED_LOCAL, XDP_PASS);
-	count(FWD_CNT_FIB_BASE + rc);
-
 	switch (rc) {
 	case BPF_FIB_LKUP_RET_SUCCESS:
 		if (fib_cache_ns) {
@@ -396,20 +430,43 @@ static __always_inline int forward(struct xdp_md *ctx, enum fwd_direction dir)
 			bpf_map_update_elem(&fib_cache, &ckey, &hop, BPF_ANY);
 		}
 		return nat_redirect(ctx, eth, ip, tcp, ihl_len, l4_len, to, dir, params.ifindex,
-				    params.smac, params.dmac);
+				    params.smac, params.dmac, slot,
+				    FWD_SLOT_FIB_BASE + BPF_FIB_LKUP_RET_SUCCESS,
+				    FWD_SLOT_FIB_DEVMAP_MISS);
 	case BPF_FIB_LKUP_RET_NO_NEIGH:
 		/* Route found, neighbour unknown: NAT it, the stack forwards it and resolves ARP. */
-		nat_rewrite(ctx, ip, tcp, sizeof(*eth) + ihl_len, l4_len, to, dir);
-		return done(FWD_CNT_PASSED_NAT, XDP_PASS);
+		nat_rewrite(ctx, ip, tcp, sizeof(*eth) + ihl_len, l4_len, to, dir, 0);
+		return outcome(slot, FWD_SLOT_FIB_BASE + rc, XDP_PASS);
 	case BPF_FIB_LKUP_RET_BLACKHOLE:
 	case BPF_FIB_LKUP_RET_UNREACHABLE:
 	case BPF_FIB_LKUP_RET_PROHIBIT:
-		return done(FWD_CNT_DROPPED, XDP_DROP);
+		return outcome(slot, FWD_SLOT_FIB_BASE + rc, XDP_DROP);
+	case BPF_FIB_LKUP_RET_NOT_FWDED:
+	case BPF_FIB_LKUP_RET_FWD_DISABLED:
+	case BPF_FIB_LKUP_RET_UNSUPP_LWT:
+	case BPF_FIB_LKUP_RET_FRAG_NEEDED:
+	case BPF_FIB_LKUP_RET_NO_SRC_ADDR:
+		/* Local, forwarding off, needs encapsulation, too big, no source address: the
+		 * stack delivers, forwards or reports (ICMP) them itself. */
+		return outcome(slot, FWD_SLOT_FIB_BASE + rc, XDP_PASS);
 	default:
-		/* NOT_FWDED (local), FWD_DISABLED, FRAG_NEEDED, UNSUPP_LWT, NO_SRC_ADDR: the stack
-		 * delivers, forwards or reports (ICMP) them itself. */
-		return done(FWD_CNT_PASSED_LOCAL, XDP_PASS);
+		/* Negative (bad arguments: cannot happen with the above) or a result newer than
+		 * this program: leave the packet to the stack. */
+		return outcome(slot, FWD_SLOT_FIB_ERROR, XDP_PASS);
 	}
+}
+
+/*
+ * The one place where a packet's fate is known: decide() returns the verdict and its
+ * outcome slot, forward() counts it (one counter update per packet) and returns it.
+ */
+static __always_inline int forward(struct xdp_md *ctx, enum fwd_direction dir)
+{
+	__u32 slot = FWD_SLOT_FIB_ERROR;
+	int verdict = decide(ctx, dir, &slot);
+
+	count(slot);
+	return verdict;
 }
 
 /* External interfaces: DNAT by (daddr, dport). */

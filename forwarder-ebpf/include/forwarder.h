@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
  * Kernel/user ABI of the xdpdoctor NAT forwarder: map value layouts and counter indexes.
- * Mirrored in Rust by xdpdoctor/src/bpf/forwarder_abi.rs (size assertions there); change both
- * together.
+ * Mirrored in Rust by xdpdoctor/src/bpf/forwarder_abi/ (size assertions and header-parsing
+ * tests there); change both together.
  */
 #ifndef XDPDOCTOR_FORWARDER_H
 #define XDPDOCTOR_FORWARDER_H
@@ -19,6 +19,43 @@ struct fwd_endpoint {
 /* Map sizes. */
 #define FWD_MAX_ENTRIES 4096
 #define FWD_MAX_DEVICES 1024
+
+/*
+ * NAT index: an open-addressing copy of each NAT map in a plain array (nat_index), so the
+ * per-packet lookup is a few inlined array reads instead of a hash-map lookup. The hash maps
+ * (dnat_entries, snat_entries) stay the authoritative entries; user space rebuilds a
+ * direction's index from its map after every change.
+ *
+ * Layout: 2 directions x 2 halves x FWD_NAT_SLOTS slots, slot index
+ * ((dir * 2 + half) << FWD_NAT_BITS) + pos. nat_active[dir] (0 or 1) names the half readers
+ * use. A writer fills the other half, flips nat_active[dir], then waits for an RCU grace
+ * period (every program run that could still read the old half has ended) before that half
+ * may be written again. A slot whose key.addr is 0 is empty (0.0.0.0 is never an endpoint).
+ *
+ * Lookup of key k: pos = fwd_nat_hash(k), probe pos, pos+1, ... (mod FWD_NAT_SLOTS) up to
+ * FWD_NAT_PROBES slots: a slot with key k is the entry; an empty slot means no entry; if all
+ * FWD_NAT_PROBES slots are taken by other keys, the hash map decides (an entry the builder
+ * could not place within FWD_NAT_PROBES slots of its home is found there).
+ */
+#define FWD_NAT_BITS 13
+#define FWD_NAT_SLOTS (1 << FWD_NAT_BITS)
+#define FWD_NAT_PROBES 8
+#define FWD_NAT_HASH_MUL 0x9e3779b1u
+
+/* One slot of nat_index: a NAT map entry. */
+struct fwd_nat_slot {
+	struct fwd_endpoint key;
+	struct fwd_endpoint to;
+};
+
+/* Home position of `k` in a half of nat_index: a multiplicative hash of the address and the
+ * port, both as stored (network byte order), taking the top FWD_NAT_BITS bits. */
+static inline __u32 fwd_nat_hash(const struct fwd_endpoint *k)
+{
+	__u32 port = k->port;
+
+	return ((k->addr ^ (port << 16 | port)) * FWD_NAT_HASH_MUL) >> (32 - FWD_NAT_BITS);
+}
 /* fib_cache capacity (keys; each key has one value per possible CPU). */
 #define FWD_FIB_CACHE_ENTRIES 4096
 
@@ -47,31 +84,35 @@ struct fwd_fib_nexthop {
 	__u32 pad2;
 };
 
-/*
- * Per-CPU packet counters, one slot per outcome. Every packet the forwarder sees increments
- * FWD_CNT_SEEN and exactly one outcome counter. A packet that reached bpf_fib_lookup also
- * increments the fib slot of its result; a packet served from fib_cache instead increments
- * FWD_CNT_FIB_CACHE_HIT and no fib slot (so fib_success counts lookups, not packets).
- * FWD_CNT_FIB_CACHE_HIT is neither an outcome nor a fib slot.
- */
-enum fwd_counter {
-	FWD_CNT_SEEN = 0,  /* every packet that entered the program */
-	FWD_CNT_NOT_IPV4,  /* not Ethernet/IPv4 (ARP, IPv6, VLAN...): XDP_PASS */
-	FWD_CNT_NOT_TCP,   /* IPv4 but not TCP: XDP_PASS */
-	FWD_CNT_FRAGMENT,  /* IPv4 fragment: XDP_PASS (no L4 header to NAT) */
-	FWD_CNT_MALFORMED, /* truncated or bad IHL: XDP_PASS, the stack decides */
-	FWD_CNT_NO_ENTRY,  /* TCP, but no NAT entry for it: XDP_PASS */
-	FWD_CNT_FIB_BASE,  /* + bpf_fib_lookup() result (0..FWD_FIB_RESULTS-1) */
-	FWD_CNT_REDIRECTED = FWD_CNT_FIB_BASE + 10, /* bpf_redirect_map returned XDP_REDIRECT */
-	FWD_CNT_DEVMAP_MISS,   /* fib egress ifindex not in devmap: NATed, XDP_PASS */
-	FWD_CNT_PASSED_NAT,    /* NATed, then XDP_PASS so the stack resolves the neighbour */
-	FWD_CNT_PASSED_LOCAL,  /* fib says local/not forwarded: XDP_PASS unmodified */
-	FWD_CNT_DROPPED,       /* fib says blackhole/unreachable/prohibit: XDP_DROP */
-	FWD_CNT_FIB_CACHE_HIT, /* fib_cache hit: bpf_fib_lookup skipped (not an outcome) */
-	FWD_CNT_MAX,
-};
-
+/* bpf_fib_lookup results (BPF_FIB_LKUP_RET_SUCCESS 0 .. BPF_FIB_LKUP_RET_NO_SRC_ADDR 9). */
 #define FWD_FIB_RESULTS 10
+
+/*
+ * Per-CPU outcome slots (the `counters` map): every packet the forwarder sees increments
+ * exactly one slot, the one that says what happened to it; for a packet that reached
+ * bpf_fib_lookup the slot also says the lookup's result, and for one served from fib_cache
+ * that it was. One map update per packet. User space derives the counters it reports (seen,
+ * one outcome per packet, one fib slot per lookup, cache hits) by summing slots:
+ * xdpdoctor/src/bpf/forwarder_abi.rs, Slot::counters, holds that table.
+ */
+enum fwd_slot {
+	FWD_SLOT_NOT_IPV4 = 0,     /* not Ethernet/IPv4 (ARP, IPv6, VLAN...): XDP_PASS */
+	FWD_SLOT_NOT_TCP,          /* IPv4 but not TCP: XDP_PASS */
+	FWD_SLOT_FRAGMENT,         /* IPv4 fragment: XDP_PASS (no L4 header to NAT) */
+	FWD_SLOT_MALFORMED,        /* truncated or bad IHL: XDP_PASS, the stack decides */
+	FWD_SLOT_NO_ENTRY,         /* TCP, but no NAT entry for it: XDP_PASS */
+	FWD_SLOT_TTL_EXCEEDED,     /* NAT entry, TTL <= 1: XDP_PASS unmodified, the stack answers */
+	/* + bpf_fib_lookup() result: SUCCESS (0) = NATed and redirected; NO_NEIGH = NATed,
+	 * XDP_PASS; BLACKHOLE, UNREACHABLE, PROHIBIT = XDP_DROP; the others = XDP_PASS
+	 * unmodified. */
+	FWD_SLOT_FIB_BASE,
+	/* SUCCESS, but the egress interface is not in the devmap: NATed, XDP_PASS. */
+	FWD_SLOT_FIB_DEVMAP_MISS = FWD_SLOT_FIB_BASE + FWD_FIB_RESULTS,
+	FWD_SLOT_FIB_ERROR,        /* lookup error or unknown result: XDP_PASS unmodified */
+	FWD_SLOT_CACHE_REDIRECTED, /* next hop from fib_cache: NATed and redirected */
+	FWD_SLOT_CACHE_DEVMAP_MISS, /* next hop from fib_cache, egress not in devmap: XDP_PASS */
+	FWD_SLOT_MAX,
+};
 
 /* Which way a program translates. */
 enum fwd_direction {

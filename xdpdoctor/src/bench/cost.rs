@@ -1,23 +1,40 @@
-//! The forwarder program's own cost: non-live `BPF_PROG_TEST_RUN` with `repeat` = N, the
-//! kernel's duration / N, next to a bare XDP_PASS program (the harness floor) and
-//! redirect-only. Nothing is transmitted in this mode; verdicts are returned, not executed.
+//! The programs' own cost: non-live `BPF_PROG_TEST_RUN` (verdict returned, not executed), the
+//! kernel's duration / repeat, for a bare XDP_PASS program (the harness floor),
+//! `xdp_restore_pass`, redirect-only, the router peer and private forwarder instances (cache
+//! off and on).
 //!
-//! The forwarder here is a private instance (own maps, never pinned) filled like a
-//! deployment. Non-live repeats run on the *same* buffer, so after the first run the frame is
-//! already translated: an identity DNAT entry per target keeps every repeat on the full path
-//! (lookup hit, `bpf_fib_lookup` SUCCESS, rewrite, redirect), checked with the counters.
+//! Non-live repeats run on the *same* buffer, so every run sees the previous run's output:
+//! - the forwarder's frame is already translated after the first run: an identity DNAT entry
+//!   per target keeps every repeat on the full path (lookup hit, `bpf_fib_lookup` SUCCESS,
+//!   rewrite, redirect), checked with its counters;
+//! - the forwarder and the router decrement the TTL on every run: frames start at TTL
+//!   [`COST_TTL`] and one call repeats at most [`REPEAT_PER_CALL`] times, so no run reaches
+//!   TTL 1 (which would measure the early-exit path). A figure is the kernel time of all calls
+//!   divided by their runs; it excludes the per-call copy in and out, which happens outside
+//!   the kernel's timer.
+//!
+//! Each program is attached to the bench's idle pin device while it is timed
+//! (`programs::pin_in_dispatcher`), so the many short calls do not each wait for an XDP
+//! dispatcher update.
+//!
+//! Phases: [`CostPrograms::load`] -> [`CostPrograms::row`] per frame size (timing each program,
+//! [`time_program`]) -> [`check_full_path`] on the forwarders' counters.
 
-use aya::maps::{DevMapHash, HashMap as BpfHashMap, PerCpuArray};
-use aya::{Ebpf, EbpfLoader};
+use std::time::Duration;
+
+use aya::maps::{MapData, PerCpuArray};
+use aya::programs::Xdp;
+use aya::Ebpf;
 use serde::Serialize;
 
-use super::traffic::FlowSet;
-use super::variants::{
-    load_prog, load_restore, read_counters, set_pristine, xdp, PROG_RESTORE_PASS,
-};
-use crate::bpf::forwarder_abi::{self as abi, Counter, Endpoint};
-use crate::bpf::objects;
+use super::programs::{self, Pristine};
+use super::traffic::{Dest, Endpoints, FlowSet};
+use super::variants::FIB_CACHE_MS;
+use crate::bpf::forwarder_abi::{self as abi, Counter};
+use crate::bpf::object::take_map;
 use crate::bpf::test_run::run_xdp;
+use crate::forwarder::maps::counters_of;
+use crate::forwarder::object::{Tunables, OBJECT};
 use crate::forwarder::Entry;
 use crate::{cancel, Error, Result};
 
@@ -25,145 +42,265 @@ const XDP_PASS: u32 = 2;
 const XDP_REDIRECT: u32 = 4;
 /// Samples per figure; the median is reported.
 const SAMPLES: usize = 3;
+/// TTL of the cost frames: the most hops one buffer can take.
+pub const COST_TTL: u8 = 255;
+/// Runs per call: below [`COST_TTL`] - 1, so a TTL-decrementing program never reaches TTL 1.
+pub const REPEAT_PER_CALL: u32 = 250;
 
+/// ns/packet of every program at one frame size.
 #[derive(Debug, Clone, Serialize)]
 pub struct CostRow {
+    /// Bytes per frame.
     pub frame_size: usize,
     /// `xdp_pass`: the test-run floor (context setup, program call).
     pub xdp_pass_ns: f64,
     /// `xdp_restore_pass`, the kernel-NAT variant's entry program: its excess over
     /// `xdp_pass` is the generator's extra cost in that variant.
     pub restore_pass_ns: f64,
+    /// `xdp_redirect_only`.
     pub redirect_only_ns: f64,
+    /// `xdp_router`: parse, TTL, fib lookup, MACs, redirect.
+    pub router_peer_ns: f64,
+    /// The default forwarder (next-hop cache off).
     pub forwarder_ns: f64,
+    /// The forwarder with the next-hop cache on (every run after the first is a hit).
+    pub forwarder_fib_cache_ns: f64,
     /// forwarder - xdp_pass: what parsing, lookups, fib and rewrite add per packet.
     pub forwarder_own_ns: f64,
+    /// forwarder - router peer: what NAT adds to a router (map lookup, L4 checksum, the
+    /// forwarder's counter and parsing of TCP).
+    pub forwarder_over_router_ns: f64,
 }
 
-/// Measures in the current thread's namespace (vm's): `ingress` is eth0, `target` ve-m1,
-/// `devices` every ifindex for the forwarder's devmap.
-pub fn measure(
-    ingress: u32,
-    target: u32,
-    devices: &[u32],
-    entries: &[Entry],
-    full_csum: bool,
-    flows: &[FlowSet],
-    repeat: u32,
-) -> Result<Vec<CostRow>> {
-    let mut pass =
-        Ebpf::load(objects::PASSTHROUGH).map_err(|e| Error::bpf("load", "passthrough.bpf.o", e))?;
-    load_prog(&mut pass, abi::PROG_PASS)?;
+/// The programs timed, in [`CostRow`] order.
+#[derive(Debug, Clone, Copy)]
+enum Timed {
+    Pass,
+    Restore,
+    RedirectOnly,
+    Router,
+    Forwarder,
+    ForwarderCached,
+}
 
-    let (restore, mut pristine) = load_restore()?;
+impl Timed {
+    const ALL: [Timed; 6] = [
+        Timed::Pass,
+        Timed::Restore,
+        Timed::RedirectOnly,
+        Timed::Router,
+        Timed::Forwarder,
+        Timed::ForwarderCached,
+    ];
 
-    let mut redirect = EbpfLoader::new()
-        .override_global(abi::GLOBAL_TARGET_IFINDEX, &target, true)
-        .load(objects::REDIRECT_ONLY)
-        .map_err(|e| Error::bpf("load", "redirect_only.bpf.o", e))?;
-    {
-        let m = redirect
-            .map_mut(abi::REDIRECT_DEVMAP)
-            .ok_or_else(|| Error::bpf("find map", abi::REDIRECT_DEVMAP, "missing"))?;
-        DevMapHash::try_from(m)
-            .map_err(|e| Error::bpf("map type", abi::REDIRECT_DEVMAP, e))?
-            .insert(target, target, None, 0)
-            .map_err(|e| Error::bpf("insert", abi::REDIRECT_DEVMAP, e))?;
-    }
-    load_prog(&mut redirect, abi::PROG_REDIRECT_ONLY)?;
-
-    let full = u32::from(full_csum);
-    let mut fwd = EbpfLoader::new()
-        .override_global(abi::GLOBAL_FULL_CSUM, &full, true)
-        .load(objects::FORWARDER)
-        .map_err(|e| Error::bpf("load", "forwarder.bpf.o", e))?;
-    {
-        let m = fwd
-            .map_mut(abi::DNAT_MAP)
-            .ok_or_else(|| Error::bpf("find map", abi::DNAT_MAP, "missing"))?;
-        let mut dnat: BpfHashMap<_, Endpoint, Endpoint> =
-            BpfHashMap::try_from(m).map_err(|e| Error::bpf("map type", abi::DNAT_MAP, e))?;
-        for e in entries {
-            let to = Endpoint::from(e.to);
-            for key in [Endpoint::from(e.from), to] {
-                dnat.insert(key, to, 0)
-                    .map_err(|err| Error::bpf("insert", abi::DNAT_MAP, err))?;
-            }
+    /// The verdict every run must return.
+    fn verdict(self) -> u32 {
+        match self {
+            Timed::Pass | Timed::Restore => XDP_PASS,
+            _ => XDP_REDIRECT,
         }
     }
-    {
-        let m = fwd
-            .map_mut(abi::DEVMAP)
-            .ok_or_else(|| Error::bpf("find map", abi::DEVMAP, "missing"))?;
-        let mut dm: DevMapHash<_> =
-            DevMapHash::try_from(m).map_err(|e| Error::bpf("map type", abi::DEVMAP, e))?;
-        for &i in devices {
-            dm.insert(i, i, None, 0)
-                .map_err(|e| Error::bpf("insert", abi::DEVMAP, e))?;
-        }
-    }
-    load_prog(&mut fwd, abi::PROG_EXTERNAL)?;
-    let counters: PerCpuArray<_, u64> = PerCpuArray::try_from(
-        fwd.map(abi::COUNTERS_MAP)
-            .ok_or_else(|| Error::bpf("find map", abi::COUNTERS_MAP, "missing"))?,
-    )
-    .map_err(|e| Error::bpf("map type", abi::COUNTERS_MAP, e))?;
+}
 
-    let mut rows = Vec::new();
-    for set in flows {
-        let frame = set.frame(0);
-        let time = |prog: &aya::programs::Xdp, verdict: u32, what: &str| -> Result<f64> {
-            let mut v = Vec::with_capacity(SAMPLES);
-            for _ in 0..SAMPLES {
-                cancel::check()?;
-                let r = run_xdp(prog, ingress, frame, repeat, 0)?;
-                if r.retval != verdict {
-                    return Err(Error::unexpected(
-                        format!("{what} on a {}-byte SYN", set.frame_size),
-                        format!("verdict {} (expected {verdict})", r.retval),
-                    ));
-                }
-                v.push(r.duration.as_nanos() as f64);
-            }
-            Ok(super::stats::median(&mut v))
+/// The programs timed, private to this measurement (maps never pinned; each program attached
+/// only to the idle pin device while it is timed).
+struct CostPrograms {
+    pass: Ebpf,
+    restore: Ebpf,
+    pristine: Pristine,
+    redirect: Ebpf,
+    router: Ebpf,
+    forwarder: Ebpf,
+    forwarder_cached: Ebpf,
+    counters: [PerCpuArray<MapData, u64>; 2],
+}
+
+impl CostPrograms {
+    /// `target` is ve-m1 (redirect-only's target), `devices` every ifindex of vm.
+    fn load(target: u32, devices: &[u32], entries: &[Entry], t: Tunables) -> Result<Self> {
+        let (restore, pristine) = programs::restore_pass()?;
+        let uncached = Tunables {
+            fib_cache_ns: 0,
+            ..t
         };
-        let before = read_counters(&counters)?;
-        let xdp_pass_ns = time(xdp(&pass, abi::PROG_PASS)?, XDP_PASS, abi::PROG_PASS)?;
-        set_pristine(&mut pristine, frame)?;
-        let restore_pass_ns = time(
-            xdp(&restore, PROG_RESTORE_PASS)?,
-            XDP_PASS,
-            PROG_RESTORE_PASS,
-        )?;
-        let redirect_only_ns = time(
-            xdp(&redirect, abi::PROG_REDIRECT_ONLY)?,
-            XDP_REDIRECT,
-            abi::PROG_REDIRECT_ONLY,
-        )?;
-        let forwarder_ns = time(
-            xdp(&fwd, abi::PROG_EXTERNAL)?,
-            XDP_REDIRECT,
-            abi::PROG_EXTERNAL,
-        )?;
-        let after = read_counters(&counters)?;
-        let runs = u64::from(repeat.max(1)) * SAMPLES as u64;
-        let redirected = after[Counter::Redirected as usize] - before[Counter::Redirected as usize];
-        if redirected != runs {
-            return Err(Error::unexpected(
-                "forwarder cost measurement",
-                format!(
-                    "{redirected} of {runs} runs took the full NAT path (identity entry missing?)"
-                ),
-            ));
+        let cached = Tunables {
+            fib_cache_ns: u64::from(FIB_CACHE_MS) * 1_000_000,
+            ..t
+        };
+        let mut forwarder = programs::forwarder_private(uncached, entries, devices)?;
+        let mut forwarder_cached = programs::forwarder_private(cached, entries, devices)?;
+        let counters = [
+            take_map(&mut forwarder, OBJECT, abi::COUNTERS_MAP)?,
+            take_map(&mut forwarder_cached, OBJECT, abi::COUNTERS_MAP)?,
+        ];
+        Ok(CostPrograms {
+            pass: programs::pass()?,
+            restore,
+            pristine,
+            redirect: programs::redirect_only(target)?,
+            router: programs::router_peer(devices)?,
+            forwarder,
+            forwarder_cached,
+            counters,
+        })
+    }
+
+    /// The object and program name of `p`.
+    fn program(&mut self, p: Timed) -> (&mut Ebpf, &'static str) {
+        match p {
+            Timed::Pass => (&mut self.pass, abi::PROG_PASS),
+            Timed::Restore => (&mut self.restore, abi::PROG_RESTORE_PASS),
+            Timed::RedirectOnly => (&mut self.redirect, abi::PROG_REDIRECT_ONLY),
+            Timed::Router => (&mut self.router, abi::PROG_ROUTER),
+            Timed::Forwarder => (&mut self.forwarder, abi::PROG_EXTERNAL),
+            Timed::ForwarderCached => (&mut self.forwarder_cached, abi::PROG_EXTERNAL),
         }
-        rows.push(CostRow {
-            frame_size: set.frame_size,
+    }
+
+    /// Times every program on one frame of `service` (to the public endpoint) and, for the
+    /// router, of `target` (to the container), in `ingress`'s namespace; each program is kept
+    /// in the XDP dispatcher by the device `pin_ifindex` while it is timed.
+    fn row(
+        &mut self,
+        ingress: u32,
+        pin_ifindex: u32,
+        service: &FlowSet,
+        target: &FlowSet,
+        repeat: u32,
+    ) -> Result<CostRow> {
+        let size = service.frame_size;
+        programs::set_pristine(&mut self.pristine, service.frame(0))?;
+        let before = self.forwarder_counters()?;
+        let mut ns = [0f64; Timed::ALL.len()];
+        for (i, p) in Timed::ALL.into_iter().enumerate() {
+            let frame = match p {
+                Timed::Router => target.frame(0),
+                _ => service.frame(0),
+            };
+            let (ebpf, name) = self.program(p);
+            let pin = programs::pin_in_dispatcher(ebpf, name, pin_ifindex)?;
+            let prog = programs::xdp(ebpf, name)?;
+            ns[i] = time_program(prog, name, ingress, frame, repeat, p.verdict(), size)?;
+            drop(pin);
+        }
+        let after = self.forwarder_counters()?;
+        let runs = u64::from(repeat.max(1)) * SAMPLES as u64;
+        check_full_path(&before, &after, runs)?;
+        let [xdp_pass_ns, restore_pass_ns, redirect_only_ns, router_peer_ns, forwarder_ns, forwarder_fib_cache_ns] =
+            ns;
+        Ok(CostRow {
+            frame_size: size,
             xdp_pass_ns,
             restore_pass_ns,
             redirect_only_ns,
+            router_peer_ns,
             forwarder_ns,
+            forwarder_fib_cache_ns,
             forwarder_own_ns: (forwarder_ns - xdp_pass_ns).max(0.0),
-        });
+            forwarder_over_router_ns: forwarder_ns - router_peer_ns,
+        })
+    }
+
+    fn forwarder_counters(&self) -> Result<[[u64; Counter::COUNT]; 2]> {
+        Ok([
+            counters_of(&self.counters[0])?,
+            counters_of(&self.counters[1])?,
+        ])
+    }
+}
+
+/// What the measurement runs against: vm's interfaces and the deployment's entries.
+pub struct CostSetup<'a> {
+    /// vm's eth0: the frames arrive here.
+    pub ingress: u32,
+    /// The idle device that keeps the measured program in the XDP dispatcher.
+    pub pin_ifindex: u32,
+    /// ve-m1: redirect-only's target.
+    pub target: u32,
+    /// Every ifindex of vm, for the devmaps.
+    pub devices: &'a [u32],
+    /// The deployment's NAT entries.
+    pub entries: &'a [Entry],
+    /// The deployment's tunables.
+    pub tunables: Tunables,
+    /// Frame addresses.
+    pub endpoints: &'a Endpoints,
+}
+
+/// Measures in the current thread's namespace (vm's): one row per frame size, `repeat` runs
+/// per figure.
+pub fn measure(s: &CostSetup, sizes: &[usize], repeat: u32) -> Result<Vec<CostRow>> {
+    let mut progs = CostPrograms::load(s.target, s.devices, s.entries, s.tunables)?;
+    let mut rows = Vec::new();
+    for &size in sizes {
+        let service = FlowSet::new(s.endpoints, size, 1, Dest::Service, COST_TTL)?;
+        let routed = FlowSet::new(s.endpoints, size, 1, Dest::Target, COST_TTL)?;
+        rows.push(progs.row(s.ingress, s.pin_ifindex, &service, &routed, repeat)?);
     }
     Ok(rows)
+}
+
+/// Median over [`SAMPLES`] of the ns per run of `prog` on `frame`: each sample is `repeat`
+/// runs in calls of at most [`REPEAT_PER_CALL`], kernel time summed over the calls. Every
+/// call must end with `verdict`.
+fn time_program(
+    prog: &Xdp,
+    name: &str,
+    ingress: u32,
+    frame: &[u8],
+    repeat: u32,
+    verdict: u32,
+    size: usize,
+) -> Result<f64> {
+    let mut samples = Vec::with_capacity(SAMPLES);
+    for _ in 0..SAMPLES {
+        let (mut done, mut kernel) = (0u32, Duration::ZERO);
+        while done < repeat.max(1) {
+            cancel::check()?;
+            let n = (repeat - done).clamp(1, REPEAT_PER_CALL);
+            let r = run_xdp(prog, ingress, frame, n, 0)?;
+            if r.retval != verdict {
+                return Err(Error::unexpected(
+                    format!("{name} on a {size}-byte SYN"),
+                    format!("verdict {} (expected {verdict})", r.retval),
+                ));
+            }
+            kernel += r.duration * n;
+            done += n;
+        }
+        samples.push(kernel.as_nanos() as f64 / f64::from(done));
+    }
+    Ok(super::stats::median(&mut samples))
+}
+
+/// Every run of both forwarder instances took the full NAT path: redirected, the uncached
+/// one through a lookup each time, the cached one from its cache after its first lookup.
+fn check_full_path(
+    before: &[[u64; Counter::COUNT]; 2],
+    after: &[[u64; Counter::COUNT]; 2],
+    runs: u64,
+) -> Result<()> {
+    let d = |i: usize, c: Counter| after[i][c as usize] - before[i][c as usize];
+    let bad = |what: &str, got: u64| {
+        Error::unexpected(
+            "forwarder cost measurement",
+            format!("{what}: {got} of {runs} runs (identity entry missing? TTL ran out?)"),
+        )
+    };
+    for i in 0..2 {
+        if d(i, Counter::Redirected) != runs {
+            return Err(bad("redirected", d(i, Counter::Redirected)));
+        }
+    }
+    if d(0, Counter::FibSuccess) != runs {
+        return Err(bad(
+            "fib lookups without the cache",
+            d(0, Counter::FibSuccess),
+        ));
+    }
+    // Misses: the first run on each CPU and one per cache lifetime (FIB_CACHE_MS).
+    if d(1, Counter::FibCacheHit) * 100 < runs * 99 {
+        return Err(bad("cache hits", d(1, Counter::FibCacheHit)));
+    }
+    Ok(())
 }

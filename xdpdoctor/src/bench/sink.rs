@@ -7,7 +7,9 @@
 //! The counter drops the IPv4 frames it counted (`drop_ipv4`): the delivery point is the
 //! container's XDP hook, and nothing behind it (skb allocation, GRO, the container's TCP
 //! stack answering SYNs) adds a cost that would be the same for every variant and hide their
-//! differences. ARP still passes. The attachment is a bpf_link held in memory: dropping the
+//! differences. ARP still passes. Before dropping, it writes the generator's TTL back
+//! (`restore_ttl`): the page goes back to the generator and, recycled, must not arrive one
+//! hop older (the forwarder and the router peer decrement TTL). The attachment is a bpf_link held in memory: dropping the
 //! [`Sink`] (or the process dying) detaches it.
 
 use aya::maps::{MapData, PerCpuArray};
@@ -19,22 +21,27 @@ use crate::bpf::objects;
 use crate::netns::Netns;
 use crate::{Error, Result};
 
+/// The attached counter.
 pub struct Sink {
     /// Keeps the program and its link alive.
     _ebpf: Ebpf,
     rx_count: PerCpuArray<MapData, u64>,
+    /// Where it is attached.
     pub ifname: String,
+    /// In which namespace.
     pub netns: String,
 }
 
 impl Sink {
-    /// Loads `xdp_count` and attaches it (driver mode) to `ifname` in `ns`.
-    pub fn attach(ns: &Netns, ifname: &str) -> Result<Sink> {
+    /// Loads `xdp_count` and attaches it (driver mode) to `ifname` in `ns`; IPv4 frames get
+    /// TTL `restore_ttl` back and are dropped after counting.
+    pub fn attach(ns: &Netns, ifname: &str, restore_ttl: u8) -> Result<Sink> {
         let ifname = ifname.to_string();
         let ns_name = ns.name.clone();
         ns.run(move || {
             let mut ebpf = EbpfLoader::new()
                 .override_global(abi::GLOBAL_COUNT_DROP_IPV4, &1u32, true)
+                .override_global(abi::GLOBAL_COUNT_RESTORE_TTL, &restore_ttl, true)
                 .load(objects::COUNT)
                 .map_err(|e| Error::bpf("load", "count.bpf.o", e))?;
             let prog: &mut Xdp = ebpf

@@ -7,6 +7,10 @@
 //! IPv4 and TCP checksums (conntrack verifies TCP checksums in PREROUTING) and are padded to
 //! the exact frame size with TCP payload, so the 64-byte frame is the classic minimum
 //! Ethernet frame (without FCS) and the 1500-byte one fills the 1500-byte MTU's worth.
+//!
+//! Frames go to the forwarder's public endpoint ([`Dest::Service`]), except for the router
+//! peer, which has no NAT and forwards what is addressed to the container ([`Dest::Target`]):
+//! the same route, the same next hop.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
@@ -26,6 +30,19 @@ const HEADERS: usize = 14 + 20 + 20;
 /// First source port; flow `i` uses `BASE_SPORT + i`.
 const BASE_SPORT: u16 = 20000;
 
+/// The TTL the generator sends. The sink writes it back into delivered frames
+/// (`count.bpf.c` `restore_ttl`) so recycled pages start every pass as a first hop.
+pub const TTL: u8 = 64;
+
+/// Where a flow set's frames are addressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dest {
+    /// The forwarder's public endpoint (the DNAT `from`).
+    Service,
+    /// The container's endpoint (the DNAT `to`), as a plain router would forward it.
+    Target,
+}
+
 /// Where the frames come from and go to.
 #[derive(Debug, Clone, Copy)]
 pub struct Endpoints {
@@ -34,20 +51,37 @@ pub struct Endpoints {
     /// vm's eth0 MAC: the frames must be addressed to it or the stack drops them as
     /// PACKET_OTHERHOST in the kernel-NAT variant.
     pub dst_mac: [u8; 6],
+    /// The client's address (source).
     pub client: Ipv4Addr,
     /// The forwarder's public endpoint (the DNAT `from`).
     pub service: SocketAddrV4,
+    /// The container's endpoint behind it (the DNAT `to`).
+    pub target: SocketAddrV4,
 }
 
-/// One SYN per flow, all of the same frame size.
+impl Endpoints {
+    /// The destination endpoint of `dest`.
+    pub fn dest(&self, dest: Dest) -> SocketAddrV4 {
+        match dest {
+            Dest::Service => self.service,
+            Dest::Target => self.target,
+        }
+    }
+}
+
+/// One SYN per flow, all of the same frame size and destination.
 #[derive(Debug, Clone)]
 pub struct FlowSet {
+    /// Bytes per frame (without FCS).
     pub frame_size: usize,
+    /// Where the frames are addressed.
+    pub dest: Dest,
     frames: Vec<Vec<u8>>,
 }
 
 impl FlowSet {
-    pub fn new(ep: &Endpoints, frame_size: usize, flows: u16) -> Result<Self> {
+    /// `flows` SYNs of `frame_size` bytes to `dest`, with IPv4 TTL `ttl`.
+    pub fn new(ep: &Endpoints, frame_size: usize, flows: u16, dest: Dest, ttl: u8) -> Result<Self> {
         if frame_size < HEADERS {
             return Err(Error::invalid(
                 "bench frame size",
@@ -55,35 +89,43 @@ impl FlowSet {
             ));
         }
         let frames = (0..flows.max(1))
-            .map(|i| syn_frame(ep, BASE_SPORT + i, frame_size))
+            .map(|i| syn_frame(ep, BASE_SPORT + i, ep.dest(dest), ttl, frame_size))
             .collect::<Result<Vec<_>>>()?;
-        Ok(FlowSet { frame_size, frames })
+        Ok(FlowSet {
+            frame_size,
+            dest,
+            frames,
+        })
     }
 
+    /// Number of flows.
     pub fn len(&self) -> usize {
         self.frames.len()
     }
 
+    /// True without flows (never, as built by [`FlowSet::new`]).
     pub fn is_empty(&self) -> bool {
         self.frames.is_empty()
     }
 
+    /// The frame of flow `i` (modulo the number of flows).
     pub fn frame(&self, i: usize) -> &[u8] {
         &self.frames[i % self.frames.len()]
     }
 }
 
-/// Builds a TCP SYN from `ep.client:sport` to `ep.service` of exactly `size` bytes.
-pub fn syn_frame(ep: &Endpoints, sport: u16, size: usize) -> Result<Vec<u8>> {
+/// Builds a TCP SYN from `ep.client:sport` to `dst` with TTL `ttl`, of exactly `size` bytes.
+pub fn syn_frame(
+    ep: &Endpoints,
+    sport: u16,
+    dst: SocketAddrV4,
+    ttl: u8,
+    size: usize,
+) -> Result<Vec<u8>> {
     let payload = vec![0x5au8; size.saturating_sub(HEADERS)];
     let builder = PacketBuilder::ethernet2(ep.src_mac, ep.dst_mac)
-        .ipv4(ep.client.octets(), ep.service.ip().octets(), 64)
-        .tcp(
-            sport,
-            ep.service.port(),
-            0x1000_0000 + u32::from(sport),
-            64240,
-        )
+        .ipv4(ep.client.octets(), dst.ip().octets(), ttl)
+        .tcp(sport, dst.port(), 0x1000_0000 + u32::from(sport), 64240)
         .syn();
     let mut out = Vec::with_capacity(size);
     builder
@@ -178,13 +220,14 @@ mod tests {
             dst_mac: [2, 0, 0, 0, 0, 2],
             client: Ipv4Addr::new(192, 168, 9, 254),
             service: "192.168.9.1:8080".parse().unwrap(),
+            target: "10.123.1.1:80".parse().unwrap(),
         }
     }
 
     #[test]
     fn frames_have_exact_size_and_valid_checksums() {
-        for size in FRAME_SIZES {
-            let set = FlowSet::new(&ep(), size, 4).unwrap();
+        for (size, dest) in [(64, Dest::Service), (1500, Dest::Target)] {
+            let set = FlowSet::new(&ep(), size, 4, dest, TTL).unwrap();
             assert_eq!(set.len(), 4);
             for i in 0..4 {
                 let f = set.frame(i);
@@ -196,11 +239,13 @@ mod tests {
                 };
                 let h = ip.header().to_header();
                 assert_eq!(h.header_checksum, h.calc_header_checksum());
+                assert_eq!(h.time_to_live, TTL);
+                assert_eq!(h.destination, ep().dest(dest).ip().octets());
                 let Some(etherparse::TransportSlice::Tcp(tcp)) = p.transport else {
                     panic!("not tcp")
                 };
                 assert!(tcp.syn() && !tcp.ack());
-                assert_eq!(tcp.destination_port(), 8080);
+                assert_eq!(tcp.destination_port(), ep().dest(dest).port());
                 assert_eq!(tcp.source_port(), BASE_SPORT + i as u16);
                 let th = tcp.to_header();
                 assert_eq!(

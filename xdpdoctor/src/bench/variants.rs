@@ -1,80 +1,105 @@
-//! The programs under test and how one measurement of a variant runs.
+//! The variants measured side by side, and the programs their frames are pushed into.
 //!
 //! Every variant is driven by the same generator ([`super::traffic::push_live`]) with
-//! `ingress_ifindex` = vm's eth0, in vm's namespace; only the program the frames are pushed
-//! into differs:
+//! `ingress_ifindex` = vm's eth0, in vm's namespace; only the program (and, for the router
+//! peer, the destination of the frames) differs:
 //!
-//! | variant           | program pushed into                       | path after it                |
-//! |-------------------|-------------------------------------------|------------------------------|
-//! | xdp-redirect-only | `xdp_redirect_only` -> ve-m1               | devmap, veth ring, host0     |
-//! | forwarder         | `xdp_fwd_external`, maps of the lab's one  | same                         |
-//! | forwarder-fib-cache | same, next-hop cache on ([`FIB_CACHE_MS`]) | same                       |
-//! | forwarder+trace   | same, with every probe of `trace` attached | same                         |
-//! | kernel-nat        | `xdp_restore_pass` (headers reset, PASS)   | stack: conntrack, nft DNAT, forward, ve-m1 |
+//! | variant             | program pushed into                          | path after it                |
+//! |---------------------|----------------------------------------------|------------------------------|
+//! | xdp-redirect-only   | `xdp_redirect_only` -> ve-m1                  | devmap, veth ring, host0     |
+//! | router-peer         | `xdp_router` (xdp_fwd's logic, no NAT); frames to the container | same          |
+//! | forwarder           | `xdp_fwd_external`, maps of the lab's one     | same                         |
+//! | forwarder-fib-cache | same, next-hop cache on ([`FIB_CACHE_MS`])    | same                         |
+//! | forwarder+trace     | same as forwarder, every probe of `trace` attached | same                    |
+//! | kernel-nat          | `xdp_restore_pass` (headers reset, PASS)      | stack: conntrack, nft DNAT, forward, ve-m1 |
 //!
 //! Kernel NAT cannot use the bare `xdp_pass`: the stack translates the frame in place and
 //! live-frames test runs hand the same page back (see `traffic::PER_CALL` and
 //! `forwarder-ebpf/bench_restore.bpf.c`). Its extra cost is reported next to `xdp_pass`.
 //!
-//! The forwarder is loaded fresh from the embedded object but **reuses the deployed
-//! forwarder's pinned maps** (`EbpfLoader::map_pin_path`): same code, same NAT entries, same
-//! devmap, same counters, so `xdpdoctor status` sees the bench's packets. (A live-frames test
-//! run needs a program fd; the deployment pins links and maps, not programs.)
+//! The forwarder is loaded fresh by `forwarder::object` but **reuses the deployed forwarder's
+//! pinned maps**: same code, same NAT entries, same devmap, same counters, so `xdpdoctor
+//! status` sees the bench's packets. (A live-frames test run needs a program fd; the
+//! deployment pins links and maps, not programs.)
 
 use std::cell::RefCell;
 use std::path::Path;
 
-use aya::maps::{Array, DevMapHash, MapData, PerCpuArray};
+use aya::maps::{MapData, PerCpuArray};
+use aya::programs::xdp::XdpLink;
 use aya::programs::Xdp;
-use aya::{Ebpf, EbpfLoader};
+use aya::Ebpf;
 use serde::{Deserialize, Serialize};
 
+use super::programs::{self, Pristine};
+use super::traffic::Dest;
 use crate::bpf::forwarder_abi::{self as abi, Counter};
-use crate::bpf::objects;
-use crate::{Error, Result};
-
-/// `bench_restore.bpf.c`: restore the first [`RESTORE_LEN`] bytes from a map, then XDP_PASS.
-pub const PROG_RESTORE_PASS: &str = "xdp_restore_pass";
-/// ARRAY[1] of the pristine frame head, written before each test run.
-pub const PRISTINE_MAP: &str = "bench_pristine";
-/// `BENCH_HDR_LEN`: covers Ethernet + IPv4 + TCP headers without options.
-pub const RESTORE_LEN: usize = 64;
+use crate::bpf::object::take_map;
+use crate::forwarder::maps::counters_of;
+use crate::forwarder::object::{Tunables, OBJECT};
+use crate::Result;
 
 /// The next-hop cache lifetime of the forwarder-fib-cache variant (`fib_cache_ms`).
 pub const FIB_CACHE_MS: u32 = 100;
 
-/// Maps the deployed forwarder pins; the bench's forwarder instances share them.
-const SHARED_MAPS: [&str; 4] = [abi::DNAT_MAP, abi::SNAT_MAP, abi::DEVMAP, abi::COUNTERS_MAP];
-
+/// One program (and path) the bench measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "kebab-case")]
 pub enum Variant {
+    /// Redirect every frame to ve-m1, unparsed: the XDP redirect limit.
     #[serde(rename = "xdp-redirect-only")]
     RedirectOnly,
+    /// A plain XDP router (samples/bpf/xdp_fwd's logic, no NAT): the forwarder's peer.
+    RouterPeer,
+    /// The deployed forwarder's code and maps.
     Forwarder,
+    /// The same with the next-hop cache on.
     ForwarderFibCache,
+    /// The forwarder with every probe of `trace` attached.
     #[serde(rename = "forwarder+trace")]
     ForwarderTrace,
+    /// XDP_PASS into the stack: conntrack and nftables NAT, `ip_forward`.
     KernelNat,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 5] = [
+    /// Every variant, in measuring order within a round.
+    pub const ALL: [Variant; 6] = [
         Variant::RedirectOnly,
+        Variant::RouterPeer,
         Variant::Forwarder,
         Variant::ForwarderFibCache,
         Variant::ForwarderTrace,
         Variant::KernelNat,
     ];
 
+    /// The name in tables and JSON.
     pub const fn name(self) -> &'static str {
         match self {
             Variant::RedirectOnly => "xdp-redirect-only",
+            Variant::RouterPeer => "router-peer",
             Variant::Forwarder => "forwarder",
             Variant::ForwarderFibCache => "forwarder-fib-cache",
             Variant::ForwarderTrace => "forwarder+trace",
             Variant::KernelNat => "kernel-nat",
         }
+    }
+
+    /// Where this variant's frames are addressed: the router has no NAT, so it gets what a
+    /// router forwards to the container; every other variant gets the public endpoint.
+    pub const fn dest(self) -> Dest {
+        match self {
+            Variant::RouterPeer => Dest::Target,
+            _ => Dest::Service,
+        }
+    }
+
+    /// True for the variants that run the forwarder's code (its counters move).
+    pub const fn is_forwarder(self) -> bool {
+        matches!(
+            self,
+            Variant::Forwarder | Variant::ForwarderFibCache | Variant::ForwarderTrace
+        )
     }
 }
 
@@ -84,51 +109,45 @@ impl std::fmt::Display for Variant {
     }
 }
 
-/// The loaded programs, owned by the vm namespace thread.
+/// The loaded programs of the live variants, owned by the vm namespace thread.
 pub struct Programs {
     redirect: Ebpf,
+    router: Ebpf,
     forwarder: Ebpf,
     /// The same object and pinned maps with `fib_cache_ns` set (its `fib_cache` is private).
     forwarder_cached: Ebpf,
     restore: Ebpf,
-    pristine: RefCell<Array<MapData, [u8; RESTORE_LEN]>>,
+    pristine: RefCell<Pristine>,
     fwd_counters: PerCpuArray<MapData, u64>,
 }
 
 impl Programs {
-    /// Loads all three objects. `target_ifindex` is ve-m1 (redirect-only's fixed target);
-    /// `pin_dir` is the deployed forwarder's pin directory. Call inside vm's namespace.
-    pub fn load(target_ifindex: u32, pin_dir: &Path, full_csum: bool) -> Result<Programs> {
-        let mut redirect = EbpfLoader::new()
-            .override_global(abi::GLOBAL_TARGET_IFINDEX, &target_ifindex, true)
-            .load(objects::REDIRECT_ONLY)
-            .map_err(|e| Error::bpf("load", "redirect_only.bpf.o", e))?;
-        {
-            let m = redirect
-                .map_mut(abi::REDIRECT_DEVMAP)
-                .ok_or_else(|| Error::bpf("find map", abi::REDIRECT_DEVMAP, "missing"))?;
-            let mut dm: DevMapHash<_> = DevMapHash::try_from(m)
-                .map_err(|e| Error::bpf("map type", abi::REDIRECT_DEVMAP, e))?;
-            dm.insert(target_ifindex, target_ifindex, None, 0)
-                .map_err(|e| Error::bpf("insert", abi::REDIRECT_DEVMAP, e))?;
-        }
-        load_prog(&mut redirect, abi::PROG_REDIRECT_ONLY)?;
-
-        let mut forwarder = load_forwarder(pin_dir, full_csum, 0)?;
-        let forwarder_cached =
-            load_forwarder(pin_dir, full_csum, u64::from(FIB_CACHE_MS) * 1_000_000)?;
-        let fwd_counters = PerCpuArray::try_from(
-            forwarder
-                .take_map(abi::COUNTERS_MAP)
-                .ok_or_else(|| Error::bpf("find map", abi::COUNTERS_MAP, "missing"))?,
-        )
-        .map_err(|e| Error::bpf("map type", abi::COUNTERS_MAP, e))?;
-
-        let (restore, pristine) = load_restore()?;
+    /// Loads every variant's program. `target_ifindex` is ve-m1 (redirect-only's fixed
+    /// target), `devices` every ifindex of vm (the router's devmap), `pin_dir` the deployed
+    /// forwarder's pin directory and `t` its tunables. Call inside vm's namespace.
+    pub fn load(
+        target_ifindex: u32,
+        devices: &[u32],
+        pin_dir: &Path,
+        t: Tunables,
+    ) -> Result<Programs> {
+        let cached = Tunables {
+            fib_cache_ns: u64::from(FIB_CACHE_MS) * 1_000_000,
+            ..t
+        };
+        let uncached = Tunables {
+            fib_cache_ns: 0,
+            ..t
+        };
+        let mut forwarder = programs::forwarder_pinned(pin_dir, uncached)?;
+        // The shared (pinned) counters, read through this instance's handle.
+        let fwd_counters = take_map(&mut forwarder, OBJECT, abi::COUNTERS_MAP)?;
+        let (restore, pristine) = programs::restore_pass()?;
         Ok(Programs {
-            redirect,
+            redirect: programs::redirect_only(target_ifindex)?,
+            router: programs::router_peer(devices)?,
             forwarder,
-            forwarder_cached,
+            forwarder_cached: programs::forwarder_pinned(pin_dir, cached)?,
             restore,
             pristine: RefCell::new(pristine),
             fwd_counters,
@@ -140,7 +159,7 @@ impl Programs {
     pub fn before_call(&self, v: Variant) -> impl FnMut(&[u8]) -> Result<()> + '_ {
         move |frame| {
             if v == Variant::KernelNat {
-                set_pristine(&mut self.pristine.borrow_mut(), frame)?;
+                programs::set_pristine(&mut self.pristine.borrow_mut(), frame)?;
             }
             Ok(())
         }
@@ -149,102 +168,35 @@ impl Programs {
     /// The program the generator pushes frames into for `v`.
     pub fn program(&self, v: Variant) -> Result<&Xdp> {
         match v {
-            Variant::RedirectOnly => xdp(&self.redirect, abi::PROG_REDIRECT_ONLY),
+            Variant::RedirectOnly => programs::xdp(&self.redirect, abi::PROG_REDIRECT_ONLY),
+            Variant::RouterPeer => programs::xdp(&self.router, abi::PROG_ROUTER),
             Variant::Forwarder | Variant::ForwarderTrace => {
-                xdp(&self.forwarder, abi::PROG_EXTERNAL)
+                programs::xdp(&self.forwarder, abi::PROG_EXTERNAL)
             }
-            Variant::ForwarderFibCache => xdp(&self.forwarder_cached, abi::PROG_EXTERNAL),
-            Variant::KernelNat => xdp(&self.restore, PROG_RESTORE_PASS),
+            Variant::ForwarderFibCache => programs::xdp(&self.forwarder_cached, abi::PROG_EXTERNAL),
+            Variant::KernelNat => programs::xdp(&self.restore, abi::PROG_RESTORE_PASS),
         }
+    }
+
+    /// Keeps `v`'s program in the XDP dispatcher while the link lives
+    /// ([`programs::pin_in_dispatcher`]).
+    pub fn pin(&mut self, v: Variant, pin_ifindex: u32) -> Result<XdpLink> {
+        let (ebpf, name) = match v {
+            Variant::RedirectOnly => (&mut self.redirect, abi::PROG_REDIRECT_ONLY),
+            Variant::RouterPeer => (&mut self.router, abi::PROG_ROUTER),
+            Variant::Forwarder | Variant::ForwarderTrace => {
+                (&mut self.forwarder, abi::PROG_EXTERNAL)
+            }
+            Variant::ForwarderFibCache => (&mut self.forwarder_cached, abi::PROG_EXTERNAL),
+            Variant::KernelNat => (&mut self.restore, abi::PROG_RESTORE_PASS),
+        };
+        programs::pin_in_dispatcher(ebpf, name, pin_ifindex)
     }
 
     /// The deployed forwarder's counters (shared map), summed over CPUs.
     pub fn forwarder_counters(&self) -> Result<[u64; Counter::COUNT]> {
-        read_counters(&self.fwd_counters)
+        counters_of(&self.fwd_counters)
     }
-}
-
-/// Loads the forwarder object with the deployment's pinned maps and `xdp_fwd_external` loaded.
-/// `fib_cache_ns` 0 is the deployed default (cache off).
-fn load_forwarder(pin_dir: &Path, full_csum: bool, fib_cache_ns: u64) -> Result<Ebpf> {
-    // Reuse the deployment's pins. aya creates (and pins) a map whose pin is missing, so
-    // check first: the bench must never add pins. `fib_cache` is not shared: never pinned.
-    let mut loader = EbpfLoader::new();
-    let full = u32::from(full_csum);
-    loader.override_global(abi::GLOBAL_FULL_CSUM, &full, true);
-    loader.override_global(abi::GLOBAL_FIB_CACHE_NS, &fib_cache_ns, true);
-    let paths: Vec<_> = SHARED_MAPS.iter().map(|m| (*m, pin_dir.join(m))).collect();
-    for (name, p) in &paths {
-        if !p.exists() {
-            return Err(Error::not_found(
-                format!("pinned forwarder map {}", p.display()),
-                Some("is the lab's forwarder deployed?".into()),
-            ));
-        }
-        loader.map_pin_path(name, p.as_path());
-    }
-    let mut forwarder = loader
-        .load(objects::FORWARDER)
-        .map_err(|e| Error::bpf("load", "forwarder.bpf.o (pinned maps)", e))?;
-    load_prog(&mut forwarder, abi::PROG_EXTERNAL)?;
-    Ok(forwarder)
-}
-
-/// Sums a per-CPU counter array of the forwarder's layout.
-pub fn read_counters<T: std::borrow::Borrow<MapData>>(
-    m: &PerCpuArray<T, u64>,
-) -> Result<[u64; Counter::COUNT]> {
-    let mut out = [0u64; Counter::COUNT];
-    for (i, slot) in out.iter_mut().enumerate() {
-        *slot = m
-            .get(&(i as u32), 0)
-            .map_err(|e| Error::bpf("read", abi::COUNTERS_MAP, e))?
-            .iter()
-            .sum();
-    }
-    Ok(out)
-}
-
-/// Loads `xdp_restore_pass` and returns its pristine-header map.
-pub fn load_restore() -> Result<(Ebpf, Array<MapData, [u8; RESTORE_LEN]>)> {
-    let mut restore = Ebpf::load(objects::BENCH_RESTORE)
-        .map_err(|e| Error::bpf("load", "bench_restore.bpf.o", e))?;
-    load_prog(&mut restore, PROG_RESTORE_PASS)?;
-    let pristine = Array::try_from(
-        restore
-            .take_map(PRISTINE_MAP)
-            .ok_or_else(|| Error::bpf("find map", PRISTINE_MAP, "missing"))?,
-    )
-    .map_err(|e| Error::bpf("map type", PRISTINE_MAP, e))?;
-    Ok((restore, pristine))
-}
-
-/// Stores the first [`RESTORE_LEN`] bytes of `frame` (which must be at least that long).
-pub fn set_pristine(m: &mut Array<MapData, [u8; RESTORE_LEN]>, frame: &[u8]) -> Result<()> {
-    let head: [u8; RESTORE_LEN] = frame
-        .get(..RESTORE_LEN)
-        .and_then(|h| h.try_into().ok())
-        .ok_or_else(|| {
-            Error::invalid("bench frame", format!("shorter than {RESTORE_LEN} bytes"))
-        })?;
-    m.set(0, head, 0)
-        .map_err(|e| Error::bpf("update", PRISTINE_MAP, e))
-}
-
-pub fn load_prog(ebpf: &mut Ebpf, name: &str) -> Result<()> {
-    let p: &mut Xdp = ebpf
-        .program_mut(name)
-        .ok_or_else(|| Error::bpf("find program", name, "missing from object"))?
-        .try_into()
-        .map_err(|e| Error::bpf("program type", name, e))?;
-    p.load().map_err(|e| Error::bpf("load program", name, e))
-}
-
-pub fn xdp<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a Xdp> {
-    ebpf.program(name)
-        .ok_or_else(|| Error::bpf("find program", name, "missing from object"))?
-        .try_into()
-        .map_err(|e| Error::bpf("program type", name, e))
 }
 
 /// Whatever keeps the trace probes attached; dropping it detaches them.

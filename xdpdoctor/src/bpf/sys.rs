@@ -179,6 +179,27 @@ pub fn link_update(
     unsafe { sys_bpf(BPF_LINK_UPDATE, &mut a) }.map(drop)
 }
 
+/// Returns once every BPF program run that started before the call has ended, so data those
+/// runs may still read (the inactive half of the forwarder's NAT index) can be rewritten.
+///
+/// XDP programs run inside RCU read-side critical sections (softirq/NAPI, `rcu_read_lock`
+/// in generic XDP and BPF_PROG_TEST_RUN), so an RCU grace period is enough:
+/// `membarrier(MEMBARRIER_CMD_GLOBAL)` is `synchronize_rcu()` (kernel/sched/membarrier.c).
+/// With `nohz_full` the kernel refuses that command; then a sleep far longer than any
+/// program run (microseconds) stands in, and the call says so in the log.
+pub fn wait_for_program_runs() {
+    const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
+    // SAFETY: membarrier takes two integers and touches no user memory.
+    let rc = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) };
+    if rc < 0 {
+        log::debug!(
+            "membarrier(GLOBAL) refused ({}); waiting 50 ms instead",
+            std::io::Error::last_os_error()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// The `BPF_MAP_*_ELEM` / `GET_NEXT_KEY` prefix of `union bpf_attr`.
 #[repr(C)]
 struct ElemAttr {

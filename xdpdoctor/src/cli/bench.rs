@@ -1,6 +1,6 @@
 //! `xdpdoctor bench [--json [FILE]] [--quick] [--packets N]`: builds its own lab, measures
-//! the forwarder against kernel NAT and redirect-only (and with trace attached), prints the
-//! tables, removes the lab. Exit 0 when the bench ran (targets missed are reported, not an
+//! the forwarder against a plain XDP router, kernel NAT and redirect-only (and with trace
+//! attached), prints the tables (one function each), removes the lab. Exit 0 when the bench ran (targets missed are reported, not an
 //! error), 2 on error.
 #![allow(clippy::print_stdout)] // the CLI prints results; the library never does
 
@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use comfy_table::Cell;
-use xdpdoctor::bench::{self, report::Ratios, BenchOptions, BenchReport};
+use xdpdoctor::bench::report::{Ratio, RATIOS};
+use xdpdoctor::bench::variants::Variant;
+use xdpdoctor::bench::{self, BenchOptions, BenchReport};
 
 use super::output::{bad, good, print_json, table};
 use super::progress::Bar;
@@ -61,131 +63,11 @@ fn f2(v: Option<f64>) -> String {
 }
 
 fn print_tables(r: &BenchReport) {
-    println!(
-        "xdpdoctor bench: Linux {}, {} CPU(s), {} | {} frames x {} round(s), {} flows{}",
-        r.machine.kernel,
-        r.machine.cpus,
-        r.machine.date,
-        r.packets,
-        r.rounds,
-        r.flows,
-        if r.quick { " (quick)" } else { "" }
-    );
-    let mut t = table(&[
-        "variant",
-        "frame",
-        "delivered Mpps",
-        "offered Mpps",
-        "wall Mpps",
-        "delivered",
-        "rounds (Mpps)",
-    ]);
-    for row in &r.throughput {
-        t.add_row(vec![
-            Cell::new(row.variant.name()),
-            Cell::new(format!("{} B", row.frame_size)),
-            Cell::new(row.skipped.clone().unwrap_or_else(|| f2(row.mpps))),
-            Cell::new(f2(row.offered_mpps)),
-            Cell::new(f2(row.wall_mpps)),
-            Cell::new(
-                row.delivered_ratio
-                    .map(|d| format!("{:.1}%", d * 100.0))
-                    .unwrap_or_else(|| "-".into()),
-            ),
-            Cell::new(
-                row.rounds_mpps
-                    .iter()
-                    .map(|m| format!("{m:.2}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-        ]);
-    }
-    println!("{t}");
-
-    let mut t = table(&[
-        "frame",
-        "forwarder / kernel-nat (>= 3x)",
-        "forwarder / redirect-only (>= 90%)",
-        "fib-cache / redirect-only (>= 90%)",
-        "with trace / without (>= 95%)",
-    ]);
-    for q in &r.ratios {
-        t.add_row(vec![
-            Cell::new(format!("{} B", q.frame_size)),
-            Cell::new(ratio_cell(
-                q,
-                q.forwarder_over_kernel_nat,
-                "forwarder_over_kernel_nat>=3",
-                false,
-            )),
-            Cell::new(ratio_cell(
-                q,
-                q.forwarder_over_redirect_only,
-                "forwarder_over_redirect_only>=0.90",
-                true,
-            )),
-            Cell::new(ratio_cell(
-                q,
-                q.fib_cache_over_redirect_only,
-                "fib_cache_over_redirect_only>=0.90",
-                true,
-            )),
-            Cell::new(ratio_cell(
-                q,
-                q.with_trace_over_without,
-                "with_trace_over_without>=0.95",
-                true,
-            )),
-        ]);
-    }
-    println!("{t}");
-
-    let mut t = table(&[
-        "frame",
-        "xdp_pass ns/pkt",
-        "restore+pass ns/pkt",
-        "redirect-only ns/pkt",
-        "forwarder ns/pkt",
-        "forwarder own ns/pkt",
-    ]);
-    for c in &r.ns_per_packet {
-        t.add_row(vec![
-            format!("{} B", c.frame_size),
-            format!("{:.0}", c.xdp_pass_ns),
-            format!("{:.0}", c.restore_pass_ns),
-            format!("{:.0}", c.redirect_only_ns),
-            format!("{:.0}", c.forwarder_ns),
-            format!("{:.0}", c.forwarder_own_ns),
-        ]);
-    }
-    println!("{t}");
-    println!("{}", r.diagnose_timing_note);
-    if let Some(rows) = &r.diagnose_timing {
-        let mut t = table(&[
-            "lab",
-            "containers",
-            "namespaces",
-            "lab up s",
-            "diagnose static ms",
-            "static ms/container",
-            "diagnose total ms",
-            "findings",
-        ]);
-        for d in rows {
-            t.add_row(vec![
-                d.lab.clone(),
-                d.containers.to_string(),
-                d.namespaces.to_string(),
-                format!("{:.1}", d.lab_up_s),
-                d.static_ms.to_string(),
-                format!("{:.2}", d.static_ms_per_container),
-                d.total_ms.to_string(),
-                d.findings.to_string(),
-            ]);
-        }
-        println!("{t}");
-    }
+    print_header(r);
+    print_throughput(r);
+    print_ratios(r);
+    print_costs(r);
+    print_diagnose_timing(r);
     for n in &r.notes {
         println!("note: {n}");
     }
@@ -195,18 +77,180 @@ fn print_tables(r: &BenchReport) {
     );
 }
 
-fn ratio_cell(q: &Ratios, v: Option<f64>, target: &str, percent: bool) -> String {
-    let Some(v) = v else {
+fn print_header(r: &BenchReport) {
+    let load = |l: Option<[f64; 3]>| {
+        l.map(|[a, b, c]| format!("{a:.2} {b:.2} {c:.2}"))
+            .unwrap_or_else(|| "?".into())
+    };
+    println!(
+        "xdpdoctor bench: Linux {}, {} CPU(s), {} | {} frames x {} round(s), {} flows{} | \
+         load average at start {}, at end {}",
+        r.machine.kernel,
+        r.machine.cpus,
+        r.machine.date,
+        r.packets,
+        r.rounds,
+        r.flows,
+        if r.quick { " (quick)" } else { "" },
+        load(r.machine.loadavg_at_start),
+        load(r.machine.loadavg_at_end),
+    );
+}
+
+fn print_throughput(r: &BenchReport) {
+    let mut t = table(&[
+        "variant",
+        "frame",
+        "delivered Mpps",
+        "rounds (Mpps)",
+        "spread",
+        "offered Mpps",
+        "wall Mpps",
+        "delivered",
+    ]);
+    for row in &r.throughput {
+        t.add_row(vec![
+            Cell::new(row.variant.name()),
+            Cell::new(format!("{} B", row.frame_size)),
+            Cell::new(row.skipped.clone().unwrap_or_else(|| f2(row.mpps))),
+            Cell::new(
+                row.rounds_mpps
+                    .iter()
+                    .map(|m| format!("{m:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            Cell::new(
+                row.spread_pct
+                    .map(|p| format!("{p:.1}%"))
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            Cell::new(f2(row.offered_mpps)),
+            Cell::new(f2(row.wall_mpps)),
+            Cell::new(
+                row.delivered_ratio
+                    .map(|d| format!("{:.1}%", d * 100.0))
+                    .unwrap_or_else(|| "-".into()),
+            ),
+        ]);
+    }
+    println!("{t}");
+}
+
+/// One row per ratio, one column per frame size: value, [min - max] over rounds, verdict.
+fn print_ratios(r: &BenchReport) {
+    let sizes: Vec<usize> = r.ns_per_packet.iter().map(|c| c.frame_size).collect();
+    let mut header = vec!["ratio".to_string(), "target".to_string()];
+    header.extend(sizes.iter().map(|s| format!("{s} B [rounds min - max]")));
+    let mut t = table(&header.iter().map(String::as_str).collect::<Vec<_>>());
+    for def in &RATIOS {
+        let factor = def.denominator == Variant::KernelNat;
+        let mut row = vec![
+            format!("{} / {}", def.numerator.name(), def.denominator.name()),
+            def.target
+                .map(|x| format!(">= {}", fmt_ratio(x.min, factor)))
+                .unwrap_or_else(|| "-".into()),
+        ];
+        for &size in &sizes {
+            let q = r
+                .ratios
+                .iter()
+                .find(|q| q.id == def.id && q.frame_size == size);
+            row.push(q.map(|q| ratio_cell(q, factor)).unwrap_or_default());
+        }
+        t.add_row(row);
+    }
+    println!("{t}");
+}
+
+fn fmt_ratio(v: f64, factor: bool) -> String {
+    if factor {
+        format!("{v:.2}x")
+    } else {
+        format!("{:.1}%", v * 100.0)
+    }
+}
+
+fn ratio_cell(q: &Ratio, factor: bool) -> String {
+    let Some(v) = q.value else {
         return "- (a side was not measured)".into();
     };
-    let text = if percent {
-        format!("{:.1}%", v * 100.0)
+    let mut text = fmt_ratio(v, factor);
+    if let (Some(lo), Some(hi)) = (q.min, q.max) {
+        if q.rounds.len() > 1 {
+            text.push_str(&format!(
+                " [{} - {}]",
+                fmt_ratio(lo, factor),
+                fmt_ratio(hi, factor)
+            ));
+        }
+    }
+    let noise = if q.within_noise == Some(true) {
+        " (within noise)"
     } else {
-        format!("{v:.2}x")
+        ""
     };
-    match q.targets_met.get(target) {
-        Some(true) => format!("{text} {}", good("met")),
-        Some(false) => format!("{text} {}", bad("below target")),
+    match q.met {
+        Some(true) => format!("{text} {}{noise}", good("met")),
+        Some(false) => format!("{text} {}{noise}", bad("below target")),
         None => text,
     }
+}
+
+fn print_costs(r: &BenchReport) {
+    let mut t = table(&[
+        "frame",
+        "xdp_pass",
+        "restore+pass",
+        "redirect-only",
+        "router-peer",
+        "forwarder",
+        "fib-cache",
+        "forwarder own",
+        "forwarder - router",
+    ]);
+    for c in &r.ns_per_packet {
+        t.add_row(vec![
+            format!("{} B", c.frame_size),
+            format!("{:.0}", c.xdp_pass_ns),
+            format!("{:.0}", c.restore_pass_ns),
+            format!("{:.0}", c.redirect_only_ns),
+            format!("{:.0}", c.router_peer_ns),
+            format!("{:.0}", c.forwarder_ns),
+            format!("{:.0}", c.forwarder_fib_cache_ns),
+            format!("{:.0}", c.forwarder_own_ns),
+            format!("{:.0}", c.forwarder_over_router_ns),
+        ]);
+    }
+    println!("ns/packet (non-live BPF_PROG_TEST_RUN, kernel time per run):\n{t}");
+}
+
+fn print_diagnose_timing(r: &BenchReport) {
+    println!("{}", r.diagnose_timing_note);
+    let Some(rows) = &r.diagnose_timing else {
+        return;
+    };
+    let mut t = table(&[
+        "lab",
+        "containers",
+        "namespaces",
+        "lab up s",
+        "diagnose static ms",
+        "static ms/container",
+        "diagnose total ms",
+        "findings",
+    ]);
+    for d in rows {
+        t.add_row(vec![
+            d.lab.clone(),
+            d.containers.to_string(),
+            d.namespaces.to_string(),
+            format!("{:.1}", d.lab_up_s),
+            d.static_ms.to_string(),
+            format!("{:.2}", d.static_ms_per_container),
+            d.total_ms.to_string(),
+            d.findings.to_string(),
+        ]);
+    }
+    println!("{t}");
 }

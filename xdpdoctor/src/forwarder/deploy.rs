@@ -227,8 +227,8 @@ fn refuse_if_deployed(ns: &Netns, inode: u64, dir: &Path) -> Result<()> {
     ))
 }
 
-/// NAT entries both ways, and the devmap with every interface of the namespace (as the seed's
-/// controller did). Returns the devmap entries written.
+/// NAT entries both ways and their index, and the devmap with every interface of the
+/// namespace (as the seed's controller did). Returns the devmap entries written.
 fn fill_maps(ebpf: &mut Ebpf, cfg: &ForwarderConfig, links: &[Link]) -> Result<Vec<(u32, String)>> {
     for (name, dir) in [(abi::DNAT_MAP, true), (abi::SNAT_MAP, false)] {
         let mut m: BpfHashMap<_, Endpoint, Endpoint> = map_mut(ebpf, OBJECT, name)?;
@@ -238,6 +238,12 @@ fn fill_maps(ebpf: &mut Ebpf, cfg: &ForwarderConfig, links: &[Link]) -> Result<V
                 .map_err(|err| Error::bpf("insert", format!("{name} {k}"), err))?;
         }
     }
+    let pairs: Vec<(Endpoint, Endpoint)> = cfg
+        .entries
+        .iter()
+        .map(|e| (Endpoint::from(e.from), Endpoint::from(e.to)))
+        .collect();
+    super::nat_index::fill(ebpf, OBJECT, &pairs)?;
     let mut devmap: DevMapHash<_> = map_mut(ebpf, OBJECT, abi::DEVMAP)?;
     let mut written = Vec::new();
     for l in links {

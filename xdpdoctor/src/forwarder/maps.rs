@@ -1,14 +1,17 @@
 //! The deployed forwarder's pinned maps, opened by name and type in one place: reading the
 //! NAT entries, the devmap and the counters (status, diagnose, bench), and the live edits
-//! fixes and lab faults make (devmap and SNAT entries). Devmap inserts resolve the ifindex in
+//! fixes and lab faults make (devmap and NAT entries; a NAT edit also republishes the
+//! forwarder's NAT index). Devmap inserts resolve the ifindex in
 //! the calling thread's namespace, so callers run them inside the forwarder's namespace.
 
+use std::borrow::Borrow;
 use std::net::SocketAddrV4;
 
 use aya::maps::{DevMapHash, HashMap as BpfHashMap, Map, MapData, PerCpuArray};
 use serde::{Deserialize, Serialize};
 
-use crate::bpf::forwarder_abi::{self as abi, Counter, Endpoint};
+use super::nat_index;
+use crate::bpf::forwarder_abi::{self as abi, Counter, Direction, Endpoint, Slot};
 use crate::bpf::object::pinned_map;
 use crate::state;
 use crate::{Error, Result};
@@ -59,18 +62,37 @@ pub fn read_devmap(inode: u64) -> Result<Vec<u32>> {
     Ok(v)
 }
 
-/// The per-CPU counters summed, in ABI order.
+/// The per-CPU counters summed, in report order ([`Counter::ALL`]).
 pub fn read_counters(inode: u64) -> Result<Vec<(Counter, u64)>> {
     let m: PerCpuArray<MapData, u64> =
         pinned_map(&path(inode, abi::COUNTERS_MAP), Map::PerCpuArray)?;
-    let mut out = Vec::new();
-    for c in Counter::ALL {
-        let vals = m
-            .get(&c.index(), 0)
-            .map_err(|e| Error::bpf("read", format!("{} {}", abi::COUNTERS_MAP, c.name()), e))?;
-        out.push((c, vals.iter().sum()));
+    Ok(abi::named_counters(&counters_of(&m)?))
+}
+
+/// The counters of any forwarder instance's `counters` map (pinned or private), derived from
+/// its outcome slots summed over CPUs; indexed by `Counter as usize`. A map whose size is not
+/// this build's slot count (a forwarder deployed by another version) is refused rather than
+/// misread.
+pub fn counters_of<T: Borrow<MapData>>(m: &PerCpuArray<T, u64>) -> Result<[u64; Counter::COUNT]> {
+    if m.len() as usize != Slot::COUNT {
+        return Err(Error::unexpected(
+            format!("forwarder map {}", abi::COUNTERS_MAP),
+            format!(
+                "{} slots, this xdpdoctor expects {} (deployed by another version? redeploy it)",
+                m.len(),
+                Slot::COUNT
+            ),
+        ));
     }
-    Ok(out)
+    let mut slots = [0u64; Slot::COUNT];
+    for s in Slot::ALL {
+        slots[s as usize] = m
+            .get(&s.index(), 0)
+            .map_err(|e| Error::bpf("read", format!("{} slot {s:?}", abi::COUNTERS_MAP), e))?
+            .iter()
+            .sum();
+    }
+    Ok(abi::counters_from_slots(&slots))
 }
 
 /// Whether `ifindex` is in the devmap.
@@ -108,16 +130,29 @@ pub fn nat_get(inode: u64, name: &str, key: SocketAddrV4) -> Result<Option<Socke
         .map(SocketAddrV4::from))
 }
 
-/// Sets `key` -> `value` in the NAT map `name`.
+/// Sets `key` -> `value` in the NAT map `name` and republishes that direction's index.
 pub fn nat_insert(inode: u64, name: &str, key: SocketAddrV4, value: SocketAddrV4) -> Result<()> {
     nat(inode, name)?
         .insert(Endpoint::from(key), Endpoint::from(value), 0)
-        .map_err(|e| Error::bpf("insert", format!("{name} {key}"), e))
+        .map_err(|e| Error::bpf("insert", format!("{name} {key}"), e))?;
+    republish(inode, name)
 }
 
-/// Removes `key` from the NAT map `name`.
+/// Removes `key` from the NAT map `name` and republishes that direction's index.
 pub fn nat_remove(inode: u64, name: &str, key: SocketAddrV4) -> Result<()> {
     nat(inode, name)?
         .remove(&Endpoint::from(key))
-        .map_err(|e| Error::bpf("remove", format!("{name} {key}"), e))
+        .map_err(|e| Error::bpf("remove", format!("{name} {key}"), e))?;
+    republish(inode, name)
+}
+
+/// The forwarder reads NAT entries through `nat_index`: every change of a NAT map is
+/// followed by a rebuild of its direction's index ([`nat_index::republish`]).
+fn republish(inode: u64, name: &str) -> Result<()> {
+    let dir = match name {
+        abi::DNAT_MAP => Direction::Inbound,
+        abi::SNAT_MAP => Direction::Outbound,
+        other => return Err(Error::invalid("NAT map", format!("{other} is not one"))),
+    };
+    nat_index::republish(inode, dir).map(drop)
 }

@@ -16,9 +16,16 @@ use crate::{Error, Result};
 /// The object, for messages.
 pub const OBJECT: &str = "forwarder.bpf.o";
 
-/// Maps a deployment pins and every later instance shares (NAT entries, devmap, counters).
-/// `fib_cache` is private to each instance and never pinned.
-pub const PINNED_MAPS: [&str; 4] = [abi::DNAT_MAP, abi::SNAT_MAP, abi::DEVMAP, abi::COUNTERS_MAP];
+/// Maps a deployment pins and every later instance shares (NAT entries and their index,
+/// devmap, counters). `fib_cache` is private to each instance and never pinned.
+pub const PINNED_MAPS: [&str; 6] = [
+    abi::DNAT_MAP,
+    abi::SNAT_MAP,
+    abi::NAT_INDEX_MAP,
+    abi::NAT_ACTIVE_MAP,
+    abi::DEVMAP,
+    abi::COUNTERS_MAP,
+];
 
 /// The forwarder's load-time tunables (`const volatile` globals).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

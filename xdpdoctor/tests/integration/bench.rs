@@ -1,18 +1,27 @@
 //! `xdpdoctor bench --quick --json` runs end to end on a lab of its own: every variant and
 //! frame size is in the JSON with a positive number (or, for forwarder+trace only, a stated
-//! reason it was skipped), the ratios and ns/packet are there, and nothing is left behind
-//! (namespaces, lab state, responders, pins). No timing is asserted.
+//! reason it was skipped), every ratio is there with its target and verdict, ns/packet too,
+//! each variant took its path (no WARNING note), and nothing is left behind (namespaces, lab
+//! state, responders, pins). No timing is asserted.
 #![allow(clippy::print_stderr)]
 
 use serde_json::Value;
 
 use crate::common::{self, assert_nothing_left, require_root, BIN};
 
-const VARIANTS: [&str; 4] = [
+const VARIANTS: [&str; 6] = [
     "xdp-redirect-only",
+    "router-peer",
     "forwarder",
+    "forwarder-fib-cache",
     "forwarder+trace",
     "kernel-nat",
+];
+/// Ratios with a target (issue 12), and the target.
+const TARGETS: [(&str, f64); 3] = [
+    ("forwarder_over_router_peer", 0.90),
+    ("forwarder_over_kernel_nat", 3.5),
+    ("with_trace_over_without", 0.95),
 ];
 const SIZES: [u64; 2] = [64, 1500];
 
@@ -103,23 +112,37 @@ fn bench_quick_json_has_every_field_and_leaves_nothing() {
     }
 
     let ratios = r["ratios"].as_array().expect("ratios array");
+    let trace_measured = rows
+        .iter()
+        .any(|t| t["variant"] == "forwarder+trace" && !t["mpps"].is_null());
     for size in SIZES {
-        let q = ratios
-            .iter()
-            .find(|q| q["frame_size"] == size)
-            .unwrap_or_else(|| panic!("no ratios for {size}"));
-        positive(&q["forwarder_over_kernel_nat"], "forwarder_over_kernel_nat");
-        positive(
-            &q["forwarder_over_redirect_only"],
+        let at = |id: &str| {
+            ratios
+                .iter()
+                .find(|q| q["id"] == id && q["frame_size"] == size)
+                .unwrap_or_else(|| panic!("no ratio {id} at {size}"))
+        };
+        for (id, target) in TARGETS {
+            let q = at(id);
+            assert_eq!(q["target"]["min"].as_f64(), Some(target), "{id} target");
+            if id == "with_trace_over_without" && !trace_measured {
+                assert!(q["value"].is_null() && q["met"].is_null(), "{id}: {q}");
+                continue;
+            }
+            let v = positive(&q["value"], &format!("{id} {size}B"));
+            assert_eq!(q["met"].as_bool(), Some(v >= target), "{id} met");
+            // One round (--quick): no spread to judge noise by.
+            assert!(q["within_noise"].is_null(), "{id}: {q}");
+        }
+        for id in [
             "forwarder_over_redirect_only",
-        );
-        let trace_measured = rows
-            .iter()
-            .any(|t| t["variant"] == "forwarder+trace" && !t["mpps"].is_null());
-        if trace_measured {
-            positive(&q["with_trace_over_without"], "with_trace_over_without");
-        } else {
-            assert!(q["with_trace_over_without"].is_null());
+            "router_peer_over_redirect_only",
+            "fib_cache_over_router_peer",
+            "fib_cache_over_forwarder",
+        ] {
+            let q = at(id);
+            positive(&q["value"], &format!("{id} {size}B"));
+            assert!(q["target"].is_null() && q["met"].is_null(), "{id}: {q}");
         }
     }
 
@@ -133,13 +156,23 @@ fn bench_quick_json_has_every_field_and_leaves_nothing() {
             "xdp_pass_ns",
             "restore_pass_ns",
             "redirect_only_ns",
+            "router_peer_ns",
             "forwarder_ns",
+            "forwarder_fib_cache_ns",
         ] {
             positive(&c[k], &format!("{size}B {k}"));
         }
         assert!(c["forwarder_own_ns"].as_f64().is_some(), "forwarder_own_ns");
     }
     assert!(r["diagnose_timing_note"].is_string());
+    let warnings: Vec<&str> = r["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .filter_map(|n| n.as_str())
+        .filter(|n| n.starts_with("WARNING"))
+        .collect();
+    assert!(warnings.is_empty(), "paths not clean: {warnings:?}");
 
     assert_nothing_left(&prefix);
     let left = pins_left(&prefix, &pins_before);

@@ -1,6 +1,6 @@
 //! The forwarder's NAT rewrite, run by the kernel on random frames, must produce exactly the
-//! frame a full recomputation gives: translated addresses/ports, fib MACs, and IPv4 and TCP
-//! checksums equal to a from-scratch computation. Regression test for the seed's checksum
+//! frame a full recomputation gives: translated addresses/ports, fib MACs, TTL one lower, and
+//! IPv4 and TCP checksums equal to a from-scratch computation. Regression test for the seed's checksum
 //! update (write-up problem 3 and the carry folding).
 //!
 //! The real BPF code runs (BPF_PROG_TEST_RUN with `ingress_ifindex`, so `bpf_fib_lookup` sees
@@ -21,24 +21,24 @@
 //! incremental update) and `full_csum = 1` (full recomputation, which must also repair
 //! frames that arrive with a partial, offload-pending TCP checksum).
 //!
-//! The frames and their generator are in `frames`, the namespace and NAT entries in `nat_ns`.
+//! The frames and their generator are in `frames`, the namespace and NAT entries in `nat_ns`,
+//! loading the programs and the expected frames in `fwd_run`. TTL, devmap-miss and router
+//! peer cases: `router.rs`.
 #![allow(clippy::print_stderr)]
 
-use aya::maps::{DevMapHash, HashMap, MapData, PerCpuArray};
-use aya::programs::Xdp;
-use aya::{Ebpf, EbpfLoader};
-use etherparse::{Ipv4Header, TcpHeader};
 use xdpdoctor::bpf::forwarder_abi::{self as abi, Counter, Endpoint};
-use xdpdoctor::bpf::objects::FORWARDER;
 use xdpdoctor::bpf::test_run::run_xdp;
 
 use crate::common::require_root;
-use crate::frames::{random_client, random_frame, with_tos, Frame, Rng};
+use crate::frames::{random_client, random_frame, with_tos, Rng};
+use crate::fwd_run::{
+    assert_bytes_eq, expected_frame, load_forwarder, load_program, read_counters, Leaves, XDP_PASS,
+    XDP_REDIRECT,
+};
 use crate::nat_ns::{ifindex, random_entries, Entry, TestNs, EXT_MAC, GW_MAC, INT_MAC};
 
 /// Frames per direction and per object.
 const FRAMES: usize = 3000;
-const XDP_REDIRECT: u32 = 4;
 
 #[test]
 #[ignore = "needs root: creates a namespace, runs BPF programs"]
@@ -88,7 +88,6 @@ const CACHE_MTU: usize = 1400;
 /// Flows per direction and frames per flow in the cache test.
 const CACHE_FLOWS: usize = 16;
 const CACHE_FRAMES: usize = 40;
-const XDP_PASS: u32 = 2;
 
 #[derive(Default)]
 struct CacheStats {
@@ -103,7 +102,7 @@ fn run_cached(entries: &[Entry], rng: &mut Rng) -> CacheStats {
     let int = ifindex("int0");
     // Long enough that nothing expires during the test.
     let ttl_ns = 60_000_000_000u64;
-    let mut fwd = load_forwarder(1, Some(ttl_ns), entries, [ext, int]);
+    let mut fwd = load_forwarder(1, Some(ttl_ns), entries, &[ext, int]);
 
     let mut stats = CacheStats::default();
     for dir in [abi::Direction::Inbound, abi::Direction::Outbound] {
@@ -149,14 +148,7 @@ fn run_cached(entries: &[Entry], rng: &mut Rng) -> CacheStats {
                         continue;
                     }
                     assert_eq!(res.retval, XDP_REDIRECT, "{ctx} pass {pass}: verdict");
-                    let expected = match dir {
-                        abi::Direction::Inbound => {
-                            expected_frame(&frame, &entry.to, dir, INT_MAC, entry.to_mac)
-                        }
-                        abi::Direction::Outbound => {
-                            expected_frame(&frame, &entry.from, dir, EXT_MAC, GW_MAC)
-                        }
-                    };
+                    let expected = expected_nat(&frame, &entry, dir);
                     assert_bytes_eq(&res.data_out, &expected, &format!("{ctx} pass {pass}"));
                     small += 1;
                 }
@@ -210,7 +202,7 @@ struct Stats {
 fn run_object(full: u32, entries: &[Entry], rng: &mut Rng) -> Stats {
     let ext = ifindex("ext0");
     let int = ifindex("int0");
-    let mut fwd = load_forwarder(full, None, entries, [ext, int]);
+    let mut fwd = load_forwarder(full, None, entries, &[ext, int]);
 
     let mut stats = Stats::default();
     for dir in [abi::Direction::Inbound, abi::Direction::Outbound] {
@@ -243,14 +235,7 @@ fn run_object(full: u32, entries: &[Entry], rng: &mut Rng) -> Stats {
             );
             assert_eq!(res.retval, XDP_REDIRECT, "{ctx}: verdict");
 
-            let expected = match dir {
-                abi::Direction::Inbound => {
-                    expected_frame(&frame, &entry.to, dir, INT_MAC, entry.to_mac)
-                }
-                abi::Direction::Outbound => {
-                    expected_frame(&frame, &entry.from, dir, EXT_MAC, GW_MAC)
-                }
-            };
+            let expected = expected_nat(&frame, &entry, dir);
             stats.frames += 1;
             stats.with_options += usize::from(frame.ihl > 5);
             stats.partial += usize::from(partial);
@@ -297,112 +282,18 @@ fn run_object(full: u32, entries: &[Entry], rng: &mut Rng) -> Stats {
     }
     stats
 }
-/// The forwarder object with its maps filled. The maps taken out of it are kept here: their
-/// fds must stay open until the programs are loaded and run.
-struct Loaded {
-    counters: PerCpuArray<MapData, u64>,
-    _devmap: DevMapHash<MapData>,
-    _snat: HashMap<MapData, Endpoint, Endpoint>,
-    _dnat: HashMap<MapData, Endpoint, Endpoint>,
-    bpf: Ebpf,
-}
 
-/// Loads FORWARDER with `full_csum` (and `fib_cache_ns` if given; else the object's
-/// default), fills the NAT maps with `entries` and the devmap with `devs`. The programs are
-/// not loaded yet (the verifier runs in the caller, per direction).
-fn load_forwarder(
-    full: u32,
-    fib_cache_ns: Option<u64>,
-    entries: &[Entry],
-    devs: [u32; 2],
-) -> Loaded {
-    let mut loader = EbpfLoader::new();
-    loader.override_global(abi::GLOBAL_FULL_CSUM, &full, true);
-    if let Some(ttl_ns) = &fib_cache_ns {
-        loader.override_global(abi::GLOBAL_FIB_CACHE_NS, ttl_ns, true);
+/// The redirected frame for `entry` in direction `dir` (the namespace's MACs).
+pub fn expected_nat(frame: &crate::frames::Frame, entry: &Entry, dir: abi::Direction) -> Vec<u8> {
+    match dir {
+        abi::Direction::Inbound => expected_frame(
+            frame,
+            &entry.to,
+            dir,
+            Leaves::Redirected(INT_MAC, entry.to_mac),
+        ),
+        abi::Direction::Outbound => {
+            expected_frame(frame, &entry.from, dir, Leaves::Redirected(EXT_MAC, GW_MAC))
+        }
     }
-    let mut bpf = loader.load(FORWARDER).expect("load forwarder object");
-
-    let mut dnat: HashMap<_, Endpoint, Endpoint> =
-        HashMap::try_from(bpf.take_map(abi::DNAT_MAP).unwrap()).unwrap();
-    let mut snat: HashMap<_, Endpoint, Endpoint> =
-        HashMap::try_from(bpf.take_map(abi::SNAT_MAP).unwrap()).unwrap();
-    for e in entries {
-        dnat.insert(e.from, e.to, 0).unwrap();
-        snat.insert(e.to, e.from, 0).unwrap();
-    }
-    let mut devmap = DevMapHash::try_from(bpf.take_map(abi::DEVMAP).unwrap()).unwrap();
-    for i in devs {
-        devmap.insert(i, i, None, 0).expect("devmap insert");
-    }
-    let counters: PerCpuArray<_, u64> =
-        PerCpuArray::try_from(bpf.take_map(abi::COUNTERS_MAP).unwrap()).unwrap();
-    Loaded {
-        counters,
-        _devmap: devmap,
-        _snat: snat,
-        _dnat: dnat,
-        bpf,
-    }
-}
-
-fn read_counters(map: &PerCpuArray<aya::maps::MapData, u64>) -> [u64; Counter::COUNT] {
-    let mut out = [0u64; Counter::COUNT];
-    for (i, slot) in out.iter_mut().enumerate() {
-        *slot = map.get(&(i as u32), 0).unwrap().iter().sum();
-    }
-    out
-}
-
-fn assert_bytes_eq(got: &[u8], want: &[u8], ctx: &str) {
-    if got != want {
-        let first = got.iter().zip(want).position(|(a, b)| a != b);
-        panic!(
-            "{ctx}: output differs from full recomputation (len {} vs {}, first difference at \
-             byte {first:?})\n got: {got:02x?}\nwant: {want:02x?}",
-            got.len(),
-            want.len()
-        );
-    }
-}
-
-/// The frame the forwarder must produce: endpoint translated, MACs from the fib, checksums
-/// recomputed from scratch by etherparse.
-fn expected_frame(
-    f: &Frame,
-    to: &Endpoint,
-    dir: abi::Direction,
-    smac: [u8; 6],
-    dmac: [u8; 6],
-) -> Vec<u8> {
-    let mut b = f.bytes.clone();
-    b[0..6].copy_from_slice(&dmac);
-    b[6..12].copy_from_slice(&smac);
-    let ip = 14;
-    let t = f.l4();
-    let (addr_off, port_off) = match dir {
-        abi::Direction::Inbound => (ip + 16, t + 2),
-        abi::Direction::Outbound => (ip + 12, t),
-    };
-    b[addr_off..addr_off + 4].copy_from_slice(&to.addr);
-    b[port_off..port_off + 2].copy_from_slice(&to.port.to_ne_bytes());
-
-    let (iph, _) = Ipv4Header::from_slice(&b[ip..ip + f.tot_len]).expect("etherparse ipv4");
-    let ip_ck = iph.calc_header_checksum();
-    let (tcph, payload) = TcpHeader::from_slice(&b[t..ip + f.tot_len]).expect("etherparse tcp");
-    let tcp_ck = tcph
-        .calc_checksum_ipv4(&iph, payload)
-        .expect("etherparse tcp checksum");
-    b[ip + 10..ip + 12].copy_from_slice(&ip_ck.to_be_bytes());
-    b[t + 16..t + 18].copy_from_slice(&tcp_ck.to_be_bytes());
-    b
-}
-
-/// Loads the program of `dir`. The verifier runs here: a rejected program fails the test
-/// with its log.
-fn load_program(bpf: &mut aya::Ebpf, dir: abi::Direction) -> &mut Xdp {
-    let prog: &mut Xdp = bpf.program_mut(dir.program()).unwrap().try_into().unwrap();
-    prog.load()
-        .unwrap_or_else(|e| panic!("verifier rejected {}: {e:?}", dir.program()));
-    prog
 }

@@ -102,6 +102,22 @@ pub fn with_tos(mut f: Frame, tos: u8) -> Frame {
     f
 }
 
+/// Sets the IPv4 TTL and recomputes the header checksum.
+pub fn with_ttl(mut f: Frame, ttl: u8) -> Frame {
+    let ip = 14;
+    f.bytes[ip + 8] = ttl;
+    f.bytes[ip + 10..ip + 12].copy_from_slice(&[0, 0]);
+    let ck = !csum16(&f.bytes[ip..ip + f.ihl * 4], 0);
+    f.bytes[ip + 10..ip + 12].copy_from_slice(&ck.to_be_bytes());
+    f
+}
+
+/// The one's complement sum of the IPv4 header in `bytes`, checksum field included: 0xffff
+/// for a correct header, anything else is the error a receiver detects.
+pub fn ip_residual(bytes: &[u8], ihl: usize) -> u16 {
+    csum16(&bytes[14..14 + ihl * 4], 0)
+}
+
 /// RFC 1071 sum of big-endian 16-bit words (odd tail padded with zero), plus `init`.
 pub fn csum16(data: &[u8], init: u64) -> u16 {
     let mut sum = init;

@@ -29,16 +29,25 @@ pub struct Entry {
 }
 
 pub fn random_entries(rng: &mut Rng) -> Vec<Entry> {
+    random_entries_n(rng, ENTRIES)
+}
+
+/// `n` entries with distinct `from` endpoints and distinct target addresses (at most the
+/// 65,000-odd addresses of 10.200.1-255.1-254).
+pub fn random_entries_n(rng: &mut Rng, n: usize) -> Vec<Entry> {
     let mut keys = HashSet::new();
     let mut targets = HashSet::new();
     let mut v = Vec::new();
-    while v.len() < ENTRIES {
+    while v.len() < n {
         let from = Endpoint::new(random_client(rng), rng.port());
         let to_ip = Ipv4Addr::new(10, 200, 1 + rng.below(255) as u8, 1 + rng.below(254) as u8);
         let to = Endpoint::new(to_ip, rng.port());
-        if !keys.insert(from) || !targets.insert(to) {
+        // One entry per target address: each gets its own permanent neighbour (MAC), and a
+        // second `neigh add` of the same address would fail the namespace setup.
+        if keys.contains(&from) || !targets.insert(to_ip) {
             continue;
         }
+        keys.insert(from);
         let mut to_mac = [2, 0, 0, 0, 0, 0];
         rng.fill(&mut to_mac[2..]);
         v.push(Entry { from, to, to_mac });

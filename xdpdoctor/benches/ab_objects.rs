@@ -1,0 +1,168 @@
+//! A/B harness for forwarder objects (a measurement, not a test: a bench target, never run
+//! by `cargo test`). Times every
+//! `*.o` in `$XDT_AB_DIR` (a forwarder object, `xdp_fwd_external`, or a router peer,
+//! `xdp_router`) with non-live BPF_PROG_TEST_RUN on one SYN, side by side in one test
+//! namespace, rounds interleaved, and prints the median and minimum ns per run of each. How
+//! docs/performance.md's "one change at a time" table was made: build variants of
+//! forwarder.bpf.c with clang into a directory and run
+//!
+//! ```text
+//! XDT_AB_DIR=/tmp/ab XDT_AB_ROUNDS=15 XDT_AB_SIZE=64 \
+//!     cargo bench --bench ab_objects
+//! ```
+//!
+//! Each program is attached in generic mode to an idle veth while it is timed (so test runs
+//! do not wait for XDP dispatcher updates), frames start at TTL 255 and a call runs at most
+//! 250 times (the programs decrement the TTL on the one buffer). Whatever maps an object has
+//! of `dnat_entries`, `nat_index`, `devmap`, `router_devmap` are filled like a deployment's,
+//! with identity entries so the translated frame takes the same path again.
+#![allow(clippy::print_stderr, clippy::print_stdout, dead_code)]
+
+#[path = "../tests/integration/frames.rs"]
+mod frames;
+#[path = "../tests/integration/fwd_run.rs"]
+mod fwd_run;
+#[path = "../tests/integration/nat_ns.rs"]
+mod nat_ns;
+
+use aya::maps::{DevMapHash, HashMap};
+use aya::programs::{Xdp, XdpMode};
+use aya::{Ebpf, EbpfLoader};
+use xdpdoctor::bench::traffic::{syn_frame, Endpoints};
+use xdpdoctor::bpf::forwarder_abi::{self as abi, Direction, Endpoint};
+use xdpdoctor::bpf::test_run::run_xdp;
+use xdpdoctor::forwarder::nat_index;
+
+use crate::frames::{random_client, Rng};
+use crate::fwd_run::XDP_REDIRECT;
+use crate::nat_ns::{ifindex, random_entries, Entry, TestNs};
+
+const CALLS: usize = 800;
+const PER_CALL: u32 = 250;
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Loads one object with its maps filled; returns it and the program to time.
+fn load(path: &std::path::Path, entries: &[Entry], devs: [u32; 2]) -> (Ebpf, &'static str) {
+    let bytes = std::fs::read(path).expect("read object");
+    let mut bpf = EbpfLoader::new().load(&bytes).expect("load object");
+    let mut dnat_pairs = Vec::new();
+    for e in entries {
+        dnat_pairs.push((e.from, e.to));
+        dnat_pairs.push((e.to, e.to));
+    }
+    if let Some(m) = bpf.map_mut(abi::DNAT_MAP) {
+        let mut d: HashMap<_, Endpoint, Endpoint> = HashMap::try_from(m).unwrap();
+        for (k, v) in &dnat_pairs {
+            d.insert(k, v, 0).unwrap();
+        }
+    }
+    if bpf.map(abi::NAT_INDEX_MAP).is_some() {
+        let t = nat_index::build(dnat_pairs.iter().copied());
+        nat_index::fill_tables(&mut bpf, "ab", &[(Direction::Inbound, &t)]).unwrap();
+    }
+    for name in [abi::DEVMAP, abi::ROUTER_DEVMAP] {
+        if let Some(m) = bpf.map_mut(name) {
+            let mut d = DevMapHash::try_from(m).unwrap();
+            for i in devs {
+                d.insert(i, i, None, 0).unwrap();
+            }
+        }
+    }
+    let prog = if bpf.program(abi::PROG_ROUTER).is_some() {
+        abi::PROG_ROUTER
+    } else {
+        abi::PROG_EXTERNAL
+    };
+    let p: &mut Xdp = bpf.program_mut(prog).unwrap().try_into().unwrap();
+    p.load().expect("verifier");
+    (bpf, prog)
+}
+
+fn main() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("ab_objects: needs root (creates a namespace, runs BPF programs)");
+        std::process::exit(2);
+    }
+    let Ok(dir) = std::env::var("XDT_AB_DIR") else {
+        eprintln!("ab_objects: set XDT_AB_DIR to a directory of forwarder .o files");
+        std::process::exit(2);
+    };
+    let rounds: usize = env("XDT_AB_ROUNDS", 11);
+    let size: usize = env("XDT_AB_SIZE", 64);
+    let mut objs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "o"))
+        .collect();
+    objs.sort();
+    let mut rng = Rng::new();
+    let entries = random_entries(&mut rng);
+    let ns = TestNs::create(&entries);
+    ns.ip_batch("link add xab type veth peer xabp\n");
+    ns.0.run(|| {
+        let (ext, int, pin) = (ifindex("ext0"), ifindex("int0"), ifindex("xab"));
+        let e = entries[0];
+        let ep = Endpoints {
+            src_mac: [2, 0, 0, 0, 9, 9],
+            dst_mac: [2, 0, 0, 0, 1, 1],
+            client: random_client(&mut rng),
+            service: e.from.into(),
+            target: e.to.into(),
+        };
+        let mut loaded: Vec<_> = objs
+            .iter()
+            .map(|p| {
+                let (bpf, prog) = load(p, &entries, [ext, int]);
+                // The router forwards what is already addressed to the target.
+                let dst = if prog == abi::PROG_ROUTER {
+                    ep.target
+                } else {
+                    ep.service
+                };
+                let frame = syn_frame(&ep, 40000, dst, 255, size).unwrap();
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    bpf,
+                    prog,
+                    frame,
+                )
+            })
+            .collect();
+        let mut ns_per_run: Vec<Vec<f64>> = vec![Vec::new(); loaded.len()];
+        for _ in 0..rounds {
+            for (i, (_, bpf, prog, frame)) in loaded.iter_mut().enumerate() {
+                let p: &mut Xdp = bpf.program_mut(prog).unwrap().try_into().unwrap();
+                let link = p.attach_to_if_index(pin, XdpMode::Skb).unwrap();
+                let p: &Xdp = bpf.program(prog).unwrap().try_into().unwrap();
+                let mut total = 0u128;
+                for _ in 0..CALLS {
+                    let r = run_xdp(p, ext, frame, PER_CALL, 0).unwrap();
+                    assert_eq!(r.retval, XDP_REDIRECT, "verdict");
+                    total += r.duration.as_nanos() * u128::from(PER_CALL);
+                }
+                ns_per_run[i].push(total as f64 / (CALLS as f64 * f64::from(PER_CALL)));
+                let p: &mut Xdp = bpf.program_mut(prog).unwrap().try_into().unwrap();
+                p.detach(link).unwrap();
+            }
+        }
+        for (i, (name, ..)) in loaded.iter().enumerate() {
+            let mut v = ns_per_run[i].clone();
+            v.sort_by(|a, b| a.total_cmp(b));
+            eprintln!(
+                "ab {size} B {name:30} median {:.1} ns  min {:.1}  max {:.1}",
+                v[v.len() / 2],
+                v[0],
+                v[v.len() - 1]
+            );
+        }
+        Ok(())
+    })
+    .unwrap();
+}

@@ -1,0 +1,71 @@
+//! What the bench adds to its own lab before measuring, in this order: the kernel-NAT
+//! ruleset in vm (nftables, [`super::nft`]), the delivery counter on the container's host0
+//! ([`super::sink`], dropping IPv4 after counting and restoring the generator's TTL),
+//! identity DNAT entries in the deployed forwarder, and an idle veth pair in vm ([`PIN_DEV`],
+//! down, no address) that programs under test are attached to in generic mode so that test
+//! runs do not wait for the XDP dispatcher (`programs::pin_in_dispatcher`). All of it dies
+//! with the lab; the sink is also detached when it is dropped.
+
+use super::sink::Sink;
+use super::topology::Topology;
+use super::{nft, traffic};
+use crate::bpf::forwarder_abi as abi;
+use crate::forwarder::{self, deploy::Deployment};
+use crate::netlink::rtnl::Rtnl;
+use crate::netns::Netns;
+use crate::{cancel, Error, Result};
+
+/// The idle device in vm that holds the program under test in the XDP dispatcher.
+pub const PIN_DEV: &str = "xdb-pin";
+const PIN_PEER: &str = "xdb-pinp";
+
+/// What [`prepare`] made.
+pub(super) struct Prepared {
+    /// The delivery counter (keep it until the measurements are done).
+    pub sink: Sink,
+    /// The deployment the forwarder variants share maps with.
+    pub deployment: Deployment,
+    /// ifindex of [`PIN_DEV`] in vm.
+    pub pin_ifindex: u32,
+}
+
+/// Prepares the lab (see the module documentation).
+pub(super) fn prepare(topo: &Topology) -> Result<Prepared> {
+    cancel::check()?;
+    let ext_name = topo.cfg.external.first().cloned().unwrap_or_default();
+    nft::apply(
+        &topo.vm.name,
+        &nft::kernel_nat_ruleset(&ext_name, &topo.cfg.entries),
+    )?;
+    let sink = Sink::attach(&topo.container, &topo.container_if, traffic::TTL)?;
+    add_identity_entries(&topo.vm, &topo.cfg.entries)?;
+    let deployment = Deployment::load(topo.vm.inode()?)?
+        .ok_or_else(|| Error::not_found("the lab's forwarder deployment", None))?;
+    let pin_ifindex = topo.vm.block_on(|| async {
+        let rt = Rtnl::new()?;
+        rt.create_veth(PIN_DEV, PIN_PEER).await?;
+        Ok(rt.link(PIN_DEV).await?.index)
+    })?;
+    Ok(Prepared {
+        sink,
+        deployment,
+        pin_ifindex,
+    })
+}
+
+/// Adds `to -> to` to the deployed forwarder's DNAT map for every entry.
+///
+/// Live-frames test runs recycle their pages without re-copying the frame within one call
+/// (see [`traffic::PER_CALL`]), so a redirected frame can come back already translated. With
+/// the identity entry it takes the same full path again (lookup hit, fib SUCCESS, rewrite,
+/// redirect) instead of NO_ENTRY; the counters check it. Bench-only: the lab is deleted
+/// afterwards, and no real client could address the container's endpoint on eth0.
+fn add_identity_entries(vm: &Netns, entries: &[forwarder::Entry]) -> Result<()> {
+    let inode = vm.inode()?;
+    for e in entries {
+        if forwarder::maps::nat_get(inode, abi::DNAT_MAP, e.to)?.is_none() {
+            forwarder::maps::nat_insert(inode, abi::DNAT_MAP, e.to, e.to)?;
+        }
+    }
+    Ok(())
+}
