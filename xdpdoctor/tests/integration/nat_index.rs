@@ -6,6 +6,7 @@
 //! find nothing for keys that are not there.
 #![allow(clippy::print_stderr)]
 
+use crate::common::require_root;
 use xdpdoctor::bpf::forwarder_abi::{self as abi, nat_hash, Counter, Endpoint, NAT_PROBES};
 use xdpdoctor::bpf::test_run::run_xdp;
 use xdpdoctor::forwarder::nat_index;
@@ -20,7 +21,7 @@ use crate::nat_ns::{ifindex, random_entries_n, Entry, TestNs};
 #[test]
 #[ignore = "needs root: creates a namespace, runs BPF programs"]
 fn nat_index_matches_the_maps_at_capacity() {
-    crate::common::require_root();
+    require_root();
     let mut rng = Rng::new();
     let mut entries = random_entries_n(&mut rng, abi::MAX_ENTRIES as usize - 16);
     // NAT_PROBES + 1 public endpoints with one home: the last cannot be placed. Candidates

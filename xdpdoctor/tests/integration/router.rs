@@ -14,6 +14,7 @@
 //!   1, header checksum of a full recomputation.
 #![allow(clippy::print_stderr)]
 
+use crate::common::require_root;
 use xdpdoctor::bpf::forwarder_abi::{self as abi, Counter, Endpoint};
 use xdpdoctor::bpf::test_run::run_xdp;
 
@@ -50,7 +51,7 @@ fn ingress(dir: abi::Direction) -> u32 {
 #[test]
 #[ignore = "needs root: creates a namespace, runs BPF programs"]
 fn forwarder_decrements_ttl_and_passes_expiring_frames() {
-    crate::common::require_root();
+    require_root();
     let mut rng = Rng::new();
     let entries = random_entries(&mut rng);
     let ns = TestNs::create(&entries);
@@ -102,7 +103,7 @@ fn forwarder_decrements_ttl_and_passes_expiring_frames() {
 #[test]
 #[ignore = "needs root: creates a namespace, runs BPF programs"]
 fn forwarder_keeps_a_wrong_ip_checksum_wrong() {
-    crate::common::require_root();
+    require_root();
     let mut rng = Rng::new();
     let entries = random_entries(&mut rng);
     let ns = TestNs::create(&entries);
@@ -153,7 +154,7 @@ fn forwarder_keeps_a_wrong_ip_checksum_wrong() {
 #[test]
 #[ignore = "needs root: creates a namespace, runs BPF programs"]
 fn devmap_miss_passes_the_nated_frame_as_received() {
-    crate::common::require_root();
+    require_root();
     let mut rng = Rng::new();
     let entries = random_entries(&mut rng);
     let ns = TestNs::create(&entries);
@@ -206,7 +207,7 @@ fn devmap_miss_passes_the_nated_frame_as_received() {
 #[test]
 #[ignore = "needs root: creates a namespace, runs BPF programs"]
 fn router_peer_routes_like_a_full_recomputation() {
-    crate::common::require_root();
+    require_root();
     let mut rng = Rng::new();
     let entries = random_entries(&mut rng);
     let ns = TestNs::create(&entries);
