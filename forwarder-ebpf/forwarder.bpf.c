@@ -16,6 +16,7 @@
 
 #include "forwarder.h"
 #include "csum.h"
+#include "fwd_decision.h"
 
 #define AF_INET 2
 #define IP_MF 0x2000
@@ -316,15 +317,17 @@ static __always_inline int nat_redirect(struct xdp_md *ctx, struct ethhdr *eth,
 	return outcome(slot, redirected, XDP_REDIRECT);
 }
 
-/* What happens to one packet: returns the verdict and sets *slot to its outcome. */
-static __always_inline int decide(struct xdp_md *ctx, enum fwd_direction dir, __u32 *slot)
+/* What happens to one packet: returns the verdict and sets *slot to its outcome; *d keeps
+ * what the decision record reports (fwd_decision.h). */
+static __always_inline int decide(struct xdp_md *ctx, enum fwd_direction dir, __u32 *slot,
+				  struct fwd_decision *d)
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	void *data = (void *)(long)ctx->data;
-	struct bpf_fib_lookup params = {};
-	struct fwd_endpoint key = {};
+	struct bpf_fib_lookup *params = &d->params;
+	struct fwd_endpoint *key = &d->key;
 	struct fwd_fib_key ckey = {};
-	struct fwd_fib_nexthop hop;
+	struct fwd_fib_nexthop *hop = &d->hop;
 	struct fwd_fib_nexthop *cached;
 	struct fwd_endpoint *to;
 	__u64 now = 0;
@@ -357,15 +360,17 @@ static __always_inline int decide(struct xdp_md *ctx, enum fwd_direction dir, __
 		return outcome(slot, FWD_SLOT_MALFORMED, XDP_PASS);
 	l4_len = tot_len - ihl_len;
 
+	*key = (struct fwd_endpoint){};
 	if (dir == FWD_DIR_INBOUND) {
-		key.addr = ip->daddr;
-		key.port = tcp->dest;
-		to = nat_lookup(&dnat_entries, &key, dir);
+		key->addr = ip->daddr;
+		key->port = tcp->dest;
+		to = nat_lookup(&dnat_entries, key, dir);
 	} else {
-		key.addr = ip->saddr;
-		key.port = tcp->source;
-		to = nat_lookup(&snat_entries, &key, dir);
+		key->addr = ip->saddr;
+		key->port = tcp->source;
+		to = nat_lookup(&snat_entries, key, dir);
 	}
+	d->to = to;
 	if (!to)
 		return outcome(slot, FWD_SLOT_NO_ENTRY, XDP_PASS);
 
@@ -375,62 +380,63 @@ static __always_inline int decide(struct xdp_md *ctx, enum fwd_direction dir, __
 		return outcome(slot, FWD_SLOT_TTL_EXCEEDED, XDP_PASS);
 
 	/* Ask the FIB about the packet as it will be after translation. */
-	params.family = AF_INET;
-	params.ifindex = ctx->ingress_ifindex;
-	params.l4_protocol = IPPROTO_TCP;
-	params.tos = ip->tos;
-	params.tot_len = tot_len;
+	*params = (struct bpf_fib_lookup){};
+	params->family = AF_INET;
+	params->ifindex = ctx->ingress_ifindex;
+	params->l4_protocol = IPPROTO_TCP;
+	params->tos = ip->tos;
+	params->tot_len = tot_len;
 	if (dir == FWD_DIR_INBOUND) {
-		params.ipv4_src = ip->saddr;
-		params.ipv4_dst = to->addr;
-		params.sport = tcp->source;
-		params.dport = to->port;
+		params->ipv4_src = ip->saddr;
+		params->ipv4_dst = to->addr;
+		params->sport = tcp->source;
+		params->dport = to->port;
 	} else {
-		params.ipv4_src = to->addr;
-		params.ipv4_dst = ip->daddr;
-		params.sport = to->port;
-		params.dport = tcp->dest;
+		params->ipv4_src = to->addr;
+		params->ipv4_dst = ip->daddr;
+		params->sport = to->port;
+		params->dport = tcp->dest;
 	}
 
 	/* The cache key is taken before the lookup, which overwrites its inputs (ifindex,
 	 * ipv4_dst, tot_len) with results. */
 	if (fib_cache_ns) {
-		ckey.ifindex = params.ifindex;
-		ckey.saddr = params.ipv4_src;
-		ckey.daddr = params.ipv4_dst;
-		ckey.tos = params.tos;
+		ckey.ifindex = params->ifindex;
+		ckey.saddr = params->ipv4_src;
+		ckey.daddr = params->ipv4_dst;
+		ckey.tos = params->tos;
 		now = bpf_ktime_get_ns();
 		cached = bpf_map_lookup_elem(&fib_cache, &ckey);
 		if (cached) {
 			/* Copy first: an LRU element can be recycled under a reader; a zeroed
 			 * (recycled) copy fails the checks below and takes the full lookup. */
-			hop = *cached;
-			if (now < hop.expires_ns && hop.ifindex && tot_len <= hop.mtu)
+			*hop = *cached;
+			if (now < hop->expires_ns && hop->ifindex && tot_len <= hop->mtu)
 				return nat_redirect(ctx, eth, ip, tcp, ihl_len, l4_len, to, dir,
-						    hop.ifindex, hop.smac, hop.dmac, slot,
+						    hop->ifindex, hop->smac, hop->dmac, slot,
 						    FWD_SLOT_CACHE_REDIRECTED,
 						    FWD_SLOT_CACHE_DEVMAP_MISS);
 		}
 	}
 
-	rc = bpf_fib_lookup(ctx, &params, sizeof(params), 0);
+	rc = bpf_fib_lookup(ctx, params, sizeof(*params), 0);
 	switch (rc) {
 	case BPF_FIB_LKUP_RET_SUCCESS:
 		if (fib_cache_ns) {
 			/* mtu_result (union with tot_len) holds the egress MTU on SUCCESS. */
-			hop.expires_ns = now + fib_cache_ns;
-			hop.ifindex = params.ifindex;
-			hop.mtu = params.mtu_result;
-			__builtin_memcpy(hop.smac, params.smac, ETH_ALEN);
-			__builtin_memcpy(hop.dmac, params.dmac, ETH_ALEN);
-			hop.pad = 0;
-			hop.pad2 = 0;
+			hop->expires_ns = now + fib_cache_ns;
+			hop->ifindex = params->ifindex;
+			hop->mtu = params->mtu_result;
+			__builtin_memcpy(hop->smac, params->smac, ETH_ALEN);
+			__builtin_memcpy(hop->dmac, params->dmac, ETH_ALEN);
+			hop->pad = 0;
+			hop->pad2 = 0;
 			/* A full update, not a write through `cached`: that element may have been
 			 * recycled for another key. */
-			bpf_map_update_elem(&fib_cache, &ckey, &hop, BPF_ANY);
+			bpf_map_update_elem(&fib_cache, &ckey, hop, BPF_ANY);
 		}
-		return nat_redirect(ctx, eth, ip, tcp, ihl_len, l4_len, to, dir, params.ifindex,
-				    params.smac, params.dmac, slot,
+		return nat_redirect(ctx, eth, ip, tcp, ihl_len, l4_len, to, dir, params->ifindex,
+				    params->smac, params->dmac, slot,
 				    FWD_SLOT_FIB_BASE + BPF_FIB_LKUP_RET_SUCCESS,
 				    FWD_SLOT_FIB_DEVMAP_MISS);
 	case BPF_FIB_LKUP_RET_NO_NEIGH:
@@ -452,20 +458,29 @@ static __always_inline int decide(struct xdp_md *ctx, enum fwd_direction dir, __
 	default:
 		/* Negative (bad arguments: cannot happen with the above) or a result newer than
 		 * this program: leave the packet to the stack. */
+		d->fib_rc = rc;
 		return outcome(slot, FWD_SLOT_FIB_ERROR, XDP_PASS);
 	}
 }
 
 /*
  * The one place where a packet's fate is known: decide() returns the verdict and its
- * outcome slot, forward() counts it (one counter update per packet) and returns it.
+ * outcome slot, forward() counts it (one counter update per packet), writes its decision
+ * record when the log is on, and returns it.
  */
 static __always_inline int forward(struct xdp_md *ctx, enum fwd_direction dir)
 {
 	__u32 slot = FWD_SLOT_FIB_ERROR;
-	int verdict = decide(ctx, dir, &slot);
+	struct fwd_decision d;
+	int verdict = decide(ctx, dir, &slot, &d);
 
 	count(slot);
+#ifndef XD_NO_DECISION_LOG
+	/* The decision log (fwd_decision.h): off, one load and compare of xd_log_ctl. Only
+	 * packets that reached a NAT decision take a token. */
+	if (xd_log_enabled(FWD_LOG_LEVEL) && fwd_slot_logged(slot) && xd_log_allow())
+		fwd_log_decision(ctx, dir, slot, &d);
+#endif
 	return verdict;
 }
 

@@ -6,8 +6,11 @@
 //! did), attaches the
 //! external (DNAT) and internal (SNAT) programs with bpf_links, and pins links and maps under
 //! `/sys/fs/bpf/xdpdoctor/fwd-<netns inode>/` so the forwarder outlives the command.
+//! The decision log's maps are pinned there too; [`decision`] reads its records back into
+//! typed form (the reader and the switch are `crate::decisions`, which knows no program).
 
 pub mod config;
+pub mod decision;
 pub mod deploy;
 pub mod maps;
 pub mod nat_index;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use aya::programs::links::{FdLink, PinnedLink};
 use aya::Ebpf;
 
-use super::object::{OBJECT, PINNED_MAPS};
+use super::object::{LOG_MAPS, OBJECT, PINNED_MAPS};
 use crate::state::{self, PIN_ROOT};
 use crate::{Error, ErrorList, Result};
 
@@ -19,10 +19,11 @@ pub fn link_pin(dir: &Path, ifname: &str) -> PathBuf {
     dir.join(format!("link-{ifname}"))
 }
 
-/// Pins the shared maps and every (interface name, link) under `dir`.
+/// Pins the shared maps (the decision log's included) and every (interface name, link) under
+/// `dir`.
 pub(crate) fn pin_all(ebpf: &mut Ebpf, dir: &Path, links: Vec<(String, FdLink)>) -> Result<()> {
     state::bpffs::ensure_dir(dir)?;
-    for name in PINNED_MAPS {
+    for name in PINNED_MAPS.into_iter().chain(LOG_MAPS) {
         let map = ebpf.map(name).ok_or_else(|| {
             Error::bpf(
                 "find map",
