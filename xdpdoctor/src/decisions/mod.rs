@@ -10,6 +10,8 @@
 
 pub mod control;
 pub mod logger;
+pub mod session;
 
 pub use control::{Control, Settings, Stats};
-pub use logger::{DecisionLog, TARGET_PREFIX};
+pub use logger::{DecisionLog, EbpfRecord, TARGET_PREFIX};
+pub use session::Session;

@@ -37,6 +37,11 @@ pub enum LockKey {
     Netns(u64),
     /// A lab's state and the namespaces it creates.
     Lab(String),
+    /// Reading the decision log of the forwarder in the namespace with this inode
+    /// (`decisions::Session`): one reader at a time, since the records ring has one consumer
+    /// and the reader switches the log on and off. Not a writer's lock: deploy and teardown
+    /// do not take it.
+    DecisionLog(u64),
 }
 
 impl LockKey {
@@ -44,6 +49,7 @@ impl LockKey {
         match self {
             LockKey::Netns(ino) => format!("netns-{ino}.lock"),
             LockKey::Lab(prefix) => format!("lab-{prefix}.lock"),
+            LockKey::DecisionLog(ino) => format!("decisions-{ino}.lock"),
         }
     }
 
@@ -58,6 +64,9 @@ impl std::fmt::Display for LockKey {
         match self {
             LockKey::Netns(ino) => write!(f, "network namespace (inode {ino})"),
             LockKey::Lab(prefix) => write!(f, "lab {prefix}"),
+            LockKey::DecisionLog(ino) => {
+                write!(f, "decision log of the forwarder in namespace inode {ino}")
+            }
         }
     }
 }
@@ -113,13 +122,18 @@ pub fn sweep(alive: &std::collections::HashSet<u64>) -> Result<()> {
     };
     for e in rd.filter_map(|e| e.ok()) {
         let name = e.file_name().to_string_lossy().into_owned();
-        let ino = name
-            .strip_prefix("netns-")
-            .and_then(|r| r.strip_suffix(".lock"))
-            .and_then(|i| i.parse::<u64>().ok());
-        if let Some(ino) = ino.filter(|i| !alive.contains(i)) {
+        let key = |prefix: &str, make: fn(u64) -> LockKey| {
+            name.strip_prefix(prefix)
+                .and_then(|r| r.strip_suffix(".lock"))
+                .and_then(|i| i.parse::<u64>().ok())
+                .filter(|i| !alive.contains(i))
+                .map(make)
+        };
+        if let Some(k) =
+            key("netns-", LockKey::Netns).or_else(|| key("decisions-", LockKey::DecisionLog))
+        {
             // Taking and dropping it unlinks it; held by someone: theirs to remove.
-            drop(try_lock(LockKey::Netns(ino))?);
+            drop(try_lock(k)?);
         }
     }
     Ok(())
@@ -209,6 +223,11 @@ fn record_holder(mut f: &File) {
         .unwrap_or_default();
     let _ = f.set_len(0);
     let _ = writeln!(f, "pid {}: {cmd}", std::process::id());
+}
+
+/// Who holds the lock of `key` now, as its holder wrote it ("pid N: command line").
+pub fn holder(key: &LockKey) -> String {
+    holder_of(&key.path())
 }
 
 fn holder_of(path: &Path) -> String {
