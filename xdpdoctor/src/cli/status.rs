@@ -1,10 +1,12 @@
 //! `xdpdoctor status [--json]`: every XDP program attached in the namespace (whoever loaded
 //! it), its attach mode and maps, the devmap targets with the namespaces behind them, and,
-//! when xdpdoctor deployed the forwarder here, its attachments, NAT entries and counters.
+//! when xdpdoctor deployed the forwarder here, its attachments, NAT entries, counters and
+//! whether its decision log is on (it should be off unless `trace --decisions` runs).
 
 use anyhow::{Context, Result};
 use comfy_table::Cell;
 use serde::Serialize;
+use xdpdoctor::decisions::{Control, Stats};
 use xdpdoctor::forwarder::ForwarderStatus;
 use xdpdoctor::netns::Netns;
 use xdpdoctor::snapshot::{self, Snapshot};
@@ -26,23 +28,74 @@ struct StatusOut<'a> {
     xdp: &'a XdpView,
     /// The forwarder xdpdoctor deployed here (null: none).
     forwarder: Option<&'a ForwarderStatus>,
+    /// Its decision log's switch and record counters (null: no forwarder, or one deployed
+    /// without the log).
+    decision_log: Option<DecisionLogStatus>,
+}
+
+/// The decision log's state, as `status` shows it.
+#[derive(Serialize)]
+struct DecisionLogStatus {
+    /// On: records of `level` and more severe are written.
+    on: bool,
+    level: Option<String>,
+    /// Records per second per CPU, and the burst.
+    rate: u64,
+    burst: u64,
+    /// Since the forwarder was deployed, summed over CPUs.
+    stats: Stats,
+}
+
+fn decision_log(f: &ForwarderStatus) -> Option<DecisionLogStatus> {
+    let read = || -> xdpdoctor::Result<DecisionLogStatus> {
+        let c = Control::from_pins(std::path::Path::new(&f.pin_dir))?;
+        let s = c.settings()?;
+        Ok(DecisionLogStatus {
+            on: s.level.is_some(),
+            level: s.level.map(|l| l.as_str().to_lowercase()),
+            rate: s.rate,
+            burst: s.burst,
+            stats: c.stats()?,
+        })
+    };
+    read()
+        .inspect_err(|e| log::info!("decision log of the forwarder: {e}"))
+        .ok()
 }
 
 pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     let s = snapshot::take(ns, None)
         .with_context(|| format!("reading the XDP programs in namespace {ns}"))?;
+    let log = s.forwarder.as_ref().and_then(decision_log);
     if a.json {
         print_json(&StatusOut {
             netns: &s.home().name,
             netns_inode: s.netns_inode,
             xdp: &s.xdp,
             forwarder: s.forwarder.as_ref(),
+            decision_log: log,
         })?;
         return Ok(super::EXIT_OK);
     }
     print_xdp(&s);
     if let Some(f) = &s.forwarder {
         print_forwarder(f);
+        match &log {
+            Some(l) if l.on => println!(
+                "decision log: {} (up to {}, {}/s per CPU, burst {}): a `trace --decisions` or \
+                 diagnosis reads it, or one was killed before turning it off (the next one \
+                 turns it off when it ends)",
+                bad("on"),
+                l.level.as_deref().unwrap_or("?"),
+                l.rate,
+                l.burst
+            ),
+            Some(l) => println!(
+                "decision log: off ({} record(s) written since deploy)",
+                l.stats.allowed
+            ),
+            None => println!("decision log: none (deployed by an xdpdoctor without it)"),
+        }
     }
     Ok(super::EXIT_OK)
 }

@@ -1,14 +1,19 @@
 //! `xdpdoctor trace [--netns NAME|PATH] [--all-netns] [--duration S] [--json] [--redirects]
-//! [--pcap FILE] [--without KIND]...`
+//! [--pcap FILE] [--without KIND]... [--decisions [--decision-rate N]]`
 //!
 //! Prints the probe report (stderr), then a live stream of decoded events (stdout; one JSON
 //! object per line with `--json`), then a summary of the kernel's counts when the duration
 //! ends or on Ctrl-C (with `--json`: one last line `{"summary": ...}`). With `--pcap FILE`
 //! every event shown is also written to FILE as pcapng (`probes::pcap`): the packet bytes
-//! the skb probes copied, a comment naming probe, place and reason. The probes are detached
-//! when the command returns, whatever the path.
+//! the skb probes copied, a comment naming probe, place and reason. With `--decisions`, the
+//! decisions of the forwarder deployed in the namespace are printed among the events
+//! (`trace/decisions.rs`); its log is on only while the trace runs. The probes are detached
+//! and the log turned off when the command returns, whatever the path.
+
+mod decisions;
 
 use std::io::BufWriter;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -45,6 +50,16 @@ pub struct Args {
     /// variant in preference order runs, as on a kernel that refuses KIND.
     #[arg(long, value_name = "KIND", value_enum)]
     pub without: Vec<Without>,
+    /// Also print what the forwarder xdpdoctor deployed in the namespace (--netns, default
+    /// the current one) decided for each packet: addresses before and after NAT, the FIB
+    /// lookup's result and next hop, the verdict. Turns its decision log on for the length of
+    /// the trace and off again on exit.
+    #[arg(long)]
+    pub decisions: bool,
+    /// With --decisions: at most N decision records per second per CPU (the forwarder's
+    /// token bucket; burst 100).
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "decisions")]
+    pub decision_rate: u64,
 }
 
 /// The probe kinds `--without` can leave out (clap's names are the kinds' own).
@@ -80,6 +95,9 @@ struct Summary<'a> {
     events_seen: u64,
     /// Explanations of what the counts cannot say themselves (a probe that saw nothing).
     notes: Vec<String>,
+    /// With --decisions: records shown and what the forwarder's rate limit did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decisions: Option<&'a decisions::DecisionSummary>,
 }
 
 #[derive(Serialize)]
@@ -120,7 +138,24 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         }
         None => None,
     };
+    // Checked before the probes load: a bad rate, no forwarder of ours here, or another
+    // reader of its log (exit 2).
+    let deployment = if a.decisions {
+        xdpdoctor::decisions::Settings {
+            rate: a.decision_rate,
+            ..Default::default()
+        }
+        .validate()
+        .context("--decision-rate")?;
+        Some(decisions::Decisions::reserve(ns)?)
+    } else {
+        None
+    };
     let mut set = ProbeSet::attach_with(&filter, &opts).context("loading the probes")?;
+    // On from here to the end; the session inside turns it off on every way out.
+    let mut decisions = deployment
+        .map(|reserved| decisions::Decisions::open(ns, reserved, a.decision_rate))
+        .transpose()?;
     let report = set.report();
     let scope = if filter.netns_inodes.is_empty() {
         "all namespaces".to_string()
@@ -129,7 +164,15 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     };
     eprintln!("{}", super::probes::render(&report));
     eprintln!(
-        "tracing {scope}{}; Ctrl-C to stop",
+        "tracing {scope}{}{}; Ctrl-C to stop",
+        if decisions.is_some() {
+            format!(
+                ", with the decisions of the forwarder in {ns} (at most {}/s per CPU)",
+                a.decision_rate
+            )
+        } else {
+            String::new()
+        },
         duration
             .map(|d| format!(" for {:.1}s", d.as_secs_f64()))
             .unwrap_or_default()
@@ -162,7 +205,23 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
             },
             None => Duration::from_millis(200),
         };
-        for ev in set.poll_events(left.min(Duration::from_millis(200)))? {
+        let wait = left.min(Duration::from_millis(200));
+        let events = match decisions.as_mut() {
+            None => set.poll_events(wait)?,
+            Some(d) => {
+                // Wait on both rings. The program writes its decision before the kernel acts
+                // on the verdict, so draining the events first and the decisions second
+                // finds the decision of every event drained: printed first, as it happened.
+                wait_readable(
+                    &[set.as_fd().as_raw_fd(), d.session().as_fd().as_raw_fd()],
+                    wait,
+                );
+                let events = set.poll_events(Duration::ZERO)?;
+                d.print_pending(set.names(), a.json)?;
+                events
+            }
+        };
+        for ev in events {
             seen += 1;
             if let (Some(w), Some(p)) = (pcap.as_mut(), &a.pcap) {
                 if ev.packet.is_some() {
@@ -179,6 +238,10 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         }
     }
 
+    let decision_summary = match decisions.take() {
+        Some(d) => Some(d.finish(set.names(), a.json)?),
+        None => None,
+    };
     if let (Some(w), Some(p)) = (pcap.take(), &a.pcap) {
         let n = w.written();
         w.finish()
@@ -204,6 +267,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
                 lost,
                 events_seen: seen,
                 notes: notes.clone(),
+                decisions: decision_summary.as_ref(),
             },
         };
         println!("{}", serde_json::to_string(&s)?);
@@ -255,6 +319,13 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         for n in &notes {
             println!("note: {n}");
         }
+        if let Some(d) = &decision_summary {
+            println!(
+                "{} decision(s) shown; the forwarder's log wrote {} and refused {} (rate limit \
+                 {}/s per CPU), {} lost for a full ring; log turned off",
+                d.shown, d.stats.allowed, d.stats.limited, d.rate, d.stats.lost
+            );
+        }
         println!(
             "{seen} event(s) shown, {lost} lost (the counts above include lost events){}",
             if xdpdoctor::cancel::interrupted() {
@@ -266,6 +337,21 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     }
     drop(set);
     Ok(super::EXIT_OK)
+}
+
+/// Waits until one of `fds` is readable or `timeout` passes (EINTR counts as the end).
+fn wait_readable(fds: &[i32], timeout: Duration) {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: `p` holds p.len() valid pollfds for the duration of the call.
+    unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, ms) };
 }
 
 fn ns_label(inode: u64) -> String {

@@ -3,7 +3,7 @@
 //! decoding its records, summing the kernel's per-CPU counts and attributing them, and reading
 //! the lost-event counter. It touches only the three maps it takes out of the object.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use aya::maps::{MapData, PerCpuArray, PerCpuHashMap, RingBuf};
@@ -216,5 +216,13 @@ impl ProbeSet {
     pub fn active_count(&self) -> usize {
         let _ = &self.ebpf;
         self.status.iter().filter(|s| s.active).count()
+    }
+}
+
+impl AsFd for ProbeSet {
+    /// The events ring's fd: readable when events wait (for a caller that waits on it together
+    /// with other fds, then calls [`ProbeSet::poll_events`] with a zero timeout).
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.ring.as_fd()
     }
 }

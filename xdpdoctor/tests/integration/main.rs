@@ -18,6 +18,7 @@ mod diagnose;
 mod evidence;
 mod fix;
 mod foreign;
+mod forwarder_decisions;
 mod frames;
 mod fwd_run;
 mod lab;
