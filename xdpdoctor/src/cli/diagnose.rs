@@ -36,6 +36,10 @@ pub struct ObserveArgs {
     /// Do not attach tracing probes.
     #[arg(long)]
     pub no_probes: bool,
+    /// Do not read the decision log of xdpdoctor's forwarder during the window (by default
+    /// it is on for the window only, rate-limited, and off again after).
+    #[arg(long)]
+    pub no_decisions: bool,
     /// Write the packets the window captured to DIR as pcapng (one file per diagnosed
     /// namespace, one interface per capture point, each packet's checksum verdict as a comment).
     #[arg(long, value_name = "DIR")]
@@ -64,6 +68,7 @@ impl ObserveArgs {
             window: Duration::from_secs_f64(self.observe),
             traffic,
             probes: !self.no_probes,
+            decisions: !self.no_decisions,
             keep_packets: self.pcap.is_some().then_some(Keep::DEFAULT),
             progress,
             ..Default::default()

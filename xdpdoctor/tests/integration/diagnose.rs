@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::common::{require_root, stdout, xdpdoctor, Lab, PeerNoXdpEra};
+use crate::common::{netns_inode, require_root, stdout, xdpdoctor, Lab, PeerNoXdpEra};
 
 /// (fault, expected (id, node, interface) findings).
 type Case = (
@@ -231,6 +231,24 @@ fn diagnose_evidence_is_observed_not_only_static() {
         + observed("veth-tx-csum-offload", "TcpInCsumErrors")
         + observed("veth-tx-csum-offload", "TCP_CSUM");
     assert!(csum > 0, "no checksum evidence observed: {v:#}");
+    // The forwarder's decision log, read for the window (issue 15): it redirected into ve-m1,
+    // so the packet dies after the program. Off again afterwards.
+    let said = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["id"] == "veth-peer-no-xdp" && f["subject"]["netns"] == lab.ns("m1"))
+        .flat_map(|f| f["evidence"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e.as_str().map(str::to_string))
+        .find(|e| e.starts_with("decision log: the forwarder redirected"));
+    let said = said.unwrap_or_else(|| panic!("no decision log evidence: {v:#}"));
+    assert!(
+        said.contains("to ve-m1") && said.ends_with("the packet dies after the program"),
+        "{said}"
+    );
+    let pins = format!("/sys/fs/bpf/xdpdoctor/fwd-{}", netns_inode(&ns));
+    let ctl = xdpdoctor::decisions::Control::from_pins(std::path::Path::new(&pins)).unwrap();
+    assert_eq!(ctl.settings().unwrap().level, None, "decision log left on");
 }
 
 /// The generated `fleet` scenario: every container gets the seed's three causes, attributed

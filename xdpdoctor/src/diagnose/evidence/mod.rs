@@ -1,10 +1,12 @@
 //! Evidence from a short observation window: the forwarder's counters before and after,
-//! probe counts (tracepoints, through the adapter in `probes.rs`), pcap captures with TCP
-//! checksum classification on the container-side veths, and `TcpInCsumErrors` deltas in the
-//! namespaces of the NAT targets and of the client. Traffic during the window comes from a
+//! probe counts (tracepoints, through the adapter in `probes.rs`), the forwarder's decision
+//! log (`decisions.rs`), pcap captures with TCP checksum classification on the
+//! container-side veths, and `TcpInCsumErrors` deltas in the namespaces of the NAT targets
+//! and of the client. Traffic during the window comes from a
 //! [`TrafficSource`] the caller gives (the CLI gives the lab's client when the forwarder
 //! belongs to a lab); without one the window is passive.
 
+pub mod decisions;
 pub mod export;
 mod observe;
 pub mod probes;
@@ -21,6 +23,7 @@ use crate::capture::{CaptureStats, CapturedPacket, Keep};
 use crate::probes::{Attribution, EventKind};
 use crate::progress::Progress;
 
+pub use decisions::DecisionEvidence;
 pub use export::{pcap_file_name, write_pcapng, PcapFile};
 pub use observe::observe;
 pub use traffic::{ConnectResult, TrafficSource};
@@ -34,6 +37,9 @@ pub struct ObserveOptions {
     pub traffic: Option<Arc<dyn TrafficSource>>,
     /// Whether to attach the tracing probes.
     pub probes: bool,
+    /// Whether to read the decision log of xdpdoctor's forwarder during the window (on for
+    /// the window only, rate-limited; [`decisions`]).
+    pub decisions: bool,
     /// How long a connection of the traffic source may take before it counts as failed.
     pub connect_timeout: Duration,
     /// Keep the captured packets (within these bounds per capture point) for export as
@@ -54,6 +60,7 @@ impl Default for ObserveOptions {
             window: Duration::from_secs(3),
             traffic: None,
             probes: true,
+            decisions: true,
             connect_timeout: CONNECT_TIMEOUT,
             keep_packets: None,
             progress: Progress::none(),
@@ -67,6 +74,7 @@ impl std::fmt::Debug for ObserveOptions {
             .field("window", &self.window)
             .field("traffic", &self.traffic.as_ref().map(|t| t.label()))
             .field("probes", &self.probes)
+            .field("decisions", &self.decisions)
             .field("connect_timeout", &self.connect_timeout)
             .field("keep_packets", &self.keep_packets)
             .finish()
@@ -214,6 +222,9 @@ pub struct Evidence {
     pub traffic: Traffic,
     /// What the tracing probes counted, or why they could not.
     pub probes: ProbeEvidence,
+    /// What the forwarder's decision log said, or why it was not read.
+    #[serde(default)]
+    pub decisions: DecisionEvidence,
     /// One capture per container-side veth that a redirect target leads to.
     pub captures: Vec<CaptureEvidence>,
     /// `TcpInCsumErrors` deltas in the NAT targets' namespaces and the client's (without a
@@ -232,6 +243,7 @@ impl Evidence {
             window_ms: 0,
             traffic: Traffic::None,
             probes: ProbeEvidence::unavailable("not run (static diagnosis)"),
+            decisions: DecisionEvidence::unavailable("not read (static diagnosis)"),
             captures: Vec::new(),
             csum_errors: Vec::new(),
             counter_deltas: Vec::new(),

@@ -11,7 +11,10 @@ use std::collections::BTreeMap;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::{probes, snmp, CaptureEvidence, CsumErrors, Evidence, ObserveOptions, Traffic};
+use super::{
+    decisions, probes, snmp, CaptureEvidence, CsumErrors, DecisionEvidence, Evidence,
+    ObserveOptions, Traffic,
+};
 use crate::bpf::forwarder_abi::Counter;
 use crate::capture;
 use crate::forwarder::maps::read_counters;
@@ -123,7 +126,7 @@ pub fn observe(snap: &Snapshot, opts: &ObserveOptions) -> Result<Evidence> {
     let mut notes = Vec::new();
     let before = read_before(snap, &plan, &mut notes);
     let t_start = Instant::now();
-    let (captures, probes, traffic) = run_window(snap, &plan, opts);
+    let (captures, probes, decisions, traffic) = run_window(snap, &plan, opts);
     if matches!(traffic, Traffic::Passive) {
         notes.push(
             "passive window: no client to make traffic, only packets that happened to flow were seen"
@@ -139,6 +142,7 @@ pub fn observe(snap: &Snapshot, opts: &ObserveOptions) -> Result<Evidence> {
         window_ms: t_start.elapsed().as_millis() as u64,
         traffic,
         probes,
+        decisions,
         captures,
         csum_errors,
         counter_deltas,
@@ -146,13 +150,18 @@ pub fn observe(snap: &Snapshot, opts: &ObserveOptions) -> Result<Evidence> {
     })
 }
 
-/// Starts every observer (probes, one capture per interface), waits until each says it is
-/// attached, makes traffic, and collects what they saw.
+/// Starts every observer (probes, the decision log, one capture per interface), waits until
+/// each says it is attached, makes traffic, and collects what they saw.
 fn run_window(
     snap: &Snapshot,
     plan: &Plan,
     opts: &ObserveOptions,
-) -> (Vec<CaptureEvidence>, super::ProbeEvidence, Traffic) {
+) -> (
+    Vec<CaptureEvidence>,
+    super::ProbeEvidence,
+    DecisionEvidence,
+    Traffic,
+) {
     let window = crate::cancel::Window::new(opts.window + TAIL);
     let window = &window;
     std::thread::scope(|s| {
@@ -165,6 +174,10 @@ fn run_window(
             inodes.dedup();
             let tx = tx.clone();
             s.spawn(move || probes::observe(&inodes, window, Some(tx)))
+        });
+        let decision_handle = (opts.decisions && snap.forwarder.is_some()).then(|| {
+            let tx = tx.clone();
+            s.spawn(move || decisions::observe(snap.forwarder.as_ref(), window, Some(tx)))
         });
         let cap_handles: Vec<_> = plan
             .captures
@@ -193,7 +206,12 @@ fn run_window(
         opts.progress.report(Update::Busy {
             what: "attaching probes and captures",
         });
-        wait_attached(&rx, cap_handles.len() + usize::from(probe_handle.is_some()));
+        wait_attached(
+            &rx,
+            cap_handles.len()
+                + usize::from(probe_handle.is_some())
+                + usize::from(decision_handle.is_some()),
+        );
         opts.progress.report(Update::Countdown {
             what: "observing",
             total: opts.window + TAIL,
@@ -212,8 +230,13 @@ fn run_window(
             Some(h) => h.join().expect("probe thread"),
             None => super::ProbeEvidence::unavailable("probes disabled (--no-probes)"),
         };
+        let decisions = match decision_handle {
+            Some(h) => h.join().expect("decision log thread"),
+            None if !opts.decisions => DecisionEvidence::unavailable("not read (disabled)"),
+            None => decisions::observe(None, window, None),
+        };
         opts.progress.report(Update::Done);
-        (captures, probes, traffic)
+        (captures, probes, decisions, traffic)
     })
 }
 

@@ -252,6 +252,32 @@ impl<'a> Ctx<'a> {
 }
 
 /// The sentence-initial form of `s` ("the forwarder" -> "The forwarder").
+/// The evidence line of the forwarder's decision log for redirects to `ifindex` (named
+/// `name`) during the window, if it logged any: the seed incident's own reasoning, "the
+/// forwarder redirected to ve-m1: the packet dies after the program". `died`: the window saw
+/// the redirects fail (probe counts), so the sentence may say where they die.
+pub(super) fn decided_redirects(c: &Ctx, ifindex: u32, name: &str, died: bool) -> Option<String> {
+    let (n, to) = c.ev.decisions.redirected_to(ifindex);
+    if n == 0 {
+        return None;
+    }
+    let sample = if c.ev.decisions.limited > 0 {
+        " (a rate-limited sample)"
+    } else {
+        ""
+    };
+    Some(format!(
+        "decision log: the forwarder redirected {n} packet(s){sample} to {name} ({ifindex}), \
+         translated to {}{}",
+        to.join(", "),
+        if died {
+            ": the packet dies after the program"
+        } else {
+            ""
+        }
+    ))
+}
+
 pub(super) fn capitalized(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {

@@ -70,6 +70,12 @@ fn check(c: &Ctx) -> Vec<Finding> {
             for (kind, code, name, count) in hits {
                 f.observe(format!("{kind} {code} ({name})"), count);
             }
+            let shown = ifname
+                .clone()
+                .unwrap_or_else(|| format!("ifindex {target}"));
+            if let Some(line) = super::decided_redirects(c, target, &shown, true) {
+                f.evidence.push(line);
+            }
             f.manual_fix = Some(
                 "find why the target refuses XDP frames: `xdpdoctor trace` shows each failure"
                     .into(),

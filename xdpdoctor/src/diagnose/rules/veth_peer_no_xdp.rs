@@ -118,10 +118,15 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 }
             }
         }
+        // Only the probes' failure counts above say the packets died.
+        let died = !f.observed.is_empty();
         f.observe(
             "forwarder redirected (window; dropped after the redirect)",
             c.ev.counter_delta(Counter::Redirected),
         );
+        if let Some(line) = super::decided_redirects(c, v.index(), v.name(), died) {
+            f.evidence.push(line);
+        }
         f.fix = Some(Fix::new(
             format!(
                 "attach a pass-through XDP program to {} in {} (or --prefer gro: request GRO on it)",
