@@ -31,10 +31,20 @@ pub(super) fn path_notes(samples: &BTreeMap<(Variant, usize), Vec<Sample>>) -> V
                 pct(redirected, sent),
                 pct(hits, sent)
             )),
-            Variant::Forwarder | Variant::ForwarderTrace if hits > 0 => notes.push(format!(
-                "WARNING {v} {size}B: {hits} next-hop cache hits with the cache off"
-            )),
-            Variant::Forwarder | Variant::ForwarderTrace => notes.push(format!(
+            Variant::Forwarder
+            | Variant::ForwarderTrace
+            | Variant::ForwarderNolog
+            | Variant::ForwarderLog
+                if hits > 0 =>
+            {
+                notes.push(format!(
+                    "WARNING {v} {size}B: {hits} next-hop cache hits with the cache off"
+                ))
+            }
+            Variant::Forwarder
+            | Variant::ForwarderTrace
+            | Variant::ForwarderNolog
+            | Variant::ForwarderLog => notes.push(format!(
                 "{v} {size}B: forwarder redirected {redirected} of {sent} frames ({:.1}%)",
                 pct(redirected, sent)
             )),

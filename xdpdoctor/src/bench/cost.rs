@@ -1,7 +1,7 @@
 //! The programs' own cost: non-live `BPF_PROG_TEST_RUN` (verdict returned, not executed), the
 //! kernel's duration / repeat, for a bare XDP_PASS program (the harness floor),
 //! `xdp_restore_pass`, redirect-only, the router peer and private forwarder instances (cache
-//! off and on).
+//! off and on; decision log compiled out, off and on).
 //!
 //! Non-live repeats run on the *same* buffer, so every run sees the previous run's output:
 //! - the forwarder's frame is already translated after the first run: an identity DNAT entry
@@ -33,8 +33,9 @@ use super::variants::FIB_CACHE_MS;
 use crate::bpf::forwarder_abi::{self as abi, Counter};
 use crate::bpf::object::take_map;
 use crate::bpf::test_run::run_xdp;
+use crate::decisions::{Control, Settings};
 use crate::forwarder::maps::counters_of;
-use crate::forwarder::object::{Tunables, OBJECT};
+use crate::forwarder::object::{Build, Tunables, OBJECT};
 use crate::forwarder::Entry;
 use crate::{cancel, Error, Result};
 
@@ -65,6 +66,13 @@ pub struct CostRow {
     pub forwarder_ns: f64,
     /// The forwarder with the next-hop cache on (every run after the first is a hit).
     pub forwarder_fib_cache_ns: f64,
+    /// The forwarder built without its decision log (`forwarder_nolog.bpf.o`).
+    pub forwarder_nolog_ns: f64,
+    /// The forwarder with its decision log on at the default rate: after the burst, nearly
+    /// every run is refused by the token bucket (and the ring, not read here, fills).
+    pub forwarder_log_on_ns: f64,
+    /// forwarder - forwarder_nolog: what the log costs when off (its gate).
+    pub log_off_cost_ns: f64,
     /// forwarder - xdp_pass: what parsing, lookups, fib and rewrite add per packet.
     pub forwarder_own_ns: f64,
     /// forwarder - router peer: what NAT adds to a router (map lookup, L4 checksum, the
@@ -81,16 +89,20 @@ enum Timed {
     Router,
     Forwarder,
     ForwarderCached,
+    ForwarderNolog,
+    ForwarderLogOn,
 }
 
 impl Timed {
-    const ALL: [Timed; 6] = [
+    const ALL: [Timed; 8] = [
         Timed::Pass,
         Timed::Restore,
         Timed::RedirectOnly,
         Timed::Router,
         Timed::Forwarder,
         Timed::ForwarderCached,
+        Timed::ForwarderNolog,
+        Timed::ForwarderLogOn,
     ];
 
     /// The verdict every run must return.
@@ -112,7 +124,11 @@ struct CostPrograms {
     router: Ebpf,
     forwarder: Ebpf,
     forwarder_cached: Ebpf,
-    counters: [PerCpuArray<MapData, u64>; 2],
+    forwarder_nolog: Ebpf,
+    forwarder_log_on: Ebpf,
+    /// The log-on instance's switch: on while it exists, off again when dropped.
+    log_switch: Control,
+    counters: [PerCpuArray<MapData, u64>; 4],
 }
 
 impl CostPrograms {
@@ -129,9 +145,18 @@ impl CostPrograms {
         };
         let mut forwarder = programs::forwarder_private(uncached, entries, devices)?;
         let mut forwarder_cached = programs::forwarder_private(cached, entries, devices)?;
+        let mut forwarder_nolog =
+            programs::forwarder_private_build(Build::NoDecisionLog, uncached, entries, devices)?;
+        let mut forwarder_log_on = programs::forwarder_private(uncached, entries, devices)?;
+        // A private instance: its switch is its own, on at the default rate.
+        let mut log_switch = Control::from_ebpf(&mut forwarder_log_on, OBJECT)?;
+        log_switch.set(&Settings::on(log::Level::Info))?;
+        let nolog = Build::NoDecisionLog.object();
         let counters = [
             take_map(&mut forwarder, OBJECT, abi::COUNTERS_MAP)?,
             take_map(&mut forwarder_cached, OBJECT, abi::COUNTERS_MAP)?,
+            take_map(&mut forwarder_nolog, nolog, abi::COUNTERS_MAP)?,
+            take_map(&mut forwarder_log_on, OBJECT, abi::COUNTERS_MAP)?,
         ];
         Ok(CostPrograms {
             pass: programs::pass()?,
@@ -141,6 +166,9 @@ impl CostPrograms {
             router: programs::router_peer(devices)?,
             forwarder,
             forwarder_cached,
+            forwarder_nolog,
+            forwarder_log_on,
+            log_switch,
             counters,
         })
     }
@@ -154,6 +182,8 @@ impl CostPrograms {
             Timed::Router => (&mut self.router, abi::PROG_ROUTER),
             Timed::Forwarder => (&mut self.forwarder, abi::PROG_EXTERNAL),
             Timed::ForwarderCached => (&mut self.forwarder_cached, abi::PROG_EXTERNAL),
+            Timed::ForwarderNolog => (&mut self.forwarder_nolog, abi::PROG_EXTERNAL),
+            Timed::ForwarderLogOn => (&mut self.forwarder_log_on, abi::PROG_EXTERNAL),
         }
     }
 
@@ -186,7 +216,7 @@ impl CostPrograms {
         let after = self.forwarder_counters()?;
         let runs = u64::from(repeat.max(1)) * SAMPLES as u64;
         check_full_path(&before, &after, runs)?;
-        let [xdp_pass_ns, restore_pass_ns, redirect_only_ns, router_peer_ns, forwarder_ns, forwarder_fib_cache_ns] =
+        let [xdp_pass_ns, restore_pass_ns, redirect_only_ns, router_peer_ns, forwarder_ns, forwarder_fib_cache_ns, forwarder_nolog_ns, forwarder_log_on_ns] =
             ns;
         Ok(CostRow {
             frame_size: size,
@@ -196,16 +226,28 @@ impl CostPrograms {
             router_peer_ns,
             forwarder_ns,
             forwarder_fib_cache_ns,
+            forwarder_nolog_ns,
+            forwarder_log_on_ns,
+            log_off_cost_ns: forwarder_ns - forwarder_nolog_ns,
             forwarder_own_ns: (forwarder_ns - xdp_pass_ns).max(0.0),
             forwarder_over_router_ns: forwarder_ns - router_peer_ns,
         })
     }
 
-    fn forwarder_counters(&self) -> Result<[[u64; Counter::COUNT]; 2]> {
+    fn forwarder_counters(&self) -> Result<[[u64; Counter::COUNT]; 4]> {
         Ok([
             counters_of(&self.counters[0])?,
             counters_of(&self.counters[1])?,
+            counters_of(&self.counters[2])?,
+            counters_of(&self.counters[3])?,
         ])
+    }
+}
+
+impl Drop for CostPrograms {
+    fn drop(&mut self) {
+        // Private maps die with the instance; switching off is only tidy.
+        let _ = self.log_switch.set(&Settings::default());
     }
 }
 
@@ -273,11 +315,12 @@ fn time_program(
     Ok(super::stats::median(&mut samples))
 }
 
-/// Every run of both forwarder instances took the full NAT path: redirected, the uncached
-/// one through a lookup each time, the cached one from its cache after its first lookup.
+/// Every run of every forwarder instance took the full NAT path: redirected, the uncached
+/// ones (0, 2, 3: log off, compiled out, on) through a lookup each time, the cached one (1)
+/// from its cache after its first lookup.
 fn check_full_path(
-    before: &[[u64; Counter::COUNT]; 2],
-    after: &[[u64; Counter::COUNT]; 2],
+    before: &[[u64; Counter::COUNT]; 4],
+    after: &[[u64; Counter::COUNT]; 4],
     runs: u64,
 ) -> Result<()> {
     let d = |i: usize, c: Counter| after[i][c as usize] - before[i][c as usize];
@@ -287,16 +330,18 @@ fn check_full_path(
             format!("{what}: {got} of {runs} runs (identity entry missing? TTL ran out?)"),
         )
     };
-    for i in 0..2 {
+    for i in 0..4 {
         if d(i, Counter::Redirected) != runs {
             return Err(bad("redirected", d(i, Counter::Redirected)));
         }
     }
-    if d(0, Counter::FibSuccess) != runs {
-        return Err(bad(
-            "fib lookups without the cache",
-            d(0, Counter::FibSuccess),
-        ));
+    for i in [0, 2, 3] {
+        if d(i, Counter::FibSuccess) != runs {
+            return Err(bad(
+                "fib lookups without the cache",
+                d(i, Counter::FibSuccess),
+            ));
+        }
     }
     // Misses: the first run on each CPU and one per cache lifetime (FIB_CACHE_MS).
     if d(1, Counter::FibCacheHit) * 100 < runs * 99 {

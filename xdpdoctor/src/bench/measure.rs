@@ -41,6 +41,7 @@ fn in_vm(
         topo.int_index,
         &topo.all_indexes,
         &prep.deployment.pin_dir,
+        prep.deployment.netns_inode,
         tunables,
     )?;
     let flows = FRAME_SIZES
@@ -103,6 +104,31 @@ fn report(
         }
     }
     let ratios = Ratio::all(&FRAME_SIZES, &throughput);
+    let machine = report::Machine::here(plan.loadavg_at_start);
+    let decision_log = super::decision_log::rows(&rounds.samples, machine.cpus);
+    for l in &decision_log {
+        notes.push(format!(
+            "{}forwarder+log {}B: the log let {} records through ({} received, {} refused, {} \
+             lost for a full ring) in {:.2} s on ({} measurement(s)) at {}/s per CPU; bound \
+             {} CPUs x ({} x {} + {}/s x {:.2} s) = {:.0}: {}",
+            if l.holds { "" } else { "WARNING " },
+            l.frame_size,
+            l.log.allowed,
+            l.log.received,
+            l.log.limited,
+            l.log.lost,
+            l.log.seconds,
+            l.measurements,
+            l.rate,
+            l.cpus,
+            l.burst,
+            l.measurements,
+            l.rate,
+            l.log.seconds,
+            l.bound,
+            if l.holds { "holds" } else { "EXCEEDED" }
+        ));
+    }
     notes.push(format!(
         "frames go to {} (router-peer: {}) in {} via ifindex {}; delivered = xdp_count on {} in {}",
         topo.endpoints.service,
@@ -113,7 +139,8 @@ fn report(
         topo.container.name
     ));
     BenchReport {
-        machine: report::Machine::here(plan.loadavg_at_start),
+        machine,
+        decision_log,
         lab_prefix: plan.prefix.clone(),
         quick,
         packets: plan.packets,

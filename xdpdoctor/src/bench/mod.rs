@@ -19,12 +19,14 @@
 //! 4. [`measure`]: in vm's namespace, load the programs, then [`rounds`]: warm-up (vm learns
 //!    m1's MAC) and rounds of (frame size x variant); then [`cost`]: ns/packet.
 //! 5. [`checks`]: did each variant take its path; [`summary`] and [`report`]: medians,
-//!    spread over rounds, ratios against their targets.
+//!    spread over rounds, ratios against their targets; [`decision_log`]: the forwarder's
+//!    decision log off, compiled out and on, and its rate limit under load.
 //!
 //! See docs/performance.md for the method and caveats.
 
 pub mod checks;
 pub mod cost;
+pub mod decision_log;
 pub mod diagnose_timing;
 pub mod measure;
 pub mod nft;

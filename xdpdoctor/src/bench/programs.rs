@@ -16,7 +16,7 @@ use aya::{Ebpf, EbpfLoader};
 use crate::bpf::forwarder_abi::{self as abi, Direction, Endpoint};
 use crate::bpf::object::{map_mut, program_mut, take_map};
 use crate::bpf::objects;
-use crate::forwarder::object::{self as fwd_object, Tunables};
+use crate::forwarder::object::{self as fwd_object, Build, Tunables};
 use crate::forwarder::{nat_index, Entry, Role};
 use crate::{Error, Result};
 
@@ -67,7 +67,13 @@ pub fn pass() -> Result<Ebpf> {
 /// The external (DNAT) program of a fresh forwarder instance that shares the deployment's
 /// pinned maps in `pin_dir` (NAT entries, devmap, counters).
 pub fn forwarder_pinned(pin_dir: &Path, t: Tunables) -> Result<Ebpf> {
-    let mut ebpf = fwd_object::load(t, Some(pin_dir))?;
+    forwarder_pinned_build(pin_dir, t, Build::Standard)
+}
+
+/// [`forwarder_pinned`] of another build (the one without the decision log shares every map
+/// it has).
+pub fn forwarder_pinned_build(pin_dir: &Path, t: Tunables, build: Build) -> Result<Ebpf> {
+    let mut ebpf = fwd_object::load_build(build, t, Some(pin_dir))?;
     fwd_object::load_program(&mut ebpf, Role::External)?;
     Ok(ebpf)
 }
@@ -76,7 +82,17 @@ pub fn forwarder_pinned(pin_dir: &Path, t: Tunables) -> Result<Ebpf> {
 /// entries (and their index) plus an identity entry per target (so a frame the program already translated
 /// takes the same path again), and a devmap of `devices`. Its external program is loaded.
 pub fn forwarder_private(t: Tunables, entries: &[Entry], devices: &[u32]) -> Result<Ebpf> {
-    let mut ebpf = fwd_object::load(t, None)?;
+    forwarder_private_build(Build::Standard, t, entries, devices)
+}
+
+/// [`forwarder_private`] of another build.
+pub fn forwarder_private_build(
+    build: Build,
+    t: Tunables,
+    entries: &[Entry],
+    devices: &[u32],
+) -> Result<Ebpf> {
+    let mut ebpf = fwd_object::load_build(build, t, None)?;
     let mut dnat_entries = Vec::new();
     {
         let mut dnat: BpfHashMap<_, Endpoint, Endpoint> =

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::decision_log::{LogOn, LogSample};
 use super::sink::Sink;
 use super::traffic::{self, Dest, FlowSet};
 use super::variants::{self, Programs, Variant};
@@ -35,6 +36,8 @@ pub(super) struct Sample {
     pub fwd_cache_hits: u64,
     /// `ttl_exceeded`.
     pub fwd_ttl_exceeded: u64,
+    /// forwarder+log: what the decision log did.
+    pub log: Option<LogSample>,
 }
 
 /// Samples per (variant, frame size), one per round; variants that could not run, with why.
@@ -110,7 +113,14 @@ pub(super) fn run(
                     _ => None,
                 };
                 let pin = progs.pin(v, feed.pin_ifindex)?;
-                let s = measure_one(progs, sink, v, feed, set.for_variant(v))?;
+                // The decision log is on only around its own measurement.
+                let log = match v {
+                    Variant::ForwarderLog => Some(LogOn::start(progs.log_target())?),
+                    _ => None,
+                };
+                let measured = measure_one(progs, sink, v, feed, set.for_variant(v));
+                let log = log.map(LogOn::stop).transpose()?;
+                let s = Sample { log, ..measured? };
                 drop(pin);
                 log::info!(
                     "bench: round {round} {v} {}B: {} sent, {} delivered in {:?} (wall {:?})",
@@ -157,6 +167,7 @@ fn measure_one(
         fwd_redirected: delta(Counter::Redirected),
         fwd_cache_hits: delta(Counter::FibCacheHit),
         fwd_ttl_exceeded: delta(Counter::TtlExceeded),
+        log: None,
     })
 }
 
@@ -186,7 +197,7 @@ pub(super) fn warm_up(progs: &mut Programs, feed: &Feed) -> Result<String> {
     }
     let n = (feed.packets / 10).max(1000);
     for v in Variant::ALL {
-        if v == Variant::ForwarderTrace {
+        if matches!(v, Variant::ForwarderTrace | Variant::ForwarderLog) {
             continue; // the forwarder's own path, warmed above
         }
         let pin = progs.pin(v, feed.pin_ifindex)?;

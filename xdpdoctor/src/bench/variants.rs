@@ -11,6 +11,8 @@
 //! | forwarder           | `xdp_fwd_external`, maps of the lab's one     | same                         |
 //! | forwarder-fib-cache | same, next-hop cache on ([`FIB_CACHE_MS`])    | same                         |
 //! | forwarder+trace     | same as forwarder, every probe of `trace` attached | same                    |
+//! | forwarder-nolog     | `xdp_fwd_external` of `forwarder_nolog.bpf.o` (decision log compiled out), same maps | same |
+//! | forwarder+log       | same as forwarder, decision log on at the default rate, read by a thread ([`super::decision_log`]) | same |
 //! | kernel-nat          | `xdp_restore_pass` (headers reset, PASS)      | stack: conntrack, nft DNAT, forward, ve-m1 |
 //!
 //! Kernel NAT cannot use the bare `xdp_pass`: the stack translates the frame in place and
@@ -36,7 +38,7 @@ use super::traffic::Dest;
 use crate::bpf::forwarder_abi::{self as abi, Counter};
 use crate::bpf::object::take_map;
 use crate::forwarder::maps::counters_of;
-use crate::forwarder::object::{Tunables, OBJECT};
+use crate::forwarder::object::{Build, Tunables, OBJECT};
 use crate::Result;
 
 /// The next-hop cache lifetime of the forwarder-fib-cache variant (`fib_cache_ms`).
@@ -58,16 +60,23 @@ pub enum Variant {
     /// The forwarder with every probe of `trace` attached.
     #[serde(rename = "forwarder+trace")]
     ForwarderTrace,
+    /// The forwarder built without its decision log (`-DXD_NO_DECISION_LOG`).
+    ForwarderNolog,
+    /// The forwarder with its decision log on (rate-limited), records read as they come.
+    #[serde(rename = "forwarder+log")]
+    ForwarderLog,
     /// XDP_PASS into the stack: conntrack and nftables NAT, `ip_forward`.
     KernelNat,
 }
 
 impl Variant {
     /// Every variant, in measuring order within a round.
-    pub const ALL: [Variant; 6] = [
+    pub const ALL: [Variant; 8] = [
         Variant::RedirectOnly,
         Variant::RouterPeer,
         Variant::Forwarder,
+        Variant::ForwarderNolog,
+        Variant::ForwarderLog,
         Variant::ForwarderFibCache,
         Variant::ForwarderTrace,
         Variant::KernelNat,
@@ -81,6 +90,8 @@ impl Variant {
             Variant::Forwarder => "forwarder",
             Variant::ForwarderFibCache => "forwarder-fib-cache",
             Variant::ForwarderTrace => "forwarder+trace",
+            Variant::ForwarderNolog => "forwarder-nolog",
+            Variant::ForwarderLog => "forwarder+log",
             Variant::KernelNat => "kernel-nat",
         }
     }
@@ -98,7 +109,11 @@ impl Variant {
     pub const fn is_forwarder(self) -> bool {
         matches!(
             self,
-            Variant::Forwarder | Variant::ForwarderFibCache | Variant::ForwarderTrace
+            Variant::Forwarder
+                | Variant::ForwarderFibCache
+                | Variant::ForwarderTrace
+                | Variant::ForwarderNolog
+                | Variant::ForwarderLog
         )
     }
 }
@@ -114,6 +129,10 @@ pub struct Programs {
     redirect: Ebpf,
     router: Ebpf,
     forwarder: Ebpf,
+    /// The build without the decision log, on the same pinned maps.
+    forwarder_nolog: Ebpf,
+    /// Where forwarder+log's reader finds the log (the deployment's pins, `forwarder`'s id).
+    log: super::decision_log::LogTarget,
     /// The same object and pinned maps with `fib_cache_ns` set (its `fib_cache` is private).
     forwarder_cached: Ebpf,
     restore: Ebpf,
@@ -129,6 +148,7 @@ impl Programs {
         target_ifindex: u32,
         devices: &[u32],
         pin_dir: &Path,
+        netns_inode: u64,
         t: Tunables,
     ) -> Result<Programs> {
         let cached = Tunables {
@@ -143,9 +163,23 @@ impl Programs {
         // The shared (pinned) counters, read through this instance's handle.
         let fwd_counters = take_map(&mut forwarder, OBJECT, abi::COUNTERS_MAP)?;
         let (restore, pristine) = programs::restore_pass()?;
+        let log = super::decision_log::LogTarget {
+            netns_inode,
+            pin_dir: pin_dir.to_path_buf(),
+            prog_id: programs::xdp(&forwarder, abi::PROG_EXTERNAL)?
+                .info()
+                .map_err(|e| crate::Error::bpf("program info", abi::PROG_EXTERNAL, e))?
+                .id(),
+        };
         Ok(Programs {
             redirect: programs::redirect_only(target_ifindex)?,
             router: programs::router_peer(devices)?,
+            forwarder_nolog: programs::forwarder_pinned_build(
+                pin_dir,
+                uncached,
+                Build::NoDecisionLog,
+            )?,
+            log,
             forwarder,
             forwarder_cached: programs::forwarder_pinned(pin_dir, cached)?,
             restore,
@@ -170,9 +204,10 @@ impl Programs {
         match v {
             Variant::RedirectOnly => programs::xdp(&self.redirect, abi::PROG_REDIRECT_ONLY),
             Variant::RouterPeer => programs::xdp(&self.router, abi::PROG_ROUTER),
-            Variant::Forwarder | Variant::ForwarderTrace => {
+            Variant::Forwarder | Variant::ForwarderTrace | Variant::ForwarderLog => {
                 programs::xdp(&self.forwarder, abi::PROG_EXTERNAL)
             }
+            Variant::ForwarderNolog => programs::xdp(&self.forwarder_nolog, abi::PROG_EXTERNAL),
             Variant::ForwarderFibCache => programs::xdp(&self.forwarder_cached, abi::PROG_EXTERNAL),
             Variant::KernelNat => programs::xdp(&self.restore, abi::PROG_RESTORE_PASS),
         }
@@ -184,13 +219,19 @@ impl Programs {
         let (ebpf, name) = match v {
             Variant::RedirectOnly => (&mut self.redirect, abi::PROG_REDIRECT_ONLY),
             Variant::RouterPeer => (&mut self.router, abi::PROG_ROUTER),
-            Variant::Forwarder | Variant::ForwarderTrace => {
+            Variant::Forwarder | Variant::ForwarderTrace | Variant::ForwarderLog => {
                 (&mut self.forwarder, abi::PROG_EXTERNAL)
             }
+            Variant::ForwarderNolog => (&mut self.forwarder_nolog, abi::PROG_EXTERNAL),
             Variant::ForwarderFibCache => (&mut self.forwarder_cached, abi::PROG_EXTERNAL),
             Variant::KernelNat => (&mut self.restore, abi::PROG_RESTORE_PASS),
         };
         programs::pin_in_dispatcher(ebpf, name, pin_ifindex)
+    }
+
+    /// Where the forwarder+log variant's reader finds the decision log.
+    pub fn log_target(&self) -> &super::decision_log::LogTarget {
+        &self.log
     }
 
     /// The deployed forwarder's counters (shared map), summed over CPUs.

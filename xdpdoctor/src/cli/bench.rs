@@ -67,6 +67,7 @@ fn print_tables(r: &BenchReport) {
     print_throughput(r);
     print_ratios(r);
     print_costs(r);
+    print_decision_log(r);
     print_diagnose_timing(r);
     for n in &r.notes {
         println!("note: {n}");
@@ -223,6 +224,61 @@ fn print_costs(r: &BenchReport) {
         ]);
     }
     println!("ns/packet (non-live BPF_PROG_TEST_RUN, kernel time per run):\n{t}");
+}
+
+/// The decision log (issue 15): off against compiled out (live ratio and ns/packet), on at
+/// its default rate against the rate limit's bound.
+fn print_decision_log(r: &BenchReport) {
+    let mut t = table(&[
+        "frame",
+        "log off / compiled out (live)",
+        "ns compiled out",
+        "ns off",
+        "off - out",
+        "ns on",
+        "on / off (live)",
+        "records let through",
+        "received",
+        "bound",
+        "rate limit",
+    ]);
+    for c in &r.ns_per_packet {
+        let ratio = |id: &str| {
+            r.ratios
+                .iter()
+                .find(|q| q.id == id && q.frame_size == c.frame_size)
+                .map(|q| ratio_cell(q, false))
+                .unwrap_or_default()
+        };
+        let l = r.decision_log.iter().find(|l| l.frame_size == c.frame_size);
+        t.add_row(vec![
+            format!("{} B", c.frame_size),
+            ratio("log_off_over_compiled_out"),
+            format!("{:.0}", c.forwarder_nolog_ns),
+            format!("{:.0}", c.forwarder_ns),
+            format!("{:+.0}", c.log_off_cost_ns),
+            format!("{:.0}", c.forwarder_log_on_ns),
+            ratio("log_on_over_off"),
+            l.map(|l| format!("{} in {:.2} s", l.log.allowed, l.log.seconds))
+                .unwrap_or_else(|| "-".into()),
+            l.map(|l| format!("{} ({:.0}/s)", l.log.received, l.received_per_s))
+                .unwrap_or_else(|| "-".into()),
+            l.map(|l| format!("{:.0}", l.bound))
+                .unwrap_or_else(|| "-".into()),
+            l.map(|l| {
+                if l.holds {
+                    good("holds")
+                } else {
+                    bad("exceeded")
+                }
+            })
+            .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    println!(
+        "decision log (forwarder-nolog: built without it; forwarder: compiled in, off; \
+         forwarder+log: on at 1000/s per CPU, burst 100):\n{t}"
+    );
 }
 
 fn print_diagnose_timing(r: &BenchReport) {

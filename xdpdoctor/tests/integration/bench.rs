@@ -1,6 +1,7 @@
 //! `xdpdoctor bench --quick --json` runs end to end on a lab of its own: every variant and
 //! frame size is in the JSON with a positive number (or, for forwarder+trace only, a stated
 //! reason it was skipped), every ratio is there with its target and verdict, ns/packet too,
+//! the decision log's rate limit held (records received against its bound),
 //! each variant took its path (no WARNING note), and nothing is left behind (namespaces, lab
 //! state, responders, pins). No timing is asserted.
 #![allow(clippy::print_stderr)]
@@ -9,10 +10,12 @@ use serde_json::Value;
 
 use crate::common::{self, assert_nothing_left, require_root, BIN};
 
-const VARIANTS: [&str; 6] = [
+const VARIANTS: [&str; 8] = [
     "xdp-redirect-only",
     "router-peer",
     "forwarder",
+    "forwarder-nolog",
+    "forwarder+log",
     "forwarder-fib-cache",
     "forwarder+trace",
     "kernel-nat",
@@ -139,6 +142,8 @@ fn bench_quick_json_has_every_field_and_leaves_nothing() {
             "router_peer_over_redirect_only",
             "fib_cache_over_router_peer",
             "fib_cache_over_forwarder",
+            "log_off_over_compiled_out",
+            "log_on_over_off",
         ] {
             let q = at(id);
             positive(&q["value"], &format!("{id} {size}B"));
@@ -159,10 +164,28 @@ fn bench_quick_json_has_every_field_and_leaves_nothing() {
             "router_peer_ns",
             "forwarder_ns",
             "forwarder_fib_cache_ns",
+            "forwarder_nolog_ns",
+            "forwarder_log_on_ns",
         ] {
             positive(&c[k], &format!("{size}B {k}"));
         }
         assert!(c["forwarder_own_ns"].as_f64().is_some(), "forwarder_own_ns");
+        assert!(c["log_off_cost_ns"].as_f64().is_some(), "log_off_cost_ns");
+        // The decision log on at its default rate: records were read, and the rate limit
+        // held under the bench's load (the records the buckets let through against
+        // CPUs x (burst + rate x time on)).
+        let l = r["decision_log"]
+            .as_array()
+            .expect("decision_log array")
+            .iter()
+            .find(|l| l["frame_size"] == size)
+            .unwrap_or_else(|| panic!("no decision_log row for {size}"));
+        positive(&l["log"]["received"], &format!("{size}B records received"));
+        // Every record let through was read, or lost for a full ring (a starved reader).
+        let n = |k: &str| l["log"][k].as_u64().unwrap();
+        assert_eq!(n("received") + n("lost"), n("allowed"), "{l}");
+        assert_eq!(l["holds"], true, "{l}");
+        assert!(l["log"]["allowed"].as_f64() <= l["bound"].as_f64(), "{l}");
     }
     assert!(r["diagnose_timing_note"].is_string());
     let warnings: Vec<&str> = r["notes"]
