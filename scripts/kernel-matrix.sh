@@ -30,7 +30,7 @@ rows="6.1 6.12 host"
 # netlink, the labs, fixes, the decision log); the host-state robustness tests (reliability,
 # stress), the bench and the file-format tests (pcapng, Prometheus, man pages) do not change
 # with the kernel and run on the host only (scripts/test.sh). `--tests ''` runs them all.
-tests="checksum:: cli:: commands:: decision_log:: deploy:: diagnose:: fix:: foreign:: lab:: markers:: nat_reality:: netlink_features:: netlink_rtnl:: trace::"
+tests="checksum:: cli:: commands:: decision_log:: deploy:: diagnose:: fix:: foreign:: forwarder_decisions:: lab:: markers:: nat_reality:: netlink_features:: netlink_rtnl:: trace::"
 while [ $# -gt 0 ]; do
   case $1 in
     --json) json=$2; shift 2 ;;

@@ -281,7 +281,8 @@ pub fn has_xdp(ns: &str, ifname: &str) -> bool {
 }
 
 /// Every entry under /sys/fs/bpf/xdpdoctor that belongs to one of these namespace inodes
-/// (`fwd-<inode>`, `fix-<inode>-*`), plus state files and journals keyed by them.
+/// (`fwd-<inode>`, with the decision log's maps; `fix-<inode>-*`), plus state files,
+/// journals and lock files keyed by them.
 pub fn leftovers_of(inodes: &[u64]) -> Vec<String> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir("/sys/fs/bpf/xdpdoctor") {
@@ -302,9 +303,14 @@ pub fn leftovers_of(inodes: &[u64]) -> Vec<String> {
                 out.push(p);
             }
         }
-        let l = format!("/run/xdpdoctor/locks/netns-{i}.lock");
-        if std::path::Path::new(&l).exists() {
-            out.push(l);
+        // The writers' lock, and the decision log reader's (trace --decisions, diagnose).
+        for l in [
+            format!("/run/xdpdoctor/locks/netns-{i}.lock"),
+            format!("/run/xdpdoctor/locks/decisions-{i}.lock"),
+        ] {
+            if std::path::Path::new(&l).exists() {
+                out.push(l);
+            }
         }
         for dir in ["forwarders", "fixes"] {
             out.extend(temporaries(dir, &i.to_string()));

@@ -317,6 +317,16 @@ fn trace_decisions_show_each_redirect_to_ve_m1_next_to_its_error() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no forwarder deployed by xdpdoctor"));
+
+    // `lab down` (teardown) removes the log's pins with the others; no reader lock stays.
+    let inodes: Vec<u64> = ["client", "vm", "m1", "m2"]
+        .iter()
+        .map(|n| netns_inode(&lab.ns(n)))
+        .collect();
+    assert!(pins.join("AYA_LOGS").exists() && pins.join("xd_log_state").exists());
+    drop(lab);
+    let left = leftovers_of(&inodes);
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 /// A forwarder counter of `xdpdoctor status --json` in namespace `ns`.
