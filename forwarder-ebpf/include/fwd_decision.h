@@ -13,8 +13,9 @@
  * file and decision.rs together. Addresses are written as Ipv4Addr arguments, ports and
  * ifindexes as integers, MACs with the MAC hint.
  *
- * Built with -DXD_NO_DECISION_LOG (forwarder_nolog.bpf.c, the bench's "without the code"
- * object), the record code and aya_log.h's maps are left out.
+ * Built with -DXD_NO_DECISION_LOG (forwarder_nolog.bpf.o, the bench's "without the code"
+ * object), only struct fwd_decision remains: the record code, the gate in forward() and
+ * aya_log.h's maps are left out.
  */
 #ifndef XDPDOCTOR_FWD_DECISION_H
 #define XDPDOCTOR_FWD_DECISION_H
@@ -43,13 +44,7 @@ struct fwd_decision {
 	long fib_rc;                          /* a result FWD_SLOT_FIB_ERROR could not name */
 };
 
-#ifdef XD_NO_DECISION_LOG
-
-#define fwd_log_decision(ctx, dir, slot, d) \
-	do {                                \
-	} while (0)
-
-#else
+#ifndef XD_NO_DECISION_LOG
 
 #include "aya_log.h"
 
