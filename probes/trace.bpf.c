@@ -113,16 +113,23 @@ static __always_inline void count(const struct xd_event *e, __u64 n)
 	}
 }
 
+/* The ring buffer had no room for a record: counted in `lost` (the kernel's counts stay exact). */
+static __always_inline void count_lost(void)
+{
+	__u32 zero = 0;
+	__u64 *l = bpf_map_lookup_elem(&lost, &zero);
+
+	if (l)
+		*l += 1;
+}
+
 /* Counts `n` packets under the event's key and queues the event itself. */
 static __always_inline void emit(struct xd_event *e, __u64 n)
 {
 	count(e, n);
 	struct xd_event *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
-		__u32 zero = 0;
-		__u64 *l = bpf_map_lookup_elem(&lost, &zero);
-		if (l)
-			*l += 1;
+		count_lost();
 		return;
 	}
 	e->ts_ns = bpf_ktime_get_ns();
@@ -535,10 +542,7 @@ static __always_inline void emit_skb(struct xd_event *e, const struct sk_buff *s
 	count(e, 1);
 	struct xd_event_pkt *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
-		__u32 zero = 0;
-		__u64 *l = bpf_map_lookup_elem(&lost, &zero);
-		if (l)
-			*l += 1;
+		count_lost();
 		return;
 	}
 	e->ts_ns = bpf_ktime_get_ns();

@@ -84,13 +84,16 @@ def node(netns, prefix):
 
 
 def findings(doc, prefix):
-    """diagnose --json -> [[id, node, interface]] in report order."""
+    """diagnose --json -> the root causes as [[id, node, interface]] in report order.
+    Consequences (`caused_by` set: connection-failed, redirect-errors, ... explained by a
+    root) are left out: the matrix compares what each kernel says is wrong."""
     if not doc:
         return None
     return [
         [f["id"], node(f["subject"].get("netns"), prefix) or f["subject"].get("netns"),
          f["subject"].get("interface") or ""]
         for f in doc.get("findings", [])
+        if f.get("caused_by") is None
     ]
 
 

@@ -17,8 +17,8 @@
 //! (`programs::pin_in_dispatcher`), so the many short calls do not each wait for an XDP
 //! dispatcher update.
 //!
-//! Phases: [`CostPrograms::load`] -> [`CostPrograms::row`] per frame size (timing each program,
-//! [`time_program`]) -> [`check_full_path`] on the forwarders' counters.
+//! Phases: `CostPrograms::load` -> `CostPrograms::row` per frame size (timing each program,
+//! `time_program`) -> `check_full_path` on the forwarders' counters.
 
 use std::time::Duration;
 

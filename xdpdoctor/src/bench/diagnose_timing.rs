@@ -14,10 +14,14 @@ use crate::netns::Netns;
 use crate::progress::Progress;
 use crate::{cancel, Result};
 
+/// How long `diagnose` took on one lab.
 #[derive(Debug, Clone, Serialize)]
 pub struct DiagnoseTiming {
+    /// The scenario (`seed`, `fleet-N`).
     pub lab: String,
+    /// Containers in it.
     pub containers: usize,
+    /// Network namespaces in it (containers, router, client).
     pub namespaces: usize,
     /// Seconds `lab up` took (context: the cost of building the lab itself).
     pub lab_up_s: f64,
@@ -25,7 +29,9 @@ pub struct DiagnoseTiming {
     pub static_ms: u64,
     /// `diagnose` with the default observe window (probes, captures, snmp).
     pub total_ms: u64,
+    /// The observe window asked for.
     pub window_ms: u64,
+    /// Findings the diagnose reported.
     pub findings: usize,
     /// static_ms per container, to read the growth.
     pub static_ms_per_container: f64,

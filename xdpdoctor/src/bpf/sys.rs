@@ -210,9 +210,18 @@ struct ElemAttr {
     flags: u64,
 }
 
-/// BPF_MAP_LOOKUP_ELEM of `key` into `value` (both exactly the map's sizes, which the caller
-/// takes from the map's info). `Ok(false)` when the key is absent (ENOENT).
-pub fn map_lookup(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> std::io::Result<bool> {
+/// BPF_MAP_LOOKUP_ELEM of `key` into `value`. `Ok(false)` when the key is absent (ENOENT).
+///
+/// # Safety
+/// The kernel reads the map's `key_size` bytes from `key` and writes its value size into
+/// `value`, whatever the slices' lengths: `key` must hold at least `key_size` bytes and
+/// `value` at least `value_size` bytes (per-CPU maps: `round_up(value_size, 8)` times the
+/// possible CPUs), taken from the map's info for this very fd.
+pub unsafe fn map_lookup(
+    map: BorrowedFd<'_>,
+    key: &[u8],
+    value: &mut [u8],
+) -> std::io::Result<bool> {
     let mut a = ElemAttr {
         map_fd: map.as_raw_fd() as u32,
         pad: 0,
@@ -220,8 +229,9 @@ pub fn map_lookup(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> std::io:
         value: value.as_mut_ptr() as u64,
         flags: 0,
     };
-    // SAFETY: ElemAttr is the BPF_MAP_LOOKUP_ELEM prefix; `key` and `value` are live buffers of
-    // the map's key and value sizes (the caller's contract), so the kernel reads/writes in bounds.
+    // SAFETY: ElemAttr is the BPF_MAP_LOOKUP_ELEM prefix; `key` and `value` are live buffers at
+    // least the map's key and value sizes (this function's contract), so the kernel stays in
+    // bounds.
     match unsafe { sys_bpf(BPF_MAP_LOOKUP_ELEM, &mut a) } {
         Ok(_) => Ok(true),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
@@ -229,9 +239,13 @@ pub fn map_lookup(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> std::io:
     }
 }
 
-/// BPF_MAP_GET_NEXT_KEY after `key` (None: the first key) into `next` (the map's key size).
-/// `Ok(false)` at the end (ENOENT).
-pub fn map_next_key(
+/// BPF_MAP_GET_NEXT_KEY after `key` (None: the first key) into `next`. `Ok(false)` at the
+/// end (ENOENT).
+///
+/// # Safety
+/// The kernel reads and writes the map's `key_size` bytes through `key` and `next`, whatever
+/// the slices' lengths: both must hold at least `key_size` bytes of this fd's map.
+pub unsafe fn map_next_key(
     map: BorrowedFd<'_>,
     key: Option<&[u8]>,
     next: &mut [u8],

@@ -135,7 +135,6 @@ pub fn cleanup_stale() -> Result<()> {
                 errs.push(std::fs::remove_file(&p).map_err(|err| Error::io("unpin", p, err)));
             }
         }
-        let _ = std::fs::remove_dir(PIN_ROOT); // only if empty
     }
     if let Ok(rd) = std::fs::read_dir(state::journals_dir()) {
         for e in rd.filter_map(|e| e.ok()) {

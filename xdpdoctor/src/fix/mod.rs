@@ -1,4 +1,4 @@
-//! Fixes: each finding carries a machine-readable [`Action`] (`crate::model`); [`plan`]
+//! Fixes: each finding carries a machine-readable [`Action`] (`crate::model`); [`plan()`]
 //! collects them, [`apply_all`] performs each in the right namespace (netlink, ethtool ioctl,
 //! bpf) and records the previous state in a journal, [`revert_all`] restores exactly that
 //! state. One fix per file; `perform.rs` dispatches an action to its file.

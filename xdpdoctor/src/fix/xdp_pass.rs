@@ -105,6 +105,6 @@ pub fn revert(prev: &Previous) -> Result<Undone> {
         None => format!("found {pin}; unpinned"),
     };
     crate::forwarder::pins::unpin_link(&p)?;
-    let _ = std::fs::remove_dir(PIN_ROOT);
+    // PIN_ROOT stays, even empty (see forwarder::pins::remove_all).
     Ok(Undone::done(what))
 }

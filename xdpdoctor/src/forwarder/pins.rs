@@ -60,8 +60,8 @@ pub(crate) fn remove_all(dir: &Path) -> Result<()> {
         errs.push(std::fs::remove_file(&p).map_err(|e| Error::io("unpin", p.clone(), e)));
     }
     errs.push(std::fs::remove_dir(dir).map_err(|e| Error::io("remove", dir, e)));
-    // The shared root goes too once the last forwarder is gone (fails harmlessly otherwise).
-    let _ = std::fs::remove_dir(PIN_ROOT);
+    // The shared root (PIN_ROOT) stays, even empty: removing it would race with a concurrent
+    // xdpdoctor that has just created it and is about to pin there (seen as ENOENT on pin).
     errs.into_result()
 }
 

@@ -45,10 +45,12 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Every namespace.
     pub fn all() -> Self {
         Filter::default()
     }
 
+    /// The one namespace with this inode.
     pub fn netns(inode: u64) -> Self {
         Filter {
             netns_inodes: vec![inode],
@@ -88,6 +90,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// The kind of an `enum xd_kind` value (None: unknown to this build).
     pub fn from_abi(kind: u32) -> Option<Self> {
         use crate::bpf::probes_abi as abi;
         Some(match kind {
@@ -102,6 +105,7 @@ impl EventKind {
         })
     }
 
+    /// The name used in output and JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::RedirectErr => "redirect_err",
@@ -129,11 +133,14 @@ pub enum ProbeKind {
     TpBtf,
     /// Classic (perf) tracepoint: the record's fields only.
     Tracepoint,
+    /// fexit on a kernel function (through vmlinux or a module's BTF).
     Fexit,
+    /// kprobe at entry + kretprobe at return (where kprobes exist).
     Kretprobe,
 }
 
 impl ProbeKind {
+    /// The name used in output, JSON and `trace --without`.
     pub fn as_str(self) -> &'static str {
         match self {
             ProbeKind::TpBtf => "tp_btf",
@@ -149,7 +156,9 @@ impl ProbeKind {
 pub struct ProbeStatus {
     /// The probe family: a tracepoint (`xdp:xdp_redirect_err`) or a function (`veth_xdp_xmit`).
     pub name: String,
+    /// The variant.
     pub kind: ProbeKind,
+    /// Whether it is attached now.
     pub active: bool,
     /// Why it is not active, in plain words.
     pub reason: Option<String>,
@@ -158,34 +167,46 @@ pub struct ProbeStatus {
 /// One decoded event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
+    /// What happened.
     pub kind: EventKind,
     /// The probe variant that saw it (`tp_btf`, `tracepoint`, `fexit`, `kretprobe`).
     pub probe: &'static str,
     /// Kernel monotonic time (ns).
     pub ts_ns: u64,
+    /// CPU the probe ran on.
     pub cpu: u32,
     /// Namespace of the device: read by the probe, or (classic xdp tracepoints) the one whose
     /// deployed forwarder runs `prog_id` on `ifindex`; 0: unknown (see `attribution`).
     pub netns_inode: u64,
+    /// Its name (a /run/netns name, or how the namespace was found), when known.
     pub netns: Option<String>,
     /// How `netns_inode` is known: `device`, `prog_id` or `unattributed`.
     pub attribution: Attribution,
+    /// The device the packet was on, in `netns_inode`.
     pub ifindex: u32,
+    /// Its name in that namespace, when known.
     pub ifname: Option<String>,
+    /// Namespace of the redirect target's device (0: unknown or none).
     pub target_netns_inode: u64,
+    /// Its name, when known.
     pub target_netns: Option<String>,
     /// Redirect target (0: none).
     pub target_ifindex: u32,
+    /// The target's name in its own namespace, when known.
     pub target_ifname: Option<String>,
     /// -errno, drop reason number or XDP action (see [`EventKind`]).
     pub code: i32,
+    /// `code` in words (`EOPNOTSUPP`, `TCP_CSUM`, `XDP_ABORTED`).
     pub code_name: String,
+    /// XDP program id (redirect_err, exception), 0 = unknown.
     pub prog_id: u32,
     /// The deployed forwarder's program this id belongs to, if any.
     pub prog: Option<String>,
     /// XDP action of the tracepoint, when it has one.
     pub action: Option<String>,
+    /// devmap_xmit: frames sent.
     pub sent: i32,
+    /// devmap_xmit: frames dropped.
     pub drops: i32,
     /// kfree_skb: L3 protocol (ETH_P_*), host order.
     pub protocol: u16,
@@ -274,11 +295,15 @@ fn hex<S: serde::Serializer>(b: &[u8], s: S) -> std::result::Result<S::Ok, S::Er
 pub struct Aggregate {
     /// As [`Event::netns_inode`]: 0 only when [`Attribution::Unattributed`].
     pub netns_inode: u64,
+    /// The device, in `netns_inode`.
     pub ifindex: u32,
+    /// What happened.
     pub kind: EventKind,
     /// errno (negative) or drop reason number or XDP action.
     pub code: i32,
+    /// `code` in words.
     pub code_name: String,
+    /// Redirect target (0: none).
     pub target_ifindex: u32,
     /// Namespace of the redirect target's device (tp_btf), 0 = unknown or none.
     pub target_netns_inode: u64,
@@ -293,8 +318,11 @@ pub struct Aggregate {
 /// Result of [`observe`].
 #[derive(Debug, Clone, Serialize)]
 pub struct Observation {
+    /// Every probe variant and whether it was live.
     pub probes: Vec<ProbeStatus>,
+    /// The kernel's counts for the window.
     pub aggregates: Vec<Aggregate>,
+    /// Events the ring buffer had no room for (the counts include them).
     pub lost: u64,
 }
 

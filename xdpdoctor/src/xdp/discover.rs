@@ -180,8 +180,16 @@ fn read_entries(
         RedirectKind::DevmapHash => {
             let mut cur: Option<[u8; 4]> = None;
             let mut next = [0u8; 4];
-            while map_next_key(fd, cur.as_ref().map(|k| &k[..]), &mut next)? {
-                if map_lookup(fd, &next, &mut value)? {
+            loop {
+                // SAFETY: `info` is this fd's map, checked above to have 4-byte keys (`cur`,
+                // `next` are 4 bytes); devmaps are not per-CPU.
+                let more = unsafe { map_next_key(fd, cur.as_ref().map(|k| &k[..]), &mut next)? };
+                if !more {
+                    break;
+                }
+                // SAFETY: 4-byte key; `value` holds the map's value size (checked above).
+                let found = unsafe { map_lookup(fd, &next, &mut value)? };
+                if found {
                     out.push(entry(u32::from_ne_bytes(next), &value));
                 }
                 cur = Some(next);
@@ -190,7 +198,8 @@ fn read_entries(
         }
         _ => {
             for k in 0..info.max_entries() {
-                if map_lookup(fd, &k.to_ne_bytes(), &mut value)? {
+                // SAFETY: as above: 4-byte key, `value` of the map's value size, not per-CPU.
+                if unsafe { map_lookup(fd, &k.to_ne_bytes(), &mut value)? } {
                     out.push(entry(k, &value));
                 }
             }

@@ -39,7 +39,7 @@ pub const COUNTERS_MAP: &str = "counters";
 /// ARRAY of [`NatSlot`]s: the NAT maps' open-addressing index, 2 directions x 2 halves x
 /// [`NAT_SLOTS`] (see `forward::nat_index` and `forwarder.h`).
 pub const NAT_INDEX_MAP: &str = "nat_index";
-/// ARRAY[2] of `u32`: per direction, the half of `nat_index` the programs read (0 or 1).
+/// ARRAY\[2\] of `u32`: per direction, the half of `nat_index` the programs read (0 or 1).
 pub const NAT_ACTIVE_MAP: &str = "nat_active";
 /// Per-CPU scratch buffer of the full checksum; internal to the program.
 pub const CSUM_SCRATCH_MAP: &str = "csum_scratch";
@@ -52,7 +52,7 @@ pub const REDIRECT_DEVMAP: &str = "redirect_devmap";
 pub const RX_COUNT_MAP: &str = "rx_count";
 /// DEVMAP_HASH of `router_peer.bpf.c`: the egress interfaces it may redirect to.
 pub const ROUTER_DEVMAP: &str = "router_devmap";
-/// ARRAY[1] of `bench_restore.bpf.c`: the pristine frame head (`BENCH_HDR_LEN` bytes).
+/// ARRAY\[1\] of `bench_restore.bpf.c`: the pristine frame head (`BENCH_HDR_LEN` bytes).
 pub const PRISTINE_MAP: &str = "bench_pristine";
 
 // ---- Tunables (`const volatile` globals, set with `EbpfLoader::override_global`) ----

@@ -1,5 +1,5 @@
 //! `nat-target-port-closed`: the container holds a NAT entry's target address but nothing
-//! listens on its port (read from the container namespace's `/proc/net/tcp`): the container
+//! listens on its port (the container namespace's listeners, `netlink::sockets`): the container
 //! answers every translated SYN with a RST. The service stopped, or listens elsewhere.
 
 use super::{Ctx, Rule};
