@@ -173,9 +173,12 @@ fn aya_log_rate_limit_bounds_records_and_off_writes_none() {
         delivered += on.delivered;
     }
     let s = t.ctl.stats().unwrap();
-    assert_eq!(s.allowed, delivered, "{s:?}");
+    // Every run is counted once: let through (then delivered, or lost to a full ring) or
+    // rate-limited; no record is too long.
+    assert_eq!(s.allowed, delivered + s.lost, "{s:?}");
     assert_eq!(s.allowed + s.limited, runs, "{s:?}");
-    assert_eq!((s.lost, s.overflow), (0, 0), "{s:?}");
+    assert_eq!(s.overflow, 0, "{s:?}");
+    assert_eq!(s.lost, 0, "the reader keeps up with short chunks: {s:?}");
 
     // Off again, live: nothing more.
     t.ctl.set(&Settings::default()).unwrap();
@@ -240,9 +243,13 @@ impl Selftest {
     }
 
     /// Runs the rate program in chunks for at least `at_least`, reading the ring between
-    /// chunks (so it never fills); checks each record.
+    /// chunks; checks each record. A chunk is short (about 5 ms of runs here, 10-20 ms under
+    /// QEMU's emulation) so that what the bucket lets through during it (burst + rate x the
+    /// chunk's wall time, a few hundred records) stays well below the 128 KiB ring: with
+    /// 100,000-run chunks the 6.1 guest of the kernel matrix lost 11% of the records to a
+    /// full ring.
     fn run_for(&mut self, at_least: Duration, frame: &[u8]) -> Loop {
-        const CHUNK: u32 = 100_000;
+        const CHUNK: u32 = 10_000;
         let mut l = Loop {
             runs: 0,
             first_chunk: 0,
