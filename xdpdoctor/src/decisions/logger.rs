@@ -97,23 +97,28 @@ impl DecisionLog {
     }
 
     fn from_ebpf(ebpf: &mut Ebpf, object: &str, keep: bool) -> Result<Self> {
-        let (prefixed, received, kept) = Prefixed::new(keep);
-        let source = format!("{LOGS_MAP} in {object}");
-        let logger = EbpfLogger::init_with_logger(ebpf, prefixed)
-            .map_err(|e| Error::bpf("attach aya-log", source.clone(), e))?;
-        Ok(DecisionLog {
-            logger,
-            received,
-            kept,
-            source,
+        Self::wrap(format!("{LOGS_MAP} in {object}"), keep, |p| {
+            EbpfLogger::init_with_logger(ebpf, p)
         })
     }
 
     fn from_program(program_id: u32, keep: bool) -> Result<Self> {
+        Self::wrap(format!("{LOGS_MAP} of program {program_id}"), keep, |p| {
+            EbpfLogger::init_from_id_with_logger(program_id, p)
+        })
+    }
+
+    /// aya-log's logger over `source` (made by `init`), writing to a [`Prefixed`] facade.
+    fn wrap<E>(
+        source: String,
+        keep: bool,
+        init: impl FnOnce(Prefixed) -> std::result::Result<EbpfLogger<Prefixed>, E>,
+    ) -> Result<Self>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
         let (prefixed, received, kept) = Prefixed::new(keep);
-        let source = format!("{LOGS_MAP} of program {program_id}");
-        let logger = EbpfLogger::init_from_id_with_logger(program_id, prefixed)
-            .map_err(|e| Error::bpf("attach aya-log", source.clone(), e))?;
+        let logger = init(prefixed).map_err(|e| Error::bpf("attach aya-log", source.clone(), e))?;
         Ok(DecisionLog {
             logger,
             received,
