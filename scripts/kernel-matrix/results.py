@@ -98,11 +98,14 @@ def findings(doc, prefix):
 
 
 def observed_evidence(doc, prefix):
-    """What diagnose observed (not only inferred), per finding, lab names without the prefix;
-    plus what it expects of this kernel (`kernel V: expected ...` evidence lines)."""
+    """What diagnose observed (not only inferred), per root cause, lab names without the prefix;
+    plus what it expects of this kernel (`kernel V: expected ...` evidence lines). Consequences
+    (caused_by set) repeat their cause's observations and are left out, like their ids."""
     out = []
     strip = lambda t: (t or "").replace(prefix + "-", "")
     for f in (doc or {}).get("findings", []):
+        if f.get("caused_by") is not None:
+            continue
         for o in f.get("observed") or []:
             out.append({"finding": f["id"], "what": strip(o.get("what")), "count": o.get("count")})
         for e in f.get("evidence") or []:
@@ -461,6 +464,9 @@ def render(doc):
         if fs is None:
             return "-"
         ids = sorted({f[0] if isinstance(f, list) else f for f in fs})
+        # Observations of the root causes only (results files from before the filter in
+        # observed_evidence also hold the consequences').
+        obs = [o for o in obs if o.get("finding") in ids]
         seen = sorted({o["what"] for o in obs if o.get("what") and not o.get("era")})
         era = sorted({o["what"] for o in obs if o.get("era")})
         s = ", ".join(f"`{i}`" for i in ids) or "healthy"
@@ -493,7 +499,7 @@ def render(doc):
     out.append("| integration tests (privileged included) | " + " | ".join(
         (f"{r['tests']['passed']} passed, {r['tests']['failed']} failed, {r['tests']['ignored']} ignored "
          f"({r['tests'].get('seconds', 0):.0f} s)") if r["tests"] and not r["tests"].get("skipped")
-        else "skipped" if r["tests"] else "run by `scripts/test.sh`"
+        else "run by `scripts/test.sh`" if r.get("host") or not r["tests"] else "skipped"
         for r in rows) + " |")
 
     def step_s(r, *names):
