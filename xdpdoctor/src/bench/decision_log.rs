@@ -19,8 +19,6 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::rounds::Sample;
-use super::variants::Variant;
 use crate::decisions::{Session, Settings};
 use crate::{Error, Result};
 
@@ -140,47 +138,40 @@ pub struct LogRow {
     pub received_per_s: f64,
 }
 
-/// One row per frame size that has forwarder+log samples.
-pub(super) fn rows(
-    samples: &std::collections::BTreeMap<(Variant, usize), Vec<Sample>>,
-    cpus: usize,
-) -> Vec<LogRow> {
-    let d = Settings::default();
-    samples
-        .iter()
-        .filter(|((v, _), _)| *v == Variant::ForwarderLog)
-        .map(|((_, size), ss)| {
-            let mut log = LogSample::default();
-            for l in ss.iter().filter_map(|s| s.log) {
-                log.seconds += l.seconds;
-                log.received += l.received;
-                log.allowed += l.allowed;
-                log.limited += l.limited;
-                log.lost += l.lost;
-            }
-            let measurements = ss.iter().filter(|s| s.log.is_some()).count() as u64;
-            let cpus = cpus.max(1) as u64;
-            // Each measurement starts with full buckets (a quiet log refills them).
-            let bound =
-                cpus as f64 * (d.burst as f64 * measurements as f64 + d.rate as f64 * log.seconds);
-            LogRow {
-                frame_size: *size,
-                frames: ss.iter().map(|s| s.sent).sum(),
-                measurements,
-                log,
-                rate: d.rate,
-                burst: d.burst,
-                cpus,
-                bound,
-                holds: log.allowed as f64 <= bound,
-                received_per_s: if log.seconds > 0.0 {
-                    log.received as f64 / log.seconds
-                } else {
-                    0.0
-                },
-            }
-        })
-        .collect()
+impl LogRow {
+    /// The row of one frame size from its forwarder+log measurements' samples.
+    pub fn new(frame_size: usize, frames: u64, samples: &[LogSample], cpus: usize) -> Self {
+        let d = Settings::default();
+        let mut log = LogSample::default();
+        for l in samples {
+            log.seconds += l.seconds;
+            log.received += l.received;
+            log.allowed += l.allowed;
+            log.limited += l.limited;
+            log.lost += l.lost;
+        }
+        let measurements = samples.len() as u64;
+        let cpus = cpus.max(1) as u64;
+        // Each measurement starts with full buckets (a quiet log refills them).
+        let bound =
+            cpus as f64 * (d.burst as f64 * measurements as f64 + d.rate as f64 * log.seconds);
+        LogRow {
+            frame_size,
+            frames,
+            measurements,
+            log,
+            rate: d.rate,
+            burst: d.burst,
+            cpus,
+            bound,
+            holds: log.allowed as f64 <= bound,
+            received_per_s: if log.seconds > 0.0 {
+                log.received as f64 / log.seconds
+            } else {
+                0.0
+            },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -189,37 +180,20 @@ mod tests {
 
     #[test]
     fn bound_is_burst_per_measurement_plus_rate_times_time_per_cpu() {
-        let sample = |allowed: u64, seconds: f64| Sample {
-            sent: 1000,
-            log: Some(LogSample {
-                seconds,
-                received: allowed,
-                allowed,
-                limited: 1000 - allowed,
-                lost: 0,
-            }),
-            ..Sample::default()
+        let sample = |allowed: u64, seconds: f64| LogSample {
+            seconds,
+            received: allowed,
+            allowed,
+            limited: 1000 - allowed,
+            lost: 0,
         };
-        let mut samples = std::collections::BTreeMap::new();
-        samples.insert(
-            (Variant::ForwarderLog, 64),
-            vec![sample(300, 0.1), sample(250, 0.15)],
-        );
-        samples.insert((Variant::Forwarder, 64), vec![Sample::default()]);
-        let got = rows(&samples, 2);
-        assert_eq!(got.len(), 1);
-        let r = &got[0];
+        let r = LogRow::new(64, 2000, &[sample(300, 0.1), sample(250, 0.15)], 2);
         assert_eq!((r.measurements, r.frames, r.log.allowed), (2, 2000, 550));
         // 2 CPUs x (100 x 2 + 1000/s x 0.25 s) = 900.
         assert!((r.bound - 900.0).abs() < 1e-6, "{}", r.bound);
         assert!(r.holds);
         assert!((r.received_per_s - 2200.0).abs() < 1e-6);
-        let over = rows(
-            &[((Variant::ForwarderLog, 64), vec![sample(400, 0.1)])]
-                .into_iter()
-                .collect(),
-            1,
-        );
-        assert!(!over[0].holds, "{:?}", over[0]);
+        let over = LogRow::new(64, 1000, &[sample(400, 0.1)], 1);
+        assert!(!over.holds, "{over:?}");
     }
 }

@@ -105,7 +105,7 @@ fn report(
     }
     let ratios = Ratio::all(&FRAME_SIZES, &throughput);
     let machine = report::Machine::here(plan.loadavg_at_start);
-    let decision_log = super::decision_log::rows(&rounds.samples, machine.cpus);
+    let decision_log = summary::decision_log(&rounds.samples, machine.cpus);
     for l in &decision_log {
         notes.push(format!(
             "{}forwarder+log {}B: the log let {} records through ({} received, {} refused, {} \

@@ -1,9 +1,10 @@
 //! From samples to figures: one [`Throughput`] row per variant and frame size (median over
 //! rounds, the rounds themselves and their spread), from which `report::Ratio` computes the
-//! ratios.
+//! ratios; and the decision log's row per frame size from the forwarder+log samples.
 
 use std::time::Duration;
 
+use super::decision_log::LogRow;
 use super::report::Throughput;
 use super::rounds::Sample;
 use super::stats::median;
@@ -60,6 +61,21 @@ pub(super) fn throughput(
 }
 
 /// (max - min) / median in percent, for two or more rounds.
+/// One decision-log row per frame size that has forwarder+log samples.
+pub(super) fn decision_log(
+    samples: &std::collections::BTreeMap<(Variant, usize), Vec<Sample>>,
+    cpus: usize,
+) -> Vec<LogRow> {
+    samples
+        .iter()
+        .filter(|((v, _), _)| *v == Variant::ForwarderLog)
+        .map(|((_, size), ss)| {
+            let logs: Vec<_> = ss.iter().filter_map(|s| s.log).collect();
+            LogRow::new(*size, ss.iter().map(|s| s.sent).sum(), &logs, cpus)
+        })
+        .collect()
+}
+
 fn spread_pct(rounds: &[f64], median: Option<f64>) -> Option<f64> {
     let m = median.filter(|m| *m > 0.0)?;
     if rounds.len() < 2 {
