@@ -136,6 +136,7 @@ pub fn cleanup_stale() -> Result<()> {
             }
         }
     }
+    state::bpffs::remove_root_if_empty();
     if let Ok(rd) = std::fs::read_dir(state::journals_dir()) {
         for e in rd.filter_map(|e| e.ok()) {
             let ino = state::inode_of_file(&e.file_name().to_string_lossy());
@@ -168,6 +169,7 @@ pub fn forget_namespaces(inodes: &[u64]) -> Result<()> {
             }
         }
     }
+    state::bpffs::remove_root_if_empty();
     for ino in inodes {
         errs.push(state::remove_file(&state::journal_file(*ino)));
     }

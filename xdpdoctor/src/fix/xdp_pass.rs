@@ -50,7 +50,6 @@ pub fn act(ns: &Netns, ifname: &str, pin: &Path) -> Result<()> {
     let pin = pin.to_path_buf();
     ns.block_on(|| async move {
         let link = Rtnl::new()?.link(&ifname).await?;
-        state::bpffs::ensure_dir(Path::new(PIN_ROOT))?;
         let mut ebpf =
             aya::Ebpf::load(objects::PASSTHROUGH).map_err(|e| Error::bpf("load", OBJECT, e))?;
         let prog: &mut Xdp = object::program_mut(&mut ebpf, OBJECT, PROG_PASS)?;
@@ -73,6 +72,7 @@ pub fn act(ns: &Netns, ifname: &str, pin: &Path) -> Result<()> {
         let fd: FdLink = l
             .try_into()
             .map_err(|e| Error::bpf("attach", &ifname, format!("no bpf_link ({e}); cannot pin")))?;
+        let _hold = state::bpffs::hold_dir(Path::new(PIN_ROOT))?;
         fd.pin(&pin)
             .map_err(|e| Error::bpf("pin", pin.display().to_string(), e))?;
         Ok(())
@@ -105,6 +105,6 @@ pub fn revert(prev: &Previous) -> Result<Undone> {
         None => format!("found {pin}; unpinned"),
     };
     crate::forwarder::pins::unpin_link(&p)?;
-    // PIN_ROOT stays, even empty (see forwarder::pins::remove_all).
+    state::bpffs::remove_root_if_empty();
     Ok(Undone::done(what))
 }

@@ -22,7 +22,7 @@ pub fn link_pin(dir: &Path, ifname: &str) -> PathBuf {
 /// Pins the shared maps (the decision log's included) and every (interface name, link) under
 /// `dir`.
 pub(crate) fn pin_all(ebpf: &mut Ebpf, dir: &Path, links: Vec<(String, FdLink)>) -> Result<()> {
-    state::bpffs::ensure_dir(dir)?;
+    let _hold = state::bpffs::hold_dir(dir)?;
     for name in PINNED_MAPS.into_iter().chain(LOG_MAPS) {
         let map = ebpf.map(name).ok_or_else(|| {
             Error::bpf(
@@ -60,8 +60,7 @@ pub(crate) fn remove_all(dir: &Path) -> Result<()> {
         errs.push(std::fs::remove_file(&p).map_err(|e| Error::io("unpin", p.clone(), e)));
     }
     errs.push(std::fs::remove_dir(dir).map_err(|e| Error::io("remove", dir, e)));
-    // The shared root (PIN_ROOT) stays, even empty: removing it would race with a concurrent
-    // xdpdoctor that has just created it and is about to pin there (seen as ENOENT on pin).
+    state::bpffs::remove_root_if_empty();
     errs.into_result()
 }
 

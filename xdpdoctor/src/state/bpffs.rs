@@ -1,6 +1,18 @@
 //! bpffs at /sys/fs/bpf: pins need it, and a fresh machine may not have it mounted.
+//!
+//! Every pin of xdpdoctor lives under one root, [`PIN_ROOT`], removed when its last pin goes
+//! ([`remove_root_if_empty`]) so nothing is left on bpffs. Removing it races with a concurrent
+//! xdpdoctor that has just made it and is about to pin into it (its pin would fail with
+//! ENOENT), so the two take a lock on the bpffs mount's directory itself (no file is created
+//! for it): a pinner holds it shared from making its directory until its first pin is in
+//! ([`hold_dir`]), the remover takes it exclusive without waiting and leaves the root alone
+//! when it cannot (someone is pinning, so the root is about to be non-empty anyway).
 
+use std::fs::File;
+use std::os::fd::AsRawFd;
 use std::path::Path;
+
+use super::PIN_ROOT;
 
 use crate::{Error, Result};
 
@@ -45,4 +57,39 @@ pub fn ensure() -> Result<()> {
 pub fn ensure_dir(dir: &Path) -> Result<()> {
     ensure()?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))
+}
+
+/// While alive, [`PIN_ROOT`] is not removed: hold it until the first pin is in.
+#[must_use = "the root may vanish as soon as the hold is dropped"]
+pub struct RootHold {
+    _lock: File,
+}
+
+/// Mounts bpffs if needed, makes `dir` (under [`PIN_ROOT`]) and holds the root against
+/// [`remove_root_if_empty`] until the returned hold drops.
+pub fn hold_dir(dir: &Path) -> Result<RootHold> {
+    ensure()?;
+    let f = File::open(BPFFS).map_err(|e| Error::io("open", BPFFS, e))?;
+    // SAFETY: flock on an fd we own. Blocks only while a remover's rmdir runs.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH) } != 0 {
+        return Err(Error::last_os("lock", BPFFS));
+    }
+    ensure_dir(dir)?;
+    Ok(RootHold { _lock: f })
+}
+
+/// Removes [`PIN_ROOT`] if nothing is pinned under it any more and nobody is about to pin
+/// (rmdir refuses a non-empty directory, and the lock shows a pinner between its mkdir and
+/// its first pin). Called after every unpin; never an error.
+pub fn remove_root_if_empty() {
+    let Ok(f) = File::open(BPFFS) else { return };
+    // SAFETY: flock on an fd we own; LOCK_NB never blocks.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        log::debug!("{PIN_ROOT} stays: another xdpdoctor is pinning");
+        return;
+    }
+    match std::fs::remove_dir(PIN_ROOT) {
+        Ok(()) => log::debug!("removed the empty {PIN_ROOT}"),
+        Err(e) => log::debug!("{PIN_ROOT} stays: {e}"),
+    }
 }
