@@ -2,7 +2,7 @@
 //! (what `fix --revert` prints: the undo, not the apply).
 
 use super::{Action, Previous};
-use crate::model::action::{bytes, endpoint, forwarder_map};
+use crate::model::action::{bytes, endpoint, forwarder_map, retarget_commands};
 
 /// The result of undoing one journaled change: whether something was changed, and in words
 /// what was found and done (or why nothing was).
@@ -104,20 +104,7 @@ pub fn command(a: &Action, prev: &Previous) -> String {
                 new,
             },
             _,
-        ) => {
-            let (dnat, snat) = (
-                forwarder_map(netns, "dnat_entries"),
-                forwarder_map(netns, "snat_entries"),
-            );
-            format!(
-                "bpftool map update pinned {dnat} key {f} value {o} && \
-                 bpftool map update pinned {snat} key {o} value {f} && \
-                 bpftool map delete pinned {snat} key {n}",
-                f = endpoint(from),
-                o = endpoint(old),
-                n = endpoint(new)
-            )
-        }
+        ) => retarget_commands(netns, from, new, old),
         (Action::SetForwarderFullCsum { netns, .. }, Previous::Flag { .. }) => {
             format!("xdpdoctor --netns {} fix --revert", netns.cli_arg())
         }

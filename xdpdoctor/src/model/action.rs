@@ -192,20 +192,7 @@ impl Action {
                 from,
                 old,
                 new,
-            } => {
-                let (dnat, snat) = (
-                    forwarder_map(netns, "dnat_entries"),
-                    forwarder_map(netns, "snat_entries"),
-                );
-                format!(
-                    "bpftool map update pinned {dnat} key {f} value {n} && \
-                     bpftool map update pinned {snat} key {n} value {f} && \
-                     bpftool map delete pinned {snat} key {o}",
-                    f = endpoint(from),
-                    n = endpoint(new),
-                    o = endpoint(old)
-                )
-            }
+            } => retarget_commands(netns, from, old, new),
             Action::SetForwarderFullCsum { netns, on } => format!(
                 "xdpdoctor --netns {} fix --{} --csum forwarder",
                 netns.cli_arg(),
@@ -219,6 +206,29 @@ impl Action {
 const PASS_OBJ: &str = "/tmp/xdpdoctor-passthrough.bpf.o";
 
 /// A pinned map of xdpdoctor's forwarder in namespace `netns`.
+/// The bpftool commands that point the entry `from` at `to` instead of `away`: the DNAT entry
+/// and the reverse SNAT entry, the one of `away` removed last (as `fix::retarget` does it; its
+/// undo is the same with `away` and `to` swapped).
+pub(crate) fn retarget_commands(
+    netns: &NsRef,
+    from: &SocketAddrV4,
+    away: &SocketAddrV4,
+    to: &SocketAddrV4,
+) -> String {
+    let (dnat, snat) = (
+        forwarder_map(netns, "dnat_entries"),
+        forwarder_map(netns, "snat_entries"),
+    );
+    format!(
+        "bpftool map update pinned {dnat} key {f} value {t} && \
+         bpftool map update pinned {snat} key {t} value {f} && \
+         bpftool map delete pinned {snat} key {a}",
+        f = endpoint(from),
+        t = endpoint(to),
+        a = endpoint(away)
+    )
+}
+
 pub(crate) fn forwarder_map(netns: &NsRef, map: &str) -> String {
     crate::state::forwarder_pin_dir(netns.inode)
         .join(map)
