@@ -299,6 +299,8 @@ mod tests {
         require_root();
         // Another open file description holding the flock stands for another process.
         let key = LockKey::Lab(format!("unit2-{}", std::process::id()));
+        // A fresh machine has no lock directory until a first lock is taken.
+        std::fs::create_dir_all(super::super::locks_dir()).unwrap();
         let other = File::create(key.path()).unwrap();
         // SAFETY: flock on an fd we own.
         let rc = unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
