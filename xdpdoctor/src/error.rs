@@ -440,7 +440,7 @@ mod tests {
             std::io::Error::from_raw_os_error(libc::EINVAL),
         );
         assert!(matches!(other, Error::Bpf { .. }), "{other}");
-        // A map update beyond capacity keeps its errno too (issue 10 item 5).
+        // A map update beyond capacity keeps its errno too.
         let aya_err = aya::maps::MapError::from(aya::sys::SyscallError {
             call: "bpf_map_update_elem",
             io_error: std::io::Error::from_raw_os_error(libc::E2BIG),

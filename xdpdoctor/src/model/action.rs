@@ -205,7 +205,6 @@ impl Action {
 /// Where the equivalent command of `AttachXdpPass` writes the pass-through object.
 const PASS_OBJ: &str = "/tmp/xdpdoctor-passthrough.bpf.o";
 
-/// A pinned map of xdpdoctor's forwarder in namespace `netns`.
 /// The bpftool commands that point the entry `from` at `to` instead of `away`: the DNAT entry
 /// and the reverse SNAT entry, the one of `away` removed last (as `fix::retarget` does it; its
 /// undo is the same with `away` and `to` swapped).
@@ -229,6 +228,7 @@ pub(crate) fn retarget_commands(
     )
 }
 
+/// A pinned map of xdpdoctor's forwarder in namespace `netns`.
 pub(crate) fn forwarder_map(netns: &NsRef, map: &str) -> String {
     crate::state::forwarder_pin_dir(netns.inode)
         .join(map)

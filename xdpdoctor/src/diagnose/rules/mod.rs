@@ -256,7 +256,6 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// The sentence-initial form of `s` ("the forwarder" -> "The forwarder").
 /// The evidence line of the forwarder's decision log for redirects to `ifindex` (named
 /// `name`) during the window, if it logged any: the seed incident's own reasoning, "the
 /// forwarder redirected to ve-m1: the packet dies after the program". `died`: the window saw
@@ -283,6 +282,7 @@ pub(super) fn decided_redirects(c: &Ctx, ifindex: u32, name: &str, died: bool) -
     ))
 }
 
+/// The sentence-initial form of `s` ("the forwarder" -> "The forwarder").
 pub(super) fn capitalized(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
