@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::rules::RuleId;
 use crate::model::{Fix, PathStage};
 use crate::snapshot::NsState;
 
@@ -60,7 +61,7 @@ pub struct Observed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable rule id (docs/rules.md).
-    pub id: String,
+    pub id: RuleId,
     /// Whether packets are lost now or only at risk.
     pub severity: Severity,
     /// Where on the packet path it bites; findings are sorted by it.
@@ -93,7 +94,7 @@ pub struct Finding {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CauseRef {
     /// Its rule id.
-    pub id: String,
+    pub id: RuleId,
     /// Its subject.
     pub subject: Subject,
     /// Why it explains the consequence, in a few words.
@@ -102,9 +103,9 @@ pub struct CauseRef {
 
 impl Finding {
     /// An empty finding of rule `id`; the rule fills in entries, why, evidence and fix.
-    pub fn new(id: &str, severity: Severity, stage: PathStage, subject: Subject) -> Self {
+    pub fn new(id: RuleId, severity: Severity, stage: PathStage, subject: Subject) -> Self {
         Finding {
-            id: id.to_string(),
+            id,
             severity,
             stage,
             order: 0,

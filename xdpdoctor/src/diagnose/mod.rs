@@ -21,12 +21,13 @@ use crate::Result;
 
 pub use evidence::{Evidence, ObserveOptions};
 pub use finding::{CauseRef, Finding, Observed, Severity, Subject};
+pub use rules::RuleId;
 
 /// Result of one diagnosis.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Diagnosis {
     /// Ids of every rule that ran.
-    pub rules: Vec<String>,
+    pub rules: Vec<RuleId>,
     /// Every finding, in packet-path order (stage, then NAT entry order), consequences linked to
     /// their causes through `caused_by`.
     pub findings: Vec<Finding>,
@@ -77,7 +78,7 @@ pub fn run_rules(snap: &Snapshot, ev: &Evidence) -> Diagnosis {
     });
     causes::link(&ctx, &mut findings);
     Diagnosis {
-        rules: rules::ALL.iter().map(|r| r.id.to_string()).collect(),
+        rules: rules::ALL.iter().map(|r| r.id).collect(),
         findings,
     }
 }

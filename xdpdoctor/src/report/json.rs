@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::diagnose::{evidence::Evidence, Finding, Report, Timing};
+use crate::diagnose::{evidence::Evidence, Finding, Report, RuleId, Timing};
 
 /// Identifies the document layout; bumped on incompatible changes. 2: the `deployment`
 /// section (any XDP program, not only xdpdoctor's forwarder).
@@ -28,7 +28,7 @@ struct Doc<'a> {
     deployment: Deployment<'a>,
     healthy: bool,
     exit_code: i32,
-    rules: &'a [String],
+    rules: &'a [RuleId],
     findings: &'a [Finding],
     evidence: &'a Evidence,
     timing: Timing,

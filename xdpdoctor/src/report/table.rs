@@ -50,7 +50,7 @@ pub fn table(r: &Report, st: Style) -> String {
                 format!("(fix {})", c.id),
             ),
             None => (
-                f.id.clone(),
+                f.id.to_string(),
                 f.fix
                     .as_ref()
                     .map(|x| x.id.clone())
@@ -76,7 +76,7 @@ pub fn details(r: &Report, st: Style) -> String {
         let indent = if f.caused_by.is_some() { "   " } else { "" };
         s += &format!(
             "\n{indent}{n}. {} [{}] {}\n",
-            st.bad(&f.id),
+            st.bad(f.id.as_str()),
             f.stage.label(),
             f.subject
         );

@@ -7,13 +7,14 @@
 
 use std::collections::BTreeMap;
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::probes::EventKind;
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "checksum-errors",
+    id: RuleId::ChecksumErrors,
+    kind: Kind::Symptom,
     title: "a TCP stack dropped segments with bad checksums during the window",
     check,
 };

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::model::{Action, Fix};
@@ -14,7 +14,8 @@ use crate::snapshot::PathStage;
 use crate::xdp::RedirectKind;
 
 pub const RULE: Rule = Rule {
-    id: "devmap-missing-target",
+    id: RuleId::DevmapMissingTarget,
+    kind: Kind::Cause,
     title: "a redirect target is missing from the forwarder's devmap",
     check,
 };

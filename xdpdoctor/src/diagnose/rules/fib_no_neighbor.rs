@@ -7,13 +7,14 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "fib-no-neighbor",
+    id: RuleId::FibNoNeighbor,
+    kind: Kind::Cause,
     title: "the next hop towards a NAT target does not resolve (ARP fails)",
     check,
 };

@@ -1,13 +1,14 @@
 //! `forwarder-not-attached`: an interface the forwarder was deployed on no longer runs its
 //! program (detached, replaced, or the interface was recreated).
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::forwarder::Role;
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "forwarder-not-attached",
+    id: RuleId::ForwarderNotAttached,
+    kind: Kind::Cause,
     title: "the forwarder's program is not attached where it was deployed",
     check,
 };

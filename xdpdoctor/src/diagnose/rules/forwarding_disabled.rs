@@ -4,7 +4,7 @@
 //! seed's dropped them). For a program xdpdoctor did not load it is a warning unless its NAT
 //! entries are known: it may not route with `bpf_fib_lookup` at all.
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::forwarder::Role;
@@ -12,7 +12,8 @@ use crate::model::{Action, Fix};
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "forwarding-disabled",
+    id: RuleId::ForwardingDisabled,
+    kind: Kind::Cause,
     title: "IPv4 forwarding is off on an interface an XDP forwarder receives on",
     check,
 };

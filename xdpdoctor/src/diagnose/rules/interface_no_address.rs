@@ -6,14 +6,15 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::model::{Action, Fix};
 use crate::snapshot::{in_prefix, Iface, NsState, PathStage};
 
 pub const RULE: Rule = Rule {
-    id: "interface-no-address",
+    id: RuleId::InterfaceNoAddress,
+    kind: Kind::Cause,
     title: "the veth towards a container has no address (no route to the container)",
     check,
 };

@@ -2,14 +2,15 @@
 //! untranslated and the client resets or ignores them), or an SNAT entry without its DNAT
 //! entry (connections in never reach the target).
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::model::{Action, Fix};
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "nat-entry-asymmetric",
+    id: RuleId::NatEntryAsymmetric,
+    kind: Kind::Cause,
     title: "a NAT entry has no matching reverse entry",
     check,
 };

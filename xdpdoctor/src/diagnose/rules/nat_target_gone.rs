@@ -4,12 +4,13 @@
 //! container (its namespace, its veth, the connected route) vanished and the NAT table still
 //! points at it.
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "nat-target-gone",
+    id: RuleId::NatTargetGone,
+    kind: Kind::Cause,
     title: "a NAT entry points at a target no interface or route leads to any more",
     check,
 };

@@ -2,12 +2,13 @@
 //! listens on its port (the container namespace's listeners, `netlink::sockets`): the container
 //! answers every translated SYN with a RST. The service stopped, or listens elsewhere.
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "nat-target-port-closed",
+    id: RuleId::NatTargetPortClosed,
+    kind: Kind::Cause,
     title: "nothing listens on a NAT entry's target port in the container",
     check,
 };

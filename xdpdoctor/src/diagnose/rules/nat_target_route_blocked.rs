@@ -6,13 +6,14 @@
 //! isolating a node. Deleting someone's route is a policy decision: the fix is printed, not
 //! applied.
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "nat-target-route-blocked",
+    id: RuleId::NatTargetRouteBlocked,
+    kind: Kind::Cause,
     title: "a blackhole, unreachable or prohibit route covers a NAT target its container holds",
     check,
 };

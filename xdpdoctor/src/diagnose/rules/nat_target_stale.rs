@@ -5,13 +5,14 @@
 //! When exactly one address of the container fits the subnet, the finding proposes it, and
 //! for xdpdoctor's forwarder `fix` retargets the entry (DNAT and SNAT together, journaled).
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::model::{Action, Fix};
 use crate::snapshot::{in_prefix, PathStage};
 
 pub const RULE: Rule = Rule {
-    id: "nat-target-stale",
+    id: RuleId::NatTargetStale,
+    kind: Kind::Cause,
     title: "a NAT entry points at an address the container behind its veth no longer has",
     check,
 };

@@ -1,13 +1,14 @@
 //! `peer-link-down`: a veth the forwarder redirects into, or its peer, is down. Redirects
 //! into it fail (-100 ENETDOWN, or -6 ENXIO when the peer has XDP but is down).
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::probes::EventKind;
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "peer-link-down",
+    id: RuleId::PeerLinkDown,
+    kind: Kind::Cause,
     title: "a redirect target veth or its peer is down",
     check,
 };

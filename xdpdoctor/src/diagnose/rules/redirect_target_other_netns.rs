@@ -9,14 +9,15 @@
 
 use std::collections::BTreeMap;
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::probes::EventKind;
 use crate::snapshot::PathStage;
 use crate::xdp::RedirectKind;
 
 pub const RULE: Rule = Rule {
-    id: "redirect-target-other-netns",
+    id: RuleId::RedirectTargetOtherNetns,
+    kind: Kind::Cause,
     title: "a devmap entry resolves to a device in another namespace (filled from the wrong one)",
     check,
 };

@@ -6,7 +6,7 @@
 //! ENXIO when the peer has no XDP (5.13+: and no GRO requested), seen as
 //! `xdp:xdp_devmap_xmit` drops. Generic (skb) mode needs no ndo-xmit and is exempt.
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::model::{Action, Fix};
@@ -14,7 +14,8 @@ use crate::probes::EventKind;
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "veth-peer-no-xdp",
+    id: RuleId::VethPeerNoXdp,
+    kind: Kind::Cause,
     title: "redirects into a veth are dropped: its peer has no XDP program (nor GRO)",
     check,
 };
@@ -124,7 +125,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
             "forwarder redirected (window; dropped after the redirect)",
             c.ev.counter_delta(Counter::Redirected),
         );
-        if let Some(line) = super::decided_redirects(c, v.index(), v.name(), died) {
+        if let Some(line) = c.decided_redirects(v.index(), v.name(), died) {
             f.evidence.push(line);
         }
         f.fix = Some(Fix::new(

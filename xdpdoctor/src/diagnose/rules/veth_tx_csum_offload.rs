@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::model::{Action, Fix};
 use crate::netlink::rtnl::XdpMode;
@@ -13,7 +13,8 @@ use crate::probes::EventKind;
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "veth-tx-csum-offload",
+    id: RuleId::VethTxCsumOffload,
+    kind: Kind::Cause,
     title:
         "replies leave the container with partial checksums that an XDP redirect cannot complete",
     check,
