@@ -14,7 +14,7 @@ use aya::maps::{HashMap as BpfHashMap, MapData};
 use aya::programs::ProgramError;
 use aya::{Btf, EbpfLoader};
 
-use super::kinds::{self, Failure, KindEnv};
+use super::kinds::{self, Failure, KindEnv, Stage};
 use super::tracefs::{self, DropReasons, Format};
 use super::{
     skb, Family, Filter, ProbeKind, ProbeOptions, ProbeSet, ProbeStatus, RecordField, Variant,
@@ -325,7 +325,7 @@ fn resolve_fields(
 /// `ProgramError` or a hand-loaded program's `TracingError`).
 fn refusal(
     v: &Variant,
-    stage: &str,
+    stage: Stage,
     e: &(dyn std::error::Error + Send + Sync + 'static),
 ) -> String {
     log::debug!("{} ({}): {stage}: {}", v.target, v.kind.as_str(), chain(e));
@@ -351,7 +351,7 @@ fn refusal(
         (ProbeKind::Kretprobe, _) if !tracefs::kprobes_configured() => {
             "kprobes not configured (CONFIG_KPROBES off)".into()
         }
-        (ProbeKind::Fexit | ProbeKind::TpBtf, None) if stage == "load" => {
+        (ProbeKind::Fexit | ProbeKind::TpBtf, None) if stage == Stage::Load => {
             format!("{} not found in the kernel's BTF ({})", v.target, chain(e))
         }
         (_, Some(n)) => format!(

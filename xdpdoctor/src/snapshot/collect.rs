@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::{Iface, NatInfo, NatSource, NsState, PeerRef, Snapshot, SNAPSHOT_VERSION};
 use crate::forwarder::{self, Deployment, ForwarderConfig, ForwarderStatus};
-use crate::netlink::rtnl::Rtnl;
+use crate::netlink::rtnl::{LinkKind, Rtnl};
 use crate::netlink::{ethtool, nsid, sockets, sysctl, xdp_features::Netdev};
 use crate::netns::{self, Netns, NsInfo};
 use crate::xdp::{self, Owner, XdpView};
@@ -203,12 +203,12 @@ fn collect_ns(ns: &Netns, inode: u64, cands: &[NsInfo]) -> Result<(NsState, bool
             let rp_filter = sysctl::read_path(sysctl::iface_path(&l.name, "rp_filter"))
                 .ok()
                 .and_then(|s| s.parse().ok());
-            let peer = match (l.kind.as_deref(), l.peer_ifindex, l.link_netnsid) {
-                (Some("veth"), Some(idx), Some(id)) => ids.get(&id).map(|c| PeerRef {
+            let peer = match (&l.kind, l.peer_ifindex, l.link_netnsid) {
+                (Some(LinkKind::Veth), Some(idx), Some(id)) => ids.get(&id).map(|c| PeerRef {
                     netns_inode: c.inode,
                     ifindex: idx,
                 }),
-                (Some("veth"), Some(idx), None) if idx != 0 => Some(PeerRef {
+                (Some(LinkKind::Veth), Some(idx), None) if idx != 0 => Some(PeerRef {
                     netns_inode: inode,
                     ifindex: idx,
                 }),

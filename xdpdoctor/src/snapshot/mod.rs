@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::bpf::forwarder_abi::Counter;
 use crate::forwarder::{Entry, ForwarderStatus, Role};
 use crate::model::NsRef;
-use crate::netlink::rtnl::{Addr, Link, Neighbour, Route};
+use crate::netlink::rtnl::{Addr, Link, LinkKind, Neighbour, Route};
 use crate::netlink::sockets::Listener;
 use crate::netlink::xdp_features::XdpFeatures;
 use crate::xdp::XdpView;
@@ -168,7 +168,7 @@ impl Iface {
     }
     /// Whether rtnetlink reports link kind `veth`.
     pub fn is_veth(&self) -> bool {
-        self.link.kind.as_deref() == Some("veth")
+        self.link.kind == Some(LinkKind::Veth)
     }
     /// Whether an XDP program is attached, in any mode.
     pub fn has_xdp(&self) -> bool {

@@ -57,7 +57,7 @@ fn neighbour_failed(s: &mut Snapshot) {
         ifindex: idx,
         addr: "10.123.1.1".parse().unwrap(),
         mac: None,
-        state: "failed".into(),
+        state: crate::netlink::rtnl::NudState::Failed,
         valid: false,
     });
 }

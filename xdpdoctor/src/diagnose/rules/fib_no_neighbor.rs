@@ -74,7 +74,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         else {
             continue;
         };
-        if !(n.state == "failed" || n.state == "incomplete") {
+        if !n.state.unresolved() {
             continue;
         }
         let ifname = home.iface(h.oif).map(|i| i.name().to_string());

@@ -124,7 +124,7 @@ fn fib_no_neighbor_only_when_resolution_failed() {
         ifindex: idx,
         addr: "10.123.1.1".parse().unwrap(),
         mac: None,
-        state: "failed".into(),
+        state: crate::netlink::rtnl::NudState::Failed,
         valid: false,
     });
     assert_eq!(only(&s, RuleId::FibNoNeighbor)[0].2, "ve-m1");
