@@ -93,7 +93,7 @@ impl Netns {
         let f = self.open()?;
         f.metadata()
             .map(|m| m.ino())
-            .map_err(|e| self.err(format!("cannot stat {}: {e}", self.path.display())))
+            .map_err(|e| self.os_err(format!("cannot stat {}", self.path.display()), e))
     }
 
     /// Opens the namespace file, checking that it is a network namespace. Anything else
@@ -114,7 +114,7 @@ impl Netns {
                     self.path.display()
                 ))
             } else {
-                self.err(format!("cannot open {}: {e}", self.path.display()))
+                self.os_err(format!("cannot open {}", self.path.display()), e)
             }
         })?;
         // SAFETY: ioctl on an fd we own; NS_GET_NSTYPE takes no argument.
@@ -147,7 +147,7 @@ impl Netns {
                 "already exists; pick another name or prefix",
             ));
         }
-        netns_rs::NetNs::new(name).map_err(|e| ns.err(format!("create: {e}")))?;
+        netns_rs::NetNs::new(name).map_err(|e| ns.err_from("create", e))?;
         log::debug!("created netns {name}");
         Ok(ns)
     }
@@ -170,7 +170,7 @@ impl Netns {
             let e = std::io::Error::last_os_error();
             // EINVAL: not a mount point (a creation killed before it mounted); ENOENT: gone.
             if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOENT)) {
-                return Err(self.err(format!("unmount {}: {e}", self.path.display())));
+                return Err(self.os_err(format!("unmount {}", self.path.display()), e));
             }
         }
         match std::fs::remove_file(&self.path) {
@@ -198,7 +198,7 @@ impl Netns {
             s.spawn(move || {
                 // SAFETY: plain syscall on a valid fd; affects only this thread.
                 if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    return Err(Error::last_os("setns", self.name.clone()));
+                    return Err(self.os_err("setns".into(), std::io::Error::last_os_error()));
                 }
                 f()
             })
@@ -249,7 +249,7 @@ impl Netns {
         let f = self.open()?;
         // SAFETY: setns on a valid namespace fd; the caller is still single-threaded.
         if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(Error::last_os("setns", self.name.clone()));
+            return Err(self.os_err("setns".into(), std::io::Error::last_os_error()));
         }
         Ok(())
     }
@@ -276,6 +276,29 @@ impl Netns {
         Error::Netns {
             name: self.name.clone(),
             message,
+            source: None,
+        }
+    }
+
+    /// `message` failed with `source` (its errno kept as the source).
+    fn err_from(&self, message: &str, source: impl Into<crate::error::BoxError>) -> Error {
+        Error::Netns {
+            name: self.name.clone(),
+            message: message.to_string(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// An OS error on the namespace file: EACCES or EPERM mean missing privileges (a
+    /// namespace of another user's process, `setns` or `umount` without CAP_SYS_ADMIN), said
+    /// as such; anything else keeps its errno as the source.
+    fn os_err(&self, message: String, e: std::io::Error) -> Error {
+        match e.raw_os_error() {
+            Some(libc::EACCES) | Some(libc::EPERM) => Error::NeedsRoot {
+                what: format!("network namespace {}: {message}", self.name),
+                source: Some(e.into()),
+            },
+            _ => self.err_from(&message, e),
         }
     }
 }
@@ -423,6 +446,32 @@ mod tests {
                 "{arg:?}: {m}"
             );
         }
+    }
+
+    /// A permission refusal on the namespace file is "needs root" and keeps its errno; any
+    /// other OS error keeps its errno as the source of the namespace error.
+    #[test]
+    fn os_errors_keep_their_errno() {
+        let ns = Netns::named("x");
+        let e = ns.os_err("cannot open /run/netns/x".into(), io(libc::EACCES));
+        assert!(matches!(e, Error::NeedsRoot { .. }), "{e}");
+        assert_eq!(e.errno(), Some(libc::EACCES));
+        assert!(
+            crate::error::chain(&e)
+                .starts_with("network namespace x: cannot open /run/netns/x needs root (CAP_BPF"),
+            "{}",
+            crate::error::chain(&e)
+        );
+        let e = ns.os_err("setns".into(), io(libc::EPERM));
+        assert!(matches!(e, Error::NeedsRoot { .. }), "{e}");
+        let e = ns.os_err("cannot stat /run/netns/x".into(), io(libc::EIO));
+        assert!(matches!(e, Error::Netns { .. }), "{e}");
+        assert_eq!(e.errno(), Some(libc::EIO));
+        assert!(crate::error::chain(&e).ends_with("Input/output error (os error 5)"));
+    }
+
+    fn io(errno: i32) -> std::io::Error {
+        std::io::Error::from_raw_os_error(errno)
     }
 
     #[test]

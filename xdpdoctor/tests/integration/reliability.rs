@@ -678,6 +678,42 @@ fn item11_needs_root_once() {
     }
 }
 
+/// A namespace the user may not open (another user's process) is "needs root", not a
+/// garbled OS error: the EACCES is kept as the source, and said in one line.
+#[test]
+fn netns_of_another_user_needs_root() {
+    let mut cmd = Command::new(bin());
+    cmd.args(["--netns", "/proc/1/ns/net", "probes"])
+        .env("NO_COLOR", "1");
+    if is_root() {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setgroups/setgid/setuid are async-signal-safe; they drop the child's
+        // privileges (uid 0 -> 65534 clears its capabilities) before exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(65534) != 0
+                    || libc::setuid(65534) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let out = cmd.output().unwrap();
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    let lines: Vec<&str> = e.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one message: {e}");
+    assert!(
+        lines[0]
+            .contains("network namespace /proc/1/ns/net: cannot open /proc/1/ns/net needs root")
+            && lines[0].contains("Permission denied"),
+        "{e}"
+    );
+}
+
 /// The pin root is removed when its last pin goes, but never under a command that has made it
 /// and not pinned yet (the race a parallel `fix --apply` once lost with ENOENT): while a
 /// hold is alive, removal leaves the root; once the hold is gone, an empty root goes (unless
