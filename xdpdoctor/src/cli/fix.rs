@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use comfy_table::Cell;
 use serde::Serialize;
 use xdpdoctor::diagnose::{self, ObserveOptions};
-use xdpdoctor::fix::{self, Action, Applied, NsRef, PeerFix};
+use xdpdoctor::fix::{self, Action, Applied, PeerFix};
 use xdpdoctor::netns::Netns;
 
 use super::output::{bad, good, print_json, table};
@@ -107,11 +107,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         Prefer::Xdp => PeerFix::Xdp,
         Prefer::Gro => PeerFix::Gro,
     };
-    let fwd = NsRef {
-        name: ns.name.clone(),
-        path: ns.path.display().to_string(),
-        inode,
-    };
+    let fwd = r.snapshot.home().ns.clone();
     let actions = match a.csum {
         Csum::Container => fix::plan(&r.diagnosis.findings, prefer),
         Csum::Forwarder => fix::plan_with(&r.diagnosis.findings, prefer, Some(&fwd)),

@@ -73,7 +73,7 @@ fn on_entry_path(c: &Ctx, cause: &Finding, failed: &Finding) -> bool {
         return false;
     };
     cause.entries.contains(entry)
-        || (cause.entries.is_empty() && cause.subject.netns_inode == c.snap.netns_inode)
+        || (cause.entries.is_empty() && cause.subject.netns.inode == c.snap.netns_inode)
 }
 
 /// The consequence's interface no longer exists in the diagnosed namespace.
@@ -104,22 +104,22 @@ fn same_veth_pair(c: &Ctx, cause: &Finding, consequence: &Finding) -> bool {
     else {
         return false;
     };
-    if consequence.subject.netns_inode != home.inode {
+    if consequence.subject.netns.inode != home.ns.inode {
         return false;
     }
     let same = |inode: u64, name: &str| {
-        cause.subject.netns_inode == inode && cause.subject.interface.as_deref() == Some(name)
+        cause.subject.netns.inode == inode && cause.subject.interface.as_deref() == Some(name)
     };
-    same(home.inode, v.name())
+    same(home.ns.inode, v.name())
         || c.snap
             .peer_of(v)
-            .is_some_and(|(pns, pif)| same(pns.inode, pif.name()))
+            .is_some_and(|(pns, pif)| same(pns.ns.inode, pif.name()))
 }
 
 /// Partial sums sent from one namespace are dropped in another: any tx-csum finding whose
 /// sender is not where the drops were counted.
 fn partial_sums_from_elsewhere(_: &Ctx, cause: &Finding, consequence: &Finding) -> bool {
-    cause.subject.netns_inode != consequence.subject.netns_inode
+    cause.subject.netns.inode != consequence.subject.netns.inode
 }
 
 /// Whether findings of rule `id` only report what the window saw (linked in the second pass).

@@ -24,7 +24,7 @@ pub use finding::{CauseRef, Finding, Observed, Severity, Subject};
 pub use rules::RuleId;
 
 /// Result of one diagnosis.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Diagnosis {
     /// Ids of every rule that ran.
     pub rules: Vec<RuleId>,
@@ -69,12 +69,18 @@ pub fn run_rules(snap: &Snapshot, ev: &Evidence) -> Diagnosis {
         findings.extend(f);
     }
     findings.sort_by(|a, b| {
-        (a.stage, a.order, &a.subject.netns, &a.subject.interface).cmp(&(
-            b.stage,
-            b.order,
-            &b.subject.netns,
-            &b.subject.interface,
-        ))
+        (
+            a.stage,
+            a.order,
+            &a.subject.netns.name,
+            &a.subject.interface,
+        )
+            .cmp(&(
+                b.stage,
+                b.order,
+                &b.subject.netns.name,
+                &b.subject.interface,
+            ))
     });
     causes::link(&ctx, &mut findings);
     Diagnosis {
@@ -98,7 +104,7 @@ pub struct Timing {
 }
 
 /// A full diagnosis with everything it was based on.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// The static state the rules ran on (what `snapshot --json` saves).
     pub snapshot: Snapshot,

@@ -29,7 +29,7 @@ pub mod xdp_pass;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::model::{Action, Fix, NsRef, PeerFix};
+pub use crate::model::{Action, Fix, PeerFix};
 pub use journal::{EntryState, Journal, JournalEntry, Previous};
 pub use perform::resolve;
 pub use plan::{plan, plan_with};

@@ -8,25 +8,13 @@
 use std::path::Path;
 
 use super::{address, devmap, forwarder_csum, forwarding, gro, retarget, snat, tx_csum, xdp_pass};
-use super::{Action, NsRef, Previous, Undone};
-use crate::netns::{self, Netns};
+use super::{Action, Previous, Undone};
+use crate::netns::{Netns, NsRef};
 use crate::{Error, Result};
 
-/// Opens the namespace `r` names, checking it is still the one with its inode.
+/// Opens the namespace `r` names, checking it is still the one with its identity.
 pub fn resolve(r: &NsRef) -> Result<Netns> {
-    let ns = Netns {
-        name: r.name.clone(),
-        path: r.path.clone().into(),
-    };
-    if ns.inode().ok() == Some(r.inode) {
-        return Ok(ns);
-    }
-    netns::by_inode(r.inode).ok_or_else(|| {
-        Error::not_found(
-            format!("namespace {} (inode {})", r.name, r.inode),
-            Some("it was deleted since the diagnosis".into()),
-        )
-    })
+    r.open()
 }
 
 /// The state `a` would change, or `None` if its desired state already holds.

@@ -2,8 +2,9 @@
 //! with the user's preferences applied (GRO instead of a pass-through program; the forwarder's
 //! full checksum instead of touching the containers).
 
-use super::{Action, NsRef, PeerFix};
+use super::{Action, PeerFix};
 use crate::diagnose::Finding;
+use crate::netns::NsRef;
 
 /// The actions that fix `findings`, in finding (packet-path) order, deduplicated.
 /// `prefer` picks GRO instead of a pass-through program for veth peers.

@@ -43,7 +43,7 @@ pub fn to_json(r: &Report, exit_code: i32) -> String {
 pub fn to_value(r: &Report, exit_code: i32) -> serde_json::Value {
     let d = Doc {
         schema: JSON_SCHEMA,
-        netns: &r.snapshot.home().name,
+        netns: &r.snapshot.home().ns.name,
         netns_inode: r.snapshot.netns_inode,
         kernel: &r.snapshot.kernel,
         deployment: Deployment {

@@ -27,7 +27,7 @@ pub fn junit(r: &Report) -> String {
     );
     s += &format!(
         "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{secs:.3}\">\n",
-        esc(&format!("xdpdoctor.{}", r.snapshot.home().name)),
+        esc(&format!("xdpdoctor.{}", r.snapshot.home().ns.name)),
         d.rules.len()
     );
     for id in &d.rules {

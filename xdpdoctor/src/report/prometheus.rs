@@ -74,7 +74,7 @@ fn number(v: f64) -> String {
 /// `now` (seconds).
 pub fn prometheus(r: &Report, exit_code: i32, now: f64) -> String {
     let mut s = String::new();
-    let ns = r.snapshot.home().name.as_str();
+    let ns = r.snapshot.home().ns.name.as_str();
     let netns = [("netns", ns)];
     let d = &r.diagnosis;
 

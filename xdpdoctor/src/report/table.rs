@@ -183,7 +183,7 @@ pub fn deployment_line(r: &Report) -> String {
     };
     format!(
         "XDP in {}: {}; {entries}",
-        snap.home().name,
+        snap.home().ns.name,
         if progs.is_empty() {
             "none attached".to_string()
         } else {

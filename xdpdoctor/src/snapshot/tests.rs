@@ -21,9 +21,11 @@ fn route(dst: &str, prefix: u8, kind: RouteKind, gateway: Option<&str>, oif: Opt
 
 fn ns(routes: Vec<Route>) -> NsState {
     NsState {
-        name: "t".into(),
-        path: "/run/netns/t".into(),
-        inode: 1,
+        ns: crate::netns::NsRef {
+            name: "t".into(),
+            path: "/run/netns/t".into(),
+            inode: 1,
+        },
         forwarding_all: None,
         interfaces: Vec::new(),
         addresses: Vec::new(),

@@ -21,7 +21,7 @@ fn healthy() -> Snapshot {
 fn iface<'a>(s: &'a mut Snapshot, ns_suffix: &str, name: &str) -> &'a mut Iface {
     s.namespaces
         .iter_mut()
-        .find(|n| n.name.ends_with(ns_suffix))
+        .find(|n| n.ns.name.ends_with(ns_suffix))
         .unwrap()
         .interfaces
         .iter_mut()
@@ -146,12 +146,12 @@ fn checksum_errors_are_explained_by_tx_offload_elsewhere() {
     let client = s
         .namespaces
         .iter()
-        .find(|n| n.name.ends_with("-client"))
+        .find(|n| n.ns.name.ends_with("-client"))
         .unwrap();
     let mut ev = Evidence::static_only("t");
     ev.csum_errors = vec![CsumErrors {
-        netns: client.name.clone(),
-        netns_inode: client.inode,
+        netns: client.ns.name.clone(),
+        netns_inode: client.ns.inode,
         delta: 3,
     }];
     let f = run_rules(&s, &ev).findings;

@@ -56,7 +56,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         f.why = format!(
             "TCP in {} discarded segments whose checksum did not verify: connections through \
              the XDP path stall (ping still works).",
-            ns.name
+            ns.ns.name
         );
         for (what, n) in hits {
             f.observe(what, n);

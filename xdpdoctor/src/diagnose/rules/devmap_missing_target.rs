@@ -98,7 +98,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
             c.ev.probes
                 .counts
                 .iter()
-                .filter(|p| p.kind == EventKind::XdpException && p.netns_inode == fwd.inode)
+                .filter(|p| p.kind == EventKind::XdpException && p.netns_inode == fwd.ns.inode)
         {
             f.observe(format!("xdp:xdp_exception act={}", pc.code_name), pc.count);
         }
@@ -106,7 +106,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
             f.manual_fix = Some(format!(
                 "add {} (ifindex {idx}) to the program's devmap, from inside {}",
                 iface.name(),
-                fwd.name
+                fwd.ns.name
             ));
             out.push(f);
             continue;
@@ -114,7 +114,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         f.fix = Some(Fix::new(
             format!("add {} (ifindex {idx}) to the devmap", iface.name()),
             Action::DevmapAdd {
-                netns: fwd.ns_ref(),
+                netns: fwd.ns.clone(),
                 interface: iface.name().to_string(),
                 ifindex: idx,
             },

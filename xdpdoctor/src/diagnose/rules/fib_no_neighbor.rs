@@ -113,7 +113,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         f.manual_fix = Some(match (mac, &ifname) {
             (Some(mac), Some(dev)) => format!(
                 "check that {hop} is up and reachable; or pin it: {}",
-                home.ns_ref().shell(&format!(
+                home.ns.clone().shell(&format!(
                     "ip neigh replace {hop} lladdr {mac} dev {dev} nud permanent"
                 ))
             ),

@@ -42,7 +42,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
             );
             f.evidence
                 .push(format!("IFLA_XDP on {}: {:?}", i.name, i.attached_prog_id));
-            let ns = fwd.ns_ref();
+            let ns = fwd.ns.clone();
             f.entries = match i.role {
                 Role::External => c.paths.iter().map(|p| format!("{} -> {}", p.from, p.to)).collect(),
                 Role::Internal => c.entries_via(i.ifindex),

@@ -91,9 +91,9 @@ fn check(c: &Ctx) -> Vec<Finding> {
             c.entries_via(idx)
         };
         f.fix = Some(Fix::new(
-            format!("enable forwarding on {name} in {}", home.name),
+            format!("enable forwarding on {name} in {}", home.ns.name),
             Action::SetForwarding {
-                netns: home.ns_ref(),
+                netns: home.ns.clone(),
                 interface: name.to_string(),
                 on: true,
             },

@@ -85,7 +85,11 @@ fn finding(c: &Ctx, v: &Iface) -> Finding {
         .collect();
     let dest = match (paths.first(), &b) {
         (Some(p), _) => p.to.ip().to_string(),
-        (None, Some(b)) => format!("the container behind it ({}/{})", b.ns.name, b.iface.name()),
+        (None, Some(b)) => format!(
+            "the container behind it ({}/{})",
+            b.ns.ns.name,
+            b.iface.name()
+        ),
         (None, None) => "the container behind it".into(),
     };
     f.why = format!(
@@ -93,18 +97,18 @@ fn finding(c: &Ctx, v: &Iface) -> Finding {
          cannot send the packet anywhere. The container side is configured, only this end was \
          left unaddressed.",
         v.name(),
-        home.name,
+        home.ns.name,
         c.who()
     );
     f.evidence
-        .push(format!("{} in {}: no IPv4 address", v.name(), home.name));
+        .push(format!("{} in {}: no IPv4 address", v.name(), home.ns.name));
     if let Some(p) = paths.first() {
         f.evidence.push(match &p.route {
-            None => format!("no route to {} in {}", p.to.ip(), home.name),
+            None => format!("no route to {} in {}", p.to.ip(), home.ns.name),
             Some(r) => format!(
                 "route to {} in {} is {}/{} via ifindex {:?}, not {}",
                 p.to.ip(),
-                home.name,
+                home.ns.name,
                 r.dst,
                 r.prefix,
                 r.oif,
@@ -121,7 +125,7 @@ fn finding(c: &Ctx, v: &Iface) -> Finding {
         Some(b) => {
             f.evidence.push(format!(
                 "{}/{} uses {} as its default gateway ({}/{} on {})",
-                b.ns.name,
+                b.ns.ns.name,
                 b.iface.name(),
                 b.gateway,
                 b.gateway,
@@ -134,10 +138,10 @@ fn finding(c: &Ctx, v: &Iface) -> Finding {
                     b.gateway,
                     b.prefix,
                     v.name(),
-                    home.name
+                    home.ns.name
                 ),
                 Action::AddAddress {
-                    netns: home.ns_ref(),
+                    netns: home.ns.clone(),
                     interface: v.name().to_string(),
                     addr: b.gateway,
                     prefix: b.prefix,

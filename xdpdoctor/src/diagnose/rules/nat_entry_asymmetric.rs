@@ -68,7 +68,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         f.fix = Some(Fix::new(
             format!("add snat_entries {} -> {}", d.value, d.key),
             Action::SnatAdd {
-                netns: fwd.ns_ref(),
+                netns: fwd.ns.clone(),
                 key: d.value,
                 value: d.key,
             },

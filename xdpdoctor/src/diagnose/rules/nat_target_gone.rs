@@ -36,11 +36,11 @@ fn check(c: &Ctx) -> Vec<Finding> {
              whose container holds it: the container is gone (its namespace and veth were \
              deleted) and the entry was left behind. bpf_fib_lookup finds no way there.",
             p.to.ip(),
-            home.name
+            home.ns.name
         );
         f.evidence.push(format!(
             "routes of {}: [{}]",
-            home.name,
+            home.ns.name,
             home.routes
                 .iter()
                 .map(|r| if r.is_unicast() {
@@ -53,12 +53,12 @@ fn check(c: &Ctx) -> Vec<Finding> {
         ));
         f.evidence.push(format!(
             "veth peers of {}: [{}]",
-            home.name,
+            home.ns.name,
             home.interfaces
                 .iter()
                 .filter_map(|i| c.snap.peer_of(i).map(|(ns, pi)| format!(
                     "{}/{}",
-                    ns.name,
+                    ns.ns.name,
                     pi.name()
                 )))
                 .collect::<Vec<_>>()

@@ -48,11 +48,11 @@ fn check(c: &Ctx) -> Vec<Finding> {
             "The entry {entry} reaches {} and its container holds {to}, but nothing listens on \
              TCP port {port} there: the container answers each connection with a RST (the \
              client sees \"connection refused\").",
-            ns.name
+            ns.ns.name
         );
         f.evidence.push(format!(
             "listening TCP sockets in {}: [{}]",
-            ns.name,
+            ns.ns.name,
             ports.join(", ")
         ));
         if let Some(st) = ifname.as_deref().and_then(|i| c.ev.capture_of(ino, i)) {
@@ -66,7 +66,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         }
         f.manual_fix = Some(format!(
             "start the service on port {port} in {}, or point the entry at a port it listens on",
-            ns.name
+            ns.ns.name
         ));
         out.push(f);
     }

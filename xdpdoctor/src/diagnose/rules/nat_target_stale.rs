@@ -53,7 +53,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
              ({}/{}) does not have that address any more: it has {}. Nobody answers ARP for \
              {to}, so the translated packets die at the router.",
             v.name(),
-            pns.name,
+            pns.ns.name,
             pif.name(),
             if now.is_empty() {
                 "no IPv4 address".to_string()
@@ -63,7 +63,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         );
         f.evidence.push(format!(
             "{}/{} addresses: [{}]; the entry's target: {to}",
-            pns.name,
+            pns.ns.name,
             pif.name(),
             now.join(", ")
         ));
@@ -85,7 +85,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
                         p.from
                     ),
                     Action::RetargetEntry {
-                        netns: home.ns_ref(),
+                        netns: home.ns.clone(),
                         from: p.from,
                         old: p.to,
                         new,

@@ -27,10 +27,10 @@ fn check(c: &Ctx) -> Vec<Finding> {
             pc.kind,
             EventKind::RedirectErr | EventKind::DevmapXmit | EventKind::VethXdpXmit
         );
-        if !failed || pc.netns_inode != home.inode || pc.count == 0 {
+        if !failed || pc.netns_inode != home.ns.inode || pc.count == 0 {
             continue;
         }
-        let elsewhere = pc.target_netns_inode != 0 && pc.target_netns_inode != home.inode;
+        let elsewhere = pc.target_netns_inode != 0 && pc.target_netns_inode != home.ns.inode;
         if elsewhere {
             continue; // redirect-target-other-netns says where they went
         }

@@ -21,7 +21,7 @@ fn ids(f: &[Finding]) -> Vec<(RuleId, String, String)> {
         .map(|f| {
             (
                 f.id,
-                f.subject.netns.clone(),
+                f.subject.netns.name.clone(),
                 f.subject.interface.clone().unwrap_or_default(),
             )
         })
@@ -31,7 +31,7 @@ fn ids(f: &[Finding]) -> Vec<(RuleId, String, String)> {
 fn iface<'a>(s: &'a mut Snapshot, ns_suffix: &str, name: &str) -> &'a mut Iface {
     s.namespaces
         .iter_mut()
-        .find(|n| n.name.ends_with(ns_suffix))
+        .find(|n| n.ns.name.ends_with(ns_suffix))
         .unwrap()
         .interfaces
         .iter_mut()
@@ -436,7 +436,7 @@ fn readdressed(addr: &str) -> Snapshot {
     let m1 = s
         .namespaces
         .iter_mut()
-        .find(|n| n.name.ends_with("-m1"))
+        .find(|n| n.ns.name.ends_with("-m1"))
         .unwrap();
     for a in &mut m1.addresses {
         if a.addr == "10.123.1.1".parse::<std::net::Ipv4Addr>().unwrap() {
@@ -484,7 +484,7 @@ fn nat_target_port_closed() {
     let m1 = s
         .namespaces
         .iter_mut()
-        .find(|n| n.name.ends_with("-m1"))
+        .find(|n| n.ns.name.ends_with("-m1"))
         .unwrap();
     m1.tcp_listen.as_mut().unwrap().clear();
     assert_eq!(
@@ -495,7 +495,7 @@ fn nat_target_port_closed() {
     let m1 = s
         .namespaces
         .iter_mut()
-        .find(|n| n.name.ends_with("-m1"))
+        .find(|n| n.ns.name.ends_with("-m1"))
         .unwrap();
     m1.tcp_listen = None;
     assert_eq!(ids(&run(&s)), vec![]);
@@ -507,7 +507,7 @@ fn m2_gone(s: &mut Snapshot) {
     let m2 = s
         .namespaces
         .iter()
-        .position(|n| n.name.ends_with("-m2"))
+        .position(|n| n.ns.name.ends_with("-m2"))
         .unwrap();
     s.namespaces.remove(m2);
     let vm = &mut s.namespaces[0];

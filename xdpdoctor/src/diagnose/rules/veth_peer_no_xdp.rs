@@ -67,7 +67,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
             super::capitalized(&c.who_reaches(v.index())),
             v.name(),
             p.name(),
-            pns.name,
+            pns.ns.name,
             if c.kernel_at_least(5, 13) {
                 " and GRO is not requested"
             } else {
@@ -78,12 +78,12 @@ fn check(c: &Ctx) -> Vec<Finding> {
             f.evidence.push(format!(
                 "xdp_features of {} in {}: {feat:#x} (ndo-xmit not set)",
                 v.name(),
-                fwd.name
+                fwd.ns.name
             ));
         }
         f.evidence.push(format!(
             "{}/{}: XDP {}, GRO requested {}",
-            pns.name,
+            pns.ns.name,
             p.name(),
             if p.has_xdp() { "attached" } else { "none" },
             match p.gro_requested {
@@ -104,14 +104,14 @@ fn check(c: &Ctx) -> Vec<Finding> {
             // veth_xdp_xmit's device is the veth itself (its events name it as source and
             // target): counted once, as "on" it.
             if kind != EventKind::VethXdpXmit {
-                for pc in c.ev.probe_count(kind, fwd.inode, v.index(), true) {
+                for pc in c.ev.probe_count(kind, fwd.ns.inode, v.index(), true) {
                     f.observe(
                         format!("{kind} {} ({}) to {}", pc.code, pc.code_name, v.name()),
                         pc.count,
                     );
                 }
             } else {
-                for pc in c.ev.probe_count(kind, fwd.inode, v.index(), false) {
+                for pc in c.ev.probe_count(kind, fwd.ns.inode, v.index(), false) {
                     f.observe(
                         format!("{kind} {} ({}) on {}", pc.code, pc.code_name, v.name()),
                         pc.count,
@@ -132,10 +132,10 @@ fn check(c: &Ctx) -> Vec<Finding> {
             format!(
                 "attach a pass-through XDP program to {} in {} (or --prefer gro: request GRO on it)",
                 p.name(),
-                pns.name
+                pns.ns.name
             ),
             Action::AttachXdpPass {
-                netns: pns.ns_ref(),
+                netns: pns.ns.clone(),
                 interface: p.name().to_string(),
             },
         ));

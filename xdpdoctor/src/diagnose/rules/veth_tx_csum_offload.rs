@@ -44,7 +44,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         let Some((pns, pif)) = c.snap.peer_of(v) else {
             continue;
         };
-        if pif.tx_csum_active != Some(true) || !done.insert((pns.inode, pif.index())) {
+        if pif.tx_csum_active != Some(true) || !done.insert((pns.ns.inode, pif.index())) {
             continue;
         }
         let external = c.is_external(v.index());
@@ -65,7 +65,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
              pseudo-header sum. The native XDP redirect by {} on {} drops the skb's checksum \
              state, and the receiving stack sees a bad checksum and discards the segment{}.",
             pif.name(),
-            pns.name,
+            pns.ns.name,
             c.programs(&[a.prog_id]),
             v.name(),
             if external {
@@ -76,7 +76,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         );
         f.evidence.push(format!(
             "{}/{}: tx checksum offload active",
-            pns.name,
+            pns.ns.name,
             pif.name()
         ));
         f.evidence.push(format!(
@@ -89,7 +89,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 ""
             }
         ));
-        if let Some(st) = c.ev.capture_of(pns.inode, pif.name()) {
+        if let Some(st) = c.ev.capture_of(pns.ns.inode, pif.name()) {
             f.observe(
                 format!("partial TCP checksums captured on {}", pif.name()),
                 st.partial,
@@ -100,7 +100,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
             );
         }
         for ce in &c.ev.csum_errors {
-            if ce.netns_inode != pns.inode {
+            if ce.netns_inode != pns.ns.inode {
                 f.observe(format!("TcpInCsumErrors in {}", ce.netns), ce.delta);
             }
         }
@@ -109,7 +109,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         for pc in c.ev.probes.counts.iter() {
             let csum = pc.kind == EventKind::TcpBadCsum
                 || (pc.kind == EventKind::KfreeSkb && pc.code_name.contains("CSUM"));
-            if csum && pc.netns_inode != pns.inode {
+            if csum && pc.netns_inode != pns.ns.inode {
                 f.observe(
                     format!("{} {} (all replies, receiving side)", pc.kind, pc.code_name),
                     pc.count,
@@ -126,10 +126,10 @@ fn check(c: &Ctx) -> Vec<Finding> {
             format!(
                 "turn tx checksum offload off on {} in {}{alt}",
                 pif.name(),
-                pns.name
+                pns.ns.name
             ),
             Action::SetTxCsum {
-                netns: pns.ns_ref(),
+                netns: pns.ns.clone(),
                 interface: pif.name().to_string(),
                 on: false,
             },

@@ -1,17 +1,9 @@
-//! Network namespaces: naming, finding, creation, removal, and running work inside one.
-//!
-//! Work in another namespace runs on a dedicated OS thread that calls `setns(2)` and exits when
-//! the work is done, so no other thread (and never a tokio worker) changes namespace. Sockets
-//! opened on that thread (netlink, ethtool ioctl, pcap, bpf map updates that resolve ifindexes)
-//! belong to that namespace. Async netlink work gets its own current-thread runtime on that
-//! thread (`Netns::block_on`). This file is the only place that calls `setns`: a thread
-//! ([`Netns::run`]), a child before `exec` ([`Netns::spawn_in`]) or a process that exists only
-//! to serve inside one namespace ([`Netns::enter_process`]).
-//!
-//! `Netns::current()` is the namespace the process runs in, so commands started under
-//! `nsenter --net=/run/netns/NAME` work without `--netns`. [`all`] is the one enumerator of
-//! every namespace this process can open: named ones (`/run/netns`, what users type) first,
-//! then unnamed ones reached through `/proc/PID/ns/net` (containers), named `pid:PID`.
+//! [`Netns`]: a way into a network namespace (a path to open and a name for messages), and
+//! the only `setns` calls: a thread ([`Netns::run`]), a child before `exec`
+//! ([`Netns::spawn_in`]) or a process that exists only to serve inside one namespace
+//! ([`Netns::enter_process`]). A `Netns` is not an identity: the path may not exist yet (a
+//! lab's namespace before `create`), or lead elsewhere later; [`super::NsRef`] is the
+//! identity, taken when it is opened.
 
 use std::{
     fs::File,
@@ -336,89 +328,10 @@ pub fn list_named() -> Vec<String> {
     v
 }
 
-/// A namespace this process can open, found by [`all`].
-#[derive(Debug, Clone)]
-pub struct NsInfo {
-    /// Its inode (identity).
-    pub inode: u64,
-    /// How to open it: `/run/netns/NAME` (named) or `/proc/PID/ns/net` (named `pid:PID`).
-    pub netns: Netns,
-    /// For unnamed namespaces, the command of the lowest PID in it.
-    pub comm: Option<String>,
-}
-
-impl NsInfo {
-    /// The name, with the command for unnamed namespaces: `pid:22336 (systemd-nspawn)`.
-    pub fn label(&self) -> String {
-        match &self.comm {
-            Some(c) => format!("{} ({c})", self.netns.name),
-            None => self.netns.name.clone(),
-        }
-    }
-}
-
-/// Every network namespace reachable through /run/netns and /proc/*/ns/net, deduplicated by
-/// inode. Named namespaces come first and win (their names are what users type); among
-/// unnamed ones the lowest PID names it.
-pub fn all() -> Vec<NsInfo> {
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for name in list_named() {
-        let ns = Netns::named(&name);
-        if let Ok(m) = std::fs::metadata(&ns.path) {
-            if seen.insert(m.ino()) {
-                out.push(NsInfo {
-                    inode: m.ino(),
-                    netns: ns,
-                    comm: None,
-                });
-            }
-        }
-    }
-    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    pids.sort_unstable();
-    for pid in pids {
-        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
-        let Ok(m) = std::fs::metadata(&path) else {
-            continue;
-        };
-        if seen.insert(m.ino()) {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            out.push(NsInfo {
-                inode: m.ino(),
-                netns: Netns {
-                    name: format!("pid:{pid}"),
-                    path,
-                },
-                comm: Some(comm.trim().to_string()),
-            });
-        }
-    }
-    log::debug!("{} namespaces ({NETNS_RUN_DIR} and /proc)", out.len());
-    out
-}
-
-/// Whether a namespace with this inode still exists anywhere we can see.
-pub fn alive(inode: u64) -> bool {
-    all().iter().any(|c| c.inode == inode)
-}
-
-/// The namespace with this inode, if we can reach it.
-pub fn by_inode(inode: u64) -> Option<Netns> {
-    all()
-        .into_iter()
-        .find(|c| c.inode == inode)
-        .map(|c| c.netns)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netns::all;
 
     #[test]
     fn not_a_network_namespace_is_named() {
