@@ -453,7 +453,7 @@ mod tests {
             call: "bpf_map_update_elem",
             io_error: std::io::Error::from_raw_os_error(libc::E2BIG),
         });
-        let e = Error::bpf("insert", "dnat_entries 1.2.3.4:80", aya_err);
+        let e = Error::bpf("insert", "a NAT map, key 1.2.3.4:80", aya_err);
         assert_eq!(e.errno(), Some(libc::E2BIG));
         assert!(
             chain(&e).contains("Argument list too long"),

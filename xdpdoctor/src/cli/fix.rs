@@ -131,7 +131,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
             findings: r.diagnosis.findings.len(),
             manual: manual.clone(),
             actions: &actions,
-            commands: actions.iter().map(Action::describe).collect(),
+            commands: actions.iter().map(fix::command).collect(),
             results: &results,
         })?;
     } else {
@@ -177,7 +177,7 @@ fn print_results(
             findings: 0,
             manual: manual.to_vec(),
             actions,
-            commands: actions.iter().map(Action::describe).collect(),
+            commands: actions.iter().map(fix::command).collect(),
             results,
         });
     }
@@ -191,7 +191,7 @@ fn print_results(
             t.add_row(vec![
                 Cell::new(n + 1),
                 Cell::new(a.id()),
-                Cell::new(a.describe()),
+                Cell::new(fix::command(a)),
             ]);
         }
         println!("{t}");

@@ -4,6 +4,7 @@
 
 use super::{Action, PeerFix};
 use crate::diagnose::Finding;
+use crate::model::action::{AttachXdpPass, SetForwarderFullCsum, SetGro, SetTxCsum};
 use crate::netns::NsRef;
 
 /// The actions that fix `findings`, in finding (packet-path) order, deduplicated.
@@ -20,15 +21,19 @@ pub fn plan_with(findings: &[Finding], prefer: PeerFix, forwarder: Option<&NsRef
     for f in findings.iter().filter(|f| f.is_root()) {
         let Some(fix) = &f.fix else { continue };
         let a = match (&fix.action, prefer, forwarder) {
-            (Action::AttachXdpPass { netns, interface }, PeerFix::Gro, _) => Action::SetGro {
-                netns: netns.clone(),
-                interface: interface.clone(),
-                on: true,
-            },
-            (Action::SetTxCsum { on: false, .. }, _, Some(fwd)) => Action::SetForwarderFullCsum {
-                netns: fwd.clone(),
-                on: true,
-            },
+            (Action::AttachXdpPass(AttachXdpPass { netns, interface }), PeerFix::Gro, _) => {
+                Action::SetGro(SetGro {
+                    netns: netns.clone(),
+                    interface: interface.clone(),
+                    on: true,
+                })
+            }
+            (Action::SetTxCsum(SetTxCsum { on: false, .. }), _, Some(fwd)) => {
+                Action::SetForwarderFullCsum(SetForwarderFullCsum {
+                    netns: fwd.clone(),
+                    on: true,
+                })
+            }
             (a, _, _) => a.clone(),
         };
         if !out.contains(&a) {

@@ -53,7 +53,7 @@ pub fn table(r: &Report, st: Style) -> String {
                 f.id.to_string(),
                 f.fix
                     .as_ref()
-                    .map(|x| x.id.clone())
+                    .map(|x| x.id().to_string())
                     .unwrap_or_else(|| "manual".into()),
             ),
         };

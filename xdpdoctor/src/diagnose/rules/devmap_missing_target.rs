@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
+use crate::model::action::DevmapAdd;
 use crate::model::{Action, Fix};
 use crate::probes::EventKind;
 use crate::snapshot::PathStage;
@@ -113,11 +114,11 @@ fn check(c: &Ctx) -> Vec<Finding> {
         }
         f.fix = Some(Fix::new(
             format!("add {} (ifindex {idx}) to the devmap", iface.name()),
-            Action::DevmapAdd {
+            Action::DevmapAdd(DevmapAdd {
                 netns: fwd.ns.clone(),
                 interface: iface.name().to_string(),
                 ifindex: idx,
-            },
+            }),
         ));
         out.push(f);
     }

@@ -8,6 +8,7 @@ use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::forwarder::Role;
+use crate::model::action::SetForwarding;
 use crate::model::{Action, Fix};
 use crate::snapshot::PathStage;
 
@@ -92,11 +93,11 @@ fn check(c: &Ctx) -> Vec<Finding> {
         };
         f.fix = Some(Fix::new(
             format!("enable forwarding on {name} in {}", home.ns.name),
-            Action::SetForwarding {
+            Action::SetForwarding(SetForwarding {
                 netns: home.ns.clone(),
                 interface: name.to_string(),
                 on: true,
-            },
+            }),
         ));
         out.push(f);
     }

@@ -9,6 +9,7 @@ use std::net::Ipv4Addr;
 use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
+use crate::model::action::AddAddress;
 use crate::model::{Action, Fix};
 use crate::snapshot::{in_prefix, Iface, NsState, PathStage};
 
@@ -140,12 +141,12 @@ fn finding(c: &Ctx, v: &Iface) -> Finding {
                     v.name(),
                     home.ns.name
                 ),
-                Action::AddAddress {
+                Action::AddAddress(AddAddress {
                     netns: home.ns.clone(),
                     interface: v.name().to_string(),
                     addr: b.gateway,
                     prefix: b.prefix,
-                },
+                }),
             ));
         }
         None => {

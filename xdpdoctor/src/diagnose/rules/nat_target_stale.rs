@@ -7,6 +7,7 @@
 
 use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
+use crate::model::action::RetargetEntry;
 use crate::model::{Action, Fix};
 use crate::snapshot::{in_prefix, PathStage};
 
@@ -84,12 +85,12 @@ fn check(c: &Ctx) -> Vec<Finding> {
                          is left alone: change it to {{\"from\": \"{}\", \"to\": \"{new}\"}})",
                         p.from
                     ),
-                    Action::RetargetEntry {
+                    Action::RetargetEntry(RetargetEntry {
                         netns: home.ns.clone(),
                         from: p.from,
                         old: p.to,
                         new,
-                    },
+                    }),
                 ));
             }
             ([one], None) => {

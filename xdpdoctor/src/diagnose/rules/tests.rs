@@ -71,7 +71,7 @@ fn seed_faults_are_exactly_the_three_causes_in_path_order() {
     // The inferred address is the container's default gateway.
     let f = run(&s);
     let fix = f[0].fix.as_ref().unwrap();
-    assert_eq!(fix.id, "add-address");
+    assert_eq!(fix.id(), "add-address");
     assert!(fix.text.contains("10.123.1.254/24"), "{}", fix.text);
 }
 
@@ -92,7 +92,7 @@ fn forwarding_disabled() {
         ids(&f),
         vec![(RuleId::ForwardingDisabled, "fx-vm".into(), "eth0".into())]
     );
-    assert_eq!(f[0].fix.as_ref().unwrap().id, "set-forwarding");
+    assert_eq!(f[0].fix.as_ref().unwrap().id(), "set-forwarding");
 }
 
 #[test]
@@ -140,7 +140,7 @@ fn devmap_missing_target() {
         ids(&f),
         vec![(RuleId::DevmapMissingTarget, "fx-vm".into(), "ve-m2".into())]
     );
-    assert_eq!(f[0].fix.as_ref().unwrap().id, "devmap-add");
+    assert_eq!(f[0].fix.as_ref().unwrap().id(), "devmap-add");
 }
 
 #[test]
@@ -164,7 +164,7 @@ fn veth_peer_no_xdp_by_xdp_features() {
         vec![(RuleId::VethPeerNoXdp, "fx-m1".into(), "host0".into())]
     );
     assert!(f[0].why.contains("EOPNOTSUPP"));
-    assert_eq!(f[0].fix.as_ref().unwrap().id, "attach-xdp-pass");
+    assert_eq!(f[0].fix.as_ref().unwrap().id(), "attach-xdp-pass");
 }
 
 #[test]
@@ -201,7 +201,7 @@ fn veth_tx_csum_offload() {
         ids(&f),
         vec![(RuleId::VethTxCsumOffload, "fx-m1".into(), "host0".into())]
     );
-    assert_eq!(f[0].fix.as_ref().unwrap().id, "set-tx-csum");
+    assert_eq!(f[0].fix.as_ref().unwrap().id(), "set-tx-csum");
     // A forwarder that recomputes checksums repairs partial ones.
     s.forwarder.as_mut().unwrap().full_checksum = true;
     assert_eq!(ids(&run(&s)), vec![]);
@@ -220,7 +220,7 @@ fn nat_entry_asymmetric() {
         ids(&f),
         vec![(RuleId::NatEntryAsymmetric, "fx-vm".into(), "ve-m2".into())]
     );
-    assert_eq!(f[0].fix.as_ref().unwrap().id, "snat-add");
+    assert_eq!(f[0].fix.as_ref().unwrap().id(), "snat-add");
 }
 
 /// A blackhole /32 for m1's address, while m1 and its addressed veth are there.
@@ -456,7 +456,7 @@ fn nat_target_stale_names_the_new_address_and_retargets_ours() {
     );
     assert!(f[0].why.contains("10.123.1.1") && f[0].why.contains("10.123.1.9/24"));
     let fix = f[0].fix.as_ref().unwrap();
-    assert_eq!(fix.id, "retarget-entry");
+    assert_eq!(fix.id(), "retarget-entry");
     assert!(
         fix.text.contains(r#""to": "10.123.1.9:80""#),
         "{}",

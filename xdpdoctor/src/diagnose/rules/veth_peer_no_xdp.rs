@@ -9,6 +9,7 @@
 use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
+use crate::model::action::AttachXdpPass;
 use crate::model::{Action, Fix};
 use crate::probes::EventKind;
 use crate::snapshot::PathStage;
@@ -134,10 +135,10 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 p.name(),
                 pns.ns.name
             ),
-            Action::AttachXdpPass {
+            Action::AttachXdpPass(AttachXdpPass {
                 netns: pns.ns.clone(),
                 interface: p.name().to_string(),
-            },
+            }),
         ));
         out.push(f);
     }

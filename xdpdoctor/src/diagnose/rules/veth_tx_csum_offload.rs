@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
+use crate::model::action::SetTxCsum;
 use crate::model::{Action, Fix};
 use crate::netlink::rtnl::XdpMode;
 use crate::probes::EventKind;
@@ -128,11 +129,11 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 pif.name(),
                 pns.ns.name
             ),
-            Action::SetTxCsum {
+            Action::SetTxCsum(SetTxCsum {
                 netns: pns.ns.clone(),
                 interface: pif.name().to_string(),
                 on: false,
-            },
+            }),
         ));
         out.push(f);
     }
