@@ -19,15 +19,6 @@ pub struct NsInfo {
 }
 
 impl NsInfo {
-    /// Its identity, with the name and path it was found by.
-    pub fn ns_ref(&self) -> super::NsRef {
-        super::NsRef {
-            name: self.netns.name.clone(),
-            path: self.netns.path.display().to_string(),
-            inode: self.inode,
-        }
-    }
-
     /// The name, with the command for unnamed namespaces: `pid:22336 (systemd-nspawn)`.
     pub fn label(&self) -> String {
         match &self.comm {

@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{by_inode, Netns, NETNS_RUN_DIR};
+use super::{by_inode, Netns, NsInfo, NETNS_RUN_DIR};
 use crate::{Error, Result};
 
 /// A serializable reference to a network namespace: its identity, name and path.
@@ -85,6 +85,18 @@ impl NsRef {
     /// What `xdpdoctor --netns` takes for it: the name, or the path when it has none.
     pub fn cli_arg(&self) -> &str {
         self.ip_netns_name().unwrap_or(&self.path)
+    }
+}
+
+impl From<&NsInfo> for NsRef {
+    /// The identity of a namespace [`super::all`] found, with the name and path it was
+    /// found by.
+    fn from(c: &NsInfo) -> Self {
+        NsRef {
+            name: c.netns.name.clone(),
+            path: c.netns.path.display().to_string(),
+            inode: c.inode,
+        }
     }
 }
 

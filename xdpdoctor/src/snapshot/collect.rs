@@ -64,7 +64,7 @@ pub fn take(ns: &Netns, hint: Option<&NatHint>) -> Result<Snapshot> {
     peer_cands.sort_by_key(|c| c.inode != inode);
     let mut namespaces = vec![home];
     for pns in peers.into_values() {
-        match collect_ns(&pns.netns, pns.ns_ref(), &peer_cands) {
+        match collect_ns(&pns.netns, NsRef::from(pns), &peer_cands) {
             Ok((s, _)) => namespaces.push(s),
             Err(e) => log::warn!("peer namespace {}: {e}", pns.netns),
         }
