@@ -2,8 +2,9 @@
 //! collects them, [`apply_all`] performs each in the right namespace (netlink, ethtool ioctl,
 //! bpf) and records the previous state in a journal, [`revert_all`] restores exactly that
 //! state. One fix per file, each implementing [`Step`] for its action (observe, act, revert,
-//! the equivalent command and its undo, a typed previous state); `registry.rs` is the one
-//! match of an action to its file.
+//! the equivalent command and its undo, a typed previous state); [`fix_for`] here is the one
+//! match of an action to its fix: a new fix is its file, its struct in `model/action.rs` and
+//! its line there (the compiler refuses an action without one).
 //!
 //! Idempotent: an action whose desired state already holds is skipped and not journaled, so a
 //! second `apply` changes nothing; `revert` undoes journal entries in reverse order, saying
@@ -14,7 +15,7 @@
 //! namespace (`state::lock`). Interruptible: Ctrl-C stops between steps; the journal then
 //! holds exactly the steps done.
 
-// The fixes, one per kind of action.
+// The fixes, one per kind of action; `fix_for` below is their registry.
 mod address;
 mod devmap;
 mod forwarder_csum;
@@ -29,7 +30,6 @@ mod xdp_pass;
 mod bpftool;
 mod ethtool_flag;
 pub mod previous;
-mod registry;
 mod step;
 
 pub mod journal;
@@ -43,13 +43,29 @@ use serde::{Deserialize, Serialize};
 pub use crate::model::{Action, Fix, PeerFix};
 pub use journal::{EntryState, Journal, JournalEntry};
 pub use plan::{plan, plan_with};
+use step::Journaled;
 pub use step::{Step, Undone};
 pub use xdp_pass::Pinned;
+
+/// The fix that performs `a`: the one place an action is matched to its file.
+fn fix_for(a: &Action) -> &dyn Journaled {
+    match a {
+        Action::AttachXdpPass(s) => s,
+        Action::SetGro(s) => s,
+        Action::SetTxCsum(s) => s,
+        Action::SetForwarding(s) => s,
+        Action::AddAddress(s) => s,
+        Action::DevmapAdd(s) => s,
+        Action::SnatAdd(s) => s,
+        Action::RetargetEntry(s) => s,
+        Action::SetForwarderFullCsum(s) => s,
+    }
+}
 
 /// The equivalent shell command of `a` (reference only: `fix` does it through netlink,
 /// ioctls and bpf, never by running it).
 pub fn command(a: &Action) -> String {
-    registry::step(a).command()
+    fix_for(a).command()
 }
 
 use crate::state::{self, LockGuard, LockKey};
@@ -137,7 +153,7 @@ pub fn apply_all(fwd_inode: u64, actions: &[Action]) -> Result<Vec<Applied>> {
             });
             continue;
         }
-        let step = registry::step(a);
+        let step = fix_for(a);
         let outcome = match step.observe() {
             Ok(None) => Outcome::Already,
             Err(e) => Outcome::Failed {
@@ -210,7 +226,7 @@ pub fn revert_all(fwd_inode: u64) -> Result<Vec<Applied>> {
         } else {
             ""
         };
-        let step = registry::step(&e.action);
+        let step = fix_for(&e.action);
         let (outcome, detail) = match step.revert(&e.previous) {
             Ok(u) => (
                 if u.changed {

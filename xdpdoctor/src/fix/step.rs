@@ -80,7 +80,7 @@ impl Undone {
 
 /// A [`Step`] as `apply_all` and `revert_all` drive it: its namespace found again by
 /// identity, its `Previous` as the journal's JSON. Every `Step` is one (the blanket impl
-/// below); `registry.rs` picks the one of an action.
+/// below); `fix::fix_for` picks the one of an action.
 pub(super) trait Journaled {
     /// [`Step::observe`] in the action's namespace; the previous state as journal JSON.
     fn observe(&self) -> Result<Option<serde_json::Value>>;

@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
+use super::fix_for as step;
 use super::previous::{Absent, Endpoint, Flag, Text};
-use super::registry::step;
 use super::Pinned;
 use crate::model::action::*;
 use crate::model::Action;
