@@ -34,6 +34,7 @@ pub mod diagnose;
 pub mod fix;
 pub mod report;
 pub mod snapshot;
+pub mod trace;
 
 // Users of the library that ship with it.
 pub mod bench;
