@@ -100,14 +100,13 @@ pub fn cleanup_stale() -> Result<()> {
     if let Ok(rd) = std::fs::read_dir(PIN_ROOT) {
         for e in rd.filter_map(|e| e.ok()) {
             let name = e.file_name().to_string_lossy().into_owned();
-            if !name.starts_with("fix-") {
+            let Some(ino) = state::fix_pin_inode(&name) else {
                 continue;
-            }
-            let ino = state::fix_pin_inode(&name);
+            };
             // The kernel decides: a fix link whose device still exists is kept even if its
             // namespace is not visible from here.
             let defunct = || !crate::bpf::sys::pinned_xdp_link_attached(&e.path()).unwrap_or(true);
-            if ino.is_some_and(|i| !alive.contains(&i)) && defunct() {
+            if !alive.contains(&ino) && defunct() {
                 let p = e.path();
                 errs.push(std::fs::remove_file(&p).map_err(|err| Error::io("unpin", p, err)));
             }

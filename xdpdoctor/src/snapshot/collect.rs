@@ -104,7 +104,7 @@ fn fix_programs() -> BTreeSet<u32> {
         return BTreeSet::new();
     };
     rd.filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("fix-"))
+        .filter(|e| state::fix_pin_inode(&e.file_name().to_string_lossy()).is_some())
         .filter_map(|e| {
             let fd = crate::bpf::sys::obj_get(&e.path()).ok()?;
             crate::bpf::sys::link_prog_id(std::os::fd::AsFd::as_fd(&fd)).ok()
