@@ -19,6 +19,7 @@ mod lowargs;
 
 use anyhow::{Context, Result};
 use xdpdoctor::netns::Netns;
+use xdpdoctor::report::trace::Line;
 use xdpdoctor::report::{self, Style};
 
 pub use lowargs::Args;
@@ -55,8 +56,8 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
 fn print_items(items: &[xdpdoctor::trace::Item], json: bool) {
     for i in items {
         match report::trace::item(i, json) {
-            Ok(line) => println!("{line}"),
-            Err(note) => eprintln!("{note}"),
+            Line::Result(line) => println!("{line}"),
+            Line::Note(note) => eprintln!("{note}"),
         }
     }
 }

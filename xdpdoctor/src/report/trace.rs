@@ -11,11 +11,19 @@ use crate::probes::decode::Names;
 use crate::probes::Event;
 use crate::trace::{Decided, DecisionLine, Item, PcapWritten, Scope, Summary};
 
-/// One item as printed: `Ok` for stdout (events, decisions), `Err` for stderr (a probe that
-/// attached late: a note about the trace, not a result).
-pub fn item(i: &Item, json: bool) -> Result<String, String> {
+/// A line of a trace and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// A result (an event, a decision): stdout.
+    Result(String),
+    /// A note about the trace itself (a probe that attached late): stderr.
+    Note(String),
+}
+
+/// One item as printed, text or JSON.
+pub fn item(i: &Item, json: bool) -> Line {
     match i {
-        Item::Attached(s) => Err(format!(
+        Item::Attached(s) => Line::Note(format!(
             "probe {} ({}): module loaded: {}",
             s.name,
             s.kind.as_str(),
@@ -25,11 +33,11 @@ pub fn item(i: &Item, json: bool) -> Result<String, String> {
                 s.reason.clone().unwrap_or_default()
             }
         )),
-        Item::Event(e) if json => Ok(to_json(e)),
-        Item::Event(e) => Ok(event_line(e)),
-        Item::Decision(d) if json => Ok(to_json(&DecisionJson { decision: d })),
-        Item::Decision(DecisionLine::Decided(d)) => Ok(decision_line(d)),
-        Item::Decision(DecisionLine::Unparsed(u)) => Ok(format!(
+        Item::Event(e) if json => Line::Result(to_json(e)),
+        Item::Event(e) => Line::Result(event_line(e)),
+        Item::Decision(d) if json => Line::Result(to_json(&DecisionJson { decision: d })),
+        Item::Decision(DecisionLine::Decided(d)) => Line::Result(decision_line(d)),
+        Item::Decision(DecisionLine::Unparsed(u)) => Line::Result(format!(
             "decision {} (not understood): {}",
             u.netns.as_deref().unwrap_or("?"),
             u.unparsed
