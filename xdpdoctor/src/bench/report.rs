@@ -114,9 +114,9 @@ const ISSUE_12: &str = "issue 12";
 
 /// Every ratio the bench reports, in table order. Targets (`source` says where they were set):
 /// a NAT forwarder within 10% of a plain XDP router, 3.5x kernel NAT, and watching it with
-/// `trace` costing at most 5%. The others explain the figures and have no target; the last two are the
-/// decision log's (off within noise of the build without it, judged on the rounds
-/// and the ns/packet table; on at its default rate).
+/// `trace` costing at most 5%. The others explain the figures and have no target; the last
+/// two are the decision log's (off within noise of the build without it, judged on the
+/// rounds and the ns/packet table; on at its default rate).
 pub const RATIOS: [RatioDef; 9] = [
     RatioDef {
         id: "forwarder_over_router_peer",

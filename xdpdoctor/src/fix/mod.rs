@@ -2,7 +2,7 @@
 //! collects them, [`apply_all`] performs each in the right namespace (netlink, ethtool ioctl,
 //! bpf) and records the previous state in a journal, [`revert_all`] restores exactly that
 //! state. One fix per file, each implementing [`Step`] for its action (observe, act, revert,
-//! the equivalent command and its undo, a typed previous state); [`fix_for`] here is the one
+//! the equivalent command and its undo, a typed previous state); `fix_for` here is the one
 //! match of an action to its fix: a new fix is its file, its struct in `model/action.rs` and
 //! its line there (the compiler refuses an action without one).
 //!

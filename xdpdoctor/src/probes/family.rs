@@ -16,7 +16,7 @@ pub(crate) struct Family {
     pub on_request: bool,
     /// Functions: the kernel module that defines the function when it is not built in
     /// (`veth`). Until it is loaded there is nothing to attach to: the family waits
-    /// ([`ProbeOptions::wait_for_modules`], then [`ProbeSet::attach_pending`]) or is skipped.
+    /// ([`ProbeOptions::wait_for_modules`], then [`super::ProbeSet::attach_pending`]) or is skipped.
     pub module: Option<&'static str>,
     pub variants: &'static [Variant],
 }
@@ -32,7 +32,7 @@ pub struct ProbeOptions {
     pub redirects: bool,
     /// A probe whose function lives in a module that is not loaded yet (`veth_xdp_xmit`
     /// before the first veth exists) is kept pending and attached by
-    /// [`ProbeSet::attach_pending`] once the module appears (`trace`). Without it such a
+    /// [`super::ProbeSet::attach_pending`] once the module appears (`trace`). Without it such a
     /// probe loads nothing: there is no device it could see (`diagnose`, `probes`).
     pub wait_for_modules: bool,
 }
