@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The forwarder's decision record (issue 15): one aya-log record per packet that reached a
+ * The forwarder's decision record: one aya-log record per packet that reached a
  * NAT decision, written through aya_log.h when user space turned the log on
  * (xdpdoctor trace --decisions). Kept out of forwarder.bpf.c so the data path reads as before:
  * decide() fills a struct fwd_decision with what it learned anyway (the NAT key, the entry,

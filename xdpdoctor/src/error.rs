@@ -57,6 +57,9 @@ pub enum Error {
         name: String,
         /// What went wrong.
         message: String,
+        /// The OS (or netns-rs) error behind it, keeping the errno.
+        #[source]
+        source: Option<BoxError>,
     },
 
     /// A name or path given as a network namespace is something else (a regular file,
@@ -157,11 +160,14 @@ pub enum Error {
         source: BoxError,
     },
 
-    /// The kernel refused for lack of privileges.
+    /// The kernel refused for lack of privileges (EPERM, or EACCES on a namespace file).
     #[error("{what} needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)")]
     NeedsRoot {
         /// What was attempted.
         what: String,
+        /// The refusal, keeping its errno (None when it was decided before asking the kernel).
+        #[source]
+        source: Option<BoxError>,
     },
 
     /// Something the command needs does not exist (interface, forwarder, lab, ...).
@@ -219,6 +225,7 @@ impl Error {
         if is_eperm(&*source) {
             return Error::NeedsRoot {
                 what: format!("bpf {op} ({target})"),
+                source: Some(source),
             };
         }
         Error::Bpf { op, target, source }
@@ -258,6 +265,7 @@ impl Error {
         if is_eperm(&*source) {
             return Error::NeedsRoot {
                 what: format!("netlink {op} ({target})"),
+                source: Some(source),
             };
         }
         Error::Netlink { op, target, source }
@@ -440,12 +448,12 @@ mod tests {
             std::io::Error::from_raw_os_error(libc::EINVAL),
         );
         assert!(matches!(other, Error::Bpf { .. }), "{other}");
-        // A map update beyond capacity keeps its errno too (issue 10 item 5).
+        // A map update beyond capacity keeps its errno too.
         let aya_err = aya::maps::MapError::from(aya::sys::SyscallError {
             call: "bpf_map_update_elem",
             io_error: std::io::Error::from_raw_os_error(libc::E2BIG),
         });
-        let e = Error::bpf("insert", "dnat_entries 1.2.3.4:80", aya_err);
+        let e = Error::bpf("insert", "a NAT map, key 1.2.3.4:80", aya_err);
         assert_eq!(e.errno(), Some(libc::E2BIG));
         assert!(
             chain(&e).contains("Argument list too long"),

@@ -4,10 +4,11 @@
 //! The pipeline runs one way: **snapshot** (netlink, ethtool, bpf maps: the static state of
 //! every namespace the XDP programs touch) -> **evidence** (probes, captures, counters over a
 //! short window) -> **findings** (one rule per file in `diagnose`) -> **fixes** (plan / apply
-//! / revert) -> **report** (table, JSON, JUnit). Each stage imports only stages and services
-//! below it (docs/architecture.md draws the graph; `tests/architecture.rs` checks it); the lab
-//! and the bench sit on top, using the library like any other caller. This crate never
-//! prints: results are returned as values and diagnostics go through `log`.
+//! / revert) -> **report** (table, JSON, JUnit); beside it, **trace** streams where packets die
+//! as it happens. Each module imports only what its row in docs/architecture.md allows, always
+//! below it (`tests/architecture.rs` checks it); the lab and the bench sit on top, using the
+//! library like any other caller. This crate never prints: results are returned as values and
+//! diagnostics go through `log`.
 
 // Ground floor: errors, interruption, where state lives, plain data.
 pub mod cancel;
@@ -34,6 +35,9 @@ pub mod diagnose;
 pub mod fix;
 pub mod report;
 pub mod snapshot;
+
+// A live view beside it: `trace` as a session (events as they happen, then the counts).
+pub mod trace;
 
 // Users of the library that ship with it.
 pub mod bench;

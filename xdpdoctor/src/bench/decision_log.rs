@@ -1,4 +1,4 @@
-//! The decision log's figures (issue 15): what the forwarder's log costs when off (against
+//! The decision log's figures: what the forwarder's log costs when off (against
 //! the build without it: the forwarder-nolog variant and the ns/packet table) and on, and
 //! whether its rate limit holds under the bench's load.
 //!

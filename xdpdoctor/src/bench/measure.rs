@@ -10,10 +10,22 @@ use super::setup::Prepared;
 use super::topology::Topology;
 use super::traffic::{Dest, FlowSet, FRAME_SIZES, TTL};
 use super::variants::{Programs, Variant};
-use super::{checks, setup, summary, topology, Plan};
+use super::{checks, setup, summary, topology};
 use crate::lab::Scenario;
 use crate::progress::{Progress, Update};
 use crate::Result;
+
+/// The checked plan.
+#[derive(Debug, Clone)]
+pub(super) struct Plan {
+    pub(super) packets: u64,
+    pub(super) rounds: usize,
+    pub(super) flows: u16,
+    pub(super) cost_repeat: u32,
+    pub(super) prefix: String,
+    /// Other work on the machine before the bench started (/proc/loadavg).
+    pub(super) loadavg_at_start: Option<[f64; 3]>,
+}
 
 /// Measures in the lab `plan.prefix` built from `sc`; the caller takes the lab down.
 pub(super) fn measure_lab(

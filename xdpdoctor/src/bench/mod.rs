@@ -49,6 +49,7 @@ use crate::lab::{self, UpOptions};
 use crate::progress::{Progress, Update};
 use crate::{Error, Result};
 
+use measure::Plan;
 pub use report::BenchReport;
 
 /// What the user asked for.
@@ -64,18 +65,6 @@ pub struct BenchOptions {
     pub prefix: Option<String>,
     /// Where the bench reports its phases and measurements.
     pub progress: Progress,
-}
-
-/// The checked plan.
-#[derive(Debug, Clone)]
-struct Plan {
-    packets: u64,
-    rounds: usize,
-    flows: u16,
-    cost_repeat: u32,
-    prefix: String,
-    /// Other work on the machine before the bench started (/proc/loadavg).
-    loadavg_at_start: Option<[f64; 3]>,
 }
 
 const MIN_PACKETS: u64 = 10_000;

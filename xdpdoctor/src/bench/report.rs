@@ -30,7 +30,7 @@ pub struct BenchReport {
     /// Non-live ns/packet per frame size.
     pub ns_per_packet: Vec<CostRow>,
     /// The forwarder's decision log on at its default rate: records against the rate
-    /// limit's bound, per frame size (issue 15).
+    /// limit's bound, per frame size.
     pub decision_log: Vec<super::decision_log::LogRow>,
     /// `diagnose` on the seed lab and generated fleets (second table).
     pub diagnose_timing: Option<Vec<super::diagnose_timing::DiagnoseTiming>>,
@@ -112,11 +112,11 @@ pub struct RatioDef {
 
 const ISSUE_12: &str = "issue 12";
 
-/// Every ratio the bench reports, in table order. Targets from issue 12: a NAT forwarder
-/// within 10% of a plain XDP router, 3.5x kernel NAT, and watching it with `trace` costing
-/// at most 5%. The others explain the figures and have no target; the last two are the
-/// decision log's (issue 15: off within noise of the build without it, judged on the rounds
-/// and the ns/packet table; on at its default rate).
+/// Every ratio the bench reports, in table order. Targets (`source` says where they were set):
+/// a NAT forwarder within 10% of a plain XDP router, 3.5x kernel NAT, and watching it with
+/// `trace` costing at most 5%. The others explain the figures and have no target; the last
+/// two are the decision log's (off within noise of the build without it, judged on the
+/// rounds and the ns/packet table; on at its default rate).
 pub const RATIOS: [RatioDef; 9] = [
     RatioDef {
         id: "forwarder_over_router_peer",

@@ -226,7 +226,7 @@ fn print_costs(r: &BenchReport) {
     println!("ns/packet (non-live BPF_PROG_TEST_RUN, kernel time per run):\n{t}");
 }
 
-/// The decision log (issue 15): off against compiled out (live ratio and ns/packet), on at
+/// The decision log: off against compiled out (live ratio and ns/packet), on at
 /// its default rate against the rate limit's bound.
 fn print_decision_log(r: &BenchReport) {
     let mut t = table(&[

@@ -9,7 +9,6 @@
 //! ```
 
 use anyhow::Result;
-use clap::CommandFactory;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -18,8 +17,8 @@ pub struct Args {
     pub shell: clap_complete::Shell,
 }
 
-pub fn run(a: &Args) -> Result<i32> {
-    let mut cmd = super::Cli::command();
+/// `cmd`: the whole command-line definition the script completes.
+pub fn run(a: &Args, mut cmd: clap::Command) -> Result<i32> {
     clap_complete::generate(a.shell, &mut cmd, "xdpdoctor", &mut std::io::stdout());
     Ok(super::EXIT_OK)
 }

@@ -82,7 +82,7 @@ impl ObserveArgs {
             return Ok(());
         };
         std::fs::create_dir_all(dir).with_context(|| format!("--pcap {}", dir.display()))?;
-        let name = &r.snapshot.home().name;
+        let name = &r.snapshot.home().ns.name;
         let path = dir.join(diagnose::evidence::pcap_file_name(name));
         match diagnose::evidence::write_pcapng(&r.evidence, &path)? {
             Some(f) => eprintln!(
@@ -243,14 +243,14 @@ pub fn print_text(r: &Report) {
         println!(
             "{}: no finding in {} ({} rules)",
             st.good("healthy"),
-            r.snapshot.home().name,
+            r.snapshot.home().ns.name,
             r.diagnosis.rules.len()
         );
     } else {
         println!(
             "{} finding(s) in {}, in the order a packet meets them:",
             r.diagnosis.findings.len(),
-            r.snapshot.home().name
+            r.snapshot.home().ns.name
         );
         println!("{}", report::table(r, st));
         print!("{}", report::details(r, st));

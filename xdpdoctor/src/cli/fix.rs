@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use comfy_table::Cell;
 use serde::Serialize;
 use xdpdoctor::diagnose::{self, ObserveOptions};
-use xdpdoctor::fix::{self, Action, Applied, NsRef, PeerFix};
+use xdpdoctor::fix::{self, Action, Applied, PeerFix};
 use xdpdoctor::netns::Netns;
 
 use super::output::{bad, good, print_json, table};
@@ -107,11 +107,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         Prefer::Xdp => PeerFix::Xdp,
         Prefer::Gro => PeerFix::Gro,
     };
-    let fwd = NsRef {
-        name: ns.name.clone(),
-        path: ns.path.display().to_string(),
-        inode,
-    };
+    let fwd = r.snapshot.home().ns.clone();
     let actions = match a.csum {
         Csum::Container => fix::plan(&r.diagnosis.findings, prefer),
         Csum::Forwarder => fix::plan_with(&r.diagnosis.findings, prefer, Some(&fwd)),
@@ -135,7 +131,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
             findings: r.diagnosis.findings.len(),
             manual: manual.clone(),
             actions: &actions,
-            commands: actions.iter().map(Action::describe).collect(),
+            commands: actions.iter().map(fix::command).collect(),
             results: &results,
         })?;
     } else {
@@ -181,7 +177,7 @@ fn print_results(
             findings: 0,
             manual: manual.to_vec(),
             actions,
-            commands: actions.iter().map(Action::describe).collect(),
+            commands: actions.iter().map(fix::command).collect(),
             results,
         });
     }
@@ -195,7 +191,7 @@ fn print_results(
             t.add_row(vec![
                 Cell::new(n + 1),
                 Cell::new(a.id()),
-                Cell::new(a.describe()),
+                Cell::new(fix::command(a)),
             ]);
         }
         println!("{t}");

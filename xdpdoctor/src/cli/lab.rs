@@ -13,7 +13,6 @@ use xdpdoctor::netns::Netns;
 use super::deploy::Mode;
 use super::output::{bad, good, print_json, table};
 use super::progress::Bar;
-use super::Cli;
 
 /// Default lab prefix: namespaces are `xdpd-client`, `xdpd-vm`, ...
 pub const DEFAULT_PREFIX: &str = "xdpd";
@@ -79,7 +78,7 @@ pub enum LabCommand {
     },
 }
 
-pub fn run(c: &LabCommand, cli: &Cli) -> Result<i32> {
+pub fn run(c: &LabCommand, ns: &Netns) -> Result<i32> {
     match c {
         LabCommand::Up {
             scenario,
@@ -181,7 +180,6 @@ pub fn run(c: &LabCommand, cli: &Cli) -> Result<i32> {
         } => connect(prefix, *timeout, *json),
         LabCommand::ServeHttp { port, body } => {
             // This process exists only to serve: enter the namespace on the main thread.
-            let ns = Netns::from_opt(cli.netns.as_deref());
             ns.enter_process()
                 .with_context(|| format!("entering {ns}"))?;
             http::serve(*port, body)?;

@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::CommandFactory;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -15,8 +14,8 @@ pub struct Args {
     pub dir: Option<PathBuf>,
 }
 
-pub fn run(a: &Args) -> Result<i32> {
-    let cmd = super::Cli::command();
+/// `cmd`: the whole command-line definition, pages are made of.
+pub fn run(a: &Args, cmd: clap::Command) -> Result<i32> {
     match &a.dir {
         Some(dir) => {
             std::fs::create_dir_all(dir).with_context(|| format!("--dir {}", dir.display()))?;

@@ -2,13 +2,14 @@
 //! function returning the exit code. Results go to stdout; logs (`-v`) go to stderr.
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod bench;
 mod check;
 mod completions;
 mod deploy;
 mod diagnose;
+mod exit;
 mod fix;
 mod lab;
 mod man;
@@ -22,10 +23,7 @@ mod status;
 mod teardown;
 mod trace;
 
-/// Exit codes (documented in docs/cli.md).
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_FINDINGS: i32 = 1;
-pub const EXIT_ERROR: i32 = 2;
+pub use exit::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -159,7 +157,7 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Deploy(a) => deploy::run(a, &ns),
         Command::Teardown(a) => teardown::run(a, &ns),
         Command::Status(a) => status::run(a, &ns),
-        Command::Lab(c) => lab::run(c, cli),
+        Command::Lab(c) => lab::run(c, &ns),
         Command::Snapshot(a) => snapshot::run(a, &ns),
         Command::Diagnose(a) => diagnose::run(a, &ns),
         Command::Fix(a) => fix::run(a, &ns),
@@ -168,7 +166,7 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Trace(a) => trace::run(a, &ns),
         Command::Bench(a) => bench::run(a),
         Command::Object(a) => object::run(a),
-        Command::Completions(a) => completions::run(a),
-        Command::Man(a) => man::run(a),
+        Command::Completions(a) => completions::run(a, Cli::command()),
+        Command::Man(a) => man::run(a, Cli::command()),
     }
 }

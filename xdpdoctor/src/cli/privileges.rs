@@ -29,6 +29,7 @@ pub fn require(verb: &str) -> Result<(), Error> {
     match effective() {
         Some(caps) if !sufficient(caps) => Err(Error::NeedsRoot {
             what: format!("xdpdoctor {verb}"),
+            source: None,
         }),
         _ => Ok(()),
     }

@@ -31,7 +31,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     }
     println!(
         "{} (inode {}), kernel {}, xdp_features {}",
-        s.home().name,
+        s.home().ns.name,
         s.netns_inode,
         s.kernel,
         if s.xdp_features_supported {
@@ -61,7 +61,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
                 .collect();
             let peer = s
                 .peer_of(i)
-                .map(|(pn, pi)| format!("{}/{}", pn.name, pi.name()))
+                .map(|(pn, pi)| format!("{}/{}", pn.ns.name, pi.name()))
                 .unwrap_or_default();
             let b = |v: Option<bool>| match v {
                 Some(true) => "on",
@@ -69,7 +69,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
                 None => "-",
             };
             t.add_row(vec![
-                n.name.clone(),
+                n.ns.name.clone(),
                 i.name().to_string(),
                 b(Some(i.link.up)).into(),
                 i.link.mtu.to_string(),

@@ -69,7 +69,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     let log = s.forwarder.as_ref().and_then(decision_log);
     if a.json {
         print_json(&StatusOut {
-            netns: &s.home().name,
+            netns: &s.home().ns.name,
             netns_inode: s.netns_inode,
             xdp: &s.xdp,
             forwarder: s.forwarder.as_ref(),
@@ -110,7 +110,11 @@ fn owner(o: Owner) -> &'static str {
 
 fn print_xdp(s: &Snapshot) {
     let x = &s.xdp;
-    println!("XDP in {} (netns inode {})", s.home().name, s.netns_inode);
+    println!(
+        "XDP in {} (netns inode {})",
+        s.home().ns.name,
+        s.netns_inode
+    );
     let mut t = table(&[
         "interface",
         "mode",
@@ -152,11 +156,11 @@ fn print_xdp(s: &Snapshot) {
                     Some(i) => (
                         format!("{} ({})", i.name(), e.value),
                         s.peer_of(i)
-                            .map(|(pns, pi)| format!("{}/{}", pns.name, pi.name()))
+                            .map(|(pns, pi)| format!("{}/{}", pns.ns.name, pi.name()))
                             .unwrap_or_default(),
                     ),
                     None => (
-                        format!("ifindex {} (not in {})", e.value, home.name),
+                        format!("ifindex {} (not in {})", e.value, home.ns.name),
                         String::new(),
                     ),
                 },

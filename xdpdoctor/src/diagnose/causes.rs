@@ -7,63 +7,60 @@
 //!
 //! The links, cause -> consequence, are [`LINKS`] (documented in docs/rules.md); each has a
 //! proof function. Two passes: static consequences first (a finding caused by another static
-//! finding), then the window's symptoms, linked only to findings that are roots by then, so
-//! every `caused_by` names a root.
+//! finding), then the window's symptoms (rules of [`Kind::Symptom`]), linked only to findings
+//! that are roots by then, so every `caused_by` names a root.
 
-use super::rules::Ctx;
+use super::rules::{self, Ctx, Kind, RuleId};
 use super::{CauseRef, Finding};
 
 /// One causal link: findings of rule `cause` can explain findings of rule `consequence`,
 /// when `proof` holds for the pair.
 pub struct Link {
-    /// The rule id of the cause.
-    pub cause: &'static str,
-    /// The rule id of the consequence.
-    pub consequence: &'static str,
+    /// The rule of the cause.
+    pub cause: RuleId,
+    /// The rule of the consequence.
+    pub consequence: RuleId,
     /// Whether this cause explains this consequence.
     pub proof: fn(&Ctx, cause: &Finding, consequence: &Finding) -> bool,
     /// The explanation, a few words.
     pub because: &'static str,
 }
 
-/// Rules that only report what the window saw happen (linked in the second pass).
-const SYMPTOMS: &[&str] = &["redirect-errors", "checksum-errors", "connection-failed"];
-
 /// Every causal link.
 pub const LINKS: &[Link] = &[
     Link {
-        cause: "peer-link-down",
-        consequence: "fib-no-neighbor",
+        cause: RuleId::PeerLinkDown,
+        consequence: RuleId::FibNoNeighbor,
         proof: same_veth_pair,
         because: "the neighbour cannot answer ARP while its link is down",
     },
     Link {
-        cause: "nat-target-stale",
-        consequence: "fib-no-neighbor",
+        cause: RuleId::NatTargetStale,
+        consequence: RuleId::FibNoNeighbor,
         proof: same_entry,
         because: "nobody answers ARP for an address the container no longer has",
     },
     Link {
-        cause: "nat-target-gone",
-        consequence: "forwarder-not-attached",
+        cause: RuleId::NatTargetGone,
+        consequence: RuleId::ForwarderNotAttached,
         proof: interface_vanished,
         because: "the interface went away with the container",
     },
     Link {
-        cause: "peer-link-down",
-        consequence: "redirect-errors",
+        cause: RuleId::PeerLinkDown,
+        consequence: RuleId::RedirectErrors,
         proof: same_veth_pair,
         because: "a veth pair with an end down takes no frames",
     },
     Link {
-        cause: "veth-peer-no-xdp",
-        consequence: "redirect-errors",
+        cause: RuleId::VethPeerNoXdp,
+        consequence: RuleId::RedirectErrors,
         proof: same_veth_pair,
         because: "the veth cannot take XDP frames while its peer has no XDP",
     },
     Link {
-        cause: "veth-tx-csum-offload",
-        consequence: "checksum-errors",
+        cause: RuleId::VethTxCsumOffload,
+        consequence: RuleId::ChecksumErrors,
         proof: partial_sums_from_elsewhere,
         because: "partial checksums crossed an XDP redirect",
     },
@@ -76,7 +73,7 @@ fn on_entry_path(c: &Ctx, cause: &Finding, failed: &Finding) -> bool {
         return false;
     };
     cause.entries.contains(entry)
-        || (cause.entries.is_empty() && cause.subject.netns_inode == c.snap.netns_inode)
+        || (cause.entries.is_empty() && cause.subject.netns.inode == c.snap.netns_inode)
 }
 
 /// The consequence's interface no longer exists in the diagnosed namespace.
@@ -107,29 +104,34 @@ fn same_veth_pair(c: &Ctx, cause: &Finding, consequence: &Finding) -> bool {
     else {
         return false;
     };
-    if consequence.subject.netns_inode != home.inode {
+    if consequence.subject.netns.inode != home.ns.inode {
         return false;
     }
     let same = |inode: u64, name: &str| {
-        cause.subject.netns_inode == inode && cause.subject.interface.as_deref() == Some(name)
+        cause.subject.netns.inode == inode && cause.subject.interface.as_deref() == Some(name)
     };
-    same(home.inode, v.name())
+    same(home.ns.inode, v.name())
         || c.snap
             .peer_of(v)
-            .is_some_and(|(pns, pif)| same(pns.inode, pif.name()))
+            .is_some_and(|(pns, pif)| same(pns.ns.inode, pif.name()))
 }
 
 /// Partial sums sent from one namespace are dropped in another: any tx-csum finding whose
 /// sender is not where the drops were counted.
 fn partial_sums_from_elsewhere(_: &Ctx, cause: &Finding, consequence: &Finding) -> bool {
-    cause.subject.netns_inode != consequence.subject.netns_inode
+    cause.subject.netns.inode != consequence.subject.netns.inode
+}
+
+/// Whether findings of rule `id` only report what the window saw (linked in the second pass).
+pub fn is_symptom(id: RuleId) -> bool {
+    rules::by_id(id).is_some_and(|r| r.kind == Kind::Symptom)
 }
 
 /// Links consequences to their causes in `findings` (sorted in packet-path order).
 pub fn link(c: &Ctx, findings: &mut [Finding]) {
     // Pass 1: static consequences of static causes.
     for i in 0..findings.len() {
-        if SYMPTOMS.contains(&findings[i].id.as_str()) {
+        if is_symptom(findings[i].id) {
             continue;
         }
         if let Some(r) = find_cause(c, findings, i, |_| true) {
@@ -138,11 +140,11 @@ pub fn link(c: &Ctx, findings: &mut [Finding]) {
     }
     // Pass 2: symptoms, to roots only.
     for i in 0..findings.len() {
-        if !SYMPTOMS.contains(&findings[i].id.as_str()) {
+        if !is_symptom(findings[i].id) {
             continue;
         }
-        let is_root = |f: &Finding| f.is_root() && !SYMPTOMS.contains(&f.id.as_str());
-        let r = if findings[i].id == "connection-failed" {
+        let is_root = |f: &Finding| f.is_root() && !is_symptom(f.id);
+        let r = if findings[i].id == RuleId::ConnectionFailed {
             findings
                 .iter()
                 .enumerate()
@@ -184,7 +186,7 @@ fn find_cause(
 /// Marks finding `i` as caused by finding `j`, and takes its own fix away.
 fn attach(findings: &mut [Finding], i: usize, (j, because): (usize, String)) {
     let cause = CauseRef {
-        id: findings[j].id.clone(),
+        id: findings[j].id,
         subject: findings[j].subject.clone(),
         because,
     };

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::rules::RuleId;
 use crate::model::{Fix, PathStage};
+use crate::netns::NsRef;
 use crate::snapshot::NsState;
 
 /// How bad a finding is: packets lost now, or at risk.
@@ -16,12 +18,13 @@ pub enum Severity {
 }
 
 /// Where the problem is: a namespace and, usually, an interface in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// In JSON (docs/diagnose.md) the namespace is `netns` (its name) and `netns_inode` (its
+/// identity), next to `interface`; the path the diagnosis reached it by is not part of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
-    /// Namespace name (`ip netns` name, or `pid:N` for unnamed ones).
-    pub netns: String,
-    /// Inode of the namespace: what identifies it when names repeat or are missing.
-    pub netns_inode: u64,
+    /// The namespace.
+    pub netns: NsRef,
     /// Interface name in that namespace; None when the finding is about the namespace as a whole.
     pub interface: Option<String>,
 }
@@ -30,18 +33,34 @@ impl Subject {
     /// The subject for namespace `ns` and, if given, one of its interfaces (by name).
     pub fn new(ns: &NsState, interface: Option<&str>) -> Self {
         Subject {
-            netns: ns.name.clone(),
-            netns_inode: ns.inode,
+            netns: ns.ns.clone(),
             interface: interface.map(str::to_string),
         }
+    }
+}
+
+impl Serialize for Subject {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            netns: &'a str,
+            netns_inode: u64,
+            interface: &'a Option<String>,
+        }
+        Json {
+            netns: &self.netns.name,
+            netns_inode: self.netns.inode,
+            interface: &self.interface,
+        }
+        .serialize(s)
     }
 }
 
 impl std::fmt::Display for Subject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.interface {
-            Some(i) => write!(f, "{}/{}", self.netns, i),
-            None => f.write_str(&self.netns),
+            Some(i) => write!(f, "{}/{}", self.netns.name, i),
+            None => f.write_str(&self.netns.name),
         }
     }
 }
@@ -57,10 +76,10 @@ pub struct Observed {
 }
 
 /// One cause of lost packets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// Stable rule id (docs/rules.md).
-    pub id: String,
+    pub id: RuleId,
     /// Whether packets are lost now or only at risk.
     pub severity: Severity,
     /// Where on the packet path it bites; findings are sorted by it.
@@ -90,10 +109,10 @@ pub struct Finding {
 }
 
 /// The finding that explains another.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CauseRef {
     /// Its rule id.
-    pub id: String,
+    pub id: RuleId,
     /// Its subject.
     pub subject: Subject,
     /// Why it explains the consequence, in a few words.
@@ -102,9 +121,9 @@ pub struct CauseRef {
 
 impl Finding {
     /// An empty finding of rule `id`; the rule fills in entries, why, evidence and fix.
-    pub fn new(id: &str, severity: Severity, stage: PathStage, subject: Subject) -> Self {
+    pub fn new(id: RuleId, severity: Severity, stage: PathStage, subject: Subject) -> Self {
         Finding {
-            id: id.to_string(),
+            id,
             severity,
             stage,
             order: 0,

@@ -21,12 +21,13 @@ use crate::Result;
 
 pub use evidence::{Evidence, ObserveOptions};
 pub use finding::{CauseRef, Finding, Observed, Severity, Subject};
+pub use rules::RuleId;
 
 /// Result of one diagnosis.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Diagnosis {
     /// Ids of every rule that ran.
-    pub rules: Vec<String>,
+    pub rules: Vec<RuleId>,
     /// Every finding, in packet-path order (stage, then NAT entry order), consequences linked to
     /// their causes through `caused_by`.
     pub findings: Vec<Finding>,
@@ -68,16 +69,22 @@ pub fn run_rules(snap: &Snapshot, ev: &Evidence) -> Diagnosis {
         findings.extend(f);
     }
     findings.sort_by(|a, b| {
-        (a.stage, a.order, &a.subject.netns, &a.subject.interface).cmp(&(
-            b.stage,
-            b.order,
-            &b.subject.netns,
-            &b.subject.interface,
-        ))
+        (
+            a.stage,
+            a.order,
+            &a.subject.netns.name,
+            &a.subject.interface,
+        )
+            .cmp(&(
+                b.stage,
+                b.order,
+                &b.subject.netns.name,
+                &b.subject.interface,
+            ))
     });
     causes::link(&ctx, &mut findings);
     Diagnosis {
-        rules: rules::ALL.iter().map(|r| r.id.to_string()).collect(),
+        rules: rules::ALL.iter().map(|r| r.id).collect(),
         findings,
     }
 }
@@ -97,7 +104,7 @@ pub struct Timing {
 }
 
 /// A full diagnosis with everything it was based on.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// The static state the rules ran on (what `snapshot --json` saves).
     pub snapshot: Snapshot,

@@ -2,37 +2,64 @@
 //! (key = value = ifindex, as deploy writes it). Runs inside the forwarder's namespace: the
 //! kernel resolves the ifindex there.
 
-use super::{Previous, Undone};
+use super::bpftool::{bytes, map_pin};
+use super::previous::Absent;
+use super::step::{Step, Undone};
+use crate::bpf::forwarder_abi::DEVMAP;
 use crate::forwarder::maps;
-use crate::netns::Netns;
+use crate::model::action::DevmapAdd;
+use crate::netns::{Netns, NsRef};
 use crate::Result;
 
-/// `None` if `ifindex` is in the devmap already.
-pub fn observe(ns: &Netns, ifindex: u32) -> Result<Option<Previous>> {
-    let has = maps::devmap_contains(ns.inode()?, ifindex)?;
-    Ok((!has).then_some(Previous::Absent))
-}
+impl Step for DevmapAdd {
+    type Previous = Absent;
 
-/// Inserts `ifindex` into the devmap of the forwarder deployed in `ns`.
-pub fn act(ns: &Netns, ifindex: u32) -> Result<()> {
-    let inode = ns.inode()?;
-    ns.run(move || maps::devmap_insert(inode, ifindex))
-        .map(drop)
-}
+    fn netns(&self) -> &NsRef {
+        &self.netns
+    }
 
-/// Removes the entry again if the fix added it and it is still there.
-pub fn revert(ns: &Netns, ifindex: u32, prev: &Previous) -> Result<Undone> {
-    if *prev != Previous::Absent {
-        return Ok(Undone::skipped("the entry was there before the fix"));
+    /// `None` if the ifindex is in the devmap already.
+    fn observe(&self, ns: &Netns) -> Result<Option<Absent>> {
+        let has = maps::devmap_contains(ns.inode()?, self.ifindex)?;
+        Ok((!has).then_some(Absent::Absent))
     }
-    let inode = ns.inode()?;
-    if !maps::devmap_contains(inode, ifindex)? {
-        return Ok(Undone::skipped(format!(
-            "ifindex {ifindex} is already gone from the devmap"
-        )));
+
+    /// Inserts the ifindex into the devmap of the forwarder deployed in `ns`.
+    fn act(&self, ns: &Netns, _: &Absent) -> Result<()> {
+        let (inode, ifindex) = (ns.inode()?, self.ifindex);
+        ns.run(move || maps::devmap_insert(inode, ifindex))
+            .map(drop)
     }
-    maps::devmap_remove(inode, ifindex)?;
-    Ok(Undone::done(format!(
-        "removed ifindex {ifindex} from the devmap"
-    )))
+
+    /// Removes the entry again if the fix added it and it is still there.
+    fn revert(&self, ns: &Netns, _: &Absent) -> Result<Undone> {
+        let (inode, ifindex) = (ns.inode()?, self.ifindex);
+        if !maps::devmap_contains(inode, ifindex)? {
+            return Ok(Undone::skipped(format!(
+                "ifindex {ifindex} is already gone from the {DEVMAP}"
+            )));
+        }
+        maps::devmap_remove(inode, ifindex)?;
+        Ok(Undone::done(format!(
+            "removed ifindex {ifindex} from the {DEVMAP}"
+        )))
+    }
+
+    /// From inside the namespace: the kernel resolves the ifindex there. The value is
+    /// `struct bpf_devmap_val` (ifindex, no program).
+    fn command(&self) -> String {
+        let idx = bytes(&self.ifindex.to_ne_bytes());
+        self.netns.shell(&format!(
+            "bpftool map update pinned {} key {idx} value {idx} 0 0 0 0",
+            map_pin(&self.netns, DEVMAP)
+        ))
+    }
+
+    fn undo_command(&self, _: &Absent) -> String {
+        self.netns.shell(&format!(
+            "bpftool map delete pinned {} key {}",
+            map_pin(&self.netns, DEVMAP),
+            bytes(&self.ifindex.to_ne_bytes())
+        ))
+    }
 }

@@ -1,22 +1,25 @@
-//! The mechanism shared by the fixes that flip one ethtool feature (`gro`, `tx_csum`): read
-//! the current value inside the namespace (nothing to do if it already holds), set it, and
-//! journal the old value as [`Previous::Flag`]; revert sets that value back, saying what it
-//! found. Each fix file only names its feature's read and set functions, so the two cannot
-//! drift apart.
+//! The mechanism shared by the fixes that flip one ethtool feature (`gro.rs`, `tx_csum.rs`):
+//! read the current value inside the namespace (nothing to do if it already holds), set it,
+//! and journal the old value as [`Flag`]; revert sets that value back, saying what it found;
+//! the equivalent command is `ethtool -K IF FEATURE on|off`. Each fix file only names its
+//! feature, so the two cannot drift apart.
 
-use super::{Previous, Undone};
-use crate::netns::Netns;
+use super::previous::Flag;
+use super::step::Undone;
+use crate::netns::{Netns, NsRef};
 use crate::Result;
 
-/// One ethtool feature as a fix sees it: its name for people, how to read it and how to set
-/// it, by interface name in the calling thread's namespace.
+/// One ethtool feature as a fix sees it: its name for people and for `ethtool -K`, how to
+/// read it and how to set it, by interface name in the calling thread's namespace.
 pub(super) struct EthtoolFlag {
     pub(super) name: &'static str,
+    pub(super) ethtool_k: &'static str,
     pub(super) read: fn(&str) -> Result<bool>,
     pub(super) set: fn(&str, bool) -> Result<()>,
 }
 
-fn onoff(b: bool) -> &'static str {
+/// `on` or `off`, as ethtool and people say it.
+pub(super) fn onoff(b: bool) -> &'static str {
     if b {
         "on"
     } else {
@@ -26,10 +29,10 @@ fn onoff(b: bool) -> &'static str {
 
 impl EthtoolFlag {
     /// `None` if the feature of `ifname` in `ns` already is `on`; else its value now.
-    pub(super) fn observe(&self, ns: &Netns, ifname: &str, on: bool) -> Result<Option<Previous>> {
+    pub(super) fn observe(&self, ns: &Netns, ifname: &str, on: bool) -> Result<Option<Flag>> {
         ns.run(|| {
             let was = (self.read)(ifname)?;
-            Ok((was != on).then_some(Previous::Flag { on: was }))
+            Ok((was != on).then_some(Flag::Flag { on: was }))
         })
     }
 
@@ -38,11 +41,9 @@ impl EthtoolFlag {
         ns.run(|| (self.set)(ifname, on))
     }
 
-    /// Restores the value journaled by [`EthtoolFlag::observe`] (any other record: nothing).
-    pub(super) fn revert(&self, ns: &Netns, ifname: &str, prev: &Previous) -> Result<Undone> {
-        let Previous::Flag { on } = *prev else {
-            return Ok(Undone::skipped("no previous value recorded"));
-        };
+    /// Restores the value journaled by [`EthtoolFlag::observe`].
+    pub(super) fn revert(&self, ns: &Netns, ifname: &str, prev: &Flag) -> Result<Undone> {
+        let Flag::Flag { on } = *prev;
         ns.run(|| {
             let now = (self.read)(ifname)?;
             if now == on {
@@ -60,5 +61,14 @@ impl EthtoolFlag {
                 onoff(on)
             )))
         })
+    }
+
+    /// `ethtool -K IF FEATURE on|off` in `netns`.
+    pub(super) fn command(&self, netns: &NsRef, ifname: &str, on: bool) -> String {
+        netns.shell(&format!(
+            "ethtool -K {ifname} {} {}",
+            self.ethtool_k,
+            onoff(on)
+        ))
     }
 }

@@ -15,48 +15,67 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use aya::programs::Xdp;
 
-use super::{Previous, Undone};
+use super::previous::Flag;
+use super::step::{Step, Undone};
 use crate::bpf::object;
 use crate::bpf::sys::{link_prog_id, link_update, obj_get, prog_fd_by_id};
 use crate::forwarder::object::{self as fwd_object, Tunables, OBJECT};
 use crate::forwarder::pins::link_pin;
 use crate::forwarder::{Deployment, Role};
-use crate::netns::Netns;
+use crate::model::action::SetForwarderFullCsum;
+use crate::netns::{Netns, NsRef};
 use crate::{Error, Result};
 
-/// `None` if the deployed forwarder's `full_checksum` already is `on`; else its value now.
-pub fn observe(ns: &Netns, on: bool) -> Result<Option<Previous>> {
-    let dep = deployment(ns)?;
-    Ok((dep.config.full_checksum != on).then_some(Previous::Flag {
-        on: dep.config.full_checksum,
-    }))
-}
+impl Step for SetForwarderFullCsum {
+    type Previous = Flag;
 
-/// Switches the deployed forwarder to `full_checksum = on` (nothing if it already is).
-pub fn act(ns: &Netns, on: bool) -> Result<()> {
-    let dep = deployment(ns)?;
-    if dep.config.full_checksum == on {
-        return Ok(());
+    fn netns(&self) -> &NsRef {
+        &self.netns
     }
-    swap(ns, dep, on)
-}
 
-/// Restores the recorded `full_checksum` value the same way.
-pub fn revert(ns: &Netns, prev: &Previous) -> Result<Undone> {
-    let Previous::Flag { on } = prev else {
-        return Ok(Undone::skipped("no previous value recorded"));
-    };
-    let dep = deployment(ns)?;
-    if dep.config.full_checksum == *on {
-        return Ok(Undone::skipped(format!(
-            "the forwarder in {ns} already runs with full_checksum = {on}"
-        )));
+    /// `None` if the deployed forwarder's `full_checksum` already is `on`; else its value now.
+    fn observe(&self, ns: &Netns) -> Result<Option<Flag>> {
+        let dep = deployment(ns)?;
+        let was = dep.config.full_checksum;
+        Ok((was != self.on).then_some(Flag::Flag { on: was }))
     }
-    let was = dep.config.full_checksum;
-    swap(ns, dep, *on)?;
-    Ok(Undone::done(format!(
-        "forwarder in {ns}: full_checksum {was} -> {on} (new programs, BPF_LINK_UPDATE)"
-    )))
+
+    /// Switches the deployed forwarder to `full_checksum = on` (nothing if it already is).
+    fn act(&self, ns: &Netns, _: &Flag) -> Result<()> {
+        let dep = deployment(ns)?;
+        if dep.config.full_checksum == self.on {
+            return Ok(());
+        }
+        swap(ns, dep, self.on)
+    }
+
+    /// Restores the recorded `full_checksum` value the same way.
+    fn revert(&self, ns: &Netns, prev: &Flag) -> Result<Undone> {
+        let Flag::Flag { on } = *prev;
+        let dep = deployment(ns)?;
+        if dep.config.full_checksum == on {
+            return Ok(Undone::skipped(format!(
+                "the forwarder in {ns} already runs with full_checksum = {on}"
+            )));
+        }
+        let was = dep.config.full_checksum;
+        swap(ns, dep, on)?;
+        Ok(Undone::done(format!(
+            "forwarder in {ns}: full_checksum {was} -> {on} (new programs, BPF_LINK_UPDATE)"
+        )))
+    }
+
+    fn command(&self) -> String {
+        format!(
+            "xdpdoctor --netns {} fix --{} --csum forwarder",
+            self.netns.cli_arg(),
+            if self.on { "apply" } else { "revert" }
+        )
+    }
+
+    fn undo_command(&self, _: &Flag) -> String {
+        format!("xdpdoctor --netns {} fix --revert", self.netns.cli_arg())
+    }
 }
 
 fn deployment(ns: &Netns) -> Result<Deployment> {

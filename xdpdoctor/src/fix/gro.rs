@@ -4,28 +4,46 @@
 //! active) is `ethtool::gro_requested`; the apply/journal/revert mechanism is `ethtool_flag`.
 
 use super::ethtool_flag::EthtoolFlag;
-use super::{Previous, Undone};
+use super::previous::Flag;
+use super::step::{Step, Undone};
+use crate::model::action::SetGro;
 use crate::netlink::ethtool;
-use crate::netns::Netns;
+use crate::netns::{Netns, NsRef};
 use crate::Result;
 
 const GRO: EthtoolFlag = EthtoolFlag {
     name: "GRO (requested)",
+    ethtool_k: "gro",
     read: ethtool::gro_requested,
     set: ethtool::set_gro,
 };
 
-/// `None` if GRO is already requested as `on`; else its value now.
-pub fn observe(ns: &Netns, ifname: &str, on: bool) -> Result<Option<Previous>> {
-    GRO.observe(ns, ifname, on)
-}
+impl Step for SetGro {
+    type Previous = Flag;
 
-/// Requests GRO `on`.
-pub fn act(ns: &Netns, ifname: &str, on: bool) -> Result<()> {
-    GRO.act(ns, ifname, on)
-}
+    fn netns(&self) -> &NsRef {
+        &self.netns
+    }
 
-/// Restores the journaled value.
-pub fn revert(ns: &Netns, ifname: &str, prev: &Previous) -> Result<Undone> {
-    GRO.revert(ns, ifname, prev)
+    /// `None` if GRO is already requested as `on`; else its value now.
+    fn observe(&self, ns: &Netns) -> Result<Option<Flag>> {
+        GRO.observe(ns, &self.interface, self.on)
+    }
+
+    fn act(&self, ns: &Netns, _: &Flag) -> Result<()> {
+        GRO.act(ns, &self.interface, self.on)
+    }
+
+    fn revert(&self, ns: &Netns, prev: &Flag) -> Result<Undone> {
+        GRO.revert(ns, &self.interface, prev)
+    }
+
+    fn command(&self) -> String {
+        GRO.command(&self.netns, &self.interface, self.on)
+    }
+
+    fn undo_command(&self, prev: &Flag) -> String {
+        let Flag::Flag { on } = *prev;
+        GRO.command(&self.netns, &self.interface, on)
+    }
 }

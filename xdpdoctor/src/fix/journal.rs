@@ -14,30 +14,6 @@ use super::Action;
 use crate::state::{self, PIN_ROOT};
 use crate::{Error, ErrorList, Result};
 
-/// The state before a change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "was", rename_all = "kebab-case")]
-pub enum Previous {
-    /// A feature or flag had this value.
-    Flag {
-        /// The value.
-        on: bool,
-    },
-    /// A sysctl (or map entry) had this text.
-    Value {
-        /// The text.
-        value: String,
-    },
-    /// The thing (address, map entry) did not exist.
-    Absent,
-    /// We attached a program through a bpf_link pinned here (nothing was attached before).
-    /// The pin is named before the program is attached.
-    Pinned {
-        /// The pin's path.
-        pin: String,
-    },
-}
-
 /// Whether a journaled change is known to have been made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -55,8 +31,9 @@ pub enum EntryState {
 pub struct JournalEntry {
     /// The change.
     pub action: Action,
-    /// The state before it (what revert restores).
-    pub previous: Previous,
+    /// The state before it (what revert restores): the `Step::Previous` of the action's fix,
+    /// as JSON (`{"was": "flag", "on": true}`, ...); the fix reads it back typed.
+    pub previous: serde_json::Value,
     /// Pending until the change is known to be made.
     #[serde(default)]
     pub state: EntryState,
@@ -123,14 +100,13 @@ pub fn cleanup_stale() -> Result<()> {
     if let Ok(rd) = std::fs::read_dir(PIN_ROOT) {
         for e in rd.filter_map(|e| e.ok()) {
             let name = e.file_name().to_string_lossy().into_owned();
-            if !name.starts_with("fix-") {
+            let Some(ino) = state::fix_pin_inode(&name) else {
                 continue;
-            }
-            let ino = state::fix_pin_inode(&name);
+            };
             // The kernel decides: a fix link whose device still exists is kept even if its
             // namespace is not visible from here.
             let defunct = || !crate::bpf::sys::pinned_xdp_link_attached(&e.path()).unwrap_or(true);
-            if ino.is_some_and(|i| !alive.contains(&i)) && defunct() {
+            if !alive.contains(&ino) && defunct() {
                 let p = e.path();
                 errs.push(std::fs::remove_file(&p).map_err(|err| Error::io("unpin", p, err)));
             }

@@ -1,7 +1,10 @@
 //! Fixes: each finding carries a machine-readable [`Action`] (`crate::model`); [`plan()`]
 //! collects them, [`apply_all`] performs each in the right namespace (netlink, ethtool ioctl,
 //! bpf) and records the previous state in a journal, [`revert_all`] restores exactly that
-//! state. One fix per file; `perform.rs` dispatches an action to its file.
+//! state. One fix per file, each implementing [`Step`] for its action (observe, act, revert,
+//! the equivalent command and its undo, a typed previous state); `fix_for` here is the one
+//! match of an action to its fix: a new fix is its file, its struct in `model/action.rs` and
+//! its line there (the compiler refuses an action without one).
 //!
 //! Idempotent: an action whose desired state already holds is skipped and not journaled, so a
 //! second `apply` changes nothing; `revert` undoes journal entries in reverse order, saying
@@ -12,28 +15,58 @@
 //! namespace (`state::lock`). Interruptible: Ctrl-C stops between steps; the journal then
 //! holds exactly the steps done.
 
-pub mod address;
-pub mod devmap;
+// The fixes, one per kind of action; `fix_for` below is their registry.
+mod address;
+mod devmap;
+mod forwarder_csum;
+mod forwarding;
+mod gro;
+mod retarget;
+mod snat;
+mod tx_csum;
+mod xdp_pass;
+
+// What they share.
+mod bpftool;
 mod ethtool_flag;
-pub mod forwarder_csum;
-pub mod forwarding;
-pub mod gro;
+pub mod previous;
+mod step;
+
 pub mod journal;
-mod perform;
 pub mod plan;
-pub mod retarget;
-pub mod snat;
-pub mod tx_csum;
-pub mod undo;
-pub mod xdp_pass;
+
+#[cfg(test)]
+mod tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::model::{Action, Fix, NsRef, PeerFix};
-pub use journal::{EntryState, Journal, JournalEntry, Previous};
-pub use perform::resolve;
+pub use crate::model::{Action, Fix, PeerFix};
+pub use journal::{EntryState, Journal, JournalEntry};
 pub use plan::{plan, plan_with};
-pub use undo::Undone;
+use step::Journaled;
+pub use step::{Step, Undone};
+pub use xdp_pass::Pinned;
+
+/// The fix that performs `a`: the one place an action is matched to its file.
+fn fix_for(a: &Action) -> &dyn Journaled {
+    match a {
+        Action::AttachXdpPass(s) => s,
+        Action::SetGro(s) => s,
+        Action::SetTxCsum(s) => s,
+        Action::SetForwarding(s) => s,
+        Action::AddAddress(s) => s,
+        Action::DevmapAdd(s) => s,
+        Action::SnatAdd(s) => s,
+        Action::RetargetEntry(s) => s,
+        Action::SetForwarderFullCsum(s) => s,
+    }
+}
+
+/// The equivalent shell command of `a` (reference only: `fix` does it through netlink,
+/// ioctls and bpf, never by running it).
+pub fn command(a: &Action) -> String {
+    fix_for(a).command()
+}
 
 use crate::state::{self, LockGuard, LockKey};
 use crate::{cancel, Result};
@@ -114,13 +147,14 @@ pub fn apply_all(fwd_inode: u64, actions: &[Action]) -> Result<Vec<Applied>> {
         if cancel::interrupted() {
             out.push(Applied {
                 fix: a.id().into(),
-                command: a.describe(),
+                command: command(a),
                 outcome: Outcome::NotRun,
                 detail: None,
             });
             continue;
         }
-        let outcome = match perform::observe(a) {
+        let step = fix_for(a);
+        let outcome = match step.observe() {
             Ok(None) => Outcome::Already,
             Err(e) => Outcome::Failed {
                 error: crate::error::chain(&e),
@@ -133,7 +167,7 @@ pub fn apply_all(fwd_inode: u64, actions: &[Action]) -> Result<Vec<Applied>> {
                     state: EntryState::Pending,
                 });
                 j.save()?;
-                match perform::act(a, &prev) {
+                match step.act(&prev) {
                     Ok(()) => {
                         j.entries.last_mut().expect("just pushed").state = EntryState::Done;
                         j.save()?;
@@ -141,7 +175,7 @@ pub fn apply_all(fwd_inode: u64, actions: &[Action]) -> Result<Vec<Applied>> {
                     }
                     Err(e) => {
                         // Undo whatever part of it happened; keep the entry only if that fails.
-                        match perform::revert(a, &prev) {
+                        match step.revert(&prev) {
                             Ok(_) => {
                                 j.entries.pop();
                             }
@@ -162,7 +196,7 @@ pub fn apply_all(fwd_inode: u64, actions: &[Action]) -> Result<Vec<Applied>> {
         log::info!("fix {}: {}", a.id(), outcome.text());
         out.push(Applied {
             fix: a.id().into(),
-            command: a.describe(),
+            command: command(a),
             outcome,
             detail: None,
         });
@@ -192,7 +226,8 @@ pub fn revert_all(fwd_inode: u64) -> Result<Vec<Applied>> {
         } else {
             ""
         };
-        let (outcome, detail) = match perform::revert(&e.action, &e.previous) {
+        let step = fix_for(&e.action);
+        let (outcome, detail) = match step.revert(&e.previous) {
             Ok(u) => (
                 if u.changed {
                     Outcome::Reverted
@@ -214,7 +249,7 @@ pub fn revert_all(fwd_inode: u64) -> Result<Vec<Applied>> {
         log::info!("revert {}: {}", e.action.id(), outcome.text());
         out.push(Applied {
             fix: e.action.id().into(),
-            command: undo::command(&e.action, &e.previous),
+            command: step.undo_command(&e.previous),
             outcome,
             detail,
         });

@@ -2,8 +2,10 @@
 //! with the user's preferences applied (GRO instead of a pass-through program; the forwarder's
 //! full checksum instead of touching the containers).
 
-use super::{Action, NsRef, PeerFix};
+use super::{Action, PeerFix};
 use crate::diagnose::Finding;
+use crate::model::action::{AttachXdpPass, SetForwarderFullCsum, SetGro, SetTxCsum};
+use crate::netns::NsRef;
 
 /// The actions that fix `findings`, in finding (packet-path) order, deduplicated.
 /// `prefer` picks GRO instead of a pass-through program for veth peers.
@@ -19,15 +21,19 @@ pub fn plan_with(findings: &[Finding], prefer: PeerFix, forwarder: Option<&NsRef
     for f in findings.iter().filter(|f| f.is_root()) {
         let Some(fix) = &f.fix else { continue };
         let a = match (&fix.action, prefer, forwarder) {
-            (Action::AttachXdpPass { netns, interface }, PeerFix::Gro, _) => Action::SetGro {
-                netns: netns.clone(),
-                interface: interface.clone(),
-                on: true,
-            },
-            (Action::SetTxCsum { on: false, .. }, _, Some(fwd)) => Action::SetForwarderFullCsum {
-                netns: fwd.clone(),
-                on: true,
-            },
+            (Action::AttachXdpPass(AttachXdpPass { netns, interface }), PeerFix::Gro, _) => {
+                Action::SetGro(SetGro {
+                    netns: netns.clone(),
+                    interface: interface.clone(),
+                    on: true,
+                })
+            }
+            (Action::SetTxCsum(SetTxCsum { on: false, .. }), _, Some(fwd)) => {
+                Action::SetForwarderFullCsum(SetForwarderFullCsum {
+                    netns: fwd.clone(),
+                    on: true,
+                })
+            }
             (a, _, _) => a.clone(),
         };
         if !out.contains(&a) {

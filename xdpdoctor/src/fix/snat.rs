@@ -1,60 +1,74 @@
 //! Fix for `nat-entry-asymmetric`: add the SNAT entry that mirrors a DNAT entry (replies
-//! from the target are translated back to the public endpoint).
+//! from the target are translated back to the public endpoint). Journals what the entry held.
 
-use std::net::SocketAddrV4;
-
-use super::{Previous, Undone};
+use super::bpftool::{endpoint, map_pin};
+use super::previous::Endpoint;
+use super::step::{Step, Undone};
 use crate::bpf::forwarder_abi::SNAT_MAP;
 use crate::forwarder::maps;
-use crate::netns::Netns;
-use crate::{Error, Result};
+use crate::model::action::SnatAdd;
+use crate::netns::{Netns, NsRef};
+use crate::Result;
 
-/// `None` if `key` -> `value` is already in the SNAT map; else what `key` maps to now.
-pub fn observe(ns: &Netns, key: SocketAddrV4, value: SocketAddrV4) -> Result<Option<Previous>> {
-    let prev = maps::nat_get(ns.inode()?, SNAT_MAP, key)?;
-    Ok(match prev {
-        Some(v) if v == value => None,
-        None => Some(Previous::Absent),
-        Some(v) => Some(Previous::Value {
-            value: v.to_string(),
-        }),
-    })
-}
+impl Step for SnatAdd {
+    type Previous = Endpoint;
 
-/// Sets `key` -> `value` in the deployed forwarder's SNAT map.
-pub fn act(ns: &Netns, key: SocketAddrV4, value: SocketAddrV4) -> Result<()> {
-    maps::nat_insert(ns.inode()?, SNAT_MAP, key, value)
-}
+    fn netns(&self) -> &NsRef {
+        &self.netns
+    }
 
-/// Restores the journaled SNAT entry of `key` (or its absence).
-pub fn revert(ns: &Netns, key: SocketAddrV4, prev: &Previous) -> Result<Undone> {
-    let inode = ns.inode()?;
-    let now = maps::nat_get(inode, SNAT_MAP, key)?;
-    match prev {
-        Previous::Absent => match now {
-            None => Ok(Undone::skipped(format!(
-                "snat_entries has no {key} already"
-            ))),
-            Some(v) => {
+    /// `None` if key -> value is already in the SNAT map; else what the key maps to now.
+    fn observe(&self, ns: &Netns) -> Result<Option<Endpoint>> {
+        let now = maps::nat_get(ns.inode()?, SNAT_MAP, self.key)?;
+        Ok((now != Some(self.value)).then(|| Endpoint::from(now)))
+    }
+
+    /// Sets key -> value in the deployed forwarder's SNAT map.
+    fn act(&self, ns: &Netns, _: &Endpoint) -> Result<()> {
+        maps::nat_insert(ns.inode()?, SNAT_MAP, self.key, self.value)
+    }
+
+    /// Restores the journaled entry of the key (or its absence).
+    fn revert(&self, ns: &Netns, prev: &Endpoint) -> Result<Undone> {
+        let (inode, key) = (ns.inode()?, self.key);
+        let now = maps::nat_get(inode, SNAT_MAP, key)?;
+        match (prev.value(), now) {
+            (None, None) => Ok(Undone::skipped(format!("{SNAT_MAP} has no {key} already"))),
+            (None, Some(v)) => {
                 maps::nat_remove(inode, SNAT_MAP, key)?;
-                Ok(Undone::done(format!("removed snat_entries {key} -> {v}")))
+                Ok(Undone::done(format!("removed {SNAT_MAP} {key} -> {v}")))
             }
-        },
-        Previous::Value { value } => {
-            let v: SocketAddrV4 = value.parse().map_err(|_| {
-                Error::corrupt(
-                    crate::state::journal_file(inode),
-                    format!("snat value {value:?} is not ADDR:PORT"),
-                )
-            })?;
-            if now == Some(v) {
-                return Ok(Undone::skipped(format!(
-                    "snat_entries {key} -> {v} already"
-                )));
+            (Some(v), now) if now == Some(v) => {
+                Ok(Undone::skipped(format!("{SNAT_MAP} {key} -> {v} already")))
             }
-            maps::nat_insert(inode, SNAT_MAP, key, v)?;
-            Ok(Undone::done(format!("snat_entries {key} -> {v} again")))
+            (Some(v), _) => {
+                maps::nat_insert(inode, SNAT_MAP, key, v)?;
+                Ok(Undone::done(format!("{SNAT_MAP} {key} -> {v} again")))
+            }
         }
-        _ => Ok(Undone::skipped("no previous value recorded")),
+    }
+
+    fn command(&self) -> String {
+        format!(
+            "bpftool map update pinned {} key {} value {}",
+            map_pin(&self.netns, SNAT_MAP),
+            endpoint(&self.key),
+            endpoint(&self.value)
+        )
+    }
+
+    fn undo_command(&self, prev: &Endpoint) -> String {
+        let map = map_pin(&self.netns, SNAT_MAP);
+        match prev.value() {
+            None => format!(
+                "bpftool map delete pinned {map} key {}",
+                endpoint(&self.key)
+            ),
+            Some(v) => format!(
+                "bpftool map update pinned {map} key {} value {}",
+                endpoint(&self.key),
+                endpoint(&v)
+            ),
+        }
     }
 }

@@ -4,28 +4,46 @@
 //! apply/journal/revert mechanism is `ethtool_flag`.
 
 use super::ethtool_flag::EthtoolFlag;
-use super::{Previous, Undone};
+use super::previous::Flag;
+use super::step::{Step, Undone};
+use crate::model::action::SetTxCsum;
 use crate::netlink::ethtool;
-use crate::netns::Netns;
+use crate::netns::{Netns, NsRef};
 use crate::Result;
 
 const TX_CSUM: EthtoolFlag = EthtoolFlag {
     name: "tx checksum offload",
+    ethtool_k: "tx",
     read: ethtool::tx_csum_active,
     set: ethtool::set_tx_csum,
 };
 
-/// `None` if tx checksum offload already is `on`; else its value now.
-pub fn observe(ns: &Netns, ifname: &str, on: bool) -> Result<Option<Previous>> {
-    TX_CSUM.observe(ns, ifname, on)
-}
+impl Step for SetTxCsum {
+    type Previous = Flag;
 
-/// Sets tx checksum offload `on`.
-pub fn act(ns: &Netns, ifname: &str, on: bool) -> Result<()> {
-    TX_CSUM.act(ns, ifname, on)
-}
+    fn netns(&self) -> &NsRef {
+        &self.netns
+    }
 
-/// Restores the journaled value.
-pub fn revert(ns: &Netns, ifname: &str, prev: &Previous) -> Result<Undone> {
-    TX_CSUM.revert(ns, ifname, prev)
+    /// `None` if tx checksum offload already is `on`; else its value now.
+    fn observe(&self, ns: &Netns) -> Result<Option<Flag>> {
+        TX_CSUM.observe(ns, &self.interface, self.on)
+    }
+
+    fn act(&self, ns: &Netns, _: &Flag) -> Result<()> {
+        TX_CSUM.act(ns, &self.interface, self.on)
+    }
+
+    fn revert(&self, ns: &Netns, prev: &Flag) -> Result<Undone> {
+        TX_CSUM.revert(ns, &self.interface, prev)
+    }
+
+    fn command(&self) -> String {
+        TX_CSUM.command(&self.netns, &self.interface, self.on)
+    }
+
+    fn undo_command(&self, prev: &Flag) -> String {
+        let Flag::Flag { on } = *prev;
+        TX_CSUM.command(&self.netns, &self.interface, on)
+    }
 }

@@ -12,35 +12,91 @@
 use std::path::{Path, PathBuf};
 
 use aya::programs::{links::FdLink, Xdp, XdpMode};
+use serde::{Deserialize, Serialize};
 
-use super::{Previous, Undone};
+use super::step::{Step, Undone};
 use crate::bpf::{forwarder_abi::PROG_PASS, object, objects};
+use crate::model::action::AttachXdpPass;
 use crate::netlink::rtnl::Rtnl;
-use crate::netns::Netns;
+use crate::netns::{Netns, NsRef};
 use crate::state::{self, PIN_ROOT};
 use crate::{Error, Result};
 
 const OBJECT: &str = "passthrough.bpf.o";
 
-/// `None` if `ifname` in `ns` already runs an XDP program; otherwise the pin the fix will
-/// make (the record of the state before: nothing attached).
-pub fn observe(ns: &Netns, inode: u64, ifname: &str) -> Result<Option<Previous>> {
-    let pin = state::fix_pin(inode, ifname);
-    let ifname = ifname.to_string();
-    ns.block_on(|| async move {
-        let link = Rtnl::new()?.link(&ifname).await?;
-        if link.xdp.as_ref().is_some_and(|x| x.prog_id != 0) {
-            log::info!("{ifname} in {ns} already has XDP program {:?}", link.xdp);
-            return Ok(None);
-        }
-        Ok(Some(Previous::Pinned {
-            pin: pin.display().to_string(),
-        }))
-    })
+/// Where the equivalent command writes the pass-through object.
+const PASS_OBJ: &str = "/tmp/xdpdoctor-passthrough.bpf.o";
+
+/// The state before: nothing was attached; the fix pins its link here (named before the
+/// program is attached).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "was", rename_all = "kebab-case")]
+pub enum Pinned {
+    /// The pin's path.
+    Pinned {
+        /// `/sys/fs/bpf/xdpdoctor/fix-<netns inode>-<ifname>`.
+        pin: PathBuf,
+    },
+}
+
+impl Step for AttachXdpPass {
+    type Previous = Pinned;
+
+    fn netns(&self) -> &NsRef {
+        &self.netns
+    }
+
+    /// `None` if the interface already runs an XDP program; otherwise the pin the fix will
+    /// make (the record of the state before: nothing attached).
+    fn observe(&self, ns: &Netns) -> Result<Option<Pinned>> {
+        let pin = state::fix_pin(self.netns.inode, &self.interface);
+        let ifname = self.interface.clone();
+        ns.block_on(|| async move {
+            let link = Rtnl::new()?.link(&ifname).await?;
+            if link.xdp.as_ref().is_some_and(|x| x.prog_id != 0) {
+                log::info!("{ifname} in {ns} already has XDP program {:?}", link.xdp);
+                return Ok(None);
+            }
+            Ok(Some(Pinned::Pinned { pin }))
+        })
+    }
+
+    fn act(&self, ns: &Netns, prev: &Pinned) -> Result<()> {
+        let Pinned::Pinned { pin } = prev;
+        attach(ns, &self.interface, pin)
+    }
+
+    /// The pin is all there is to undo.
+    fn revert(&self, _: &Netns, prev: &Pinned) -> Result<Undone> {
+        unpin(prev)
+    }
+
+    /// The pin is found even when the namespace is gone.
+    fn revert_without_netns(&self, prev: &Pinned) -> Result<Undone> {
+        unpin(prev)
+    }
+
+    fn command(&self) -> String {
+        format!(
+            "xdpdoctor object passthrough --output {PASS_OBJ} && {}",
+            self.netns.shell(&format!(
+                "ip link set dev {} xdpdrv obj {PASS_OBJ} sec xdp",
+                self.interface
+            ))
+        )
+    }
+
+    fn undo_command(&self, prev: &Pinned) -> String {
+        let Pinned::Pinned { pin } = prev;
+        format!(
+            "rm {}  (unpinning the link detaches xdp_pass)",
+            pin.display()
+        )
+    }
 }
 
 /// Attaches `xdp_pass` to `ifname` in `ns` and pins its link at `pin`.
-pub fn act(ns: &Netns, ifname: &str, pin: &Path) -> Result<()> {
+fn attach(ns: &Netns, ifname: &str, pin: &Path) -> Result<()> {
     // A pin of ours whose link is defunct (its device was recreated) is in the way.
     if pin.exists() && !crate::bpf::sys::pinned_xdp_link_attached(pin).unwrap_or(true) {
         log::info!("removing defunct fix pin {}", pin.display());
@@ -80,17 +136,15 @@ pub fn act(ns: &Netns, ifname: &str, pin: &Path) -> Result<()> {
 }
 
 /// Unpins the link the fix made (detaching the program), saying what it found.
-pub fn revert(prev: &Previous) -> Result<Undone> {
-    let Previous::Pinned { pin } = prev else {
-        return Ok(Undone::skipped("nothing was recorded as attached"));
-    };
-    let p = PathBuf::from(pin);
+fn unpin(prev: &Pinned) -> Result<Undone> {
+    let Pinned::Pinned { pin: p } = prev;
+    let pin = p.display();
     if !p.exists() {
         return Ok(Undone::skipped(format!(
             "no pin {pin}: nothing attached by the fix (removed already, or the step stopped before it pinned)"
         )));
     }
-    let what = match crate::bpf::sys::obj_get(&p)
+    let what = match crate::bpf::sys::obj_get(p)
         .ok()
         .and_then(|fd| crate::bpf::sys::link_info(std::os::fd::AsFd::as_fd(&fd)).ok())
     {
@@ -104,7 +158,7 @@ pub fn revert(prev: &Previous) -> Result<Undone> {
         ),
         None => format!("found {pin}; unpinned"),
     };
-    crate::forwarder::pins::unpin_link(&p)?;
+    crate::forwarder::pins::unpin_link(p)?;
     state::bpffs::remove_root_if_empty();
     Ok(Undone::done(what))
 }

@@ -1,13 +1,13 @@
 //! A change to the system as data: what a rule proposes ([`Fix`]) and what `fix --apply`
-//! performs and journals ([`Action`]). Each action has a stable id and the equivalent shell
-//! command a person could run instead (printed in plans; `fix` does it through netlink,
-//! ioctls and bpf, never by running these commands).
+//! performs and journals ([`Action`]). One struct per kind of change, each with a stable id;
+//! what it does (observe, act, revert, its equivalent commands) is its file in `fix/`, which
+//! this module does not know.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde::{Deserialize, Serialize};
 
-use super::NsRef;
+use crate::netns::NsRef;
 
 /// Preference between the two fixes for a veth peer without XDP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -20,251 +20,164 @@ pub enum PeerFix {
     Gro,
 }
 
-/// One change to the system.
+/// One change to the system: the registry of every kind of change (`kind` in JSON), each
+/// performed by the file of the same name in `fix/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Action {
-    /// Attach `xdp_pass` (native mode) with a bpf_link pinned under /sys/fs/bpf/xdpdoctor.
-    AttachXdpPass {
-        /// Namespace of the interface.
-        netns: NsRef,
-        /// The veth peer.
-        interface: String,
-    },
-    /// Request GRO on or off.
-    SetGro {
-        /// Namespace of the interface.
-        netns: NsRef,
-        /// The interface.
-        interface: String,
-        /// Requested state.
-        on: bool,
-    },
-    /// Every changeable tx checksum offload on or off.
-    SetTxCsum {
-        /// Namespace of the interface.
-        netns: NsRef,
-        /// The interface.
-        interface: String,
-        /// Requested state.
-        on: bool,
-    },
-    /// `net.ipv4.conf.<interface>.forwarding` (interface may be `all`).
-    SetForwarding {
-        /// Namespace of the interface.
-        netns: NsRef,
-        /// The interface (or `all`).
-        interface: String,
-        /// Requested state.
-        on: bool,
-    },
-    /// Add an IPv4 address.
-    AddAddress {
-        /// Namespace of the interface.
-        netns: NsRef,
-        /// The interface.
-        interface: String,
-        /// The address.
-        addr: Ipv4Addr,
-        /// Its prefix length.
-        prefix: u8,
-    },
-    /// Put an interface into the forwarder's devmap.
-    DevmapAdd {
-        /// The forwarder's namespace.
-        netns: NsRef,
-        /// The interface, for people.
-        interface: String,
-        /// Its ifindex in the forwarder's namespace.
-        ifindex: u32,
-    },
-    /// Add the reverse (SNAT) entry of a DNAT entry.
-    SnatAdd {
-        /// The forwarder's namespace.
-        netns: NsRef,
-        /// The NAT target (replies come from it).
-        key: SocketAddrV4,
-        /// The public endpoint replies are translated back to.
-        value: SocketAddrV4,
-    },
-    /// Point a NAT entry of the deployed forwarder at another target: `dnat_entries[from]`
-    /// becomes `new`, and the reverse entry moves from `old` to `new` (both maps, live).
-    RetargetEntry {
-        /// The forwarder's namespace.
-        netns: NsRef,
-        /// The public endpoint (DNAT key).
-        from: SocketAddrV4,
-        /// The target it has now.
-        old: SocketAddrV4,
-        /// The target it gets.
-        new: SocketAddrV4,
-    },
-    /// The deployed forwarder's `full_checksum` on or off, switched without downtime (new
-    /// programs on the pinned maps, BPF_LINK_UPDATE on every pinned link).
-    SetForwarderFullCsum {
-        /// The forwarder's namespace.
-        netns: NsRef,
-        /// Requested state.
-        on: bool,
-    },
+    /// `fix/xdp_pass.rs`
+    AttachXdpPass(AttachXdpPass),
+    /// `fix/gro.rs`
+    SetGro(SetGro),
+    /// `fix/tx_csum.rs`
+    SetTxCsum(SetTxCsum),
+    /// `fix/forwarding.rs`
+    SetForwarding(SetForwarding),
+    /// `fix/address.rs`
+    AddAddress(AddAddress),
+    /// `fix/devmap.rs`
+    DevmapAdd(DevmapAdd),
+    /// `fix/snat.rs`
+    SnatAdd(SnatAdd),
+    /// `fix/retarget.rs`
+    RetargetEntry(RetargetEntry),
+    /// `fix/forwarder_csum.rs`
+    SetForwarderFullCsum(SetForwarderFullCsum),
 }
 
 impl Action {
+    /// Stable machine id of the fix (what `findings[].fix.id` and `fix --json` say) and the
+    /// namespace the action changes.
+    fn about(&self) -> (&'static str, &NsRef) {
+        match self {
+            Action::AttachXdpPass(a) => ("attach-xdp-pass", &a.netns),
+            Action::SetGro(a) => ("set-gro", &a.netns),
+            Action::SetTxCsum(a) => ("set-tx-csum", &a.netns),
+            Action::SetForwarding(a) => ("set-forwarding", &a.netns),
+            Action::AddAddress(a) => ("add-address", &a.netns),
+            Action::DevmapAdd(a) => ("devmap-add", &a.netns),
+            Action::SnatAdd(a) => ("snat-add", &a.netns),
+            Action::RetargetEntry(a) => ("retarget-entry", &a.netns),
+            Action::SetForwarderFullCsum(a) => ("forwarder-full-csum", &a.netns),
+        }
+    }
+
     /// Stable machine id of the fix (what `findings[].fix.id` says).
     pub fn id(&self) -> &'static str {
-        match self {
-            Action::AttachXdpPass { .. } => "attach-xdp-pass",
-            Action::SetGro { .. } => "set-gro",
-            Action::SetTxCsum { .. } => "set-tx-csum",
-            Action::SetForwarding { .. } => "set-forwarding",
-            Action::AddAddress { .. } => "add-address",
-            Action::DevmapAdd { .. } => "devmap-add",
-            Action::SnatAdd { .. } => "snat-add",
-            Action::RetargetEntry { .. } => "retarget-entry",
-            Action::SetForwarderFullCsum { .. } => "forwarder-full-csum",
-        }
+        self.about().0
     }
 
     /// The namespace the action changes.
     pub fn netns(&self) -> &NsRef {
-        match self {
-            Action::AttachXdpPass { netns, .. }
-            | Action::SetGro { netns, .. }
-            | Action::SetTxCsum { netns, .. }
-            | Action::SetForwarding { netns, .. }
-            | Action::AddAddress { netns, .. }
-            | Action::DevmapAdd { netns, .. }
-            | Action::SnatAdd { netns, .. }
-            | Action::RetargetEntry { netns, .. }
-            | Action::SetForwarderFullCsum { netns, .. } => netns,
-        }
-    }
-
-    /// The equivalent shell command, for plans (reference only: `fix` never runs it).
-    pub fn describe(&self) -> String {
-        match self {
-            Action::AttachXdpPass { netns, interface } => format!(
-                "xdpdoctor object passthrough --output {PASS_OBJ} && {}",
-                netns.shell(&format!(
-                    "ip link set dev {interface} xdpdrv obj {PASS_OBJ} sec xdp"
-                ))
-            ),
-            Action::SetGro {
-                netns,
-                interface,
-                on,
-            } => netns.shell(&format!("ethtool -K {interface} gro {}", onoff(*on))),
-            Action::SetTxCsum {
-                netns,
-                interface,
-                on,
-            } => netns.shell(&format!("ethtool -K {interface} tx {}", onoff(*on))),
-            Action::SetForwarding {
-                netns,
-                interface,
-                on,
-            } => netns.shell(&format!(
-                "sysctl -w net.ipv4.conf.{interface}.forwarding={}",
-                u8::from(*on)
-            )),
-            Action::AddAddress {
-                netns,
-                interface,
-                addr,
-                prefix,
-            } => netns.shell(&format!("ip address add {addr}/{prefix} dev {interface}")),
-            // From inside the namespace: the kernel resolves the ifindex there. The value is
-            // `struct bpf_devmap_val` (ifindex, no program).
-            Action::DevmapAdd { netns, ifindex, .. } => netns.shell(&format!(
-                "bpftool map update pinned {} key {} value {} 0 0 0 0",
-                forwarder_map(netns, "devmap"),
-                bytes(&ifindex.to_ne_bytes()),
-                bytes(&ifindex.to_ne_bytes())
-            )),
-            Action::SnatAdd { netns, key, value } => format!(
-                "bpftool map update pinned {} key {} value {}",
-                forwarder_map(netns, "snat_entries"),
-                endpoint(key),
-                endpoint(value)
-            ),
-            Action::RetargetEntry {
-                netns,
-                from,
-                old,
-                new,
-            } => retarget_commands(netns, from, old, new),
-            Action::SetForwarderFullCsum { netns, on } => format!(
-                "xdpdoctor --netns {} fix --{} --csum forwarder",
-                netns.cli_arg(),
-                if *on { "apply" } else { "revert" }
-            ),
-        }
+        self.about().1
     }
 }
 
-/// Where the equivalent command of `AttachXdpPass` writes the pass-through object.
-const PASS_OBJ: &str = "/tmp/xdpdoctor-passthrough.bpf.o";
-
-/// A pinned map of xdpdoctor's forwarder in namespace `netns`.
-/// The bpftool commands that point the entry `from` at `to` instead of `away`: the DNAT entry
-/// and the reverse SNAT entry, the one of `away` removed last (as `fix::retarget` does it; its
-/// undo is the same with `away` and `to` swapped).
-pub(crate) fn retarget_commands(
-    netns: &NsRef,
-    from: &SocketAddrV4,
-    away: &SocketAddrV4,
-    to: &SocketAddrV4,
-) -> String {
-    let (dnat, snat) = (
-        forwarder_map(netns, "dnat_entries"),
-        forwarder_map(netns, "snat_entries"),
-    );
-    format!(
-        "bpftool map update pinned {dnat} key {f} value {t} && \
-         bpftool map update pinned {snat} key {t} value {f} && \
-         bpftool map delete pinned {snat} key {a}",
-        f = endpoint(from),
-        t = endpoint(to),
-        a = endpoint(away)
-    )
-}
-
-pub(crate) fn forwarder_map(netns: &NsRef, map: &str) -> String {
-    crate::state::forwarder_pin_dir(netns.inode)
-        .join(map)
-        .display()
-        .to_string()
-}
-
-/// Bytes as bpftool reads them (decimal, space-separated).
-pub(crate) fn bytes(b: &[u8]) -> String {
-    b.iter()
-        .map(|x| x.to_string())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `struct fwd_endpoint` as bytes: address and port in network order, then two pad bytes.
-pub(crate) fn endpoint(e: &SocketAddrV4) -> String {
-    let mut b = e.ip().octets().to_vec();
-    b.extend(e.port().to_be_bytes());
-    b.extend([0, 0]);
-    bytes(&b)
-}
-
-fn onoff(b: bool) -> &'static str {
-    if b {
-        "on"
-    } else {
-        "off"
-    }
-}
-
-/// A fix attached to a finding: machine id, text for humans, and the action.
+/// Attach `xdp_pass` (native mode) with a bpf_link pinned under /sys/fs/bpf/xdpdoctor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachXdpPass {
+    /// Namespace of the interface.
+    pub netns: NsRef,
+    /// The veth peer.
+    pub interface: String,
+}
+
+/// Request GRO on or off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetGro {
+    /// Namespace of the interface.
+    pub netns: NsRef,
+    /// The interface.
+    pub interface: String,
+    /// Requested state.
+    pub on: bool,
+}
+
+/// Every changeable tx checksum offload on or off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetTxCsum {
+    /// Namespace of the interface.
+    pub netns: NsRef,
+    /// The interface.
+    pub interface: String,
+    /// Requested state.
+    pub on: bool,
+}
+
+/// `net.ipv4.conf.<interface>.forwarding` (interface may be `all`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetForwarding {
+    /// Namespace of the interface.
+    pub netns: NsRef,
+    /// The interface (or `all`).
+    pub interface: String,
+    /// Requested state.
+    pub on: bool,
+}
+
+/// Add an IPv4 address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddAddress {
+    /// Namespace of the interface.
+    pub netns: NsRef,
+    /// The interface.
+    pub interface: String,
+    /// The address.
+    pub addr: Ipv4Addr,
+    /// Its prefix length.
+    pub prefix: u8,
+}
+
+/// Put an interface into the forwarder's devmap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevmapAdd {
+    /// The forwarder's namespace.
+    pub netns: NsRef,
+    /// The interface, for people.
+    pub interface: String,
+    /// Its ifindex in the forwarder's namespace.
+    pub ifindex: u32,
+}
+
+/// Add the reverse (SNAT) entry of a DNAT entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnatAdd {
+    /// The forwarder's namespace.
+    pub netns: NsRef,
+    /// The NAT target (replies come from it).
+    pub key: SocketAddrV4,
+    /// The public endpoint replies are translated back to.
+    pub value: SocketAddrV4,
+}
+
+/// Point a NAT entry of the deployed forwarder at another target: the DNAT entry of `from`
+/// becomes `new`, and the reverse entry moves from `old` to `new` (both maps, live).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetargetEntry {
+    /// The forwarder's namespace.
+    pub netns: NsRef,
+    /// The public endpoint (DNAT key).
+    pub from: SocketAddrV4,
+    /// The target it has now.
+    pub old: SocketAddrV4,
+    /// The target it gets.
+    pub new: SocketAddrV4,
+}
+
+/// The deployed forwarder's `full_checksum` on or off, switched without downtime (new
+/// programs on the pinned maps, BPF_LINK_UPDATE on every pinned link).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetForwarderFullCsum {
+    /// The forwarder's namespace.
+    pub netns: NsRef,
+    /// Requested state.
+    pub on: bool,
+}
+
+/// A fix attached to a finding: text for humans and the action (in JSON also the action's
+/// id, [`Action::id`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fix {
-    /// [`Action::id`].
-    pub id: String,
     /// What it does, in words.
     pub text: String,
     /// The change.
@@ -275,9 +188,30 @@ impl Fix {
     /// A fix doing `action`, described by `text`.
     pub fn new(text: impl Into<String>, action: Action) -> Self {
         Fix {
-            id: action.id().to_string(),
             text: text.into(),
             action,
         }
+    }
+
+    /// [`Action::id`] of its action.
+    pub fn id(&self) -> &'static str {
+        self.action.id()
+    }
+}
+
+impl Serialize for Fix {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            id: &'static str,
+            text: &'a str,
+            action: &'a Action,
+        }
+        Json {
+            id: self.id(),
+            text: &self.text,
+            action: &self.action,
+        }
+        .serialize(s)
     }
 }

@@ -12,10 +12,9 @@ use std::os::fd::RawFd;
 use futures::{Stream, TryStreamExt};
 use rtnetlink::packet_route::{
     link::LinkMessage,
-    neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState},
+    neighbour::{NeighbourAddress, NeighbourAttribute},
 };
 use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
-use serde::{Deserialize, Serialize};
 
 use crate::error::errno_in;
 use crate::{Error, Result};
@@ -24,169 +23,12 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
+mod types;
+
 use parse::{fmt_mac, own_ipv4, to_addr, to_link, to_route};
-
-/// How an XDP program is attached to a link, as IFLA_XDP reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum XdpMode {
-    /// Native (driver) XDP: redirects go through `ndo_xdp_xmit`.
-    Driver,
-    /// Generic XDP on the skb path.
-    Skb,
-    /// Offloaded to the NIC.
-    Hw,
-    /// Several at once (each listed in [`XdpAttachment::progs`]).
-    Multi,
-}
-
-/// The XDP attachment of a link.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct XdpAttachment {
-    /// The program (IFLA_XDP_PROG_ID; with several modes, the first of `progs`).
-    pub prog_id: u32,
-    /// The attach mode (`multi` when several programs are attached in different modes).
-    pub mode: XdpMode,
-    /// Every (mode, program id) attached: one entry, or one per mode when `multi`.
-    #[serde(default)]
-    pub progs: Vec<(XdpMode, u32)>,
-}
-
-impl XdpAttachment {
-    /// Every (mode, program) pair, also for state saved before `progs` existed.
-    pub fn each(&self) -> Vec<(XdpMode, u32)> {
-        if self.progs.is_empty() && self.prog_id != 0 {
-            vec![(self.mode, self.prog_id)]
-        } else {
-            self.progs.clone()
-        }
-    }
-
-    /// The program attached in native (driver) mode, if any.
-    pub fn native_prog(&self) -> Option<u32> {
-        self.each()
-            .into_iter()
-            .find(|(m, _)| *m == XdpMode::Driver)
-            .map(|(_, id)| id)
-    }
-}
-
-/// One network interface as rtnetlink reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Link {
-    /// Interface index, unique only within its namespace (indexes repeat across namespaces).
-    pub index: u32,
-    /// Interface name (IFLA_IFNAME), at most 15 bytes.
-    pub name: String,
-    /// Administratively up (IFF_UP).
-    pub up: bool,
-    /// Carrier present (IFF_LOWER_UP).
-    pub lower_up: bool,
-    /// MTU in bytes (IFLA_MTU; 0 if the kernel sent none).
-    pub mtu: u32,
-    /// Hardware address as lower-case `aa:bb:cc:dd:ee:ff`; empty when the link has none.
-    pub mac: String,
-    /// rtnl link kind ("veth", "dummy", ...), if any.
-    pub kind: Option<String>,
-    /// The XDP program(s) attached (IFLA_XDP); None when nothing is attached.
-    pub xdp: Option<XdpAttachment>,
-    /// IFLA_LINK: for a veth, the peer's ifindex (in the peer's namespace).
-    pub peer_ifindex: Option<u32>,
-    /// IFLA_LINK_NETNSID: the peer's namespace id, relative to the asking namespace.
-    pub link_netnsid: Option<i32>,
-}
-
-/// An IPv4 address on an interface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Addr {
-    /// Interface the address is on, in the same namespace.
-    pub ifindex: u32,
-    /// The interface's own address: IFA_LOCAL, or IFA_ADDRESS when the kernel sent no
-    /// IFA_LOCAL. (The two are equal on veth and Ethernet; on a point-to-point link with a
-    /// peer, `ip addr add A peer P`, IFA_ADDRESS is the peer P and IFA_LOCAL is A.)
-    pub addr: Ipv4Addr,
-    /// Prefix length (0..=32): the subnet the address puts on-link. With a point-to-point
-    /// peer the kernel's prefix route is to the peer's subnet, not to `addr`'s.
-    pub prefix: u8,
-}
-
-/// What a route does with the packets it matches (rtm_type). Only a `unicast` route is a way
-/// out; the others end the lookup without one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RouteKind {
-    /// RTN_UNICAST: out through `oif`, to `gateway` or on-link. Also what a snapshot saved
-    /// before the field existed reads as.
-    #[default]
-    Unicast,
-    /// RTN_BLACKHOLE: dropped silently (`ip route add blackhole ...`).
-    Blackhole,
-    /// RTN_UNREACHABLE: refused with ICMP host unreachable.
-    Unreachable,
-    /// RTN_PROHIBIT: refused with ICMP administratively prohibited.
-    Prohibit,
-    /// RTN_THROW: the lookup goes on in the next table of the policy rules.
-    Throw,
-    /// Any other type (local, broadcast, multicast, nat, ...): not a way out either.
-    Other,
-}
-
-impl std::fmt::Display for RouteKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            RouteKind::Unicast => "unicast",
-            RouteKind::Blackhole => "blackhole",
-            RouteKind::Unreachable => "unreachable",
-            RouteKind::Prohibit => "prohibit",
-            RouteKind::Throw => "throw",
-            RouteKind::Other => "other",
-        })
-    }
-}
-
-/// An IPv4 route of the main table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Route {
-    /// Destination network (0.0.0.0 for the default route).
-    pub dst: Ipv4Addr,
-    /// Destination prefix length (0 for the default route).
-    pub prefix: u8,
-    /// The route's type: only a `unicast` route leads anywhere (blackhole, unreachable and
-    /// prohibit routes have neither gateway nor output interface, yet are not on-link).
-    #[serde(default)]
-    pub kind: RouteKind,
-    /// Next hop (RTA_GATEWAY); None for a directly connected (on-link) route. For a multipath
-    /// route (RTA_MULTIPATH), the first next hop's.
-    pub gateway: Option<Ipv4Addr>,
-    /// Output interface (RTA_OIF). For a multipath route, the first next hop's: the kernel
-    /// picks a hop per flow by hash, so any one is right for some flows; the first is the
-    /// one `ip route` lists first, which keeps snapshots and findings stable.
-    pub oif: Option<u32>,
-}
-
-impl Route {
-    /// Whether packets matching this route leave (a unicast route), rather than being
-    /// dropped or refused.
-    pub fn is_unicast(&self) -> bool {
-        self.kind == RouteKind::Unicast
-    }
-}
-
-/// An IPv4 neighbour entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Neighbour {
-    /// Interface the entry belongs to.
-    pub ifindex: u32,
-    /// The neighbour's IPv4 address.
-    pub addr: Ipv4Addr,
-    /// Its link-layer address as `aa:bb:cc:dd:ee:ff`; None unless `valid` (the kernel sends it
-    /// only for a resolved entry).
-    pub mac: Option<String>,
-    /// NUD state in lower case (`reachable`, `stale`, `incomplete`, `failed`, ...).
-    pub state: String,
-    /// NUD_VALID: bpf_fib_lookup accepts this entry.
-    pub valid: bool,
-}
+pub use types::{
+    Addr, Link, LinkKind, Neighbour, NudState, Route, RouteKind, XdpAttachment, XdpMode,
+};
 
 /// A route-netlink connection in the calling thread's namespace.
 pub struct Rtnl {
@@ -389,22 +231,13 @@ impl Rtnl {
                     NeighbourAttribute::LinkLayerAddress(b) => Some(fmt_mac(b)),
                     _ => None,
                 });
-                let st = m.header.state;
-                let valid = matches!(
-                    st,
-                    NeighbourState::Reachable
-                        | NeighbourState::Stale
-                        | NeighbourState::Delay
-                        | NeighbourState::Probe
-                        | NeighbourState::Permanent
-                        | NeighbourState::Noarp
-                );
+                let state = NudState::from(m.header.state);
                 Some(Neighbour {
                     ifindex: m.header.ifindex,
                     addr,
                     mac,
-                    state: format!("{st:?}").to_lowercase(),
-                    valid,
+                    state,
+                    valid: state.is_valid(),
                 })
             })
             .collect())

@@ -1,12 +1,13 @@
-//! Building a [`ProbeSet`]: which variant of each family attaches, and why the others did not.
+//! Building a [`super::ProbeSet`]: which variant of each family attaches, and why the others
+//! did not.
 //! The object is loaded once with its load-time globals (namespace filter, drop-reason mask,
 //! the record offsets the classic skb programs read, from the format files); then every
 //! variant of every family is tried in preference order until one attaches, and each refusal
 //! is kept as a [`ProbeStatus`] in plain words. Each program is loaded on its own
 //! (`Program::load`, in `kinds.rs`), so one refusal does not sink the rest. A family whose
 //! function is in a module that is not loaded yet loads nothing: it is reported as such and,
-//! when the caller waits for modules, kept pending until [`ProbeSet::attach_pending`] finds
-//! the module. What the set reports once attached is `reader.rs`.
+//! when the caller waits for modules, kept pending until [`attach_pending`] finds the module.
+//! The set itself, and what it reports once attached, is `reader.rs`.
 
 use std::collections::HashMap;
 
@@ -14,11 +15,9 @@ use aya::maps::{HashMap as BpfHashMap, MapData};
 use aya::programs::ProgramError;
 use aya::{Btf, EbpfLoader};
 
-use super::kinds::{self, Failure, KindEnv};
+use super::kinds::{self, Failure, KindEnv, Stage};
 use super::tracefs::{self, DropReasons, Format};
-use super::{
-    skb, Family, Filter, ProbeKind, ProbeOptions, ProbeSet, ProbeStatus, RecordField, Variant,
-};
+use super::{skb, Family, Filter, ProbeKind, ProbeOptions, ProbeStatus, RecordField, Variant};
 use crate::bpf::probes_abi as abi;
 use crate::bpf::tracing::{MapFds, TracingLink};
 use crate::bpf::{object, objects};
@@ -48,139 +47,138 @@ pub(super) struct Pending {
     env: Env,
 }
 
-impl ProbeSet {
-    /// Loads the probe object and attaches every probe the kernel allows. Fails only if the
-    /// object or its maps cannot be created at all; a refused probe is a status, not an error.
-    pub fn attach(filter: &Filter) -> Result<ProbeSet> {
-        Self::attach_excluding(filter, &[])
+/// What attaching leaves for the [`super::ProbeSet`]: the loaded object, every variant's
+/// status, the drop-reason names, the links of programs loaded by hand, and the families
+/// still waiting for their module.
+pub(super) struct Attached {
+    pub(super) ebpf: aya::Ebpf,
+    pub(super) status: Vec<ProbeStatus>,
+    pub(super) reasons: DropReasons,
+    pub(super) links: Vec<TracingLink>,
+    pub(super) pending: Pending,
+}
+
+/// Loads the probe object and attaches every probe the kernel allows, with `opts`. Fails only
+/// if the object or its maps cannot be created at all; a refused probe is a status, not an
+/// error.
+pub(super) fn attach(filter: &Filter, opts: &ProbeOptions) -> Result<Attached> {
+    // Mounted first: the format files are read from it.
+    let mounted = tracefs::ensure_mounted().map_err(|e| format!("{e:#}"));
+    let mut env = Env {
+        records: super::families()
+            .flat_map(|f| f.variants)
+            .filter(|v| !v.reads.is_empty())
+            .map(|v| (v.program, record_offsets(v)))
+            .collect(),
+        tracefs: mounted,
+        btf: Btf::from_sys_fs().map_err(|e| format!("/sys/kernel/btf/vmlinux: {e}")),
+        reasons: DropReasons::read().map_err(|e| format!("{e:#}")),
+        maps: MapFds::default(),
+        exclude: opts.exclude.clone(),
+    };
+    let reasons = env.reasons.clone().unwrap_or_default();
+    let mask = skb::reason_mask(&reasons, skb::DEFAULT_DROP_REASONS);
+    // Past the kernel filter's capacity, keep everything in the kernel: callers filter
+    // aggregates by namespace themselves (diagnose does), so nothing is misattributed.
+    let fits = filter.netns_inodes.len() <= abi::MAX_FILTER_NETNS;
+    if !fits {
+        log::info!(
+            "{} namespaces exceed the in-kernel filter ({}); filtering in user space",
+            filter.netns_inodes.len(),
+            abi::MAX_FILTER_NETNS
+        );
+    }
+    let filter_on = u32::from(!filter.netns_inodes.is_empty() && fits);
+
+    let mut loader = EbpfLoader::new();
+    loader
+        .override_global(abi::GLOBAL_FILTER_NETNS, &filter_on, true)
+        .override_global(abi::GLOBAL_DROP_REASON_MASK, &mask, true);
+    // Offsets of a variant missing a field stay 0: its program does nothing, and it is
+    // refused before it is attached.
+    for (global, offset) in env.records.values().flatten().flatten() {
+        loader.override_global(global, offset, true);
+    }
+    let mut ebpf = loader
+        .load(objects::TRACE)
+        .map_err(|e| Error::bpf("load", abi::OBJECT, e))?;
+    env.maps = MapFds::of(&ebpf)?;
+
+    if filter_on != 0 {
+        let mut m: BpfHashMap<&mut MapData, u64, u8> =
+            object::map_mut(&mut ebpf, abi::OBJECT, abi::MAP_NETNS_FILTER)?;
+        for ino in &filter.netns_inodes {
+            m.insert(ino, 1, 0)
+                .map_err(|e| Error::bpf("insert", abi::MAP_NETNS_FILTER, e))?;
+        }
     }
 
-    /// [`Self::attach`] without the variants of these kinds (shown as refused, "excluded by
-    /// the caller"): `&[ProbeKind::TpBtf]` runs the classic tracepoint fallbacks, as on a
-    /// kernel without BTF.
-    pub fn attach_excluding(filter: &Filter, exclude: &[ProbeKind]) -> Result<ProbeSet> {
-        Self::attach_with(
-            filter,
-            &ProbeOptions {
-                exclude: exclude.to_vec(),
-                ..Default::default()
-            },
-        )
+    let mut status = Vec::new();
+    let mut links = Vec::new();
+    let mut waiting = Vec::new();
+    for fam in super::families() {
+        if fam.on_request && !opts.redirects {
+            status.extend(fam.variants.iter().map(|v| {
+                refused(
+                    fam,
+                    v,
+                    "not requested (it fires for every redirected packet)".into(),
+                )
+            }));
+            continue;
+        }
+        if let Some(module) = module_missing(fam, &env) {
+            let why = if opts.wait_for_modules {
+                waiting.push(fam);
+                format!("module {module} not loaded yet: attached when it loads")
+            } else {
+                format!(
+                    "module {module} not loaded (no {module} device since boot): \
+                     nothing to trace, nothing loaded"
+                )
+            };
+            log::info!("probe {}: {why}", fam.name);
+            status.extend(fam.variants.iter().map(|v| refused(fam, v, why.clone())));
+            continue;
+        }
+        status.extend(attach_family(&mut ebpf, fam, &env, &mut links));
     }
 
-    /// [`Self::attach`] with [`ProbeOptions`].
-    pub fn attach_with(filter: &Filter, opts: &ProbeOptions) -> Result<ProbeSet> {
-        // Mounted first: the format files are read from it.
-        let mounted = tracefs::ensure_mounted().map_err(|e| format!("{e:#}"));
-        let mut env = Env {
-            records: super::families()
-                .flat_map(|f| f.variants)
-                .filter(|v| !v.reads.is_empty())
-                .map(|v| (v.program, record_offsets(v)))
-                .collect(),
-            tracefs: mounted,
-            btf: Btf::from_sys_fs().map_err(|e| format!("/sys/kernel/btf/vmlinux: {e}")),
-            reasons: DropReasons::read().map_err(|e| format!("{e:#}")),
-            maps: MapFds::default(),
-            exclude: opts.exclude.clone(),
-        };
-        let reasons = env.reasons.clone().unwrap_or_default();
-        let mask = skb::reason_mask(&reasons, skb::DEFAULT_DROP_REASONS);
-        // Past the kernel filter's capacity, keep everything in the kernel: callers filter
-        // aggregates by namespace themselves (diagnose does), so nothing is misattributed.
-        let fits = filter.netns_inodes.len() <= abi::MAX_FILTER_NETNS;
-        if !fits {
-            log::info!(
-                "{} namespaces exceed the in-kernel filter ({}); filtering in user space",
-                filter.netns_inodes.len(),
-                abi::MAX_FILTER_NETNS
-            );
-        }
-        let filter_on = u32::from(!filter.netns_inodes.is_empty() && fits);
+    let pending = Pending {
+        families: waiting,
+        env,
+    };
+    Ok(Attached {
+        ebpf,
+        status,
+        reasons,
+        links,
+        pending,
+    })
+}
 
-        let mut loader = EbpfLoader::new();
-        loader
-            .override_global(abi::GLOBAL_FILTER_NETNS, &filter_on, true)
-            .override_global(abi::GLOBAL_DROP_REASON_MASK, &mask, true);
-        // Offsets of a variant missing a field stay 0: its program does nothing, and it is
-        // refused before it is attached.
-        for (global, offset) in env.records.values().flatten().flatten() {
-            loader.override_global(global, offset, true);
-        }
-        let mut ebpf = loader
-            .load(objects::TRACE)
-            .map_err(|e| Error::bpf("load", abi::OBJECT, e))?;
-        env.maps = MapFds::of(&ebpf)?;
-
-        if filter_on != 0 {
-            let mut m: BpfHashMap<&mut MapData, u64, u8> =
-                object::map_mut(&mut ebpf, abi::OBJECT, abi::MAP_NETNS_FILTER)?;
-            for ino in &filter.netns_inodes {
-                m.insert(ino, 1, 0)
-                    .map_err(|e| Error::bpf("insert", abi::MAP_NETNS_FILTER, e))?;
-            }
-        }
-
-        let mut status = Vec::new();
-        let mut links = Vec::new();
-        let mut waiting = Vec::new();
-        for fam in super::families() {
-            if fam.on_request && !opts.redirects {
-                status.extend(fam.variants.iter().map(|v| {
-                    refused(
-                        fam,
-                        v,
-                        "not requested (it fires for every redirected packet)".into(),
-                    )
-                }));
-                continue;
-            }
-            if let Some(module) = module_missing(fam, &env) {
-                let why = if opts.wait_for_modules {
-                    waiting.push(fam);
-                    format!("module {module} not loaded yet: attached when it loads")
-                } else {
-                    format!(
-                        "module {module} not loaded (no {module} device since boot): \
-                         nothing to trace, nothing loaded"
-                    )
-                };
-                log::info!("probe {}: {why}", fam.name);
-                status.extend(fam.variants.iter().map(|v| refused(fam, v, why.clone())));
-                continue;
-            }
-            status.extend(attach_family(&mut ebpf, fam, &env, &mut links));
-        }
-
-        let pending = Pending {
-            families: waiting,
-            env,
-        };
-        ProbeSet::new(ebpf, status, reasons, filter, links, pending)
+/// Attaches the families that were waiting for their module, if it is loaded now; returns
+/// their new statuses (empty when nothing changed).
+pub(super) fn attach_pending(
+    ebpf: &mut aya::Ebpf,
+    pending: &mut Pending,
+    links: &mut Vec<TracingLink>,
+) -> Vec<ProbeStatus> {
+    if pending.families.is_empty() {
+        return Vec::new();
     }
-
-    /// Attaches the families that were waiting for their module, if it is loaded now; returns
-    /// their new statuses (empty when nothing changed). Cheap when nothing waits; `trace`
-    /// calls it about once a second.
-    pub fn attach_pending(&mut self) -> Vec<ProbeStatus> {
-        let (ebpf, pending, links) = self.pending_parts();
-        if pending.families.is_empty() {
-            return Vec::new();
+    let mut changed = Vec::new();
+    let mut still = Vec::new();
+    for fam in std::mem::take(&mut pending.families) {
+        if module_missing(fam, &pending.env).is_some() {
+            still.push(fam);
+            continue;
         }
-        let mut changed = Vec::new();
-        let mut still = Vec::new();
-        for fam in std::mem::take(&mut pending.families) {
-            if module_missing(fam, &pending.env).is_some() {
-                still.push(fam);
-                continue;
-            }
-            log::info!("probe {}: its module is loaded now", fam.name);
-            changed.extend(attach_family(ebpf, fam, &pending.env, links));
-        }
-        pending.families = still;
-        self.replace_status(&changed);
-        changed
+        log::info!("probe {}: its module is loaded now", fam.name);
+        changed.extend(attach_family(ebpf, fam, &pending.env, links));
     }
+    pending.families = still;
+    changed
 }
 
 /// A variant that is not tried, with the reason.
@@ -325,7 +323,7 @@ fn resolve_fields(
 /// `ProgramError` or a hand-loaded program's `TracingError`).
 fn refusal(
     v: &Variant,
-    stage: &str,
+    stage: Stage,
     e: &(dyn std::error::Error + Send + Sync + 'static),
 ) -> String {
     log::debug!("{} ({}): {stage}: {}", v.target, v.kind.as_str(), chain(e));
@@ -351,7 +349,7 @@ fn refusal(
         (ProbeKind::Kretprobe, _) if !tracefs::kprobes_configured() => {
             "kprobes not configured (CONFIG_KPROBES off)".into()
         }
-        (ProbeKind::Fexit | ProbeKind::TpBtf, None) if stage == "load" => {
+        (ProbeKind::Fexit | ProbeKind::TpBtf, None) if stage == Stage::Load => {
             format!("{} not found in the kernel's BTF ({})", v.target, chain(e))
         }
         (_, Some(n)) => format!(

@@ -12,36 +12,9 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
-
-use super::{Aggregate, Filter};
+use super::{Aggregate, Attribution, Filter};
 use crate::netlink::rtnl::{Link, Rtnl};
 use crate::netns::Netns;
-
-/// How an event's or count's namespace is known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Attribution {
-    /// The probe read the device's namespace in the kernel.
-    Device,
-    /// A classic tracepoint (ifindex and program id only): the namespace whose deployed
-    /// forwarder runs this program on this interface.
-    ProgId,
-    /// Unknown: no program id (devmap_xmit), or a program no known forwarder owns on that
-    /// interface. `netns_inode` is 0.
-    Unattributed,
-}
-
-impl Attribution {
-    /// The name used in reports and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Attribution::Device => "device",
-            Attribution::ProgId => "prog_id",
-            Attribution::Unattributed => "unattributed",
-        }
-    }
-}
 
 /// Attached XDP programs: program id -> every (namespace inode, ifindex) it is attached to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -15,30 +15,45 @@ use crate::bpf::tracing::{self, MapFds, TracingLink};
 use crate::bpf::{btf as kbtf, object, objects};
 use crate::error::BoxError;
 
+/// The step of a variant the kernel refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stage {
+    /// Loading (verifying) a program: BTF lookups, the verifier, fentry/fexit permission.
+    Load,
+    /// Attaching a loaded program to its hook.
+    Attach,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Load => "load",
+            Stage::Attach => "attach",
+        })
+    }
+}
+
 /// Why a variant did not load and attach.
 #[derive(Debug)]
 pub(super) enum Failure {
     /// Something it needs is missing (BTF, or the program in the object), in words.
     Unmet(String),
-    /// The kernel refused a step (`load` or `attach`); `error` is aya's `ProgramError` or
+    /// The kernel refused a step; `error` is aya's `ProgramError` or
     /// [`tracing::TracingError`], both keeping the errno (and a load's verifier log).
-    Refused {
-        stage: &'static str,
-        error: BoxError,
-    },
+    Refused { stage: Stage, error: BoxError },
 }
 
 impl Failure {
     fn load(error: impl Into<BoxError>) -> Self {
         Failure::Refused {
-            stage: "load",
+            stage: Stage::Load,
             error: error.into(),
         }
     }
 
     fn attach(error: impl Into<BoxError>) -> Self {
         Failure::Refused {
-            stage: "attach",
+            stage: Stage::Attach,
             error: error.into(),
         }
     }

@@ -1,7 +1,7 @@
-//! [`ProbeSet`] once attached: what the probes report. Kept apart from attaching (`attach.rs`)
-//! because this is the part that runs for the whole window: polling the ring buffer and
-//! decoding its records, summing the kernel's per-CPU counts and attributing them, and reading
-//! the lost-event counter. It touches only the three maps it takes out of the object.
+//! [`ProbeSet`]: attached by `attach.rs`, then what the probes report. Kept apart from
+//! attaching because this is the part that runs for the whole window: polling the ring buffer
+//! and decoding its records, summing the kernel's per-CPU counts and attributing them, and
+//! reading the lost-event counter. It touches only the three maps it takes out of the object.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
@@ -9,11 +9,12 @@ use std::time::Duration;
 use aya::maps::{MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use aya::Ebpf;
 
-use super::attach::Pending;
-use super::attribute::{self, Attribution, ProgOwners};
+use super::attach::{self, Attached, Pending};
+use super::attribute::{self, ProgOwners};
 use super::decode::Names;
 use super::tracefs::DropReasons;
-use super::{events, Aggregate, Event, Filter, ProbeStatus};
+use super::Attribution;
+use super::{events, Aggregate, Event, Filter, ProbeKind, ProbeOptions, ProbeStatus};
 use crate::bpf::object;
 use crate::bpf::probes_abi::{self as abi, XdAggKey, XdEvent};
 use crate::bpf::tracing::TracingLink;
@@ -36,15 +37,34 @@ pub struct ProbeSet {
 }
 
 impl ProbeSet {
-    /// Takes the maps user space reads out of the loaded, attached object.
-    pub(super) fn new(
-        mut ebpf: Ebpf,
-        status: Vec<ProbeStatus>,
-        reasons: DropReasons,
-        filter: &Filter,
-        links: Vec<TracingLink>,
-        pending: Pending,
-    ) -> Result<ProbeSet> {
+    /// Loads the probe object and attaches every probe the kernel allows. Fails only if the
+    /// object or its maps cannot be created at all; a refused probe is a status, not an error.
+    pub fn attach(filter: &Filter) -> Result<ProbeSet> {
+        Self::attach_excluding(filter, &[])
+    }
+
+    /// [`Self::attach`] without the variants of these kinds (shown as refused, "excluded by
+    /// the caller"): `&[ProbeKind::TpBtf]` runs the classic tracepoint fallbacks, as on a
+    /// kernel without BTF.
+    pub fn attach_excluding(filter: &Filter, exclude: &[ProbeKind]) -> Result<ProbeSet> {
+        Self::attach_with(
+            filter,
+            &ProbeOptions {
+                exclude: exclude.to_vec(),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// [`Self::attach`] with [`ProbeOptions`] (`attach.rs`).
+    pub fn attach_with(filter: &Filter, opts: &ProbeOptions) -> Result<ProbeSet> {
+        let Attached {
+            mut ebpf,
+            status,
+            reasons,
+            links,
+            pending,
+        } = attach::attach(filter, opts)?;
         Ok(ProbeSet {
             links,
             pending,
@@ -60,18 +80,22 @@ impl ProbeSet {
         })
     }
 
+    /// Attaches the families that were waiting for their module, if it is loaded now; returns
+    /// their new statuses (empty when nothing changed). Cheap when nothing waits; `trace`
+    /// calls it about once a second.
+    pub fn attach_pending(&mut self) -> Vec<ProbeStatus> {
+        let changed = attach::attach_pending(&mut self.ebpf, &mut self.pending, &mut self.links);
+        self.replace_status(&changed);
+        changed
+    }
+
     /// Every probe variant, active or not, with the reason in words.
     pub fn report(&self) -> Vec<ProbeStatus> {
         self.status.clone()
     }
 
-    /// What attaching a pending family later needs (`attach.rs`).
-    pub(super) fn pending_parts(&mut self) -> (&mut Ebpf, &mut Pending, &mut Vec<TracingLink>) {
-        (&mut self.ebpf, &mut self.pending, &mut self.links)
-    }
-
     /// Replaces the statuses of the variants in `new` (same family and kind).
-    pub(super) fn replace_status(&mut self, new: &[ProbeStatus]) {
+    fn replace_status(&mut self, new: &[ProbeStatus]) {
         for n in new {
             if let Some(s) = self
                 .status

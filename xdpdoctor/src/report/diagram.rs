@@ -50,13 +50,13 @@ pub fn diagram(r: &Report, st: Style) -> String {
             .container
             .and_then(|(ino, idx)| {
                 let ns = snap.ns(ino)?;
-                Some(format!("{}/{}", ns.name, ns.iface(idx)?.name()))
+                Some(format!("{}/{}", ns.ns.name, ns.iface(idx)?.name()))
             })
             .unwrap_or_else(|| "?".into());
         let stages = [
             (
                 PathStage::Attach,
-                format!("{}/{} XDP programs", fwd.name, ext.join(",")),
+                format!("{}/{} XDP programs", fwd.ns.name, ext.join(",")),
             ),
             (
                 PathStage::Ingress,
@@ -66,7 +66,7 @@ pub fn diagram(r: &Report, st: Style) -> String {
             (PathStage::Devmap, format!("bpf_redirect_map -> {out}")),
             (
                 PathStage::Veth,
-                format!("{}/{out} => {container}", fwd.name),
+                format!("{}/{out} => {container}", fwd.ns.name),
             ),
             (
                 PathStage::Container,
@@ -142,14 +142,14 @@ fn target_diagrams(r: &Report, st: Style) -> String {
         };
         let peer = snap.peer_of(v);
         let peer_label = peer
-            .map(|(ns, i)| format!("{}/{}", ns.name, i.name()))
+            .map(|(ns, i)| format!("{}/{}", ns.ns.name, i.name()))
             .unwrap_or_else(|| "(no peer)".into());
         // Findings about this target, its peer, or the whole namespace.
         let about = |f: &Finding| {
-            let on_target = f.subject.netns_inode == home.inode
+            let on_target = f.subject.netns.inode == home.ns.inode
                 && f.subject.interface.as_deref() == Some(v.name());
             let on_peer = peer.is_some_and(|(ns, i)| {
-                f.subject.netns_inode == ns.inode
+                f.subject.netns.inode == ns.ns.inode
                     && f.subject.interface.as_deref() == Some(i.name())
             });
             on_target || on_peer || f.subject.interface.is_none()
@@ -164,7 +164,7 @@ fn target_diagrams(r: &Report, st: Style) -> String {
         let stages = [
             (
                 PathStage::Attach,
-                format!("{}: {}", home.name, ingress.join(", ")),
+                format!("{}: {}", home.ns.name, ingress.join(", ")),
             ),
             (
                 PathStage::Fib,
@@ -176,7 +176,7 @@ fn target_diagrams(r: &Report, st: Style) -> String {
             ),
             (
                 PathStage::Veth,
-                format!("{}/{} => {peer_label}", home.name, v.name()),
+                format!("{}/{} => {peer_label}", home.ns.name, v.name()),
             ),
             (
                 PathStage::Reply,

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::diagnose::{evidence::Evidence, Finding, Report, Timing};
+use crate::diagnose::{evidence::Evidence, Finding, Report, RuleId, Timing};
 
 /// Identifies the document layout; bumped on incompatible changes. 2: the `deployment`
 /// section (any XDP program, not only xdpdoctor's forwarder).
@@ -28,7 +28,7 @@ struct Doc<'a> {
     deployment: Deployment<'a>,
     healthy: bool,
     exit_code: i32,
-    rules: &'a [String],
+    rules: &'a [RuleId],
     findings: &'a [Finding],
     evidence: &'a Evidence,
     timing: Timing,
@@ -43,7 +43,7 @@ pub fn to_json(r: &Report, exit_code: i32) -> String {
 pub fn to_value(r: &Report, exit_code: i32) -> serde_json::Value {
     let d = Doc {
         schema: JSON_SCHEMA,
-        netns: &r.snapshot.home().name,
+        netns: &r.snapshot.home().ns.name,
         netns_inode: r.snapshot.netns_inode,
         kernel: &r.snapshot.kernel,
         deployment: Deployment {

@@ -17,7 +17,7 @@ pub fn junit(r: &Report) -> String {
     let failures = d
         .rules
         .iter()
-        .filter(|id| d.roots().any(|f| &f.id == *id))
+        .filter(|id| d.roots().any(|f| f.id == **id))
         .count();
     let secs = r.timing.total_ms as f64 / 1000.0;
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -27,14 +27,14 @@ pub fn junit(r: &Report) -> String {
     );
     s += &format!(
         "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{secs:.3}\">\n",
-        esc(&format!("xdpdoctor.{}", r.snapshot.home().name)),
+        esc(&format!("xdpdoctor.{}", r.snapshot.home().ns.name)),
         d.rules.len()
     );
     for id in &d.rules {
-        let fs: Vec<_> = d.roots().filter(|f| &f.id == id).collect();
+        let fs: Vec<_> = d.roots().filter(|f| f.id == *id).collect();
         s += &format!(
             "    <testcase classname=\"xdpdoctor.rules\" name=\"{}\"",
-            esc(id)
+            esc(id.as_str())
         );
         if fs.is_empty() {
             s += "/>\n";
@@ -48,7 +48,7 @@ pub fn junit(r: &Report) -> String {
                 .collect();
             s += &format!(
                 "      <failure type=\"{}\" message=\"{}\">{}\n{}\nfix: {}{}</failure>\n",
-                esc(&f.id),
+                esc(f.id.as_str()),
                 esc(&format!("{}: {}", f.subject, f.severity_str())),
                 esc(&f.why),
                 esc(&f.evidence.join("\n")),

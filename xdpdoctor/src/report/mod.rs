@@ -7,6 +7,7 @@ pub mod json;
 pub mod junit;
 pub mod prometheus;
 pub mod table;
+pub mod trace;
 
 pub use diagram::diagram;
 pub use json::{to_json, to_value, JSON_SCHEMA};

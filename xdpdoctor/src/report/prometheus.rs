@@ -74,7 +74,7 @@ fn number(v: f64) -> String {
 /// `now` (seconds).
 pub fn prometheus(r: &Report, exit_code: i32, now: f64) -> String {
     let mut s = String::new();
-    let ns = r.snapshot.home().name.as_str();
+    let ns = r.snapshot.home().ns.name.as_str();
     let netns = [("netns", ns)];
     let d = &r.diagnosis;
 
@@ -103,8 +103,8 @@ pub fn prometheus(r: &Report, exit_code: i32, now: f64) -> String {
         "Findings of each rule (ids in docs/rules.md); 0 for rules that found nothing.",
     );
     for id in &d.rules {
-        let n = d.findings.iter().filter(|x| &x.id == id).count();
-        f.sample(m, &[("netns", ns), ("rule", id)], n as f64);
+        let n = d.findings.iter().filter(|x| x.id == *id).count();
+        f.sample(m, &[("netns", ns), ("rule", id.as_str())], n as f64);
     }
 
     let m = "xdpdoctor_check_root_causes";
@@ -119,9 +119,9 @@ pub fn prometheus(r: &Report, exit_code: i32, now: f64) -> String {
         let n = d
             .findings
             .iter()
-            .filter(|x| &x.id == id && x.is_root())
+            .filter(|x| x.id == *id && x.is_root())
             .count();
-        f.sample(m, &[("netns", ns), ("rule", id)], n as f64);
+        f.sample(m, &[("netns", ns), ("rule", id.as_str())], n as f64);
     }
 
     let m = "xdpdoctor_check_duration_seconds";

@@ -50,10 +50,10 @@ pub fn table(r: &Report, st: Style) -> String {
                 format!("(fix {})", c.id),
             ),
             None => (
-                f.id.clone(),
+                f.id.to_string(),
                 f.fix
                     .as_ref()
-                    .map(|x| x.id.clone())
+                    .map(|x| x.id().to_string())
                     .unwrap_or_else(|| "manual".into()),
             ),
         };
@@ -76,7 +76,7 @@ pub fn details(r: &Report, st: Style) -> String {
         let indent = if f.caused_by.is_some() { "   " } else { "" };
         s += &format!(
             "\n{indent}{n}. {} [{}] {}\n",
-            st.bad(&f.id),
+            st.bad(f.id.as_str()),
             f.stage.label(),
             f.subject
         );
@@ -183,7 +183,7 @@ pub fn deployment_line(r: &Report) -> String {
     };
     format!(
         "XDP in {}: {}; {entries}",
-        snap.home().name,
+        snap.home().ns.name,
         if progs.is_empty() {
             "none attached".to_string()
         } else {

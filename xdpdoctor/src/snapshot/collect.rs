@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use super::{Iface, NatInfo, NatSource, NsState, PeerRef, Snapshot, SNAPSHOT_VERSION};
 use crate::forwarder::{self, Deployment, ForwarderConfig, ForwarderStatus};
-use crate::netlink::rtnl::Rtnl;
+use crate::netlink::rtnl::{LinkKind, Rtnl};
 use crate::netlink::{ethtool, nsid, sockets, sysctl, xdp_features::Netdev};
-use crate::netns::{self, Netns, NsInfo};
+use crate::netns::{self, Netns, NsInfo, NsRef};
 use crate::xdp::{self, Owner, XdpView};
 use crate::{state, Error, Result};
 
@@ -26,13 +26,14 @@ pub struct NatHint {
 /// namespace its veths lead to. `hint` names the NAT entries of a program xdpdoctor did not
 /// deploy; it is ignored (with a warning) when xdpdoctor's forwarder runs there.
 pub fn take(ns: &Netns, hint: Option<&NatHint>) -> Result<Snapshot> {
-    let inode = ns.inode()?;
+    let id = NsRef::of(ns)?;
+    let inode = id.inode;
     let ours = match Deployment::load(inode)? {
         Some(_) => Some(forwarder::status(ns)?),
         None => None,
     };
     let cands = netns::all();
-    let (home, supported) = collect_ns(ns, inode, &cands)?;
+    let (home, supported) = collect_ns(ns, id, &cands)?;
     let links: Vec<_> = home.interfaces.iter().map(|i| i.link.clone()).collect();
     let mut xdp = xdp::discover(&links);
     if xdp.is_empty() && ours.is_none() {
@@ -48,12 +49,12 @@ pub fn take(ns: &Netns, hint: Option<&NatHint>) -> Result<Snapshot> {
     let nat = nat_info(ours.as_ref(), hint);
 
     // Every namespace a veth of the diagnosed namespace leads to, once.
-    let mut peers: BTreeMap<u64, Netns> = BTreeMap::new();
+    let mut peers: BTreeMap<u64, &NsInfo> = BTreeMap::new();
     for i in &home.interfaces {
         if let Some(p) = i.peer {
             if p.netns_inode != inode {
                 if let Some(c) = cands.iter().find(|c| c.inode == p.netns_inode) {
-                    peers.insert(c.inode, c.netns.clone());
+                    peers.insert(c.inode, c);
                 }
             }
         }
@@ -62,10 +63,10 @@ pub fn take(ns: &Netns, hint: Option<&NatHint>) -> Result<Snapshot> {
     let mut peer_cands = cands.clone();
     peer_cands.sort_by_key(|c| c.inode != inode);
     let mut namespaces = vec![home];
-    for (ino, pns) in peers {
-        match collect_ns(&pns, ino, &peer_cands) {
+    for pns in peers.into_values() {
+        match collect_ns(&pns.netns, NsRef::from(pns), &peer_cands) {
             Ok((s, _)) => namespaces.push(s),
-            Err(e) => log::warn!("peer namespace {pns}: {e}"),
+            Err(e) => log::warn!("peer namespace {}: {e}", pns.netns),
         }
     }
     Ok(Snapshot {
@@ -103,7 +104,7 @@ fn fix_programs() -> BTreeSet<u32> {
         return BTreeSet::new();
     };
     rd.filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("fix-"))
+        .filter(|e| state::fix_pin_inode(&e.file_name().to_string_lossy()).is_some())
         .filter_map(|e| {
             let fd = crate::bpf::sys::obj_get(&e.path()).ok()?;
             crate::bpf::sys::link_prog_id(std::os::fd::AsFd::as_fd(&fd)).ok()
@@ -171,9 +172,9 @@ fn flag(v: Option<String>) -> Option<bool> {
 }
 
 /// Reads one namespace. Returns its state and whether xdp_features could be read.
-fn collect_ns(ns: &Netns, inode: u64, cands: &[NsInfo]) -> Result<(NsState, bool)> {
+fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo]) -> Result<(NsState, bool)> {
     let cands = cands.to_vec();
-    let (name, path) = (ns.name.clone(), ns.path.display().to_string());
+    let (name, inode) = (id.name.clone(), id.inode);
     ns.block_on(|| async move {
         let rt = Rtnl::new()?;
         let links = rt.links().await?;
@@ -203,12 +204,12 @@ fn collect_ns(ns: &Netns, inode: u64, cands: &[NsInfo]) -> Result<(NsState, bool
             let rp_filter = sysctl::read_path(sysctl::iface_path(&l.name, "rp_filter"))
                 .ok()
                 .and_then(|s| s.parse().ok());
-            let peer = match (l.kind.as_deref(), l.peer_ifindex, l.link_netnsid) {
-                (Some("veth"), Some(idx), Some(id)) => ids.get(&id).map(|c| PeerRef {
+            let peer = match (&l.kind, l.peer_ifindex, l.link_netnsid) {
+                (Some(LinkKind::Veth), Some(idx), Some(id)) => ids.get(&id).map(|c| PeerRef {
                     netns_inode: c.inode,
                     ifindex: idx,
                 }),
-                (Some("veth"), Some(idx), None) if idx != 0 => Some(PeerRef {
+                (Some(LinkKind::Veth), Some(idx), None) if idx != 0 => Some(PeerRef {
                     netns_inode: inode,
                     ifindex: idx,
                 }),
@@ -230,9 +231,7 @@ fn collect_ns(ns: &Netns, inode: u64, cands: &[NsInfo]) -> Result<(NsState, bool
             .ok();
         Ok((
             NsState {
-                name,
-                path,
-                inode,
+                ns: id,
                 forwarding_all,
                 interfaces,
                 addresses,

@@ -24,10 +24,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::bpf::forwarder_abi::Counter;
 use crate::forwarder::{Entry, ForwarderStatus, Role};
-use crate::model::NsRef;
-use crate::netlink::rtnl::{Addr, Link, Neighbour, Route};
+use crate::netlink::rtnl::{Addr, Link, LinkKind, Neighbour, Route};
 use crate::netlink::sockets::Listener;
 use crate::netlink::xdp_features::XdpFeatures;
+use crate::netns::NsRef;
 use crate::xdp::XdpView;
 use crate::{Error, Result};
 
@@ -102,13 +102,12 @@ impl Default for NatInfo {
 /// One network namespace.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct NsState {
-    /// Best name: `ip netns` name, or `pid:N` for namespaces found through /proc.
-    pub name: String,
-    /// Path it was opened through.
-    pub path: String,
-    /// Namespace inode (the nsfs inode of `/proc/PID/ns/net`): how peers, findings and evidence
-    /// refer to it, since names may be missing or repeat.
-    pub inode: u64,
+    /// Which namespace: its name (`ip netns` name, or `pid:N` for namespaces found through
+    /// /proc), the path it was opened through and its identity (the nsfs inode: how peers,
+    /// findings and evidence refer to it, since names may be missing or repeat). Flattened
+    /// into this object in JSON (`name`, `path`, `inode`).
+    #[serde(flatten)]
+    pub ns: NsRef,
     /// `net.ipv4.conf.all.forwarding`.
     pub forwarding_all: Option<bool>,
     /// Every link in the namespace, with what the rules need.
@@ -168,7 +167,7 @@ impl Iface {
     }
     /// Whether rtnetlink reports link kind `veth`.
     pub fn is_veth(&self) -> bool {
-        self.link.kind.as_deref() == Some("veth")
+        self.link.kind == Some(LinkKind::Veth)
     }
     /// Whether an XDP program is attached, in any mode.
     pub fn has_xdp(&self) -> bool {
@@ -181,14 +180,6 @@ impl Iface {
 }
 
 impl NsState {
-    /// How findings and fixes name this namespace.
-    pub fn ns_ref(&self) -> NsRef {
-        NsRef {
-            name: self.name.clone(),
-            path: self.path.clone(),
-            inode: self.inode,
-        }
-    }
     /// The interface with index `index` in this namespace.
     pub fn iface(&self, index: u32) -> Option<&Iface> {
         self.interfaces.iter().find(|i| i.index() == index)
@@ -259,7 +250,7 @@ impl Snapshot {
     }
     /// The namespace with inode `inode`, if the snapshot holds it.
     pub fn ns(&self, inode: u64) -> Option<&NsState> {
-        self.namespaces.iter().find(|n| n.inode == inode)
+        self.namespaces.iter().find(|n| n.ns.inode == inode)
     }
     /// The peer of `iface` (namespace and interface), when it was resolved.
     pub fn peer_of(&self, iface: &Iface) -> Option<(&NsState, &Iface)> {

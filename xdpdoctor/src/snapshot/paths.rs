@@ -50,7 +50,7 @@ pub fn nat_paths(s: &Snapshot) -> Vec<NatPath> {
         .iter()
         .filter_map(|i| {
             let (pns, pif) = s.peer_of(i)?;
-            (pns.inode != fwd.inode).then_some((i, pns, pif))
+            (pns.ns.inode != fwd.ns.inode).then_some((i, pns, pif))
         })
         .collect();
     s.nat
@@ -66,7 +66,7 @@ pub fn nat_paths(s: &Snapshot) -> Vec<NatPath> {
             let intended = hit.map(|(i, _, _)| i.index());
             let container = hit.map(|(_, pns, pif)| {
                 let owner = pns.owner_of(*to.ip()).unwrap_or(pif);
-                (pns.inode, owner.index())
+                (pns.ns.inode, owner.index())
             });
             NatPath {
                 from: e.from,

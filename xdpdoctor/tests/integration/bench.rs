@@ -20,7 +20,7 @@ const VARIANTS: [&str; 8] = [
     "forwarder+trace",
     "kernel-nat",
 ];
-/// Ratios with a target (issue 12), and the target.
+/// Ratios with a target, and the target.
 const TARGETS: [(&str, f64); 3] = [
     ("forwarder_over_router_peer", 0.90),
     ("forwarder_over_kernel_nat", 3.5),

@@ -129,7 +129,7 @@ fn manual_commands_run_as_printed_in_named_and_unnamed_namespaces() {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let r = xdpdoctor::model::NsRef {
+    let r = xdpdoctor::netns::NsRef {
         name: format!("pid:{}", sleeper.id()),
         path: path.clone(),
         inode: 0,

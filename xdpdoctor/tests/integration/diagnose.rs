@@ -231,7 +231,7 @@ fn diagnose_evidence_is_observed_not_only_static() {
         + observed("veth-tx-csum-offload", "TcpInCsumErrors")
         + observed("veth-tx-csum-offload", "TCP_CSUM");
     assert!(csum > 0, "no checksum evidence observed: {v:#}");
-    // The forwarder's decision log, read for the window (issue 15): it redirected into ve-m1,
+    // The forwarder's decision log, read for the window: it redirected into ve-m1,
     // so the packet dies after the program. Off again afterwards.
     let said = v["findings"]
         .as_array()

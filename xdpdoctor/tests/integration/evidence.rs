@@ -1,4 +1,4 @@
-//! Evidence a user can take away (issue 14): pcapng of what the diagnose window captured and
+//! Evidence a user can take away: pcapng of what the diagnose window captured and
 //! of what the probes saw die, read by independent readers (tshark for comments and
 //! interface names, `tcpdump -r` for the packets), the Prometheus file of `check`, shell
 //! completions that bash loads, and manual pages `man -l` renders.

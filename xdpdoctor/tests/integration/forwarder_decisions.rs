@@ -1,4 +1,4 @@
-//! The forwarder's decision log (issue 15, phase 2).
+//! The forwarder's decision log.
 //!
 //! - The real forwarder (BPF_PROG_TEST_RUN in the `nat_ns` test namespace) writes one record
 //!   per NAT decision, decoded by aya-log itself (`decisions::DecisionLog`) and parsed into

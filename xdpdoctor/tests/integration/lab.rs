@@ -1,4 +1,4 @@
-//! The seed lab (issue "Foundation"): the incident reproduces with all faults and with each
+//! The seed lab: the incident reproduces with all faults and with each
 //! fault alone; the healthy lab answers HTTP through the forwarder; labs run side by side;
 //! nothing is left behind; `ip`/`ethtool` agree with what the lab says it set.
 

@@ -1,4 +1,4 @@
-//! NAT entries against the containers' reality (issue 16): a re-addressed container, a closed
+//! NAT entries against the containers' reality: a re-addressed container, a closed
 //! port and a vanished container each give exactly their own root finding after the lab's
 //! traffic failed; the stale target is retargeted by `fix --apply` (the entry answers) and
 //! restored by `fix --revert`; no advice anywhere pins a permanent neighbour.

@@ -216,9 +216,11 @@ fn route_types_and_multipath_next_hops() {
     );
 
     let state = NsState {
-        name: ns.name.clone(),
-        path: format!("/run/netns/{}", ns.name),
-        inode: 0,
+        ns: xdpdoctor::netns::NsRef {
+            name: ns.name.clone(),
+            path: format!("/run/netns/{}", ns.name),
+            inode: 0,
+        },
         forwarding_all: None,
         interfaces: Vec::new(),
         addresses: Vec::new(),

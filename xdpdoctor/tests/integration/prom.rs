@@ -266,7 +266,7 @@ fn check_prometheus_text_of_the_seed_snapshots_is_valid() {
         let text = prometheus(&r, code, 1_795_770_707.5);
         eprintln!("{file}:\n{text}");
         let s = validate(&text).unwrap_or_else(|e| panic!("{file}: {e}\n{text}"));
-        let ns = r.snapshot.home().name.clone();
+        let ns = r.snapshot.home().ns.name.clone();
         let at = |name: &str, l: &[(&str, &str)]| {
             let mut all = vec![("netns", ns.as_str())];
             all.extend_from_slice(l);

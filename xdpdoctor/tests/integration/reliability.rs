@@ -619,6 +619,27 @@ fn item10_revert_reports_hand_changes_and_shows_the_undo() {
     );
 }
 
+/// Runs `cmd` as uid/gid 65534 without supplementary groups when the tests run as root
+/// (dropping every capability before exec); as another user it runs as that user.
+fn as_nobody(cmd: &mut Command) {
+    if is_root() {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setgroups/setgid/setuid are async-signal-safe; they drop the child's
+        // privileges (uid 0 -> 65534 clears its capabilities) before exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(65534) != 0
+                    || libc::setuid(65534) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
 /// Item 11: without root, one message: needs root. No EPERM warnings, no map names.
 #[test]
 fn item11_needs_root_once() {
@@ -642,22 +663,7 @@ fn item11_needs_root_once() {
     for c in &commands {
         let mut cmd = Command::new(bin());
         cmd.args(c).env("NO_COLOR", "1");
-        if is_root() {
-            use std::os::unix::process::CommandExt;
-            // SAFETY: setgroups/setgid/setuid are async-signal-safe; they drop the child's
-            // privileges (uid 0 -> 65534 clears its capabilities) before exec.
-            unsafe {
-                cmd.pre_exec(|| {
-                    if libc::setgroups(0, std::ptr::null()) != 0
-                        || libc::setgid(65534) != 0
-                        || libc::setuid(65534) != 0
-                    {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        }
+        as_nobody(&mut cmd);
         let out = cmd.output().unwrap();
         let e = stderr(&out);
         eprintln!(
@@ -676,6 +682,27 @@ fn item11_needs_root_once() {
             "{c:?}: {e}"
         );
     }
+}
+
+/// A namespace the user may not open (another user's process) is "needs root", not a
+/// garbled OS error: the EACCES is kept as the source, and said in one line.
+#[test]
+fn netns_of_another_user_needs_root() {
+    let mut cmd = Command::new(bin());
+    cmd.args(["--netns", "/proc/1/ns/net", "probes"])
+        .env("NO_COLOR", "1");
+    as_nobody(&mut cmd);
+    let out = cmd.output().unwrap();
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    let lines: Vec<&str> = e.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one message: {e}");
+    assert!(
+        lines[0]
+            .contains("network namespace /proc/1/ns/net: cannot open /proc/1/ns/net needs root")
+            && lines[0].contains("Permission denied"),
+        "{e}"
+    );
 }
 
 /// The pin root is removed when its last pin goes, but never under a command that has made it

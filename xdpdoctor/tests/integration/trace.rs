@@ -1,4 +1,4 @@
-//! Probes and `xdpdoctor trace` (issue 3): each seed-lab fault is seen where the kernel drops
+//! Probes and `xdpdoctor trace`: each seed-lab fault is seen where the kernel drops
 //! the packet and attributed to the right namespace and interface by name; a healthy lab shows
 //! nothing; two labs with identical ifindexes are never confused; `probes` explains refusals.
 //!

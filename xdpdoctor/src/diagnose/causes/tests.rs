@@ -6,7 +6,7 @@ use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::evidence::{
     ConnectResult, CsumErrors, Evidence, ProbeCount, ProbeEvidence, Traffic,
 };
-use crate::diagnose::{run_rules, Finding};
+use crate::diagnose::{run_rules, Finding, RuleId};
 use crate::netlink::rtnl::Neighbour;
 use crate::probes::{Attribution, EventKind};
 use crate::snapshot::{Iface, Snapshot};
@@ -21,7 +21,7 @@ fn healthy() -> Snapshot {
 fn iface<'a>(s: &'a mut Snapshot, ns_suffix: &str, name: &str) -> &'a mut Iface {
     s.namespaces
         .iter_mut()
-        .find(|n| n.name.ends_with(ns_suffix))
+        .find(|n| n.ns.name.ends_with(ns_suffix))
         .unwrap()
         .interfaces
         .iter_mut()
@@ -29,7 +29,7 @@ fn iface<'a>(s: &'a mut Snapshot, ns_suffix: &str, name: &str) -> &'a mut Iface 
         .unwrap()
 }
 
-fn find<'a>(f: &'a [Finding], id: &str) -> &'a Finding {
+fn find(f: &[Finding], id: RuleId) -> &Finding {
     f.iter().find(|x| x.id == id).unwrap_or_else(|| {
         panic!(
             "{id} missing: {:?}",
@@ -39,9 +39,9 @@ fn find<'a>(f: &'a [Finding], id: &str) -> &'a Finding {
 }
 
 /// (id, cause id) of every finding.
-fn links(f: &[Finding]) -> Vec<(String, Option<String>)> {
+fn links(f: &[Finding]) -> Vec<(RuleId, Option<RuleId>)> {
     f.iter()
-        .map(|x| (x.id.clone(), x.caused_by.as_ref().map(|c| c.id.clone())))
+        .map(|x| (x.id, x.caused_by.as_ref().map(|c| c.id)))
         .collect()
 }
 
@@ -57,7 +57,7 @@ fn neighbour_failed(s: &mut Snapshot) {
         ifindex: idx,
         addr: "10.123.1.1".parse().unwrap(),
         mac: None,
-        state: "failed".into(),
+        state: crate::netlink::rtnl::NudState::Failed,
         valid: false,
     });
 }
@@ -88,7 +88,7 @@ fn peer_down_explains_the_failed_neighbour() {
     let mut s = healthy();
     neighbour_failed(&mut s);
     let alone = run_rules(&s, &Evidence::static_only("t")).findings;
-    assert_eq!(links(&alone), [("fib-no-neighbor".into(), None)]);
+    assert_eq!(links(&alone), [(RuleId::FibNoNeighbor, None)]);
     assert!(alone[0]
         .manual_fix
         .as_deref()
@@ -97,12 +97,12 @@ fn peer_down_explains_the_failed_neighbour() {
 
     iface(&mut s, "-m1", "host0").link.up = false;
     let f = run_rules(&s, &Evidence::static_only("t")).findings;
-    let n = find(&f, "fib-no-neighbor");
-    assert_eq!(n.caused_by.as_ref().unwrap().id, "peer-link-down");
+    let n = find(&f, RuleId::FibNoNeighbor);
+    assert_eq!(n.caused_by.as_ref().unwrap().id, RuleId::PeerLinkDown);
     // The symptom's fix (a permanent neighbour) would hide the cause: gone.
     assert!(n.fix.is_none());
     assert!(!n.manual_fix.as_deref().unwrap().contains("nud permanent"));
-    assert!(find(&f, "peer-link-down").is_root());
+    assert!(find(&f, RuleId::PeerLinkDown).is_root());
 }
 
 #[test]
@@ -111,15 +111,19 @@ fn redirect_errors_are_explained_by_the_peer_without_xdp_or_down() {
     let ev = with_probe(&s, EventKind::RedirectErr, -95, "EOPNOTSUPP");
     // Nothing static explains them: the symptom is the root.
     let f = run_rules(&s, &ev).findings;
-    assert_eq!(links(&f), [("redirect-errors".into(), None)]);
+    assert_eq!(links(&f), [(RuleId::RedirectErrors, None)]);
 
     let mut s = healthy();
     iface(&mut s, "-m1", "host0").gro_requested = Some(false);
     iface(&mut s, "-vm", "ve-m1").xdp_features = Some(0x23);
     let f = run_rules(&s, &ev).findings;
     assert_eq!(
-        find(&f, "redirect-errors").caused_by.as_ref().unwrap().id,
-        "veth-peer-no-xdp"
+        find(&f, RuleId::RedirectErrors)
+            .caused_by
+            .as_ref()
+            .unwrap()
+            .id,
+        RuleId::VethPeerNoXdp
     );
 
     let mut s = healthy();
@@ -127,8 +131,12 @@ fn redirect_errors_are_explained_by_the_peer_without_xdp_or_down() {
     let ev = with_probe(&s, EventKind::DevmapXmit, -100, "ENETDOWN");
     let f = run_rules(&s, &ev).findings;
     assert_eq!(
-        find(&f, "redirect-errors").caused_by.as_ref().unwrap().id,
-        "peer-link-down"
+        find(&f, RuleId::RedirectErrors)
+            .caused_by
+            .as_ref()
+            .unwrap()
+            .id,
+        RuleId::PeerLinkDown
     );
 }
 
@@ -138,23 +146,27 @@ fn checksum_errors_are_explained_by_tx_offload_elsewhere() {
     let client = s
         .namespaces
         .iter()
-        .find(|n| n.name.ends_with("-client"))
+        .find(|n| n.ns.name.ends_with("-client"))
         .unwrap();
     let mut ev = Evidence::static_only("t");
     ev.csum_errors = vec![CsumErrors {
-        netns: client.name.clone(),
-        netns_inode: client.inode,
+        netns: client.ns.name.clone(),
+        netns_inode: client.ns.inode,
         delta: 3,
     }];
     let f = run_rules(&s, &ev).findings;
-    assert_eq!(links(&f), [("checksum-errors".into(), None)]);
+    assert_eq!(links(&f), [(RuleId::ChecksumErrors, None)]);
 
     let mut s = healthy();
     iface(&mut s, "-m1", "host0").tx_csum_active = Some(true);
     let f = run_rules(&s, &ev).findings;
     assert_eq!(
-        find(&f, "checksum-errors").caused_by.as_ref().unwrap().id,
-        "veth-tx-csum-offload"
+        find(&f, RuleId::ChecksumErrors)
+            .caused_by
+            .as_ref()
+            .unwrap()
+            .id,
+        RuleId::VethTxCsumOffload
     );
 }
 
@@ -174,23 +186,23 @@ fn failed_connections_name_the_first_cause_on_their_path() {
     };
     // Healthy static state: nothing explains it.
     let f = run_rules(&healthy(), &ev).findings;
-    assert_eq!(links(&f), [("connection-failed".into(), None)]);
+    assert_eq!(links(&f), [(RuleId::ConnectionFailed, None)]);
 
     // The seed's faults: the first cause on 8080's path is the missing address; the three
     // causes stay independent roots.
     let s: Snapshot = serde_json::from_str(FAULTS).unwrap();
     let f = run_rules(&s, &ev).findings;
     assert_eq!(
-        find(&f, "connection-failed").caused_by.as_ref().unwrap().id,
-        "interface-no-address"
+        find(&f, RuleId::ConnectionFailed)
+            .caused_by
+            .as_ref()
+            .unwrap()
+            .id,
+        RuleId::InterfaceNoAddress
     );
-    let roots: Vec<&str> = f
-        .iter()
-        .filter(|x| x.is_root())
-        .map(|x| x.id.as_str())
-        .collect();
+    let roots: Vec<RuleId> = f.iter().filter(|x| x.is_root()).map(|x| x.id).collect();
     assert_eq!(roots.len(), 6, "{roots:?}");
-    assert!(roots.iter().all(|r| *r != "connection-failed"));
+    assert!(roots.iter().all(|r| *r != RuleId::ConnectionFailed));
 }
 
 #[test]
@@ -199,4 +211,43 @@ fn independent_causes_stay_roots() {
     let f = run_rules(&s, &Evidence::static_only("t")).findings;
     assert_eq!(f.len(), 6);
     assert!(f.iter().all(Finding::is_root));
+}
+
+/// Every link names two rules of `ALL`, by their ids: a link whose end no rule produces would
+/// never fire. A symptom explains nothing (it is linked, never a cause), and every symptom is
+/// something some cause can explain or stands alone by design (`connection-failed`: any
+/// root on its entry's path).
+#[test]
+fn links_and_symptoms_name_rules_in_all() {
+    use crate::diagnose::causes::{is_symptom, LINKS};
+    use crate::diagnose::rules::{by_id, Kind, ALL};
+    for l in LINKS {
+        for id in [l.cause, l.consequence] {
+            assert!(
+                by_id(id).is_some(),
+                "link {} -> {}: {id} is in no rule of ALL",
+                l.cause,
+                l.consequence
+            );
+        }
+        assert!(
+            !is_symptom(l.cause),
+            "{} is a symptom: it explains nothing",
+            l.cause
+        );
+        assert_ne!(l.cause, l.consequence);
+    }
+    let symptoms: Vec<RuleId> = ALL
+        .iter()
+        .filter(|r| r.kind == Kind::Symptom)
+        .map(|r| r.id)
+        .collect();
+    assert!(!symptoms.is_empty());
+    for s in &symptoms {
+        assert!(is_symptom(*s));
+        assert!(
+            *s == RuleId::ConnectionFailed || LINKS.iter().any(|l| l.consequence == *s),
+            "symptom {s} has no link: no cause can ever explain it"
+        );
+    }
 }

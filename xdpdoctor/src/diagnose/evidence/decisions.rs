@@ -1,4 +1,4 @@
-//! The forwarder's own word during the window: its decision log (issue 15), read for the
+//! The forwarder's own word during the window: its decision log, read for the
 //! window only and summed into [`DecisionEvidence`]. What it adds is the seed incident's first
 //! reasoning step: "the forwarder redirected the packet to ve-m1, so the program is right; the
 //! packet dies after it" (rules `veth-peer-no-xdp`, `redirect-errors`).

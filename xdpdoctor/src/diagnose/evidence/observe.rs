@@ -32,10 +32,7 @@ const ATTACH_WAIT: Duration = Duration::from_secs(15);
 const TAIL: Duration = Duration::from_millis(150);
 
 fn netns_of(ns: &NsState) -> Netns {
-    Netns {
-        name: ns.name.clone(),
-        path: ns.path.clone().into(),
-    }
+    ns.ns.netns()
 }
 
 /// Where to look during the window.
@@ -60,8 +57,8 @@ impl Plan {
                 continue;
             };
             if let Some((pns, pif)) = snap.peer_of(v) {
-                if pns.inode != home.inode {
-                    captures.insert((pns.inode, pif.name().to_string()), netns_of(pns));
+                if pns.ns.inode != home.ns.inode {
+                    captures.insert((pns.ns.inode, pif.name().to_string()), netns_of(pns));
                 }
             }
         }
@@ -82,8 +79,8 @@ impl Plan {
                         continue;
                     }
                     if let Some((pns, _)) = snap.peer_of(v) {
-                        if pns.inode != home.inode {
-                            csum_ns.insert(pns.inode, netns_of(pns));
+                        if pns.ns.inode != home.ns.inode {
+                            csum_ns.insert(pns.ns.inode, netns_of(pns));
                         }
                     }
                 }
@@ -169,7 +166,7 @@ fn run_window(
         // on a loaded machine cannot miss the packets.
         let (tx, rx) = mpsc::channel();
         let probe_handle = opts.probes.then(|| {
-            let mut inodes: Vec<u64> = snap.namespaces.iter().map(|n| n.inode).collect();
+            let mut inodes: Vec<u64> = snap.namespaces.iter().map(|n| n.ns.inode).collect();
             inodes.sort_unstable();
             inodes.dedup();
             let tx = tx.clone();

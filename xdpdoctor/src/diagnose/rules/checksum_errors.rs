@@ -7,13 +7,14 @@
 
 use std::collections::BTreeMap;
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::probes::EventKind;
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "checksum-errors",
+    id: RuleId::ChecksumErrors,
+    kind: Kind::Symptom,
     title: "a TCP stack dropped segments with bad checksums during the window",
     check,
 };
@@ -55,7 +56,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         f.why = format!(
             "TCP in {} discarded segments whose checksum did not verify: connections through \
              the XDP path stall (ping still works).",
-            ns.name
+            ns.ns.name
         );
         for (what, n) in hits {
             f.observe(what, n);

@@ -2,13 +2,14 @@
 //! could not get an answer through a NAT entry. The causal pass links it to the first root
 //! cause on that entry's path; when nothing explains it, it stands alone and says so.
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::evidence::Traffic;
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "connection-failed",
+    id: RuleId::ConnectionFailed,
+    kind: Kind::Symptom,
     title: "a connection through a NAT entry failed during the window",
     check,
 };

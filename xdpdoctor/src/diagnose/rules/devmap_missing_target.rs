@@ -5,16 +5,18 @@
 
 use std::collections::BTreeSet;
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
+use crate::model::action::DevmapAdd;
 use crate::model::{Action, Fix};
 use crate::probes::EventKind;
 use crate::snapshot::PathStage;
 use crate::xdp::RedirectKind;
 
 pub const RULE: Rule = Rule {
-    id: "devmap-missing-target",
+    id: RuleId::DevmapMissingTarget,
+    kind: Kind::Cause,
     title: "a redirect target is missing from the forwarder's devmap",
     check,
 };
@@ -97,7 +99,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
             c.ev.probes
                 .counts
                 .iter()
-                .filter(|p| p.kind == EventKind::XdpException && p.netns_inode == fwd.inode)
+                .filter(|p| p.kind == EventKind::XdpException && p.netns_inode == fwd.ns.inode)
         {
             f.observe(format!("xdp:xdp_exception act={}", pc.code_name), pc.count);
         }
@@ -105,18 +107,18 @@ fn check(c: &Ctx) -> Vec<Finding> {
             f.manual_fix = Some(format!(
                 "add {} (ifindex {idx}) to the program's devmap, from inside {}",
                 iface.name(),
-                fwd.name
+                fwd.ns.name
             ));
             out.push(f);
             continue;
         }
         f.fix = Some(Fix::new(
             format!("add {} (ifindex {idx}) to the devmap", iface.name()),
-            Action::DevmapAdd {
-                netns: fwd.ns_ref(),
+            Action::DevmapAdd(DevmapAdd {
+                netns: fwd.ns.clone(),
                 interface: iface.name().to_string(),
                 ifindex: idx,
-            },
+            }),
         ));
         out.push(f);
     }

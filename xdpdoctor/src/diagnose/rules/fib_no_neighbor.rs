@@ -7,13 +7,14 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "fib-no-neighbor",
+    id: RuleId::FibNoNeighbor,
+    kind: Kind::Cause,
     title: "the next hop towards a NAT target does not resolve (ARP fails)",
     check,
 };
@@ -73,7 +74,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         else {
             continue;
         };
-        if !(n.state == "failed" || n.state == "incomplete") {
+        if !n.state.unresolved() {
             continue;
         }
         let ifname = home.iface(h.oif).map(|i| i.name().to_string());
@@ -112,7 +113,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         f.manual_fix = Some(match (mac, &ifname) {
             (Some(mac), Some(dev)) => format!(
                 "check that {hop} is up and reachable; or pin it: {}",
-                home.ns_ref().shell(&format!(
+                home.ns.clone().shell(&format!(
                     "ip neigh replace {hop} lladdr {mac} dev {dev} nud permanent"
                 ))
             ),

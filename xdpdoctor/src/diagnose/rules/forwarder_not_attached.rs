@@ -1,13 +1,14 @@
 //! `forwarder-not-attached`: an interface the forwarder was deployed on no longer runs its
 //! program (detached, replaced, or the interface was recreated).
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::forwarder::Role;
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "forwarder-not-attached",
+    id: RuleId::ForwarderNotAttached,
+    kind: Kind::Cause,
     title: "the forwarder's program is not attached where it was deployed",
     check,
 };
@@ -41,7 +42,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
             );
             f.evidence
                 .push(format!("IFLA_XDP on {}: {:?}", i.name, i.attached_prog_id));
-            let ns = fwd.ns_ref();
+            let ns = fwd.ns.clone();
             f.entries = match i.role {
                 Role::External => c.paths.iter().map(|p| format!("{} -> {}", p.from, p.to)).collect(),
                 Role::Internal => c.entries_via(i.ifindex),

@@ -4,15 +4,17 @@
 //! seed's dropped them). For a program xdpdoctor did not load it is a warning unless its NAT
 //! entries are known: it may not route with `bpf_fib_lookup` at all.
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::forwarder::Role;
+use crate::model::action::SetForwarding;
 use crate::model::{Action, Fix};
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "forwarding-disabled",
+    id: RuleId::ForwardingDisabled,
+    kind: Kind::Cause,
     title: "IPv4 forwarding is off on an interface an XDP forwarder receives on",
     check,
 };
@@ -90,12 +92,12 @@ fn check(c: &Ctx) -> Vec<Finding> {
             c.entries_via(idx)
         };
         f.fix = Some(Fix::new(
-            format!("enable forwarding on {name} in {}", home.name),
-            Action::SetForwarding {
-                netns: home.ns_ref(),
+            format!("enable forwarding on {name} in {}", home.ns.name),
+            Action::SetForwarding(SetForwarding {
+                netns: home.ns.clone(),
                 interface: name.to_string(),
                 on: true,
-            },
+            }),
         ));
         out.push(f);
     }

@@ -6,14 +6,16 @@
 
 use std::net::Ipv4Addr;
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
+use crate::model::action::AddAddress;
 use crate::model::{Action, Fix};
 use crate::snapshot::{in_prefix, Iface, NsState, PathStage};
 
 pub const RULE: Rule = Rule {
-    id: "interface-no-address",
+    id: RuleId::InterfaceNoAddress,
+    kind: Kind::Cause,
     title: "the veth towards a container has no address (no route to the container)",
     check,
 };
@@ -84,7 +86,11 @@ fn finding(c: &Ctx, v: &Iface) -> Finding {
         .collect();
     let dest = match (paths.first(), &b) {
         (Some(p), _) => p.to.ip().to_string(),
-        (None, Some(b)) => format!("the container behind it ({}/{})", b.ns.name, b.iface.name()),
+        (None, Some(b)) => format!(
+            "the container behind it ({}/{})",
+            b.ns.ns.name,
+            b.iface.name()
+        ),
         (None, None) => "the container behind it".into(),
     };
     f.why = format!(
@@ -92,18 +98,18 @@ fn finding(c: &Ctx, v: &Iface) -> Finding {
          cannot send the packet anywhere. The container side is configured, only this end was \
          left unaddressed.",
         v.name(),
-        home.name,
+        home.ns.name,
         c.who()
     );
     f.evidence
-        .push(format!("{} in {}: no IPv4 address", v.name(), home.name));
+        .push(format!("{} in {}: no IPv4 address", v.name(), home.ns.name));
     if let Some(p) = paths.first() {
         f.evidence.push(match &p.route {
-            None => format!("no route to {} in {}", p.to.ip(), home.name),
+            None => format!("no route to {} in {}", p.to.ip(), home.ns.name),
             Some(r) => format!(
                 "route to {} in {} is {}/{} via ifindex {:?}, not {}",
                 p.to.ip(),
-                home.name,
+                home.ns.name,
                 r.dst,
                 r.prefix,
                 r.oif,
@@ -120,7 +126,7 @@ fn finding(c: &Ctx, v: &Iface) -> Finding {
         Some(b) => {
             f.evidence.push(format!(
                 "{}/{} uses {} as its default gateway ({}/{} on {})",
-                b.ns.name,
+                b.ns.ns.name,
                 b.iface.name(),
                 b.gateway,
                 b.gateway,
@@ -133,14 +139,14 @@ fn finding(c: &Ctx, v: &Iface) -> Finding {
                     b.gateway,
                     b.prefix,
                     v.name(),
-                    home.name
+                    home.ns.name
                 ),
-                Action::AddAddress {
-                    netns: home.ns_ref(),
+                Action::AddAddress(AddAddress {
+                    netns: home.ns.clone(),
                     interface: v.name().to_string(),
                     addr: b.gateway,
                     prefix: b.prefix,
-                },
+                }),
             ));
         }
         None => {

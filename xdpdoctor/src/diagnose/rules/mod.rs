@@ -1,5 +1,11 @@
-//! The rules, one per file, each a `check(&Ctx) -> Vec<Finding>` with a stable id. The order
-//! here is the order a packet meets the causes; findings are sorted by stage anyway.
+//! The rules, one per file, each a `check(&Ctx) -> Vec<Finding>` with a stable [`RuleId`].
+//! This file is their registry: [`ALL`], in the order a packet meets the causes (findings are
+//! sorted by stage anyway), the symptoms last. A new rule is its file, its line in `id.rs`
+//! and its line in [`ALL`] (docs/architecture.md, "Adding a rule, a link and a fix").
+
+mod ctx;
+mod id;
+mod rule;
 
 mod checksum_errors;
 mod connection_failed;
@@ -22,35 +28,9 @@ mod veth_tx_csum_offload;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
-
-use super::{Evidence, Finding};
-use crate::bpf::forwarder_abi::Counter;
-use crate::forwarder::{ForwarderStatus, Role};
-use crate::probes::EventKind;
-use crate::snapshot::{Iface, NatPath, NsState, Snapshot, Target, TargetSource};
-
-/// What every rule sees.
-pub struct Ctx<'a> {
-    /// The static state.
-    pub snap: &'a Snapshot,
-    /// What the window saw.
-    pub ev: &'a Evidence,
-    /// The path of every known NAT entry (empty when the entries are unknown).
-    pub paths: Vec<NatPath>,
-    /// Every redirect target: the static ones and those the tracepoints saw, by ifindex.
-    pub targets: Vec<Target>,
-}
-
-/// A rule: stable id, one-line title, and its check.
-pub struct Rule {
-    /// Stable id (docs/rules.md).
-    pub id: &'static str,
-    /// One line for catalogues.
-    pub title: &'static str,
-    /// The check.
-    pub check: fn(&Ctx) -> Vec<Finding>,
-}
+pub use ctx::{capitalized, Ctx};
+pub use id::RuleId;
+pub use rule::{Kind, Rule};
 
 /// Every rule, in the order a packet meets the causes.
 pub const ALL: &[Rule] = &[
@@ -75,218 +55,6 @@ pub const ALL: &[Rule] = &[
 ];
 
 /// The rule with this id.
-pub fn by_id(id: &str) -> Option<&'static Rule> {
+pub fn by_id(id: RuleId) -> Option<&'static Rule> {
     ALL.iter().find(|r| r.id == id)
-}
-
-impl<'a> Ctx<'a> {
-    /// The context of one diagnosis: paths and targets computed once.
-    pub fn new(snap: &'a Snapshot, ev: &'a Evidence) -> Self {
-        let mut targets: BTreeMap<u32, Target> = snap
-            .redirect_targets()
-            .into_iter()
-            .map(|t| (t.ifindex, t))
-            .collect();
-        // Targets the redirect tracepoints saw (programs that call bpf_redirect() have no
-        // static list), in the diagnosed namespace only.
-        for pc in &ev.probes.counts {
-            let redirect = matches!(
-                pc.kind,
-                EventKind::Redirect | EventKind::RedirectErr | EventKind::DevmapXmit
-            );
-            let elsewhere = pc.target_netns_inode != 0 && pc.target_netns_inode != snap.netns_inode;
-            if !redirect
-                || pc.netns_inode != snap.netns_inode
-                || pc.target_ifindex == 0
-                || elsewhere
-            {
-                continue; // (redirect-target-other-netns reports the ones that leave)
-            }
-            if snap.home().iface(pc.target_ifindex).is_none() {
-                continue;
-            }
-            let native = snap.xdp.native_on(pc.ifindex).is_some();
-            targets
-                .entry(pc.target_ifindex)
-                .and_modify(|t| t.native |= native)
-                .or_insert(Target {
-                    ifindex: pc.target_ifindex,
-                    native,
-                    source: TargetSource::Observed,
-                });
-        }
-        Ctx {
-            snap,
-            ev,
-            paths: crate::snapshot::paths::nat_paths(snap),
-            targets: targets.into_values().collect(),
-        }
-    }
-
-    /// The diagnosed namespace (where the XDP programs run).
-    pub fn home(&self) -> &'a NsState {
-        self.snap.home()
-    }
-
-    /// The NAT paths whose target a container behind a veth of the diagnosed namespace holds:
-    /// (entry number, path, that veth), in entry order.
-    pub fn paths_with_veth(&self) -> impl Iterator<Item = (usize, &NatPath, &'a Iface)> + '_ {
-        let home = self.home();
-        self.paths
-            .iter()
-            .enumerate()
-            .filter_map(move |(n, p)| Some((n, p, home.iface(p.intended?)?)))
-    }
-
-    /// xdpdoctor's forwarder, when it is the one running here.
-    pub fn ours(&self) -> Option<&'a ForwarderStatus> {
-        self.snap.forwarder.as_ref()
-    }
-
-    /// `from -> to` of the NAT entries whose packets leave through `ifindex`.
-    pub fn entries_via(&self, ifindex: u32) -> Vec<String> {
-        self.paths
-            .iter()
-            .filter(|p| p.out_ifindex() == Some(ifindex))
-            .map(|p| format!("{} -> {}", p.from, p.to))
-            .collect()
-    }
-
-    /// Index of the first NAT entry leaving through `ifindex` (sort key within a stage);
-    /// without entries, the ifindex orders.
-    pub fn order_of(&self, ifindex: u32) -> u32 {
-        if self.paths.is_empty() {
-            return ifindex;
-        }
-        self.paths
-            .iter()
-            .position(|p| p.out_ifindex() == Some(ifindex))
-            .unwrap_or(usize::MAX >> 33) as u32
-    }
-
-    /// Every redirect target that is an interface of the diagnosed namespace.
-    pub fn redirect_targets(&self) -> impl Iterator<Item = (&'a Iface, &Target)> + '_ {
-        let home = self.home();
-        self.targets
-            .iter()
-            .filter_map(move |t| home.iface(t.ifindex).map(|i| (i, t)))
-    }
-
-    /// Whether `ifindex` is known to be an external (DNAT) interface.
-    pub fn is_external(&self, ifindex: u32) -> bool {
-        self.snap.role(ifindex) == Some(Role::External)
-    }
-
-    /// Kernel at least `major.minor` (unknown counts as the newest).
-    pub fn kernel_at_least(&self, major: u32, minor: u32) -> bool {
-        self.snap
-            .kernel_version()
-            .is_none_or(|v| v >= (major, minor))
-    }
-
-    /// A counter of our forwarder: total since deploy, and the delta over the window (0, 0
-    /// for a program xdpdoctor did not deploy).
-    pub fn counter(&self, c: Counter) -> (u64, u64) {
-        (self.snap.counter(c), self.ev.counter_delta(c))
-    }
-
-    /// How people call the XDP programs in findings: "the forwarder" for ours, else the
-    /// programs by name and id.
-    pub fn who(&self) -> String {
-        let ids: Vec<u32> = self
-            .snap
-            .xdp
-            .attachments
-            .iter()
-            .map(|a| a.prog_id)
-            .collect();
-        self.programs(&ids)
-    }
-
-    /// The native-mode programs that can redirect to `ifindex`, as [`Ctx::who`] names them.
-    pub fn who_reaches(&self, ifindex: u32) -> String {
-        let xdp = &self.snap.xdp;
-        // Each distinct program once: a forwarder attached to 500 veths is one program whose
-        // devmap holds 501 devices (asked per attachment, this rule took 4 s at 500 containers).
-        let native: std::collections::BTreeSet<u32> = xdp
-            .attachments
-            .iter()
-            .filter(|a| a.mode == crate::netlink::rtnl::XdpMode::Driver)
-            .map(|a| a.prog_id)
-            .collect();
-        let ids: Vec<u32> = native
-            .into_iter()
-            .filter(|&id| {
-                let t = xdp.targets_of(id);
-                t.unknown || t.devices.contains(&ifindex)
-            })
-            .collect();
-        if ids.is_empty() {
-            self.who()
-        } else {
-            self.programs(&ids)
-        }
-    }
-
-    /// "the forwarder", "the XDP program NAME (id N)" or "the XDP programs A (id 1), B (id 2)".
-    pub fn programs(&self, ids: &[u32]) -> String {
-        if self.ours().is_some() {
-            return "the forwarder".into();
-        }
-        let names: Vec<String> = ids
-            .iter()
-            .copied()
-            .collect::<std::collections::BTreeSet<u32>>()
-            .into_iter()
-            .map(|id| {
-                let name = self
-                    .snap
-                    .xdp
-                    .program(id)
-                    .map(|p| p.name.as_str())
-                    .unwrap_or("?");
-                format!("{name} (id {id})")
-            })
-            .collect();
-        match names.len() {
-            0 => "the XDP program".into(),
-            1 => format!("the XDP program {}", names[0]),
-            _ => format!("the XDP programs {}", names.join(" and ")),
-        }
-    }
-}
-
-/// The sentence-initial form of `s` ("the forwarder" -> "The forwarder").
-/// The evidence line of the forwarder's decision log for redirects to `ifindex` (named
-/// `name`) during the window, if it logged any: the seed incident's own reasoning, "the
-/// forwarder redirected to ve-m1: the packet dies after the program". `died`: the window saw
-/// the redirects fail (probe counts), so the sentence may say where they die.
-pub(super) fn decided_redirects(c: &Ctx, ifindex: u32, name: &str, died: bool) -> Option<String> {
-    let (n, to) = c.ev.decisions.redirected_to(ifindex);
-    if n == 0 {
-        return None;
-    }
-    let sample = if c.ev.decisions.limited > 0 {
-        " (a rate-limited sample)"
-    } else {
-        ""
-    };
-    Some(format!(
-        "decision log: the forwarder redirected {n} packet(s){sample} to {name} ({ifindex}), \
-         translated to {}{}",
-        to.join(", "),
-        if died {
-            ": the packet dies after the program"
-        } else {
-            ""
-        }
-    ))
-}
-
-pub(super) fn capitalized(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
 }

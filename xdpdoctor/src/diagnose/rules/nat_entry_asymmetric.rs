@@ -2,14 +2,16 @@
 //! untranslated and the client resets or ignores them), or an SNAT entry without its DNAT
 //! entry (connections in never reach the target).
 
-use super::{Ctx, Rule};
-use crate::bpf::forwarder_abi::Counter;
+use super::{Ctx, Kind, Rule, RuleId};
+use crate::bpf::forwarder_abi::{Counter, DNAT_MAP, SNAT_MAP};
 use crate::diagnose::{Finding, Severity, Subject};
+use crate::model::action::SnatAdd;
 use crate::model::{Action, Fix};
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "nat-entry-asymmetric",
+    id: RuleId::NatEntryAsymmetric,
+    kind: Kind::Cause,
     title: "a NAT entry has no matching reverse entry",
     check,
 };
@@ -56,21 +58,21 @@ fn check(c: &Ctx) -> Vec<Finding> {
             ),
         };
         f.evidence
-            .push(format!("dnat_entries: {} -> {}", d.key, d.value));
+            .push(format!("{DNAT_MAP}: {} -> {}", d.key, d.value));
         f.evidence.push(match rev {
-            None => format!("snat_entries: no key {}", d.value),
-            Some(s) => format!("snat_entries: {} -> {}", s.key, s.value),
+            None => format!("{SNAT_MAP}: no key {}", d.value),
+            Some(s) => format!("{SNAT_MAP}: {} -> {}", s.key, s.value),
         });
         let (t, dl) = c.counter(Counter::NoEntry);
         f.observe("forwarder no_entry (since deploy)", t);
         f.observe("forwarder no_entry (window)", dl);
         f.fix = Some(Fix::new(
-            format!("add snat_entries {} -> {}", d.value, d.key),
-            Action::SnatAdd {
-                netns: fwd.ns_ref(),
+            format!("add {SNAT_MAP} {} -> {}", d.value, d.key),
+            Action::SnatAdd(SnatAdd {
+                netns: fwd.ns.clone(),
                 key: d.value,
                 value: d.key,
-            },
+            }),
         ));
         out.push(f);
     }
@@ -91,9 +93,9 @@ fn check(c: &Ctx) -> Vec<Finding> {
             s.key, s.value, s.value, s.key
         );
         f.evidence
-            .push(format!("snat_entries: {} -> {}", s.key, s.value));
+            .push(format!("{SNAT_MAP}: {} -> {}", s.key, s.value));
         f.evidence
-            .push(format!("dnat_entries: nothing translates to {}", s.key));
+            .push(format!("{DNAT_MAP}: nothing translates to {}", s.key));
         f.manual_fix = Some(format!(
             "redeploy with an entry {{ from = \"{}\", to = \"{}\" }}",
             s.value, s.key

@@ -4,12 +4,13 @@
 //! container (its namespace, its veth, the connected route) vanished and the NAT table still
 //! points at it.
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "nat-target-gone",
+    id: RuleId::NatTargetGone,
+    kind: Kind::Cause,
     title: "a NAT entry points at a target no interface or route leads to any more",
     check,
 };
@@ -35,11 +36,11 @@ fn check(c: &Ctx) -> Vec<Finding> {
              whose container holds it: the container is gone (its namespace and veth were \
              deleted) and the entry was left behind. bpf_fib_lookup finds no way there.",
             p.to.ip(),
-            home.name
+            home.ns.name
         );
         f.evidence.push(format!(
             "routes of {}: [{}]",
-            home.name,
+            home.ns.name,
             home.routes
                 .iter()
                 .map(|r| if r.is_unicast() {
@@ -52,12 +53,12 @@ fn check(c: &Ctx) -> Vec<Finding> {
         ));
         f.evidence.push(format!(
             "veth peers of {}: [{}]",
-            home.name,
+            home.ns.name,
             home.interfaces
                 .iter()
                 .filter_map(|i| c.snap.peer_of(i).map(|(ns, pi)| format!(
                     "{}/{}",
-                    ns.name,
+                    ns.ns.name,
                     pi.name()
                 )))
                 .collect::<Vec<_>>()

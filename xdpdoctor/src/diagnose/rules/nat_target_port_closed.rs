@@ -2,12 +2,13 @@
 //! listens on its port (the container namespace's listeners, `netlink::sockets`): the container
 //! answers every translated SYN with a RST. The service stopped, or listens elsewhere.
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "nat-target-port-closed",
+    id: RuleId::NatTargetPortClosed,
+    kind: Kind::Cause,
     title: "nothing listens on a NAT entry's target port in the container",
     check,
 };
@@ -47,11 +48,11 @@ fn check(c: &Ctx) -> Vec<Finding> {
             "The entry {entry} reaches {} and its container holds {to}, but nothing listens on \
              TCP port {port} there: the container answers each connection with a RST (the \
              client sees \"connection refused\").",
-            ns.name
+            ns.ns.name
         );
         f.evidence.push(format!(
             "listening TCP sockets in {}: [{}]",
-            ns.name,
+            ns.ns.name,
             ports.join(", ")
         ));
         if let Some(st) = ifname.as_deref().and_then(|i| c.ev.capture_of(ino, i)) {
@@ -65,7 +66,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         }
         f.manual_fix = Some(format!(
             "start the service on port {port} in {}, or point the entry at a port it listens on",
-            ns.name
+            ns.ns.name
         ));
         out.push(f);
     }

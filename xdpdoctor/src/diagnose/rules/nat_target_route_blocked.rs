@@ -6,13 +6,14 @@
 //! isolating a node. Deleting someone's route is a policy decision: the fix is printed, not
 //! applied.
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "nat-target-route-blocked",
+    id: RuleId::NatTargetRouteBlocked,
+    kind: Kind::Cause,
     title: "a blackhole, unreachable or prohibit route covers a NAT target its container holds",
     check,
 };
@@ -42,7 +43,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
             "The route `{route}` in {} is the longest match for {}, so bpf_fib_lookup answers \
              {} and {} cannot send the packet: the kernel does not fall back to the connected \
              route of {}, behind which the container holds the target.",
-            home.name,
+            home.ns.name,
             p.to.ip(),
             r.kind.to_string().to_uppercase(),
             c.who(),
@@ -51,12 +52,12 @@ fn check(c: &Ctx) -> Vec<Finding> {
         f.evidence.push(format!(
             "longest match for {} in {}: {route}",
             p.to.ip(),
-            home.name
+            home.ns.name
         ));
         f.evidence.push(format!(
             "{} in {} has {}",
             v.name(),
-            home.name,
+            home.ns.name,
             home.addrs_of(v.index())
                 .map(|a| format!("{}/{}", a.addr, a.prefix))
                 .collect::<Vec<_>>()
@@ -73,7 +74,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         }
         f.manual_fix = Some(format!(
             "if the route is a leftover, delete it: `{}`",
-            home.ns_ref().shell(&format!("ip route del {route}"))
+            home.ns.clone().shell(&format!("ip route del {route}"))
         ));
         out.push(f);
     }

@@ -5,13 +5,15 @@
 //! When exactly one address of the container fits the subnet, the finding proposes it, and
 //! for xdpdoctor's forwarder `fix` retargets the entry (DNAT and SNAT together, journaled).
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
+use crate::model::action::RetargetEntry;
 use crate::model::{Action, Fix};
 use crate::snapshot::{in_prefix, PathStage};
 
 pub const RULE: Rule = Rule {
-    id: "nat-target-stale",
+    id: RuleId::NatTargetStale,
+    kind: Kind::Cause,
     title: "a NAT entry points at an address the container behind its veth no longer has",
     check,
 };
@@ -52,7 +54,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
              ({}/{}) does not have that address any more: it has {}. Nobody answers ARP for \
              {to}, so the translated packets die at the router.",
             v.name(),
-            pns.name,
+            pns.ns.name,
             pif.name(),
             if now.is_empty() {
                 "no IPv4 address".to_string()
@@ -62,7 +64,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         );
         f.evidence.push(format!(
             "{}/{} addresses: [{}]; the entry's target: {to}",
-            pns.name,
+            pns.ns.name,
             pif.name(),
             now.join(", ")
         ));
@@ -83,12 +85,12 @@ fn check(c: &Ctx) -> Vec<Finding> {
                          is left alone: change it to {{\"from\": \"{}\", \"to\": \"{new}\"}})",
                         p.from
                     ),
-                    Action::RetargetEntry {
-                        netns: home.ns_ref(),
+                    Action::RetargetEntry(RetargetEntry {
+                        netns: home.ns.clone(),
                         from: p.from,
                         old: p.to,
                         new,
-                    },
+                    }),
                 ));
             }
             ([one], None) => {

@@ -1,13 +1,14 @@
 //! `peer-link-down`: a veth the forwarder redirects into, or its peer, is down. Redirects
 //! into it fail (-100 ENETDOWN, or -6 ENXIO when the peer has XDP but is down).
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::probes::EventKind;
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "peer-link-down",
+    id: RuleId::PeerLinkDown,
+    kind: Kind::Cause,
     title: "a redirect target veth or its peer is down",
     check,
 };
@@ -39,22 +40,23 @@ fn check(c: &Ctx) -> Vec<Finding> {
              redirects into {} fail (ENETDOWN, or ENXIO when the peer has XDP) and the \
              target is unreachable.",
             down.name(),
-            ns.name,
+            ns.ns.name,
             v.name()
         );
         f.evidence.push(format!(
             "{}/{}: down (lower_up {})",
-            ns.name,
+            ns.ns.name,
             down.name(),
             down.link.lower_up
         ));
         for kind in [EventKind::RedirectErr, EventKind::DevmapXmit] {
-            for pc in c.ev.probe_count(kind, fwd.inode, v.index(), true) {
+            for pc in c.ev.probe_count(kind, fwd.ns.inode, v.index(), true) {
                 f.observe(format!("{kind} {} ({})", pc.code, pc.code_name), pc.count);
             }
         }
         f.manual_fix = Some(
-            ns.ns_ref()
+            ns.ns
+                .clone()
                 .shell(&format!("ip link set {} up", down.name())),
         );
         out.push(f);

@@ -6,13 +6,14 @@
 
 use std::collections::BTreeMap;
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::probes::EventKind;
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "redirect-errors",
+    id: RuleId::RedirectErrors,
+    kind: Kind::Symptom,
     title: "XDP redirects towards a device failed during the window",
     check,
 };
@@ -26,10 +27,10 @@ fn check(c: &Ctx) -> Vec<Finding> {
             pc.kind,
             EventKind::RedirectErr | EventKind::DevmapXmit | EventKind::VethXdpXmit
         );
-        if !failed || pc.netns_inode != home.inode || pc.count == 0 {
+        if !failed || pc.netns_inode != home.ns.inode || pc.count == 0 {
             continue;
         }
-        let elsewhere = pc.target_netns_inode != 0 && pc.target_netns_inode != home.inode;
+        let elsewhere = pc.target_netns_inode != 0 && pc.target_netns_inode != home.ns.inode;
         if elsewhere {
             continue; // redirect-target-other-netns says where they went
         }
@@ -73,7 +74,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
             let shown = ifname
                 .clone()
                 .unwrap_or_else(|| format!("ifindex {target}"));
-            if let Some(line) = super::decided_redirects(c, target, &shown, true) {
+            if let Some(line) = c.decided_redirects(target, &shown, true) {
                 f.evidence.push(line);
             }
             f.manual_fix = Some(

@@ -9,14 +9,15 @@
 
 use std::collections::BTreeMap;
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::probes::EventKind;
 use crate::snapshot::PathStage;
 use crate::xdp::RedirectKind;
 
 pub const RULE: Rule = Rule {
-    id: "redirect-target-other-netns",
+    id: RuleId::RedirectTargetOtherNetns,
+    kind: Kind::Cause,
     title: "a devmap entry resolves to a device in another namespace (filled from the wrong one)",
     check,
 };
@@ -40,9 +41,9 @@ fn observed(c: &Ctx) -> Vec<Finding> {
             EventKind::Redirect | EventKind::RedirectErr | EventKind::DevmapXmit
         );
         if !redirect
-            || pc.netns_inode != home.inode
+            || pc.netns_inode != home.ns.inode
             || pc.target_netns_inode == 0
-            || pc.target_netns_inode == home.inode
+            || pc.target_netns_inode == home.ns.inode
         {
             continue;
         }
@@ -55,7 +56,7 @@ fn observed(c: &Ctx) -> Vec<Finding> {
         let other_name = c
             .snap
             .ns(other)
-            .map(|n| n.name.clone())
+            .map(|n| n.ns.name.clone())
             .or_else(|| c.ev.probes.netns_name(other).map(str::to_string))
             .unwrap_or_else(|| format!("netns inode {other}"));
         let meant = home.iface(target).map(|i| i.name().to_string());
@@ -77,7 +78,7 @@ fn observed(c: &Ctx) -> Vec<Finding> {
                 .as_deref()
                 .map(|m| format!(" (meant: {m})"))
                 .unwrap_or_default(),
-            home.name,
+            home.ns.name,
             if hits.iter().all(|h| h.0 == EventKind::Redirect) {
                 " although every redirect \"succeeds\""
             } else {
@@ -97,7 +98,7 @@ fn observed(c: &Ctx) -> Vec<Finding> {
         f.evidence.push(format!(
             "the redirect target device of ifindex {target} is in {other_name} (inode {other}); \
              the program runs in {} (inode {})",
-            home.name, home.inode
+            home.ns.name, home.ns.inode
         ));
         f.manual_fix = Some(refill(c, target));
         out.push(f);
@@ -135,13 +136,13 @@ fn dangling(c: &Ctx) -> Vec<Finding> {
              it was filled from another namespace (bpf_map_update_elem resolves ifindexes in \
              the writer's namespace), or the devices are gone. Redirects through these entries \
              leave the namespace or fail.",
-            m.name, m.id, home.name
+            m.name, m.id, home.ns.name
         );
         f.evidence.push(format!(
             "{} entries: {:?}; interfaces of {}: {:?}",
             m.name,
             m.entries.iter().map(|e| e.value).collect::<Vec<_>>(),
-            home.name,
+            home.ns.name,
             home.interfaces
                 .iter()
                 .map(|i| i.index())
@@ -149,7 +150,7 @@ fn dangling(c: &Ctx) -> Vec<Finding> {
         ));
         f.manual_fix = Some(format!(
             "refill {} from inside {}, or delete the stale entries",
-            m.name, home.name
+            m.name, home.ns.name
         ));
         out.push(f);
     }
@@ -169,7 +170,7 @@ fn refill(c: &Ctx, target: u32) -> String {
         .filter(|m| m.entries.iter().any(|e| e.key == target))
         .map(|m| {
             let pad = if m.value_size >= 8 { " 0 0 0 0" } else { "" };
-            home.ns_ref().shell(&format!(
+            home.ns.clone().shell(&format!(
                 "bpftool map update id {} key {} value {}{pad}",
                 m.id,
                 le(target),
@@ -178,11 +179,11 @@ fn refill(c: &Ctx, target: u32) -> String {
         })
         .collect();
     if cmds.is_empty() {
-        format!("write the devmap entries from inside {}", home.name)
+        format!("write the devmap entries from inside {}", home.ns.name)
     } else {
         format!(
             "write the devmap entries from inside {}: {}",
-            home.name,
+            home.ns.name,
             cmds.join(" && ")
         )
     }

@@ -2,7 +2,7 @@
 //! (`tests/fixtures/seed-healthy.json`: `lab up seed --no-faults`, `seed-faults.json`: the
 //! default faults), each mutated to show exactly one fault.
 
-use crate::diagnose::{evidence::Evidence, run_rules, Finding};
+use crate::diagnose::{evidence::Evidence, run_rules, Finding, RuleId};
 use crate::snapshot::{Iface, Snapshot};
 
 const HEALTHY: &str = include_str!("../../../tests/fixtures/seed-healthy.json");
@@ -16,12 +16,12 @@ fn run(s: &Snapshot) -> Vec<Finding> {
     run_rules(s, &Evidence::static_only("test")).findings
 }
 
-fn ids(f: &[Finding]) -> Vec<(String, String, String)> {
+fn ids(f: &[Finding]) -> Vec<(RuleId, String, String)> {
     f.iter()
         .map(|f| {
             (
-                f.id.clone(),
-                f.subject.netns.clone(),
+                f.id,
+                f.subject.netns.name.clone(),
                 f.subject.interface.clone().unwrap_or_default(),
             )
         })
@@ -31,7 +31,7 @@ fn ids(f: &[Finding]) -> Vec<(String, String, String)> {
 fn iface<'a>(s: &'a mut Snapshot, ns_suffix: &str, name: &str) -> &'a mut Iface {
     s.namespaces
         .iter_mut()
-        .find(|n| n.name.ends_with(ns_suffix))
+        .find(|n| n.ns.name.ends_with(ns_suffix))
         .unwrap()
         .interfaces
         .iter_mut()
@@ -39,7 +39,7 @@ fn iface<'a>(s: &'a mut Snapshot, ns_suffix: &str, name: &str) -> &'a mut Iface 
         .unwrap()
 }
 
-fn only(s: &Snapshot, id: &str) -> Vec<(String, String, String)> {
+fn only(s: &Snapshot, id: RuleId) -> Vec<(RuleId, String, String)> {
     let f = run(s);
     assert!(!f.is_empty(), "{id}: no finding");
     assert!(f.iter().all(|f| f.id == id), "{id}: got {:?}", ids(&f));
@@ -56,22 +56,22 @@ fn seed_faults_are_exactly_the_three_causes_in_path_order() {
     let s: Snapshot = serde_json::from_str(FAULTS).unwrap();
     let got = ids(&run(&s));
     let want = [
-        ("interface-no-address", "fx-vm", "ve-m1"),
-        ("interface-no-address", "fx-vm", "ve-m2"),
-        ("veth-peer-no-xdp", "fx-m1", "host0"),
-        ("veth-peer-no-xdp", "fx-m2", "host0"),
-        ("veth-tx-csum-offload", "fx-m1", "host0"),
-        ("veth-tx-csum-offload", "fx-m2", "host0"),
+        (RuleId::InterfaceNoAddress, "fx-vm", "ve-m1"),
+        (RuleId::InterfaceNoAddress, "fx-vm", "ve-m2"),
+        (RuleId::VethPeerNoXdp, "fx-m1", "host0"),
+        (RuleId::VethPeerNoXdp, "fx-m2", "host0"),
+        (RuleId::VethTxCsumOffload, "fx-m1", "host0"),
+        (RuleId::VethTxCsumOffload, "fx-m2", "host0"),
     ];
     let want: Vec<_> = want
         .iter()
-        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .map(|(a, b, c)| (*a, b.to_string(), c.to_string()))
         .collect();
     assert_eq!(got, want);
     // The inferred address is the container's default gateway.
     let f = run(&s);
     let fix = f[0].fix.as_ref().unwrap();
-    assert_eq!(fix.id, "add-address");
+    assert_eq!(fix.id(), "add-address");
     assert!(fix.text.contains("10.123.1.254/24"), "{}", fix.text);
 }
 
@@ -80,7 +80,7 @@ fn forwarder_not_attached() {
     let mut s = healthy();
     s.forwarder.as_mut().unwrap().interfaces[0].attached = false;
     s.forwarder.as_mut().unwrap().interfaces[0].attached_prog_id = None;
-    assert_eq!(only(&s, "forwarder-not-attached")[0].2, "eth0");
+    assert_eq!(only(&s, RuleId::ForwarderNotAttached)[0].2, "eth0");
 }
 
 #[test]
@@ -90,9 +90,9 @@ fn forwarding_disabled() {
     let f = run(&s);
     assert_eq!(
         ids(&f),
-        vec![("forwarding-disabled".into(), "fx-vm".into(), "eth0".into())]
+        vec![(RuleId::ForwardingDisabled, "fx-vm".into(), "eth0".into())]
     );
-    assert_eq!(f[0].fix.as_ref().unwrap().id, "set-forwarding");
+    assert_eq!(f[0].fix.as_ref().unwrap().id(), "set-forwarding");
 }
 
 #[test]
@@ -102,12 +102,8 @@ fn interface_no_address() {
     s.namespaces[0].addresses.retain(|a| a.ifindex != idx);
     s.namespaces[0].routes.retain(|r| r.oif != Some(idx));
     assert_eq!(
-        only(&s, "interface-no-address"),
-        vec![(
-            "interface-no-address".into(),
-            "fx-vm".into(),
-            "ve-m1".into()
-        )]
+        only(&s, RuleId::InterfaceNoAddress),
+        vec![(RuleId::InterfaceNoAddress, "fx-vm".into(), "ve-m1".into())]
     );
 }
 
@@ -128,10 +124,10 @@ fn fib_no_neighbor_only_when_resolution_failed() {
         ifindex: idx,
         addr: "10.123.1.1".parse().unwrap(),
         mac: None,
-        state: "failed".into(),
+        state: crate::netlink::rtnl::NudState::Failed,
         valid: false,
     });
-    assert_eq!(only(&s, "fib-no-neighbor")[0].2, "ve-m1");
+    assert_eq!(only(&s, RuleId::FibNoNeighbor)[0].2, "ve-m1");
 }
 
 #[test]
@@ -142,13 +138,9 @@ fn devmap_missing_target() {
     let f = run(&s);
     assert_eq!(
         ids(&f),
-        vec![(
-            "devmap-missing-target".into(),
-            "fx-vm".into(),
-            "ve-m2".into()
-        )]
+        vec![(RuleId::DevmapMissingTarget, "fx-vm".into(), "ve-m2".into())]
     );
-    assert_eq!(f[0].fix.as_ref().unwrap().id, "devmap-add");
+    assert_eq!(f[0].fix.as_ref().unwrap().id(), "devmap-add");
 }
 
 #[test]
@@ -156,8 +148,8 @@ fn peer_link_down() {
     let mut s = healthy();
     iface(&mut s, "-m1", "host0").link.up = false;
     assert_eq!(
-        only(&s, "peer-link-down"),
-        vec![("peer-link-down".into(), "fx-m1".into(), "host0".into())]
+        only(&s, RuleId::PeerLinkDown),
+        vec![(RuleId::PeerLinkDown, "fx-m1".into(), "host0".into())]
     );
 }
 
@@ -169,10 +161,10 @@ fn veth_peer_no_xdp_by_xdp_features() {
     let f = run(&s);
     assert_eq!(
         ids(&f),
-        vec![("veth-peer-no-xdp".into(), "fx-m1".into(), "host0".into())]
+        vec![(RuleId::VethPeerNoXdp, "fx-m1".into(), "host0".into())]
     );
     assert!(f[0].why.contains("EOPNOTSUPP"));
-    assert_eq!(f[0].fix.as_ref().unwrap().id, "attach-xdp-pass");
+    assert_eq!(f[0].fix.as_ref().unwrap().id(), "attach-xdp-pass");
 }
 
 #[test]
@@ -190,7 +182,7 @@ fn veth_peer_no_xdp_before_xdp_features() {
     let f = run(&s);
     assert_eq!(
         ids(&f),
-        vec![("veth-peer-no-xdp".into(), "fx-m2".into(), "host0".into())]
+        vec![(RuleId::VethPeerNoXdp, "fx-m2".into(), "host0".into())]
     );
     assert!(f[0].why.contains("ENXIO"));
     // Generic XDP needs no ndo-xmit.
@@ -207,13 +199,9 @@ fn veth_tx_csum_offload() {
     let f = run(&s);
     assert_eq!(
         ids(&f),
-        vec![(
-            "veth-tx-csum-offload".into(),
-            "fx-m1".into(),
-            "host0".into()
-        )]
+        vec![(RuleId::VethTxCsumOffload, "fx-m1".into(), "host0".into())]
     );
-    assert_eq!(f[0].fix.as_ref().unwrap().id, "set-tx-csum");
+    assert_eq!(f[0].fix.as_ref().unwrap().id(), "set-tx-csum");
     // A forwarder that recomputes checksums repairs partial ones.
     s.forwarder.as_mut().unwrap().full_checksum = true;
     assert_eq!(ids(&run(&s)), vec![]);
@@ -230,13 +218,9 @@ fn nat_entry_asymmetric() {
     let f = run(&s);
     assert_eq!(
         ids(&f),
-        vec![(
-            "nat-entry-asymmetric".into(),
-            "fx-vm".into(),
-            "ve-m2".into()
-        )]
+        vec![(RuleId::NatEntryAsymmetric, "fx-vm".into(), "ve-m2".into())]
     );
-    assert_eq!(f[0].fix.as_ref().unwrap().id, "snat-add");
+    assert_eq!(f[0].fix.as_ref().unwrap().id(), "snat-add");
 }
 
 /// A blackhole /32 for m1's address, while m1 and its addressed veth are there.
@@ -262,7 +246,7 @@ fn nat_target_route_blocked() {
                 .into_iter()
                 .map(|(id, _, i)| (id, i))
                 .collect::<Vec<_>>(),
-            [("nat-target-route-blocked".to_string(), "ve-m1".to_string())],
+            [(RuleId::NatTargetRouteBlocked, "ve-m1".to_string())],
             "{kind}"
         );
         assert_eq!(f[0].entries, ["192.168.9.1:8080 -> 10.123.1.1:80"]);
@@ -281,7 +265,9 @@ fn nat_target_route_blocked() {
             gateway: None,
             oif: Some(ve_m2),
         });
-        assert!(run(&s).iter().all(|f| f.id != "nat-target-route-blocked"));
+        assert!(run(&s)
+            .iter()
+            .all(|f| f.id != RuleId::NatTargetRouteBlocked));
     }
 }
 
@@ -289,12 +275,42 @@ fn nat_target_route_blocked() {
 fn every_rule_is_tested_and_documented() {
     let docs = include_str!("../../../../docs/rules.md");
     for r in super::ALL {
+        let symptom = if r.kind == super::Kind::Symptom {
+            " (symptom)"
+        } else {
+            ""
+        };
         assert!(
-            docs.contains(&format!("## `{}`", r.id)),
-            "docs/rules.md lacks {}",
+            docs.contains(&format!("## `{}`{symptom}\n", r.id)),
+            "docs/rules.md lacks `## `{}`{symptom}`",
             r.id
         );
     }
+    // Every entry of the catalogue is a rule id (serde reads it as the JSON does).
+    for line in docs.lines().filter(|l| l.starts_with("## `")) {
+        let id = line.split('`').nth(1).unwrap_or("");
+        let parsed: Result<RuleId, _> = serde_json::from_value(serde_json::json!(id));
+        assert!(parsed.is_ok(), "docs/rules.md: `{id}` is no rule id");
+    }
+}
+
+/// Each id names exactly one rule of [`super::ALL`], and the JSON spells it as `as_str`.
+#[test]
+fn every_id_has_one_rule() {
+    for id in RuleId::EVERY {
+        let n = super::ALL.iter().filter(|r| r.id == *id).count();
+        assert_eq!(n, 1, "{id}: {n} rules in ALL");
+        assert_eq!(serde_json::json!(id), serde_json::json!(id.as_str()));
+    }
+    assert_eq!(super::ALL.len(), RuleId::EVERY.len());
+    // Symptoms come last: the causes are in packet order, then what the window saw.
+    let first_symptom = super::ALL
+        .iter()
+        .position(|r| r.kind == super::Kind::Symptom)
+        .expect("symptom rules");
+    assert!(super::ALL[first_symptom..]
+        .iter()
+        .all(|r| r.kind == super::Kind::Symptom));
 }
 
 #[test]
@@ -319,16 +335,16 @@ fn foreign(mut s: Snapshot) -> Snapshot {
 fn foreign_program_gets_the_same_causes_without_entries() {
     let s = foreign(serde_json::from_str(FAULTS).unwrap());
     let got = ids(&run(&s));
-    let want: Vec<(String, String, String)> = [
-        ("interface-no-address", "fx-vm", "ve-m1"),
-        ("interface-no-address", "fx-vm", "ve-m2"),
-        ("veth-peer-no-xdp", "fx-m1", "host0"),
-        ("veth-peer-no-xdp", "fx-m2", "host0"),
-        ("veth-tx-csum-offload", "fx-m1", "host0"),
-        ("veth-tx-csum-offload", "fx-m2", "host0"),
+    let want: Vec<(RuleId, String, String)> = [
+        (RuleId::InterfaceNoAddress, "fx-vm", "ve-m1"),
+        (RuleId::InterfaceNoAddress, "fx-vm", "ve-m2"),
+        (RuleId::VethPeerNoXdp, "fx-m1", "host0"),
+        (RuleId::VethPeerNoXdp, "fx-m2", "host0"),
+        (RuleId::VethTxCsumOffload, "fx-m1", "host0"),
+        (RuleId::VethTxCsumOffload, "fx-m2", "host0"),
     ]
     .iter()
-    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .map(|(a, b, c)| (*a, b.to_string(), c.to_string()))
     .collect();
     assert_eq!(got, want);
     // Nothing names an entry it does not know.
@@ -345,7 +361,8 @@ fn foreign_program_without_a_map_has_no_static_targets() {
     // Only what does not depend on targets remains: tx checksum on the veths it receives on.
     let got = ids(&run(&s));
     assert!(
-        got.iter().all(|(id, _, _)| id == "veth-tx-csum-offload"),
+        got.iter()
+            .all(|(id, _, _)| *id == RuleId::VethTxCsumOffload),
         "{got:?}"
     );
 }
@@ -358,7 +375,8 @@ fn generic_mode_foreign_program_is_exempt_from_ndo_xmit_and_checksum_rules() {
     }
     let got = ids(&run(&s));
     assert!(
-        got.iter().all(|(id, _, _)| id == "interface-no-address"),
+        got.iter()
+            .all(|(id, _, _)| *id == RuleId::InterfaceNoAddress),
         "{got:?}"
     );
 }
@@ -396,7 +414,7 @@ fn redirect_target_other_netns() {
     assert_eq!(
         ids(&f),
         vec![(
-            "redirect-target-other-netns".into(),
+            RuleId::RedirectTargetOtherNetns,
             "fx-vm".into(),
             "ve-m1".into()
         )]
@@ -408,11 +426,7 @@ fn redirect_target_other_netns() {
     let f = run(&s);
     assert_eq!(
         ids(&f),
-        vec![(
-            "redirect-target-other-netns".into(),
-            "fx-vm".into(),
-            "".into()
-        )]
+        vec![(RuleId::RedirectTargetOtherNetns, "fx-vm".into(), "".into())]
     );
 }
 
@@ -422,7 +436,7 @@ fn readdressed(addr: &str) -> Snapshot {
     let m1 = s
         .namespaces
         .iter_mut()
-        .find(|n| n.name.ends_with("-m1"))
+        .find(|n| n.ns.name.ends_with("-m1"))
         .unwrap();
     for a in &mut m1.addresses {
         if a.addr == "10.123.1.1".parse::<std::net::Ipv4Addr>().unwrap() {
@@ -438,11 +452,11 @@ fn nat_target_stale_names_the_new_address_and_retargets_ours() {
     let f = run(&s);
     assert_eq!(
         ids(&f),
-        vec![("nat-target-stale".into(), "fx-m1".into(), "host0".into())]
+        vec![(RuleId::NatTargetStale, "fx-m1".into(), "host0".into())]
     );
     assert!(f[0].why.contains("10.123.1.1") && f[0].why.contains("10.123.1.9/24"));
     let fix = f[0].fix.as_ref().unwrap();
-    assert_eq!(fix.id, "retarget-entry");
+    assert_eq!(fix.id(), "retarget-entry");
     assert!(
         fix.text.contains(r#""to": "10.123.1.9:80""#),
         "{}",
@@ -470,22 +484,18 @@ fn nat_target_port_closed() {
     let m1 = s
         .namespaces
         .iter_mut()
-        .find(|n| n.name.ends_with("-m1"))
+        .find(|n| n.ns.name.ends_with("-m1"))
         .unwrap();
     m1.tcp_listen.as_mut().unwrap().clear();
     assert_eq!(
         ids(&run(&s)),
-        vec![(
-            "nat-target-port-closed".into(),
-            "fx-m1".into(),
-            "host0".into()
-        )]
+        vec![(RuleId::NatTargetPortClosed, "fx-m1".into(), "host0".into())]
     );
     // Listeners not read: no proof, no finding.
     let m1 = s
         .namespaces
         .iter_mut()
-        .find(|n| n.name.ends_with("-m1"))
+        .find(|n| n.ns.name.ends_with("-m1"))
         .unwrap();
     m1.tcp_listen = None;
     assert_eq!(ids(&run(&s)), vec![]);
@@ -497,7 +507,7 @@ fn m2_gone(s: &mut Snapshot) {
     let m2 = s
         .namespaces
         .iter()
-        .position(|n| n.name.ends_with("-m2"))
+        .position(|n| n.ns.name.ends_with("-m2"))
         .unwrap();
     s.namespaces.remove(m2);
     let vm = &mut s.namespaces[0];
@@ -523,22 +533,21 @@ fn nat_target_gone() {
     let mut s = healthy();
     m2_gone(&mut s);
     let f = run(&s);
-    let roots: Vec<_> = f
-        .iter()
-        .filter(|x| x.is_root())
-        .map(|x| x.id.as_str())
-        .collect();
-    assert_eq!(roots, ["nat-target-gone"], "{:?}", ids(&f));
+    let roots: Vec<_> = f.iter().filter(|x| x.is_root()).map(|x| x.id).collect();
+    assert_eq!(roots, [RuleId::NatTargetGone], "{:?}", ids(&f));
     assert_eq!(
         f.iter()
-            .find(|x| x.id == "nat-target-gone")
+            .find(|x| x.id == RuleId::NatTargetGone)
             .unwrap()
             .entries[0],
         "192.168.9.1:8081 -> 10.123.2.1:80"
     );
     // The vanished interface's detached forwarder is a consequence, not a second cause.
-    let na = f.iter().find(|x| x.id == "forwarder-not-attached").unwrap();
-    assert_eq!(na.caused_by.as_ref().unwrap().id, "nat-target-gone");
+    let na = f
+        .iter()
+        .find(|x| x.id == RuleId::ForwarderNotAttached)
+        .unwrap();
+    assert_eq!(na.caused_by.as_ref().unwrap().id, RuleId::NatTargetGone);
 }
 
 /// Regression: a blackhole route covering the target was taken for an on-link way out, so a
@@ -558,7 +567,7 @@ fn nat_target_gone_behind_a_blackhole_route() {
     let f = run(&s);
     let gone = f
         .iter()
-        .find(|x| x.id == "nat-target-gone")
+        .find(|x| x.id == RuleId::NatTargetGone)
         .unwrap_or_else(|| panic!("{:?}", ids(&f)));
     assert_eq!(gone.entries[0], "192.168.9.1:8081 -> 10.123.2.1:80");
     assert!(

@@ -6,15 +6,17 @@
 //! ENXIO when the peer has no XDP (5.13+: and no GRO requested), seen as
 //! `xdp:xdp_devmap_xmit` drops. Generic (skb) mode needs no ndo-xmit and is exempt.
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
+use crate::model::action::AttachXdpPass;
 use crate::model::{Action, Fix};
 use crate::probes::EventKind;
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "veth-peer-no-xdp",
+    id: RuleId::VethPeerNoXdp,
+    kind: Kind::Cause,
     title: "redirects into a veth are dropped: its peer has no XDP program (nor GRO)",
     check,
 };
@@ -66,7 +68,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
             super::capitalized(&c.who_reaches(v.index())),
             v.name(),
             p.name(),
-            pns.name,
+            pns.ns.name,
             if c.kernel_at_least(5, 13) {
                 " and GRO is not requested"
             } else {
@@ -77,12 +79,12 @@ fn check(c: &Ctx) -> Vec<Finding> {
             f.evidence.push(format!(
                 "xdp_features of {} in {}: {feat:#x} (ndo-xmit not set)",
                 v.name(),
-                fwd.name
+                fwd.ns.name
             ));
         }
         f.evidence.push(format!(
             "{}/{}: XDP {}, GRO requested {}",
-            pns.name,
+            pns.ns.name,
             p.name(),
             if p.has_xdp() { "attached" } else { "none" },
             match p.gro_requested {
@@ -103,14 +105,14 @@ fn check(c: &Ctx) -> Vec<Finding> {
             // veth_xdp_xmit's device is the veth itself (its events name it as source and
             // target): counted once, as "on" it.
             if kind != EventKind::VethXdpXmit {
-                for pc in c.ev.probe_count(kind, fwd.inode, v.index(), true) {
+                for pc in c.ev.probe_count(kind, fwd.ns.inode, v.index(), true) {
                     f.observe(
                         format!("{kind} {} ({}) to {}", pc.code, pc.code_name, v.name()),
                         pc.count,
                     );
                 }
             } else {
-                for pc in c.ev.probe_count(kind, fwd.inode, v.index(), false) {
+                for pc in c.ev.probe_count(kind, fwd.ns.inode, v.index(), false) {
                     f.observe(
                         format!("{kind} {} ({}) on {}", pc.code, pc.code_name, v.name()),
                         pc.count,
@@ -124,19 +126,19 @@ fn check(c: &Ctx) -> Vec<Finding> {
             "forwarder redirected (window; dropped after the redirect)",
             c.ev.counter_delta(Counter::Redirected),
         );
-        if let Some(line) = super::decided_redirects(c, v.index(), v.name(), died) {
+        if let Some(line) = c.decided_redirects(v.index(), v.name(), died) {
             f.evidence.push(line);
         }
         f.fix = Some(Fix::new(
             format!(
                 "attach a pass-through XDP program to {} in {} (or --prefer gro: request GRO on it)",
                 p.name(),
-                pns.name
+                pns.ns.name
             ),
-            Action::AttachXdpPass {
-                netns: pns.ns_ref(),
+            Action::AttachXdpPass(AttachXdpPass {
+                netns: pns.ns.clone(),
                 interface: p.name().to_string(),
-            },
+            }),
         ));
         out.push(f);
     }

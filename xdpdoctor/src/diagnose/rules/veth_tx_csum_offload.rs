@@ -5,15 +5,17 @@
 
 use std::collections::BTreeSet;
 
-use super::{Ctx, Rule};
+use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
+use crate::model::action::SetTxCsum;
 use crate::model::{Action, Fix};
 use crate::netlink::rtnl::XdpMode;
 use crate::probes::EventKind;
 use crate::snapshot::PathStage;
 
 pub const RULE: Rule = Rule {
-    id: "veth-tx-csum-offload",
+    id: RuleId::VethTxCsumOffload,
+    kind: Kind::Cause,
     title:
         "replies leave the container with partial checksums that an XDP redirect cannot complete",
     check,
@@ -43,7 +45,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         let Some((pns, pif)) = c.snap.peer_of(v) else {
             continue;
         };
-        if pif.tx_csum_active != Some(true) || !done.insert((pns.inode, pif.index())) {
+        if pif.tx_csum_active != Some(true) || !done.insert((pns.ns.inode, pif.index())) {
             continue;
         }
         let external = c.is_external(v.index());
@@ -64,7 +66,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
              pseudo-header sum. The native XDP redirect by {} on {} drops the skb's checksum \
              state, and the receiving stack sees a bad checksum and discards the segment{}.",
             pif.name(),
-            pns.name,
+            pns.ns.name,
             c.programs(&[a.prog_id]),
             v.name(),
             if external {
@@ -75,7 +77,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         );
         f.evidence.push(format!(
             "{}/{}: tx checksum offload active",
-            pns.name,
+            pns.ns.name,
             pif.name()
         ));
         f.evidence.push(format!(
@@ -88,7 +90,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 ""
             }
         ));
-        if let Some(st) = c.ev.capture_of(pns.inode, pif.name()) {
+        if let Some(st) = c.ev.capture_of(pns.ns.inode, pif.name()) {
             f.observe(
                 format!("partial TCP checksums captured on {}", pif.name()),
                 st.partial,
@@ -99,7 +101,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
             );
         }
         for ce in &c.ev.csum_errors {
-            if ce.netns_inode != pns.inode {
+            if ce.netns_inode != pns.ns.inode {
                 f.observe(format!("TcpInCsumErrors in {}", ce.netns), ce.delta);
             }
         }
@@ -108,7 +110,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
         for pc in c.ev.probes.counts.iter() {
             let csum = pc.kind == EventKind::TcpBadCsum
                 || (pc.kind == EventKind::KfreeSkb && pc.code_name.contains("CSUM"));
-            if csum && pc.netns_inode != pns.inode {
+            if csum && pc.netns_inode != pns.ns.inode {
                 f.observe(
                     format!("{} {} (all replies, receiving side)", pc.kind, pc.code_name),
                     pc.count,
@@ -125,13 +127,13 @@ fn check(c: &Ctx) -> Vec<Finding> {
             format!(
                 "turn tx checksum offload off on {} in {}{alt}",
                 pif.name(),
-                pns.name
+                pns.ns.name
             ),
-            Action::SetTxCsum {
-                netns: pns.ns_ref(),
+            Action::SetTxCsum(SetTxCsum {
+                netns: pns.ns.clone(),
                 interface: pif.name().to_string(),
                 on: false,
-            },
+            }),
         ));
         out.push(f);
     }

@@ -10,7 +10,7 @@ use rtnetlink::packet_route::{
     route::{RouteAddress, RouteAttribute, RouteMessage, RouteType},
 };
 
-use super::{Addr, Link, Route, RouteKind, XdpAttachment, XdpMode};
+use super::types::{Addr, Link, LinkKind, Route, RouteKind, XdpAttachment, XdpMode};
 
 /// The kernel's id of the main routing table (RT_TABLE_MAIN).
 pub(super) const RT_TABLE_MAIN: u8 = 254;
@@ -117,7 +117,7 @@ pub(super) fn to_link(m: LinkMessage) -> Link {
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {
                     if let LinkInfo::Kind(k) = i {
-                        l.kind = Some(k.to_string());
+                        l.kind = Some(LinkKind::from(k.to_string().as_str()));
                     }
                 }
             }

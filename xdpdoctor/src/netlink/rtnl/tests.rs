@@ -46,7 +46,7 @@ fn other_lookup_failures_keep_their_source() {
     // EPERM is a missing CAP_NET_ADMIN: the one "needs root" error, naming the request.
     let e = link_lookup_error("interface eth0".into(), kernel_error(libc::EPERM));
     assert!(
-        matches!(&e, Error::NeedsRoot { what } if what == "netlink get link (interface eth0)"),
+        matches!(&e, Error::NeedsRoot { what, .. } if what == "netlink get link (interface eth0)"),
         "{e:?}"
     );
     // A socket that failed under the request (no errno at all) is not "not found" either.
@@ -226,4 +226,37 @@ fn route_kind_json_and_old_snapshots() {
     let old: Route =
         serde_json::from_str(r#"{"dst":"10.0.0.0","prefix":8,"gateway":null,"oif":4}"#).unwrap();
     assert_eq!(old.kind, RouteKind::Unicast);
+}
+
+/// Neighbour states and link kinds are typed, and saved as the kernel names them (what
+/// snapshots written before they were typed hold).
+#[test]
+fn kernel_state_round_trips_as_the_kernel_names_it() {
+    use rtnetlink::packet_route::neighbour::NeighbourState;
+    for (st, text, valid) in [
+        (NeighbourState::Failed, "failed", false),
+        (NeighbourState::Incomplete, "incomplete", false),
+        (NeighbourState::Reachable, "reachable", true),
+        (NeighbourState::Noarp, "noarp", true),
+        (NeighbourState::Permanent, "permanent", true),
+        (NeighbourState::Other(0x400), "other(1024)", false),
+    ] {
+        let n = NudState::from(st);
+        assert_eq!(serde_json::json!(n), serde_json::json!(text));
+        assert_eq!(serde_json::from_value::<NudState>(text.into()).unwrap(), n);
+        assert_eq!(n.is_valid(), valid, "{text}");
+    }
+    assert!(NudState::Failed.unresolved() && NudState::Incomplete.unresolved());
+    assert!(!NudState::Stale.unresolved());
+    assert!(serde_json::from_value::<NudState>("nonsense".into()).is_err());
+    for text in [
+        "veth", "bridge", "macvlan", "vlan", "vxlan", "dummy", "netkit",
+    ] {
+        let k: LinkKind = serde_json::from_value(text.into()).unwrap();
+        assert!(!matches!(k, LinkKind::Other(_)), "{text}");
+        assert_eq!(serde_json::json!(k), serde_json::json!(text));
+    }
+    let k: LinkKind = serde_json::from_value("ip6gre".into()).unwrap();
+    assert_eq!(k, LinkKind::Other("ip6gre".into()));
+    assert_eq!(k.to_string(), "ip6gre");
 }

@@ -1,12 +1,20 @@
-//! A namespace as findings and fixes name it: a name for people, the path it was opened
-//! through, and its inode for identity (a namespace reached through /proc/PID may outlive
-//! that PID, so it is found again by inode when needed), and how a shell command is run in it.
+//! The identity of a network namespace, as findings, fixes, journals and snapshots name it:
+//! a name for people, the path it was opened through, and what identifies it (its nsfs
+//! inode). A namespace reached through /proc/PID may outlive that PID, so [`NsRef::open`]
+//! finds it again by identity when its path no longer leads there. Also how a shell command
+//! is run in it, as printed to users.
+//!
+//! Everything that takes or checks the identity goes through [`NsRef::of`] and
+//! [`NsRef::open`], so a stronger identity (the netns cookie, which an inode reused after the
+//! namespace is gone cannot fake) is added here, as a field next to `inode`, without changing
+//! its users.
 
 use serde::{Deserialize, Serialize};
 
-use crate::netns::NETNS_RUN_DIR;
+use super::{by_inode, Netns, NsInfo, NETNS_RUN_DIR};
+use crate::{Error, Result};
 
-/// A serializable reference to a network namespace.
+/// A serializable reference to a network namespace: its identity, name and path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NsRef {
     /// `ip netns` name, or `pid:N` for a namespace reached through /proc.
@@ -18,6 +26,39 @@ pub struct NsRef {
 }
 
 impl NsRef {
+    /// The identity of the namespace `ns` leads to now (opens it).
+    pub fn of(ns: &Netns) -> Result<NsRef> {
+        Ok(NsRef {
+            name: ns.name.clone(),
+            path: ns.path.display().to_string(),
+            inode: ns.inode()?,
+        })
+    }
+
+    /// The way in by the path it was opened through, unchecked (for work right after the
+    /// namespace was seen; [`NsRef::open`] checks the identity).
+    pub fn netns(&self) -> Netns {
+        Netns {
+            name: self.name.clone(),
+            path: self.path.clone().into(),
+        }
+    }
+
+    /// A way into this namespace: its path while that still leads to it, else any path to a
+    /// namespace with its identity. [`Error::NotFound`] when it is gone.
+    pub fn open(&self) -> Result<Netns> {
+        let ns = self.netns();
+        if ns.inode().ok() == Some(self.inode) {
+            return Ok(ns);
+        }
+        by_inode(self.inode).ok_or_else(|| {
+            Error::not_found(
+                format!("namespace {} (inode {})", self.name, self.inode),
+                Some("it was deleted since the diagnosis".into()),
+            )
+        })
+    }
+
     /// The `ip netns` name, when the namespace has one (its path is `/run/netns/NAME`).
     pub fn ip_netns_name(&self) -> Option<&str> {
         self.path
@@ -44,6 +85,18 @@ impl NsRef {
     /// What `xdpdoctor --netns` takes for it: the name, or the path when it has none.
     pub fn cli_arg(&self) -> &str {
         self.ip_netns_name().unwrap_or(&self.path)
+    }
+}
+
+impl From<&NsInfo> for NsRef {
+    /// The identity of a namespace [`super::all`] found, with the name and path it was
+    /// found by.
+    fn from(c: &NsInfo) -> Self {
+        NsRef {
+            name: c.netns.name.clone(),
+            path: c.netns.path.display().to_string(),
+            inode: c.inode,
+        }
     }
 }
 

@@ -1,17 +1,9 @@
-//! Network namespaces: naming, finding, creation, removal, and running work inside one.
-//!
-//! Work in another namespace runs on a dedicated OS thread that calls `setns(2)` and exits when
-//! the work is done, so no other thread (and never a tokio worker) changes namespace. Sockets
-//! opened on that thread (netlink, ethtool ioctl, pcap, bpf map updates that resolve ifindexes)
-//! belong to that namespace. Async netlink work gets its own current-thread runtime on that
-//! thread (`Netns::block_on`). This file is the only place that calls `setns`: a thread
-//! ([`Netns::run`]), a child before `exec` ([`Netns::spawn_in`]) or a process that exists only
-//! to serve inside one namespace ([`Netns::enter_process`]).
-//!
-//! `Netns::current()` is the namespace the process runs in, so commands started under
-//! `nsenter --net=/run/netns/NAME` work without `--netns`. [`all`] is the one enumerator of
-//! every namespace this process can open: named ones (`/run/netns`, what users type) first,
-//! then unnamed ones reached through `/proc/PID/ns/net` (containers), named `pid:PID`.
+//! [`Netns`]: a way into a network namespace (a path to open and a name for messages), and
+//! the only `setns` calls: a thread ([`Netns::run`]), a child before `exec`
+//! ([`Netns::spawn_in`]) or a process that exists only to serve inside one namespace
+//! ([`Netns::enter_process`]). A `Netns` is not an identity: the path may not exist yet (a
+//! lab's namespace before `create`), or lead elsewhere later; [`super::NsRef`] is the
+//! identity, taken when it is opened.
 
 use std::{
     fs::File,
@@ -93,7 +85,7 @@ impl Netns {
         let f = self.open()?;
         f.metadata()
             .map(|m| m.ino())
-            .map_err(|e| self.err(format!("cannot stat {}: {e}", self.path.display())))
+            .map_err(|e| self.os_err(format!("cannot stat {}", self.path.display()), e))
     }
 
     /// Opens the namespace file, checking that it is a network namespace. Anything else
@@ -114,7 +106,7 @@ impl Netns {
                     self.path.display()
                 ))
             } else {
-                self.err(format!("cannot open {}: {e}", self.path.display()))
+                self.os_err(format!("cannot open {}", self.path.display()), e)
             }
         })?;
         // SAFETY: ioctl on an fd we own; NS_GET_NSTYPE takes no argument.
@@ -147,7 +139,7 @@ impl Netns {
                 "already exists; pick another name or prefix",
             ));
         }
-        netns_rs::NetNs::new(name).map_err(|e| ns.err(format!("create: {e}")))?;
+        netns_rs::NetNs::new(name).map_err(|e| ns.err_from("create", e))?;
         log::debug!("created netns {name}");
         Ok(ns)
     }
@@ -170,7 +162,7 @@ impl Netns {
             let e = std::io::Error::last_os_error();
             // EINVAL: not a mount point (a creation killed before it mounted); ENOENT: gone.
             if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOENT)) {
-                return Err(self.err(format!("unmount {}: {e}", self.path.display())));
+                return Err(self.os_err(format!("unmount {}", self.path.display()), e));
             }
         }
         match std::fs::remove_file(&self.path) {
@@ -198,7 +190,7 @@ impl Netns {
             s.spawn(move || {
                 // SAFETY: plain syscall on a valid fd; affects only this thread.
                 if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    return Err(Error::last_os("setns", self.name.clone()));
+                    return Err(self.os_err("setns".into(), std::io::Error::last_os_error()));
                 }
                 f()
             })
@@ -249,7 +241,7 @@ impl Netns {
         let f = self.open()?;
         // SAFETY: setns on a valid namespace fd; the caller is still single-threaded.
         if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(Error::last_os("setns", self.name.clone()));
+            return Err(self.os_err("setns".into(), std::io::Error::last_os_error()));
         }
         Ok(())
     }
@@ -276,6 +268,29 @@ impl Netns {
         Error::Netns {
             name: self.name.clone(),
             message,
+            source: None,
+        }
+    }
+
+    /// `message` failed with `source` (its errno kept as the source).
+    fn err_from(&self, message: &str, source: impl Into<crate::error::BoxError>) -> Error {
+        Error::Netns {
+            name: self.name.clone(),
+            message: message.to_string(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// An OS error on the namespace file: EACCES or EPERM mean missing privileges (a
+    /// namespace of another user's process, `setns` or `umount` without CAP_SYS_ADMIN), said
+    /// as such; anything else keeps its errno as the source.
+    fn os_err(&self, message: String, e: std::io::Error) -> Error {
+        match e.raw_os_error() {
+            Some(libc::EACCES) | Some(libc::EPERM) => Error::NeedsRoot {
+                what: format!("network namespace {}: {message}", self.name),
+                source: Some(e.into()),
+            },
+            _ => self.err_from(&message, e),
         }
     }
 }
@@ -313,89 +328,10 @@ pub fn list_named() -> Vec<String> {
     v
 }
 
-/// A namespace this process can open, found by [`all`].
-#[derive(Debug, Clone)]
-pub struct NsInfo {
-    /// Its inode (identity).
-    pub inode: u64,
-    /// How to open it: `/run/netns/NAME` (named) or `/proc/PID/ns/net` (named `pid:PID`).
-    pub netns: Netns,
-    /// For unnamed namespaces, the command of the lowest PID in it.
-    pub comm: Option<String>,
-}
-
-impl NsInfo {
-    /// The name, with the command for unnamed namespaces: `pid:22336 (systemd-nspawn)`.
-    pub fn label(&self) -> String {
-        match &self.comm {
-            Some(c) => format!("{} ({c})", self.netns.name),
-            None => self.netns.name.clone(),
-        }
-    }
-}
-
-/// Every network namespace reachable through /run/netns and /proc/*/ns/net, deduplicated by
-/// inode. Named namespaces come first and win (their names are what users type); among
-/// unnamed ones the lowest PID names it.
-pub fn all() -> Vec<NsInfo> {
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for name in list_named() {
-        let ns = Netns::named(&name);
-        if let Ok(m) = std::fs::metadata(&ns.path) {
-            if seen.insert(m.ino()) {
-                out.push(NsInfo {
-                    inode: m.ino(),
-                    netns: ns,
-                    comm: None,
-                });
-            }
-        }
-    }
-    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    pids.sort_unstable();
-    for pid in pids {
-        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
-        let Ok(m) = std::fs::metadata(&path) else {
-            continue;
-        };
-        if seen.insert(m.ino()) {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            out.push(NsInfo {
-                inode: m.ino(),
-                netns: Netns {
-                    name: format!("pid:{pid}"),
-                    path,
-                },
-                comm: Some(comm.trim().to_string()),
-            });
-        }
-    }
-    log::debug!("{} namespaces ({NETNS_RUN_DIR} and /proc)", out.len());
-    out
-}
-
-/// Whether a namespace with this inode still exists anywhere we can see.
-pub fn alive(inode: u64) -> bool {
-    all().iter().any(|c| c.inode == inode)
-}
-
-/// The namespace with this inode, if we can reach it.
-pub fn by_inode(inode: u64) -> Option<Netns> {
-    all()
-        .into_iter()
-        .find(|c| c.inode == inode)
-        .map(|c| c.netns)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netns::all;
 
     #[test]
     fn not_a_network_namespace_is_named() {
@@ -423,6 +359,32 @@ mod tests {
                 "{arg:?}: {m}"
             );
         }
+    }
+
+    /// A permission refusal on the namespace file is "needs root" and keeps its errno; any
+    /// other OS error keeps its errno as the source of the namespace error.
+    #[test]
+    fn os_errors_keep_their_errno() {
+        let ns = Netns::named("x");
+        let e = ns.os_err("cannot open /run/netns/x".into(), io(libc::EACCES));
+        assert!(matches!(e, Error::NeedsRoot { .. }), "{e}");
+        assert_eq!(e.errno(), Some(libc::EACCES));
+        assert!(
+            crate::error::chain(&e)
+                .starts_with("network namespace x: cannot open /run/netns/x needs root (CAP_BPF"),
+            "{}",
+            crate::error::chain(&e)
+        );
+        let e = ns.os_err("setns".into(), io(libc::EPERM));
+        assert!(matches!(e, Error::NeedsRoot { .. }), "{e}");
+        let e = ns.os_err("cannot stat /run/netns/x".into(), io(libc::EIO));
+        assert!(matches!(e, Error::Netns { .. }), "{e}");
+        assert_eq!(e.errno(), Some(libc::EIO));
+        assert!(crate::error::chain(&e).ends_with("Input/output error (os error 5)"));
+    }
+
+    fn io(errno: i32) -> std::io::Error {
+        std::io::Error::from_raw_os_error(errno)
     }
 
     #[test]

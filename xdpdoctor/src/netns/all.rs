@@ -1,0 +1,88 @@
+//! The one enumerator of every network namespace this process can open ([`all`]): named ones
+//! (`/run/netns`, what users type) first, then unnamed ones reached through `/proc/PID/ns/net`
+//! (containers), named `pid:PID`; and finding one again by inode.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use super::handle::{list_named, Netns, NETNS_RUN_DIR};
+
+/// A namespace this process can open, found by [`all`].
+#[derive(Debug, Clone)]
+pub struct NsInfo {
+    /// Its inode (identity).
+    pub inode: u64,
+    /// How to open it: `/run/netns/NAME` (named) or `/proc/PID/ns/net` (named `pid:PID`).
+    pub netns: Netns,
+    /// For unnamed namespaces, the command of the lowest PID in it.
+    pub comm: Option<String>,
+}
+
+impl NsInfo {
+    /// The name, with the command for unnamed namespaces: `pid:22336 (systemd-nspawn)`.
+    pub fn label(&self) -> String {
+        match &self.comm {
+            Some(c) => format!("{} ({c})", self.netns.name),
+            None => self.netns.name.clone(),
+        }
+    }
+}
+
+/// Every network namespace reachable through /run/netns and /proc/*/ns/net, deduplicated by
+/// inode. Named namespaces come first and win (their names are what users type); among
+/// unnamed ones the lowest PID names it.
+pub fn all() -> Vec<NsInfo> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for name in list_named() {
+        let ns = Netns::named(&name);
+        if let Ok(m) = std::fs::metadata(&ns.path) {
+            if seen.insert(m.ino()) {
+                out.push(NsInfo {
+                    inode: m.ino(),
+                    netns: ns,
+                    comm: None,
+                });
+            }
+        }
+    }
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    pids.sort_unstable();
+    for pid in pids {
+        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let Ok(m) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if seen.insert(m.ino()) {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            out.push(NsInfo {
+                inode: m.ino(),
+                netns: Netns {
+                    name: format!("pid:{pid}"),
+                    path,
+                },
+                comm: Some(comm.trim().to_string()),
+            });
+        }
+    }
+    log::debug!("{} namespaces ({NETNS_RUN_DIR} and /proc)", out.len());
+    out
+}
+
+/// Whether a namespace with this inode still exists anywhere we can see.
+pub fn alive(inode: u64) -> bool {
+    all().iter().any(|c| c.inode == inode)
+}
+
+/// The namespace with this inode, if we can reach it.
+pub fn by_inode(inode: u64) -> Option<Netns> {
+    all()
+        .into_iter()
+        .find(|c| c.inode == inode)
+        .map(|c| c.netns)
+}

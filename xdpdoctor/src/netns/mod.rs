@@ -1,0 +1,28 @@
+//! Network namespaces: naming, finding, creation, removal, identity, and running work inside
+//! one.
+//!
+//! Work in another namespace runs on a dedicated OS thread that calls `setns(2)` and exits when
+//! the work is done, so no other thread (and never a tokio worker) changes namespace. Sockets
+//! opened on that thread (netlink, ethtool ioctl, pcap, bpf map updates that resolve ifindexes)
+//! belong to that namespace. Async netlink work gets its own current-thread runtime on that
+//! thread (`Netns::block_on`). `handle.rs` is the only place that calls `setns`.
+//!
+//! Two types, for two jobs:
+//! - [`Netns`] (`handle.rs`) is a *way in*: a path to open and a name for messages, what a
+//!   `--netns` argument or a lab's node becomes before anything is opened.
+//! - [`NsRef`] (`ns_ref.rs`) is *which one*: the identity of a namespace that was opened
+//!   (today its nsfs inode), with its name and path, serializable. Findings, fixes, journals
+//!   and snapshots name namespaces with it, and [`NsRef::open`] finds it again even when its
+//!   path no longer leads there.
+//!
+//! `Netns::current()` is the namespace the process runs in, so commands started under
+//! `nsenter --net=/run/netns/NAME` work without `--netns`. [`all`] enumerates every namespace
+//! this process can open.
+
+mod all;
+mod handle;
+mod ns_ref;
+
+pub use all::{alive, all, by_inode, NsInfo};
+pub use handle::{list_named, Netns, NETNS_RUN_DIR};
+pub use ns_ref::NsRef;
