@@ -15,6 +15,7 @@ pub mod cancel;
 pub mod error;
 pub mod model;
 pub mod progress;
+pub mod runtime;
 pub mod state;
 
 // Talking to the kernel.

@@ -57,11 +57,14 @@ impl Serialize for Subject {
 }
 
 impl std::fmt::Display for Subject {
+    /// `NAMESPACE/INTERFACE`, and for a container the process it was reached through:
+    /// `docker:web1/eth0 (pid 2236)`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.interface {
-            Some(i) => write!(f, "{}/{}", self.netns.name, i),
-            None => f.write_str(&self.netns.name),
+            Some(i) => write!(f, "{}/{}", self.netns.name, i)?,
+            None => f.write_str(&self.netns.name)?,
         }
+        f.write_str(&self.netns.pid_suffix())
     }
 }
 

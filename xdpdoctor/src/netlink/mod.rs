@@ -1,6 +1,7 @@
 //! Talking to the kernel's networking configuration: rtnetlink (links, addresses, routes,
-//! neighbours, namespace ids), generic netlink (`netdev` family: xdp_features), nf_tables
-//! (an IPv4 NAT table), the ethtool ioctl (offload features), and sysctls. Every function
+//! neighbours, bridge fdb, namespace ids), generic netlink (`netdev` family: xdp_features),
+//! nf_tables (read the ruleset, evaluate a flow, write a NAT table or an accept rule), the
+//! ethtool ioctl (offload features), and sysctls. Every function
 //! acts on the namespace of the calling thread: call them inside `Netns::run` /
 //! `Netns::block_on`.
 

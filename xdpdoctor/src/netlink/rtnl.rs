@@ -13,6 +13,7 @@ use futures::{Stream, TryStreamExt};
 use rtnetlink::packet_route::{
     link::LinkMessage,
     neighbour::{NeighbourAddress, NeighbourAttribute},
+    AddressFamily,
 };
 use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
@@ -27,7 +28,7 @@ mod types;
 
 use parse::{fmt_mac, own_ipv4, to_addr, to_link, to_route};
 pub use types::{
-    Addr, Link, LinkKind, Neighbour, NudState, Route, RouteKind, XdpAttachment, XdpMode,
+    Addr, FdbEntry, Link, LinkKind, Neighbour, NudState, Route, RouteKind, XdpAttachment, XdpMode,
 };
 
 /// A route-netlink connection in the calling thread's namespace.
@@ -238,6 +239,43 @@ impl Rtnl {
                     mac,
                     state,
                     valid: state.is_valid(),
+                })
+            })
+            .collect())
+    }
+
+    /// The forwarding databases of every bridge in the namespace (`bridge fdb show`): the
+    /// learned and static MAC -> port entries; entries of ports without a bridge (a plain
+    /// device's own multicast list) are left out.
+    pub async fn fdb(&self) -> Result<Vec<FdbEntry>> {
+        let msgs: Vec<_> = self
+            .handle
+            .neighbours()
+            .get()
+            .set_address_family(AddressFamily::Bridge)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(nl("dump bridge fdb", "namespace"))?;
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| {
+                let mut mac = None;
+                let mut bridge = None;
+                for a in &m.attributes {
+                    match a {
+                        NeighbourAttribute::LinkLayerAddress(b) if b.len() == 6 => {
+                            mac = Some(fmt_mac(b))
+                        }
+                        NeighbourAttribute::Controller(i) => bridge = Some(*i),
+                        _ => {}
+                    }
+                }
+                Some(FdbEntry {
+                    bridge: bridge?,
+                    port: m.header.ifindex,
+                    mac: mac?,
+                    local: NudState::from(m.header.state) == NudState::Permanent,
                 })
             })
             .collect())

@@ -1,11 +1,14 @@
 //! The one enumerator of every network namespace this process can open ([`all`]): named ones
 //! (`/run/netns`, what users type) first, then unnamed ones reached through `/proc/PID/ns/net`
-//! (containers), named `pid:PID`; and finding one again by inode.
+//! (containers), named after what people call them: `host` for the namespace of PID 1, the
+//! container's name as its runtime gives it (`docker:web1`, through `crate::runtime`), else
+//! `pid:PID`; and finding one again by inode.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use super::handle::{list_named, Netns, NETNS_RUN_DIR};
+use super::names::{host_inode, pid_suffix, unnamed};
 
 /// A namespace this process can open, found by [`all`].
 #[derive(Debug, Clone)]
@@ -14,16 +17,21 @@ pub struct NsInfo {
     pub inode: u64,
     /// How to open it: `/run/netns/NAME` (named) or `/proc/PID/ns/net` (named `pid:PID`).
     pub netns: Netns,
-    /// For unnamed namespaces, the command of the lowest PID in it.
+    /// For unnamed namespaces named `pid:PID`, the command of that process.
     pub comm: Option<String>,
 }
 
 impl NsInfo {
-    /// The name, with the command for unnamed namespaces: `pid:22336 (systemd-nspawn)`.
+    /// The name for people: `pid:22336 (systemd-nspawn)` with the command for a namespace
+    /// known only by a process, `docker:web1 (pid 2236)` for a container, else the name.
     pub fn label(&self) -> String {
         match &self.comm {
             Some(c) => format!("{} ({c})", self.netns.name),
-            None => self.netns.name.clone(),
+            None => format!(
+                "{}{}",
+                self.netns.name,
+                pid_suffix(&self.netns.name, &self.netns.path.to_string_lossy())
+            ),
         }
     }
 }
@@ -53,20 +61,18 @@ pub fn all() -> Vec<NsInfo> {
         })
         .unwrap_or_default();
     pids.sort_unstable();
+    let host = host_inode();
     for pid in pids {
         let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
         let Ok(m) = std::fs::metadata(&path) else {
             continue;
         };
         if seen.insert(m.ino()) {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let (name, comm) = unnamed(pid, m.ino(), host);
             out.push(NsInfo {
                 inode: m.ino(),
-                netns: Netns {
-                    name: format!("pid:{pid}"),
-                    path,
-                },
-                comm: Some(comm.trim().to_string()),
+                netns: Netns { name, path },
+                comm,
             });
         }
     }

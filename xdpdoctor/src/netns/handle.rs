@@ -32,7 +32,8 @@ pub struct Netns {
 
 impl Netns {
     /// The namespace this process started in, named after its /run/netns entry if it has one
-    /// (so a command started under `nsenter --net=/run/netns/NAME` reports NAME).
+    /// (so a command started under `nsenter --net=/run/netns/NAME` reports NAME), else `host`
+    /// when it is PID 1's, else the container it is in (`docker:web1`) or `pid:PID`.
     pub fn current() -> Self {
         let path = PathBuf::from("/proc/self/ns/net");
         let ino = std::fs::metadata(&path).map(|m| m.ino()).ok();
@@ -45,7 +46,15 @@ impl Netns {
                         == Some(ino)
                 })
             })
-            .unwrap_or_else(|| "(current)".into());
+            .unwrap_or_else(|| match ino {
+                Some(i) if Some(i) == super::names::host_inode() => super::names::HOST.to_string(),
+                _ => {
+                    let pid = std::process::id();
+                    crate::runtime::container_of_pid(pid)
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| format!("pid:{pid}"))
+                }
+            });
         Netns { name, path }
     }
 

@@ -21,8 +21,10 @@
 
 mod all;
 mod handle;
+mod names;
 mod ns_ref;
 
 pub use all::{alive, all, by_inode, NsInfo};
 pub use handle::{list_named, Netns, NETNS_RUN_DIR};
+pub use names::{host_inode, HOST};
 pub use ns_ref::NsRef;

@@ -86,6 +86,23 @@ impl NsRef {
     pub fn cli_arg(&self) -> &str {
         self.ip_netns_name().unwrap_or(&self.path)
     }
+
+    /// The process it was reached through (`/proc/PID/ns/net`), if any.
+    pub fn pid(&self) -> Option<u32> {
+        super::names::pid_of_path(&self.path)
+    }
+
+    /// The suffix that says which process a container's namespace was reached through,
+    /// ` (pid 2236)`; empty for named namespaces, `host` and `pid:N` (which say it already).
+    pub fn pid_suffix(&self) -> String {
+        super::names::pid_suffix(&self.name, &self.path)
+    }
+
+    /// How people read it: the name, and for a container the process it was reached
+    /// through: `lab-vm`, `host`, `docker:web1 (pid 2236)`.
+    pub fn label(&self) -> String {
+        format!("{}{}", self.name, self.pid_suffix())
+    }
 }
 
 impl From<&NsInfo> for NsRef {
@@ -101,8 +118,9 @@ impl From<&NsInfo> for NsRef {
 }
 
 impl std::fmt::Display for NsRef {
+    /// [`NsRef::label`].
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.name)
+        f.write_str(&self.label())
     }
 }
 
@@ -141,5 +159,14 @@ mod tests {
             pid.shell("ip link set eth0 up"),
             "nsenter --net=/proc/22336/ns/net ip link set eth0 up"
         );
+        assert_eq!(
+            (pid.pid(), pid.label().as_str()),
+            (Some(22336), "pid:22336")
+        );
+        let web = ns("docker:web1", "/proc/2236/ns/net");
+        assert_eq!(web.label(), "docker:web1 (pid 2236)");
+        assert_eq!(web.to_string(), "docker:web1 (pid 2236)");
+        assert_eq!(named.label(), "lab-vm");
+        assert_eq!(ns("host", "/proc/1/ns/net").label(), "host");
     }
 }

@@ -106,6 +106,7 @@ pub(super) fn to_link(m: LinkMessage) -> Link {
         xdp: None,
         peer_ifindex: None,
         link_netnsid: None,
+        master: None,
     };
     for a in m.attributes {
         match a {
@@ -114,6 +115,7 @@ pub(super) fn to_link(m: LinkMessage) -> Link {
             LinkAttribute::Address(b) => l.mac = fmt_mac(&b),
             LinkAttribute::Link(i) => l.peer_ifindex = Some(i),
             LinkAttribute::LinkNetNsId(i) => l.link_netnsid = Some(i),
+            LinkAttribute::Controller(i) if i != 0 => l.master = Some(i),
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {
                     if let LinkInfo::Kind(k) = i {

@@ -77,6 +77,25 @@ pub struct Link {
     pub peer_ifindex: Option<u32>,
     /// IFLA_LINK_NETNSID: the peer's namespace id, relative to the asking namespace.
     pub link_netnsid: Option<i32>,
+    /// IFLA_MASTER: the device this one is enslaved to (a bridge port's bridge, a bond's
+    /// member's bond); None for a link without one.
+    #[serde(default)]
+    pub master: Option<u32>,
+}
+
+/// One entry of a bridge's forwarding database (`bridge fdb`): which port a MAC address was
+/// learned on (or set on by hand).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FdbEntry {
+    /// The bridge (NDA_MASTER).
+    pub bridge: u32,
+    /// The port the address is behind (the entry's ifindex).
+    pub port: u32,
+    /// The MAC address, `aa:bb:cc:dd:ee:ff`.
+    pub mac: String,
+    /// Whether it is one of the bridge's own addresses (`permanent`: the port's own MAC),
+    /// not a learned one.
+    pub local: bool,
 }
 
 /// An IPv4 address on an interface.
