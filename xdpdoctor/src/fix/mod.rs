@@ -18,9 +18,11 @@
 // The fixes, one per kind of action; `fix_for` below is their registry.
 mod address;
 mod devmap;
+mod devmap_remove;
 mod forwarder_csum;
 mod forwarding;
 mod gro;
+mod netfilter_accept;
 mod retarget;
 mod snat;
 mod tx_csum;
@@ -56,6 +58,8 @@ fn fix_for(a: &Action) -> &dyn Journaled {
         Action::SetForwarding(s) => s,
         Action::AddAddress(s) => s,
         Action::DevmapAdd(s) => s,
+        Action::DevmapRemove(s) => s,
+        Action::NetfilterAccept(s) => s,
         Action::SnatAdd(s) => s,
         Action::RetargetEntry(s) => s,
         Action::SetForwarderFullCsum(s) => s,

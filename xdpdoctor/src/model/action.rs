@@ -37,6 +37,10 @@ pub enum Action {
     AddAddress(AddAddress),
     /// `fix/devmap.rs`
     DevmapAdd(DevmapAdd),
+    /// `fix/devmap_remove.rs`
+    DevmapRemove(DevmapRemove),
+    /// `fix/netfilter_accept.rs`
+    NetfilterAccept(NetfilterAccept),
     /// `fix/snat.rs`
     SnatAdd(SnatAdd),
     /// `fix/retarget.rs`
@@ -56,6 +60,8 @@ impl Action {
             Action::SetForwarding(a) => ("set-forwarding", &a.netns),
             Action::AddAddress(a) => ("add-address", &a.netns),
             Action::DevmapAdd(a) => ("devmap-add", &a.netns),
+            Action::DevmapRemove(a) => ("devmap-remove", &a.netns),
+            Action::NetfilterAccept(a) => ("netfilter-accept", &a.netns),
             Action::SnatAdd(a) => ("snat-add", &a.netns),
             Action::RetargetEntry(a) => ("retarget-entry", &a.netns),
             Action::SetForwarderFullCsum(a) => ("forwarder-full-csum", &a.netns),
@@ -137,6 +143,43 @@ pub struct DevmapAdd {
     pub interface: String,
     /// Its ifindex in the forwarder's namespace.
     pub ifindex: u32,
+}
+
+/// Take an interface out of the forwarder's devmap: packets whose FIB egress it is are then
+/// passed to the stack (translated) instead of redirected to a device that cannot take them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevmapRemove {
+    /// The forwarder's namespace.
+    pub netns: NsRef,
+    /// The interface, for people.
+    pub interface: String,
+    /// Its ifindex in the forwarder's namespace.
+    pub ifindex: u32,
+}
+
+/// Insert `iifname IIF ip daddr DADDR tcp dport DPORT accept` first in an nf_tables chain,
+/// marked by `comment` (revert deletes the rules of that chain with exactly that comment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetfilterAccept {
+    /// The namespace of the ruleset.
+    pub netns: NsRef,
+    /// `ip` or `inet`.
+    pub family: String,
+    /// The table.
+    pub table: String,
+    /// The chain (Docker's `DOCKER-USER` where Docker is present).
+    pub chain: String,
+    /// Where the flow arrives.
+    pub iifname: String,
+    /// The translated destination.
+    pub daddr: Ipv4Addr,
+    /// The translated TCP port.
+    pub dport: u16,
+    /// The comment that marks the rule as this fix's.
+    pub comment: String,
+    /// Written as iptables-nft writes rules (a table iptables manages, `ip filter`), so
+    /// `iptables-save` and Docker's iptables read it; else as nft writes them.
+    pub iptables: bool,
 }
 
 /// Add the reverse (SNAT) entry of a DNAT entry.

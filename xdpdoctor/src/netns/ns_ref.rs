@@ -72,8 +72,12 @@ impl NsRef {
     /// other tools, `nsenter --net=PATH ...` for namespaces that have no name (containers).
     ///
     /// `bpftool` always goes through `nsenter --net`: `ip netns exec` remounts /sys, which
-    /// hides bpffs and its pins.
+    /// hides bpffs and its pins. In the host's namespace (`host`) the command is printed as
+    /// it is: that is where a shell on the host runs it.
     pub fn shell(&self, cmd: &str) -> String {
+        if self.name == super::HOST {
+            return cmd.to_string();
+        }
         let bpftool = cmd.starts_with("bpftool ");
         match (self.ip_netns_name(), cmd.strip_prefix("ip ")) {
             (Some(name), Some(rest)) => format!("ip -n {name} {rest}"),
@@ -167,6 +171,10 @@ mod tests {
         assert_eq!(web.label(), "docker:web1 (pid 2236)");
         assert_eq!(web.to_string(), "docker:web1 (pid 2236)");
         assert_eq!(named.label(), "lab-vm");
+        assert_eq!(
+            ns("host", "/proc/self/ns/net").shell("iptables -L"),
+            "iptables -L"
+        );
         assert_eq!(ns("host", "/proc/1/ns/net").label(), "host");
     }
 }

@@ -209,7 +209,74 @@ pub struct PacketBytes {
     pub data: Vec<u8>,
 }
 
+/// The IPv4 5-tuple of a packet (ports 0 for protocols without them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Tuple {
+    /// Source address and port.
+    pub src: std::net::SocketAddrV4,
+    /// Destination address and port.
+    pub dst: std::net::SocketAddrV4,
+    /// IP protocol (6 TCP, 17 UDP).
+    pub protocol: u8,
+}
+
+impl std::fmt::Display for Tuple {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = match self.protocol {
+            6 => "TCP".to_string(),
+            17 => "UDP".to_string(),
+            n => format!("proto {n}"),
+        };
+        write!(f, "{} > {} {p}", self.src, self.dst)
+    }
+}
+
+/// A packet an skb probe saw dropped, by its tuple: where, why and how many (the evidence
+/// window keeps these for `kfree_skb`, so a drop can be matched to the flow it belongs to).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DroppedFlow {
+    /// Namespace of the device (0: unknown).
+    pub netns_inode: u64,
+    /// The device the packet was on.
+    pub ifindex: u32,
+    /// The drop reason number.
+    pub code: i32,
+    /// The drop reason's name (`NETFILTER_DROP`).
+    pub code_name: String,
+    /// The packet's tuple as it was when dropped (after any NAT done before).
+    pub tuple: Tuple,
+    /// Packets.
+    pub count: u64,
+}
+
 impl PacketBytes {
+    /// The IPv4 tuple, when the bytes hold an IPv4 header (and the ports, for TCP and UDP).
+    pub fn tuple(&self) -> Option<Tuple> {
+        let ip = match self.start {
+            PacketStart::Mac if self.data.get(12..14)? == [0x08, 0x00] => &self.data[14..],
+            PacketStart::Mac => return None,
+            PacketStart::Network => &self.data[..],
+        };
+        if ip.len() < 20 || ip[0] >> 4 != 4 {
+            return None;
+        }
+        let ihl = usize::from(ip[0] & 0x0f) * 4;
+        let addr = |o: usize| std::net::Ipv4Addr::new(ip[o], ip[o + 1], ip[o + 2], ip[o + 3]);
+        let l4 = ip.get(ihl..).unwrap_or(&[]);
+        let (sport, dport) = match ip[9] {
+            6 | 17 if l4.len() >= 4 => (
+                u16::from_be_bytes([l4[0], l4[1]]),
+                u16::from_be_bytes([l4[2], l4[3]]),
+            ),
+            _ => (0, 0),
+        };
+        Some(Tuple {
+            src: std::net::SocketAddrV4::new(addr(12), sport),
+            dst: std::net::SocketAddrV4::new(addr(16), dport),
+            protocol: ip[9],
+        })
+    }
+
     /// `IPv4 a.b.c.d:p > e.f.g.h:q TCP [S.]` (or without ports and flags for other
     /// protocols), when the bytes hold an IPv4 header; None otherwise.
     pub fn summary(&self) -> Option<String> {

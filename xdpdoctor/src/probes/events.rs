@@ -73,6 +73,11 @@ pub fn decode(e: &XdEvent, packet: &[u8], names: &Names, reasons: &DropReasons) 
     })
 }
 
+/// The packet bytes of a record (skb probes), when it has any.
+pub fn packet(e: &XdEvent, data: &[u8]) -> Option<PacketBytes> {
+    packet_bytes(e, data)
+}
+
 fn packet_bytes(e: &XdEvent, data: &[u8]) -> Option<PacketBytes> {
     let start = match e.pkt_start {
         abi::XD_PKT_MAC => PacketStart::Mac,

@@ -31,8 +31,8 @@ pub mod veth;
 pub mod xdp;
 
 pub use event::{
-    Aggregate, Attribution, Event, EventKind, Filter, PacketBytes, PacketStart, ProbeKind,
-    ProbeStatus,
+    Aggregate, Attribution, DroppedFlow, Event, EventKind, Filter, PacketBytes, PacketStart,
+    ProbeKind, ProbeStatus, Tuple,
 };
 pub use family::ProbeOptions;
 pub(crate) use family::{tracepoint_family, Family, RecordField, Variant};

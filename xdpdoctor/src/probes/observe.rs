@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Aggregate, Filter, ProbeOptions, ProbeSet, ProbeStatus};
+use super::{Aggregate, DroppedFlow, Filter, ProbeOptions, ProbeSet, ProbeStatus};
 use crate::Result;
 
 /// Result of [`observe`].
@@ -17,6 +17,8 @@ pub struct Observation {
     pub aggregates: Vec<Aggregate>,
     /// Events the ring buffer had no room for (the counts include them).
     pub lost: u64,
+    /// The packets `kfree_skb` saw dropped, by tuple (those the ring buffer delivered).
+    pub dropped_flows: Vec<DroppedFlow>,
 }
 
 /// Attaches every probe possible, waits `window` (returns early with `Error::Interrupted` on
@@ -41,14 +43,18 @@ pub fn observe_ready(
     if let Some(r) = ready {
         let _ = r.send(());
     }
+    let mut dropped_flows = Vec::new();
     while let Some(left) = window.left() {
-        // Drain the ring so it never fills; counts are kept in the kernel either way.
-        set.drain_raw(left.min(Duration::from_millis(50)))?;
+        // Drain the ring so it never fills (counts are kept in the kernel either way),
+        // keeping the tuples of dropped packets.
+        set.drain_flows(left.min(Duration::from_millis(50)), &mut dropped_flows)?;
     }
+    set.drain_flows(Duration::ZERO, &mut dropped_flows)?;
     crate::cancel::check()?;
     Ok(Observation {
         probes: set.report(),
         aggregates: set.aggregates()?,
         lost: set.lost(),
+        dropped_flows,
     })
 }

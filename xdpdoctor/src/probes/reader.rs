@@ -14,7 +14,12 @@ use super::attribute::{self, ProgOwners};
 use super::decode::Names;
 use super::tracefs::DropReasons;
 use super::Attribution;
-use super::{events, Aggregate, Event, Filter, ProbeKind, ProbeOptions, ProbeStatus};
+use super::{
+    events, Aggregate, DroppedFlow, Event, EventKind, Filter, ProbeKind, ProbeOptions, ProbeStatus,
+};
+
+/// Distinct dropped flows a window keeps.
+pub const MAX_FLOWS: usize = 256;
 use crate::bpf::object;
 use crate::bpf::probes_abi::{self as abi, XdAggKey, XdEvent};
 use crate::bpf::tracing::TracingLink;
@@ -126,9 +131,42 @@ impl ProbeSet {
             .collect())
     }
 
-    /// Drains the ring buffer without decoding (counts live in the kernel anyway).
-    pub(super) fn drain_raw(&mut self, timeout: Duration) -> Result<usize> {
-        self.read_raw(timeout).map(|v| v.len())
+    /// Drains the ring buffer (counts live in the kernel anyway), keeping the tuples of the
+    /// packets `kfree_skb` saw dropped (at most [`MAX_FLOWS`] distinct ones; the rest are
+    /// only counted in the kernel).
+    pub(super) fn drain_flows(
+        &mut self,
+        timeout: Duration,
+        flows: &mut Vec<DroppedFlow>,
+    ) -> Result<usize> {
+        let raw = self.read_raw(timeout)?;
+        for (e, bytes) in &raw {
+            if EventKind::from_abi(e.kind) != Some(EventKind::KfreeSkb) {
+                continue;
+            }
+            let Some(tuple) = events::packet(e, bytes).and_then(|p| p.tuple()) else {
+                continue;
+            };
+            let same = |f: &DroppedFlow| {
+                f.netns_inode == e.netns
+                    && f.ifindex == e.ifindex
+                    && f.code == e.code
+                    && f.tuple == tuple
+            };
+            match flows.iter().position(same) {
+                Some(i) => flows[i].count += 1,
+                None if flows.len() < MAX_FLOWS => flows.push(DroppedFlow {
+                    netns_inode: e.netns,
+                    ifindex: e.ifindex,
+                    code: e.code,
+                    code_name: events::code_name(EventKind::KfreeSkb, e.code, &self.reasons),
+                    tuple,
+                    count: 1,
+                }),
+                None => {}
+            }
+        }
+        Ok(raw.len())
     }
 
     /// Records as (event, the packet bytes that followed it).
@@ -177,7 +215,7 @@ impl ProbeSet {
         let mut v = Vec::new();
         for r in self.counts.iter() {
             let (k, per_cpu) = r.map_err(|e| Error::bpf("iterate", abi::MAP_COUNTS, e))?;
-            let Some(kind) = super::EventKind::from_abi(k.kind) else {
+            let Some(kind) = EventKind::from_abi(k.kind) else {
                 continue;
             };
             v.push(Aggregate {

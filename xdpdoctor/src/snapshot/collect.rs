@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use super::{Iface, NatInfo, NatSource, NsState, PeerRef, Snapshot, SNAPSHOT_VERSION};
 use crate::forwarder::{self, Deployment, ForwarderConfig, ForwarderStatus};
 use crate::netlink::rtnl::{LinkKind, Rtnl};
-use crate::netlink::{ethtool, nsid, sockets, sysctl, xdp_features::Netdev};
+use crate::netlink::{ethtool, nftables, nsid, sockets, sysctl, xdp_features::Netdev};
 use crate::netns::{self, Netns, NsInfo, NsRef};
 use crate::xdp::{self, Owner, XdpView};
 use crate::{state, Error, Result};
@@ -33,7 +33,7 @@ pub fn take(ns: &Netns, hint: Option<&NatHint>) -> Result<Snapshot> {
         None => None,
     };
     let cands = netns::all();
-    let (home, supported) = collect_ns(ns, id, &cands)?;
+    let (home, supported) = collect_ns(ns, id, &cands, true)?;
     let links: Vec<_> = home.interfaces.iter().map(|i| i.link.clone()).collect();
     let mut xdp = xdp::discover(&links);
     if xdp.is_empty() && ours.is_none() {
@@ -64,7 +64,7 @@ pub fn take(ns: &Netns, hint: Option<&NatHint>) -> Result<Snapshot> {
     peer_cands.sort_by_key(|c| c.inode != inode);
     let mut namespaces = vec![home];
     for pns in peers.into_values() {
-        match collect_ns(&pns.netns, NsRef::from(pns), &peer_cands) {
+        match collect_ns(&pns.netns, NsRef::from(pns), &peer_cands, false) {
             Ok((s, _)) => namespaces.push(s),
             Err(e) => log::warn!("peer namespace {}: {e}", pns.netns),
         }
@@ -171,8 +171,9 @@ fn flag(v: Option<String>) -> Option<bool> {
     v.map(|s| s.trim() != "0")
 }
 
-/// Reads one namespace. Returns its state and whether xdp_features could be read.
-fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo]) -> Result<(NsState, bool)> {
+/// Reads one namespace (with its nf_tables ruleset when `netfilter`). Returns its state and
+/// whether xdp_features could be read.
+fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo], netfilter: bool) -> Result<(NsState, bool)> {
     let cands = cands.to_vec();
     let (name, inode) = (id.name.clone(), id.inode);
     ns.block_on(|| async move {
@@ -181,6 +182,11 @@ fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo]) -> Result<(NsState, bool)
         let addresses = rt.addresses().await?;
         let routes = rt.routes().await?;
         let neighbours = rt.neighbours().await?;
+        let fdb = rt
+            .fdb()
+            .await
+            .inspect_err(|e| log::debug!("bridge fdb in {name}: {e}"))
+            .unwrap_or_default();
         let wanted: std::collections::HashSet<i32> =
             links.iter().filter_map(|l| l.link_netnsid).collect();
         let ids = nsid::nsid_map(rt.handle(), &cands, &wanted).await;
@@ -229,6 +235,13 @@ fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo]) -> Result<(NsState, bool)
         let tcp_listen = sockets::listening()
             .inspect_err(|e| log::debug!("listening sockets in {name}: {e}"))
             .ok();
+        let netfilter = if netfilter {
+            nftables::read()
+                .inspect_err(|e| log::warn!("nftables ruleset of {name}: {e}"))
+                .ok()
+        } else {
+            None
+        };
         Ok((
             NsState {
                 ns: id,
@@ -238,6 +251,8 @@ fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo]) -> Result<(NsState, bool)
                 routes,
                 neighbours,
                 tcp_listen,
+                fdb,
+                netfilter,
             },
             supported,
         ))

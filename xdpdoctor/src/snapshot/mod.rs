@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::bpf::forwarder_abi::Counter;
 use crate::forwarder::{Entry, ForwarderStatus, Role};
-use crate::netlink::rtnl::{Addr, Link, LinkKind, Neighbour, Route};
+use crate::netlink::nftables::Ruleset;
+use crate::netlink::rtnl::{Addr, FdbEntry, Link, LinkKind, Neighbour, Route};
 use crate::netlink::sockets::Listener;
 use crate::netlink::xdp_features::XdpFeatures;
 use crate::netns::NsRef;
@@ -122,6 +123,15 @@ pub struct NsState {
     /// they could not be read.
     #[serde(default)]
     pub tcp_listen: Option<Vec<Listener>>,
+    /// The forwarding databases of its bridges (MAC -> port): which container behind a
+    /// bridge an address reaches.
+    #[serde(default)]
+    pub fdb: Vec<FdbEntry>,
+    /// Its nf_tables ruleset (iptables-nft's included), read in the diagnosed namespace only
+    /// (where the programs pass packets to the stack); None elsewhere, or when it could not
+    /// be read.
+    #[serde(default)]
+    pub netfilter: Option<Ruleset>,
 }
 
 /// One interface with what the rules need.
@@ -168,6 +178,15 @@ impl Iface {
     /// Whether rtnetlink reports link kind `veth`.
     pub fn is_veth(&self) -> bool {
         self.link.kind == Some(LinkKind::Veth)
+    }
+    /// Whether it is a bridge.
+    pub fn is_bridge(&self) -> bool {
+        self.link.kind == Some(LinkKind::Bridge)
+    }
+    /// Whether it is enslaved to another device (a bridge port, a bond member): such a
+    /// device carries no address of its own; its master does.
+    pub fn is_enslaved(&self) -> bool {
+        self.link.master.is_some()
     }
     /// Whether an XDP program is attached, in any mode.
     pub fn has_xdp(&self) -> bool {
@@ -224,6 +243,18 @@ impl NsState {
             }
         }
         best
+    }
+    /// The ports of bridge `bridge`.
+    pub fn ports_of(&self, bridge: u32) -> impl Iterator<Item = &Iface> + '_ {
+        self.interfaces
+            .iter()
+            .filter(move |i| i.link.master == Some(bridge))
+    }
+    /// The valid neighbour entry of `addr` on `ifindex`, with its MAC.
+    pub fn neighbour(&self, ifindex: u32, addr: Ipv4Addr) -> Option<&Neighbour> {
+        self.neighbours
+            .iter()
+            .find(|n| n.ifindex == ifindex && n.addr == addr)
     }
     /// The interface holding `addr` as one of its addresses.
     pub fn owner_of(&self, addr: Ipv4Addr) -> Option<&Iface> {

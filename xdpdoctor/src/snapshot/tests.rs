@@ -32,6 +32,8 @@ fn ns(routes: Vec<Route>) -> NsState {
         routes,
         neighbours: Vec::new(),
         tcp_listen: None,
+        fdb: Vec::new(),
+        netfilter: None,
     }
 }
 
@@ -113,8 +115,18 @@ fn saved_snapshots_round_trip_unchanged() {
         include_str!("../../tests/fixtures/seed-healthy.json"),
     ] {
         let mut before: serde_json::Value = serde_json::from_str(text).unwrap();
-        // The fixtures predate a route's `kind`; it reads as `unicast`.
+        // The fixtures predate a route's `kind` (it reads as `unicast`), a link's `master`,
+        // the bridge fdb and the ruleset (they read as none).
         for ns in before["namespaces"].as_array_mut().unwrap() {
+            let o = ns.as_object_mut().unwrap();
+            o.entry("fdb").or_insert(serde_json::json!([]));
+            o.entry("netfilter").or_insert(serde_json::Value::Null);
+            for i in ns["interfaces"].as_array_mut().unwrap() {
+                i.as_object_mut()
+                    .unwrap()
+                    .entry("master")
+                    .or_insert(serde_json::Value::Null);
+            }
             for r in ns["routes"].as_array_mut().unwrap() {
                 r.as_object_mut()
                     .unwrap()

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bpf::forwarder_abi::Counter;
 use crate::capture::{CaptureStats, CapturedPacket, Keep};
-use crate::probes::{Attribution, EventKind};
+use crate::probes::{Attribution, DroppedFlow, EventKind};
 use crate::progress::Progress;
 
 pub use decisions::DecisionEvidence;
@@ -156,6 +156,10 @@ pub struct ProbeEvidence {
     /// targets in other namespaces), by inode.
     #[serde(default)]
     pub netns_names: Vec<(u64, String)>,
+    /// Packets `kfree_skb` saw dropped in the observed namespaces, by tuple (as the packet
+    /// was when dropped: after the program's NAT), reason and device.
+    #[serde(default)]
+    pub dropped_flows: Vec<DroppedFlow>,
 }
 
 impl ProbeEvidence {

@@ -71,7 +71,14 @@ pub fn observe(
                      to a namespace (not counted)"
                 );
             }
+            let dropped_flows = o
+                .dropped_flows
+                .into_iter()
+                .filter(|f| f.netns_inode != 0)
+                .filter(|f| netns_inodes.is_empty() || netns_inodes.contains(&f.netns_inode))
+                .collect();
             ProbeEvidence {
+                dropped_flows,
                 available: !active.is_empty(),
                 note,
                 active,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::Evidence;
 use crate::forwarder::{ForwarderStatus, Role};
+use crate::netlink::xdp_features::kinds::{xmit_of_kind, Xmit};
 use crate::probes::EventKind;
 use crate::snapshot::{Iface, NatPath, NsState, Snapshot, Target, TargetSource};
 
@@ -222,6 +223,31 @@ impl<'a> Ctx<'a> {
                 ""
             }
         ))
+    }
+}
+
+/// Why a device cannot take XDP frames redirected to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoXmit {
+    /// Its `xdp_features` (6.3+) lack `ndo-xmit`: the bits.
+    Features(u64),
+    /// Its kind has no `ndo_xdp_xmit` (older kernels: the table in
+    /// `netlink::xdp_features::kinds`).
+    Kind,
+}
+
+/// Whether `v`, which is not a veth, cannot take redirected XDP frames: its `xdp_features`
+/// say so (6.3+), or, where the kernel has none, its kind never can. None: it can, or it
+/// depends on its driver. A veth's case is its peer's (`veth-peer-no-xdp`), never this.
+pub fn cannot_take_frames(v: &Iface) -> Option<NoXmit> {
+    if v.is_veth() {
+        return None;
+    }
+    match (v.xdp_features, v.ndo_xmit()) {
+        (Some(bits), Some(false)) => Some(NoXmit::Features(bits)),
+        (Some(_), _) => None,
+        (None, _) => (xmit_of_kind(v.link.kind.as_ref(), v.name() == "lo") == Xmit::Never)
+            .then_some(NoXmit::Kind),
     }
 }
 

@@ -43,8 +43,12 @@ rule_ids! {
     InterfaceNoAddress = "interface-no-address",
     /// `fib_no_neighbor.rs`
     FibNoNeighbor = "fib-no-neighbor",
+    /// `netfilter_drop.rs`
+    NetfilterDrop = "netfilter-drop",
     /// `devmap_missing_target.rs`
     DevmapMissingTarget = "devmap-missing-target",
+    /// `redirect_target_no_xdp_xmit.rs`
+    RedirectTargetNoXdpXmit = "redirect-target-no-xdp-xmit",
     /// `redirect_target_other_netns.rs`
     RedirectTargetOtherNetns = "redirect-target-other-netns",
     /// `peer_link_down.rs`

@@ -45,7 +45,10 @@ fn behind<'a>(c: &Ctx<'a>, v: &'a Iface) -> Option<Behind<'a>> {
 
 fn check(c: &Ctx) -> Vec<Finding> {
     let home = c.home();
-    let unaddressed = |v: &Iface| v.is_veth() && home.addrs_of(v.index()).next().is_none();
+    // A bridge port (any enslaved device) never carries an address: its bridge does, and
+    // the route to the containers behind it leads out of the bridge.
+    let unaddressed =
+        |v: &Iface| v.is_veth() && !v.is_enslaved() && home.addrs_of(v.index()).next().is_none();
     // Candidates: the veths known NAT entries are meant to leave by; without entries, the
     // veths the programs redirect to whose container clearly expects a gateway here.
     let mut cands: Vec<&Iface> = Vec::new();

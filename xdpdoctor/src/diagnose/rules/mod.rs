@@ -19,8 +19,10 @@ mod nat_target_gone;
 mod nat_target_port_closed;
 mod nat_target_route_blocked;
 mod nat_target_stale;
+mod netfilter_drop;
 mod peer_link_down;
 mod redirect_errors;
+mod redirect_target_no_xdp_xmit;
 mod redirect_target_other_netns;
 mod veth_peer_no_xdp;
 mod veth_tx_csum_offload;
@@ -28,7 +30,7 @@ mod veth_tx_csum_offload;
 #[cfg(test)]
 mod tests;
 
-pub use ctx::{capitalized, Ctx};
+pub use ctx::{cannot_take_frames, capitalized, Ctx, NoXmit};
 pub use id::RuleId;
 pub use rule::{Kind, Rule};
 
@@ -40,7 +42,9 @@ pub const ALL: &[Rule] = &[
     nat_target_route_blocked::RULE,
     interface_no_address::RULE,
     fib_no_neighbor::RULE,
+    netfilter_drop::RULE,
     devmap_missing_target::RULE,
+    redirect_target_no_xdp_xmit::RULE,
     redirect_target_other_netns::RULE,
     peer_link_down::RULE,
     veth_peer_no_xdp::RULE,

@@ -29,12 +29,20 @@ fn check(c: &Ctx) -> Vec<Finding> {
         if pns.owner_of(to).is_some() {
             continue; // someone there holds it
         }
-        // The container's own addresses in the target's subnet (the router's side, the
-        // gateway, is not a candidate).
+        // The container's own addresses in the target's subnet: never the router's side (the
+        // gateway), an address another namespace holds too, or one another entry already
+        // sends its connections to (retargeting there would merge two services).
+        let others_hold = |a: std::net::Ipv4Addr| {
+            c.snap
+                .namespaces
+                .iter()
+                .any(|n| n.ns.inode != pns.ns.inode && n.owner_of(a).is_some())
+        };
         let fits: Vec<_> = pns
             .addrs_of(pif.index())
             .filter(|a| in_prefix(to, a.addr, a.prefix))
-            .filter(|a| home.owner_of(a.addr).is_none())
+            .filter(|a| home.owner_of(a.addr).is_none() && !others_hold(a.addr))
+            .filter(|a| !c.paths.iter().any(|q| *q.to.ip() == a.addr))
             .collect();
         let mut f = Finding::new(
             RULE.id,

@@ -25,6 +25,7 @@ use serde::{ser::SerializeStruct, Serialize, Serializer};
 use crate::{Error, Result};
 
 mod genl;
+pub mod kinds;
 #[cfg(test)]
 mod tests;
 
