@@ -121,7 +121,18 @@ pub fn run(c: &LabCommand, ns: &Netns) -> Result<i32> {
                 if let Some(c) = &st.forwarder_config {
                     println!("forwarder config: {}", c.display());
                 }
-                if let Some(f) = &st.forwarder_netns {
+                if let Some(d) = &st.docker {
+                    println!(
+                        "docker: network {} (bridge {}), containers {}{}",
+                        d.network,
+                        d.bridge,
+                        d.containers.join(" "),
+                        d.started_dockerd
+                            .map(|p| format!("; started dockerd (pid {p}), it keeps running"))
+                            .unwrap_or_default()
+                    );
+                    println!("try: xdpdoctor status   (the forwarder runs on the host)");
+                } else if let Some(f) = &st.forwarder_netns {
                     println!("try: xdpdoctor --netns {f} status");
                 }
             }

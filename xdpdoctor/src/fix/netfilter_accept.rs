@@ -1,8 +1,8 @@
-//! Fix for `netfilter-drop`: one accept rule for an entry's translated flow, first in the
-//! chain the finding names (Docker's `DOCKER-USER` where Docker is present), over nf_tables
-//! netlink (`netlink::nftables::AcceptRule`). The rule carries the fix's comment; revert
-//! deletes the rules of that chain with exactly that comment and nothing else, so the
-//! ruleset is what it was before, byte for byte (`nft list ruleset`, `iptables-save`).
+//! Fix for `netfilter-drop`: one accept rule per entry's translated flow, first in the chain
+//! the finding names (Docker's `DOCKER-USER` where Docker is present), over nf_tables netlink
+//! (`netlink::nftables::AcceptRule`). Each rule carries its comment; revert deletes the rules
+//! of that chain with exactly those comments and nothing else, so the ruleset is what it was
+//! before, byte for byte (`nft list ruleset`, `iptables-save`).
 
 use super::previous::Absent;
 use super::step::{Step, Undone};
@@ -12,22 +12,34 @@ use crate::netns::{Netns, NsRef};
 use crate::Result;
 
 impl NetfilterAccept {
-    /// The rule as the netlink layer writes it.
-    fn rule(&self) -> AcceptRule {
-        AcceptRule {
-            family: self.family.clone(),
-            table: self.table.clone(),
-            chain: self.chain.clone(),
-            iifname: self.iifname.clone(),
-            daddr: self.daddr,
-            dport: self.dport,
-            comment: self.comment.clone(),
-            style: if self.iptables {
-                Style::Iptables
-            } else {
-                Style::Nft
-            },
-        }
+    /// The rules as the netlink layer writes them, one per flow.
+    fn rules(&self) -> Vec<AcceptRule> {
+        self.flows
+            .iter()
+            .map(|f| AcceptRule {
+                family: self.family.clone(),
+                table: self.table.clone(),
+                chain: self.chain.clone(),
+                iifname: self.iifname.clone(),
+                daddr: f.daddr,
+                dport: f.dport,
+                comment: f.comment.clone(),
+                style: if self.iptables {
+                    Style::Iptables
+                } else {
+                    Style::Nft
+                },
+            })
+            .collect()
+    }
+
+    /// One shell command per rule, joined by `&&`.
+    fn commands(&self, each: impl Fn(&AcceptRule) -> String) -> String {
+        self.rules()
+            .iter()
+            .map(|r| self.netns.shell(&each(r)))
+            .collect::<Vec<_>>()
+            .join(" && ")
     }
 }
 
@@ -38,63 +50,82 @@ impl Step for NetfilterAccept {
         &self.netns
     }
 
-    /// `None` if the chain holds the rule already (a rule with its comment).
+    /// `None` if the chain holds every rule already (rules with their comments).
     fn observe(&self, ns: &Netns) -> Result<Option<Absent>> {
-        let r = self.rule();
-        let there = ns.run(move || r.handles())?;
-        Ok(there.is_empty().then_some(Absent::Absent))
+        let rules = self.rules();
+        let missing = ns.run(move || {
+            let mut n = 0;
+            for r in &rules {
+                if r.handles()?.is_empty() {
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })?;
+        Ok((missing > 0).then_some(Absent::Absent))
     }
 
+    /// Inserts the rules the chain does not hold yet.
     fn act(&self, ns: &Netns, _: &Absent) -> Result<()> {
-        let r = self.rule();
-        ns.run(move || r.insert())
+        let rules = self.rules();
+        ns.run(move || {
+            for r in &rules {
+                if r.handles()?.is_empty() {
+                    r.insert()?;
+                }
+            }
+            Ok(())
+        })
     }
 
-    /// Deletes the rules of the chain carrying the fix's comment.
+    /// Deletes the rules of the chain carrying the fix's comments.
     fn revert(&self, ns: &Netns, _: &Absent) -> Result<Undone> {
-        let r = self.rule();
-        let n = ns.run(move || r.delete())?;
+        let rules = self.rules();
+        let n = ns.run(move || {
+            let mut n = 0;
+            for r in &rules {
+                n += r.delete()?;
+            }
+            Ok(n)
+        })?;
+        let place = format!("{} {} {}", self.family, self.table, self.chain);
         Ok(if n == 0 {
-            Undone::skipped(format!(
-                "no rule with the comment {:?} in {} {} {}",
-                self.comment, self.family, self.table, self.chain
-            ))
+            Undone::skipped(format!("none of the fix's rules is in {place} any more"))
         } else {
-            Undone::done(format!(
-                "deleted {n} rule(s) with the comment {:?} from {} {} {}",
-                self.comment, self.family, self.table, self.chain
-            ))
+            Undone::done(format!("deleted {n} rule(s) of the fix from {place}"))
         })
     }
 
     fn command(&self) -> String {
-        let r = self.rule();
-        self.netns.shell(&if self.iptables {
-            format!("iptables -I {} {}", self.chain, r.iptables_spec())
-        } else {
-            format!(
-                "nft 'insert rule {} {} {} {}'",
-                self.family,
-                self.table,
-                self.chain,
-                r.nft_text()
-            )
+        self.commands(|r| {
+            if self.iptables {
+                format!("iptables -I {} {}", self.chain, r.iptables_spec())
+            } else {
+                format!(
+                    "nft 'insert rule {} {} {} {}'",
+                    self.family,
+                    self.table,
+                    self.chain,
+                    r.nft_text()
+                )
+            }
         })
     }
 
     fn undo_command(&self, _: &Absent) -> String {
-        let r = self.rule();
-        self.netns.shell(&if self.iptables {
-            format!("iptables -D {} {}", self.chain, r.iptables_spec())
-        } else {
-            format!(
-                "nft delete rule {f} {t} {c} handle $(nft -a list chain {f} {t} {c} | sed -n \
-                 's/.* comment \"{m}\" # handle \\([0-9]*\\)$/\\1/p')",
-                f = self.family,
-                t = self.table,
-                c = self.chain,
-                m = self.comment
-            )
+        self.commands(|r| {
+            if self.iptables {
+                format!("iptables -D {} {}", self.chain, r.iptables_spec())
+            } else {
+                format!(
+                    "nft delete rule {f} {t} {c} handle $(nft -a list chain {f} {t} {c} | sed -n \
+                     's/.* comment \"{m}\" # handle \\([0-9]*\\)$/\\1/p')",
+                    f = self.family,
+                    t = self.table,
+                    c = self.chain,
+                    m = r.comment
+                )
+            }
         })
     }
 }

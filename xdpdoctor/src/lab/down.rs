@@ -48,14 +48,20 @@ pub(crate) fn down_state(st: &LabState) -> Result<()> {
     for (pid, netns) in process::find_responders(&st.namespaces) {
         errs.push(process::stop_responder(pid, &netns));
     }
+    if st.docker.is_some() {
+        super::docker::down::revert_fixes(st, &mut errs);
+    }
     if let Some(ns) = &st.forwarder_netns {
-        let ns = Netns::named(ns);
+        let ns = Netns::from_arg(ns);
         if ns.exists() {
             match forwarder::teardown(&ns) {
                 Ok(_) | Err(Error::NotFound { .. }) => {}
                 Err(e) => errs.push(Err(e)),
             }
         }
+    }
+    if let Some(d) = &st.docker {
+        super::docker::down::remove(st, d, &mut errs);
     }
     // Fixes applied inside the lab (`fix --apply` without `--revert`) go with it.
     errs.push(crate::fix::journal::forget_namespaces(&inodes));

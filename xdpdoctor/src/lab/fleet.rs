@@ -128,6 +128,7 @@ pub fn fleet(n: usize) -> Result<Scenario> {
             client: "client".into(),
         }),
         faults,
+        docker: None,
     })
 }
 

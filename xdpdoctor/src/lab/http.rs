@@ -135,7 +135,7 @@ impl LabClient {
     pub fn of_forwarder_netns(inode: u64) -> Option<Self> {
         LabState::all().into_iter().find_map(|l| {
             let f = l.forwarder_netns.as_deref()?;
-            if Netns::named(f).inode().ok()? != inode {
+            if Netns::from_arg(f).inode().ok()? != inode {
                 return None;
             }
             Self::of_state(&l)

@@ -3,10 +3,13 @@
 //! deployed on the router node, and named faults applied on top of a healthy setup.
 //!
 //! Every lab host, the router included, is a namespace named `PREFIX-NODE`; nothing is put in
-//! the namespace xdpdoctor runs in. `up` records each thing it makes before making the next,
+//! the namespace xdpdoctor runs in, except by the Docker lab (`docker`), whose containers
+//! Docker itself puts behind a bridge on the host: everything it makes there is prefixed or
+//! labelled and removed by `lab down`. `up` records each thing it makes before making the next,
 //! and cleans up through `down` on any error or interrupt.
 
 pub mod catalog;
+pub mod docker;
 pub mod down;
 pub mod fleet;
 pub mod http;

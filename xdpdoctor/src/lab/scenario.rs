@@ -11,6 +11,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::docker::spec::{names, DockerFault, DockerSpec};
 use crate::forwarder::{Entry, ForwarderConfig};
 use crate::{Error, Result};
 
@@ -42,6 +43,9 @@ pub struct Scenario {
     /// `[fault.NAME]`: the faults, by name.
     #[serde(rename = "fault", default)]
     pub faults: BTreeMap<String, Fault>,
+    /// `[docker]`: a Docker lab (containers on a Docker bridge network, the forwarder on the
+    /// host) instead of namespaces linked by veths; then `nodes` holds the client only.
+    pub docker: Option<DockerSpec>,
 }
 
 /// A node: one network namespace (a VM, a container, a client).
@@ -197,6 +201,9 @@ pub struct Fault {
     /// NAT targets whose SNAT entry is removed after deployment.
     #[serde(default)]
     pub snat_remove: Vec<SocketAddrV4>,
+    /// Docker's defaults the Docker lab keeps (the healthy one changes them).
+    #[serde(default)]
+    pub docker: Vec<DockerFault>,
 }
 
 impl Scenario {
@@ -288,6 +295,14 @@ impl Scenario {
                 node_ok(n, format!("fault.{name}.remove_node[{j}]"))?;
             }
         }
+        if let Some(d) = &self.docker {
+            self.validate_docker(d, file)?;
+        } else if let Some((name, _)) = self.faults.iter().find(|(_, f)| !f.docker.is_empty()) {
+            return Err(err(
+                format!("fault.{name}.docker"),
+                "only a scenario with a [docker] section has Docker faults".into(),
+            ));
+        }
         if let Some(f) = &self.forwarder {
             for (name, fault) in &self.faults {
                 for (j, at) in fault.devmap_remove.iter().enumerate() {
@@ -305,6 +320,75 @@ impl Scenario {
             ForwarderConfig::parse(&self.forwarder_config(f).to_json(), file)?;
         }
         Ok(())
+    }
+
+    /// A Docker lab: the client is the only node, the network, containers and forwarder come
+    /// from `[docker]`.
+    fn validate_docker(&self, d: &DockerSpec, file: &Path) -> Result<()> {
+        let err = |field: &str, message: String| Error::Config {
+            file: file.to_path_buf(),
+            field: field.to_string(),
+            message,
+        };
+        if self.forwarder.is_some() || !self.links.is_empty() || !self.services.is_empty() {
+            return Err(err(
+                "docker",
+                "a Docker lab has no [forwarder], [[link]] or [[service]]: its forwarder,                  links and servers come from [docker]"
+                    .into(),
+            ));
+        }
+        if self.traffic.is_none() || self.nodes.len() != 1 {
+            return Err(err(
+                "docker",
+                "a Docker lab has one node, its client, named in [traffic]".into(),
+            ));
+        }
+        if d.external_pool.prefix > 24 {
+            return Err(err(
+                "docker.external_pool",
+                format!(
+                    "/{}: the pool must hold at least one /24",
+                    d.external_pool.prefix
+                ),
+            ));
+        }
+        if d.containers.is_empty() {
+            return Err(err("docker.container", "no containers".into()));
+        }
+        let mut seen = HashSet::new();
+        for (i, c) in d.containers.iter().enumerate() {
+            let ok = !c.name.is_empty()
+                && c.name.len() <= 40
+                && c.name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+            if !ok || !seen.insert(c.name.as_str()) {
+                return Err(err(
+                    &format!("docker.container[{i}].name"),
+                    format!(
+                        "\"{}\": a unique name of letters, digits, '-' or '_'",
+                        c.name
+                    ),
+                ));
+            }
+            if c.port == 0 || c.entry_port == 0 {
+                return Err(err(
+                    &format!("docker.container[{i}]"),
+                    "ports must not be 0".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The longest lab prefix this scenario takes (a Docker lab names host interfaces after
+    /// it).
+    pub fn max_prefix(&self) -> usize {
+        if self.docker.is_some() {
+            names::MAX_PREFIX
+        } else {
+            24
+        }
     }
 
     /// The forwarder config for `f`, what `lab up` deploys and writes for the user

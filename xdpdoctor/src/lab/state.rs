@@ -39,7 +39,8 @@ pub struct LabState {
     /// Names of the faults applied (empty: the healthy lab).
     pub faults: Vec<String>,
     /// The router namespace (where the forwarder is deployed, or where the user brings their
-    /// own XDP program with `--no-forwarder`).
+    /// own XDP program with `--no-forwarder`): a name under /run/netns, or a path (the host's
+    /// namespace of a Docker lab, `/proc/1/ns/net`), as `--netns` takes it.
     pub forwarder_netns: Option<String>,
     /// The forwarder config written for the user.
     pub forwarder_config: Option<PathBuf>,
@@ -48,6 +49,9 @@ pub struct LabState {
     /// What the client connects to: (entry `from`, entry `to`).
     #[serde(default)]
     pub targets: Vec<(std::net::SocketAddrV4, std::net::SocketAddrV4)>,
+    /// What a Docker lab made on the host (None: a namespace lab).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<super::docker::spec::DockerState>,
 }
 
 /// Directory of the labs' state files.

@@ -76,7 +76,11 @@ struct IfacePlan {
 
 /// Builds the lab; on any error or interrupt, removes what it made and returns the error.
 pub fn up(scenario: &Scenario, scenario_file: &Path, opts: &UpOptions) -> Result<LabState> {
-    validate_prefix(&opts.prefix)?;
+    validate_prefix(&opts.prefix, scenario.max_prefix())?;
+    if scenario.docker.is_some() {
+        // From the host's namespace only, checked before anything is recorded.
+        super::docker::host()?;
+    }
     let faults = scenario.select_faults(&opts.faults, opts.no_faults)?;
     if !opts.forwarder {
         for f in &faults {
@@ -128,9 +132,9 @@ pub fn up(scenario: &Scenario, scenario_file: &Path, opts: &UpOptions) -> Result
     }
 }
 
-fn validate_prefix(p: &str) -> Result<()> {
+fn validate_prefix(p: &str, max: usize) -> Result<()> {
     let ok = !p.is_empty()
-        && p.len() <= 24
+        && p.len() <= max
         && p.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         && !p.starts_with('-');
@@ -139,13 +143,29 @@ fn validate_prefix(p: &str) -> Result<()> {
     } else {
         Err(Error::invalid(
             format!("--prefix {p}"),
-            "use 1-24 letters, digits, '-' or '_'",
+            format!(
+                "use 1-{max} letters, digits, '-' or '_'{}",
+                if max < 24 {
+                    " (a Docker lab names interfaces on the host after it: PREFIX-br)"
+                } else {
+                    ""
+                }
+            ),
         ))
     }
 }
 
 fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) -> Result<()> {
     let fault_defs: Vec<&Fault> = sc.faults_named(faults).collect();
+    if let Some(d) = &sc.docker {
+        let mut steps = Steps {
+            progress: &opts.progress,
+            done: 0,
+            total: sc.nodes.len() as u64,
+        };
+        create_namespaces(sc, opts, st, &mut steps)?;
+        return super::docker::up::build(sc, d, &fault_defs, opts, st);
+    }
     let (plans, sysctls) = desired_state(sc, &fault_defs);
     let mut steps = Steps {
         progress: &opts.progress,

@@ -158,7 +158,8 @@ pub struct DevmapRemove {
 }
 
 /// Insert `iifname IIF ip daddr DADDR tcp dport DPORT accept` first in an nf_tables chain,
-/// marked by `comment` (revert deletes the rules of that chain with exactly that comment).
+/// one rule per flow, each marked by its comment (revert deletes the rules of that chain
+/// with exactly those comments).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetfilterAccept {
     /// The namespace of the ruleset.
@@ -169,17 +170,24 @@ pub struct NetfilterAccept {
     pub table: String,
     /// The chain (Docker's `DOCKER-USER` where Docker is present).
     pub chain: String,
-    /// Where the flow arrives.
+    /// Where the flows arrive.
     pub iifname: String,
+    /// The flows to accept.
+    pub flows: Vec<AcceptFlow>,
+    /// Written as iptables-nft writes rules (a table iptables manages, `ip filter`), so
+    /// `iptables-save` and Docker's iptables read them; else as nft writes them.
+    pub iptables: bool,
+}
+
+/// One flow a [`NetfilterAccept`] lets through: a translated NAT target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptFlow {
     /// The translated destination.
     pub daddr: Ipv4Addr,
     /// The translated TCP port.
     pub dport: u16,
-    /// The comment that marks the rule as this fix's.
+    /// The comment that marks its rule as this fix's.
     pub comment: String,
-    /// Written as iptables-nft writes rules (a table iptables manages, `ip filter`), so
-    /// `iptables-save` and Docker's iptables read it; else as nft writes them.
-    pub iptables: bool,
 }
 
 /// Add the reverse (SNAT) entry of a DNAT entry.

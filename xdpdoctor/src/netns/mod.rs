@@ -26,5 +26,5 @@ mod ns_ref;
 
 pub use all::{alive, all, by_inode, NsInfo};
 pub use handle::{list_named, Netns, NETNS_RUN_DIR};
-pub use names::{host_inode, HOST};
+pub use names::{host_inode, host_path, HOST};
 pub use ns_ref::NsRef;

@@ -21,7 +21,7 @@ use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::forwarder::Role;
-use crate::model::action::NetfilterAccept;
+use crate::model::action::{AcceptFlow, NetfilterAccept};
 use crate::model::{Action, Fix};
 use crate::netlink::nftables::expr::Expr;
 use crate::netlink::nftables::{evaluate, CtState, Fate, Flow, Place, Ruleset};
@@ -37,6 +37,13 @@ pub const RULE: Rule = Rule {
 /// The chain Docker leaves to its users: jumped to first from FORWARD, never flushed.
 const DOCKER_USER: &str = "DOCKER-USER";
 
+/// The entries whose translated flows one place drops, arriving on one interface.
+struct Group<'a> {
+    flow_in: (String, u32),
+    /// (entry number, path, its flow, what the ruleset does with it, drops seen).
+    entries: Vec<(usize, &'a NatPath, Flow, Fate, u64)>,
+}
+
 fn check(c: &Ctx) -> Vec<Finding> {
     let home = c.home();
     let Some(rs) = &home.netfilter else {
@@ -47,7 +54,9 @@ fn check(c: &Ctx) -> Vec<Finding> {
         .iter()
         .filter(|i| c.snap.role(i.index()) == Some(Role::External))
         .collect();
-    let mut out = Vec::new();
+    // One finding per (interface the packets arrive on, place that drops them): the entries
+    // dropped there share it, and its fix accepts each of their flows.
+    let mut groups: Vec<(Option<Place>, Group)> = Vec::new();
     for (n, p) in c.paths.iter().enumerate() {
         let Some(oif) = p.egress.and_then(|i| home.iface(i)) else {
             continue;
@@ -69,10 +78,24 @@ fn check(c: &Ctx) -> Vec<Finding> {
             if !fate.certain && seen == 0 {
                 continue;
             }
-            out.push(finding(c, n, p, &flow, &fate, seen, rs));
+            let place = fate.drops.last().cloned();
+            let key = |(pl, g): &(Option<Place>, Group)| *pl == place && g.flow_in == flow.iif;
+            match groups.iter().position(key) {
+                Some(i) => groups[i].1.entries.push((n, p, flow, fate, seen)),
+                None => groups.push((
+                    place,
+                    Group {
+                        flow_in: flow.iif.clone(),
+                        entries: vec![(n, p, flow, fate, seen)],
+                    },
+                )),
+            }
         }
     }
-    out
+    groups
+        .into_iter()
+        .map(|(place, g)| finding(c, place.as_ref(), &g, rs))
+        .collect()
 }
 
 /// NETFILTER_DROP of packets with the entry's translated destination on `ifindex`.
@@ -112,17 +135,11 @@ fn passed_now(c: &Ctx, p: &NatPath) -> bool {
     !resolved || !redirects
 }
 
-fn finding(
-    c: &Ctx,
-    n: usize,
-    p: &NatPath,
-    flow: &Flow,
-    fate: &Fate,
-    seen: u64,
-    rs: &Ruleset,
-) -> Finding {
+fn finding(c: &Ctx, place: Option<&Place>, g: &Group, rs: &Ruleset) -> Finding {
     let home = c.home();
-    let now = passed_now(c, p) || seen > 0;
+    let seen: u64 = g.entries.iter().map(|e| e.4).sum();
+    let certain = g.entries.iter().all(|e| e.3.certain);
+    let now = seen > 0 || g.entries.iter().any(|e| passed_now(c, e.1));
     let mut f = Finding::new(
         RULE.id,
         if now {
@@ -131,87 +148,119 @@ fn finding(
             Severity::Warning
         },
         PathStage::Fib,
-        Subject::new(home, Some(&flow.iif.0)),
+        Subject::new(home, Some(&g.flow_in.0)),
     );
-    f.order = n as u32;
-    let entry = format!("{} -> {}", p.from, p.to);
-    f.entries = vec![entry.clone()];
-    let place = fate.drops.last();
+    f.order = g.entries.first().map(|e| e.0 as u32).unwrap_or(0);
+    f.entries = g
+        .entries
+        .iter()
+        .map(|e| format!("{} -> {}", e.1.from, e.1.to))
+        .collect();
     f.why = format!(
-        "{} passes packets of {entry} to the stack, translated, whenever it cannot redirect \
-         them ({}), and netfilter {} them: {}. {}",
+        "{} passes packets of {} to the stack, translated, whenever it cannot redirect them \
+         ({}), and netfilter {} them: {}. The first packet never gets through, so the next \
+         hop is never resolved and nothing is ever redirected: the connection never opens.",
         super::capitalized(&c.who()),
+        f.entries.join(", "),
         if now {
             "now: the next hop is not resolved or the egress is not redirected to"
         } else {
-            "the next hop's neighbour entry expires after a quiet while"
+            "whenever the next hop's neighbour entry has expired after a quiet while"
         },
-        if fate.certain { "drops" } else { "may drop" },
+        if certain { "drops" } else { "may drop" },
         place
             .map(Place::describe)
-            .unwrap_or_else(|| "where, the ruleset does not say for sure".into()),
-        "The first packet never gets through, so the next hop is never resolved and nothing \
-         is ever redirected: the connection never opens."
+            .unwrap_or_else(|| "where, the ruleset as read does not say for sure".into()),
     );
-    f.evidence.push(format!(
-        "the translated flow: iif {} -> oif {} (the FIB's egress), TCP to {}, ct state new",
-        flow.iif.0, flow.oif.0, p.to
-    ));
-    for d in &fate.drops {
+    for (_, p, flow, fate, seen) in &g.entries {
         f.evidence.push(format!(
-            "{} {}",
+            "the translated flow of {} -> {}: iif {} -> oif {} (the FIB's egress), TCP to {}, \
+             ct state new: {}",
+            p.from,
+            p.to,
+            flow.iif.0,
+            flow.oif.0,
+            p.to,
             if fate.certain {
+                "dropped"
+            } else if fate.drops.is_empty() {
+                "accepted by the rules as read"
+            } else {
+                "may be dropped"
+            }
+        ));
+        for d in fate.drops.iter().filter(|d| Some(*d) != place) {
+            f.evidence.push(format!("  also: {}", d.describe()));
+        }
+        f.observe(
+            format!(
+                "kfree_skb NETFILTER_DROP of * -> {} on {} (window)",
+                p.to, flow.iif.0
+            ),
+            *seen,
+        );
+    }
+    if let Some(p) = place {
+        f.evidence.push(format!(
+            "{}: {}",
+            if certain {
                 "dropped at"
             } else {
                 "may be dropped at"
             },
-            d.describe()
+            p.describe()
         ));
     }
-    if fate.drops.is_empty() {
-        f.evidence.push(
-            "the ruleset as read accepts the flow; the drops seen say a rule this evaluation \
-             cannot decide drops it"
-                .into(),
-        );
-    }
-    let docker = docker_user(rs).is_some();
-    if docker {
+    if docker_user(rs).is_some() {
         f.evidence.push(
             "Docker is present (chain DOCKER-USER in table ip filter): its FORWARD chain accepts \
              only what its own rules name"
                 .into(),
         );
     }
-    f.observe(
-        format!(
-            "kfree_skb NETFILTER_DROP of * -> {} on {} (window)",
-            p.to, flow.iif.0
-        ),
-        seen,
-    );
     let (_, d) = c.counter(Counter::FibNoNeigh);
     f.observe("forwarder fib_no_neigh (window: passed to the stack)", d);
     let (_, m) = c.counter(Counter::DevmapMiss);
     f.observe("forwarder devmap_miss (window: passed to the stack)", m);
     match fix_place(rs, place) {
         Some((family, table, chain, iptables)) => {
+            let flows: Vec<AcceptFlow> = g
+                .entries
+                .iter()
+                .map(|(_, p, _, _, _)| AcceptFlow {
+                    daddr: *p.to.ip(),
+                    dport: p.to.port(),
+                    comment: format!(
+                        "xdpdoctor: accept {} -> {} via {}",
+                        p.from, p.to, g.flow_in.0
+                    ),
+                })
+                .collect();
             let a = NetfilterAccept {
                 netns: home.ns.clone(),
                 family,
                 table,
                 chain,
-                iifname: flow.iif.0.clone(),
-                daddr: *p.to.ip(),
-                dport: p.to.port(),
-                comment: format!("xdpdoctor: accept {} via {}", entry, flow.iif.0),
+                iifname: g.flow_in.0.clone(),
+                flows,
                 iptables,
             };
             f.fix = Some(Fix::new(
                 format!(
-                    "accept the entry's translated flow first in {} {} {} (iifname {} ip daddr {} \
-                     tcp dport {} accept, marked by the comment {:?})",
-                    a.family, a.table, a.chain, a.iifname, a.daddr, a.dport, a.comment
+                    "accept the entries' translated flows first in {} {} {}: {} (each rule \
+                     marked by its comment, `xdpdoctor: accept FROM -> TO via {}`)",
+                    a.family,
+                    a.table,
+                    a.chain,
+                    a.flows
+                        .iter()
+                        .map(|x| format!(
+                            "iifname {} ip daddr {} tcp dport {} accept",
+                            a.iifname, x.daddr, x.dport
+                        ))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    a.iifname
                 ),
                 Action::NetfilterAccept(a),
             ));
@@ -219,7 +268,12 @@ fn finding(
         None => {
             f.manual_fix = Some(format!(
                 "accept TCP from {} to {} in the chain that drops it",
-                flow.iif.0, p.to
+                g.flow_in.0,
+                g.entries
+                    .iter()
+                    .map(|e| e.1.to.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         }
     }

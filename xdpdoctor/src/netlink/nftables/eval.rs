@@ -507,6 +507,12 @@ fn walk<'a>(t: &'a Table, base: &'a Chain, hook: &Hook, f: &Flow) -> Vec<Outcome
                         continue 'paths;
                     }
                 },
+                Expr::CtStateMatch { mask, invert } => {
+                    let hit = u32::from(*mask) & ct != 0;
+                    if hit == *invert {
+                        next_rule(&mut w);
+                    }
+                }
                 Expr::Reject => {
                     out.push(Outcome::Drop(place(
                         &w,

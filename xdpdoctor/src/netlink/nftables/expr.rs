@@ -78,6 +78,15 @@ pub enum Expr {
     Counter,
     /// `reject` (a drop that answers).
     Reject,
+    /// iptables' `-m conntrack --ctstate STATES` (an xtables match, as iptables-nft 1.8
+    /// writes Docker's `RELATED,ESTABLISHED` rule), when it checks the state only.
+    CtStateMatch {
+        /// The states (`XT_CONNTRACK_STATE_BIT`: invalid 1, established 2, related 4, new 8,
+        /// snat 64, dnat 128, untracked 256).
+        mask: u16,
+        /// `! --ctstate`.
+        invert: bool,
+    },
     /// An xtables match through nft_compat (`match name NAME`); `comment` is its text when
     /// it is `-m comment`.
     Match {
@@ -211,7 +220,14 @@ pub fn decode(e: &[u8]) -> Expr {
         "reject" => Expr::Reject,
         "match" => {
             let name = find(d, 1).map(str_of).unwrap_or_default();
-            let comment = (name == "comment").then(|| find(d, 3).map(str_of).unwrap_or_default());
+            let info = find(d, 3).unwrap_or(&[]);
+            if name == "conntrack" {
+                let rev = reg(d, 2).unwrap_or(0);
+                if let Some(m) = ct_state_match(rev, info) {
+                    return m;
+                }
+            }
+            let comment = (name == "comment").then(|| str_of(info));
             Expr::Match { name, comment }
         }
         _ => Expr::Other {
@@ -221,6 +237,29 @@ pub fn decode(e: &[u8]) -> Expr {
             name,
         },
     }
+}
+
+/// `struct xt_conntrack_mtinfo{1,2,3}` (linux/netfilter/xt_conntrack.h, host order) as a
+/// state check, when the state is all it checks: eight address/mask unions (128 bytes),
+/// expires (8), l4proto and four ports (10), then match_flags @146, invert_flags @148 and the
+/// state mask @150 (a byte in revision 1, two bytes after).
+fn ct_state_match(rev: u32, info: &[u8]) -> Option<Expr> {
+    const STATE: u16 = 1 << 0;
+    const STATE_ALIAS: u16 = 1 << 13;
+    let u16_at = |o: usize| Some(u16::from_ne_bytes(info.get(o..o + 2)?.try_into().ok()?));
+    let (flags, invert) = (u16_at(146)?, u16_at(148)?);
+    if flags & !(STATE | STATE_ALIAS) != 0 || flags & STATE == 0 {
+        return None; // it checks more than the state
+    }
+    let mask = match rev {
+        1 => u16::from(*info.get(150)?),
+        2 | 3 => u16_at(150)?,
+        _ => return None,
+    };
+    Some(Expr::CtStateMatch {
+        mask,
+        invert: invert & STATE != 0,
+    })
 }
 
 /// The comment of a rule's user data (`NFTNL_UDATA_RULE_COMMENT`: type 0, length, text).
@@ -329,6 +368,11 @@ pub fn text(exprs: &[Expr]) -> String {
             Expr::Match {
                 comment: Some(c), ..
             } => out.push(format!("comment \"{c}\"")),
+            Expr::CtStateMatch { mask, invert } => out.push(format!(
+                "ct state {}{}",
+                if *invert { "!= " } else { "" },
+                ct_states(&u32::from(*mask).to_ne_bytes())
+            )),
             Expr::Match { name, .. } => out.push(format!("xt match \"{name}\"")),
             Expr::Other { name, .. } => out.push(name.clone()),
             Expr::Value { .. } | Expr::Meta { .. } | Expr::Payload { .. } | Expr::Ct { .. } => {}
@@ -422,6 +466,39 @@ mod tests {
             text(&exprs),
             "iifname \"xq0\" ip daddr 172.18.0.2 th dport 80 comment \"hi\" counter accept"
         );
+    }
+
+    #[test]
+    fn iptables_conntrack_state_matches_are_read() {
+        // Docker's `-m conntrack --ctstate RELATED,ESTABLISHED`, revision 3.
+        let mut info = vec![0u8; 160];
+        info[146..148].copy_from_slice(&1u16.to_ne_bytes()); // XT_CONNTRACK_STATE
+        info[150..152].copy_from_slice(&6u16.to_ne_bytes());
+        assert_eq!(
+            ct_state_match(3, &info),
+            Some(Expr::CtStateMatch {
+                mask: 6,
+                invert: false
+            })
+        );
+        assert_eq!(
+            text(&[ct_state_match(3, &info).unwrap()]),
+            "ct state established,related"
+        );
+        // Revision 1 keeps the mask in one byte.
+        let mut r1 = info.clone();
+        r1[150] = 8;
+        r1[151] = 0;
+        assert_eq!(
+            ct_state_match(1, &r1),
+            Some(Expr::CtStateMatch {
+                mask: 8,
+                invert: false
+            })
+        );
+        // It also checks the protocol (XT_CONNTRACK_PROTO): not a plain state check.
+        info[146..148].copy_from_slice(&3u16.to_ne_bytes());
+        assert_eq!(ct_state_match(3, &info), None);
     }
 
     #[test]

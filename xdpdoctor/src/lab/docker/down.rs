@@ -1,0 +1,77 @@
+//! `lab down` of a Docker lab: what `up.rs` made, found again by label and comment, never by
+//! name alone. Fixes applied to the lab's forwarder are reverted first (the host's journal:
+//! the lab's forwarder is the one there), then the forwarder is torn down by the caller,
+//! then the accept rules, containers, network and external veth go. Docker's daemon stays.
+
+use super::spec::{DockerState, LABEL};
+use super::up::accept_rule;
+use crate::lab::state::LabState;
+use crate::netlink::rtnl::{LinkKind, Rtnl};
+use crate::netns::Netns;
+use crate::runtime::Docker;
+use crate::{Error, ErrorList, Result};
+
+/// Before the forwarder goes: revert the fixes journaled for the host's namespace (they need
+/// its maps; a tx-csum fix in a container is restored before the container goes).
+pub fn revert_fixes(st: &LabState, errs: &mut ErrorList) {
+    let Some(path) = &st.forwarder_netns else {
+        return;
+    };
+    let Ok(inode) = Netns::from_arg(path).inode() else {
+        return;
+    };
+    match crate::fix::revert_all(inode) {
+        Ok(done) if !done.is_empty() => {
+            log::info!("lab {}: reverted {} fix(es) first", st.prefix, done.len())
+        }
+        Ok(_) => {}
+        Err(e) => errs.push(Err(e)),
+    }
+}
+
+/// After the forwarder: the lab's accept rules, containers, network and external veth.
+pub fn remove(st: &LabState, d: &DockerState, errs: &mut ErrorList) {
+    let host = match (&st.forwarder_netns, super::host()) {
+        (Some(p), _) => Netns::from_arg(p),
+        (None, Ok(h)) => h,
+        (None, Err(e)) => {
+            errs.push(Err(e));
+            return;
+        }
+    };
+    for rec in &d.accept_rules {
+        let rule = accept_rule(rec);
+        errs.push(host.run(move || rule.delete()).map(drop));
+    }
+    if !d.containers.is_empty() || !d.network.is_empty() {
+        errs.push(remove_docker(&st.prefix));
+    }
+    // The external pair: normally gone with the client's namespace; still whole on the host
+    // when `lab up` died before moving its peer.
+    for name in [d.external.clone(), format!("{}y", d.external)] {
+        if name.is_empty() || name == "y" {
+            continue;
+        }
+        errs.push(host.block_on(|| async move {
+            let rt = Rtnl::new()?;
+            match rt.link(&name).await {
+                Ok(l) if l.kind == Some(LinkKind::Veth) => rt.del_link(l.index).await,
+                Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e),
+            }
+        }));
+    }
+}
+
+/// Containers, then networks, carrying the lab's label.
+fn remove_docker(prefix: &str) -> Result<()> {
+    let d = Docker::new();
+    let mut errs = ErrorList::default();
+    for id in d.containers_labelled(LABEL, prefix)? {
+        errs.push(d.remove_container(&id).map(drop));
+    }
+    for id in d.networks_labelled(LABEL, prefix)? {
+        errs.push(d.remove_network(&id).map(drop));
+    }
+    errs.into_result()
+}
