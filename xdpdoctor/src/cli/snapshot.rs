@@ -61,7 +61,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
                 .collect();
             let peer = s
                 .peer_of(i)
-                .map(|(pn, pi)| format!("{}/{}", pn.ns.name, pi.name()))
+                .map(|(pn, pi)| pn.ns.at(pi.name()))
                 .unwrap_or_default();
             let b = |v: Option<bool>| match v {
                 Some(true) => "on",

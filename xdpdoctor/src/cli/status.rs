@@ -156,7 +156,7 @@ fn print_xdp(s: &Snapshot) {
                     Some(i) => (
                         format!("{} ({})", i.name(), e.value),
                         s.peer_of(i)
-                            .map(|(pns, pi)| format!("{}/{}", pns.ns.name, pi.name()))
+                            .map(|(pns, pi)| pns.ns.at(pi.name()))
                             .unwrap_or_default(),
                     ),
                     None => (

@@ -66,15 +66,14 @@ impl Step for SetForwarderFullCsum {
     }
 
     fn command(&self) -> String {
-        format!(
-            "xdpdoctor --netns {} fix --{} --csum forwarder",
-            self.netns.cli_arg(),
+        self.netns.xdpdoctor(&format!(
+            "fix --{} --csum forwarder",
             if self.on { "apply" } else { "revert" }
-        )
+        ))
     }
 
     fn undo_command(&self, _: &Flag) -> String {
-        format!("xdpdoctor --netns {} fix --revert", self.netns.cli_arg())
+        self.netns.xdpdoctor("fix --revert")
     }
 }
 

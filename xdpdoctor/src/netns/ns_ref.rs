@@ -91,6 +91,16 @@ impl NsRef {
         self.ip_netns_name().unwrap_or(&self.path)
     }
 
+    /// `xdpdoctor ARGS` run in this namespace, as printed to users: with `--netns`, except
+    /// in the host's namespace (where a shell on the host runs it).
+    pub fn xdpdoctor(&self, args: &str) -> String {
+        if self.name == super::HOST {
+            format!("xdpdoctor {args}")
+        } else {
+            format!("xdpdoctor --netns {} {args}", self.cli_arg())
+        }
+    }
+
     /// The process it was reached through (`/proc/PID/ns/net`), if any.
     pub fn pid(&self) -> Option<u32> {
         super::names::pid_of_path(&self.path)
@@ -106,6 +116,11 @@ impl NsRef {
     /// through: `lab-vm`, `host`, `docker:web1 (pid 2236)`.
     pub fn label(&self) -> String {
         format!("{}{}", self.name, self.pid_suffix())
+    }
+
+    /// An interface of it, as people read it: `lab-m1/host0`, `docker:web1/eth0 (pid 2236)`.
+    pub fn at(&self, iface: &str) -> String {
+        format!("{}/{iface}{}", self.name, self.pid_suffix())
     }
 }
 
@@ -170,6 +185,7 @@ mod tests {
         let web = ns("docker:web1", "/proc/2236/ns/net");
         assert_eq!(web.label(), "docker:web1 (pid 2236)");
         assert_eq!(web.to_string(), "docker:web1 (pid 2236)");
+        assert_eq!(web.at("eth0"), "docker:web1/eth0 (pid 2236)");
         assert_eq!(named.label(), "lab-vm");
         assert_eq!(
             ns("host", "/proc/self/ns/net").shell("iptables -L"),

@@ -46,11 +46,24 @@ pub fn diagram(r: &Report, st: Style) -> String {
             .and_then(|i| fwd.iface(i))
             .map(|i| i.name().to_string())
             .unwrap_or_else(|| "?".into());
+        // Behind a bridge: the port the destination is behind.
+        let port = p
+            .bridge
+            .as_ref()
+            .and(p.intended)
+            .and_then(|i| fwd.iface(i))
+            .map(|i| format!(" port {}", i.name()))
+            .unwrap_or_default();
+        let replies_in = p
+            .intended
+            .and_then(|i| fwd.iface(i))
+            .map(|i| i.name().to_string())
+            .unwrap_or_else(|| out.clone());
         let container = p
             .container
             .and_then(|(ino, idx)| {
                 let ns = snap.ns(ino)?;
-                Some(format!("{}/{}", ns.ns.name, ns.iface(idx)?.name()))
+                Some(ns.ns.at(ns.iface(idx)?.name()))
             })
             .unwrap_or_else(|| "?".into());
         let stages = [
@@ -66,7 +79,7 @@ pub fn diagram(r: &Report, st: Style) -> String {
             (PathStage::Devmap, format!("bpf_redirect_map -> {out}")),
             (
                 PathStage::Veth,
-                format!("{}/{out} => {container}", fwd.ns.name),
+                format!("{}/{out}{port} => {container}", fwd.ns.name),
             ),
             (
                 PathStage::Container,
@@ -74,7 +87,7 @@ pub fn diagram(r: &Report, st: Style) -> String {
             ),
             (
                 PathStage::Reply,
-                format!("{container} -> {out} SNAT -> {}", ext.join(",")),
+                format!("{container} -> {replies_in} SNAT -> {}", ext.join(",")),
             ),
             (PathStage::Client, "client".to_string()),
         ];
@@ -142,7 +155,7 @@ fn target_diagrams(r: &Report, st: Style) -> String {
         };
         let peer = snap.peer_of(v);
         let peer_label = peer
-            .map(|(ns, i)| format!("{}/{}", ns.ns.name, i.name()))
+            .map(|(ns, i)| ns.ns.at(i.name()))
             .unwrap_or_else(|| "(no peer)".into());
         // Findings about this target, its peer, or the whole namespace.
         let about = |f: &Finding| {

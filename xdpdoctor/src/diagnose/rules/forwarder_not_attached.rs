@@ -44,17 +44,22 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 .push(format!("IFLA_XDP on {}: {:?}", i.name, i.attached_prog_id));
             let ns = fwd.ns.clone();
             f.entries = match i.role {
-                Role::External => c.paths.iter().map(|p| format!("{} -> {}", p.from, p.to)).collect(),
+                Role::External => c
+                    .paths
+                    .iter()
+                    .map(|p| format!("{} -> {}", p.from, p.to))
+                    .collect(),
                 Role::Internal => c.entries_via(i.ifindex),
             };
             f.manual_fix = Some(match ours.config_file.as_deref() {
                 Some(cfg) => format!(
-                    "redeploy: xdpdoctor --netns {ns} teardown && xdpdoctor --netns {ns} deploy --config {cfg}",
-                    ns = ns.cli_arg()
+                    "redeploy: {} && {}",
+                    ns.xdpdoctor("teardown"),
+                    ns.xdpdoctor(&format!("deploy --config {cfg}"))
                 ),
                 None => format!(
-                    "redeploy: xdpdoctor --netns {ns} teardown, then deploy it again from its config",
-                    ns = ns.cli_arg()
+                    "redeploy: {}, then deploy it again from its config",
+                    ns.xdpdoctor("teardown")
                 ),
             });
             f

@@ -212,9 +212,7 @@ fn instead(c: &Ctx, home: &NsState, v: &Iface) -> Vec<String> {
             let behind = c
                 .snap
                 .peer_of(port)
-                .map(|(pns, pif)| {
-                    format!(" ({}/{}{})", pns.ns.name, pif.name(), pns.ns.pid_suffix())
-                })
+                .map(|(pns, pif)| format!(", {}", pns.ns.at(pif.name())))
                 .unwrap_or_default();
             Some(match &b.neighbour {
                 Some((mac, state)) => format!(
