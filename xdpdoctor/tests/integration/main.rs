@@ -15,6 +15,7 @@ mod common;
 mod decision_log;
 mod deploy;
 mod diagnose;
+mod docker;
 mod evidence;
 mod fix;
 mod foreign;

@@ -227,6 +227,8 @@ fn route_types_and_multipath_next_hops() {
         routes: routes.clone(),
         neighbours: Vec::new(),
         tcp_listen: None,
+        fdb: Vec::new(),
+        netfilter: None,
     };
     let to = |a: &str| state.route_to(a.parse().unwrap());
     for target in ["10.201.1.1", "10.202.1.1", "10.203.1.1"] {
