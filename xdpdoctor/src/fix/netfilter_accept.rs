@@ -117,13 +117,16 @@ impl Step for NetfilterAccept {
             if self.iptables {
                 format!("iptables -D {} {}", self.chain, r.iptables_spec())
             } else {
+                // The handle is looked up in the namespace too (the $(...) runs first, in
+                // the shell that runs the line).
+                let list = self.netns.shell(&format!(
+                    "nft -a list chain {} {} {}",
+                    self.family, self.table, self.chain
+                ));
                 format!(
-                    "nft delete rule {f} {t} {c} handle $(nft -a list chain {f} {t} {c} | sed -n \
-                     's/.* comment \"{m}\" # handle \\([0-9]*\\)$/\\1/p')",
-                    f = self.family,
-                    t = self.table,
-                    c = self.chain,
-                    m = r.comment
+                    "nft delete rule {} {} {} handle $({list} | sed -n \
+                     's/.* comment \"{}\" # handle \\([0-9]*\\)$/\\1/p')",
+                    self.family, self.table, self.chain, r.comment
                 )
             }
         })

@@ -142,6 +142,76 @@ fn cases() -> Vec<(Action, String, serde_json::Value, String)> {
             ),
         ),
         (
+            Action::DevmapRemove(DevmapRemove {
+                netns: vm.clone(),
+                interface: "br-lab".into(),
+                ifindex: 6,
+            }),
+            format!(
+                "nsenter --net=/run/netns/lab-vm bpftool map delete pinned {PIN_DIR}/devmap key \
+                 6 0 0 0"
+            ),
+            json!({"was": "present"}),
+            format!(
+                "nsenter --net=/run/netns/lab-vm bpftool map update pinned {PIN_DIR}/devmap key \
+                 6 0 0 0 value 6 0 0 0 0 0 0 0"
+            ),
+        ),
+        (
+            // On the host, in Docker's chain: iptables' own words, no namespace prefix.
+            Action::NetfilterAccept(NetfilterAccept {
+                netns: NsRef {
+                    name: "host".into(),
+                    path: "/proc/2/ns/net".into(),
+                    inode: 4026531833,
+                },
+                family: "ip".into(),
+                table: "filter".into(),
+                chain: "DOCKER-USER".into(),
+                iifname: "ext0".into(),
+                flows: vec![AcceptFlow {
+                    daddr: "172.18.0.2".parse().unwrap(),
+                    dport: 80,
+                    comment: "xdpdoctor: accept 10.0.0.1:8080 -> 172.18.0.2:80 via ext0".into(),
+                }],
+                iptables: true,
+            }),
+            "iptables -I DOCKER-USER -i ext0 -d 172.18.0.2/32 -p tcp -m tcp --dport 80 -m \
+             comment --comment \"xdpdoctor: accept 10.0.0.1:8080 -> 172.18.0.2:80 via ext0\" -j \
+             ACCEPT"
+                .into(),
+            json!({"was": "absent"}),
+            "iptables -D DOCKER-USER -i ext0 -d 172.18.0.2/32 -p tcp -m tcp --dport 80 -m \
+             comment --comment \"xdpdoctor: accept 10.0.0.1:8080 -> 172.18.0.2:80 via ext0\" -j \
+             ACCEPT"
+                .into(),
+        ),
+        (
+            // In a namespace's own nft table: nft's words; removed by the handle its comment
+            // finds.
+            Action::NetfilterAccept(NetfilterAccept {
+                netns: vm.clone(),
+                family: "inet".into(),
+                table: "fw".into(),
+                chain: "forward".into(),
+                iifname: "eth0".into(),
+                flows: vec![AcceptFlow {
+                    daddr: "10.123.1.1".parse().unwrap(),
+                    dport: 80,
+                    comment: "c1".into(),
+                }],
+                iptables: false,
+            }),
+            "ip netns exec lab-vm nft 'insert rule inet fw forward iifname \"eth0\" ip daddr \
+             10.123.1.1 tcp dport 80 counter accept comment \"c1\"'"
+                .into(),
+            json!({"was": "absent"}),
+            "ip netns exec lab-vm nft delete rule inet fw forward handle $(ip netns exec lab-vm nft \
+             -a list chain inet fw forward | sed -n 's/.* comment \"c1\" # handle \
+             \\([0-9]*\\)$/\\1/p')"
+                .into(),
+        ),
+        (
             Action::SetForwarderFullCsum(SetForwarderFullCsum {
                 netns: vm,
                 on: true,

@@ -569,3 +569,31 @@ fn healthy_docker_lab_is_healthy() {
     let (got, code, _) = roots(&[]);
     assert_eq!((got, code), (BTreeSet::new(), Some(0)));
 }
+
+#[test]
+#[ignore = "needs root: builds a Docker lab on the host (Docker, XDP, nftables)"]
+fn docker_plan_commands_run_as_printed() {
+    require_root();
+    let lab = DockerLab::up(&[]);
+    let out = xdpdoctor(&["fix", "--json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan json");
+    let cmds: Vec<String> = plan["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(cmds.len(), 4, "{cmds:?}");
+    for c in &cmds {
+        let (out, ok) = run(&["sh", "-c", c]);
+        assert!(ok, "printed command failed: {c}\n{out}");
+    }
+    assert!(
+        lab.all_answer(),
+        "the printed commands fix it as fix --apply does"
+    );
+    let (got, code, _) = roots(&[]);
+    assert_eq!((got, code), (BTreeSet::new(), Some(0)));
+    // No journal holds the rules they added: lab down finds them by their comment, which
+    // names the lab's external interface (checked when the lab goes).
+}

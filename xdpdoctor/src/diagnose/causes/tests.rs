@@ -251,3 +251,79 @@ fn links_and_symptoms_name_rules_in_all() {
         );
     }
 }
+
+const DOCKER: &str = include_str!("../../../tests/fixtures/docker-faults.json");
+
+/// On the Docker lab: redirects to the bridge that fail are explained by the bridge having
+/// no ndo_xdp_xmit; a bridge that took frames (mutated) leaves them a root.
+#[test]
+fn redirect_errors_to_a_bridge_are_explained_by_the_bridge() {
+    let s: Snapshot = serde_json::from_str(DOCKER).unwrap();
+    let br = s.home().iface_by_name("i21f-br").unwrap().index();
+    let mut ev = Evidence::static_only("t");
+    ev.probes = ProbeEvidence {
+        available: true,
+        counts: vec![ProbeCount {
+            netns_inode: s.netns_inode,
+            ifindex: s.home().iface_by_name("i21f-x").unwrap().index(),
+            kind: EventKind::RedirectErr,
+            code: -95,
+            code_name: "EOPNOTSUPP".into(),
+            target_ifindex: br,
+            target_netns_inode: s.netns_inode,
+            count: 6,
+            prog_id: 0,
+            attribution: Attribution::Device,
+        }],
+        ..Default::default()
+    };
+    let f = run_rules(&s, &ev).findings;
+    let e = find(&f, RuleId::RedirectErrors);
+    assert_eq!(
+        e.caused_by.as_ref().unwrap().id,
+        RuleId::RedirectTargetNoXdpXmit
+    );
+    let cause = find(&f, RuleId::RedirectTargetNoXdpXmit);
+    assert!(cause
+        .observed
+        .iter()
+        .any(|o| o.what.contains("EOPNOTSUPP") && o.count == 6));
+
+    let mut s = s;
+    s.namespaces[0]
+        .interfaces
+        .iter_mut()
+        .find(|i| i.link.name == "i21f-br")
+        .unwrap()
+        .xdp_features = Some(0x7);
+    let f = run_rules(&s, &ev).findings;
+    assert!(find(&f, RuleId::RedirectErrors).is_root());
+}
+
+/// A neighbour that never resolves behind Docker's FORWARD drop: the netfilter drop explains
+/// it; without a ruleset that drops, it stands alone.
+#[test]
+fn netfilter_drop_explains_the_unresolved_neighbour() {
+    let mut s: Snapshot = serde_json::from_str(DOCKER).unwrap();
+    for c in &mut s.forwarder.as_mut().unwrap().counters {
+        if c.0 == Counter::FibNoNeigh {
+            c.1 = 4;
+        }
+    }
+    let br = s.home().iface_by_name("i21f-br").unwrap().index();
+    s.namespaces[0].neighbours.push(Neighbour {
+        ifindex: br,
+        addr: "172.28.0.2".parse().unwrap(),
+        mac: None,
+        state: crate::netlink::rtnl::NudState::Failed,
+        valid: false,
+    });
+    let f = run_rules(&s, &Evidence::static_only("t")).findings;
+    let n = find(&f, RuleId::FibNoNeighbor);
+    assert_eq!(n.caused_by.as_ref().unwrap().id, RuleId::NetfilterDrop);
+    assert!(n.fix.is_none());
+
+    s.namespaces[0].netfilter = None;
+    let f = run_rules(&s, &Evidence::static_only("t")).findings;
+    assert!(find(&f, RuleId::FibNoNeighbor).is_root());
+}

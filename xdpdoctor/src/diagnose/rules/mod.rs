@@ -28,6 +28,8 @@ mod veth_peer_no_xdp;
 mod veth_tx_csum_offload;
 
 #[cfg(test)]
+mod docker_tests;
+#[cfg(test)]
 mod tests;
 
 pub use ctx::{cannot_take_frames, capitalized, Ctx, NoXmit};

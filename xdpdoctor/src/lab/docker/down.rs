@@ -43,6 +43,12 @@ pub fn remove(st: &LabState, d: &DockerState, errs: &mut ErrorList) {
         let rule = accept_rule(rec);
         errs.push(host.run(move || rule.delete()).map(drop));
     }
+    // Rules a fix added for the lab's entries without a journal (its printed commands run by
+    // hand) name the lab's external interface in their comment: they go too.
+    if !d.external.is_empty() {
+        let ext = d.external.clone();
+        errs.push(host.run(move || fix_rules_of(&ext)));
+    }
     if !d.containers.is_empty() || !d.network.is_empty() {
         errs.push(remove_docker(&st.prefix));
     }
@@ -61,6 +67,33 @@ pub fn remove(st: &LabState, d: &DockerState, errs: &mut ErrorList) {
             }
         }));
     }
+}
+
+/// Deletes the rules in `ip filter DOCKER-USER` whose comment is a fix's for flows arriving
+/// on `ext` (`xdpdoctor: accept FROM -> TO via EXT`), in the calling thread's namespace.
+fn fix_rules_of(ext: &str) -> Result<()> {
+    let rs = crate::netlink::nftables::read()?;
+    let suffix = format!(" via {ext}");
+    let comments: Vec<String> = rs
+        .table("ip", "filter")
+        .and_then(|t| t.chain("DOCKER-USER"))
+        .map(|c| {
+            c.rules
+                .iter()
+                .filter_map(|r| r.comment.clone())
+                .filter(|c| c.starts_with("xdpdoctor: accept ") && c.ends_with(&suffix))
+                .collect()
+        })
+        .unwrap_or_default();
+    for comment in comments {
+        let rule = accept_rule(&super::spec::AcceptRecord {
+            iifname: ext.to_string(),
+            to: std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0),
+            comment,
+        });
+        rule.delete()?;
+    }
+    Ok(())
 }
 
 /// Containers, then networks, carrying the lab's label.
