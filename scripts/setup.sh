@@ -5,7 +5,9 @@
 #   independent tools iproute2, ethtool and nftables, strace (the crash tests delay syscalls
 #   with it to kill xdpdoctor inside a window, deterministically), the pcapng readers tcpdump
 #   and tshark (the tests read xdpdoctor's pcapng files with them) and man-db (`man -l`
-#   renders the generated manual pages).
+#   renders the generated manual pages); for the Docker lab (`lab up docker`) and its tests,
+#   Debian's docker.io (the daemon, iptables-nft) and busybox-static (the lab image's only
+#   binary: a static busybox runs in an image without libc).
 set -euo pipefail
 
 need=()
@@ -26,6 +28,9 @@ command -v strace >/dev/null || need+=(strace)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v tshark >/dev/null || need+=(tshark)
 command -v man >/dev/null || need+=(man-db)
+command -v dockerd >/dev/null || [ -x /usr/sbin/dockerd ] || need+=(docker.io)
+command -v iptables-save >/dev/null || need+=(iptables)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
