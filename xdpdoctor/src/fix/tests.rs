@@ -288,3 +288,58 @@ fn actions_serialize_as_kind_and_fields() {
     assert_eq!(json!(fix)["id"], json!("set-gro"));
     assert_eq!(json!(fix)["text"], json!("request GRO"));
 }
+
+/// The plan for the Docker lab's findings (`tests/fixtures/docker-faults.json`): the bridge
+/// out of the devmap, one accept rule per entry in DOCKER-USER (iptables' spelling), tx
+/// checksum off in both containers; no address for a bridge port, no retarget.
+#[test]
+fn the_plan_touches_no_bridge_port_address_and_retargets_nothing() {
+    let r = crate::diagnose::diagnose_saved(
+        serde_json::from_str(include_str!("../../tests/fixtures/docker-faults.json")).unwrap(),
+    );
+    let actions = super::plan(&r.diagnosis.findings, super::PeerFix::Xdp);
+    let s = &r.snapshot;
+    let br = s.home().iface_by_name("i21f-br").unwrap().index();
+    let mut kinds: Vec<&str> = actions.iter().map(|a| a.id()).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "devmap-remove",
+            "netfilter-accept",
+            "set-tx-csum",
+            "set-tx-csum"
+        ]
+    );
+    for a in &actions {
+        match a {
+            Action::DevmapRemove(d) => {
+                assert_eq!((d.ifindex, d.interface.as_str()), (br, "i21f-br"))
+            }
+            Action::NetfilterAccept(n) => {
+                assert_eq!(
+                    (
+                        n.family.as_str(),
+                        n.table.as_str(),
+                        n.chain.as_str(),
+                        n.iptables
+                    ),
+                    ("ip", "filter", "DOCKER-USER", true)
+                );
+                assert_eq!(n.iifname, "i21f-x");
+                let flows: Vec<String> = n
+                    .flows
+                    .iter()
+                    .map(|f| format!("{}:{}", f.daddr, f.dport))
+                    .collect();
+                assert_eq!(flows, ["172.28.0.2:80", "172.28.0.3:80"]);
+                assert!(n
+                    .flows
+                    .iter()
+                    .all(|f| f.comment.starts_with("xdpdoctor: accept")));
+            }
+            Action::SetTxCsum(t) => assert!(t.netns.name.starts_with("docker:i21f-web")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -9,10 +9,12 @@
 //! and cleans up through `down` on any error or interrupt.
 
 pub mod catalog;
+pub mod cidr;
 pub mod docker;
 pub mod down;
 pub mod fleet;
 pub mod http;
+pub mod options;
 pub mod process;
 pub mod scenario;
 pub mod state;
@@ -20,6 +22,7 @@ pub mod up;
 
 pub use down::down;
 pub use http::LabClient;
+pub use options::UpOptions;
 pub use scenario::Scenario;
 pub use state::LabState;
-pub use up::{up, UpOptions};
+pub use up::up;

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::cidr::Cidr;
 use super::docker::spec::{names, DockerFault, DockerSpec};
 use crate::forwarder::{Entry, ForwarderConfig};
 use crate::{Error, Result};
@@ -458,47 +459,6 @@ impl End {
             node: self.node.clone(),
             name: self.name.clone(),
         }
-    }
-}
-
-/// An IPv4 address with its prefix length, written "a.b.c.d/len".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Cidr {
-    /// The address.
-    pub addr: Ipv4Addr,
-    /// The prefix length (0..=32).
-    pub prefix: u8,
-}
-
-impl std::str::FromStr for Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let (a, l) = s
-            .split_once('/')
-            .ok_or_else(|| format!("\"{s}\" is not a.b.c.d/len"))?;
-        let addr: Ipv4Addr = a
-            .parse()
-            .map_err(|_| format!("\"{a}\" is not an IPv4 address"))?;
-        let prefix: u8 = l
-            .parse()
-            .ok()
-            .filter(|l| *l <= 32)
-            .ok_or_else(|| format!("bad prefix length \"{l}\""))?;
-        Ok(Cidr { addr, prefix })
-    }
-}
-
-impl TryFrom<String> for Cidr {
-    type Error = String;
-    fn try_from(s: String) -> std::result::Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<Cidr> for String {
-    fn from(c: Cidr) -> String {
-        format!("{}/{}", c.addr, c.prefix)
     }
 }
 

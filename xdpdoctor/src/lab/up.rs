@@ -13,13 +13,14 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddrV4;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+pub use super::options::UpOptions;
 use super::scenario::{Cidr, End, Fault, IfaceRef, Scenario};
 use super::state::{LabState, Responder};
 use super::{down::down_state, http, process};
-use crate::forwarder::{self, AttachMode};
+use crate::forwarder;
 use crate::netlink::{ethtool, rtnl::Rtnl, sysctl};
 use crate::netns::Netns;
 use crate::progress::{Progress, Update};
@@ -27,27 +28,6 @@ use crate::{cancel, Error, Result};
 
 /// How long a new HTTP responder may take to listen.
 const RESPONDER_START: Duration = Duration::from_secs(20);
-
-/// What `lab up` is asked for besides the scenario (the CLI's flags).
-#[derive(Debug, Clone)]
-pub struct UpOptions {
-    /// Prefix of every name the lab makes (namespaces `PREFIX-node`): 1-24 letters, digits, '-'
-    /// or '_'.
-    pub prefix: String,
-    /// Faults to apply, by name; empty: the scenario's default faults.
-    pub faults: Vec<String>,
-    /// Build the healthy lab; refused together with `faults`.
-    pub no_faults: bool,
-    /// The xdpdoctor binary, re-executed as the HTTP responder.
-    pub exe: PathBuf,
-    /// Attach mode of the forwarder.
-    pub mode: AttachMode,
-    /// Deploy the scenario's forwarder (false: write its config only, for a user's own XDP
-    /// program).
-    pub forwarder: bool,
-    /// Where the build reports its steps (namespaces, links, nodes, responders, forwarder).
-    pub progress: Progress,
-}
 
 /// Counts the steps of a build and reports them.
 struct Steps<'a> {

@@ -19,8 +19,11 @@ use std::process::Command;
 
 use crate::common::{require_root, stdout, xdpdoctor};
 
-/// Holds the Docker tests' lock file (flock, released when the process exits too).
-struct DockerLock(std::fs::File);
+/// Holds the Docker tests' lock file (flock, released when it is dropped or the process
+/// exits).
+struct DockerLock {
+    _file: std::fs::File,
+}
 
 fn docker_lock() -> DockerLock {
     let f = std::fs::OpenOptions::new()
@@ -38,7 +41,7 @@ fn docker_lock() -> DockerLock {
         .expect("open the Docker tests' lock file");
     // SAFETY: flock on an fd we own; blocks until the other holder is done.
     assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
-    DockerLock(f)
+    DockerLock { _file: f }
 }
 
 /// Runs a command; its stdout and whether it succeeded.

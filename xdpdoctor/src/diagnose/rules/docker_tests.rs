@@ -4,7 +4,7 @@
 //! (web2, 172.28.0.3), Docker's ruleset), mutated where a test needs another state.
 
 use crate::diagnose::{evidence::Evidence, run_rules, Finding, RuleId};
-use crate::fix::{plan, Action, PeerFix};
+use crate::model::Action;
 use crate::netlink::rtnl::{FdbEntry, Neighbour, NudState};
 use crate::snapshot::{paths::nat_paths, NatInfo, NatSource, Snapshot};
 
@@ -162,55 +162,6 @@ fn no_retarget_to_an_address_another_entry_or_container_holds() {
             ),
             "{f:?}"
         );
-    }
-}
-
-#[test]
-fn the_plan_touches_no_bridge_port_address_and_retargets_nothing() {
-    let s = docker();
-    let actions = plan(&run(&s), PeerFix::Xdp);
-    let br = ifindex(&s, "i21f-br");
-    let mut kinds: Vec<&str> = actions.iter().map(|a| a.id()).collect();
-    kinds.sort();
-    assert_eq!(
-        kinds,
-        [
-            "devmap-remove",
-            "netfilter-accept",
-            "set-tx-csum",
-            "set-tx-csum"
-        ]
-    );
-    for a in &actions {
-        match a {
-            Action::DevmapRemove(d) => {
-                assert_eq!((d.ifindex, d.interface.as_str()), (br, "i21f-br"))
-            }
-            Action::NetfilterAccept(n) => {
-                assert_eq!(
-                    (
-                        n.family.as_str(),
-                        n.table.as_str(),
-                        n.chain.as_str(),
-                        n.iptables
-                    ),
-                    ("ip", "filter", "DOCKER-USER", true)
-                );
-                assert_eq!(n.iifname, "i21f-x");
-                let flows: Vec<String> = n
-                    .flows
-                    .iter()
-                    .map(|f| format!("{}:{}", f.daddr, f.dport))
-                    .collect();
-                assert_eq!(flows, ["172.28.0.2:80", "172.28.0.3:80"]);
-                assert!(n
-                    .flows
-                    .iter()
-                    .all(|f| f.comment.starts_with("xdpdoctor: accept")));
-            }
-            Action::SetTxCsum(t) => assert!(t.netns.name.starts_with("docker:i21f-web")),
-            other => panic!("unexpected {other:?}"),
-        }
     }
 }
 

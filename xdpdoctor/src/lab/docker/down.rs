@@ -3,8 +3,8 @@
 //! the lab's forwarder is the one there), then the forwarder is torn down by the caller,
 //! then the accept rules, containers, network and external veth go. Docker's daemon stays.
 
+use super::rules::accept_rule;
 use super::spec::{DockerState, LABEL};
-use super::up::accept_rule;
 use crate::lab::state::LabState;
 use crate::netlink::rtnl::{LinkKind, Rtnl};
 use crate::netns::Netns;

@@ -15,6 +15,7 @@
 pub mod daemon;
 pub mod down;
 pub mod image;
+pub mod rules;
 pub mod spec;
 pub mod up;
 

@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lab::scenario::Cidr;
+use crate::lab::cidr::Cidr;
 
 /// `[docker]`: containers on a bridge network of the lab's own, a client namespace behind an
 /// external veth on the host, and the forwarder on the host between them.

@@ -17,14 +17,15 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
+use super::rules::accept_rule;
 use super::spec::{names, AcceptRecord, DockerFault, DockerSpec, DockerState, LABEL};
 use super::{daemon, host, image};
 use crate::forwarder::{self, Deployment, Entry, ForwarderConfig};
+use crate::lab::http;
+use crate::lab::options::UpOptions;
 use crate::lab::scenario::{Fault, Scenario};
 use crate::lab::state::LabState;
-use crate::lab::{http, UpOptions};
 use crate::netlink::ethtool;
-use crate::netlink::nftables::{AcceptRule, Style};
 use crate::netlink::rtnl::{LinkKind, Rtnl};
 use crate::netns::Netns;
 use crate::runtime::docker::{ContainerInfo, NewContainer};
@@ -204,20 +205,6 @@ pub fn build(
     st.save()?;
     tick("Docker's defaults as the faults ask");
     Ok(())
-}
-
-/// The rule of an accept record (`ip filter DOCKER-USER`).
-pub fn accept_rule(r: &AcceptRecord) -> AcceptRule {
-    AcceptRule {
-        family: "ip".into(),
-        table: "filter".into(),
-        chain: "DOCKER-USER".into(),
-        iifname: r.iifname.clone(),
-        daddr: *r.to.ip(),
-        dport: r.to.port(),
-        comment: r.comment.clone(),
-        style: Style::Iptables,
-    }
 }
 
 /// A container's first IPv4 address.
