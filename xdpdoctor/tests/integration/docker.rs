@@ -600,3 +600,62 @@ fn docker_plan_commands_run_as_printed() {
     // No journal holds the rules they added: lab down finds them by their comment, which
     // names the lab's external interface (checked when the lab goes).
 }
+
+/// `kill -9` of `lab up docker` at points spread over its run (after the network, between
+/// the containers, during the deploy, while the healthy lab's rules go in): `lab down` then
+/// removes everything it made, found by the lab's state, Docker's label and the rules'
+/// comments; nothing of the forwarder stays on the host.
+#[test]
+#[ignore = "needs root: builds a Docker lab on the host (Docker, XDP, nftables)"]
+fn docker_lab_up_killed_at_any_point_is_removed_by_lab_down() {
+    require_root();
+    let lock = docker_lock();
+    let host = std::fs::metadata("/proc/2/ns/net")
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap();
+    let forwarder_left = || {
+        std::path::Path::new(&format!("/sys/fs/bpf/xdpdoctor/fwd-{host}")).exists()
+            || std::path::Path::new(&format!("/run/xdpdoctor/forwarders/{host}.json")).exists()
+    };
+    assert!(!forwarder_left(), "a forwarder is on the host already");
+    // How long an unkilled `lab up docker --no-faults` takes (the healthy lab has every
+    // step, the rules included).
+    let prefix = format!("xq{}", std::process::id() % 100000);
+    let t0 = std::time::Instant::now();
+    let out = xdpdoctor(&["lab", "up", "docker", "--no-faults", "--prefix", &prefix]);
+    let took = t0.elapsed();
+    assert!(out.status.success());
+    assert!(xdpdoctor(&["lab", "down", "--prefix", &prefix])
+        .status
+        .success());
+    assert_nothing_left(&prefix);
+    let mut killed = 0;
+    for (i, frac) in [0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95].iter().enumerate() {
+        let p = format!("{prefix}{i}");
+        let mut child = Command::new(crate::common::bin())
+            .args(["lab", "up", "docker", "--no-faults", "--prefix", &p])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(took.mul_f64(*frac));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        child.wait().unwrap();
+        let out = xdpdoctor(&["lab", "down", "--prefix", &p]);
+        // Killed before its state file was written, there is nothing to take down.
+        assert!(
+            out.status.success()
+                || stdout(&out).is_empty()
+                    && !std::path::Path::new(&format!("/run/xdpdoctor/labs/{p}.json")).exists(),
+            "lab down {p} failed"
+        );
+        assert_nothing_left(&p);
+        assert!(!forwarder_left(), "the forwarder of {p} stayed on the host");
+    }
+    eprintln!("killed {killed} of 7 runs while they built (unkilled run: {took:?})");
+    assert!(killed >= 4, "the kills came too late to test anything");
+    drop(lock);
+}
