@@ -237,7 +237,7 @@ fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo], netfilter: bool) -> Resul
             .ok();
         let netfilter = if netfilter {
             nftables::read()
-                .inspect_err(|e| log::warn!("nftables ruleset of {name}: {e}"))
+                .inspect_err(|e| log::debug!("nftables ruleset of {name}: {e}"))
                 .ok()
         } else {
             None
