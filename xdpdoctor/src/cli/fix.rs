@@ -116,6 +116,16 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         Csum::Container => fix::plan(&r.diagnosis.findings, prefer),
         Csum::Forwarder => fix::plan_with(&r.diagnosis.findings, prefer, Some(&fwd)),
     };
+    let gro = actions.iter().any(|a| matches!(a, Action::SetGro { .. }));
+    if gro && r.snapshot.kernel_version().is_some_and(|v| v < (5, 13)) {
+        // veth_xdp_xmit needs an XDP program on the peer before 5.13 (GRO gives it no NAPI).
+        anyhow::bail!(
+            "--prefer gro: on Linux {} requested GRO does not let a veth take redirected XDP \
+             frames (that came with 5.13); nothing changed. Use the default, --prefer xdp (a \
+             pass-through XDP program on the peer)",
+            r.snapshot.kernel
+        );
+    }
     // Consequences are resolved by their causes' fixes: only root causes can need a hand.
     let manual: Vec<String> = r
         .diagnosis
