@@ -47,15 +47,15 @@ mod tests {
             rlim_cur: 0,
             rlim_max: 0,
         };
-        // SAFETY: getrlimit writes into a valid rlimit.
         assert_eq!(
+            // SAFETY: getrlimit writes into a valid rlimit.
             unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut before) },
             0
         );
         super::raise();
         let mut after = before;
-        // SAFETY: as above.
         assert_eq!(
+            // SAFETY: as above.
             unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut after) },
             0
         );

@@ -103,6 +103,15 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
                 .join(", ")
         );
     }
+    if matches!(a.csum, Csum::Forwarder) && r.snapshot.kernel_version().is_some_and(|v| v < (5, 18))
+    {
+        anyhow::bail!(
+            "--csum forwarder: the forwarder's full checksums read the segment with \
+             bpf_xdp_load_bytes, which Linux {} lacks (5.18+); nothing changed. Use --csum \
+             container (tx checksum off in the containers)",
+            r.snapshot.kernel
+        );
+    }
     let prefer = match a.prefer {
         Prefer::Xdp => PeerFix::Xdp,
         Prefer::Gro => PeerFix::Gro,

@@ -126,7 +126,10 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 c.snap.kernel
             ));
         }
-        let alt = if c.ours().is_some() {
+        // The forwarder's full checksums read the segment with bpf_xdp_load_bytes (5.18+).
+        let alt = if c.ours().is_some() && !c.kernel_at_least(5, 18) {
+            " (the forwarder's full checksums need bpf_xdp_load_bytes, Linux 5.18+)"
+        } else if c.ours().is_some() {
             " (or, if containers cannot be touched, have the forwarder compute full checksums: \
              `xdpdoctor fix --csum forwarder`)"
         } else {
