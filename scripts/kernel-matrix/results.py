@@ -250,6 +250,7 @@ def row(name, d, prefix, host):
         "trace_kretprobe_probes": kprobes,
         "trace_kretprobe_notes": knotes,
         "tests": tests(d / "tests.txt"),
+        "boot_retry": (d / "boot-retry").read_text().strip() if (d / "boot-retry").exists() else None,
         "steps": st,
         "seconds": {"steps": round(sum(s["seconds"] for s in st), 1)},
     }
@@ -423,6 +424,8 @@ def summary(doc):
         else:
             lines.append("  tests: not run here")
         sec = r["seconds"]
+        if r.get("boot_retry"):
+            lines.append(f"  note: {r['boot_retry']}")
         cpu = f", QEMU CPU {sec['cpu']:.0f} s" if "cpu" in sec else ""
         lines.append(f"  time: {sec.get('wall', sec['steps']):.0f} s wall, steps {sec['steps']:.0f} s{cpu}")
         for b in r["disagreements"]:

@@ -3,7 +3,7 @@
 //! Up to 5.10 the kernel charges every BPF map and program to the locked-memory limit of the
 //! process that creates it (5.11 moved the accounting to memory cgroups and stopped checking
 //! the rlimit). The usual default is 64 KiB (measured in Debian's 5.10 under QEMU: `ulimit -l`
-//! 64), less than the probes' ring buffer alone, so map creation fails with EPERM there. This
+//! 64), less than the probes' ring buffer alone, which the kernel then refuses (EPERM). This
 //! raises the limit once, as libbpf and bpftool do; where raising is not allowed (no
 //! CAP_SYS_RESOURCE, as on the development machines) the kernel is new enough not to need it,
 //! and nothing changes.
