@@ -199,7 +199,11 @@ def tests(path):
                          r"(\d+) measured; (\d+) filtered out; finished in ([\d.]+)s", text):
         pass
     if not m:
-        return {"passed": 0, "failed": 0, "ignored": 0, "error": "no test result line"}
+        # Cut short (the guest was stopped or timed out): what finished, and that it did not end.
+        return {"passed": len(re.findall(r"^test \S+ \.\.\. ok$", text, re.M)),
+                "failed": len(re.findall(r"^test \S+ \.\.\. FAILED$", text, re.M)),
+                "ignored": 0, "incomplete": True, "error": "no test result line (cut short)",
+                "failures": re.findall(r"^test (\S+) \.\.\. FAILED$", text, re.M)}
     return {
         "passed": int(m[1]), "failed": int(m[2]), "ignored": int(m[3]),
         "filtered_out": int(m[5]), "seconds": float(m[6]),
@@ -320,6 +324,9 @@ def check(r, exp):
     if rx.get("tests", True) and not (t or {}).get("skipped"):
         if t is None:
             bad.append("integration tests did not run")
+        elif t.get("incomplete"):
+            bad.append(f"integration tests cut short: {t['passed']} passed, {t['failed']} failed "
+                       f"{t.get('failures', [])} before the guest stopped")
         elif t["failed"] or not t["passed"]:
             bad.append(f"integration tests: {t['passed']} passed, {t['failed']} failed "
                        f"{t.get('failures', [])}")
@@ -418,7 +425,7 @@ def summary(doc):
             lines.append("  tests: skipped (--tests none)")
         elif t:
             lines.append(f"  tests: {t['passed']} passed, {t['failed']} failed, {t['ignored']} ignored"
-                         f" ({t.get('seconds', 0):.0f} s)")
+                         + (" (cut short)" if t.get("incomplete") else f" ({t.get('seconds', 0):.0f} s)"))
             for name, why in (t.get("skipped_with_reason") or {}).items():
                 lines.append(f"  test skipped on this kernel: {name}: {why}")
         else:
@@ -512,7 +519,9 @@ def render(doc):
             "| | " + " | ".join(col(r) for r in rows) + " |", "|---|" + "---|" * len(rows)]
     out.append("| integration tests (privileged included) | " + " | ".join(
         (f"{r['tests']['passed']} passed, {r['tests']['failed']} failed, {r['tests']['ignored']} ignored "
-         f"({r['tests'].get('seconds', 0):.0f} s)") if r["tests"] and not r["tests"].get("skipped")
+         + ("(cut short: " + ", ".join(f"`{n}` failed" for n in r["tests"].get("failures", [])) + ")"
+            if r["tests"].get("incomplete") else f"({r['tests'].get('seconds', 0):.0f} s)"))
+        if r["tests"] and not r["tests"].get("skipped")
         else "run by `scripts/test.sh`" if r.get("host") or not r["tests"] else "skipped"
         for r in rows) + " |")
     out.append("| tests that cannot apply here (not run) | " + " | ".join(
