@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod cidr;
 pub mod docker;
 pub mod down;
+pub mod era;
 pub mod fleet;
 pub mod http;
 pub mod options;
