@@ -50,7 +50,7 @@ pub fn remove(st: &LabState, d: &DockerState, errs: &mut ErrorList) {
         errs.push(host.run(move || fix_rules_of(&ext)));
     }
     if !d.containers.is_empty() || !d.network.is_empty() {
-        errs.push(remove_docker(&st.prefix));
+        errs.push(remove_docker(&st.prefix, d.complete));
     }
     // The external pair: normally gone with the client's namespace; still whole on the host
     // when `lab up` died before moving its peer.
@@ -96,15 +96,36 @@ fn fix_rules_of(ext: &str) -> Result<()> {
     Ok(())
 }
 
-/// Containers, then networks, carrying the lab's label.
-fn remove_docker(prefix: &str) -> Result<()> {
+/// How long Docker may still be carrying out a request of a `lab up` that was killed while
+/// it waited for the answer (the daemon goes on without the client: measured, a network
+/// created after the killed `lab up`'s `lab down` had looked).
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Containers, then networks, carrying the lab's label. After a `lab up` that did not finish
+/// (killed), looks again until a look finds nothing, for up to [`SETTLE`].
+fn remove_docker(prefix: &str, complete: bool) -> Result<()> {
     let d = Docker::new();
-    let mut errs = ErrorList::default();
-    for id in d.containers_labelled(LABEL, prefix)? {
-        errs.push(d.remove_container(&id).map(drop));
+    let t0 = std::time::Instant::now();
+    loop {
+        let containers = d.containers_labelled(LABEL, prefix)?;
+        let networks = d.networks_labelled(LABEL, prefix)?;
+        let found = !containers.is_empty() || !networks.is_empty();
+        let mut errs = ErrorList::default();
+        for id in containers {
+            errs.push(d.remove_container(&id).map(drop));
+        }
+        // A network goes once its containers are gone (a failure is tried again).
+        for id in networks {
+            errs.push(d.remove_network(&id).map(drop));
+        }
+        let last = errs.into_result();
+        let settled = complete || t0.elapsed() >= SETTLE;
+        if (!found && settled) || (complete && last.is_ok()) {
+            return Ok(());
+        }
+        if t0.elapsed() > SETTLE * 3 {
+            return last;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
     }
-    for id in d.networks_labelled(LABEL, prefix)? {
-        errs.push(d.remove_network(&id).map(drop));
-    }
-    errs.into_result()
 }

@@ -73,6 +73,9 @@ pub struct DockerState {
     /// Comments of the accept rules the healthy lab put in DOCKER-USER, each recorded
     /// before it is inserted (table `ip filter`).
     pub accept_rules: Vec<AcceptRecord>,
+    /// `lab up` finished: no request to Docker can still be under way.
+    #[serde(default)]
+    pub complete: bool,
 }
 
 /// One accept rule of the lab in `ip filter DOCKER-USER`, as `lab down` deletes it.

@@ -201,6 +201,7 @@ pub fn build(
             ethtool::set_gro("eth0", gro)
         })?;
     }
+    ds.complete = true;
     st.docker = Some(ds);
     st.save()?;
     tick("Docker's defaults as the faults ask");
