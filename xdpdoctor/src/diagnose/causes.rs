@@ -59,6 +59,18 @@ pub const LINKS: &[Link] = &[
         because: "the veth cannot take XDP frames while its peer has no XDP",
     },
     Link {
+        cause: RuleId::RedirectTargetMtu,
+        consequence: RuleId::RedirectErrors,
+        proof: same_interface,
+        because: "frames larger than the target's MTU are refused (EMSGSIZE)",
+    },
+    Link {
+        cause: RuleId::XdpMtuTooLarge,
+        consequence: RuleId::ForwarderNotAttached,
+        proof: same_interface,
+        because: "the kernel refuses XDP there while the peer's MTU is above the veth XDP limit",
+    },
+    Link {
         cause: RuleId::VethTxCsumOffload,
         consequence: RuleId::ChecksumErrors,
         proof: partial_sums_from_elsewhere,
@@ -83,6 +95,13 @@ fn interface_vanished(c: &Ctx, _: &Finding, consequence: &Finding) -> bool {
         .interface
         .as_deref()
         .is_some_and(|n| c.home().iface_by_name(n).is_none())
+}
+
+/// Both are about the same interface of the same namespace.
+fn same_interface(_: &Ctx, cause: &Finding, consequence: &Finding) -> bool {
+    cause.subject.netns.inode == consequence.subject.netns.inode
+        && cause.subject.interface.is_some()
+        && cause.subject.interface == consequence.subject.interface
 }
 
 /// Both name the same NAT entry.

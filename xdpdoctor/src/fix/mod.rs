@@ -21,6 +21,7 @@ mod devmap;
 mod forwarder_csum;
 mod forwarding;
 mod gro;
+mod mtu;
 mod retarget;
 mod snat;
 mod tx_csum;
@@ -59,6 +60,7 @@ fn fix_for(a: &Action) -> &dyn Journaled {
         Action::SnatAdd(s) => s,
         Action::RetargetEntry(s) => s,
         Action::SetForwarderFullCsum(s) => s,
+        Action::SetMtu(s) => s,
     }
 }
 

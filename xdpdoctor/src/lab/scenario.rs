@@ -197,6 +197,23 @@ pub struct Fault {
     /// NAT targets whose SNAT entry is removed after deployment.
     #[serde(default)]
     pub snat_remove: Vec<SocketAddrV4>,
+    /// "node:ifname" of the forwarder node whose attachment is removed after deployment (its
+    /// pinned bpf_link unpinned), as if the program was lost there.
+    #[serde(default)]
+    pub detach: Vec<IfaceRef>,
+    /// MTUs set last (after the forwarder is deployed and `detach`), in order.
+    #[serde(default)]
+    pub set_mtu: Vec<MtuSet>,
+}
+
+/// An MTU a fault sets on one interface.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtuSet {
+    /// The interface.
+    pub at: IfaceRef,
+    /// Its MTU (68..=65535).
+    pub mtu: u32,
 }
 
 impl Scenario {
@@ -261,7 +278,9 @@ impl Scenario {
                 .iter()
                 .chain(&f.devmap_remove)
                 .chain(&f.link_down)
-                .chain(f.readdress.iter().map(|r| &r.at));
+                .chain(&f.detach)
+                .chain(f.readdress.iter().map(|r| &r.at))
+                .chain(f.set_mtu.iter().map(|m| &m.at));
             for (j, at) in refs.enumerate() {
                 if !ifaces.contains(at) {
                     return Err(err(
@@ -281,6 +300,14 @@ impl Scenario {
             for (j, s) in f.sysctls.iter().enumerate() {
                 node_ok(&s.node, format!("fault.{name}.sysctls[{j}].node"))?;
             }
+            for (j, m) in f.set_mtu.iter().enumerate() {
+                if !(68..=65535).contains(&m.mtu) {
+                    return Err(err(
+                        format!("fault.{name}.set_mtu[{j}].mtu"),
+                        format!("{} is not an MTU (68..=65535)", m.mtu),
+                    ));
+                }
+            }
             for (j, n) in f.no_service.iter().enumerate() {
                 node_ok(n, format!("fault.{name}.no_service[{j}]"))?;
             }
@@ -290,6 +317,17 @@ impl Scenario {
         }
         if let Some(f) = &self.forwarder {
             for (name, fault) in &self.faults {
+                for (j, at) in fault.detach.iter().enumerate() {
+                    if at.node != f.node {
+                        return Err(err(
+                            format!("fault.{name}.detach[{j}]"),
+                            format!(
+                                "\"{at}\" is not an interface of the forwarder node {}",
+                                f.node
+                            ),
+                        ));
+                    }
+                }
                 for (j, at) in fault.devmap_remove.iter().enumerate() {
                     if at.node != f.node {
                         return Err(err(

@@ -81,7 +81,7 @@ pub fn up(scenario: &Scenario, scenario_file: &Path, opts: &UpOptions) -> Result
     if !opts.forwarder {
         for f in &faults {
             let d = &scenario.faults[f];
-            if !d.devmap_remove.is_empty() || !d.snat_remove.is_empty() {
+            if !d.devmap_remove.is_empty() || !d.snat_remove.is_empty() || !d.detach.is_empty() {
                 return Err(Error::invalid(
                     format!("--fault {f}"),
                     "acts on xdpdoctor's forwarder, which --no-forwarder does not deploy",
@@ -167,8 +167,24 @@ fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) 
         .collect();
     st.save()?;
     deploy_forwarder(sc, &fault_defs, opts, st)?;
+    set_mtus(&fault_defs, opts)?;
     remove_nodes(&fault_defs, opts, st)?;
     steps.tick();
+    Ok(())
+}
+
+/// Fault `set_mtu`, last: an MTU a running forwarder would refuse (a veth whose peer has XDP
+/// takes at most the veth XDP limit) is set after `detach` removed it.
+fn set_mtus(faults: &[&Fault], opts: &UpOptions) -> Result<()> {
+    for m in faults.iter().flat_map(|f| &f.set_mtu) {
+        cancel::check()?;
+        let (ifname, mtu) = (m.at.name.clone(), m.mtu);
+        node_ns(opts, &m.at.node).block_on(|| async move {
+            let rt = Rtnl::new()?;
+            let l = rt.link(&ifname).await?;
+            rt.set_mtu(l.index, mtu).await
+        })?;
+    }
     Ok(())
 }
 
@@ -422,6 +438,9 @@ fn deploy_forwarder(
         }
         for t in &fault.snat_remove {
             forwarder::maps::nat_remove(dep.netns_inode, crate::bpf::forwarder_abi::SNAT_MAP, *t)?;
+        }
+        for at in &fault.detach {
+            forwarder::pins::unpin_link(&forwarder::pins::link_pin(&dep.pin_dir, &at.name))?;
         }
     }
     Ok(())

@@ -43,6 +43,8 @@ pub enum Action {
     RetargetEntry(RetargetEntry),
     /// `fix/forwarder_csum.rs`
     SetForwarderFullCsum(SetForwarderFullCsum),
+    /// `fix/mtu.rs`
+    SetMtu(SetMtu),
 }
 
 impl Action {
@@ -59,6 +61,7 @@ impl Action {
             Action::SnatAdd(a) => ("snat-add", &a.netns),
             Action::RetargetEntry(a) => ("retarget-entry", &a.netns),
             Action::SetForwarderFullCsum(a) => ("forwarder-full-csum", &a.netns),
+            Action::SetMtu(a) => ("set-mtu", &a.netns),
         }
     }
 
@@ -172,6 +175,17 @@ pub struct SetForwarderFullCsum {
     pub netns: NsRef,
     /// Requested state.
     pub on: bool,
+}
+
+/// Set an interface's MTU (`ip link set DEV mtu N`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetMtu {
+    /// Namespace of the interface.
+    pub netns: NsRef,
+    /// The interface.
+    pub interface: String,
+    /// The MTU it gets.
+    pub mtu: u32,
 }
 
 /// A fix attached to a finding: text for humans and the action (in JSON also the action's

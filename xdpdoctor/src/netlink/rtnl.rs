@@ -122,6 +122,16 @@ impl Rtnl {
             .map_err(nl("set link state", format!("ifindex {index}")))
     }
 
+    /// Sets a link's MTU (`ip link set DEV mtu N`).
+    pub async fn set_mtu(&self, index: u32, mtu: u32) -> Result<()> {
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(index).mtu(mtu).build())
+            .execute()
+            .await
+            .map_err(nl("set MTU", format!("ifindex {index} to {mtu}")))
+    }
+
     /// Deletes a link; deleting one end of a veth removes its peer too.
     pub async fn del_link(&self, index: u32) -> Result<()> {
         self.handle

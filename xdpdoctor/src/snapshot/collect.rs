@@ -74,6 +74,7 @@ pub fn take(ns: &Netns, hint: Option<&NatHint>) -> Result<Snapshot> {
         kernel: kernel_release(),
         xdp_features_supported: supported,
         netns_inode: inode,
+        veth_xdp_max_mtu: veth_xdp_max_mtu(),
         xdp,
         forwarder: ours,
         nat,
@@ -152,6 +153,23 @@ fn nat_info(ours: Option<&ForwarderStatus>, hint: Option<&NatHint>) -> NatInfo {
         },
         None => NatInfo::default(),
     }
+}
+
+/// The largest peer MTU with which XDP (without frags) attaches to a veth, by the kernel's
+/// own arithmetic in `veth_xdp_set` (the same from 5.x to 6.18): `PAGE_SIZE -
+/// VETH_XDP_HEADROOM (XDP_PACKET_HEADROOM 256 + NET_IP_ALIGN, 0 on x86) -
+/// SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) - ETH_HLEN`. The struct's size comes from
+/// the running kernel's BTF. Measured on 6.18: 3506 attaches, 3507 is refused with "veth:
+/// Peer MTU is too large to set XDP".
+pub fn veth_xdp_max_mtu() -> Option<u32> {
+    let shinfo = crate::bpf::btf::vmlinux_struct_size("skb_shared_info")
+        .inspect_err(|e| log::debug!("skb_shared_info size: {e}"))
+        .ok()??;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let page = u32::try_from(page).ok()?;
+    let aligned = shinfo.div_ceil(64) * 64; // SMP_CACHE_BYTES on x86_64
+    page.checked_sub(256 + aligned + 14)
 }
 
 fn kernel_release() -> String {

@@ -51,6 +51,12 @@ pub struct Snapshot {
     pub xdp_features_supported: bool,
     /// Inode of the diagnosed namespace (where the XDP programs run).
     pub netns_inode: u64,
+    /// The largest MTU a veth's peer may have for an XDP program without frags support to
+    /// attach to the veth (`veth_xdp_set`: a page less the XDP headroom, the aligned
+    /// `skb_shared_info` and the Ethernet header: 3506 on x86_64 6.18); None when unknown
+    /// (no BTF, or a snapshot saved before it was recorded).
+    #[serde(default)]
+    pub veth_xdp_max_mtu: Option<u32>,
     /// Every XDP program attached in it, and where each can redirect.
     pub xdp: XdpView,
     /// The forwarder xdpdoctor deployed there, maps and counters included.

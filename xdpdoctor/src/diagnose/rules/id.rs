@@ -33,6 +33,8 @@ macro_rules! rule_ids {
 rule_ids! {
     /// `forwarder_not_attached.rs`
     ForwarderNotAttached = "forwarder-not-attached",
+    /// `xdp_mtu_too_large.rs`
+    XdpMtuTooLarge = "xdp-mtu-too-large",
     /// `forwarding_disabled.rs`
     ForwardingDisabled = "forwarding-disabled",
     /// `nat_target_gone.rs`
@@ -45,6 +47,8 @@ rule_ids! {
     FibNoNeighbor = "fib-no-neighbor",
     /// `devmap_missing_target.rs`
     DevmapMissingTarget = "devmap-missing-target",
+    /// `redirect_target_mtu.rs`
+    RedirectTargetMtu = "redirect-target-mtu",
     /// `redirect_target_other_netns.rs`
     RedirectTargetOtherNetns = "redirect-target-other-netns",
     /// `peer_link_down.rs`

@@ -21,9 +21,11 @@ mod nat_target_route_blocked;
 mod nat_target_stale;
 mod peer_link_down;
 mod redirect_errors;
+mod redirect_target_mtu;
 mod redirect_target_other_netns;
 mod veth_peer_no_xdp;
 mod veth_tx_csum_offload;
+mod xdp_mtu_too_large;
 
 #[cfg(test)]
 mod tests;
@@ -35,12 +37,14 @@ pub use rule::{Kind, Rule};
 /// Every rule, in the order a packet meets the causes.
 pub const ALL: &[Rule] = &[
     forwarder_not_attached::RULE,
+    xdp_mtu_too_large::RULE,
     forwarding_disabled::RULE,
     nat_target_gone::RULE,
     nat_target_route_blocked::RULE,
     interface_no_address::RULE,
     fib_no_neighbor::RULE,
     devmap_missing_target::RULE,
+    redirect_target_mtu::RULE,
     redirect_target_other_netns::RULE,
     peer_link_down::RULE,
     veth_peer_no_xdp::RULE,

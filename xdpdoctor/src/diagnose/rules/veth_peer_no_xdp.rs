@@ -9,7 +9,7 @@
 use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
-use crate::model::action::AttachXdpPass;
+use crate::model::action::{AttachXdpPass, SetGro};
 use crate::model::{Action, Fix};
 use crate::probes::EventKind;
 use crate::snapshot::PathStage;
@@ -129,17 +129,41 @@ fn check(c: &Ctx) -> Vec<Finding> {
         if let Some(line) = c.decided_redirects(v.index(), v.name(), died) {
             f.evidence.push(line);
         }
-        f.fix = Some(Fix::new(
-            format!(
-                "attach a pass-through XDP program to {} in {} (or --prefer gro: request GRO on it)",
-                p.name(),
-                pns.ns.name
+        // A pass-through program on the peer is refused while this end's MTU is above the
+        // veth XDP limit (the peer's peer is this veth): request GRO there instead.
+        let too_large = c
+            .snap
+            .veth_xdp_max_mtu
+            .filter(|limit| v.link.mtu > *limit && c.kernel_at_least(5, 13));
+        f.fix = Some(match too_large {
+            Some(limit) => {
+                f.evidence.push(format!(
+                    "a pass-through program cannot attach to {}: the MTU of {} is {} > {limit},                      the veth XDP limit (\"veth: Peer MTU is too large to set XDP\"); GRO instead",
+                    p.name(),
+                    v.name(),
+                    v.link.mtu
+                ));
+                Fix::new(
+                    format!("request GRO on {} in {}", p.name(), pns.ns.name),
+                    Action::SetGro(SetGro {
+                        netns: pns.ns.clone(),
+                        interface: p.name().to_string(),
+                        on: true,
+                    }),
+                )
+            }
+            None => Fix::new(
+                format!(
+                    "attach a pass-through XDP program to {} in {} (or --prefer gro: request GRO on it)",
+                    p.name(),
+                    pns.ns.name
+                ),
+                Action::AttachXdpPass(AttachXdpPass {
+                    netns: pns.ns.clone(),
+                    interface: p.name().to_string(),
+                }),
             ),
-            Action::AttachXdpPass(AttachXdpPass {
-                netns: pns.ns.clone(),
-                interface: p.name().to_string(),
-            }),
-        ));
+        });
         out.push(f);
     }
     out
