@@ -23,6 +23,7 @@ mod forwarding;
 mod gro;
 mod mtu;
 mod retarget;
+mod rp_filter;
 mod snat;
 mod tx_csum;
 mod xdp_pass;
@@ -61,6 +62,7 @@ fn fix_for(a: &Action) -> &dyn Journaled {
         Action::RetargetEntry(s) => s,
         Action::SetForwarderFullCsum(s) => s,
         Action::SetMtu(s) => s,
+        Action::SetRpFilter(s) => s,
     }
 }
 

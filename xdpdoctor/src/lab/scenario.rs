@@ -204,6 +204,21 @@ pub struct Fault {
     /// MTUs set last (after the forwarder is deployed and `detach`), in order.
     #[serde(default)]
     pub set_mtu: Vec<MtuSet>,
+    /// Permanent neighbour entries: `at` knows `addr` at the MAC of interface `of`.
+    #[serde(default)]
+    pub pin_neighbour: Vec<PinNeighbour>,
+}
+
+/// A permanent neighbour entry a fault adds (`ip neigh add ADDR lladdr MAC(of) dev at`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinNeighbour {
+    /// The interface the entry is on.
+    pub at: IfaceRef,
+    /// The neighbour's address.
+    pub addr: Ipv4Addr,
+    /// The interface whose MAC the entry holds.
+    pub of: IfaceRef,
 }
 
 /// An MTU a fault sets on one interface.
@@ -280,7 +295,8 @@ impl Scenario {
                 .chain(&f.link_down)
                 .chain(&f.detach)
                 .chain(f.readdress.iter().map(|r| &r.at))
-                .chain(f.set_mtu.iter().map(|m| &m.at));
+                .chain(f.set_mtu.iter().map(|m| &m.at))
+                .chain(f.pin_neighbour.iter().flat_map(|p| [&p.at, &p.of]));
             for (j, at) in refs.enumerate() {
                 if !ifaces.contains(at) {
                     return Err(err(

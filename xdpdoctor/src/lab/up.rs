@@ -168,6 +168,7 @@ fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) 
     st.save()?;
     deploy_forwarder(sc, &fault_defs, opts, st)?;
     set_mtus(&fault_defs, opts)?;
+    pin_neighbours(&fault_defs, opts)?;
     remove_nodes(&fault_defs, opts, st)?;
     steps.tick();
     Ok(())
@@ -186,6 +187,34 @@ fn set_mtus(faults: &[&Fault], opts: &UpOptions) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// Fault `pin_neighbour`: permanent neighbour entries with the MAC of another interface.
+fn pin_neighbours(faults: &[&Fault], opts: &UpOptions) -> Result<()> {
+    for p in faults.iter().flat_map(|f| &f.pin_neighbour) {
+        cancel::check()?;
+        let of = p.of.name.clone();
+        let mac = node_ns(opts, &p.of.node)
+            .block_on(|| async move { Ok(Rtnl::new()?.link(&of).await?.mac) })?;
+        let mac = parse_mac(&mac)
+            .ok_or_else(|| Error::unexpected(format!("MAC of {}", p.of), format!("\"{mac}\"")))?;
+        let (at, addr) = (p.at.name.clone(), p.addr);
+        node_ns(opts, &p.at.node).block_on(|| async move {
+            let rt = Rtnl::new()?;
+            let l = rt.link(&at).await?;
+            rt.add_permanent_neighbour(l.index, addr, mac).await
+        })?;
+    }
+    Ok(())
+}
+
+/// `aa:bb:cc:dd:ee:ff` as bytes.
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let v: Vec<u8> = s
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).ok())
+        .collect::<Option<_>>()?;
+    v.try_into().ok()
 }
 
 /// Fault `remove_node`: the node's responders stop and its namespace is deleted (its veth

@@ -45,6 +45,8 @@ pub enum Action {
     SetForwarderFullCsum(SetForwarderFullCsum),
     /// `fix/mtu.rs`
     SetMtu(SetMtu),
+    /// `fix/rp_filter.rs`
+    SetRpFilter(SetRpFilter),
 }
 
 impl Action {
@@ -62,6 +64,7 @@ impl Action {
             Action::RetargetEntry(a) => ("retarget-entry", &a.netns),
             Action::SetForwarderFullCsum(a) => ("forwarder-full-csum", &a.netns),
             Action::SetMtu(a) => ("set-mtu", &a.netns),
+            Action::SetRpFilter(a) => ("set-rp-filter", &a.netns),
         }
     }
 
@@ -186,6 +189,21 @@ pub struct SetMtu {
     pub interface: String,
     /// The MTU it gets.
     pub mtu: u32,
+}
+
+/// Reverse-path settings of one interface: `net.ipv4.conf.<interface>.rp_filter = 2` (loose)
+/// and, for packets whose source is one of the host's own addresses (translated replies),
+/// `accept_local = 1`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetRpFilter {
+    /// Namespace of the interface.
+    pub netns: NsRef,
+    /// The interface.
+    pub interface: String,
+    /// Set `rp_filter` to 2 (loose).
+    pub loose: bool,
+    /// Set `accept_local` to 1.
+    pub accept_local: bool,
 }
 
 /// A fix attached to a finding: text for humans and the action (in JSON also the action's

@@ -122,6 +122,22 @@ impl Rtnl {
             .map_err(nl("set link state", format!("ifindex {index}")))
     }
 
+    /// Adds a permanent neighbour entry `addr lladdr <mac> dev <index>`.
+    pub async fn add_permanent_neighbour(
+        &self,
+        index: u32,
+        addr: Ipv4Addr,
+        mac: [u8; 6],
+    ) -> Result<()> {
+        self.handle
+            .neighbours()
+            .add(index, IpAddr::V4(addr))
+            .link_layer_address(&mac)
+            .execute()
+            .await
+            .map_err(nl("add neighbour", format!("{addr} on ifindex {index}")))
+    }
+
     /// Sets a link's MTU (`ip link set DEV mtu N`).
     pub async fn set_mtu(&self, index: u32, mtu: u32) -> Result<()> {
         self.handle

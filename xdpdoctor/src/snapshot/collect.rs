@@ -222,6 +222,8 @@ fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo]) -> Result<(NsState, bool)
             let rp_filter = sysctl::read_path(sysctl::iface_path(&l.name, "rp_filter"))
                 .ok()
                 .and_then(|s| s.parse().ok());
+            let accept_local =
+                flag(sysctl::read_path(sysctl::iface_path(&l.name, "accept_local")).ok());
             let peer = match (&l.kind, l.peer_ifindex, l.link_netnsid) {
                 (Some(LinkKind::Veth), Some(idx), Some(id)) => ids.get(&id).map(|c| PeerRef {
                     netns_inode: c.inode,
@@ -240,10 +242,15 @@ fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo]) -> Result<(NsState, bool)
                 tx_csum_active,
                 forwarding,
                 rp_filter,
+                accept_local,
                 peer,
             });
         }
         let forwarding_all = flag(sysctl::read("net.ipv4.conf.all.forwarding").ok());
+        let rp_filter_all = sysctl::read("net.ipv4.conf.all.rp_filter")
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        let accept_local_all = flag(sysctl::read("net.ipv4.conf.all.accept_local").ok());
         let tcp_listen = sockets::listening()
             .inspect_err(|e| log::debug!("listening sockets in {name}: {e}"))
             .ok();
@@ -251,6 +258,8 @@ fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo]) -> Result<(NsState, bool)
             NsState {
                 ns: id,
                 forwarding_all,
+                rp_filter_all,
+                accept_local_all,
                 interfaces,
                 addresses,
                 routes,

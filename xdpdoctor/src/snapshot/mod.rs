@@ -116,6 +116,12 @@ pub struct NsState {
     pub ns: NsRef,
     /// `net.ipv4.conf.all.forwarding`.
     pub forwarding_all: Option<bool>,
+    /// `net.ipv4.conf.all.rp_filter` (an interface's check is the larger of it and its own).
+    #[serde(default)]
+    pub rp_filter_all: Option<u32>,
+    /// `net.ipv4.conf.all.accept_local`.
+    #[serde(default)]
+    pub accept_local_all: Option<bool>,
     /// Every link in the namespace, with what the rules need.
     pub interfaces: Vec<Iface>,
     /// Every IPv4 address in the namespace, of all interfaces.
@@ -146,6 +152,9 @@ pub struct Iface {
     pub forwarding: Option<bool>,
     /// `net.ipv4.conf.<if>.rp_filter`.
     pub rp_filter: Option<u32>,
+    /// `net.ipv4.conf.<if>.accept_local` (either it or `conf.all`'s lets local sources in).
+    #[serde(default)]
+    pub accept_local: Option<bool>,
     /// The veth peer, resolved across namespaces.
     pub peer: Option<PeerRef>,
 }

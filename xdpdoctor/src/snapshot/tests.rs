@@ -27,6 +27,8 @@ fn ns(routes: Vec<Route>) -> NsState {
             inode: 1,
         },
         forwarding_all: None,
+        rp_filter_all: None,
+        accept_local_all: None,
         interfaces: Vec::new(),
         addresses: Vec::new(),
         routes,

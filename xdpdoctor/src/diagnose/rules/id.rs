@@ -37,6 +37,8 @@ rule_ids! {
     XdpMtuTooLarge = "xdp-mtu-too-large",
     /// `forwarding_disabled.rs`
     ForwardingDisabled = "forwarding-disabled",
+    /// `reverse_path_filter.rs`
+    ReversePathFilter = "reverse-path-filter",
     /// `nat_target_gone.rs`
     NatTargetGone = "nat-target-gone",
     /// `nat_target_route_blocked.rs`

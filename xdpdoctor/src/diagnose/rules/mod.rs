@@ -23,6 +23,7 @@ mod peer_link_down;
 mod redirect_errors;
 mod redirect_target_mtu;
 mod redirect_target_other_netns;
+mod reverse_path_filter;
 mod veth_peer_no_xdp;
 mod veth_tx_csum_offload;
 mod xdp_mtu_too_large;
@@ -39,6 +40,7 @@ pub const ALL: &[Rule] = &[
     forwarder_not_attached::RULE,
     xdp_mtu_too_large::RULE,
     forwarding_disabled::RULE,
+    reverse_path_filter::RULE,
     nat_target_gone::RULE,
     nat_target_route_blocked::RULE,
     interface_no_address::RULE,
