@@ -521,6 +521,42 @@ mod tests {
     }
 
     #[test]
+    fn mtu_detach_and_neighbour_faults_are_checked() {
+        let (s, _) = crate::lab::catalog::load("seed", None).unwrap();
+        for f in ["mtu-m1", "jumbo-m1", "rp-filter"] {
+            assert!(s.faults.contains_key(f), "{f}");
+        }
+        assert_eq!(s.faults["jumbo-m1"].detach[0].to_string(), "vm:ve-m1");
+        let base = r#"name="x"
+[[node]]
+name="a"
+[[node]]
+name="b"
+[[link]]
+a={node="a",name="e0"}
+b={node="b",name="e0"}
+[forwarder]
+node="a"
+external=["e0"]
+entries=[{from="192.168.9.1:80",to="10.1.1.1:80"}]
+"#;
+        let bad = |fault: &str| {
+            Scenario::parse(&format!("{base}[fault.f]\n{fault}\n"), Path::new("x.toml"))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = bad(r#"set_mtu=[{at="a:e0",mtu=20}]"#);
+        assert!(
+            e.contains("fault.f.set_mtu[0].mtu") && e.contains("not an MTU"),
+            "{e}"
+        );
+        let e = bad(r#"detach=["b:e0"]"#);
+        assert!(e.contains("fault.f.detach[0]"), "{e}");
+        let e = bad(r#"pin_neighbour=[{at="a:e0",addr="10.0.0.1",of="b:e9"}]"#);
+        assert!(e.contains("b:e9"), "{e}");
+    }
+
+    #[test]
     fn unknown_node_is_named() {
         let t = r#"name="x"
 [[node]]

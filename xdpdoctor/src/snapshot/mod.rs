@@ -55,7 +55,7 @@ pub struct Snapshot {
     /// attach to the veth (`veth_xdp_set`: a page less the XDP headroom, the aligned
     /// `skb_shared_info` and the Ethernet header: 3506 on x86_64 6.18); None when unknown
     /// (no BTF, or a snapshot saved before it was recorded).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub veth_xdp_max_mtu: Option<u32>,
     /// Every XDP program attached in it, and where each can redirect.
     pub xdp: XdpView,
@@ -117,10 +117,10 @@ pub struct NsState {
     /// `net.ipv4.conf.all.forwarding`.
     pub forwarding_all: Option<bool>,
     /// `net.ipv4.conf.all.rp_filter` (an interface's check is the larger of it and its own).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rp_filter_all: Option<u32>,
     /// `net.ipv4.conf.all.accept_local`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accept_local_all: Option<bool>,
     /// Every link in the namespace, with what the rules need.
     pub interfaces: Vec<Iface>,
@@ -153,7 +153,7 @@ pub struct Iface {
     /// `net.ipv4.conf.<if>.rp_filter`.
     pub rp_filter: Option<u32>,
     /// `net.ipv4.conf.<if>.accept_local` (either it or `conf.all`'s lets local sources in).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accept_local: Option<bool>,
     /// The veth peer, resolved across namespaces.
     pub peer: Option<PeerRef>,

@@ -30,6 +30,8 @@ mod xdp_mtu_too_large;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_mtu_rp;
 
 pub use ctx::{capitalized, Ctx};
 pub use id::RuleId;

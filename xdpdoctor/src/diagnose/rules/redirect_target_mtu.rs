@@ -51,18 +51,17 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 t.unknown || t.devices.contains(&v.index())
             })
             .filter_map(|a| home.iface(a.ifindex))
-            // The largest MTU; among equals an external interface, then the lowest ifindex.
-            .max_by_key(|i| {
-                (
-                    i.link.mtu,
-                    c.is_external(i.index()),
-                    std::cmp::Reverse(i.index()),
-                )
-            });
-        let Some(ing) = ingress else {
+            // What can arrive there: a veth carries at most what its peer sends.
+            .map(|i| {
+                let peer = c.snap.peer_of(i).map(|(_, p)| p.link.mtu);
+                (i, peer.map_or(i.link.mtu, |p| p.min(i.link.mtu)))
+            })
+            // The largest; among equals an external interface, then the lowest ifindex.
+            .max_by_key(|(i, m)| (*m, c.is_external(i.index()), std::cmp::Reverse(i.index())));
+        let Some((ing, in_mtu)) = ingress else {
             continue;
         };
-        let (mtu, in_mtu) = (v.link.mtu, ing.link.mtu);
+        let mtu = v.link.mtu;
         if mtu == 0 || mtu >= in_mtu {
             continue;
         }
