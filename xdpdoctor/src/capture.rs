@@ -440,8 +440,11 @@ pub fn capture_tcp_keeping(
             .immediate_mode(true)
             .snaplen(SNAPLEN as i32)
             // Small ring: a diagnose may capture on hundreds of container veths at once
-            // (libpcap's default 2 MiB each made 500 containers cost 1.6 GB).
-            .buffer_size(256 * 1024)
+            // (libpcap's default 2 MiB each made 500 containers cost 1.6 GB). In immediate
+            // mode libpcap uses fixed ring slots of the snap length: with 64 KiB it held 3
+            // packets and a burst (a SYN and its reset, a few datagrams) lost all but the
+            // first ones; 4 KiB slots hold about 120.
+            .buffer_size(RING_BYTES)
             .timeout(50)
             .precision(pcap::Precision::Nano)
             .open()
@@ -489,8 +492,13 @@ pub fn capture_tcp_keeping(
     })
 }
 
-/// Snap length of the captures (and of the pcapng files they are written to).
-pub const SNAPLEN: u32 = 65535;
+/// Snap length of the captures (and of the pcapng files they are written to): a full frame up
+/// to a 4 KiB MTU. A larger (GSO or jumbo) segment is cut: its checksum is still seen to be
+/// partial (the headers suffice), otherwise it counts as unverifiable.
+pub const SNAPLEN: u32 = 4096;
+
+/// Kernel ring per capture: about 120 slots of [`SNAPLEN`].
+const RING_BYTES: i32 = 512 * 1024;
 
 /// Writes `packets` captured on `iface` in namespace `netns` into `w` (made with
 /// [`pcapng::LINKTYPE_ETHERNET`] and [`SNAPLEN`]), under one interface

@@ -30,6 +30,7 @@ mod netlink_features;
 mod netlink_rtnl;
 mod pcapng;
 mod prom;
+mod redirect_deaths;
 mod reliability;
 mod router;
 mod stress;

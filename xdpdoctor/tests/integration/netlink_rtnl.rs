@@ -222,6 +222,8 @@ fn route_types_and_multipath_next_hops() {
             inode: 0,
         },
         forwarding_all: None,
+        rp_filter_all: None,
+        accept_local_all: None,
         interfaces: Vec::new(),
         addresses: Vec::new(),
         routes: routes.clone(),
