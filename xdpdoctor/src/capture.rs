@@ -258,14 +258,15 @@ fn classify_l4(
         })
     } else if field == pseudo {
         Some(CsumClass::Partial)
-    } else if let Some(whole) = seg.get(..len) {
-        Some(if fold(add_words(u32::from(pseudo), whole)) == 0xffff {
-            CsumClass::Correct
-        } else {
-            CsumClass::Corrupt
-        })
     } else {
-        None // truncated capture
+        // None: a truncated capture.
+        seg.get(..len).map(|whole| {
+            if fold(add_words(u32::from(pseudo), whole)) == 0xffff {
+                CsumClass::Correct
+            } else {
+                CsumClass::Corrupt
+            }
+        })
     };
     Some(Verdict {
         transport,
