@@ -70,10 +70,22 @@ fn cases() -> Vec<(Action, String, serde_json::Value, String)> {
                 netns: vm.clone(),
                 interface: "ve-m1".into(),
                 on: true,
+                ipv6: false,
             }),
             "ip netns exec lab-vm sysctl -w net.ipv4.conf.ve-m1.forwarding=1".into(),
             json!({"was": "value", "value": "0"}),
             "ip netns exec lab-vm sysctl -w net.ipv4.conf.ve-m1.forwarding=0".into(),
+        ),
+        (
+            Action::SetForwarding(SetForwarding {
+                netns: vm.clone(),
+                interface: "eth0".into(),
+                on: true,
+                ipv6: true,
+            }),
+            "ip netns exec lab-vm sysctl -w net.ipv6.conf.eth0.forwarding=1".into(),
+            json!({"was": "value", "value": "0"}),
+            "ip netns exec lab-vm sysctl -w net.ipv6.conf.eth0.forwarding=0".into(),
         ),
         (
             Action::AddAddress(AddAddress {

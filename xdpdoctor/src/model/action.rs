@@ -110,7 +110,7 @@ pub struct SetTxCsum {
     pub on: bool,
 }
 
-/// `net.ipv4.conf.<interface>.forwarding` (interface may be `all`).
+/// `net.ipv4.conf.<interface>.forwarding` (interface may be `all`), or IPv6's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetForwarding {
     /// Namespace of the interface.
@@ -119,6 +119,9 @@ pub struct SetForwarding {
     pub interface: String,
     /// Requested state.
     pub on: bool,
+    /// `net.ipv6.conf...` instead of `net.ipv4.conf...` (journals written before it: IPv4).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipv6: bool,
 }
 
 /// Add an IPv4 address.

@@ -6,7 +6,7 @@
 //! answer at all) is `Error::NotFound`. Create an `Rtnl` inside `Netns::block_on`: the socket
 //! belongs to the namespace of the thread that opened it.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::RawFd;
 
 use futures::{Stream, TryStreamExt};
@@ -25,9 +25,10 @@ mod tests;
 
 mod types;
 
-use parse::{fmt_mac, own_ipv4, to_addr, to_link, to_route};
+use parse::{fmt_mac, own_ipv4, to_addr, to_addr6, to_link, to_route, to_route6};
 pub use types::{
-    Addr, Link, LinkKind, Neighbour, NudState, Route, RouteKind, XdpAttachment, XdpMode,
+    is_link_local6, Addr, Addr6, Link, LinkKind, Neighbour, Neighbour6, NudState, Route, Route6,
+    RouteKind, XdpAttachment, XdpMode,
 };
 
 /// A route-netlink connection in the calling thread's namespace.
@@ -234,6 +235,66 @@ impl Rtnl {
             .await
             .map_err(nl("dump routes", "namespace"))?;
         Ok(msgs.iter().filter_map(to_route).collect())
+    }
+
+    /// Every IPv6 address in the namespace, link-local ones included.
+    pub async fn addresses6(&self) -> Result<Vec<Addr6>> {
+        let msgs: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(nl("dump addresses", "namespace"))?;
+        Ok(msgs.iter().filter_map(to_addr6).collect())
+    }
+
+    /// IPv6 routes of the main table, of every type.
+    pub async fn routes6(&self) -> Result<Vec<Route6>> {
+        let q = RouteMessageBuilder::<Ipv6Addr>::new().build();
+        let msgs: Vec<_> = self
+            .handle
+            .route()
+            .get(q)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(nl("dump IPv6 routes", "namespace"))?;
+        Ok(msgs.iter().filter_map(to_route6).collect())
+    }
+
+    /// IPv6 neighbour entries (NDP).
+    pub async fn neighbours6(&self) -> Result<Vec<Neighbour6>> {
+        let msgs: Vec<_> = self
+            .handle
+            .neighbours()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(nl("dump neighbours", "namespace"))?;
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| {
+                let addr = m.attributes.iter().find_map(|a| match a {
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => Some(*a),
+                    _ => None,
+                })?;
+                let mac = m.attributes.iter().find_map(|a| match a {
+                    NeighbourAttribute::LinkLayerAddress(b) => Some(fmt_mac(b)),
+                    _ => None,
+                });
+                let state = NudState::from(m.header.state);
+                Some(Neighbour6 {
+                    ifindex: m.header.ifindex,
+                    addr,
+                    mac,
+                    state,
+                    valid: state.is_valid(),
+                })
+            })
+            .collect())
     }
 
     /// IPv4 neighbour entries.

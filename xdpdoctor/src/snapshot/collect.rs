@@ -199,6 +199,14 @@ fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo]) -> Result<(NsState, bool)
         let addresses = rt.addresses().await?;
         let routes = rt.routes().await?;
         let neighbours = rt.neighbours().await?;
+        let addresses6 = rt.addresses6().await?;
+        // A namespace without IPv6 (ipv6.disable) has no IPv6 table to dump.
+        let routes6 = rt
+            .routes6()
+            .await
+            .inspect_err(|e| log::debug!("IPv6 routes in {name}: {e}"))
+            .unwrap_or_default();
+        let neighbours6 = rt.neighbours6().await.unwrap_or_default();
         let wanted: std::collections::HashSet<i32> =
             links.iter().filter_map(|l| l.link_netnsid).collect();
         let ids = nsid::nsid_map(rt.handle(), &cands, &wanted).await;
@@ -224,6 +232,13 @@ fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo]) -> Result<(NsState, bool)
                 .and_then(|s| s.parse().ok());
             let accept_local =
                 flag(sysctl::read_path(sysctl::iface_path(&l.name, "accept_local")).ok());
+            let forwarding6 = flag(
+                sysctl::read_path(std::path::PathBuf::from(format!(
+                    "/proc/sys/net/ipv6/conf/{}/forwarding",
+                    l.name
+                )))
+                .ok(),
+            );
             let peer = match (&l.kind, l.peer_ifindex, l.link_netnsid) {
                 (Some(LinkKind::Veth), Some(idx), Some(id)) => ids.get(&id).map(|c| PeerRef {
                     netns_inode: c.inode,
@@ -243,6 +258,7 @@ fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo]) -> Result<(NsState, bool)
                 forwarding,
                 rp_filter,
                 accept_local,
+                forwarding6,
                 peer,
             });
         }
@@ -251,6 +267,7 @@ fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo]) -> Result<(NsState, bool)
             .ok()
             .and_then(|s| s.trim().parse().ok());
         let accept_local_all = flag(sysctl::read("net.ipv4.conf.all.accept_local").ok());
+        let forwarding6_all = flag(sysctl::read("net.ipv6.conf.all.forwarding").ok());
         let tcp_listen = sockets::listening()
             .inspect_err(|e| log::debug!("listening sockets in {name}: {e}"))
             .ok();
@@ -264,6 +281,10 @@ fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo]) -> Result<(NsState, bool)
                 addresses,
                 routes,
                 neighbours,
+                forwarding6_all,
+                addresses6,
+                routes6,
+                neighbours6,
                 tcp_listen,
             },
             supported,

@@ -1,6 +1,7 @@
 //! Offline tests of the MTU and reverse-path rules (`redirect-target-mtu`,
-//! `xdp-mtu-too-large`, `reverse-path-filter`) and of UDP in the checksum evidence, on the seed
-//! lab's saved healthy snapshot, mutated.
+//! `xdp-mtu-too-large`, `reverse-path-filter`), of IPv6 forwarding for a dual-stack foreign
+//! program, and of UDP in the checksum evidence, on the seed lab's saved healthy snapshot,
+//! mutated.
 
 use crate::diagnose::evidence::{CsumErrors, Evidence, ProbeCount, ProbeEvidence};
 use crate::diagnose::{run_rules, Finding, RuleId, Severity};
@@ -304,4 +305,67 @@ fn udp_checksum_drops_are_checksum_errors_explained_by_tx_csum() {
         .iter()
         .any(|o| o.what.starts_with("UdpInCsumErrors") && o.count == 4));
     assert!(f[1].observed.iter().any(|o| o.what == "UdpInCsumErrors"));
+}
+
+#[test]
+fn ipv6_forwarding_off_is_found_for_a_dual_stack_foreign_router() {
+    use crate::netlink::rtnl::{Route6, RouteKind};
+    let mut s = healthy();
+    s.forwarder = None;
+    s.nat = Default::default();
+    let m1 = s.home().iface_by_name("ve-m1").unwrap().index();
+    s.namespaces[0].routes6 = vec![
+        Route6 {
+            dst: "fe80::".parse().unwrap(),
+            prefix: 64,
+            kind: RouteKind::Unicast,
+            gateway: None,
+            oif: Some(m1),
+        },
+        Route6 {
+            dst: "fd00:123:1::".parse().unwrap(),
+            prefix: 64,
+            kind: RouteKind::Unicast,
+            gateway: None,
+            oif: Some(m1),
+        },
+    ];
+    assert_eq!(
+        s.home()
+            .route6_match("fd00:123:1::1".parse().unwrap())
+            .map(|r| r.prefix),
+        Some(64)
+    );
+    assert!(s
+        .home()
+        .route6_match("fd00:9::1".parse().unwrap())
+        .is_none());
+    for i in ["eth0", "ve-m1", "ve-m2"] {
+        iface(&mut s, "-vm", i).forwarding6 = Some(true);
+    }
+    assert_eq!(
+        ids(&run_rules(&s, &Evidence::static_only("t")).findings),
+        vec![]
+    );
+    iface(&mut s, "-vm", "eth0").forwarding6 = Some(false);
+    let f = run_rules(&s, &Evidence::static_only("t")).findings;
+    assert_eq!(
+        ids(&f),
+        vec![row(RuleId::ForwardingDisabled, "fx-vm", "eth0", true)]
+    );
+    assert!(
+        f[0].why.contains("net.ipv6.conf.eth0.forwarding"),
+        "{}",
+        f[0].why
+    );
+    match &f[0].fix.as_ref().unwrap().action {
+        Action::SetForwarding(a) => assert!(a.ipv6 && a.on),
+        a => panic!("{a:?}"),
+    }
+    // Only link-local IPv6 (the seed's veths): nothing routes IPv6, nothing to say.
+    s.namespaces[0].routes6.truncate(1);
+    assert_eq!(
+        ids(&run_rules(&s, &Evidence::static_only("t")).findings),
+        vec![]
+    );
 }
