@@ -8,7 +8,10 @@ use super::scenario::Scenario;
 use crate::{Error, Result};
 
 /// Scenarios shipped with xdpdoctor: (name, TOML).
-pub const BUILTIN: &[(&str, &str)] = &[("seed", include_str!("../../../scenarios/seed.toml"))];
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("seed", include_str!("../../../scenarios/seed.toml")),
+    ("router", include_str!("../../../scenarios/router.toml")),
+];
 
 /// A built-in scenario by name, the generated `fleet`, or a scenario file by path, with where
 /// it came from (for messages and the lab state). `containers` sizes the generated `fleet`

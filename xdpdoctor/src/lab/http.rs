@@ -19,12 +19,17 @@ use crate::{Error, Result};
 /// way a real upload or page does. A SYN and a GET would cross it.
 pub const EXCHANGE_BYTES: usize = 3000;
 
-/// Serves `HTTP/1.0 200` with `body` (padded to [`EXCHANGE_BYTES`]) on `port` forever, after
+/// Serves `HTTP/1.0 200` with `body` (padded to [`EXCHANGE_BYTES`]) on `port` of every IPv4
+/// and IPv6 address forever, after
 /// reading each request whole (its `Content-Length`). Call on a thread already inside the
 /// namespace (the responder process enters it first).
 pub fn serve(port: u16, body: &str) -> Result<()> {
-    let addr = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
-    let l = TcpListener::bind(addr).map_err(|e| Error::io("bind", format!("0.0.0.0:{port}"), e))?;
+    // Both families where the namespace has IPv6 (a `[::]` socket takes IPv4 too), else IPv4.
+    let l = match TcpListener::bind(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port))) {
+        Ok(l) => l,
+        Err(_) => TcpListener::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
+            .map_err(|e| Error::io("bind", format!("0.0.0.0:{port}"), e))?,
+    };
     let mut body = body.to_string();
     while body.len() < EXCHANGE_BYTES {
         body.push_str(&".".repeat((EXCHANGE_BYTES - body.len()).min(63)));

@@ -6,7 +6,7 @@
 //! scenarios exist (built-in, generated, files) is `catalog`'s business.
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -55,6 +55,9 @@ pub struct Node {
     pub sysctls: BTreeMap<String, String>,
     /// Gateway of the node's default route; None: no default route.
     pub default_route: Option<Ipv4Addr>,
+    /// Gateway of the node's IPv6 default route; None: none.
+    #[serde(default)]
+    pub default_route6: Option<Ipv6Addr>,
 }
 
 /// One end of a veth pair.
@@ -67,6 +70,9 @@ pub struct End {
     pub name: String,
     /// "a.b.c.d/len"
     pub addr: Option<Cidr>,
+    /// An IPv6 address, "x:y::z/len" (added with `nodad`).
+    #[serde(default)]
+    pub addr6: Option<Cidr6>,
     /// Tx checksum offload on or off; None keeps the veth default (on).
     pub tx_csum: Option<bool>,
     /// GRO requested on or off; None keeps the veth default (off).
@@ -468,6 +474,40 @@ impl TryFrom<String> for Cidr {
 
 impl From<Cidr> for String {
     fn from(c: Cidr) -> String {
+        format!("{}/{}", c.addr, c.prefix)
+    }
+}
+
+/// An IPv6 address with its prefix length, written "x:y::z/len".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Cidr6 {
+    /// The address.
+    pub addr: Ipv6Addr,
+    /// The prefix length (0..=128).
+    pub prefix: u8,
+}
+
+impl TryFrom<String> for Cidr6 {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        let (a, l) = s
+            .split_once('/')
+            .ok_or_else(|| format!("\"{s}\" is not x:y::z/len"))?;
+        let addr: Ipv6Addr = a
+            .parse()
+            .map_err(|_| format!("\"{a}\" is not an IPv6 address"))?;
+        let prefix: u8 = l
+            .parse()
+            .ok()
+            .filter(|l| *l <= 128)
+            .ok_or_else(|| format!("bad prefix length \"{l}\""))?;
+        Ok(Cidr6 { addr, prefix })
+    }
+}
+
+impl From<Cidr6> for String {
+    fn from(c: Cidr6) -> String {
         format!("{}/{}", c.addr, c.prefix)
     }
 }

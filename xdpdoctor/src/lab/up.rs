@@ -16,7 +16,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::scenario::{Cidr, End, Fault, IfaceRef, Scenario};
+use super::scenario::{Cidr, Cidr6, End, Fault, IfaceRef, Scenario};
 use super::state::{LabState, Responder};
 use super::{down::down_state, http, process};
 use crate::forwarder::{self, AttachMode};
@@ -68,6 +68,7 @@ impl Steps<'_> {
 struct IfacePlan {
     name: String,
     addr: Option<Cidr>,
+    addr6: Option<Cidr6>,
     tx_csum: Option<bool>,
     gro: Option<bool>,
     /// Set down at the end (fault `link_down`).
@@ -256,6 +257,7 @@ fn desired_state(sc: &Scenario, faults: &[&Fault]) -> Desired {
             let mut p = plan_of(e);
             if no_addr.contains(&at) {
                 p.addr = None;
+                p.addr6 = None;
             }
             p.down = down.contains(&at);
             for r in faults.iter().flat_map(|f| &f.readdress) {
@@ -295,6 +297,7 @@ fn plan_of(e: &End) -> IfacePlan {
     IfacePlan {
         name: e.name.clone(),
         addr: e.addr,
+        addr6: e.addr6,
         tx_csum: e.tx_csum,
         gro: e.gro,
         down: false,
@@ -358,7 +361,7 @@ fn configure_nodes(
     for n in &sc.nodes {
         cancel::check()?;
         let ifaces = plans.remove(&n.name).unwrap_or_default();
-        let gw = n.default_route;
+        let (gw, gw6) = (n.default_route, n.default_route6);
         let ctls = sysctls.remove(&n.name).unwrap_or_default();
         node_ns(opts, &n.name).block_on(|| async move {
             let rt = Rtnl::new()?;
@@ -371,6 +374,9 @@ fn configure_nodes(
                 let l = rt.link(&p.name).await?;
                 if let Some(c) = p.addr {
                     rt.add_address(l.index, c.addr, c.prefix).await?;
+                }
+                if let Some(c) = p.addr6 {
+                    rt.add_address6(l.index, c.addr, c.prefix).await?;
                 }
                 // Up first: a veth only re-evaluates its peer's xdp_features (ndo-xmit) when
                 // GRO changes while it is up (measured on 6.18: GRO set while down leaves
@@ -385,6 +391,9 @@ fn configure_nodes(
             }
             if let Some(gw) = gw {
                 rt.add_default_route(gw).await?;
+            }
+            if let Some(gw) = gw6 {
+                rt.add_default_route6(gw).await?;
             }
             // Last: a down link takes its routes with it, and features need it up.
             for p in ifaces.iter().filter(|p| p.down) {

@@ -211,6 +211,29 @@ impl Rtnl {
         Ok(msgs.iter().filter_map(to_addr).collect())
     }
 
+    /// Adds `addr/prefix` (IPv6) to a link with `nodad` (usable at once: no duplicate address
+    /// detection delay).
+    pub async fn add_address6(&self, index: u32, addr: Ipv6Addr, prefix: u8) -> Result<()> {
+        let mut req = self.handle.address().add(index, IpAddr::V6(addr), prefix);
+        req.message_mut().header.flags |=
+            rtnetlink::packet_route::address::AddressHeaderFlags::Nodad;
+        req.execute().await.map_err(nl(
+            "add address",
+            format!("{addr}/{prefix} on ifindex {index}"),
+        ))
+    }
+
+    /// Adds `::/0 via gw`.
+    pub async fn add_default_route6(&self, gw: Ipv6Addr) -> Result<()> {
+        let r = RouteMessageBuilder::<Ipv6Addr>::new().gateway(gw).build();
+        self.handle
+            .route()
+            .add(r)
+            .execute()
+            .await
+            .map_err(nl("add default route", format!("via {gw}")))
+    }
+
     /// Adds `0.0.0.0/0 via gw`.
     pub async fn add_default_route(&self, gw: Ipv4Addr) -> Result<()> {
         let r = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw).build();

@@ -15,6 +15,7 @@ mod common;
 mod decision_log;
 mod deploy;
 mod diagnose;
+mod dual_stack;
 mod evidence;
 mod fix;
 mod foreign;

@@ -7,7 +7,9 @@
 //! IPv6 the same way: `bpf_fib_lookup` for AF_INET6 checks the ingress interface's
 //! `net.ipv6.conf.<if>.forwarding`. Checked for programs xdpdoctor did not load (ours is
 //! IPv4 only) when the namespace routes IPv6 through a redirect target (a dual-stack router of
-//! the `xdp_fwd` shape): IPv4 flows and IPv6 connections silently fail.
+//! the `xdp_fwd` shape): IPv4 flows and IPv6 connections silently fail. Unlike IPv4, the
+//! stack forwards IPv6 only while `net.ipv6.conf.all.forwarding` is on, so when `all` is off
+//! the fix turns `all` on (which sets every interface's flag too).
 
 use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
@@ -145,15 +147,23 @@ fn finding(c: &Ctx, iface: &crate::snapshot::Iface, ipv6: bool, total: u64, delt
     } else {
         c.entries_via(idx)
     };
+    // The stack forwards IPv6 only with `all` on (ip6_forward reads the namespace's flag, not
+    // the interface's), and the packets the program passes need it: fix `all` then (writing it
+    // sets every interface's too).
+    let target = if ipv6 && home.forwarding6_all == Some(false) {
+        "all"
+    } else {
+        name
+    };
     f.fix = Some(Fix::new(
         format!(
-            "enable {} forwarding on {name} in {}",
+            "enable {} forwarding on {target} in {}",
             if ipv6 { "IPv6" } else { "IPv4" },
             home.ns.name
         ),
         Action::SetForwarding(SetForwarding {
             netns: home.ns.clone(),
-            interface: name.to_string(),
+            interface: target.to_string(),
             on: true,
             ipv6,
         }),
