@@ -182,26 +182,62 @@ static __always_inline void redirect_event(struct xd_event *e, __u32 kind,
  * scalar). So `tgt` is read as that era types it, an untyped word: a probe read of its context
  * slot, which every verifier accepts. The other arguments are loaded directly (pointers to
  * structs and scalars), hence no BPF_PROG() here: it would load `tgt` too.
+ *
+ * Before 5.14 (measured: Debian's 5.10) the signature was (dev, xdp, tgt, err, map, index): a
+ * `const struct bpf_map *` (NULL for bpf_redirect()) in place of map_type and map_id, and one
+ * argument less, so the verifier refuses a load of the seventh. The change that reshaped the
+ * tracepoint ("bpf, xdp: Restructure redirect actions") also replaced bpf_redirect_info's map
+ * pointer by `map_type`: CO-RE tests that field, and the verifier only walks the branch this
+ * kernel takes (the other is dead code, never checked).
  */
 enum {
 	XD_REDIRECT_ARG_DEV,
 	XD_REDIRECT_ARG_XDP,
 	XD_REDIRECT_ARG_TGT,
 	XD_REDIRECT_ARG_ERR,
-	XD_REDIRECT_ARG_MAP_TYPE,
-	XD_REDIRECT_ARG_MAP_ID,
+	XD_REDIRECT_ARG_MAP_TYPE, /* before 5.14: XD_REDIRECT_ARG_MAP */
+	XD_REDIRECT_ARG_MAP_ID, /* before 5.14: the index */
 	XD_REDIRECT_ARG_INDEX,
 };
+
+/* Only for the CO-RE tests above (never read). */
+struct bpf_redirect_info___xd {
+	enum bpf_map_type map_type;
+} __attribute__((preserve_access_index));
+
+struct bpf_map___xd {
+	enum bpf_map_type map_type;
+	__u32 id;
+} __attribute__((preserve_access_index));
 
 static __always_inline void redirect_tp_btf(struct xd_event *e, __u32 kind, __u64 *ctx)
 {
 	const void *tgt = 0;
+	int map_type;
+	__u32 map_id, index;
 
 	bpf_probe_read_kernel(&tgt, sizeof(tgt), &ctx[XD_REDIRECT_ARG_TGT]);
+	if (bpf_core_field_exists(struct bpf_redirect_info___xd, map_type)) {
+		map_type = (int)ctx[XD_REDIRECT_ARG_MAP_TYPE];
+		map_id = (__u32)ctx[XD_REDIRECT_ARG_MAP_ID];
+		index = (__u32)ctx[XD_REDIRECT_ARG_INDEX];
+	} else {
+		const struct bpf_map___xd *map =
+			(const struct bpf_map___xd *)ctx[XD_REDIRECT_ARG_MAP_TYPE];
+
+		index = (__u32)ctx[XD_REDIRECT_ARG_MAP_ID];
+		if (map) {
+			map_type = BPF_CORE_READ(map, map_type);
+			map_id = BPF_CORE_READ(map, id);
+		} else {
+			/* bpf_redirect(): as the newer tracepoint reports it. */
+			map_type = BPF_MAP_TYPE_UNSPEC;
+			map_id = XD_REDIRECT_NO_MAP_ID;
+		}
+	}
 	redirect_event(e, kind, (const struct net_device *)ctx[XD_REDIRECT_ARG_DEV],
 		       (const struct bpf_prog *)ctx[XD_REDIRECT_ARG_XDP], tgt,
-		       (int)ctx[XD_REDIRECT_ARG_ERR], (int)ctx[XD_REDIRECT_ARG_MAP_TYPE],
-		       (u32)ctx[XD_REDIRECT_ARG_MAP_ID], (u32)ctx[XD_REDIRECT_ARG_INDEX]);
+		       (int)ctx[XD_REDIRECT_ARG_ERR], map_type, map_id, index);
 }
 
 SEC("tp_btf/xdp_redirect_err")

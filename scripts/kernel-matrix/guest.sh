@@ -11,13 +11,15 @@
 #                    container beside a healthy one, so attribution is checked too)
 #        KM_TESTS    integration test filters (space-separated; empty: the whole binary;
 #                    "none": skip)
+#        KM_SKIP     tests that cannot apply to this kernel (space-separated exact names): not
+#                    run; the host script reports them as skipped with their reasons
 #        KM_TEST_THREADS  test threads (default 1: concurrent labs under emulation are slow
 #                    enough to widen races the host run covers anyway)
 #
 # Files in OUT: steps.tsv (step, exit code, seconds), kernel.txt, probes-before.json (before
 # any veth exists), probes.json (after), trace.jsonl + trace.err (trace started before the lab),
 # trace-kretprobe.jsonl (the same traffic, trace --without fexit), seed-*.json/txt,
-# fault-*.json, tests.txt.
+# fault-*.json, tests.txt, dmesg.txt.
 set -uo pipefail
 out=$1 x=$2 testbin=$3
 p=${KM_PREFIX:-km}
@@ -91,7 +93,12 @@ done
 if [ "${KM_TESTS:-}" = none ]; then
   touch "$out/tests-skipped"
 else
+  skips=()
+  for t in ${KM_SKIP:-}; do skips+=(--skip "$t"); done
+  # --skip matches substrings (--exact would also make the module FILTERS exact): the names
+  # are full test paths.
   # shellcheck disable=SC2086
-  step tests sh -c "'$testbin' --include-ignored --test-threads=${KM_TEST_THREADS:-1} ${KM_TESTS:-} >'$out/tests.txt' 2>&1"
+  step tests sh -c "'$testbin' --include-ignored --test-threads=${KM_TEST_THREADS:-1} ${skips[*]} ${KM_TESTS:-} >'$out/tests.txt' 2>&1"
 fi
+dmesg >"$out/dmesg.txt" 2>&1 || true   # the guest kernel's log (clocksource, BPF warnings)
 trap - EXIT

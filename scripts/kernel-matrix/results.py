@@ -10,8 +10,11 @@
     results.py doc RESULTS.json DOC.md
         Replaces the measured section of docs/kernel-matrix.md (between its
         `kernel-matrix:begin` / `:end` markers) with tables generated from RESULTS.json.
+    results.py skips EXPECTED.json ROW
+        Prints the integration tests that cannot apply to ROW's kernel (its `skip_tests`).
     results.py rows EXPECTED.json
-        Prints `ROW PACKAGE_REGEX` for each guest row (what kernel-matrix.sh downloads).
+        Prints `ROW PACKAGE_REGEX SUITE` for each guest row (what kernel-matrix.sh downloads;
+        SUITE is the Debian release to look it up in, `-` for this machine's own).
 
 Standard library only (the host's python3).
 """
@@ -196,7 +199,11 @@ def tests(path):
                          r"(\d+) measured; (\d+) filtered out; finished in ([\d.]+)s", text):
         pass
     if not m:
-        return {"passed": 0, "failed": 0, "ignored": 0, "error": "no test result line"}
+        # Cut short (the guest was stopped or timed out): what finished, and that it did not end.
+        return {"passed": len(re.findall(r"^test \S+ \.\.\. ok$", text, re.M)),
+                "failed": len(re.findall(r"^test \S+ \.\.\. FAILED$", text, re.M)),
+                "ignored": 0, "incomplete": True, "error": "no test result line (cut short)",
+                "failures": re.findall(r"^test (\S+) \.\.\. FAILED$", text, re.M)}
     return {
         "passed": int(m[1]), "failed": int(m[2]), "ignored": int(m[3]),
         "filtered_out": int(m[5]), "seconds": float(m[6]),
@@ -247,6 +254,7 @@ def row(name, d, prefix, host):
         "trace_kretprobe_probes": kprobes,
         "trace_kretprobe_notes": knotes,
         "tests": tests(d / "tests.txt"),
+        "boot_retry": (d / "boot-retry").read_text().strip() if (d / "boot-retry").exists() else None,
         "steps": st,
         "seconds": {"steps": round(sum(s["seconds"] for s in st), 1)},
     }
@@ -316,6 +324,9 @@ def check(r, exp):
     if rx.get("tests", True) and not (t or {}).get("skipped"):
         if t is None:
             bad.append("integration tests did not run")
+        elif t.get("incomplete"):
+            bad.append(f"integration tests cut short: {t['passed']} passed, {t['failed']} failed "
+                       f"{t.get('failures', [])} before the guest stopped")
         elif t["failed"] or not t["passed"]:
             bad.append(f"integration tests: {t['passed']} passed, {t['failed']} failed "
                        f"{t.get('failures', [])}")
@@ -358,6 +369,11 @@ def collect(args):
         wall = Path(d, "wall_seconds")
         if wall.exists():
             r["seconds"]["wall"] = float(wall.read_text())
+        cpu = cpu_seconds(Path(d, "times"))
+        if cpu is not None:
+            r["seconds"]["cpu"] = cpu
+        if r["tests"] and not r["tests"].get("skipped"):
+            r["tests"]["skipped_with_reason"] = exp["rows"].get(name, {}).get("skip_tests", {})
         del r["expect"]
         rows.append(r)
     doc = {"schema": SCHEMA, "ok": ok, "kernels": rows}
@@ -409,11 +425,16 @@ def summary(doc):
             lines.append("  tests: skipped (--tests none)")
         elif t:
             lines.append(f"  tests: {t['passed']} passed, {t['failed']} failed, {t['ignored']} ignored"
-                         f" ({t.get('seconds', 0):.0f} s)")
+                         + (" (cut short)" if t.get("incomplete") else f" ({t.get('seconds', 0):.0f} s)"))
+            for name, why in (t.get("skipped_with_reason") or {}).items():
+                lines.append(f"  test skipped on this kernel: {name}: {why}")
         else:
             lines.append("  tests: not run here")
         sec = r["seconds"]
-        lines.append(f"  time: {sec.get('wall', sec['steps']):.0f} s wall, steps {sec['steps']:.0f} s")
+        if r.get("boot_retry"):
+            lines.append(f"  note: {r['boot_retry']}")
+        cpu = f", QEMU CPU {sec['cpu']:.0f} s" if "cpu" in sec else ""
+        lines.append(f"  time: {sec.get('wall', sec['steps']):.0f} s wall, steps {sec['steps']:.0f} s{cpu}")
         for b in r["disagreements"]:
             lines.append(f"  DISAGREES: {b}")
     if "seconds" in doc:
@@ -498,9 +519,14 @@ def render(doc):
             "| | " + " | ".join(col(r) for r in rows) + " |", "|---|" + "---|" * len(rows)]
     out.append("| integration tests (privileged included) | " + " | ".join(
         (f"{r['tests']['passed']} passed, {r['tests']['failed']} failed, {r['tests']['ignored']} ignored "
-         f"({r['tests'].get('seconds', 0):.0f} s)") if r["tests"] and not r["tests"].get("skipped")
+         + ("(cut short: " + ", ".join(f"`{n}` failed" for n in r["tests"].get("failures", [])) + ")"
+            if r["tests"].get("incomplete") else f"({r['tests'].get('seconds', 0):.0f} s)"))
+        if r["tests"] and not r["tests"].get("skipped")
         else "run by `scripts/test.sh`" if r.get("host") or not r["tests"] else "skipped"
         for r in rows) + " |")
+    out.append("| tests that cannot apply here (not run) | " + " | ".join(
+        "<br>".join(f"`{n}`: {why}" for n, why in ((r["tests"] or {}).get("skipped_with_reason") or {}).items())
+        or "none" for r in rows) + " |")
 
     def step_s(r, *names):
         return sum(s["seconds"] for s in r["steps"] if s["name"] in names)
@@ -510,6 +536,8 @@ def render(doc):
         for r in rows) + " |")
     out.append("| row wall time (boot included) | " + " | ".join(
         f"{r['seconds'].get('wall', r['seconds']['steps']):.0f} s" for r in rows) + " |")
+    out.append("| QEMU CPU time (user + system) | " + " | ".join(
+        f"{r['seconds']['cpu']:.0f} s" if "cpu" in r["seconds"] else "-" for r in rows) + " |")
     if "seconds" in doc:
         out.append(f"\nWhole matrix: {doc['seconds']:.0f} s wall (kernel packages and virtme-ng "
                    "cached; the incremental host build included).")
@@ -527,10 +555,33 @@ def doc_cmd(results, md):
     return 0
 
 
+def skips_cmd(expected, row_name):
+    skip = load_json(expected)["rows"].get(row_name, {}).get("skip_tests", {})
+    print(" ".join(sorted(skip)))
+    return 0
+
+
+def cpu_seconds(path):
+    """The guest's QEMU CPU time from bash `times` (second line: children's user and system)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return None
+    if len(lines) < 2:
+        return None
+    total = 0.0
+    for t in lines[1].split():
+        m = re.match(r"(\d+)m([\d.]+)s", t)
+        if m:
+            total += int(m[1]) * 60 + float(m[2])
+    # Under a second: the guest was killed and its QEMU never waited for (not accounted).
+    return round(total, 1) if total >= 1 else None
+
+
 def rows_cmd(expected):
     for name, r in load_json(expected)["rows"].items():
         if r.get("package"):
-            print(name, r["package"])
+            print(name, r["package"], r.get("suite", "-"))
     return 0
 
 
@@ -542,4 +593,6 @@ if __name__ == "__main__":
         sys.exit(doc_cmd(*rest))
     if cmd == "rows":
         sys.exit(rows_cmd(*rest))
+    if cmd == "skips":
+        sys.exit(skips_cmd(*rest))
     sys.exit(__doc__)

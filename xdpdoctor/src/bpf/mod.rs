@@ -9,6 +9,7 @@ pub mod objects {
 pub mod btf;
 pub mod forwarder_abi;
 pub mod log_abi;
+pub mod memlock;
 pub mod object;
 pub mod probes_abi;
 pub mod sys;

@@ -103,6 +103,15 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
                 .join(", ")
         );
     }
+    if matches!(a.csum, Csum::Forwarder) && r.snapshot.kernel_version().is_some_and(|v| v < (5, 18))
+    {
+        anyhow::bail!(
+            "--csum forwarder: the forwarder's full checksums read the segment with \
+             bpf_xdp_load_bytes, which Linux {} lacks (5.18+); nothing changed. Use --csum \
+             container (tx checksum off in the containers)",
+            r.snapshot.kernel
+        );
+    }
     let prefer = match a.prefer {
         Prefer::Xdp => PeerFix::Xdp,
         Prefer::Gro => PeerFix::Gro,
@@ -112,6 +121,16 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         Csum::Container => fix::plan(&r.diagnosis.findings, prefer),
         Csum::Forwarder => fix::plan_with(&r.diagnosis.findings, prefer, Some(&fwd)),
     };
+    let gro = actions.iter().any(|a| matches!(a, Action::SetGro { .. }));
+    if gro && r.snapshot.kernel_version().is_some_and(|v| v < (5, 13)) {
+        // veth_xdp_xmit needs an XDP program on the peer before 5.13 (GRO gives it no NAPI).
+        anyhow::bail!(
+            "--prefer gro: on Linux {} requested GRO does not let a veth take redirected XDP \
+             frames (that came with 5.13); nothing changed. Use the default, --prefer xdp (a \
+             pass-through XDP program on the peer)",
+            r.snapshot.kernel
+        );
+    }
     // Consequences are resolved by their causes' fixes: only root causes can need a hand.
     let manual: Vec<String> = r
         .diagnosis

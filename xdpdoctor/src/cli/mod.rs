@@ -96,6 +96,8 @@ pub fn main() -> i32 {
         .parse_env("XDPDOCTOR_LOG")
         .format_timestamp(None)
         .init();
+    // Before any BPF object: kernels up to 5.10 charge maps to RLIMIT_MEMLOCK.
+    xdpdoctor::bpf::memlock::raise();
     // The lab's HTTP responder keeps the default SIGTERM (lab down stops it with one).
     let responder = matches!(
         &cli.command,

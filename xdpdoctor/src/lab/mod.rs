@@ -8,6 +8,7 @@
 
 pub mod catalog;
 pub mod down;
+pub mod era;
 pub mod fleet;
 pub mod http;
 pub mod process;

@@ -387,6 +387,10 @@ fn configure_nodes(
                 }
                 if let Some(on) = p.gro {
                     ethtool::set_gro(&p.name, on)?;
+                    // Before 5.13 GRO alone does not take redirected frames (era.rs).
+                    if on && !super::era::gro_takes_xdp_frames() {
+                        super::era::attach_pass(&rt, &p.name, l.index).await?;
+                    }
                 }
             }
             if let Some(gw) = gw {

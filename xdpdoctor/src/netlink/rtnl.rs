@@ -149,6 +149,29 @@ impl Rtnl {
             .map_err(nl("set MTU", format!("ifindex {index} to {mtu}")))
     }
 
+    /// Attaches the loaded XDP program `prog_fd` to a link in native (driver) mode through
+    /// netlink (`IFLA_XDP`), failing if one is attached already. Unlike a bpf_link, such an
+    /// attachment belongs to the device: it stays after the process exits and goes with the
+    /// device (or its namespace).
+    pub async fn attach_xdp_native(&self, index: u32, prog_fd: RawFd) -> Result<()> {
+        use rtnetlink::packet_route::link::{LinkAttribute, LinkXdp};
+        // uapi/linux/if_link.h
+        const XDP_FLAGS_UPDATE_IF_NOEXIST: u32 = 1 << 0;
+        const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
+        let msg = LinkUnspec::new_with_index(index)
+            .append_extra_attribute(LinkAttribute::Xdp(vec![
+                LinkXdp::Fd(prog_fd),
+                LinkXdp::Flags(XDP_FLAGS_UPDATE_IF_NOEXIST | XDP_FLAGS_DRV_MODE),
+            ]))
+            .build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(nl("attach XDP program", format!("ifindex {index}")))
+    }
+
     /// Deletes a link; deleting one end of a veth removes its peer too.
     pub async fn del_link(&self, index: u32) -> Result<()> {
         self.handle

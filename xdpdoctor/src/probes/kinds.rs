@@ -143,11 +143,21 @@ fn fexit_in_module(
     let target = kbtf::module_func(module, v.target)
         .map_err(|e| Failure::Unmet(crate::error::chain(&e)))?
         .ok_or_else(|| {
-            Failure::Unmet(format!(
-                "{} not found in the BTF of module {module} ({})",
-                v.target,
-                kbtf::module_btf_path(module).display()
-            ))
+            let path = kbtf::module_btf_path(module);
+            Failure::Unmet(if path.exists() {
+                format!(
+                    "{} not found in the BTF of module {module} ({})",
+                    v.target,
+                    path.display()
+                )
+            } else {
+                // The module is loaded (checked before): its kernel publishes no module BTF.
+                format!(
+                    "module {module} has no BTF ({} absent: module BTF needs Linux 5.11+ \
+                     with CONFIG_DEBUG_INFO_BTF_MODULES)",
+                    path.display()
+                )
+            })
         })?;
     tracing::attach_fexit_in_module(objects::TRACE, v.program, btf, maps, &target).map_err(|e| {
         match e {

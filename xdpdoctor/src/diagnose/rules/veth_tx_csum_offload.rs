@@ -127,7 +127,21 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 );
             }
         }
-        let alt = if c.ours().is_some() {
+        // Where the kernel gives less: say so rather than let absent drop counts read as none.
+        let csum_probe = |name: &str| c.ev.probes.active.iter().any(|a| a.starts_with(name));
+        if c.ev.probes.available && !csum_probe("skb:kfree_skb") && !csum_probe("tcp:tcp_bad_csum")
+        {
+            f.evidence.push(format!(
+                "kernel {}: no probe for checksum drops (skb:kfree_skb has a drop reason from \
+                 5.17, tcp:tcp_bad_csum exists from 5.14): TcpInCsumErrors and the captures \
+                 are the evidence",
+                c.snap.kernel
+            ));
+        }
+        // The forwarder's full checksums read the segment with bpf_xdp_load_bytes (5.18+).
+        let alt = if c.ours().is_some() && !c.kernel_at_least(5, 18) {
+            " (the forwarder's full checksums need bpf_xdp_load_bytes, Linux 5.18+)"
+        } else if c.ours().is_some() {
             " (or, if containers cannot be touched, have the forwarder compute full checksums: \
              `xdpdoctor fix --csum forwarder`)"
         } else {
