@@ -1,15 +1,19 @@
-//! Packet capture inside a namespace, with TCP checksum verification.
+//! Packet capture inside a namespace, with TCP and UDP checksum verification, IPv4 and IPv6.
 //!
 //! libpcap binds its socket to the namespace of the thread that opens it, so each capture
 //! runs on its own thread inside the interface's namespace (`Netns::run`). Every captured TCP
-//! segment is classified:
+//! segment and UDP datagram, over IPv4 or IPv6 (no extension headers), is classified:
 //!
-//! * **correct**: the checksum verifies (etherparse computes it over pseudo-header + segment);
+//! * **correct**: the checksum verifies (the ones' complement sum over the pseudo-header and
+//!   the whole segment is 0xffff);
 //! * **partial**: the field holds the folded, *not complemented* pseudo-header sum (saddr +
-//!   daddr + protocol + TCP length, the length taken from the IP header because GSO packets
-//!   exceed the MTU): tx checksum offload is pending, and a receiver behind an XDP redirect
-//!   will drop it (see KERNEL-NOTES "Partial checksums");
-//! * **corrupt**: neither.
+//!   daddr + protocol + length; for IPv6 the 128-bit addresses and a 32-bit upper-layer
+//!   length, RFC 8200 8.1; the length taken from the IP header because GSO packets exceed the
+//!   MTU): tx checksum offload is pending, and a receiver behind an XDP redirect will drop it
+//!   (see KERNEL-NOTES "Partial checksums"; UDP behaves like TCP: UDP_CSUM, `InCsumErrors`);
+//! * **corrupt**: neither;
+//! * **absent** (UDP over IPv4 only): checksum field 0, "no checksum", which RFC 768 allows
+//!   and receivers accept. Over IPv6 a zero UDP checksum is invalid and counts as corrupt.
 //!
 //! On request ([`Keep`]) a capture also keeps the packets it saw, bounded per capture point
 //! (by default [`Keep::DEFAULT`]: 2000 packets and 4 MiB, the rest only counted), so that
@@ -20,14 +24,13 @@ use std::io::Write;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use etherparse::{Ipv4HeaderSlice, TcpHeaderSlice};
 use serde::{Deserialize, Serialize};
 
 use crate::netns::Netns;
 use crate::pcapng;
 use crate::{Error, Result};
 
-/// What a TCP checksum says.
+/// What a TCP or UDP checksum says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CsumClass {
@@ -37,23 +40,104 @@ pub enum CsumClass {
     Partial,
     /// Neither.
     Corrupt,
+    /// UDP over IPv4 without a checksum (field 0): nothing to verify, and nothing wrong.
+    Absent,
 }
 
 impl CsumClass {
-    /// `correct`, `partial` or `corrupt`.
+    /// `correct`, `partial`, `corrupt` or `absent`.
     pub fn as_str(self) -> &'static str {
         match self {
             CsumClass::Correct => "correct",
             CsumClass::Partial => "partial",
             CsumClass::Corrupt => "corrupt",
+            CsumClass::Absent => "absent",
         }
     }
 }
 
-/// Counts of one capture.
+/// The transport protocol of a classified packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// TCP (IP protocol 6).
+    Tcp,
+    /// UDP (IP protocol 17).
+    Udp,
+}
+
+impl Transport {
+    /// The IP protocol number (what the pseudo-header sums).
+    pub fn proto(self) -> u8 {
+        match self {
+            Transport::Tcp => 6,
+            Transport::Udp => 17,
+        }
+    }
+
+    /// `TCP` or `UDP`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "TCP",
+            Transport::Udp => "UDP",
+        }
+    }
+}
+
+/// What classification says of one TCP segment or UDP datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// TCP or UDP.
+    pub transport: Transport,
+    /// Carried over IPv6 (else IPv4).
+    pub ipv6: bool,
+    /// The checksum's class; None: unverifiable (the segment was not fully captured and
+    /// the field is not the pseudo-header sum).
+    pub class: Option<CsumClass>,
+    /// A TCP segment with RST set.
+    pub reset: bool,
+}
+
+/// Counts of one transport in a capture.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtoCounts {
+    /// Packets seen (IPv4 and IPv6).
+    pub packets: u64,
+    /// Of them, over IPv6.
+    #[serde(default)]
+    pub ipv6: u64,
+    /// With a checksum that verifies.
+    pub correct: u64,
+    /// With a partial checksum (tx offload pending).
+    pub partial: u64,
+    /// With a wrong checksum.
+    pub corrupt: u64,
+    /// Not fully captured and not partial (the full checksum cannot be checked).
+    pub unverifiable: u64,
+    /// UDP over IPv4 without a checksum.
+    #[serde(default)]
+    pub absent: u64,
+}
+
+impl ProtoCounts {
+    fn add(&mut self, v: &Verdict) {
+        self.packets += 1;
+        self.ipv6 += u64::from(v.ipv6);
+        match v.class {
+            Some(CsumClass::Correct) => self.correct += 1,
+            Some(CsumClass::Partial) => self.partial += 1,
+            Some(CsumClass::Corrupt) => self.corrupt += 1,
+            Some(CsumClass::Absent) => self.absent += 1,
+            None => self.unverifiable += 1,
+        }
+    }
+}
+
+/// Counts of one capture. The TCP counts are the flat fields (IPv4 and IPv6 together, as
+/// they were before IPv6 and UDP were classified); UDP has its own [`ProtoCounts`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaptureStats {
-    /// IPv4 TCP segments seen.
+    /// TCP segments seen, IPv4 and IPv6.
     pub tcp: u64,
     /// Of them, with a checksum that verifies.
     pub correct: u64,
@@ -66,83 +150,200 @@ pub struct CaptureStats {
     /// Segments with RST set (a closed port answers a SYN with one).
     #[serde(default)]
     pub resets: u64,
+    /// Of the TCP segments, those over IPv6.
+    #[serde(default)]
+    pub tcp_ipv6: u64,
+    /// UDP datagrams, IPv4 and IPv6.
+    #[serde(default)]
+    pub udp: ProtoCounts,
 }
 
 impl CaptureStats {
-    /// Counts one segment of class `c` (None: unverifiable).
+    /// Counts one TCP segment of class `c` (None: unverifiable), over IPv4.
     pub fn add(&mut self, c: Option<CsumClass>) {
-        self.tcp += 1;
-        match c {
-            Some(CsumClass::Correct) => self.correct += 1,
-            Some(CsumClass::Partial) => self.partial += 1,
-            Some(CsumClass::Corrupt) => self.corrupt += 1,
-            None => self.unverifiable += 1,
+        self.count(&Verdict {
+            transport: Transport::Tcp,
+            ipv6: false,
+            class: c,
+            reset: false,
+        });
+    }
+
+    /// Counts one classified packet.
+    pub fn count(&mut self, v: &Verdict) {
+        match v.transport {
+            Transport::Udp => self.udp.add(v),
+            Transport::Tcp => {
+                self.tcp += 1;
+                self.tcp_ipv6 += u64::from(v.ipv6);
+                self.resets += u64::from(v.reset);
+                match v.class {
+                    Some(CsumClass::Correct) => self.correct += 1,
+                    Some(CsumClass::Partial) => self.partial += 1,
+                    Some(CsumClass::Corrupt | CsumClass::Absent) => self.corrupt += 1,
+                    None => self.unverifiable += 1,
+                }
+            }
         }
+    }
+
+    /// Partial checksums of either transport.
+    pub fn partial_any(&self) -> u64 {
+        self.partial + self.udp.partial
     }
 }
 
-/// Folded, non-complemented pseudo-header sum: what the checksum field holds while tx
-/// offload is pending.
-pub fn pseudo_header_sum(src: [u8; 4], dst: [u8; 4], tcp_len: u16) -> u16 {
-    let mut s: u32 = 0;
-    for w in [src, dst] {
-        s += u32::from(u16::from_be_bytes([w[0], w[1]]));
-        s += u32::from(u16::from_be_bytes([w[2], w[3]]));
+/// Adds 16-bit big-endian words of `b` (an odd last byte padded with zero) to `s`.
+fn add_words(mut s: u32, b: &[u8]) -> u32 {
+    let mut it = b.chunks_exact(2);
+    for w in &mut it {
+        s = s.wrapping_add(u32::from(u16::from_be_bytes([w[0], w[1]])));
+        s = (s & 0xffff) + (s >> 16);
     }
-    s += 6 + u32::from(tcp_len);
+    if let [last] = it.remainder() {
+        s = s.wrapping_add(u32::from(*last) << 8);
+    }
+    s
+}
+
+fn fold(mut s: u32) -> u16 {
     while s > 0xffff {
         s = (s & 0xffff) + (s >> 16);
     }
     s as u16
 }
 
+/// Folded, non-complemented pseudo-header sum of TCP over IPv4: what the checksum field
+/// holds while tx offload is pending.
+pub fn pseudo_header_sum(src: [u8; 4], dst: [u8; 4], tcp_len: u16) -> u16 {
+    pseudo_sum_v4(src, dst, Transport::Tcp.proto(), u32::from(tcp_len))
+}
+
+/// Folded, non-complemented IPv4 pseudo-header sum (RFC 793 / 768).
+pub fn pseudo_sum_v4(src: [u8; 4], dst: [u8; 4], proto: u8, len: u32) -> u16 {
+    let s = add_words(add_words(0, &src), &dst);
+    fold(s + u32::from(proto) + len)
+}
+
+/// Folded, non-complemented IPv6 pseudo-header sum (RFC 8200 8.1: source, destination, a
+/// 32-bit upper-layer length, three zero bytes and the next header).
+pub fn pseudo_sum_v6(src: [u8; 16], dst: [u8; 16], proto: u8, len: u32) -> u16 {
+    let s = add_words(add_words(0, &src), &dst);
+    fold(s + (len >> 16) + (len & 0xffff) + u32::from(proto))
+}
+
+/// Classifies the L4 checksum of a segment whose pseudo-header sums to `pseudo`. `seg` is
+/// what was captured of the segment (from its first byte), `len` its length on the wire.
+fn classify_l4(
+    transport: Transport,
+    ipv6: bool,
+    pseudo: u16,
+    seg: &[u8],
+    len: usize,
+) -> Option<Verdict> {
+    let (min, at) = match transport {
+        Transport::Tcp => (20, 16),
+        Transport::Udp => (8, 6),
+    };
+    if len < min || seg.len() < min {
+        return None;
+    }
+    let field = u16::from_be_bytes([seg[at], seg[at + 1]]);
+    let reset = transport == Transport::Tcp && seg[13] & 0x04 != 0;
+    let class = if transport == Transport::Udp && field == 0 {
+        Some(if ipv6 {
+            CsumClass::Corrupt
+        } else {
+            CsumClass::Absent
+        })
+    } else if field == pseudo {
+        Some(CsumClass::Partial)
+    } else {
+        // None: a truncated capture.
+        seg.get(..len).map(|whole| {
+            if fold(add_words(u32::from(pseudo), whole)) == 0xffff {
+                CsumClass::Correct
+            } else {
+                CsumClass::Corrupt
+            }
+        })
+    };
+    Some(Verdict {
+        transport,
+        ipv6,
+        class,
+        reset,
+    })
+}
+
+fn transport_of(proto: u8) -> Option<Transport> {
+    match proto {
+        6 => Some(Transport::Tcp),
+        17 => Some(Transport::Udp),
+        _ => None,
+    }
+}
+
+/// Classifies a TCP or UDP packet over IPv4 (starting at the IP header). `None`: not TCP or
+/// UDP, a fragment, or too short to tell.
+pub fn classify_ipv4_packet(ip: &[u8]) -> Option<Verdict> {
+    if ip.len() < 20 || ip[0] >> 4 != 4 {
+        return None;
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let tot = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    // More fragments, or an offset: the segment is not whole in this packet.
+    if u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 || ihl < 20 {
+        return None;
+    }
+    let transport = transport_of(ip[9])?;
+    let len = tot.checked_sub(ihl)?;
+    let src: [u8; 4] = ip[12..16].try_into().ok()?;
+    let dst: [u8; 4] = ip[16..20].try_into().ok()?;
+    let pseudo = pseudo_sum_v4(src, dst, transport.proto(), len as u32);
+    classify_l4(transport, false, pseudo, ip.get(ihl..)?, len)
+}
+
+/// Classifies a TCP or UDP packet over IPv6 (starting at the IPv6 header) whose next header
+/// is TCP or UDP (extension headers are not walked: `None`, as for anything else).
+pub fn classify_ipv6_packet(ip: &[u8]) -> Option<Verdict> {
+    if ip.len() < 40 || ip[0] >> 4 != 6 {
+        return None;
+    }
+    let transport = transport_of(ip[6])?;
+    let len = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+    let src: [u8; 16] = ip[8..24].try_into().ok()?;
+    let dst: [u8; 16] = ip[24..40].try_into().ok()?;
+    let pseudo = pseudo_sum_v6(src, dst, transport.proto(), len as u32);
+    classify_l4(transport, true, pseudo, &ip[40..], len)
+}
+
 /// Classifies the TCP checksum of an IPv4 packet (starting at the IP header). `None`: not an
 /// IPv4 TCP packet, or too short to tell.
 pub fn classify_ipv4(ip: &[u8]) -> Option<Option<CsumClass>> {
-    let iph = Ipv4HeaderSlice::from_slice(ip).ok()?;
-    if iph.protocol() != etherparse::IpNumber::TCP || iph.is_fragmenting_payload() {
-        return None;
-    }
-    let ihl = usize::from(iph.ihl()) * 4;
-    let tot = usize::from(iph.total_len());
-    let tcp_len = tot.checked_sub(ihl)?;
-    let seg = ip.get(ihl..)?;
-    let tcp = TcpHeaderSlice::from_slice(seg).ok()?;
-    let field = tcp.checksum();
-    if field == pseudo_header_sum(iph.source(), iph.destination(), tcp_len as u16) {
-        return Some(Some(CsumClass::Partial));
-    }
-    let Some(whole) = seg.get(..tcp_len) else {
-        return Some(None); // truncated capture
-    };
-    let payload = &whole[tcp.slice().len()..];
-    let want = tcp.calc_checksum_ipv4(&iph, payload).ok()?;
-    Some(Some(if want == field {
-        CsumClass::Correct
-    } else {
-        CsumClass::Corrupt
-    }))
+    classify_ipv4_packet(ip)
+        .filter(|v| v.transport == Transport::Tcp)
+        .map(|v| v.class)
 }
 
-/// Classifies an Ethernet frame (`None` if it is not IPv4/TCP).
+/// Classifies an Ethernet frame carrying TCP or UDP over IPv4 or IPv6 (`None` otherwise).
+pub fn classify_frame(frame: &[u8]) -> Option<Verdict> {
+    match frame.get(12..14)? {
+        [0x08, 0x00] => classify_ipv4_packet(&frame[14..]),
+        [0x86, 0xdd] => classify_ipv6_packet(&frame[14..]),
+        _ => None,
+    }
+}
+
+/// Classifies an Ethernet frame's TCP or UDP checksum (`None` if it is neither, over IPv4 or
+/// IPv6).
 pub fn classify_ethernet(frame: &[u8]) -> Option<Option<CsumClass>> {
-    if frame.len() < 14 || frame[12..14] != [0x08, 0x00] {
-        return None;
-    }
-    classify_ipv4(&frame[14..])
+    classify_frame(frame).map(|v| v.class)
 }
 
-/// Whether an Ethernet frame is an IPv4 TCP segment with RST set.
+/// Whether an Ethernet frame is a TCP segment (IPv4 or IPv6) with RST set.
 pub fn is_reset(frame: &[u8]) -> bool {
-    let Some(ip) = frame.get(14..) else {
-        return false;
-    };
-    let Ok(iph) = Ipv4HeaderSlice::from_slice(ip) else {
-        return false;
-    };
-    ip.get(usize::from(iph.ihl()) * 4..)
-        .and_then(|seg| TcpHeaderSlice::from_slice(seg).ok())
-        .is_some_and(|t| t.rst())
+    classify_frame(frame).is_some_and(|v| v.reset)
 }
 
 /// How many packets a capture keeps for export, per capture point. Packets past either
@@ -173,24 +374,26 @@ pub struct CapturedPacket {
     pub orig_len: u32,
     /// The Ethernet frame as captured.
     pub data: Vec<u8>,
-    /// Its TCP checksum: `Some(None)` when it cannot be verified (truncated), `None` when the
-    /// packet is not IPv4 TCP.
-    pub csum: Option<Option<CsumClass>>,
+    /// Its TCP or UDP checksum ([`classify_frame`]); `None` when the packet is neither, over
+    /// IPv4 or IPv6.
+    pub csum: Option<Verdict>,
 }
 
 impl CapturedPacket {
     /// The verdict in words, as written into the pcapng comment of the packet.
     pub fn verdict(&self) -> String {
-        match self.csum {
-            Some(Some(CsumClass::Partial)) => "xdpdoctor: TCP checksum partial (tx checksum \
-                offload pending: the field holds the pseudo-header sum; a receiver behind an XDP \
-                redirect drops it as TCP_CSUM)"
-                .into(),
-            Some(Some(c)) => format!("xdpdoctor: TCP checksum {}", c.as_str()),
-            Some(None) => {
-                "xdpdoctor: TCP checksum unverifiable (segment not fully captured)".into()
-            }
-            None => "xdpdoctor: not IPv4 TCP (checksum not classified)".into(),
+        let Some(v) = self.csum else {
+            return "xdpdoctor: not TCP or UDP (checksum not classified)".into();
+        };
+        let (t, over) = (v.transport.as_str(), if v.ipv6 { " over IPv6" } else { "" });
+        match v.class {
+            Some(CsumClass::Partial) => format!(
+                "xdpdoctor: {t} checksum partial{over} (tx checksum offload pending: the field \
+                 holds the pseudo-header sum; a receiver behind an XDP redirect drops it as {t}_CSUM)"
+            ),
+            Some(CsumClass::Absent) => format!("xdpdoctor: {t} checksum absent{over} (field 0)"),
+            Some(c) => format!("xdpdoctor: {t} checksum {}{over}", c.as_str()),
+            None => format!("xdpdoctor: {t} checksum unverifiable{over} (not fully captured)"),
         }
     }
 }
@@ -198,7 +401,7 @@ impl CapturedPacket {
 /// What one capture saw: counts of every segment, and the packets kept when asked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Capture {
-    /// Every TCP segment, classified.
+    /// Every TCP segment and UDP datagram, classified.
     pub stats: CaptureStats,
     /// Packets kept ([`Keep`]), in capture order.
     pub packets: Vec<CapturedPacket>,
@@ -206,7 +409,8 @@ pub struct Capture {
     pub not_kept: u64,
 }
 
-/// Captures TCP on `ifname` in `ns` for `window` and classifies every segment. `ready` gets
+/// Captures TCP and UDP on `ifname` in `ns` for `window` and classifies every segment and
+/// datagram, IPv4 and IPv6. `ready` gets
 /// one message once the capture is open (so traffic can start after it).
 pub fn capture_tcp(
     ns: &Netns,
@@ -237,8 +441,11 @@ pub fn capture_tcp_keeping(
             .immediate_mode(true)
             .snaplen(SNAPLEN as i32)
             // Small ring: a diagnose may capture on hundreds of container veths at once
-            // (libpcap's default 2 MiB each made 500 containers cost 1.6 GB).
-            .buffer_size(256 * 1024)
+            // (libpcap's default 2 MiB each made 500 containers cost 1.6 GB). In immediate
+            // mode libpcap uses fixed ring slots of the snap length: with 64 KiB it held 3
+            // packets and a burst (a SYN and its reset, a few datagrams) lost all but the
+            // first ones; 4 KiB slots hold about 120.
+            .buffer_size(RING_BYTES)
             .timeout(50)
             .precision(pcap::Precision::Nano)
             .open()
@@ -246,7 +453,7 @@ pub fn capture_tcp_keeping(
             // Non-blocking: a blocking read may wait forever on a quiet interface.
             .setnonblock()
             .map_err(pe)?;
-        cap.filter("tcp", true).map_err(pe)?;
+        cap.filter("tcp or udp", true).map_err(pe)?;
         if let Some(r) = ready {
             let _ = r.send(());
         }
@@ -255,10 +462,9 @@ pub fn capture_tcp_keeping(
         while window.left().is_some() {
             match cap.next_packet() {
                 Ok(p) => {
-                    let class = classify_ethernet(p.data);
-                    if let Some(c) = class {
-                        out.stats.add(c);
-                        out.stats.resets += u64::from(is_reset(p.data));
+                    let class = classify_frame(p.data);
+                    if let Some(v) = &class {
+                        out.stats.count(v);
                     }
                     let Some(k) = keep else {
                         continue;
@@ -287,8 +493,13 @@ pub fn capture_tcp_keeping(
     })
 }
 
-/// Snap length of the captures (and of the pcapng files they are written to).
-pub const SNAPLEN: u32 = 65535;
+/// Snap length of the captures (and of the pcapng files they are written to): a full frame up
+/// to a 4 KiB MTU. A larger (GSO or jumbo) segment is cut: its checksum is still seen to be
+/// partial (the headers suffice), otherwise it counts as unverifiable.
+pub const SNAPLEN: u32 = 4096;
+
+/// Kernel ring per capture: about 120 slots of [`SNAPLEN`].
+const RING_BYTES: i32 = 512 * 1024;
 
 /// Writes `packets` captured on `iface` in namespace `netns` into `w` (made with
 /// [`pcapng::LINKTYPE_ETHERNET`] and [`SNAPLEN`]), under one interface
@@ -301,7 +512,8 @@ pub fn write_pcapng<W: Write>(
     packets: &[CapturedPacket],
     note: Option<&str>,
 ) -> std::io::Result<()> {
-    let mut description = format!("xdpdoctor capture of TCP on {iface} in namespace {netns}");
+    let mut description =
+        format!("xdpdoctor capture of TCP and UDP on {iface} in namespace {netns}");
     if let Some(n) = note {
         description.push_str("; ");
         description.push_str(n);
@@ -323,43 +535,4 @@ pub fn write_pcapng<W: Write>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The SYN from KERNEL-NOTES: 10.99.1.1 -> 10.99.1.2, 40 bytes, field 0x16f7.
-    fn syn(check: u16) -> Vec<u8> {
-        let mut p = vec![
-            0x45, 0, 0, 60, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 99, 1, 1, 10, 99, 1, 2,
-        ];
-        let mut tcp = vec![0u8; 40];
-        tcp[0..2].copy_from_slice(&40000u16.to_be_bytes());
-        tcp[2..4].copy_from_slice(&80u16.to_be_bytes());
-        tcp[12] = 10 << 4; // 40-byte header (options zero = EOL)
-        tcp[13] = 0x02;
-        tcp[16..18].copy_from_slice(&check.to_be_bytes());
-        p.extend(tcp);
-        p
-    }
-
-    #[test]
-    fn partial_matches_kernel_notes_example() {
-        assert_eq!(
-            pseudo_header_sum([10, 99, 1, 1], [10, 99, 1, 2], 40),
-            0x16f7
-        );
-        assert_eq!(classify_ipv4(&syn(0x16f7)), Some(Some(CsumClass::Partial)));
-    }
-
-    #[test]
-    fn correct_and_corrupt() {
-        let p = syn(0);
-        let iph = Ipv4HeaderSlice::from_slice(&p).unwrap();
-        let tcp = TcpHeaderSlice::from_slice(&p[20..]).unwrap();
-        let good = tcp.calc_checksum_ipv4(&iph, &[]).unwrap();
-        assert_eq!(classify_ipv4(&syn(good)), Some(Some(CsumClass::Correct)));
-        assert_eq!(
-            classify_ipv4(&syn(good ^ 0x0101)),
-            Some(Some(CsumClass::Corrupt))
-        );
-    }
-}
+mod tests;

@@ -19,6 +19,7 @@ pub const SYSFS_BTF: &str = "/sys/kernel/btf";
 
 const BTF_MAGIC: u16 = 0xeb9f;
 const BTF_KIND_FUNC: u32 = 12;
+const BTF_KIND_STRUCT: u32 = 4;
 
 /// A function found in a module's BTF.
 #[derive(Debug)]
@@ -130,11 +131,12 @@ impl Header {
     }
 }
 
-/// One type record: its kind, name offset and byte offset in the type section.
+/// One type record: its kind, name offset and its `size` (or `type`) word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Record {
     kind: u32,
     name_off: u32,
+    size_or_type: u32,
 }
 
 /// Every type record of the BTF in `b`, in id order (the first is id 1, or base+1 when split).
@@ -159,10 +161,38 @@ fn type_records(b: &[u8], h: &Header) -> std::result::Result<Vec<Record>, String
             6 | 13 => 8 * vlen,        // ENUM, FUNC_PROTO
             k => return Err(format!("unknown BTF kind {k} at byte {at}")),
         };
-        out.push(Record { kind, name_off });
+        out.push(Record {
+            kind,
+            name_off,
+            size_or_type: u(at + 8),
+        });
         at += 12 + extra;
     }
     Ok(out)
+}
+
+/// The size in bytes of `struct name` in the running kernel's BTF (`/sys/kernel/btf/vmlinux`);
+/// `Ok(None)` when it has no such struct. What the kernel's own size arithmetic uses
+/// (`sizeof(struct skb_shared_info)` bounds the MTU a veth takes for XDP).
+pub fn vmlinux_struct_size(name: &str) -> Result<Option<u32>> {
+    let path = Path::new(SYSFS_BTF).join("vmlinux");
+    let b = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    struct_size(&b, name).map_err(|m| bad(&path, m))
+}
+
+fn struct_size(b: &[u8], name: &str) -> std::result::Result<Option<u32>, String> {
+    let h = Header::parse(b)?;
+    let strings = &b[h.hdr_len + h.str_off..h.hdr_len + h.str_off + h.str_len as usize];
+    let named = |off: u32| -> bool {
+        strings
+            .get(off as usize..)
+            .and_then(|s| s.get(..s.iter().position(|&c| c == 0)?))
+            == Some(name.as_bytes())
+    };
+    Ok(type_records(b, &h)?
+        .iter()
+        .find(|r| r.kind == BTF_KIND_STRUCT && named(r.name_off))
+        .map(|r| r.size_or_type))
 }
 
 /// The 0-based index among the split BTF's own types of the FUNC named `func`. Names of split
@@ -237,6 +267,18 @@ mod tests {
     }
 
     #[test]
+    fn struct_size_by_name() {
+        let strings = b"\0skb_shared_info\0other\0";
+        let mut types = Vec::new();
+        types.extend(rec(17, 4, 1, 8, &[0; 12])); // STRUCT other, 8 bytes
+        types.extend(rec(1, 4, 2, 320, &[0; 24])); // STRUCT skb_shared_info, 320 bytes
+        let b = blob(&types, strings);
+        assert_eq!(struct_size(&b, "skb_shared_info"), Ok(Some(320)));
+        assert_eq!(struct_size(&b, "other"), Ok(Some(8)));
+        assert_eq!(struct_size(&b, "none"), Ok(None));
+    }
+
+    #[test]
     fn bad_blobs_are_refused_in_words() {
         assert!(Header::parse(&[0; 10]).is_err());
         let mut b = blob(&rec(0, 25, 0, 0, &[]), b"\0");
@@ -255,5 +297,9 @@ mod tests {
             .expect("the running kernel's BTF, /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF)");
         let h = Header::parse(&b).unwrap();
         assert!(type_records(&b, &h).unwrap().len() > 1000);
+        let shinfo = struct_size(&b, "skb_shared_info")
+            .unwrap()
+            .expect("skb_shared_info");
+        assert!((256..=512).contains(&shinfo), "{shinfo}");
     }
 }

@@ -71,6 +71,18 @@ pub const LINKS: &[Link] = &[
         because: "netfilter drops the first packet, so the neighbour is never resolved",
     },
     Link {
+        cause: RuleId::RedirectTargetMtu,
+        consequence: RuleId::RedirectErrors,
+        proof: same_interface,
+        because: "frames larger than the target's MTU are refused (EMSGSIZE)",
+    },
+    Link {
+        cause: RuleId::XdpMtuTooLarge,
+        consequence: RuleId::ForwarderNotAttached,
+        proof: same_interface,
+        because: "the kernel refuses XDP there while the peer's MTU is above the veth XDP limit",
+    },
+    Link {
         cause: RuleId::VethTxCsumOffload,
         consequence: RuleId::ChecksumErrors,
         proof: partial_sums_from_elsewhere,

@@ -1,5 +1,6 @@
-//! Fix for `forwarding-disabled`: `net.ipv4.conf.<if>.forwarding = 1` in the forwarder's
-//! namespace (bpf_fib_lookup checks the ingress interface's flag). Journals the sysctl's text.
+//! Fix for `forwarding-disabled`: `net.ipv4.conf.<if>.forwarding = 1` (or IPv6's
+//! `net.ipv6.conf.<if>.forwarding`) in the forwarder's namespace (bpf_fib_lookup checks the
+//! ingress interface's flag of the packet's family). Journals the sysctl's text.
 
 use super::previous::Text;
 use super::step::{Step, Undone};
@@ -19,12 +20,31 @@ fn want(on: bool) -> &'static str {
 }
 
 impl SetForwarding {
-    /// `sysctl -w net.ipv4.conf.IF.forwarding=VALUE` in the namespace.
+    /// `ipv4` or `ipv6`.
+    fn family(&self) -> &'static str {
+        if self.ipv6 {
+            "ipv6"
+        } else {
+            "ipv4"
+        }
+    }
+
+    /// `sysctl -w net.ipv4.conf.IF.forwarding=VALUE` in the namespace (`ipv6` for IPv6).
     fn sysctl_w(&self, value: &str) -> String {
         self.netns.shell(&format!(
-            "sysctl -w net.ipv4.conf.{}.{FLAG}={value}",
+            "sysctl -w net.{}.conf.{}.{FLAG}={value}",
+            self.family(),
             self.interface
         ))
+    }
+
+    /// The sysctl's file (read and written by the thread inside the namespace).
+    fn path(&self) -> std::path::PathBuf {
+        if self.ipv6 {
+            std::path::PathBuf::from(format!("/proc/sys/net/ipv6/conf/{}/{FLAG}", self.interface))
+        } else {
+            sysctl::iface_path(&self.interface, FLAG)
+        }
     }
 }
 
@@ -37,34 +57,30 @@ impl Step for SetForwarding {
 
     /// `None` if the flag already is `on`; else its text now.
     fn observe(&self, ns: &Netns) -> Result<Option<Text>> {
-        let (ifname, on) = (self.interface.clone(), self.on);
+        let (p, on) = (self.path(), self.on);
         ns.run(move || {
-            let was = sysctl::read_path(sysctl::iface_path(&ifname, FLAG))?;
+            let was = sysctl::read_path(p)?;
             Ok((was != want(on)).then_some(Text::Value { value: was }))
         })
     }
 
     fn act(&self, ns: &Netns, _: &Text) -> Result<()> {
-        let (ifname, on) = (self.interface.clone(), self.on);
-        ns.run(move || sysctl::write_path(sysctl::iface_path(&ifname, FLAG), want(on)))
+        let (p, on) = (self.path(), self.on);
+        ns.run(move || sysctl::write_path(p, want(on)))
     }
 
     /// Writes the journaled value back if it differs now.
     fn revert(&self, ns: &Netns, prev: &Text) -> Result<Undone> {
         let Text::Value { value } = prev;
-        let (ifname, value) = (self.interface.clone(), value.clone());
+        let (p, value) = (self.path(), value.clone());
+        let key = format!("net.{}.conf.{}.{FLAG}", self.family(), self.interface);
         ns.run(move || {
-            let p = sysctl::iface_path(&ifname, FLAG);
             let now = sysctl::read_path(p.clone())?;
             if now == value {
-                return Ok(Undone::skipped(format!(
-                    "net.ipv4.conf.{ifname}.{FLAG} is already {value}"
-                )));
+                return Ok(Undone::skipped(format!("{key} is already {value}")));
             }
             sysctl::write_path(p, &value)?;
-            Ok(Undone::done(format!(
-                "net.ipv4.conf.{ifname}.{FLAG}: {now} -> {value}"
-            )))
+            Ok(Undone::done(format!("{key}: {now} -> {value}")))
         })
     }
 

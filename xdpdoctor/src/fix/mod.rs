@@ -22,8 +22,10 @@ mod devmap_remove;
 mod forwarder_csum;
 mod forwarding;
 mod gro;
+mod mtu;
 mod netfilter_accept;
 mod retarget;
+mod rp_filter;
 mod snat;
 mod tx_csum;
 mod xdp_pass;
@@ -63,6 +65,8 @@ fn fix_for(a: &Action) -> &dyn Journaled {
         Action::SnatAdd(s) => s,
         Action::RetargetEntry(s) => s,
         Action::SetForwarderFullCsum(s) => s,
+        Action::SetMtu(s) => s,
+        Action::SetRpFilter(s) => s,
     }
 }
 

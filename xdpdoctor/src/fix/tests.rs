@@ -70,10 +70,22 @@ fn cases() -> Vec<(Action, String, serde_json::Value, String)> {
                 netns: vm.clone(),
                 interface: "ve-m1".into(),
                 on: true,
+                ipv6: false,
             }),
             "ip netns exec lab-vm sysctl -w net.ipv4.conf.ve-m1.forwarding=1".into(),
             json!({"was": "value", "value": "0"}),
             "ip netns exec lab-vm sysctl -w net.ipv4.conf.ve-m1.forwarding=0".into(),
+        ),
+        (
+            Action::SetForwarding(SetForwarding {
+                netns: vm.clone(),
+                interface: "eth0".into(),
+                on: true,
+                ipv6: true,
+            }),
+            "ip netns exec lab-vm sysctl -w net.ipv6.conf.eth0.forwarding=1".into(),
+            json!({"was": "value", "value": "0"}),
+            "ip netns exec lab-vm sysctl -w net.ipv6.conf.eth0.forwarding=0".into(),
         ),
         (
             Action::AddAddress(AddAddress {
@@ -213,12 +225,44 @@ fn cases() -> Vec<(Action, String, serde_json::Value, String)> {
         ),
         (
             Action::SetForwarderFullCsum(SetForwarderFullCsum {
-                netns: vm,
+                netns: vm.clone(),
                 on: true,
             }),
             "xdpdoctor --netns lab-vm fix --apply --csum forwarder".into(),
             json!({"was": "flag", "on": false}),
             "xdpdoctor --netns lab-vm fix --revert".into(),
+        ),
+        (
+            Action::SetMtu(SetMtu {
+                netns: vm.clone(),
+                interface: "ve-m1".into(),
+                mtu: 1500,
+            }),
+            "ip -n lab-vm link set dev ve-m1 mtu 1500".into(),
+            json!({"was": "mtu", "mtu": 1400}),
+            "ip -n lab-vm link set dev ve-m1 mtu 1400".into(),
+        ),
+        (
+            Action::SetRpFilter(SetRpFilter {
+                netns: vm.clone(),
+                interface: "ve-m1".into(),
+                loose: false,
+                accept_local: true,
+            }),
+            "ip netns exec lab-vm sysctl -w net.ipv4.conf.ve-m1.accept_local=1".into(),
+            json!({"was": "values", "rp_filter": "2", "accept_local": "0"}),
+            "ip netns exec lab-vm sysctl -w net.ipv4.conf.ve-m1.accept_local=0".into(),
+        ),
+        (
+            Action::SetRpFilter(SetRpFilter {
+                netns: vm,
+                interface: "eth0".into(),
+                loose: true,
+                accept_local: false,
+            }),
+            "ip netns exec lab-vm sysctl -w net.ipv4.conf.eth0.rp_filter=2".into(),
+            json!({"was": "values", "rp_filter": "1", "accept_local": "0"}),
+            "ip netns exec lab-vm sysctl -w net.ipv4.conf.eth0.rp_filter=1".into(),
         ),
     ]
 }

@@ -18,6 +18,7 @@ use super::step::{Step, Undone};
 use crate::bpf::{forwarder_abi::PROG_PASS, object, objects};
 use crate::model::action::AttachXdpPass;
 use crate::netlink::rtnl::Rtnl;
+use crate::netlink::xdp_attach;
 use crate::netns::{Netns, NsRef};
 use crate::state::{self, PIN_ROOT};
 use crate::{Error, Result};
@@ -111,17 +112,33 @@ fn attach(ns: &Netns, ifname: &str, pin: &Path) -> Result<()> {
         let prog: &mut Xdp = object::program_mut(&mut ebpf, OBJECT, PROG_PASS)?;
         prog.load()
             .map_err(|e| Error::bpf("load program", PROG_PASS, e))?;
-        let id = prog
-            .attach_to_if_index(link.index, XdpMode::Driver)
-            .map_err(|e| {
-                Error::xdp_attach(
+        let id = match prog.attach_to_if_index(link.index, XdpMode::Driver) {
+            Ok(id) => id,
+            Err(e) => {
+                // A bpf_link attach carries only the errno: ask for the kernel's words.
+                let said = prog
+                    .fd()
+                    .ok()
+                    .and_then(|fd| {
+                        xdp_attach::refusal_message(
+                            link.index,
+                            std::os::fd::AsFd::as_fd(fd),
+                            xdp_attach::Mode::Driver,
+                        )
+                        .ok()
+                        .flatten()
+                    })
+                    .map(|m| format!(": the kernel says \"{m}\""))
+                    .unwrap_or_default();
+                return Err(Error::xdp_attach(
                     &ifname,
                     &ns.name,
                     link.xdp.map(|x| x.prog_id),
-                    format!("{PROG_PASS} to {ifname} in {ns}"),
+                    format!("{PROG_PASS} to {ifname} in {ns}{said}"),
                     e,
-                )
-            })?;
+                ));
+            }
+        };
         let l = prog
             .take_link(id)
             .map_err(|e| Error::bpf("take link", &ifname, e))?;

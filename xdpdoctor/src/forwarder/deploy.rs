@@ -14,6 +14,7 @@
 //! (`state::lock`), so two of them never interleave.
 
 use std::collections::HashSet;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use aya::maps::{DevMapHash, HashMap as BpfHashMap};
@@ -27,6 +28,7 @@ use super::{pins, ForwarderConfig};
 use crate::bpf::forwarder_abi::{self as abi, Endpoint};
 use crate::bpf::object::map_mut;
 use crate::netlink::rtnl::{Link, Rtnl};
+use crate::netlink::xdp_attach;
 use crate::netns::Netns;
 use crate::{state, Error, ErrorList, Result};
 
@@ -255,6 +257,23 @@ fn fill_maps(ebpf: &mut Ebpf, cfg: &ForwarderConfig, links: &[Link]) -> Result<V
     Ok(written)
 }
 
+/// The kernel's reason for refusing the attach of `prog` to `ifindex`, as "`: the kernel says
+/// "..."`" (empty when it gives none): a bpf_link attach carries only the errno.
+fn kernel_says(ifindex: u32, prog: std::os::fd::BorrowedFd<'_>, mode: AttachMode) -> String {
+    let m = match mode {
+        AttachMode::Driver => xdp_attach::Mode::Driver,
+        AttachMode::Skb => xdp_attach::Mode::Skb,
+    };
+    match xdp_attach::refusal_message(ifindex, prog, m) {
+        Ok(Some(msg)) => format!(": the kernel says \"{msg}\""),
+        Ok(None) => String::new(),
+        Err(e) => {
+            log::debug!("asking the kernel why: {e}");
+            String::new()
+        }
+    }
+}
+
 /// Loads both programs and attaches each configured interface; the links stay in memory
 /// (dropping them detaches) until the caller pins them.
 fn attach_all(
@@ -276,15 +295,23 @@ fn attach_all(
                 .iter()
                 .find(|l| l.name == ifname)
                 .ok_or_else(|| Error::not_found(format!("interface {ifname} in {ns}"), None))?;
-            let id = prog.attach_to_if_index(l.index, mode.aya()).map_err(|e| {
-                Error::xdp_attach(
-                    ifname,
-                    &ns.name,
-                    l.xdp.as_ref().map(|x| x.prog_id),
-                    format!("{prog_name} to {ifname} ({mode:?} mode) in {ns}"),
-                    e,
-                )
-            })?;
+            let id = match prog.attach_to_if_index(l.index, mode.aya()) {
+                Ok(id) => id,
+                Err(e) => {
+                    let said = prog
+                        .fd()
+                        .ok()
+                        .map(|fd| kernel_says(l.index, fd.as_fd(), mode))
+                        .unwrap_or_default();
+                    return Err(Error::xdp_attach(
+                        ifname,
+                        &ns.name,
+                        l.xdp.as_ref().map(|x| x.prog_id),
+                        format!("{prog_name} to {ifname} ({mode:?} mode) in {ns}{said}"),
+                        e,
+                    ));
+                }
+            };
             let link = prog
                 .take_link(id)
                 .map_err(|e| Error::bpf("take link", ifname, e))?;

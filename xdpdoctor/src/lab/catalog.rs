@@ -11,6 +11,7 @@ use crate::{Error, Result};
 pub const BUILTIN: &[(&str, &str)] = &[
     ("seed", include_str!("../../../scenarios/seed.toml")),
     ("docker", include_str!("../../../scenarios/docker.toml")),
+    ("router", include_str!("../../../scenarios/router.toml")),
 ];
 
 /// A built-in scenario by name, the generated `fleet`, or a scenario file by path, with where

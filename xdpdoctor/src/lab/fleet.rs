@@ -35,6 +35,7 @@ pub fn fleet(n: usize) -> Result<Scenario> {
             name: "client".into(),
             sysctls: BTreeMap::new(),
             default_route: None,
+            default_route6: None,
         },
         Node {
             name: "vm".into(),
@@ -46,6 +47,7 @@ pub fn fleet(n: usize) -> Result<Scenario> {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
             default_route: None,
+            default_route6: None,
         },
     ];
     let end = |node: &str, name: &str, addr: [u8; 4], nic: bool| End {
@@ -55,6 +57,7 @@ pub fn fleet(n: usize) -> Result<Scenario> {
             addr: Ipv4Addr::from(addr),
             prefix: 24,
         }),
+        addr6: None,
         tx_csum: nic.then_some(false),
         gro: nic.then_some(true),
     };
@@ -74,6 +77,7 @@ pub fn fleet(n: usize) -> Result<Scenario> {
             name: node.clone(),
             sysctls: BTreeMap::new(),
             default_route: Some(Ipv4Addr::new(10, a, b, 254)),
+            default_route6: None,
         });
         links.push(LinkSpec {
             a: end("vm", &ve, [10, a, b, 254], false),

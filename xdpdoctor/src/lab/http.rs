@@ -1,6 +1,7 @@
 //! The lab's traffic: a tiny HTTP responder that runs inside a container namespace, and a
-//! client that opens one TCP connection per NAT entry from the client namespace and says,
-//! per entry, whether an HTTP answer came back and how long it took. [`LabClient`] offers the
+//! client that opens one TCP connection per NAT entry from the client namespace, POSTs 3000
+//! bytes and says, per entry, whether an HTTP answer (3000 bytes) came back and how long it
+//! took. [`LabClient`] offers the
 //! client to diagnosis as its [`TrafficSource`].
 
 use std::io::{Read, Write};
@@ -12,11 +13,28 @@ use crate::diagnose::evidence::{ConnectResult, TrafficSource};
 use crate::netns::Netns;
 use crate::{Error, Result};
 
-/// Serves `HTTP/1.0 200` with `body` on `port` forever. Call on a thread already inside the
+/// Bytes of the lab client's request body and (at least) of the responder's answer: larger
+/// than any MTU of a lab link, so a request or an answer needs full-size segments and a path
+/// that drops them (a redirect target with a smaller MTU, EMSGSIZE) fails the exchange the
+/// way a real upload or page does. A SYN and a GET would cross it.
+pub const EXCHANGE_BYTES: usize = 3000;
+
+/// Serves `HTTP/1.0 200` with `body` (padded to [`EXCHANGE_BYTES`]) on `port` of every IPv4
+/// and IPv6 address forever, after
+/// reading each request whole (its `Content-Length`). Call on a thread already inside the
 /// namespace (the responder process enters it first).
 pub fn serve(port: u16, body: &str) -> Result<()> {
-    let addr = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port);
-    let l = TcpListener::bind(addr).map_err(|e| Error::io("bind", format!("0.0.0.0:{port}"), e))?;
+    // Both families where the namespace has IPv6 (a `[::]` socket takes IPv4 too), else IPv4.
+    let l = match TcpListener::bind(SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port))) {
+        Ok(l) => l,
+        Err(_) => TcpListener::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))
+            .map_err(|e| Error::io("bind", format!("0.0.0.0:{port}"), e))?,
+    };
+    let mut body = body.to_string();
+    while body.len() < EXCHANGE_BYTES {
+        body.push_str(&".".repeat((EXCHANGE_BYTES - body.len()).min(63)));
+        body.push('\n');
+    }
     let resp = format!(
         "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -26,12 +44,35 @@ pub fn serve(port: u16, body: &str) -> Result<()> {
         let resp = resp.clone();
         std::thread::spawn(move || {
             let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf);
+            read_request(&mut s);
             let _ = s.write_all(resp.as_bytes());
         });
     }
     Ok(())
+}
+
+/// Reads one request: its header and as much body as its `Content-Length` says (until the
+/// read times out or the peer closes).
+fn read_request(s: &mut TcpStream) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+            let want = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if got.len() >= end + 4 + want {
+                return;
+            }
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
 }
 
 fn http_get(target: SocketAddrV4, timeout: Duration) -> std::result::Result<String, String> {
@@ -39,7 +80,11 @@ fn http_get(target: SocketAddrV4, timeout: Duration) -> std::result::Result<Stri
         .map_err(|e| format!("connect: {e}"))?;
     s.set_read_timeout(Some(timeout)).ok();
     s.set_write_timeout(Some(timeout)).ok();
-    s.write_all(format!("GET / HTTP/1.0\r\nHost: {target}\r\n\r\n").as_bytes())
+    let mut req =
+        format!("POST / HTTP/1.0\r\nHost: {target}\r\nContent-Length: {EXCHANGE_BYTES}\r\n\r\n")
+            .into_bytes();
+    req.resize(req.len() + EXCHANGE_BYTES, b'x');
+    s.write_all(&req)
         .map_err(|e| format!("send request: {e}"))?;
     let mut out = Vec::new();
     s.read_to_end(&mut out).map_err(|e| {
@@ -59,7 +104,13 @@ fn http_get(target: SocketAddrV4, timeout: Duration) -> std::result::Result<Stri
             text.lines().next().unwrap_or("")
         ));
     }
-    Ok(text.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    // The first line says who answered; the rest is padding.
+    Ok(format!(
+        "{} ({} bytes)",
+        body.lines().next().unwrap_or(""),
+        body.len()
+    ))
 }
 
 /// Connects from `ns` to every target concurrently (threads inherit the namespace).

@@ -6,12 +6,12 @@
 //! scenarios exist (built-in, generated, files) is `catalog`'s business.
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use super::cidr::Cidr;
+pub use super::cidr::{Cidr, Cidr6};
 use super::docker::spec::{names, DockerFault, DockerSpec};
 use crate::forwarder::{Entry, ForwarderConfig};
 use crate::{Error, Result};
@@ -60,6 +60,9 @@ pub struct Node {
     pub sysctls: BTreeMap<String, String>,
     /// Gateway of the node's default route; None: no default route.
     pub default_route: Option<Ipv4Addr>,
+    /// Gateway of the node's IPv6 default route; None: none.
+    #[serde(default)]
+    pub default_route6: Option<Ipv6Addr>,
 }
 
 /// One end of a veth pair.
@@ -72,6 +75,9 @@ pub struct End {
     pub name: String,
     /// "a.b.c.d/len"
     pub addr: Option<Cidr>,
+    /// An IPv6 address, "x:y::z/len" (added with `nodad`).
+    #[serde(default)]
+    pub addr6: Option<Cidr6>,
     /// Tx checksum offload on or off; None keeps the veth default (on).
     pub tx_csum: Option<bool>,
     /// GRO requested on or off; None keeps the veth default (off).
@@ -205,6 +211,38 @@ pub struct Fault {
     /// Docker's defaults the Docker lab keeps (the healthy one changes them).
     #[serde(default)]
     pub docker: Vec<DockerFault>,
+    /// "node:ifname" of the forwarder node whose attachment is removed after deployment (its
+    /// pinned bpf_link unpinned), as if the program was lost there.
+    #[serde(default)]
+    pub detach: Vec<IfaceRef>,
+    /// MTUs set last (after the forwarder is deployed and `detach`), in order.
+    #[serde(default)]
+    pub set_mtu: Vec<MtuSet>,
+    /// Permanent neighbour entries: `at` knows `addr` at the MAC of interface `of`.
+    #[serde(default)]
+    pub pin_neighbour: Vec<PinNeighbour>,
+}
+
+/// A permanent neighbour entry a fault adds (`ip neigh add ADDR lladdr MAC(of) dev at`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinNeighbour {
+    /// The interface the entry is on.
+    pub at: IfaceRef,
+    /// The neighbour's address.
+    pub addr: Ipv4Addr,
+    /// The interface whose MAC the entry holds.
+    pub of: IfaceRef,
+}
+
+/// An MTU a fault sets on one interface.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtuSet {
+    /// The interface.
+    pub at: IfaceRef,
+    /// Its MTU (68..=65535).
+    pub mtu: u32,
 }
 
 impl Scenario {
@@ -269,7 +307,10 @@ impl Scenario {
                 .iter()
                 .chain(&f.devmap_remove)
                 .chain(&f.link_down)
-                .chain(f.readdress.iter().map(|r| &r.at));
+                .chain(&f.detach)
+                .chain(f.readdress.iter().map(|r| &r.at))
+                .chain(f.set_mtu.iter().map(|m| &m.at))
+                .chain(f.pin_neighbour.iter().flat_map(|p| [&p.at, &p.of]));
             for (j, at) in refs.enumerate() {
                 if !ifaces.contains(at) {
                     return Err(err(
@@ -289,6 +330,14 @@ impl Scenario {
             for (j, s) in f.sysctls.iter().enumerate() {
                 node_ok(&s.node, format!("fault.{name}.sysctls[{j}].node"))?;
             }
+            for (j, m) in f.set_mtu.iter().enumerate() {
+                if !(68..=65535).contains(&m.mtu) {
+                    return Err(err(
+                        format!("fault.{name}.set_mtu[{j}].mtu"),
+                        format!("{} is not an MTU (68..=65535)", m.mtu),
+                    ));
+                }
+            }
             for (j, n) in f.no_service.iter().enumerate() {
                 node_ok(n, format!("fault.{name}.no_service[{j}]"))?;
             }
@@ -306,6 +355,17 @@ impl Scenario {
         }
         if let Some(f) = &self.forwarder {
             for (name, fault) in &self.faults {
+                for (j, at) in fault.detach.iter().enumerate() {
+                    if at.node != f.node {
+                        return Err(err(
+                            format!("fault.{name}.detach[{j}]"),
+                            format!(
+                                "\"{at}\" is not an interface of the forwarder node {}",
+                                f.node
+                            ),
+                        ));
+                    }
+                }
                 for (j, at) in fault.devmap_remove.iter().enumerate() {
                     if at.node != f.node {
                         return Err(err(
@@ -508,6 +568,42 @@ mod tests {
         assert_eq!(d, vec!["no-address", "peer-no-xdp", "tx-csum"]);
         assert!(s.select_faults(&[], true).unwrap().is_empty());
         assert!(s.select_faults(&["nope".into()], false).is_err());
+    }
+
+    #[test]
+    fn mtu_detach_and_neighbour_faults_are_checked() {
+        let (s, _) = crate::lab::catalog::load("seed", None).unwrap();
+        for f in ["mtu-m1", "jumbo-m1", "rp-filter"] {
+            assert!(s.faults.contains_key(f), "{f}");
+        }
+        assert_eq!(s.faults["jumbo-m1"].detach[0].to_string(), "vm:ve-m1");
+        let base = r#"name="x"
+[[node]]
+name="a"
+[[node]]
+name="b"
+[[link]]
+a={node="a",name="e0"}
+b={node="b",name="e0"}
+[forwarder]
+node="a"
+external=["e0"]
+entries=[{from="192.168.9.1:80",to="10.1.1.1:80"}]
+"#;
+        let bad = |fault: &str| {
+            Scenario::parse(&format!("{base}[fault.f]\n{fault}\n"), Path::new("x.toml"))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = bad(r#"set_mtu=[{at="a:e0",mtu=20}]"#);
+        assert!(
+            e.contains("fault.f.set_mtu[0].mtu") && e.contains("not an MTU"),
+            "{e}"
+        );
+        let e = bad(r#"detach=["b:e0"]"#);
+        assert!(e.contains("fault.f.detach[0]"), "{e}");
+        let e = bad(r#"pin_neighbour=[{at="a:e0",addr="10.0.0.1",of="b:e9"}]"#);
+        assert!(e.contains("b:e9"), "{e}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use super::options::UpOptions;
-use super::scenario::{Cidr, End, Fault, IfaceRef, Scenario};
+use super::scenario::{Cidr, Cidr6, End, Fault, IfaceRef, Scenario};
 use super::state::{LabState, Responder};
 use super::{down::down_state, http, process};
 use crate::forwarder;
@@ -48,6 +48,7 @@ impl Steps<'_> {
 struct IfacePlan {
     name: String,
     addr: Option<Cidr>,
+    addr6: Option<Cidr6>,
     tx_csum: Option<bool>,
     gro: Option<bool>,
     /// Set down at the end (fault `link_down`).
@@ -65,7 +66,7 @@ pub fn up(scenario: &Scenario, scenario_file: &Path, opts: &UpOptions) -> Result
     if !opts.forwarder {
         for f in &faults {
             let d = &scenario.faults[f];
-            if !d.devmap_remove.is_empty() || !d.snat_remove.is_empty() {
+            if !d.devmap_remove.is_empty() || !d.snat_remove.is_empty() || !d.detach.is_empty() {
                 return Err(Error::invalid(
                     format!("--fault {f}"),
                     "acts on xdpdoctor's forwarder, which --no-forwarder does not deploy",
@@ -167,9 +168,54 @@ fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) 
         .collect();
     st.save()?;
     deploy_forwarder(sc, &fault_defs, opts, st)?;
+    set_mtus(&fault_defs, opts)?;
+    pin_neighbours(&fault_defs, opts)?;
     remove_nodes(&fault_defs, opts, st)?;
     steps.tick();
     Ok(())
+}
+
+/// Fault `set_mtu`, last: an MTU a running forwarder would refuse (a veth whose peer has XDP
+/// takes at most the veth XDP limit) is set after `detach` removed it.
+fn set_mtus(faults: &[&Fault], opts: &UpOptions) -> Result<()> {
+    for m in faults.iter().flat_map(|f| &f.set_mtu) {
+        cancel::check()?;
+        let (ifname, mtu) = (m.at.name.clone(), m.mtu);
+        node_ns(opts, &m.at.node).block_on(|| async move {
+            let rt = Rtnl::new()?;
+            let l = rt.link(&ifname).await?;
+            rt.set_mtu(l.index, mtu).await
+        })?;
+    }
+    Ok(())
+}
+
+/// Fault `pin_neighbour`: permanent neighbour entries with the MAC of another interface.
+fn pin_neighbours(faults: &[&Fault], opts: &UpOptions) -> Result<()> {
+    for p in faults.iter().flat_map(|f| &f.pin_neighbour) {
+        cancel::check()?;
+        let of = p.of.name.clone();
+        let mac = node_ns(opts, &p.of.node)
+            .block_on(|| async move { Ok(Rtnl::new()?.link(&of).await?.mac) })?;
+        let mac = parse_mac(&mac)
+            .ok_or_else(|| Error::unexpected(format!("MAC of {}", p.of), format!("\"{mac}\"")))?;
+        let (at, addr) = (p.at.name.clone(), p.addr);
+        node_ns(opts, &p.at.node).block_on(|| async move {
+            let rt = Rtnl::new()?;
+            let l = rt.link(&at).await?;
+            rt.add_permanent_neighbour(l.index, addr, mac).await
+        })?;
+    }
+    Ok(())
+}
+
+/// `aa:bb:cc:dd:ee:ff` as bytes.
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let v: Vec<u8> = s
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).ok())
+        .collect::<Option<_>>()?;
+    v.try_into().ok()
 }
 
 /// Fault `remove_node`: the node's responders stop and its namespace is deleted (its veth
@@ -211,6 +257,7 @@ fn desired_state(sc: &Scenario, faults: &[&Fault]) -> Desired {
             let mut p = plan_of(e);
             if no_addr.contains(&at) {
                 p.addr = None;
+                p.addr6 = None;
             }
             p.down = down.contains(&at);
             for r in faults.iter().flat_map(|f| &f.readdress) {
@@ -250,6 +297,7 @@ fn plan_of(e: &End) -> IfacePlan {
     IfacePlan {
         name: e.name.clone(),
         addr: e.addr,
+        addr6: e.addr6,
         tx_csum: e.tx_csum,
         gro: e.gro,
         down: false,
@@ -313,7 +361,7 @@ fn configure_nodes(
     for n in &sc.nodes {
         cancel::check()?;
         let ifaces = plans.remove(&n.name).unwrap_or_default();
-        let gw = n.default_route;
+        let (gw, gw6) = (n.default_route, n.default_route6);
         let ctls = sysctls.remove(&n.name).unwrap_or_default();
         node_ns(opts, &n.name).block_on(|| async move {
             let rt = Rtnl::new()?;
@@ -326,6 +374,9 @@ fn configure_nodes(
                 let l = rt.link(&p.name).await?;
                 if let Some(c) = p.addr {
                     rt.add_address(l.index, c.addr, c.prefix).await?;
+                }
+                if let Some(c) = p.addr6 {
+                    rt.add_address6(l.index, c.addr, c.prefix).await?;
                 }
                 // Up first: a veth only re-evaluates its peer's xdp_features (ndo-xmit) when
                 // GRO changes while it is up (measured on 6.18: GRO set while down leaves
@@ -344,6 +395,9 @@ fn configure_nodes(
             }
             if let Some(gw) = gw {
                 rt.add_default_route(gw).await?;
+            }
+            if let Some(gw) = gw6 {
+                rt.add_default_route6(gw).await?;
             }
             // Last: a down link takes its routes with it, and features need it up.
             for p in ifaces.iter().filter(|p| p.down) {
@@ -426,6 +480,9 @@ fn deploy_forwarder(
         }
         for t in &fault.snat_remove {
             forwarder::maps::nat_remove(dep.netns_inode, crate::bpf::forwarder_abi::SNAT_MAP, *t)?;
+        }
+        for at in &fault.detach {
+            forwarder::pins::unpin_link(&forwarder::pins::link_pin(&dep.pin_dir, &at.name))?;
         }
     }
     Ok(())

@@ -47,6 +47,10 @@ pub enum Action {
     RetargetEntry(RetargetEntry),
     /// `fix/forwarder_csum.rs`
     SetForwarderFullCsum(SetForwarderFullCsum),
+    /// `fix/mtu.rs`
+    SetMtu(SetMtu),
+    /// `fix/rp_filter.rs`
+    SetRpFilter(SetRpFilter),
 }
 
 impl Action {
@@ -65,6 +69,8 @@ impl Action {
             Action::SnatAdd(a) => ("snat-add", &a.netns),
             Action::RetargetEntry(a) => ("retarget-entry", &a.netns),
             Action::SetForwarderFullCsum(a) => ("forwarder-full-csum", &a.netns),
+            Action::SetMtu(a) => ("set-mtu", &a.netns),
+            Action::SetRpFilter(a) => ("set-rp-filter", &a.netns),
         }
     }
 
@@ -110,7 +116,7 @@ pub struct SetTxCsum {
     pub on: bool,
 }
 
-/// `net.ipv4.conf.<interface>.forwarding` (interface may be `all`).
+/// `net.ipv4.conf.<interface>.forwarding` (interface may be `all`), or IPv6's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetForwarding {
     /// Namespace of the interface.
@@ -119,6 +125,9 @@ pub struct SetForwarding {
     pub interface: String,
     /// Requested state.
     pub on: bool,
+    /// `net.ipv6.conf...` instead of `net.ipv4.conf...` (journals written before it: IPv4).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipv6: bool,
 }
 
 /// Add an IPv4 address.
@@ -223,6 +232,32 @@ pub struct SetForwarderFullCsum {
     pub netns: NsRef,
     /// Requested state.
     pub on: bool,
+}
+
+/// Set an interface's MTU (`ip link set DEV mtu N`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetMtu {
+    /// Namespace of the interface.
+    pub netns: NsRef,
+    /// The interface.
+    pub interface: String,
+    /// The MTU it gets.
+    pub mtu: u32,
+}
+
+/// Reverse-path settings of one interface: `net.ipv4.conf.<interface>.rp_filter = 2` (loose)
+/// and, for packets whose source is one of the host's own addresses (translated replies),
+/// `accept_local = 1`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetRpFilter {
+    /// Namespace of the interface.
+    pub netns: NsRef,
+    /// The interface.
+    pub interface: String,
+    /// Set `rp_filter` to 2 (loose).
+    pub loose: bool,
+    /// Set `accept_local` to 1.
+    pub accept_local: bool,
 }
 
 /// A fix attached to a finding: text for humans and the action (in JSON also the action's

@@ -11,4 +11,5 @@ pub mod nsid;
 pub mod rtnl;
 pub mod sockets;
 pub mod sysctl;
+pub mod xdp_attach;
 pub mod xdp_features;

@@ -6,7 +6,7 @@
 //! answer at all) is `Error::NotFound`. Create an `Rtnl` inside `Netns::block_on`: the socket
 //! belongs to the namespace of the thread that opened it.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::RawFd;
 
 use futures::{Stream, TryStreamExt};
@@ -26,9 +26,10 @@ mod tests;
 
 mod types;
 
-use parse::{fmt_mac, own_ipv4, to_addr, to_link, to_route};
+use parse::{fmt_mac, own_ipv4, to_addr, to_addr6, to_link, to_route, to_route6};
 pub use types::{
-    Addr, FdbEntry, Link, LinkKind, Neighbour, NudState, Route, RouteKind, XdpAttachment, XdpMode,
+    is_link_local6, Addr, Addr6, FdbEntry, Link, LinkKind, Neighbour, Neighbour6, NudState, Route,
+    Route6, RouteKind, XdpAttachment, XdpMode,
 };
 
 /// A route-netlink connection in the calling thread's namespace.
@@ -123,6 +124,32 @@ impl Rtnl {
             .map_err(nl("set link state", format!("ifindex {index}")))
     }
 
+    /// Adds a permanent neighbour entry `addr lladdr <mac> dev <index>`.
+    pub async fn add_permanent_neighbour(
+        &self,
+        index: u32,
+        addr: Ipv4Addr,
+        mac: [u8; 6],
+    ) -> Result<()> {
+        self.handle
+            .neighbours()
+            .add(index, IpAddr::V4(addr))
+            .link_layer_address(&mac)
+            .execute()
+            .await
+            .map_err(nl("add neighbour", format!("{addr} on ifindex {index}")))
+    }
+
+    /// Sets a link's MTU (`ip link set DEV mtu N`).
+    pub async fn set_mtu(&self, index: u32, mtu: u32) -> Result<()> {
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(index).mtu(mtu).build())
+            .execute()
+            .await
+            .map_err(nl("set MTU", format!("ifindex {index} to {mtu}")))
+    }
+
     /// Attaches the loaded XDP program `prog_fd` to a link in native (driver) mode through
     /// netlink (`IFLA_XDP`), failing if one is attached already. Unlike a bpf_link, such an
     /// attachment belongs to the device: it stays after the process exits and goes with the
@@ -208,6 +235,29 @@ impl Rtnl {
         Ok(msgs.iter().filter_map(to_addr).collect())
     }
 
+    /// Adds `addr/prefix` (IPv6) to a link with `nodad` (usable at once: no duplicate address
+    /// detection delay).
+    pub async fn add_address6(&self, index: u32, addr: Ipv6Addr, prefix: u8) -> Result<()> {
+        let mut req = self.handle.address().add(index, IpAddr::V6(addr), prefix);
+        req.message_mut().header.flags |=
+            rtnetlink::packet_route::address::AddressHeaderFlags::Nodad;
+        req.execute().await.map_err(nl(
+            "add address",
+            format!("{addr}/{prefix} on ifindex {index}"),
+        ))
+    }
+
+    /// Adds `::/0 via gw`.
+    pub async fn add_default_route6(&self, gw: Ipv6Addr) -> Result<()> {
+        let r = RouteMessageBuilder::<Ipv6Addr>::new().gateway(gw).build();
+        self.handle
+            .route()
+            .add(r)
+            .execute()
+            .await
+            .map_err(nl("add default route", format!("via {gw}")))
+    }
+
     /// Adds `0.0.0.0/0 via gw`.
     pub async fn add_default_route(&self, gw: Ipv4Addr) -> Result<()> {
         let r = RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw).build();
@@ -232,6 +282,66 @@ impl Rtnl {
             .await
             .map_err(nl("dump routes", "namespace"))?;
         Ok(msgs.iter().filter_map(to_route).collect())
+    }
+
+    /// Every IPv6 address in the namespace, link-local ones included.
+    pub async fn addresses6(&self) -> Result<Vec<Addr6>> {
+        let msgs: Vec<_> = self
+            .handle
+            .address()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(nl("dump addresses", "namespace"))?;
+        Ok(msgs.iter().filter_map(to_addr6).collect())
+    }
+
+    /// IPv6 routes of the main table, of every type.
+    pub async fn routes6(&self) -> Result<Vec<Route6>> {
+        let q = RouteMessageBuilder::<Ipv6Addr>::new().build();
+        let msgs: Vec<_> = self
+            .handle
+            .route()
+            .get(q)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(nl("dump IPv6 routes", "namespace"))?;
+        Ok(msgs.iter().filter_map(to_route6).collect())
+    }
+
+    /// IPv6 neighbour entries (NDP).
+    pub async fn neighbours6(&self) -> Result<Vec<Neighbour6>> {
+        let msgs: Vec<_> = self
+            .handle
+            .neighbours()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(nl("dump neighbours", "namespace"))?;
+        Ok(msgs
+            .into_iter()
+            .filter_map(|m| {
+                let addr = m.attributes.iter().find_map(|a| match a {
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => Some(*a),
+                    _ => None,
+                })?;
+                let mac = m.attributes.iter().find_map(|a| match a {
+                    NeighbourAttribute::LinkLayerAddress(b) => Some(fmt_mac(b)),
+                    _ => None,
+                });
+                let state = NudState::from(m.header.state);
+                Some(Neighbour6 {
+                    ifindex: m.header.ifindex,
+                    addr,
+                    mac,
+                    state,
+                    valid: state.is_valid(),
+                })
+            })
+            .collect())
     }
 
     /// IPv4 neighbour entries.

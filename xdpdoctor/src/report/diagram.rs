@@ -181,7 +181,11 @@ fn target_diagrams(r: &Report, st: Style) -> String {
             ),
             (
                 PathStage::Fib,
-                format!("route to the network behind {}", v.name()),
+                format!(
+                    "route to the network behind {}{}",
+                    v.name(),
+                    networks_via(home, v.index())
+                ),
             ),
             (
                 PathStage::Devmap,
@@ -201,4 +205,25 @@ fn target_diagrams(r: &Report, st: Style) -> String {
         s += &render(&stages, hits, st);
     }
     s
+}
+
+/// ": 10.123.1.0/24, fd00:1::/64": the IPv4 and IPv6 networks the main table routes through
+/// interface `ifindex` (link-local and default routes left out), or nothing.
+fn networks_via(home: &crate::snapshot::NsState, ifindex: u32) -> String {
+    let v4 = home
+        .routes
+        .iter()
+        .filter(|r| r.oif == Some(ifindex) && r.is_unicast() && r.prefix > 0)
+        .map(|r| format!("{}/{}", r.dst, r.prefix));
+    let v6 = home
+        .routes6
+        .iter()
+        .filter(|r| r.oif == Some(ifindex) && r.is_global_unicast() && r.prefix > 0)
+        .map(|r| format!("{}/{}", r.dst, r.prefix));
+    let all: Vec<String> = v4.chain(v6).collect();
+    if all.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", all.join(", "))
+    }
 }

@@ -122,9 +122,34 @@ pub fn evidence_summary(r: &Report) -> String {
         for c in &ev.captures {
             match &c.stats {
                 Some(x) => {
+                    let v6 = |n: u64| {
+                        if n > 0 {
+                            format!(", {n} over IPv6")
+                        } else {
+                            String::new()
+                        }
+                    };
+                    let udp = if x.udp.packets > 0 {
+                        format!(
+                            "; {} udp ({} correct, {} partial, {} corrupt{})",
+                            x.udp.packets,
+                            x.udp.correct + x.udp.absent,
+                            x.udp.partial,
+                            x.udp.corrupt,
+                            v6(x.udp.ipv6)
+                        )
+                    } else {
+                        String::new()
+                    };
                     s += &format!(
-                        "capture {}/{}: {} tcp ({} correct, {} partial, {} corrupt)\n",
-                        c.netns, c.interface, x.tcp, x.correct, x.partial, x.corrupt
+                        "capture {}/{}: {} tcp ({} correct, {} partial, {} corrupt{}){udp}\n",
+                        c.netns,
+                        c.interface,
+                        x.tcp,
+                        x.correct,
+                        x.partial,
+                        x.corrupt,
+                        v6(x.tcp_ipv6)
                     )
                 }
                 None => {

@@ -74,6 +74,7 @@ pub fn take(ns: &Netns, hint: Option<&NatHint>) -> Result<Snapshot> {
         kernel: kernel_release(),
         xdp_features_supported: supported,
         netns_inode: inode,
+        veth_xdp_max_mtu: veth_xdp_max_mtu(),
         xdp,
         forwarder: ours,
         nat,
@@ -154,6 +155,23 @@ fn nat_info(ours: Option<&ForwarderStatus>, hint: Option<&NatHint>) -> NatInfo {
     }
 }
 
+/// The largest peer MTU with which XDP (without frags) attaches to a veth, by the kernel's
+/// own arithmetic in `veth_xdp_set` (the same from 5.x to 6.18): `PAGE_SIZE -
+/// VETH_XDP_HEADROOM (XDP_PACKET_HEADROOM 256 + NET_IP_ALIGN, 0 on x86) -
+/// SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) - ETH_HLEN`. The struct's size comes from
+/// the running kernel's BTF. Measured on 6.18: 3506 attaches, 3507 is refused with "veth:
+/// Peer MTU is too large to set XDP".
+pub fn veth_xdp_max_mtu() -> Option<u32> {
+    let shinfo = crate::bpf::btf::vmlinux_struct_size("skb_shared_info")
+        .inspect_err(|e| log::debug!("skb_shared_info size: {e}"))
+        .ok()??;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let page = u32::try_from(page).ok()?;
+    let aligned = shinfo.div_ceil(64) * 64; // SMP_CACHE_BYTES on x86_64
+    page.checked_sub(256 + aligned + 14)
+}
+
 fn kernel_release() -> String {
     // SAFETY: uname fills a struct we own.
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
@@ -187,6 +205,14 @@ fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo], netfilter: bool) -> Resul
             .await
             .inspect_err(|e| log::debug!("bridge fdb in {name}: {e}"))
             .unwrap_or_default();
+        let addresses6 = rt.addresses6().await?;
+        // A namespace without IPv6 (ipv6.disable) has no IPv6 table to dump.
+        let routes6 = rt
+            .routes6()
+            .await
+            .inspect_err(|e| log::debug!("IPv6 routes in {name}: {e}"))
+            .unwrap_or_default();
+        let neighbours6 = rt.neighbours6().await.unwrap_or_default();
         let wanted: std::collections::HashSet<i32> =
             links.iter().filter_map(|l| l.link_netnsid).collect();
         let ids = nsid::nsid_map(rt.handle(), &cands, &wanted).await;
@@ -210,6 +236,15 @@ fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo], netfilter: bool) -> Resul
             let rp_filter = sysctl::read_path(sysctl::iface_path(&l.name, "rp_filter"))
                 .ok()
                 .and_then(|s| s.parse().ok());
+            let accept_local =
+                flag(sysctl::read_path(sysctl::iface_path(&l.name, "accept_local")).ok());
+            let forwarding6 = flag(
+                sysctl::read_path(std::path::PathBuf::from(format!(
+                    "/proc/sys/net/ipv6/conf/{}/forwarding",
+                    l.name
+                )))
+                .ok(),
+            );
             let peer = match (&l.kind, l.peer_ifindex, l.link_netnsid) {
                 (Some(LinkKind::Veth), Some(idx), Some(id)) => ids.get(&id).map(|c| PeerRef {
                     netns_inode: c.inode,
@@ -228,10 +263,17 @@ fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo], netfilter: bool) -> Resul
                 tx_csum_active,
                 forwarding,
                 rp_filter,
+                accept_local,
+                forwarding6,
                 peer,
             });
         }
         let forwarding_all = flag(sysctl::read("net.ipv4.conf.all.forwarding").ok());
+        let rp_filter_all = sysctl::read("net.ipv4.conf.all.rp_filter")
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        let accept_local_all = flag(sysctl::read("net.ipv4.conf.all.accept_local").ok());
+        let forwarding6_all = flag(sysctl::read("net.ipv6.conf.all.forwarding").ok());
         let tcp_listen = sockets::listening()
             .inspect_err(|e| log::debug!("listening sockets in {name}: {e}"))
             .ok();
@@ -246,10 +288,16 @@ fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo], netfilter: bool) -> Resul
             NsState {
                 ns: id,
                 forwarding_all,
+                rp_filter_all,
+                accept_local_all,
                 interfaces,
                 addresses,
                 routes,
                 neighbours,
+                forwarding6_all,
+                addresses6,
+                routes6,
+                neighbours6,
                 tcp_listen,
                 fdb,
                 netfilter,

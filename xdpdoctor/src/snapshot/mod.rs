@@ -25,7 +25,9 @@ use serde::{Deserialize, Serialize};
 use crate::bpf::forwarder_abi::Counter;
 use crate::forwarder::{Entry, ForwarderStatus, Role};
 use crate::netlink::nftables::Ruleset;
-use crate::netlink::rtnl::{Addr, FdbEntry, Link, LinkKind, Neighbour, Route};
+use crate::netlink::rtnl::{
+    Addr, Addr6, FdbEntry, Link, LinkKind, Neighbour, Neighbour6, Route, Route6,
+};
 use crate::netlink::sockets::Listener;
 use crate::netlink::xdp_features::XdpFeatures;
 use crate::netns::NsRef;
@@ -52,6 +54,12 @@ pub struct Snapshot {
     pub xdp_features_supported: bool,
     /// Inode of the diagnosed namespace (where the XDP programs run).
     pub netns_inode: u64,
+    /// The largest MTU a veth's peer may have for an XDP program without frags support to
+    /// attach to the veth (`veth_xdp_set`: a page less the XDP headroom, the aligned
+    /// `skb_shared_info` and the Ethernet header: 3506 on x86_64 6.18); None when unknown
+    /// (no BTF, or a snapshot saved before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub veth_xdp_max_mtu: Option<u32>,
     /// Every XDP program attached in it, and where each can redirect.
     pub xdp: XdpView,
     /// The forwarder xdpdoctor deployed there, maps and counters included.
@@ -111,6 +119,12 @@ pub struct NsState {
     pub ns: NsRef,
     /// `net.ipv4.conf.all.forwarding`.
     pub forwarding_all: Option<bool>,
+    /// `net.ipv4.conf.all.rp_filter` (an interface's check is the larger of it and its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rp_filter_all: Option<u32>,
+    /// `net.ipv4.conf.all.accept_local`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept_local_all: Option<bool>,
     /// Every link in the namespace, with what the rules need.
     pub interfaces: Vec<Iface>,
     /// Every IPv4 address in the namespace, of all interfaces.
@@ -119,6 +133,18 @@ pub struct NsState {
     pub routes: Vec<Route>,
     /// IPv4 neighbour (ARP) entries.
     pub neighbours: Vec<Neighbour>,
+    /// `net.ipv6.conf.all.forwarding`; None without IPv6 (or in a snapshot saved before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarding6_all: Option<bool>,
+    /// Every IPv6 address in the namespace, link-local ones included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses6: Vec<Addr6>,
+    /// IPv6 routes of the main table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes6: Vec<Route6>,
+    /// IPv6 neighbour (NDP) entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub neighbours6: Vec<Neighbour6>,
     /// TCP sockets listening in the namespace (a NAT target's port must have one); None when
     /// they could not be read.
     #[serde(default)]
@@ -148,8 +174,15 @@ pub struct Iface {
     pub tx_csum_active: Option<bool>,
     /// `net.ipv4.conf.<if>.forwarding`.
     pub forwarding: Option<bool>,
+    /// `net.ipv6.conf.<if>.forwarding` (what `bpf_fib_lookup` checks on the ingress for
+    /// AF_INET6); None without IPv6 on the interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarding6: Option<bool>,
     /// `net.ipv4.conf.<if>.rp_filter`.
     pub rp_filter: Option<u32>,
+    /// `net.ipv4.conf.<if>.accept_local` (either it or `conf.all`'s lets local sources in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept_local: Option<bool>,
     /// The veth peer, resolved across namespaces.
     pub peer: Option<PeerRef>,
 }
@@ -255,6 +288,23 @@ impl NsState {
         self.neighbours
             .iter()
             .find(|n| n.ifindex == ifindex && n.addr == addr)
+    }
+    /// The global (not link-local) IPv6 addresses on interface `index`.
+    pub fn addrs6_of(&self, index: u32) -> impl Iterator<Item = &Addr6> + '_ {
+        self.addresses6
+            .iter()
+            .filter(move |a| a.ifindex == index && a.is_global())
+    }
+    /// The IPv6 route that wins the longest-prefix match for `dst` in the main table.
+    pub fn route6_match(&self, dst: std::net::Ipv6Addr) -> Option<&Route6> {
+        let d = u128::from(dst);
+        self.routes6
+            .iter()
+            .filter(|r| {
+                let p = u32::from(r.prefix.min(128));
+                p == 0 || (d ^ u128::from(r.dst)) >> (128 - p) == 0
+            })
+            .max_by_key(|r| r.prefix)
     }
     /// The interface holding `addr` as one of its addresses.
     pub fn owner_of(&self, addr: Ipv4Addr) -> Option<&Iface> {

@@ -92,8 +92,13 @@ pub struct Lab {
 impl Lab {
     /// `lab up seed --prefix <unique> <extra args>`; panics if it fails.
     pub fn up(tag: &str, extra: &[&str]) -> Lab {
+        Lab::up_scenario("seed", tag, extra)
+    }
+
+    /// `lab up SCENARIO --prefix <unique> <extra args>`; panics if it fails.
+    pub fn up_scenario(scenario: &str, tag: &str, extra: &[&str]) -> Lab {
         let prefix = unique_prefix(tag);
-        let mut args = vec!["lab", "up", "seed", "--prefix", &prefix];
+        let mut args = vec!["lab", "up", scenario, "--prefix", &prefix];
         args.extend_from_slice(extra);
         let out = xdpdoctor(&args);
         let lab = Lab {

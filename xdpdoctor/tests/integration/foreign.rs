@@ -42,7 +42,7 @@ impl Drop for Foreign {
     }
 }
 
-fn run(cmd: &mut Command) -> String {
+pub fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("spawn");
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
@@ -50,7 +50,7 @@ fn run(cmd: &mut Command) -> String {
     text
 }
 
-fn clang() -> String {
+pub fn clang() -> String {
     std::env::var("CLANG").ok().unwrap_or_else(|| {
         std::iter::once("clang".to_string())
             .chain((16..=30).rev().map(|v| format!("clang-{v}")))
@@ -60,7 +60,7 @@ fn clang() -> String {
 }
 
 /// `nsenter --net=/run/netns/NS PROGRAM ...`.
-fn nsenter(ns: &str, program: &str) -> Command {
+pub fn nsenter(ns: &str, program: &str) -> Command {
     let mut c = Command::new("nsenter");
     c.arg(format!("--net=/run/netns/{ns}")).arg(program);
     c

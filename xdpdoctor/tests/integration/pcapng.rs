@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use xdpdoctor::capture::{self, classify_ethernet, CapturedPacket};
+use xdpdoctor::capture::{self, classify_frame, CapturedPacket};
 use xdpdoctor::pcapng;
 
 /// A file path for one test, removed on drop.
@@ -108,7 +108,7 @@ fn tcpdump_and_tshark_read_what_the_writer_wrote() {
             ts_ns: 1_795_770_707_000_000_000 + i as u64 * 1_000_123,
             orig_len: d.len() as u32,
             data: d.clone(),
-            csum: classify_ethernet(d),
+            csum: classify_frame(d),
         })
         .collect();
     let f = std::fs::File::create(&file.0).unwrap();

@@ -153,6 +153,7 @@ fn checksum_errors_are_explained_by_tx_offload_elsewhere() {
         netns: client.ns.name.clone(),
         netns_inode: client.ns.inode,
         delta: 3,
+        udp_delta: 0,
     }];
     let f = run_rules(&s, &ev).findings;
     assert_eq!(links(&f), [(RuleId::ChecksumErrors, None)]);

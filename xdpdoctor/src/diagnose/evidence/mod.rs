@@ -212,7 +212,21 @@ pub struct CsumErrors {
     /// Its inode, by which rules match it ([`Evidence::csum_errors_in`]).
     pub netns_inode: u64,
     /// How much `TcpInCsumErrors` grew during the window: segments the namespace's TCP dropped
-    /// for a bad checksum.
+    /// for a bad checksum (IPv4 and IPv6).
+    pub delta: u64,
+    /// How much `Udp: InCsumErrors` + `Udp6InCsumErrors` grew: datagrams its UDP dropped.
+    #[serde(default)]
+    pub udp_delta: u64,
+}
+
+/// How much a namespace's counter grew during the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NsCounterDelta {
+    /// Namespace name (`ip netns` name, or `pid:N`).
+    pub netns: String,
+    /// Its inode.
+    pub netns_inode: u64,
+    /// The growth.
     pub delta: u64,
 }
 
@@ -234,6 +248,10 @@ pub struct Evidence {
     /// `TcpInCsumErrors` deltas in the NAT targets' namespaces and the client's (without a
     /// client: the namespaces behind the external veths); a namespace not read twice is left out.
     pub csum_errors: Vec<CsumErrors>,
+    /// `TcpExt: IPReversePathFilter` growth in the diagnosed namespace: packets the stack
+    /// dropped in its reverse-path check (empty: not read, or it did not grow).
+    #[serde(default)]
+    pub rp_filter_drops: Vec<NsCounterDelta>,
     /// Forwarder counters that moved during the window.
     pub counter_deltas: Vec<(Counter, u64)>,
     /// Plain-words remarks (what could not be observed and why).
@@ -250,6 +268,7 @@ impl Evidence {
             decisions: DecisionEvidence::unavailable("not read (static diagnosis)"),
             captures: Vec::new(),
             csum_errors: Vec::new(),
+            rp_filter_drops: Vec::new(),
             counter_deltas: Vec::new(),
             notes: vec![why.to_string()],
         }
@@ -300,6 +319,16 @@ impl Evidence {
     /// How much `TcpInCsumErrors` grew in namespace `inode` during the window (0: not read).
     pub fn csum_errors_in(&self, inode: u64) -> u64 {
         self.csum_errors
+            .iter()
+            .filter(|c| c.netns_inode == inode)
+            .map(|c| c.delta)
+            .sum()
+    }
+
+    /// How much `IPReversePathFilter` grew in namespace `inode` during the window (0: not
+    /// read).
+    pub fn rp_filter_drops_in(&self, inode: u64) -> u64 {
+        self.rp_filter_drops
             .iter()
             .filter(|c| c.netns_inode == inode)
             .map(|c| c.delta)

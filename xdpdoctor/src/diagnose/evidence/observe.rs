@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     decisions, probes, snmp, CaptureEvidence, CsumErrors, DecisionEvidence, Evidence,
-    ObserveOptions, Traffic,
+    NsCounterDelta, ObserveOptions, Traffic,
 };
 use crate::bpf::forwarder_abi::Counter;
 use crate::capture;
@@ -39,8 +39,10 @@ fn netns_of(ns: &NsState) -> Netns {
 struct Plan {
     /// Container-side interfaces to capture on: (namespace inode, interface) -> namespace.
     captures: BTreeMap<(u64, String), Netns>,
-    /// Namespaces whose `TcpInCsumErrors` are counted.
+    /// Namespaces whose `TcpInCsumErrors` (and UDP's) are counted.
     csum_ns: BTreeMap<u64, Netns>,
+    /// The diagnosed namespace, whose reverse-path drops are counted.
+    home: (u64, Netns),
 }
 
 impl Plan {
@@ -86,20 +88,25 @@ impl Plan {
                 }
             }
         }
-        Plan { captures, csum_ns }
+        Plan {
+            captures,
+            csum_ns,
+            home: (home.ns.inode, netns_of(home)),
+        }
     }
 }
 
 /// What the counters said before the window.
 struct Before {
     counters: Option<Vec<(Counter, u64)>>,
-    snmp: BTreeMap<u64, u64>,
+    snmp: BTreeMap<u64, snmp::Mib>,
+    home: Option<snmp::Mib>,
 }
 
 fn read_before(snap: &Snapshot, plan: &Plan, notes: &mut Vec<String>) -> Before {
     let mut snmp_before = BTreeMap::new();
     for (ino, ns) in &plan.csum_ns {
-        match snmp::in_csum_errors(ns) {
+        match snmp::mib(ns) {
             Ok(v) => {
                 snmp_before.insert(*ino, v);
             }
@@ -109,6 +116,7 @@ fn read_before(snap: &Snapshot, plan: &Plan, notes: &mut Vec<String>) -> Before 
     Before {
         counters: our_counters(snap),
         snmp: snmp_before,
+        home: snmp::mib(&plan.home.1).ok(),
     }
 }
 
@@ -134,7 +142,8 @@ pub fn observe(snap: &Snapshot, opts: &ObserveOptions) -> Result<Evidence> {
         notes.push(probes.note.clone());
     }
     crate::cancel::check()?;
-    let (csum_errors, counter_deltas) = read_after(snap, &plan, before, &mut notes);
+    let (csum_errors, rp_filter_drops, counter_deltas) =
+        read_after(snap, &plan, before, &mut notes);
     Ok(Evidence {
         window_ms: t_start.elapsed().as_millis() as u64,
         traffic,
@@ -142,6 +151,7 @@ pub fn observe(snap: &Snapshot, opts: &ObserveOptions) -> Result<Evidence> {
         decisions,
         captures,
         csum_errors,
+        rp_filter_drops,
         counter_deltas,
         notes,
     })
@@ -294,20 +304,36 @@ fn our_counters(snap: &Snapshot) -> Option<Vec<(Counter, u64)>> {
     read_counters(snap.netns_inode).ok()
 }
 
-/// TcpInCsumErrors deltas and forwarder counter deltas over the window.
+/// Checksum-error deltas, reverse-path drops of the diagnosed namespace and forwarder counter
+/// deltas over the window.
 fn read_after(
     snap: &Snapshot,
     plan: &Plan,
     before: Before,
     notes: &mut Vec<String>,
-) -> (Vec<CsumErrors>, Vec<(Counter, u64)>) {
+) -> (Vec<CsumErrors>, Vec<NsCounterDelta>, Vec<(Counter, u64)>) {
     let mut csum_errors = Vec::new();
     for (ino, ns) in &plan.csum_ns {
-        if let (Some(b), Ok(a)) = (before.snmp.get(ino), snmp::in_csum_errors(ns)) {
+        if let (Some(b), Ok(a)) = (before.snmp.get(ino), snmp::mib(ns)) {
             csum_errors.push(CsumErrors {
                 netns: ns.name.clone(),
                 netns_inode: *ino,
-                delta: a.saturating_sub(*b),
+                delta: a.tcp_csum.saturating_sub(b.tcp_csum),
+                udp_delta: a.udp_csum.saturating_sub(b.udp_csum),
+            });
+        }
+    }
+    let mut rp_filter_drops = Vec::new();
+    let (ino, ns) = &plan.home;
+    if let (Some(Some(b)), Ok(Some(a))) = (
+        before.home.map(|m| m.rp_filter),
+        snmp::mib(ns).map(|m| m.rp_filter),
+    ) {
+        if a > b {
+            rp_filter_drops.push(NsCounterDelta {
+                netns: ns.name.clone(),
+                netns_inode: *ino,
+                delta: a - b,
             });
         }
     }
@@ -323,5 +349,5 @@ fn read_after(
             Vec::new()
         }
     };
-    (csum_errors, deltas)
+    (csum_errors, rp_filter_drops, deltas)
 }

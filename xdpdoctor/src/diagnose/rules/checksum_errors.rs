@@ -1,6 +1,7 @@
-//! `checksum-errors`: the symptom. During the window a namespace's TCP stack dropped
-//! segments with bad checksums (`TcpInCsumErrors`, `skb:kfree_skb` TCP_CSUM,
-//! `tcp:tcp_bad_csum`): segments arrived with partial or corrupt checksums. The usual cause is
+//! `checksum-errors`: the symptom. During the window a namespace's TCP or UDP stack dropped
+//! segments with bad checksums (`TcpInCsumErrors`, `UdpInCsumErrors` / `Udp6InCsumErrors`,
+//! `skb:kfree_skb` TCP_CSUM / UDP_CSUM, `tcp:tcp_bad_csum`): segments arrived with partial or
+//! corrupt checksums. The usual cause is
 //! a veth with tx checksum offload whose packets an XDP redirect turned into frames
 //! (`veth-tx-csum-offload`, linked by the causal pass); when none explains it, this is the
 //! root.
@@ -15,7 +16,7 @@ use crate::snapshot::PathStage;
 pub const RULE: Rule = Rule {
     id: RuleId::ChecksumErrors,
     kind: Kind::Symptom,
-    title: "a TCP stack dropped segments with bad checksums during the window",
+    title: "a TCP or UDP stack dropped segments with bad checksums during the window",
     check,
 };
 
@@ -23,10 +24,15 @@ fn check(c: &Ctx) -> Vec<Finding> {
     // namespace inode -> what was seen there
     let mut seen: BTreeMap<u64, Vec<(String, u64)>> = BTreeMap::new();
     for e in &c.ev.csum_errors {
-        if e.delta > 0 {
-            seen.entry(e.netns_inode)
-                .or_default()
-                .push(("TcpInCsumErrors".into(), e.delta));
+        for (what, n) in [
+            ("TcpInCsumErrors", e.delta),
+            ("UdpInCsumErrors", e.udp_delta),
+        ] {
+            if n > 0 {
+                seen.entry(e.netns_inode)
+                    .or_default()
+                    .push((what.into(), n));
+            }
         }
     }
     for pc in &c.ev.probes.counts {
@@ -54,8 +60,8 @@ fn check(c: &Ctx) -> Vec<Finding> {
             Subject::new(ns, None),
         );
         f.why = format!(
-            "TCP in {} discarded segments whose checksum did not verify: connections through \
-             the XDP path stall (ping still works).",
+            "The stack in {} discarded TCP segments or UDP datagrams whose checksum did not \
+             verify: traffic through the XDP path stalls (ping still works).",
             ns.ns.name
         );
         for (what, n) in hits {

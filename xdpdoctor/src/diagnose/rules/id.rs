@@ -33,8 +33,12 @@ macro_rules! rule_ids {
 rule_ids! {
     /// `forwarder_not_attached.rs`
     ForwarderNotAttached = "forwarder-not-attached",
+    /// `xdp_mtu_too_large.rs`
+    XdpMtuTooLarge = "xdp-mtu-too-large",
     /// `forwarding_disabled.rs`
     ForwardingDisabled = "forwarding-disabled",
+    /// `reverse_path_filter.rs`
+    ReversePathFilter = "reverse-path-filter",
     /// `nat_target_gone.rs`
     NatTargetGone = "nat-target-gone",
     /// `nat_target_route_blocked.rs`
@@ -49,6 +53,8 @@ rule_ids! {
     DevmapMissingTarget = "devmap-missing-target",
     /// `redirect_target_no_xdp_xmit.rs`
     RedirectTargetNoXdpXmit = "redirect-target-no-xdp-xmit",
+    /// `redirect_target_mtu.rs`
+    RedirectTargetMtu = "redirect-target-mtu",
     /// `redirect_target_other_netns.rs`
     RedirectTargetOtherNetns = "redirect-target-other-netns",
     /// `peer_link_down.rs`

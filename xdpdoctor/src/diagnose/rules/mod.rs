@@ -22,15 +22,20 @@ mod nat_target_stale;
 mod netfilter_drop;
 mod peer_link_down;
 mod redirect_errors;
+mod redirect_target_mtu;
 mod redirect_target_no_xdp_xmit;
 mod redirect_target_other_netns;
+mod reverse_path_filter;
 mod veth_peer_no_xdp;
 mod veth_tx_csum_offload;
+mod xdp_mtu_too_large;
 
 #[cfg(test)]
 mod docker_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_mtu_rp;
 
 pub use ctx::{cannot_take_frames, capitalized, Ctx, NoXmit};
 pub use id::RuleId;
@@ -39,7 +44,9 @@ pub use rule::{Kind, Rule};
 /// Every rule, in the order a packet meets the causes.
 pub const ALL: &[Rule] = &[
     forwarder_not_attached::RULE,
+    xdp_mtu_too_large::RULE,
     forwarding_disabled::RULE,
+    reverse_path_filter::RULE,
     nat_target_gone::RULE,
     nat_target_route_blocked::RULE,
     interface_no_address::RULE,
@@ -47,6 +54,7 @@ pub const ALL: &[Rule] = &[
     netfilter_drop::RULE,
     devmap_missing_target::RULE,
     redirect_target_no_xdp_xmit::RULE,
+    redirect_target_mtu::RULE,
     redirect_target_other_netns::RULE,
     peer_link_down::RULE,
     veth_peer_no_xdp::RULE,

@@ -11,7 +11,7 @@
 use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
-use crate::model::action::AttachXdpPass;
+use crate::model::action::{AttachXdpPass, SetGro};
 use crate::model::{Action, Fix};
 use crate::probes::EventKind;
 use crate::snapshot::PathStage;
@@ -131,23 +131,48 @@ fn check(c: &Ctx) -> Vec<Finding> {
         if let Some(line) = c.decided_redirects(v.index(), v.name(), died) {
             f.evidence.push(line);
         }
-        f.fix = Some(Fix::new(
-            format!(
-                "attach a pass-through XDP program to {} in {}{}",
-                p.name(),
-                pns.ns.name,
-                // Before 5.13 GRO gives the peer no NAPI: only an XDP program helps.
-                if c.kernel_at_least(5, 13) {
-                    " (or --prefer gro: request GRO on it)"
-                } else {
-                    ""
-                }
+        // A pass-through program on the peer is refused while this end's MTU is above the
+        // veth XDP limit (the peer's peer is this veth): request GRO there instead (5.13+).
+        let too_large = c
+            .snap
+            .veth_xdp_max_mtu
+            .filter(|limit| v.link.mtu > *limit && c.kernel_at_least(5, 13));
+        f.fix = Some(match too_large {
+            Some(limit) => {
+                f.evidence.push(format!(
+                    "a pass-through program cannot attach to {}: the MTU of {} is {} > {limit}, \
+                     the veth XDP limit (\"veth: Peer MTU is too large to set XDP\"); GRO instead",
+                    p.name(),
+                    v.name(),
+                    v.link.mtu
+                ));
+                Fix::new(
+                    format!("request GRO on {} in {}", p.name(), pns.ns.name),
+                    Action::SetGro(SetGro {
+                        netns: pns.ns.clone(),
+                        interface: p.name().to_string(),
+                        on: true,
+                    }),
+                )
+            }
+            None => Fix::new(
+                format!(
+                    "attach a pass-through XDP program to {} in {}{}",
+                    p.name(),
+                    pns.ns.name,
+                    // Before 5.13 GRO gives the peer no NAPI: only an XDP program helps.
+                    if c.kernel_at_least(5, 13) {
+                        " (or --prefer gro: request GRO on it)"
+                    } else {
+                        ""
+                    }
+                ),
+                Action::AttachXdpPass(AttachXdpPass {
+                    netns: pns.ns.clone(),
+                    interface: p.name().to_string(),
+                }),
             ),
-            Action::AttachXdpPass(AttachXdpPass {
-                netns: pns.ns.clone(),
-                interface: p.name().to_string(),
-            }),
-        ));
+        });
         out.push(f);
     }
     out

@@ -1,7 +1,8 @@
 //! `veth-tx-csum-offload`: the container-side veth has tx checksum offload on, so replies
 //! leave with a partial checksum; the forwarder's XDP redirect turns the skb into an
 //! xdp_frame, the checksum state is lost and the client's stack drops the segment
-//! (TCP_CSUM / TcpInCsumErrors). Ping keeps working, TCP does not.
+//! (TCP_CSUM / TcpInCsumErrors; UDP the same: UDP_CSUM / UdpInCsumErrors, IPv4 and IPv6).
+//! Ping keeps working, TCP and UDP do not.
 
 use std::collections::BTreeSet;
 
@@ -62,8 +63,8 @@ fn check(c: &Ctx) -> Vec<Finding> {
         f.order = c.order_of(v.index());
         f.entries = c.entries_via(v.index());
         f.why = format!(
-            "{} in {} has tx checksum offload on, so its TCP segments carry only the \
-             pseudo-header sum. The native XDP redirect by {} on {} drops the skb's checksum \
+            "{} in {} has tx checksum offload on, so its TCP segments and UDP datagrams carry \
+             only the pseudo-header sum. The native XDP redirect by {} on {} drops the skb's checksum \
              state, and the receiving stack sees a bad checksum and discards the segment{}.",
             pif.name(),
             pns.ns.name,
@@ -99,10 +100,19 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 format!("corrupt TCP checksums captured on {}", pif.name()),
                 st.corrupt,
             );
+            f.observe(
+                format!("partial UDP checksums captured on {}", pif.name()),
+                st.udp.partial,
+            );
+            f.observe(
+                format!("corrupt UDP checksums captured on {}", pif.name()),
+                st.udp.corrupt,
+            );
         }
         for ce in &c.ev.csum_errors {
             if ce.netns_inode != pns.ns.inode {
                 f.observe(format!("TcpInCsumErrors in {}", ce.netns), ce.delta);
+                f.observe(format!("UdpInCsumErrors in {}", ce.netns), ce.udp_delta);
             }
         }
         // Checksum drops happen where the replies are received (the client side), not in the

@@ -2,7 +2,7 @@
 //! is the interface's own, what a route's type and next hops become, a link's attributes and
 //! XDP attachment. Pure functions of the message, tested without a kernel (`super::tests`).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rtnetlink::packet_route::{
     address::{AddressAttribute, AddressMessage},
@@ -10,7 +10,7 @@ use rtnetlink::packet_route::{
     route::{RouteAddress, RouteAttribute, RouteMessage, RouteType},
 };
 
-use super::types::{Addr, Link, LinkKind, Route, RouteKind, XdpAttachment, XdpMode};
+use super::types::{Addr, Addr6, Link, LinkKind, Route, Route6, RouteKind, XdpAttachment, XdpMode};
 
 /// The kernel's id of the main routing table (RT_TABLE_MAIN).
 pub(super) const RT_TABLE_MAIN: u8 = 254;
@@ -44,6 +44,57 @@ pub(super) fn to_addr(m: &AddressMessage) -> Option<Addr> {
         addr: own_ipv4(&m.attributes)?,
         prefix: m.header.prefix_len,
     })
+}
+
+/// An IPv6 address message as an [`Addr6`]; None for other families.
+pub(super) fn to_addr6(m: &AddressMessage) -> Option<Addr6> {
+    let addr = m.attributes.iter().find_map(|a| match a {
+        AddressAttribute::Address(IpAddr::V6(a)) | AddressAttribute::Local(IpAddr::V6(a)) => {
+            Some(*a)
+        }
+        _ => None,
+    })?;
+    Some(Addr6 {
+        ifindex: m.header.index,
+        addr,
+        prefix: m.header.prefix_len,
+    })
+}
+
+/// An IPv6 route message of the main table as a [`Route6`] (a multipath route: its first hop).
+pub(super) fn to_route6(m: &RouteMessage) -> Option<Route6> {
+    if m.header.table != RT_TABLE_MAIN {
+        return None;
+    }
+    let mut r = Route6 {
+        dst: Ipv6Addr::UNSPECIFIED,
+        prefix: m.header.destination_prefix_length,
+        kind: route_kind(m.header.kind),
+        gateway: None,
+        oif: None,
+    };
+    let mut first_hop = None;
+    for a in &m.attributes {
+        match a {
+            RouteAttribute::Destination(RouteAddress::Inet6(d)) => r.dst = *d,
+            RouteAttribute::Gateway(RouteAddress::Inet6(g)) => r.gateway = Some(*g),
+            RouteAttribute::Oif(i) => r.oif = Some(*i),
+            RouteAttribute::MultiPath(hops) => first_hop = hops.first(),
+            _ => {}
+        }
+    }
+    if let Some(h) = first_hop {
+        if r.oif.is_none() && h.interface_index != 0 {
+            r.oif = Some(h.interface_index);
+        }
+        if r.gateway.is_none() {
+            r.gateway = h.attributes.iter().find_map(|a| match a {
+                RouteAttribute::Gateway(RouteAddress::Inet6(g)) => Some(*g),
+                _ => None,
+            });
+        }
+    }
+    Some(r)
 }
 
 fn route_kind(t: RouteType) -> RouteKind {

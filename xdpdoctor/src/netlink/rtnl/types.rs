@@ -3,7 +3,7 @@
 //! their type, neighbours with their NUD state. Kernel state is typed here, once: a link kind
 //! or a neighbour state is an enum the rules match on, serialized as the kernel names it.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use rtnetlink::packet_route::neighbour::NeighbourState;
 use serde::{Deserialize, Serialize};
@@ -185,6 +185,67 @@ pub struct Neighbour {
     /// only for a resolved entry).
     pub mac: Option<String>,
     /// NUD state (`reachable`, `stale`, `incomplete`, `failed`, ...).
+    pub state: NudState,
+    /// NUD_VALID: bpf_fib_lookup accepts this entry.
+    pub valid: bool,
+}
+
+/// An IPv6 address on an interface (link-local ones included: `is_global` tells).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Addr6 {
+    /// Interface the address is on, in the same namespace.
+    pub ifindex: u32,
+    /// The address.
+    pub addr: Ipv6Addr,
+    /// Prefix length (0..=128).
+    pub prefix: u8,
+}
+
+impl Addr6 {
+    /// Not link-local (fe80::/10): an address other hosts route to.
+    pub fn is_global(&self) -> bool {
+        !is_link_local6(self.addr)
+    }
+}
+
+/// Whether `a` is in fe80::/10.
+pub fn is_link_local6(a: Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// An IPv6 route of the main table (what `bpf_fib_lookup` consults for AF_INET6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route6 {
+    /// Destination network (:: for the default route).
+    pub dst: Ipv6Addr,
+    /// Destination prefix length.
+    pub prefix: u8,
+    /// The route's type.
+    #[serde(default)]
+    pub kind: RouteKind,
+    /// Next hop; None for an on-link route. For a multipath route, the first hop's.
+    pub gateway: Option<Ipv6Addr>,
+    /// Output interface.
+    pub oif: Option<u32>,
+}
+
+impl Route6 {
+    /// A unicast route to a global (not link-local) network: one a diagram shows.
+    pub fn is_global_unicast(&self) -> bool {
+        self.kind == RouteKind::Unicast && !is_link_local6(self.dst)
+    }
+}
+
+/// An IPv6 neighbour entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Neighbour6 {
+    /// Interface the entry belongs to.
+    pub ifindex: u32,
+    /// The neighbour's address.
+    pub addr: Ipv6Addr,
+    /// Its link-layer address when resolved.
+    pub mac: Option<String>,
+    /// NUD state.
     pub state: NudState,
     /// NUD_VALID: bpf_fib_lookup accepts this entry.
     pub valid: bool,
