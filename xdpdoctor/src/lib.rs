@@ -17,6 +17,9 @@ pub mod model;
 pub mod progress;
 pub mod state;
 
+// Files the user names: the one safe writer, the one bounded reader.
+pub mod files;
+
 // Talking to the kernel.
 pub mod bpf;
 pub mod netlink;

@@ -28,6 +28,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("state", 1),
     ("progress", 1),
     ("netns", 2),
+    ("files", 2),
     ("model", 3),
     ("bpf", 3),
     ("netlink", 3),
@@ -63,6 +64,7 @@ const ALLOWED: &[(&str, May)] = &[
     ("state", May::Only(&[])),
     ("progress", May::Only(&[])),
     ("netns", May::Only(&[])),
+    ("files", May::Only(&["cancel"])),
     ("model", May::Only(&["netns"])),
     ("bpf", May::Only(&[])),
     ("netlink", May::Only(&["netns"])),
@@ -71,7 +73,7 @@ const ALLOWED: &[(&str, May)] = &[
     ("decisions", May::Only(&["bpf", "state"])),
     (
         "forwarder",
-        May::Only(&["bpf", "cancel", "netlink", "netns", "state"]),
+        May::Only(&["bpf", "cancel", "files", "netlink", "netns", "state"]),
     ),
     ("xdp", May::Only(&["bpf", "netlink", "netns", "state"])),
     (
@@ -82,6 +84,7 @@ const ALLOWED: &[(&str, May)] = &[
         "snapshot",
         May::Only(&[
             "bpf",
+            "files",
             "forwarder",
             "model",
             "netlink",
@@ -95,6 +98,7 @@ const ALLOWED: &[(&str, May)] = &[
         May::Only(&[
             "cancel",
             "decisions",
+            "files",
             "forwarder",
             "netns",
             "probes",
@@ -108,6 +112,7 @@ const ALLOWED: &[(&str, May)] = &[
             "cancel",
             "capture",
             "decisions",
+            "files",
             "forwarder",
             "model",
             "netlink",

@@ -13,7 +13,7 @@ use xdpdoctor::diagnose::{self, ObserveOptions};
 use xdpdoctor::fix::{self, Action, Applied, PeerFix};
 use xdpdoctor::netns::Netns;
 
-use super::output::{bad, good, print_json, table};
+use super::output::{bad, cell, good, print_json, table};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -188,11 +188,7 @@ fn print_results(
     if results.is_empty() {
         let mut t = table(&["#", "fix", "equivalent command (reference only, not run)"]);
         for (n, a) in actions.iter().enumerate() {
-            t.add_row(vec![
-                Cell::new(n + 1),
-                Cell::new(a.id()),
-                Cell::new(fix::command(a)),
-            ]);
+            t.add_row(vec![cell(n + 1), cell(a.id()), cell(fix::command(a))]);
         }
         println!("{t}");
     } else {
@@ -204,14 +200,15 @@ fn print_results(
             table(&["fix", "result", "equivalent command"])
         };
         for r in results {
+            let text = xdpdoctor::report::escape::text(&r.outcome.text()).into_owned();
             let res = if r.outcome.failed() {
-                bad(&r.outcome.text())
+                bad(&text)
             } else {
-                good(&r.outcome.text())
+                good(&text)
             };
-            let mut row = vec![Cell::new(&r.fix), Cell::new(res), Cell::new(&r.command)];
+            let mut row = vec![cell(&r.fix), Cell::new(res), cell(&r.command)];
             if reverting {
-                row.push(Cell::new(r.detail.as_deref().unwrap_or("")));
+                row.push(cell(r.detail.as_deref().unwrap_or("")));
             }
             t.add_row(row);
         }

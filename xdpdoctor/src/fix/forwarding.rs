@@ -21,10 +21,9 @@ fn want(on: bool) -> &'static str {
 impl SetForwarding {
     /// `sysctl -w net.ipv4.conf.IF.forwarding=VALUE` in the namespace.
     fn sysctl_w(&self, value: &str) -> String {
-        self.netns.shell(&format!(
-            "sysctl -w net.ipv4.conf.{}.{FLAG}={value}",
-            self.interface
-        ))
+        let setting = format!("net.ipv4.conf.{}.{FLAG}={value}", self.interface);
+        self.netns
+            .shell(&format!("sysctl -w {}", crate::netns::quote(&setting)))
     }
 }
 

@@ -18,14 +18,11 @@ use super::step::{Step, Undone};
 use crate::bpf::{forwarder_abi::PROG_PASS, object, objects};
 use crate::model::action::AttachXdpPass;
 use crate::netlink::rtnl::Rtnl;
-use crate::netns::{Netns, NsRef};
+use crate::netns::{quote, Netns, NsRef};
 use crate::state::{self, PIN_ROOT};
 use crate::{Error, Result};
 
 const OBJECT: &str = "passthrough.bpf.o";
-
-/// Where the equivalent command writes the pass-through object.
-const PASS_OBJ: &str = "/tmp/xdpdoctor-passthrough.bpf.o";
 
 /// The state before: nothing was attached; the fix pins its link here (named before the
 /// program is attached).
@@ -76,12 +73,15 @@ impl Step for AttachXdpPass {
         unpin(prev)
     }
 
+    /// The object goes into a file `mktemp` creates (a name nobody can predict, owned by
+    /// whoever runs the command, mode 0600), never a fixed /tmp path another user could
+    /// have created first and could swap before it is loaded.
     fn command(&self) -> String {
         format!(
-            "xdpdoctor object passthrough --output {PASS_OBJ} && {}",
+            "f=$(mktemp) && xdpdoctor object passthrough --output \"$f\" && {} && rm -f \"$f\"",
             self.netns.shell(&format!(
-                "ip link set dev {} xdpdrv obj {PASS_OBJ} sec xdp",
-                self.interface
+                "ip link set dev {} xdpdrv obj \"$f\" sec xdp",
+                quote(&self.interface)
             ))
         )
     }
@@ -90,7 +90,7 @@ impl Step for AttachXdpPass {
         let Pinned::Pinned { pin } = prev;
         format!(
             "rm {}  (unpinning the link detaches xdp_pass)",
-            pin.display()
+            quote(&pin.display().to_string())
         )
     }
 }

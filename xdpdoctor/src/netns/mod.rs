@@ -22,7 +22,9 @@
 mod all;
 mod handle;
 mod ns_ref;
+pub mod shell;
 
 pub use all::{alive, all, by_inode, NsInfo};
 pub use handle::{list_named, Netns, NETNS_RUN_DIR};
 pub use ns_ref::NsRef;
+pub use shell::quote;

@@ -75,10 +75,13 @@ impl NsRef {
     /// hides bpffs and its pins.
     pub fn shell(&self, cmd: &str) -> String {
         let bpftool = cmd.starts_with("bpftool ");
-        match (self.ip_netns_name(), cmd.strip_prefix("ip ")) {
+        match (
+            self.ip_netns_name().map(super::quote),
+            cmd.strip_prefix("ip "),
+        ) {
             (Some(name), Some(rest)) => format!("ip -n {name} {rest}"),
             (Some(name), None) if !bpftool => format!("ip netns exec {name} {cmd}"),
-            _ => format!("nsenter --net={} {cmd}", self.path),
+            _ => format!("nsenter --net={} {cmd}", super::quote(&self.path)),
         }
     }
 

@@ -69,6 +69,16 @@ impl<W: Write> EventWriter<W> {
         self.written
     }
 
+    /// The output.
+    pub fn get_ref(&self) -> &W {
+        self.w.get_ref()
+    }
+
+    /// The output as it is, without flushing (an output that finishes files itself).
+    pub fn into_inner(self) -> W {
+        self.w.into_inner()
+    }
+
     /// Flushes and returns the underlying writer.
     pub fn finish(self) -> std::io::Result<W> {
         self.w.finish()

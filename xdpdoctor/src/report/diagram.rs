@@ -104,8 +104,9 @@ fn render<'a>(
         };
         let ids: Vec<&str> = h.iter().map(|f| f.id.as_str()).collect();
         s += &format!(
-            "  {mark} {:<10} {label}{}\n",
+            "  {mark} {:<10} {}{}\n",
             stage.label(),
+            super::escape::text(label),
             if ids.is_empty() {
                 String::new()
             } else {
@@ -184,7 +185,7 @@ fn target_diagrams(r: &Report, st: Style) -> String {
             ),
             (PathStage::Client, "client".to_string()),
         ];
-        s += &format!("-> {}\n", v.name());
+        s += &format!("-> {}\n", super::escape::text(v.name()));
         s += &render(&stages, hits, st);
     }
     s

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use xdpdoctor::decisions::{Session, Settings};
+use xdpdoctor::files::Replace;
 use xdpdoctor::forwarder::Deployment;
 use xdpdoctor::netns::Netns;
 use xdpdoctor::probes::{Filter, ProbeOptions};
@@ -40,10 +41,23 @@ pub fn plan(a: &Args, ns: &Netns) -> Result<Plan> {
     } else {
         None
     };
+    anyhow::ensure!(
+        (1..=1 << 20).contains(&a.pcap_limit),
+        "--pcap-limit {}: use 1 to 1048576 MiB",
+        a.pcap_limit
+    );
+    let replace = if a.force {
+        Replace::Own
+    } else {
+        Replace::Never
+    };
     let pcap = a
         .pcap
         .as_deref()
-        .map(|p| PcapOut::create(p).with_context(|| format!("--pcap {}", p.display())))
+        .map(|p| {
+            PcapOut::create(p, replace, a.pcap_limit << 20)
+                .with_context(|| format!("--pcap {}", p.display()))
+        })
         .transpose()?;
     Ok(Plan {
         netns: ns.clone(),
