@@ -63,7 +63,7 @@ const ALLOWED: &[(&str, May)] = &[
     ("cancel", May::Only(&[])),
     ("state", May::Only(&[])),
     ("progress", May::Only(&[])),
-    ("netns", May::Only(&[])),
+    ("netns", May::Only(&["state"])),
     ("files", May::Only(&["cancel"])),
     ("model", May::Only(&["netns"])),
     ("bpf", May::Only(&[])),

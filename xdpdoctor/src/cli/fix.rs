@@ -63,9 +63,9 @@ struct PlanOut<'a> {
 }
 
 pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
-    let inode = ns.inode()?;
+    let key = ns.key()?;
     if a.revert {
-        let res = fix::revert_all(inode).context("reverting fixes")?;
+        let res = fix::revert_all(key).context("reverting fixes")?;
         let failed = res.iter().any(|r| r.outcome.failed());
         print_results(a.json, &[], &[], &res, "nothing to revert (no journal)")?;
         interrupted("fix --revert", &res)?;
@@ -78,7 +78,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     // The one writer of this namespace's fixes, from the diagnosis on: a second `fix
     // --apply` waits, then diagnoses what the first left (nothing to fix).
     let _lock = if a.apply {
-        Some(fix::lock(inode).context("waiting for another xdpdoctor")?)
+        Some(fix::lock(key).context("waiting for another xdpdoctor")?)
     } else {
         None
     };
@@ -120,7 +120,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         .map(|f| format!("{} {}: {}", f.id, f.subject, f.fix_text()))
         .collect();
     let results = if a.apply {
-        fix::apply_all(inode, &actions).context("applying fixes")?
+        fix::apply_all(key, &actions).context("applying fixes")?
     } else {
         Vec::new()
     };

@@ -189,6 +189,18 @@ fn print_xdp(s: &Snapshot) {
     }
     if !x.maps.is_empty() {
         println!("{t}");
+        if x.maps
+            .iter()
+            .any(|m| matches!(m.kind, RedirectKind::Devmap | RedirectKind::DevmapHash))
+        {
+            println!(
+                "note: a devmap holds each target as an ifindex resolved in the namespace of \
+                 whoever wrote the entry; the kernel does not say which namespace that was. A \
+                 target named here is this namespace's interface of that number: written from \
+                 another namespace, the entry leads to that namespace's device instead \
+                 (`xdpdoctor trace --redirects` shows where packets go)."
+            );
+        }
     }
     for n in &x.notes {
         println!("note: {n}");

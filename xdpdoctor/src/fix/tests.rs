@@ -16,6 +16,7 @@ fn ns(name: &str) -> NsRef {
         name: name.into(),
         path: format!("/run/netns/{name}"),
         inode: 4026533087,
+        cookie: None,
     }
 }
 

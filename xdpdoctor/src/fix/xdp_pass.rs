@@ -46,7 +46,7 @@ impl Step for AttachXdpPass {
     /// `None` if the interface already runs an XDP program; otherwise the pin the fix will
     /// make (the record of the state before: nothing attached).
     fn observe(&self, ns: &Netns) -> Result<Option<Pinned>> {
-        let pin = state::fix_pin(self.netns.inode, &self.interface);
+        let pin = state::fix_pin(self.netns.key(), &self.interface);
         let ifname = self.interface.clone();
         ns.block_on(|| async move {
             let link = Rtnl::new()?.link(&ifname).await?;

@@ -71,15 +71,18 @@ pub fn lines(s: &str) -> Cow<'_, str> {
 
 /// A serialized JSON document with every unsafe character serde_json leaves raw written as
 /// `\uXXXX` (surrogate pairs above the BMP are not needed: none is unsafe). Such characters
-/// occur only inside strings (the syntax is ASCII), so the document means the same.
+/// occur only inside strings (the syntax is ASCII, and serde_json escapes C0 controls in
+/// strings), so the document means the same; the whitespace between tokens (newline, tab,
+/// CR) stays.
 pub fn json(doc: String) -> String {
-    if !doc.chars().any(unsafe_char) {
+    let escape = |c: char| unsafe_char(c) && !matches!(c, '\n' | '\t' | '\r');
+    if !doc.chars().any(escape) {
         return doc;
     }
     use std::fmt::Write;
     let mut out = String::with_capacity(doc.len() + 16);
     for c in doc.chars() {
-        if unsafe_char(c) {
+        if escape(c) {
             let _ = write!(out, "\\u{:04x}", c as u32);
         } else {
             out.push(c);
@@ -124,12 +127,13 @@ mod tests {
 
     #[test]
     fn json_stays_json_and_shows_no_raw_control() {
-        let doc = serde_json::to_string(&serde_json::json!({
+        let doc = serde_json::to_string_pretty(&serde_json::json!({
             "name": format!("{EVIL}\u{202e}\u{9b}x"),
         }))
         .unwrap();
         let safe = json(doc);
-        assert!(!safe.chars().any(unsafe_char), "{safe}");
+        assert!(safe.contains('\n'), "pretty layout kept: {safe}");
+        assert!(!safe.chars().any(|c| unsafe_char(c) && c != '\n'), "{safe}");
         let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
         assert_eq!(back["name"], format!("{EVIL}\u{202e}\u{9b}x"));
     }

@@ -18,7 +18,7 @@ fn stderr(o: &std::process::Output) -> String {
 
 /// The journal of the forwarder namespace `vm`, parsed (None if there is none).
 pub fn journal(vm: &str) -> Option<serde_json::Value> {
-    let p = format!("/run/xdpdoctor/fixes/{}.json", netns_inode(vm));
+    let p = format!("/run/xdpdoctor/fixes/{}.json", crate::common::netns_key(vm));
     let text = std::fs::read_to_string(&p).ok()?;
     Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{p} does not parse: {e}")))
 }
@@ -63,7 +63,7 @@ fn item1_fix_apply_killed_after_pinning_is_fully_reverted() {
     let vm = lab.ns("vm");
     let pin = format!(
         "/sys/fs/bpf/xdpdoctor/fix-{}-host0",
-        netns_inode(&lab.ns("m1"))
+        crate::common::netns_key(&lab.ns("m1"))
     );
     let t = Traced::spawn(
         &["--netns", &vm, "fix", "--apply"],
@@ -515,7 +515,10 @@ fn item9_sigint_stops_fix_apply_between_steps() {
     require_root();
     let lab = Lab::up("r9", &[]);
     let vm = lab.ns("vm");
-    let path = format!("/run/xdpdoctor/fixes/{}.json", netns_inode(&vm));
+    let path = format!(
+        "/run/xdpdoctor/fixes/{}.json",
+        crate::common::netns_key(&vm)
+    );
     let t = Traced::spawn(
         &["--netns", &vm, "fix", "--apply"],
         Duration::from_millis(300),

@@ -84,17 +84,17 @@ fn decisions(ns: &Netns, rate: u64) -> Result<DecisionPlan> {
     }
     .validate()
     .context("--decision-rate")?;
-    let inode = ns
-        .inode()
+    let key = ns
+        .key()
         .with_context(|| format!("--decisions: namespace {ns}"))?;
-    let deployment = Deployment::load(inode)?.with_context(|| {
+    let deployment = Deployment::load(key)?.with_context(|| {
         format!(
             "--decisions: no forwarder deployed by xdpdoctor in namespace {ns}; the decision \
              log is written by xdpdoctor's forwarder only (other XDP programs have none). \
              Deploy one (`xdpdoctor deploy`), or trace without --decisions"
         )
     })?;
-    let lock = Session::lock(inode).context("--decisions")?;
+    let lock = Session::lock(key).context("--decisions")?;
     Ok(DecisionPlan {
         deployment,
         lock,
