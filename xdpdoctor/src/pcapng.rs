@@ -246,6 +246,31 @@ fn os_name() -> Option<String> {
     Some(format!("Linux {}", rel.to_string_lossy()))
 }
 
+/// The packets in a file this writer wrote (little-endian blocks): (Enhanced Packet Blocks,
+/// of them with captured bytes). For a file cut short, to say what it really holds.
+pub fn packets_in(path: &std::path::Path) -> io::Result<(u64, u64)> {
+    let b = std::fs::read(path)?;
+    let (mut packets, mut with_data, mut i) = (0, 0, 0usize);
+    let word = |at: usize| {
+        b.get(at..at + 4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+    };
+    while let (Some(kind), Some(len)) = (word(i), word(i + 4)) {
+        let len = len as usize;
+        if len < 12 || i + len > b.len() {
+            break;
+        }
+        if kind == BT_EPB {
+            packets += 1;
+            if word(i + 20).is_some_and(|caplen| caplen > 0) {
+                with_data += 1;
+            }
+        }
+        i += len;
+    }
+    Ok((packets, with_data))
+}
+
 /// Nanoseconds to add to `CLOCK_MONOTONIC` (what `bpf_ktime_get_ns` returns) to get the time
 /// since the Unix epoch, measured now.
 pub fn monotonic_to_unix_offset_ns() -> i128 {

@@ -159,8 +159,9 @@ pub struct Output {
     ends: Vec<usize>,
     /// Bytes of complete records in the file.
     on_disk: u64,
-    /// Why writing stopped, if it did.
+    /// Why writing stopped, if it did: the error, and the same with where the file ends.
     failed: Option<String>,
+    error: Option<io::Error>,
     committed: bool,
 }
 
@@ -194,6 +195,7 @@ impl Output {
             ends: Vec::new(),
             on_disk: 0,
             failed: None,
+            error: None,
             committed: false,
         })
     }
@@ -255,7 +257,9 @@ impl Output {
         }
         self.buf.clear();
         self.ends.clear();
-        Err(e)
+        let r = io::Error::new(e.kind(), e.to_string());
+        self.error = Some(e);
+        Err(r)
     }
 
     /// Finishes the file: writes what is buffered, syncs it, checks the target again and
@@ -265,12 +269,11 @@ impl Output {
     pub fn commit(mut self) -> Result<Committed> {
         let _ = self.flush_records();
         if self.on_disk == 0 && self.failed.is_some() {
-            let why = self.failed.clone().unwrap_or_default();
-            return Err(Error::io(
-                "write",
-                &self.path,
-                io::Error::other(format!("nothing could be written: {why}")),
-            ));
+            let e = self
+                .error
+                .take()
+                .unwrap_or_else(|| io::Error::other(self.failed.clone().unwrap_or_default()));
+            return Err(Error::io("write", &self.path, e));
         }
         self.file
             .sync_all()

@@ -89,16 +89,22 @@ pub fn banner(s: &Scope) -> String {
 
 /// `wrote FILE: N event(s), M with packet bytes`.
 pub fn pcap_written(p: &PcapWritten) -> String {
-    let mib = |b: u64| b as f64 / f64::from(1 << 20);
+    let size = |b: u64| {
+        if b < 1 << 20 {
+            format!("{:.0} KiB", (b as f64 / 1024.0).ceil())
+        } else {
+            format!("{:.1} MiB", b as f64 / f64::from(1 << 20))
+        }
+    };
     let mut s = match (&p.error, p.bytes) {
         (Some(e), 0) => format!("--pcap {}: not written: {e}", p.path.display()),
         (_, bytes) => format!(
-            "wrote {}: {} event(s), {} with packet bytes, {:.1} of {:.0} MiB",
+            "wrote {}: {} event(s), {} with packet bytes, {} (at most {})",
             p.path.display(),
             p.events,
             p.with_packet,
-            mib(bytes),
-            mib(p.limit)
+            size(bytes),
+            size(p.limit)
         ),
     };
     if p.capped {

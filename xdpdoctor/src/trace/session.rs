@@ -138,16 +138,23 @@ impl Pcap {
         let Pcap {
             out,
             with_packet,
-            not_written,
+            mut not_written,
             capped,
             error,
         } = self;
-        let events = out.writer.written();
+        let mut events = out.writer.written();
+        let mut with_packet = with_packet;
         let (path, limit) = (out.path.clone(), out.limit);
         let (bytes, error) = match out.writer.into_inner().commit() {
             Ok(c) => (c.bytes, error.or(c.cut_short)),
             Err(e) => (0, Some(crate::error::chain(&e))),
         };
+        if error.is_some() {
+            // Cut short: what the file holds is what it holds, counted in it.
+            let (n, with) = crate::pcapng::packets_in(&path).unwrap_or((0, 0));
+            not_written += events.saturating_sub(n);
+            (events, with_packet) = (n, with);
+        }
         PcapWritten {
             path,
             events,

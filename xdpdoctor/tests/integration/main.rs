@@ -32,6 +32,7 @@ mod pcapng;
 mod prom;
 mod reliability;
 mod router;
+mod security;
 mod stress;
 mod trace;
 mod tracer;
