@@ -85,6 +85,12 @@ impl<W: Write> EventWriter<W> {
     }
 }
 
+/// The events a file this writer wrote holds, and of them those with packet bytes (for a
+/// file cut short: what it really holds).
+pub fn events_in(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    pcapng::packets_in(path)
+}
+
 /// `namespace/interface` of the event's device, with numbers where names are unknown.
 pub fn capture_point(e: &Event) -> String {
     let ns = match (&e.netns, e.netns_inode) {

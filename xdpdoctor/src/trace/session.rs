@@ -151,7 +151,7 @@ impl Pcap {
         };
         if error.is_some() {
             // Cut short: what the file holds is what it holds, counted in it.
-            let (n, with) = crate::pcapng::packets_in(&path).unwrap_or((0, 0));
+            let (n, with) = crate::probes::pcap::events_in(&path).unwrap_or((0, 0));
             not_written += events.saturating_sub(n);
             (events, with_packet) = (n, with);
         }
