@@ -1,5 +1,5 @@
-//! Ctrl-C, SIGTERM, SIGHUP (the terminal or ssh session went away) and SIGQUIT as a flag
-//! instead of a kill: long operations (`lab up`, `trace`, `diagnose --observe`, a read that
+//! Ctrl-C, SIGTERM, SIGHUP (the terminal or ssh session went away), SIGQUIT and every other
+//! signal that would end the process by default ([`SIGNALS`]) as a flag instead of a kill: long operations (`lab up`, `trace`, `diagnose --observe`, a read that
 //! waits for a FIFO, output that waits for its reader) poll `check()` between steps and
 //! unwind through their cleanup path, so an interrupted command leaves no namespace, pin,
 //! attachment or decision log switched on behind. Only `kill -9` skips the cleanup. [`Window`] is the
@@ -15,8 +15,21 @@ extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
-/// The signals that end a command through its cleanup.
-pub const SIGNALS: [libc::c_int; 4] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+/// The signals that end a command through its cleanup: every one whose default action ends
+/// the process and that can be caught, except SIGPIPE (a closed stdout ends the command
+/// quietly through its own path). SIGKILL cannot be caught: only it skips the cleanup.
+pub const SIGNALS: [libc::c_int; 10] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGXCPU,
+];
 
 /// Routes [`SIGNALS`] to the flag. Call once, from the CLI.
 pub fn install() {

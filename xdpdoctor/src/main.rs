@@ -13,7 +13,7 @@
 // std's in every module of the CLI: whatever a line holds, a control character or a bidi
 // override that escaped the renderers reaches the terminal escaped (only colour sequences,
 // when colour is on, pass), and a reader that stops reading cannot hold the command after a
-// stop signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT).
+// stop signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ...: `cancel::SIGNALS`).
 macro_rules! println {
     () => {
         $crate::cli::output::emit(1, format_args!(""), true)

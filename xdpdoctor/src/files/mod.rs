@@ -19,7 +19,7 @@
 //!   cut back to its last complete record and kept, and the caller is told why.
 //! - **Reads are bounded and interruptible** ([`read`]): at most [`READ_LIMIT`] bytes, opened
 //!   with `O_NONBLOCK` so a FIFO without a writer does not block the open, and waiting for
-//!   data polls the Ctrl-C flag (SIGINT, SIGTERM, SIGHUP, SIGQUIT end the wait).
+//!   data polls the stop flag (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ...: `cancel::SIGNALS`).
 
 mod read;
 mod write;

@@ -22,8 +22,8 @@ pub const READ_LIMIT: u64 = 16 << 20;
 const WAIT: Duration = Duration::from_millis(100);
 
 /// Reads `path` whole, up to `limit` bytes (more is an error naming the limit). A FIFO or a
-/// terminal is waited for until it ends, or until SIGINT, SIGTERM, SIGHUP or SIGQUIT
-/// ([`crate::cancel`]) stops the wait with [`Error::Interrupted`].
+/// terminal is waited for until it ends, or until SIGINT, SIGTERM, SIGHUP, SIGQUIT (any of
+/// `cancel::SIGNALS`) stops the wait with [`Error::Interrupted`].
 pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let f = OpenOptions::new()
         .read(true)

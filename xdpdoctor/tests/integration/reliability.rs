@@ -286,8 +286,9 @@ fn item5_limits_are_named() {
         "{e}"
     );
 
-    // /dev/zero: refused after the size limit. The child gets 1 GiB of address space, so a
-    // build that reads without bound dies instead of eating the machine.
+    // /dev/zero: refused after the size limit (16 MiB, the one limit of every input file).
+    // The child gets 1 GiB of address space, so a build that reads without bound dies
+    // instead of eating the machine.
     let out = Command::new(bin())
         .args(["deploy", "--config", "/dev/zero"])
         .stdout(Stdio::piped())
@@ -299,7 +300,7 @@ fn item5_limits_are_named() {
     eprintln!("[exit {:?}] {e}", out.status.code());
     assert_eq!(out.status.code(), Some(2), "{e}");
     assert!(
-        e.contains("/dev/zero") && e.contains("larger than 4194304 bytes"),
+        e.contains("/dev/zero") && e.contains("larger than 16777216 bytes"),
         "{e}"
     );
 }

@@ -467,7 +467,7 @@ fn f5_junit_is_valid_xml_whatever_the_namespace_is_called() {
 
 // ---- 6. SIGHUP and SIGUSR1 left the decision log on. ----
 
-/// `trace --decisions` ended by SIGHUP (an ssh session dropped) or SIGQUIT turns the
+/// `trace --decisions` ended by SIGHUP (an ssh session dropped), SIGQUIT or SIGUSR1 turns the
 /// forwarder's decision log off on its way out, like Ctrl-C and SIGTERM.
 #[test]
 #[ignore = "needs root: builds a namespace lab with the forwarder, reads its decision log"]
@@ -477,7 +477,7 @@ fn f6_sighup_during_trace_decisions_turns_the_log_off() {
     let vm = lab.ns("vm");
     let pins = format!("/sys/fs/bpf/xdpdoctor/fwd-{}", netns_key(&vm));
     let ctl = xdpdoctor::decisions::Control::from_pins(Path::new(&pins)).unwrap();
-    for sig in [libc::SIGHUP, libc::SIGQUIT] {
+    for sig in [libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1] {
         let mut child = Command::new(bin())
             .args(["--netns", &vm, "trace", "--decisions"])
             .stdout(Stdio::null())
