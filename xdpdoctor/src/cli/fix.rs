@@ -215,7 +215,7 @@ fn print_results(
         println!("{t}");
     }
     for m in manual {
-        println!("manual: {m}");
+        println!("manual: {}", super::output::esc(m));
     }
     Ok(())
 }

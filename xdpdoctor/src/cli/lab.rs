@@ -11,7 +11,7 @@ use xdpdoctor::lab::{self, http, LabState, Scenario, UpOptions};
 use xdpdoctor::netns::Netns;
 
 use super::deploy::Mode;
-use super::output::{bad, cell, good, print_json, row, table};
+use super::output::{bad, cell, esc, good, print_json, row, table};
 use super::progress::Bar;
 
 /// Default lab prefix: namespaces are `xdpd-client`, `xdpd-vm`, ...
@@ -108,8 +108,8 @@ pub fn run(c: &LabCommand, ns: &Netns) -> Result<i32> {
             if *json {
                 print_json(&st)?;
             } else {
-                println!("lab {} is up with prefix {prefix}", sc.name);
-                println!("namespaces: {}", st.namespaces.join(" "));
+                println!("lab {} is up with prefix {prefix}", esc(&sc.name));
+                println!("namespaces: {}", esc(st.namespaces.join(" ")));
                 println!(
                     "faults: {}",
                     if st.faults.is_empty() {
@@ -119,7 +119,7 @@ pub fn run(c: &LabCommand, ns: &Netns) -> Result<i32> {
                     }
                 );
                 if let Some(c) = &st.forwarder_config {
-                    println!("forwarder config: {}", c.display());
+                    println!("forwarder config: {}", esc(c.display()));
                 }
                 if let Some(f) = &st.forwarder_netns {
                     println!("try: xdpdoctor --netns {f} status");

@@ -126,8 +126,8 @@ pub fn main() -> i32 {
         Ok(Ok(code)) => code,
         Ok(Err(e)) if output::is_broken_pipe_error(&e) => output::die_of_sigpipe(),
         Ok(Err(e)) => {
-            // Escaped like every line (a NUL or U+202E in a file name is shown, not obeyed).
-            eprintln!("xdpdoctor: error: {e:#}");
+            // A NUL or U+202E in a file name is shown, not obeyed.
+            eprintln!("xdpdoctor: error: {}", output::esc(format!("{e:#}")));
             EXIT_ERROR
         }
         Err(p) if output::is_broken_pipe_panic(&*p) => output::die_of_sigpipe(),

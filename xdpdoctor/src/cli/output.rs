@@ -5,8 +5,8 @@
 //! The sink is the last line of defence for the operator's terminal: the renderers already
 //! escape what the system names (`report::escape`); whatever still holds a control
 //! character, a bidi override or a NUL (an error message quoting a file name, a log line)
-//! is escaped here, so only the colour sequences xdpdoctor paints itself (SGR `ESC [ ... m`,
-//! when colour is on) reach it raw. And output never holds a stopped command hostage: on a
+//! is escaped here, so only colour sequences of the kinds xdpdoctor paints (SGR `ESC [ ... m`
+//! with bold, red, green, yellow or reset, when colour is on) reach it raw. And output never holds a stopped command hostage: on a
 //! pipe or socket the sink waits for room with `poll` and, once a stop signal arrived, gives
 //! the reader one second before it abandons the output (`trace | cat` with `cat` stopped:
 //! Ctrl-C ends the trace, its probes detached and its decision log off).
@@ -61,6 +61,11 @@ fn paint(s: &str, c: owo_colors::AnsiColors) -> String {
     } else {
         s.to_string()
     }
+}
+
+/// Text from the system (a name, a note that quotes one), escaped for a line of output.
+pub fn esc(s: impl std::fmt::Display) -> String {
+    xdpdoctor::report::escape::text(&s.to_string()).into_owned()
 }
 
 /// A table cell holding text from the system (names), escaped; painted text (ours) goes in
@@ -147,7 +152,10 @@ fn sink_clean(s: &str, sgr: bool) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// The length of the SGR sequence `s` starts with (`ESC [ 0-9; m`), if it starts with one.
+/// The length of the SGR sequence `s` starts with, if it is one xdpdoctor paints: `ESC [ P m`
+/// with every parameter P one of reset (0), bold (1), normal weight (22), red, green, yellow
+/// (31-33) or default colour (39). Others (conceal, 8; blink; background colours) are
+/// escaped like any control sequence, so a name cannot hide or disguise what follows.
 fn sgr_len(s: &str) -> Option<usize> {
     let b = s.as_bytes();
     if b.len() < 3 || b[0] != 0x1b || b[1] != b'[' {
@@ -157,7 +165,11 @@ fn sgr_len(s: &str) -> Option<usize> {
         .iter()
         .take_while(|c| c.is_ascii_digit() || **c == b';')
         .count();
-    (b.get(2 + params) == Some(&b'm')).then_some(3 + params)
+    if b.get(2 + params) != Some(&b'm') {
+        return None;
+    }
+    let ours = |p: &str| matches!(p, "" | "0" | "1" | "22" | "31" | "32" | "33" | "39");
+    s[2..2 + params].split(';').all(ours).then_some(3 + params)
 }
 
 /// Whether `fd` is a pipe or a socket (where a reader can stop reading), once per fd.
@@ -296,5 +308,8 @@ mod tests {
         assert_eq!(sink_clean("a\tb\n", false), "a\tb\n");
         assert_eq!(sgr_len("\u{1b}[1;31mX"), Some(7));
         assert_eq!(sgr_len("\u{1b}[2K"), None);
+        // Conceal (8) would hide what follows: not one of ours.
+        assert_eq!(sgr_len("\u{1b}[8m"), None);
+        assert_eq!(sgr_len("\u{1b}[0m"), Some(4));
     }
 }

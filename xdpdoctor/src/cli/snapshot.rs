@@ -28,12 +28,13 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     let s =
         snapshot::take(ns, hint.as_ref()).with_context(|| format!("snapshot of namespace {ns}"))?;
     if let Some(p) = &a.output {
-        files::write(p, s.to_json().as_bytes(), Replace::Own)
+        let json = xdpdoctor::report::escape::json(s.to_json());
+        files::write(p, json.as_bytes(), Replace::Own)
             .with_context(|| format!("--output {}", p.display()))?;
         return Ok(super::EXIT_OK);
     }
     if a.json {
-        println!("{}", s.to_json());
+        println!("{}", xdpdoctor::report::escape::json(s.to_json()));
         return Ok(super::EXIT_OK);
     }
     println!(

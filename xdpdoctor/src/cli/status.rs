@@ -112,7 +112,7 @@ fn print_xdp(s: &Snapshot) {
     let x = &s.xdp;
     println!(
         "XDP in {} (netns inode {})",
-        s.home().ns.name,
+        super::output::esc(&s.home().ns.name),
         s.netns_inode
     );
     let mut t = table(&[
@@ -143,7 +143,8 @@ fn print_xdp(s: &Snapshot) {
             println!(
                 "program {} ({}): no redirect map; if it redirects, it calls bpf_redirect() and \
                  its targets show only in `xdpdoctor trace`",
-                p.id, p.name
+                p.id,
+                super::output::esc(&p.name)
             );
         }
     }
@@ -203,7 +204,7 @@ fn print_xdp(s: &Snapshot) {
         }
     }
     for n in &x.notes {
-        println!("note: {n}");
+        println!("note: {}", super::output::esc(n));
     }
 }
 
@@ -218,7 +219,7 @@ fn print_forwarder(st: &ForwarderStatus) {
         }
     );
     if let Some(c) = &st.config_file {
-        println!("config: {c}");
+        println!("config: {}", super::output::esc(c));
     }
     let mut t = table(&["interface", "ifindex", "role", "program", "attached"]);
     for i in &st.interfaces {
