@@ -131,8 +131,8 @@ pub fn main() -> i32 {
             EXIT_ERROR
         }
         Err(p) if output::is_broken_pipe_panic(&*p) => output::die_of_sigpipe(),
-        // Nobody read the output after a stop signal: the command unwound through its
-        // cleanup; it ends as interrupted.
+        // Nobody read the output after a stop signal, or the terminal is gone (EIO): the
+        // command unwound through its cleanup; it ends as interrupted, quietly.
         Err(p) if output::is_stalled_output_panic(&*p) => EXIT_ERROR,
         Err(p) => std::panic::resume_unwind(p),
     }

@@ -128,8 +128,10 @@ pub fn emit(fd: i32, args: std::fmt::Arguments, newline: bool) {
 /// `s` with every unsafe character escaped but newlines, tabs and, when `sgr` is on, the
 /// SGR colour sequences `ESC [ digits ; ... m`.
 fn sink_clean(s: &str, sgr: bool) -> std::borrow::Cow<'_, str> {
-    use xdpdoctor::report::escape::unsafe_char;
-    if !s.chars().any(|c| unsafe_char(c) && c != '\n' && c != '\t') {
+    use xdpdoctor::report::escape::{plain_ascii, unsafe_char};
+    if (plain_ascii(s) && !s.contains('\r'))
+        || !s.chars().any(|c| unsafe_char(c) && c != '\n' && c != '\t')
+    {
         return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
@@ -241,9 +243,13 @@ pub fn is_broken_pipe_panic(payload: &(dyn std::any::Any + Send)) -> bool {
         && msg.contains(&std::io::Error::from_raw_os_error(libc::EPIPE).to_string())
 }
 
-/// Whether a panic payload is [`emit`] abandoning an output nobody read after a stop signal.
+/// Whether a panic payload is [`emit`] abandoning an output nobody read after a stop signal,
+/// or an output that went away with its terminal (EIO: the ssh session dropped, SIGHUP).
 pub fn is_stalled_output_panic(payload: &(dyn std::any::Any + Send)) -> bool {
-    panic_message(payload) == STALLED
+    let msg = panic_message(payload);
+    msg == STALLED
+        || (msg.starts_with("failed printing to std")
+            && msg.contains(&std::io::Error::from_raw_os_error(libc::EIO).to_string()))
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {

@@ -18,6 +18,13 @@
 
 use std::borrow::Cow;
 
+/// Whether `s` is printable ASCII (with newline, tab and CR): then nothing in it is unsafe,
+/// found with one byte scan (the common case, on every line a trace prints).
+pub fn plain_ascii(s: &str) -> bool {
+    s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) || b == b'\n' || b == b'\t' || b == b'\r')
+}
+
 /// Whether `c` must not reach a terminal raw.
 pub fn unsafe_char(c: char) -> bool {
     c.is_control()
@@ -45,7 +52,9 @@ fn push_escape(out: &mut String, c: char) {
 }
 
 fn escaped(s: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
-    if !s.chars().any(|c| unsafe_char(c) && !keep(c)) {
+    if (plain_ascii(s) && !s.bytes().any(|b| b < 0x20 && !keep(b as char)))
+        || !s.chars().any(|c| unsafe_char(c) && !keep(c))
+    {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -76,7 +85,7 @@ pub fn lines(s: &str) -> Cow<'_, str> {
 /// CR) stays.
 pub fn json(doc: String) -> String {
     let escape = |c: char| unsafe_char(c) && !matches!(c, '\n' | '\t' | '\r');
-    if !doc.chars().any(escape) {
+    if plain_ascii(&doc) || !doc.chars().any(escape) {
         return doc;
     }
     use std::fmt::Write;
