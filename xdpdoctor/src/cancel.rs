@@ -1,6 +1,8 @@
-//! Ctrl-C and SIGTERM as a flag instead of a kill: long operations (`lab up`, `trace`,
-//! `diagnose --observe`) poll `check()` between steps and unwind through their cleanup path,
-//! so an interrupted command leaves no namespace, pin or attachment behind. [`Window`] is the
+//! Ctrl-C, SIGTERM, SIGHUP (the terminal or ssh session went away), SIGQUIT and every other
+//! signal that would end the process by default ([`SIGNALS`]) as a flag instead of a kill: long operations (`lab up`, `trace`, `diagnose --observe`, a read that
+//! waits for a FIFO, output that waits for its reader) poll `check()` between steps and
+//! unwind through their cleanup path, so an interrupted command leaves no namespace, pin,
+//! attachment or decision log switched on behind. Only `kill -9` skips the cleanup. [`Window`] is the
 //! same idea for an observation window that ends early once its evidence is conclusive.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,16 +15,31 @@ extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
-/// Routes SIGINT and SIGTERM to the flag. Call once, from the CLI.
+/// The signals that end a command through its cleanup: every one whose default action ends
+/// the process and that can be caught, except SIGPIPE (a closed stdout ends the command
+/// quietly through its own path). SIGKILL cannot be caught: only it skips the cleanup.
+pub const SIGNALS: [libc::c_int; 10] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGXCPU,
+];
+
+/// Routes [`SIGNALS`] to the flag. Call once, from the CLI.
 pub fn install() {
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    for sig in SIGNALS {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
     }
 }
 
-/// Whether SIGINT or SIGTERM arrived since [`install`]; once set it stays set. Lock waits
+/// Whether one of [`SIGNALS`] arrived since [`install`]; once set it stays set. Lock waits
 /// and long loops poll it to give up.
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)

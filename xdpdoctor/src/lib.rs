@@ -18,6 +18,9 @@ pub mod progress;
 pub mod runtime;
 pub mod state;
 
+// Files the user names: the one safe writer, the one bounded reader.
+pub mod files;
+
 // Talking to the kernel.
 pub mod bpf;
 pub mod netlink;

@@ -20,7 +20,9 @@
 //!   Block with captured length 0 and its comment: readers list it like any other frame.
 //!
 //! Options are `code (u16), length (u16), value` padded to 4 bytes, ended by `opt_endofopt`.
-//! The writer only appends: it never seeks, so it can write to a pipe.
+//! The writer only appends: it never seeks, so it can write to a pipe. Each block is handed
+//! to the output in one `write_all`, so an output that keeps whole records can end a file
+//! at a block boundary when the disk fills.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -166,6 +168,17 @@ impl<W: Write> Writer<W> {
         self.block(BT_EPB, &body)
     }
 
+    /// The underlying writer.
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
+    /// Returns the underlying writer as it is (an output that finishes files itself,
+    /// `files::Output`, flushes on its commit).
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
     /// Flushes and returns the underlying writer.
     pub fn finish(mut self) -> io::Result<W> {
         self.out.flush()?;
@@ -176,10 +189,14 @@ impl<W: Write> Writer<W> {
         debug_assert_eq!(body.len() % 4, 0);
         let total = u32::try_from(body.len() + 12)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pcapng: block too big"))?;
-        self.out.write_all(&kind.to_le_bytes())?;
-        self.out.write_all(&total.to_le_bytes())?;
-        self.out.write_all(body)?;
-        self.out.write_all(&total.to_le_bytes())
+        // One write per block: a writer that keeps whole records (`files::Output`) can cut
+        // a file short at a block boundary and leave it readable.
+        let mut b = Vec::with_capacity(body.len() + 12);
+        b.extend_from_slice(&kind.to_le_bytes());
+        b.extend_from_slice(&total.to_le_bytes());
+        b.extend_from_slice(body);
+        b.extend_from_slice(&total.to_le_bytes());
+        self.out.write_all(&b)
     }
 }
 
@@ -227,6 +244,31 @@ fn os_name() -> Option<String> {
     // SAFETY: uname NUL-terminates its fields.
     let rel = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) };
     Some(format!("Linux {}", rel.to_string_lossy()))
+}
+
+/// The packets in a file this writer wrote (little-endian blocks): (Enhanced Packet Blocks,
+/// of them with captured bytes). For a file cut short, to say what it really holds.
+pub fn packets_in(path: &std::path::Path) -> io::Result<(u64, u64)> {
+    let b = std::fs::read(path)?;
+    let (mut packets, mut with_data, mut i) = (0, 0, 0usize);
+    let word = |at: usize| {
+        b.get(at..at + 4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+    };
+    while let (Some(kind), Some(len)) = (word(i), word(i + 4)) {
+        let len = len as usize;
+        if len < 12 || i + len > b.len() {
+            break;
+        }
+        if kind == BT_EPB {
+            packets += 1;
+            if word(i + 20).is_some_and(|caplen| caplen > 0) {
+                with_data += 1;
+            }
+        }
+        i += len;
+    }
+    Ok((packets, with_data))
 }
 
 /// Nanoseconds to add to `CLOCK_MONOTONIC` (what `bpf_ktime_get_ns` returns) to get the time

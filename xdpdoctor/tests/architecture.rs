@@ -29,6 +29,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("progress", 1),
     ("runtime", 1),
     ("netns", 2),
+    ("files", 2),
     ("model", 3),
     ("bpf", 3),
     ("netlink", 3),
@@ -64,7 +65,8 @@ const ALLOWED: &[(&str, May)] = &[
     ("state", May::Only(&[])),
     ("progress", May::Only(&[])),
     ("runtime", May::Only(&[])),
-    ("netns", May::Only(&["runtime"])),
+    ("netns", May::Only(&["runtime", "state"])),
+    ("files", May::Only(&["cancel"])),
     ("model", May::Only(&["netns"])),
     ("bpf", May::Only(&[])),
     ("netlink", May::Only(&["netns"])),
@@ -73,7 +75,7 @@ const ALLOWED: &[(&str, May)] = &[
     ("decisions", May::Only(&["bpf", "state"])),
     (
         "forwarder",
-        May::Only(&["bpf", "cancel", "netlink", "netns", "state"]),
+        May::Only(&["bpf", "cancel", "files", "netlink", "netns", "state"]),
     ),
     ("xdp", May::Only(&["bpf", "netlink", "netns", "state"])),
     (
@@ -84,6 +86,7 @@ const ALLOWED: &[(&str, May)] = &[
         "snapshot",
         May::Only(&[
             "bpf",
+            "files",
             "forwarder",
             "model",
             "netlink",
@@ -97,6 +100,7 @@ const ALLOWED: &[(&str, May)] = &[
         May::Only(&[
             "cancel",
             "decisions",
+            "files",
             "forwarder",
             "netns",
             "probes",
@@ -110,6 +114,7 @@ const ALLOWED: &[(&str, May)] = &[
             "cancel",
             "capture",
             "decisions",
+            "files",
             "forwarder",
             "model",
             "netlink",

@@ -39,7 +39,7 @@ pub(super) fn prepare(topo: &Topology) -> Result<Prepared> {
     )?;
     let sink = Sink::attach(&topo.container, &topo.container_if, traffic::TTL)?;
     add_identity_entries(&topo.vm, &topo.cfg.entries)?;
-    let deployment = Deployment::load(topo.vm.inode()?)?
+    let deployment = Deployment::load(topo.vm.key()?)?
         .ok_or_else(|| Error::not_found("the lab's forwarder deployment", None))?;
     let pin_ifindex = topo.vm.block_on(|| async {
         let rt = Rtnl::new()?;
@@ -61,7 +61,7 @@ pub(super) fn prepare(topo: &Topology) -> Result<Prepared> {
 /// redirect) instead of NO_ENTRY; the counters check it. Bench-only: the lab is deleted
 /// afterwards, and no real client could address the container's endpoint on eth0.
 fn add_identity_entries(vm: &Netns, entries: &[forwarder::Entry]) -> Result<()> {
-    let inode = vm.inode()?;
+    let inode = vm.key()?;
     for e in entries {
         if forwarder::maps::nat_get(inode, abi::DNAT_MAP, e.to)?.is_none() {
             forwarder::maps::nat_insert(inode, abi::DNAT_MAP, e.to, e.to)?;

@@ -33,6 +33,10 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> Result<i32> {
+    if let Some(Some(path)) = &a.json {
+        xdpdoctor::files::check_target(path, xdpdoctor::files::Replace::Own)
+            .with_context(|| format!("--json {}", path.display()))?;
+    }
     // The tables go to stdout; `--json` alone makes stdout JSON: no bar then.
     let bar = Bar::new(matches!(a.json, Some(None)));
     let opts = BenchOptions {
@@ -48,8 +52,9 @@ pub fn run(a: &Args) -> Result<i32> {
     match &a.json {
         Some(None) => print_json(&r)?,
         Some(Some(path)) => {
-            std::fs::write(path, serde_json::to_string_pretty(&r)? + "\n")
-                .with_context(|| format!("writing {}", path.display()))?;
+            let text = serde_json::to_string_pretty(&r)? + "\n";
+            xdpdoctor::files::write(path, text.as_bytes(), xdpdoctor::files::Replace::Own)
+                .with_context(|| format!("--json {}", path.display()))?;
             print_tables(&r);
             println!("JSON report: {}", path.display());
         }

@@ -51,7 +51,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
                     Role::Internal => "internal/SNAT",
                 },
                 i.prog_id,
-                i.name,
+                super::output::esc(&i.name),
                 i.ifindex,
                 dep.mode
             );

@@ -11,13 +11,15 @@ use anyhow::{Context, Result};
 use xdpdoctor::capture::Keep;
 use xdpdoctor::diagnose::evidence::TrafficSource;
 use xdpdoctor::diagnose::{self, ObserveOptions, Report};
+use xdpdoctor::files::{self, Replace};
 use xdpdoctor::forwarder::ForwarderConfig;
 use xdpdoctor::lab::LabClient;
 use xdpdoctor::netns::Netns;
 use xdpdoctor::progress::Progress;
-use xdpdoctor::report::{self, Style};
+use xdpdoctor::report::{self, escape, Style};
 use xdpdoctor::snapshot::{NatHint, Snapshot};
 
+use super::outputs::{self, OutputFile};
 use super::progress::Bar;
 
 /// Options of the observation window, shared by `diagnose` and `check`.
@@ -44,6 +46,9 @@ pub struct ObserveArgs {
     /// namespace, one interface per capture point, each packet's checksum verdict as a comment).
     #[arg(long, value_name = "DIR")]
     pub pcap: Option<PathBuf>,
+    /// With --pcap: replace existing files (only regular files of yours; never a link).
+    #[arg(long, requires = "pcap")]
+    pub force: bool,
 }
 
 impl ObserveArgs {
@@ -75,37 +80,79 @@ impl ObserveArgs {
         })
     }
 
-    /// `--pcap DIR`: writes the window's captures of `r` into DIR (created if missing) and
-    /// says what it wrote on stderr (stdout is for results).
-    pub fn write_pcap(&self, r: &Report) -> Result<()> {
+    /// How `--pcap` treats an existing file.
+    fn replace(&self) -> Replace {
+        if self.force {
+            Replace::Own
+        } else {
+            Replace::Never
+        }
+    }
+
+    /// The `--pcap` file of a diagnosis of the namespace named `name`.
+    fn pcap_path(&self, name: &str) -> Option<PathBuf> {
+        self.pcap
+            .as_ref()
+            .map(|dir| dir.join(diagnose::evidence::pcap_file_name(name)))
+    }
+
+    /// Checks `--pcap` before anything is diagnosed: the directory (created if missing; a
+    /// link only if it is ours) and the file for namespace `ns` (none there, or with --force
+    /// a regular file of ours). Bad input changes nothing.
+    pub fn check_pcap(&self, ns: &Netns) -> Result<()> {
         let Some(dir) = &self.pcap else {
             return Ok(());
         };
-        std::fs::create_dir_all(dir).with_context(|| format!("--pcap {}", dir.display()))?;
-        let name = &r.snapshot.home().ns.name;
-        let path = dir.join(diagnose::evidence::pcap_file_name(name));
-        match diagnose::evidence::write_pcapng(&r.evidence, &path)? {
-            Some(f) => eprintln!(
-                "wrote {}: {} packet(s) from {} capture point(s){}",
-                f.path.display(),
-                f.packets,
-                f.interfaces,
-                if f.not_kept > 0 {
-                    format!(" ({} more not kept: bounds reached)", f.not_kept)
-                } else {
-                    String::new()
-                }
-            ),
-            None => eprintln!(
-                "--pcap: nothing captured in {name}'s window (no capture point: {}), no file written",
-                if r.evidence.window_ms == 0 {
-                    "static diagnosis"
-                } else {
-                    "no redirect target with a peer in another namespace"
-                }
-            ),
+        files::check_dir(dir).with_context(|| format!("--pcap {}", dir.display()))?;
+        if let Some(p) = self.pcap_path(&ns.name) {
+            files::check_target(&p, self.replace())
+                .with_context(|| format!("--pcap {}", dir.display()))?;
         }
         Ok(())
+    }
+
+    /// `--pcap DIR`: writes the window's captures of `r` into DIR. What happened is returned
+    /// (None: no --pcap); a failure is the caller's to report, next to the report.
+    pub fn write_pcap(&self, r: &Report) -> Option<OutputFile> {
+        let dir = self.pcap.as_ref()?;
+        let name = &r.snapshot.home().ns.name;
+        let path = self.pcap_path(name)?;
+        let written = files::check_dir(dir)
+            .and_then(|()| diagnose::evidence::write_pcapng(&r.evidence, &path, self.replace()));
+        Some(match written {
+            Ok(Some(f)) => match &f.cut_short {
+                Some(e) => OutputFile::failed("pcap", &path, true, e.clone()),
+                None => OutputFile::ok(
+                    "pcap",
+                    &path,
+                    format!(
+                        "{} packet(s) from {} capture point(s){}",
+                        f.packets,
+                        f.interfaces,
+                        if f.not_kept > 0 {
+                            format!(" ({} more not kept: bounds reached)", f.not_kept)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                ),
+            },
+            Ok(None) => OutputFile {
+                kind: "pcap",
+                path,
+                written: false,
+                error: None,
+                detail: format!(
+                    "nothing captured in {name}'s window (no capture point: {}), no file written",
+                    if r.evidence.window_ms == 0 {
+                        "static diagnosis"
+                    } else {
+                        "no redirect target with a peer in another namespace"
+                    }
+                ),
+            },
+            Err(e) => OutputFile::failed("pcap", &path, false, xdpdoctor::error::chain(&e)),
+        })
     }
 }
 
@@ -182,17 +229,20 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
             Snapshot::load(p).with_context(|| format!("loading snapshot {}", p.display()))?,
         ),
         None => {
+            a.observe.check_pcap(ns)?;
             let bar = Bar::new(a.json);
             diagnose_one(ns, &a.observe, &a.nat, bar.progress())?
         }
     };
-    a.observe.write_pcap(&r)?;
-    let code = exit_code(&r);
+    let outputs: Vec<OutputFile> = a.observe.write_pcap(&r).into_iter().collect();
+    let code = outputs::exit_code(exit_code(&r), &outputs);
     if a.json {
-        println!("{}", report::to_json(&r, code));
+        let doc = outputs::with_outputs(report::to_value(&r, code), &outputs);
+        println!("{}", outputs::json_text(&doc));
     } else {
         print_text(&r);
     }
+    outputs.iter().for_each(OutputFile::say);
     Ok(code)
 }
 
@@ -205,29 +255,32 @@ fn run_all(a: &Args) -> Result<i32> {
         let bar = Bar::new(a.json);
         let r = diagnose_one(&n.netns, &a.observe, &a.nat, bar.progress());
         drop(bar);
-        if let Ok(r) = &r {
-            a.observe.write_pcap(r)?;
-        }
+        let outputs: Vec<OutputFile> = match &r {
+            Ok(r) => a.observe.write_pcap(r).into_iter().collect(),
+            Err(_) => Vec::new(),
+        };
         let c = match &r {
-            Ok(r) => exit_code(r),
+            Ok(r) => outputs::exit_code(exit_code(r), &outputs),
             Err(_) => super::EXIT_ERROR,
         };
         code = code.max(c);
+        let label = escape::text(&n.label()).into_owned();
         match (r, a.json) {
-            (Ok(r), true) => docs.push(report::to_value(&r, c)),
+            (Ok(r), true) => docs.push(outputs::with_outputs(report::to_value(&r, c), &outputs)),
             (Err(e), true) => docs.push(serde_json::json!({
                 "netns": n.label(), "netns_inode": n.inode, "exit_code": c, "error": format!("{e:#}"),
             })),
             (Ok(r), false) => {
-                println!("== {} ==", n.label());
+                println!("== {label} ==");
                 print_text(&r);
                 println!();
             }
-            (Err(e), false) => println!("== {} ==\nerror: {e:#}\n", n.label()),
+            (Err(e), false) => println!("== {label} ==\nerror: {}\n", escape::text(&format!("{e:#}"))),
         }
+        outputs.iter().for_each(OutputFile::say);
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&docs)?);
+        println!("{}", outputs::json_text(&serde_json::Value::Array(docs)));
     } else if found.is_empty() {
         println!("no namespace has an XDP program attached");
     }
@@ -243,14 +296,14 @@ pub fn print_text(r: &Report) {
         println!(
             "{}: no finding in {} ({} rules)",
             st.good("healthy"),
-            r.snapshot.home().ns.name,
+            escape::text(&r.snapshot.home().ns.name),
             r.diagnosis.rules.len()
         );
     } else {
         println!(
             "{} finding(s) in {}, in the order a packet meets them:",
             r.diagnosis.findings.len(),
-            r.snapshot.home().ns.name
+            escape::text(&r.snapshot.home().ns.name)
         );
         println!("{}", report::table(r, st));
         print!("{}", report::details(r, st));

@@ -13,7 +13,7 @@ use xdpdoctor::diagnose::{self, ObserveOptions};
 use xdpdoctor::fix::{self, Action, Applied, PeerFix};
 use xdpdoctor::netns::Netns;
 
-use super::output::{bad, good, print_json, table};
+use super::output::{bad, cell, good, print_json, table};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -63,9 +63,9 @@ struct PlanOut<'a> {
 }
 
 pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
-    let inode = ns.inode()?;
+    let key = ns.key()?;
     if a.revert {
-        let res = fix::revert_all(inode).context("reverting fixes")?;
+        let res = fix::revert_all(key).context("reverting fixes")?;
         let failed = res.iter().any(|r| r.outcome.failed());
         print_results(a.json, &[], &[], &res, "nothing to revert (no journal)")?;
         interrupted("fix --revert", &res)?;
@@ -78,7 +78,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     // The one writer of this namespace's fixes, from the diagnosis on: a second `fix
     // --apply` waits, then diagnoses what the first left (nothing to fix).
     let _lock = if a.apply {
-        Some(fix::lock(inode).context("waiting for another xdpdoctor")?)
+        Some(fix::lock(key).context("waiting for another xdpdoctor")?)
     } else {
         None
     };
@@ -139,7 +139,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         .map(|f| format!("{} {}: {}", f.id, f.subject, f.fix_text()))
         .collect();
     let results = if a.apply {
-        fix::apply_all(inode, &actions).context("applying fixes")?
+        fix::apply_all(key, &actions).context("applying fixes")?
     } else {
         Vec::new()
     };
@@ -207,11 +207,7 @@ fn print_results(
     if results.is_empty() {
         let mut t = table(&["#", "fix", "equivalent command (reference only, not run)"]);
         for (n, a) in actions.iter().enumerate() {
-            t.add_row(vec![
-                Cell::new(n + 1),
-                Cell::new(a.id()),
-                Cell::new(fix::command(a)),
-            ]);
+            t.add_row(vec![cell(n + 1), cell(a.id()), cell(fix::command(a))]);
         }
         println!("{t}");
     } else {
@@ -223,21 +219,22 @@ fn print_results(
             table(&["fix", "result", "equivalent command"])
         };
         for r in results {
+            let text = xdpdoctor::report::escape::text(&r.outcome.text()).into_owned();
             let res = if r.outcome.failed() {
-                bad(&r.outcome.text())
+                bad(&text)
             } else {
-                good(&r.outcome.text())
+                good(&text)
             };
-            let mut row = vec![Cell::new(&r.fix), Cell::new(res), Cell::new(&r.command)];
+            let mut row = vec![cell(&r.fix), Cell::new(res), cell(&r.command)];
             if reverting {
-                row.push(Cell::new(r.detail.as_deref().unwrap_or("")));
+                row.push(cell(r.detail.as_deref().unwrap_or("")));
             }
             t.add_row(row);
         }
         println!("{t}");
     }
     for m in manual {
-        println!("manual: {m}");
+        println!("manual: {}", super::output::esc(m));
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use xdpdoctor::lab::{self, http, LabState, Scenario, UpOptions};
 use xdpdoctor::netns::Netns;
 
 use super::deploy::Mode;
-use super::output::{bad, good, print_json, table};
+use super::output::{bad, cell, esc, good, print_json, row, table};
 use super::progress::Bar;
 
 /// Default lab prefix: namespaces are `xdpd-client`, `xdpd-vm`, ...
@@ -108,8 +108,8 @@ pub fn run(c: &LabCommand, ns: &Netns) -> Result<i32> {
             if *json {
                 print_json(&st)?;
             } else {
-                println!("lab {} is up with prefix {prefix}", sc.name);
-                println!("namespaces: {}", st.namespaces.join(" "));
+                println!("lab {} is up with prefix {prefix}", esc(&sc.name));
+                println!("namespaces: {}", esc(st.namespaces.join(" ")));
                 println!(
                     "faults: {}",
                     if st.faults.is_empty() {
@@ -119,7 +119,7 @@ pub fn run(c: &LabCommand, ns: &Netns) -> Result<i32> {
                     }
                 );
                 if let Some(c) = &st.forwarder_config {
-                    println!("forwarder config: {}", c.display());
+                    println!("forwarder config: {}", esc(c.display()));
                 }
                 if let Some(d) = &st.docker {
                     println!(
@@ -147,37 +147,32 @@ pub fn run(c: &LabCommand, ns: &Netns) -> Result<i32> {
             let mut t = table(&["scenario", "fault", "default", "description"]);
             for (name, text) in lab::catalog::BUILTIN {
                 let sc = Scenario::parse(text, std::path::Path::new(name))?;
-                t.add_row(vec![
-                    Cell::new(name),
-                    Cell::new(""),
-                    Cell::new(""),
-                    Cell::new(&sc.description),
-                ]);
+                t.add_row(vec![cell(name), cell(""), cell(""), cell(&sc.description)]);
                 for (fname, f) in &sc.faults {
                     t.add_row(vec![
-                        Cell::new(""),
-                        Cell::new(fname),
-                        Cell::new(if f.default { "yes" } else { "" }),
-                        Cell::new(&f.description),
+                        cell(""),
+                        cell(fname),
+                        cell(if f.default { "yes" } else { "" }),
+                        cell(&f.description),
                     ]);
                 }
             }
             let fleet = lab::fleet::fleet(1)?;
             t.add_row(vec![
-                Cell::new(lab::fleet::NAME),
-                Cell::new(""),
-                Cell::new(""),
-                Cell::new(format!(
+                cell(lab::fleet::NAME),
+                cell(""),
+                cell(""),
+                cell(format!(
                     "generated: the seed's shape with --containers N (1..={}) and its three default faults",
                     lab::fleet::MAX
                 )),
             ]);
             for (fname, f) in &fleet.faults {
                 t.add_row(vec![
-                    Cell::new(""),
-                    Cell::new(fname),
-                    Cell::new(if f.default { "yes" } else { "" }),
-                    Cell::new(&f.description),
+                    cell(""),
+                    cell(fname),
+                    cell(if f.default { "yes" } else { "" }),
+                    cell(&f.description),
                 ]);
             }
             println!("{t}");
@@ -242,7 +237,7 @@ fn lab_status(json: bool) -> Result<i32> {
         "forwarder",
     ]);
     for r in &rows {
-        t.add_row(vec![
+        t.add_row(row(vec![
             r.state.prefix.clone(),
             r.state.scenario.clone(),
             r.state.faults.join(", "),
@@ -253,7 +248,7 @@ fn lab_status(json: bool) -> Result<i32> {
             ),
             format!("{}/{}", r.responders_running, r.state.responders.len()),
             r.state.forwarder_netns.clone().unwrap_or_default(),
-        ]);
+        ]));
     }
     println!("{t}");
     Ok(super::EXIT_OK)
@@ -281,12 +276,12 @@ fn connect(prefix: &str, timeout: f64, json: bool) -> Result<i32> {
         let mut t = table(&["from client", "to", "backend", "result", "ms", "detail"]);
         for r in &results {
             t.add_row(vec![
-                Cell::new(&client),
-                Cell::new(r.target),
-                Cell::new(r.backend.map(|b| b.to_string()).unwrap_or_default()),
+                cell(&client),
+                cell(r.target),
+                cell(r.backend.map(|b| b.to_string()).unwrap_or_default()),
                 Cell::new(if r.ok { good("ok") } else { bad("FAILED") }),
-                Cell::new(r.elapsed_ms),
-                Cell::new(r.detail.trim()),
+                cell(r.elapsed_ms),
+                cell(r.detail.trim()),
             ]);
         }
         println!("{t}");

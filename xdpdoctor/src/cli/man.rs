@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use xdpdoctor::files::{self, Replace};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -18,15 +19,10 @@ pub struct Args {
 pub fn run(a: &Args, cmd: clap::Command) -> Result<i32> {
     match &a.dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("--dir {}", dir.display()))?;
-            clap_mangen::generate_to(cmd, dir)
-                .with_context(|| format!("writing manual pages into {}", dir.display()))?;
+            files::check_dir(dir).with_context(|| format!("--dir {}", dir.display()))?;
             let mut n = 0;
-            for e in std::fs::read_dir(dir)?.flatten() {
-                if e.file_name().to_string_lossy().ends_with(".1") {
-                    n += 1;
-                }
-            }
+            write_pages(cmd, dir, &mut n)
+                .with_context(|| format!("writing manual pages into {}", dir.display()))?;
             eprintln!("{n} manual page(s) in {}", dir.display());
         }
         None => {
@@ -36,4 +32,26 @@ pub fn run(a: &Args, cmd: clap::Command) -> Result<i32> {
         }
     }
     Ok(super::EXIT_OK)
+}
+
+/// One page per command and subcommand, named as `clap_mangen::generate_to` names them
+/// (`xdpdoctor-lab-up.1`), each through the safe writer (a page replaces a regular file of
+/// ours; a link or another user's file is refused).
+fn write_pages(cmd: clap::Command, dir: &std::path::Path, n: &mut usize) -> Result<()> {
+    let mut cmd = cmd.disable_help_subcommand(true);
+    cmd.build();
+    write_tree(&cmd, dir, n)
+}
+
+fn write_tree(cmd: &clap::Command, dir: &std::path::Path, n: &mut usize) -> Result<()> {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        write_tree(sub, dir, n)?;
+    }
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut page = Vec::new();
+    man.render(&mut page)?;
+    let path = dir.join(man.get_filename());
+    files::write(&path, &page, Replace::Own).with_context(|| format!("{}", path.display()))?;
+    *n += 1;
+    Ok(())
 }

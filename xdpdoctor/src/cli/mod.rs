@@ -14,7 +14,8 @@ mod fix;
 mod lab;
 mod man;
 mod object;
-mod output;
+pub(crate) mod output;
+mod outputs;
 mod privileges;
 mod probes;
 mod progress;
@@ -23,7 +24,7 @@ mod status;
 mod teardown;
 mod trace;
 
-pub use exit::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+pub use exit::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, EXIT_OUTPUT};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,7 +33,8 @@ pub use exit::{EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
     about = "Deploys an XDP NAT forwarder and finds, explains and fixes why its packets vanish",
     after_long_help = "Exit codes: 0 success (diagnose, check: healthy); 1 the command ran and \
 found problems (findings, failed connections); 2 it could not do its job (bad input, missing \
-privileges, a kernel refusal, interrupted).\n\nShell completions: xdpdoctor completions SHELL. \
+privileges, a kernel refusal, interrupted); 3 it did its job and printed the result, but an \
+output file (--pcap, --junit, --prometheus) could not be written or was cut short.\n\nShell completions: xdpdoctor completions SHELL. \
 Manual pages: xdpdoctor man --dir DIR."
 )]
 pub struct Cli {
@@ -94,7 +96,19 @@ pub fn main() -> i32 {
     env_logger::Builder::new()
         .filter_level(level)
         .parse_env("XDPDOCTOR_LOG")
-        .format_timestamp(None)
+        // The default layout without a timestamp, the message escaped: log lines quote
+        // names from the system (interfaces, namespaces, files) too.
+        .format(|buf, rec| {
+            use std::io::Write;
+            let style = buf.default_level_style(rec.level());
+            writeln!(
+                buf,
+                "[{style}{:<5}{style:#} {}] {}",
+                rec.level(),
+                rec.target(),
+                xdpdoctor::report::escape::text(&rec.args().to_string())
+            )
+        })
         .init();
     // Before any BPF object: kernels up to 5.10 charge maps to RLIMIT_MEMLOCK.
     xdpdoctor::bpf::memlock::raise();
@@ -114,10 +128,14 @@ pub fn main() -> i32 {
         Ok(Ok(code)) => code,
         Ok(Err(e)) if output::is_broken_pipe_error(&e) => output::die_of_sigpipe(),
         Ok(Err(e)) => {
-            eprintln!("xdpdoctor: error: {e:#}");
+            // A NUL or U+202E in a file name is shown, not obeyed.
+            eprintln!("xdpdoctor: error: {}", output::esc(format!("{e:#}")));
             EXIT_ERROR
         }
         Err(p) if output::is_broken_pipe_panic(&*p) => output::die_of_sigpipe(),
+        // Nobody read the output after a stop signal, or the terminal is gone (EIO): the
+        // command unwound through its cleanup; it ends as interrupted, quietly.
+        Err(p) if output::is_stalled_output_panic(&*p) => EXIT_ERROR,
         Err(p) => std::panic::resume_unwind(p),
     }
 }

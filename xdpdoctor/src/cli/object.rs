@@ -4,13 +4,15 @@
 
 use anyhow::{Context, Result};
 use xdpdoctor::bpf::objects;
+use xdpdoctor::files::{self, Replace};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The object (`passthrough`, `forwarder`, `trace`, ...; `--list` shows them).
     #[arg(required_unless_present = "list")]
     pub name: Option<String>,
-    /// Where to write it.
+    /// Where to write it (atomically; replaces a regular file of yours, such as one `mktemp`
+    /// made, never a link or another user's file).
     #[arg(long, short, value_name = "FILE", required_unless_present = "list")]
     pub output: Option<std::path::PathBuf>,
     /// List the embedded objects.
@@ -36,6 +38,7 @@ pub fn run(a: &Args) -> Result<i32> {
     else {
         anyhow::bail!("object {name}: not embedded (known: {})", names.join(", "));
     };
-    std::fs::write(out, bytes).with_context(|| format!("write {}", out.display()))?;
+    files::write(out, bytes, Replace::Own)
+        .with_context(|| format!("--output {}", out.display()))?;
     Ok(super::EXIT_OK)
 }

@@ -89,6 +89,7 @@ fn draw_loop(state: &Mutex<State>, stop: &AtomicBool) {
         tick += 1;
         match line {
             Some(l) => {
+                let l = xdpdoctor::report::escape::text(&l);
                 let _ = write!(err, "\r\x1b[2K{l}");
                 drawn = true;
             }

@@ -2,6 +2,7 @@
 #![allow(clippy::print_stdout)] // the CLI prints results; the library never does
 
 use anyhow::{Context, Result};
+use xdpdoctor::files::{self, Replace};
 use xdpdoctor::netns::Netns;
 use xdpdoctor::snapshot;
 
@@ -10,7 +11,8 @@ pub struct Args {
     /// Print the snapshot as JSON (what `diagnose --from` reads).
     #[arg(long)]
     pub json: bool,
-    /// Write the JSON snapshot to FILE instead of stdout.
+    /// Write the JSON snapshot to FILE instead of stdout (atomically; replaces a regular file
+    /// of yours, never a link or another user's file).
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
     #[command(flatten)]
@@ -19,14 +21,20 @@ pub struct Args {
 
 pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     let hint = a.nat.hint()?;
+    if let Some(p) = &a.output {
+        files::check_target(p, Replace::Own)
+            .with_context(|| format!("--output {}", p.display()))?;
+    }
     let s =
         snapshot::take(ns, hint.as_ref()).with_context(|| format!("snapshot of namespace {ns}"))?;
     if let Some(p) = &a.output {
-        std::fs::write(p, s.to_json()).with_context(|| format!("write {}", p.display()))?;
+        let json = xdpdoctor::report::escape::json(s.to_json());
+        files::write(p, json.as_bytes(), Replace::Own)
+            .with_context(|| format!("--output {}", p.display()))?;
         return Ok(super::EXIT_OK);
     }
     if a.json {
-        println!("{}", s.to_json());
+        println!("{}", xdpdoctor::report::escape::json(s.to_json()));
         return Ok(super::EXIT_OK);
     }
     println!(
@@ -68,7 +76,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
                 Some(false) => "off",
                 None => "-",
             };
-            t.add_row(vec![
+            t.add_row(super::output::row(vec![
                 n.ns.name.clone(),
                 i.name().to_string(),
                 b(Some(i.link.up)).into(),
@@ -86,7 +94,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
                 b(i.tx_csum_active).into(),
                 b(i.forwarding).into(),
                 peer,
-            ]);
+            ]));
         }
     }
     println!("{t}");

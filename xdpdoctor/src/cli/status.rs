@@ -12,7 +12,7 @@ use xdpdoctor::netns::Netns;
 use xdpdoctor::snapshot::{self, Snapshot};
 use xdpdoctor::xdp::{Owner, RedirectKind, XdpView};
 
-use super::output::{bad, good, print_json, table};
+use super::output::{bad, cell, good, print_json, row, table};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -112,7 +112,7 @@ fn print_xdp(s: &Snapshot) {
     let x = &s.xdp;
     println!(
         "XDP in {} (netns inode {})",
-        s.home().ns.name,
+        super::output::esc(&s.home().ns.name),
         s.netns_inode
     );
     let mut t = table(&[
@@ -127,13 +127,13 @@ fn print_xdp(s: &Snapshot) {
     for at in &x.attachments {
         let p = x.program(at.prog_id);
         t.add_row(vec![
-            Cell::new(format!("{} ({})", at.ifname, at.ifindex)),
-            Cell::new(format!("{:?}", at.mode).to_lowercase()),
-            Cell::new(at.prog_id),
-            Cell::new(p.map(|p| p.name.as_str()).unwrap_or("?")),
-            Cell::new(p.map(|p| p.tag.as_str()).unwrap_or("?")),
-            Cell::new(p.map(|p| owner(p.owner)).unwrap_or("?")),
-            Cell::new(p.map(|p| format!("{:?}", p.map_ids)).unwrap_or_default()),
+            cell(format!("{} ({})", at.ifname, at.ifindex)),
+            cell(format!("{:?}", at.mode).to_lowercase()),
+            cell(at.prog_id),
+            cell(p.map(|p| p.name.as_str()).unwrap_or("?")),
+            cell(p.map(|p| p.tag.as_str()).unwrap_or("?")),
+            cell(p.map(|p| owner(p.owner)).unwrap_or("?")),
+            cell(p.map(|p| format!("{:?}", p.map_ids)).unwrap_or_default()),
         ]);
     }
     println!("{t}");
@@ -143,7 +143,8 @@ fn print_xdp(s: &Snapshot) {
             println!(
                 "program {} ({}): no redirect map; if it redirects, it calls bpf_redirect() and \
                  its targets show only in `xdpdoctor trace`",
-                p.id, p.name
+                p.id,
+                super::output::esc(&p.name)
             );
         }
     }
@@ -170,28 +171,40 @@ fn print_xdp(s: &Snapshot) {
                 RedirectKind::Xskmap => ("AF_XDP socket".into(), String::new()),
             };
             t.add_row(vec![
-                Cell::new(format!("{} ({})", m.name, m.id)),
-                Cell::new(format!("{:?}", m.kind).to_lowercase()),
-                Cell::new(e.key),
-                Cell::new(target),
-                Cell::new(behind),
+                cell(format!("{} ({})", m.name, m.id)),
+                cell(format!("{:?}", m.kind).to_lowercase()),
+                cell(e.key),
+                cell(target),
+                cell(behind),
             ]);
         }
         if m.kind == RedirectKind::Xskmap {
             t.add_row(vec![
-                Cell::new(format!("{} ({})", m.name, m.id)),
-                Cell::new("xskmap"),
-                Cell::new("-"),
-                Cell::new("AF_XDP sockets (not readable)"),
-                Cell::new(""),
+                cell(format!("{} ({})", m.name, m.id)),
+                cell("xskmap"),
+                cell("-"),
+                cell("AF_XDP sockets (not readable)"),
+                cell(""),
             ]);
         }
     }
     if !x.maps.is_empty() {
         println!("{t}");
+        if x.maps
+            .iter()
+            .any(|m| matches!(m.kind, RedirectKind::Devmap | RedirectKind::DevmapHash))
+        {
+            println!(
+                "note: a devmap holds each target as an ifindex resolved in the namespace of \
+                 whoever wrote the entry; the kernel does not say which namespace that was. A \
+                 target named here is this namespace's interface of that number: written from \
+                 another namespace, the entry leads to that namespace's device instead \
+                 (`xdpdoctor trace --redirects` shows where packets go)."
+            );
+        }
     }
     for n in &x.notes {
-        println!("note: {n}");
+        println!("note: {}", super::output::esc(n));
     }
 }
 
@@ -206,7 +219,7 @@ fn print_forwarder(st: &ForwarderStatus) {
         }
     );
     if let Some(c) = &st.config_file {
-        println!("config: {c}");
+        println!("config: {}", super::output::esc(c));
     }
     let mut t = table(&["interface", "ifindex", "role", "program", "attached"]);
     for i in &st.interfaces {
@@ -221,10 +234,10 @@ fn print_forwarder(st: &ForwarderStatus) {
             ))
         };
         t.add_row(vec![
-            Cell::new(&i.name),
-            Cell::new(i.ifindex),
-            Cell::new(i.role),
-            Cell::new(i.prog_id),
+            cell(&i.name),
+            cell(i.ifindex),
+            cell(i.role),
+            cell(i.prog_id),
             Cell::new(att),
         ]);
     }
@@ -234,17 +247,17 @@ fn print_forwarder(st: &ForwarderStatus) {
     for k in 0..n {
         let d = st.dnat.get(k);
         let s = st.snat.get(k);
-        t.add_row(vec![
+        t.add_row(row(vec![
             d.map(|e| e.key.to_string()).unwrap_or_default(),
             d.map(|e| e.value.to_string()).unwrap_or_default(),
             s.map(|e| e.key.to_string()).unwrap_or_default(),
             s.map(|e| e.value.to_string()).unwrap_or_default(),
-        ]);
+        ]));
     }
     println!("{t}");
     let mut t = table(&["counter", "packets"]);
     for (name, v) in st.counters.iter().filter(|(_, v)| *v > 0) {
-        t.add_row(vec![Cell::new(name), Cell::new(v)]);
+        t.add_row(vec![cell(name), cell(v)]);
     }
     println!("{t}");
 }

@@ -13,11 +13,14 @@ pub fn run(_a: &Args, ns: &Netns) -> Result<i32> {
     match dep {
         Some(d) => println!(
             "forwarder removed from {} ({} interface(s) detached, pins under {} removed)",
-            d.netns,
+            super::output::esc(&d.netns),
             d.interfaces.len(),
-            d.pin_dir.display()
+            super::output::esc(d.pin_dir.display())
         ),
-        None => println!("forwarder pins removed from namespace {ns}"),
+        None => println!(
+            "forwarder pins removed from namespace {}",
+            super::output::esc(ns)
+        ),
     }
     Ok(super::EXIT_OK)
 }

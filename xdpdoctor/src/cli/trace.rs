@@ -36,9 +36,15 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     }
     let mut done = session.finish()?;
     print_items(&done.last, a.json);
-    if let Some(p) = &done.pcap {
+    // Text: the file's line is part of the summary (stdout); with --json it is in the
+    // summary object, and said on stderr for people.
+    if let (Some(p), true) = (&done.pcap, a.json) {
         eprintln!("{}", report::trace::pcap_written(p));
     }
+    let code = match &done.pcap {
+        Some(p) if p.error.is_some() => super::EXIT_OUTPUT,
+        _ => super::EXIT_OK,
+    };
     if a.json {
         println!("{}", report::trace::summary_json(&done.summary));
     } else {
@@ -49,15 +55,24 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
             report::trace::summary_text(&done.summary, &mut done.names, done.interrupted, st);
         println!("{text}");
     }
-    Ok(super::EXIT_OK)
+    Ok(code)
 }
 
-/// Results on stdout, notes about the trace on stderr.
+/// Results on stdout, notes about the trace on stderr: one write each per batch.
 fn print_items(items: &[xdpdoctor::trace::Item], json: bool) {
+    let (mut out, mut notes) = (String::new(), String::new());
     for i in items {
-        match report::trace::item(i, json) {
-            Line::Result(line) => println!("{line}"),
-            Line::Note(note) => eprintln!("{note}"),
-        }
+        let (buf, line) = match report::trace::item(i, json) {
+            Line::Result(line) => (&mut out, line),
+            Line::Note(note) => (&mut notes, note),
+        };
+        buf.push_str(&line);
+        buf.push('\n');
+    }
+    if !notes.is_empty() {
+        eprint!("{notes}");
+    }
+    if !out.is_empty() {
+        print!("{out}");
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! - **One reader at a time**: a ring buffer has one consumer position, so two readers would
 //!   each get part of the records, and the first to finish would turn the log off under the
-//!   other. A session holds the lock `decisions-<inode>` ([`crate::state::LockKey`]) for its
+//!   other. A session holds the lock `decisions-<key>` ([`crate::state::LockKey`]) for its
 //!   whole life; a second one is refused (`Error::Busy`, naming the holder). The kernel drops
 //!   the lock when its holder dies.
 //! - **Off on every exit**: [`Session::finish`] turns the log off and reads what was written
@@ -18,7 +18,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 use super::{Control, DecisionLog, EbpfRecord, Settings, Stats};
-use crate::state::{self, LockGuard, LockKey};
+use crate::state::{self, LockGuard, LockKey, NsKey};
 use crate::Result;
 
 /// The log of one program (object), on for as long as this lives.
@@ -33,19 +33,24 @@ pub struct Session {
 }
 
 impl Session {
-    /// Takes the reader lock of `inode` (the namespace whose forwarder this is; the lock is
-    /// not taken if another session holds it), opens the switch pinned in `pins` and the ring
-    /// of the running program `program_id`, drains stale records, and turns the log on with
-    /// `settings`.
+    /// Takes the reader lock of the forwarder whose pins are `pins` (its namespace: the key
+    /// the directory is named after, `fwd-<key>`; else the namespace with inode `inode`; the
+    /// lock is not taken if another session holds it), opens the switch pinned there and the
+    /// ring of the running program `program_id`, drains stale records, and turns the log on
+    /// with `settings`.
     pub fn open(inode: u64, pins: &Path, program_id: u32, settings: &Settings) -> Result<Self> {
-        Self::open_locked(Self::lock(inode)?, pins, program_id, settings)
+        let key = pins
+            .file_name()
+            .and_then(|n| state::forwarder_pin_key(&n.to_string_lossy()))
+            .unwrap_or(NsKey::new(inode, None));
+        Self::open_locked(Self::lock(key)?, pins, program_id, settings)
     }
 
-    /// The reader lock of `inode` alone, for a caller that wants to know it may read before
-    /// it prepares anything else (`trace` attaches its probes in between); `Error::Busy`
-    /// naming the holder if another session has it.
-    pub fn lock(inode: u64) -> Result<LockGuard> {
-        let key = LockKey::DecisionLog(inode);
+    /// The reader lock of the forwarder in namespace `key` alone, for a caller that wants to
+    /// know it may read before it prepares anything else (`trace` attaches its probes in
+    /// between); `Error::Busy` naming the holder if another session has it.
+    pub fn lock(key: NsKey) -> Result<LockGuard> {
+        let key = LockKey::DecisionLog(key);
         state::try_lock(key.clone())?.ok_or_else(|| {
             crate::Error::busy(
                 key.to_string(),

@@ -6,7 +6,7 @@ use super::previous::Absent;
 use super::step::{Step, Undone};
 use crate::model::action::AddAddress;
 use crate::netlink::rtnl::Rtnl;
-use crate::netns::{Netns, NsRef};
+use crate::netns::{quote, Netns, NsRef};
 use crate::Result;
 
 impl Step for AddAddress {
@@ -81,14 +81,18 @@ impl Step for AddAddress {
     fn command(&self) -> String {
         self.netns.shell(&format!(
             "ip address add {}/{} dev {}",
-            self.addr, self.prefix, self.interface
+            self.addr,
+            self.prefix,
+            quote(&self.interface)
         ))
     }
 
     fn undo_command(&self, _: &Absent) -> String {
         self.netns.shell(&format!(
             "ip address del {}/{} dev {}",
-            self.addr, self.prefix, self.interface
+            self.addr,
+            self.prefix,
+            quote(&self.interface)
         ))
     }
 }

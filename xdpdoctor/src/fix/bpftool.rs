@@ -8,7 +8,7 @@ use crate::netns::NsRef;
 
 /// The pinned map `map` (an `forwarder_abi` map name) of xdpdoctor's forwarder in `netns`.
 pub(super) fn map_pin(netns: &NsRef, map: &str) -> String {
-    crate::state::forwarder_pin_dir(netns.inode)
+    crate::state::forwarder_pin_dir(netns.key())
         .join(map)
         .display()
         .to_string()

@@ -20,26 +20,25 @@ impl Step for DevmapAdd {
 
     /// `None` if the ifindex is in the devmap already.
     fn observe(&self, ns: &Netns) -> Result<Option<Absent>> {
-        let has = maps::devmap_contains(ns.inode()?, self.ifindex)?;
+        let has = maps::devmap_contains(ns.key()?, self.ifindex)?;
         Ok((!has).then_some(Absent::Absent))
     }
 
     /// Inserts the ifindex into the devmap of the forwarder deployed in `ns`.
     fn act(&self, ns: &Netns, _: &Absent) -> Result<()> {
-        let (inode, ifindex) = (ns.inode()?, self.ifindex);
-        ns.run(move || maps::devmap_insert(inode, ifindex))
-            .map(drop)
+        let (fwd, ifindex) = (ns.key()?, self.ifindex);
+        ns.run(move || maps::devmap_insert(fwd, ifindex)).map(drop)
     }
 
     /// Removes the entry again if the fix added it and it is still there.
     fn revert(&self, ns: &Netns, _: &Absent) -> Result<Undone> {
-        let (inode, ifindex) = (ns.inode()?, self.ifindex);
-        if !maps::devmap_contains(inode, ifindex)? {
+        let (fwd, ifindex) = (ns.key()?, self.ifindex);
+        if !maps::devmap_contains(fwd, ifindex)? {
             return Ok(Undone::skipped(format!(
                 "ifindex {ifindex} is already gone from the {DEVMAP}"
             )));
         }
-        maps::devmap_remove(inode, ifindex)?;
+        maps::devmap_remove(fwd, ifindex)?;
         Ok(Undone::done(format!(
             "removed ifindex {ifindex} from the {DEVMAP}"
         )))

@@ -32,18 +32,18 @@ impl Step for DevmapRemove {
 
     /// `None` if the ifindex is not in the devmap (already out).
     fn observe(&self, ns: &Netns) -> Result<Option<Present>> {
-        let has = maps::devmap_contains(ns.inode()?, self.ifindex)?;
+        let has = maps::devmap_contains(ns.key()?, self.ifindex)?;
         Ok(has.then_some(Present::Present))
     }
 
     fn act(&self, ns: &Netns, _: &Present) -> Result<()> {
-        maps::devmap_remove(ns.inode()?, self.ifindex)
+        maps::devmap_remove(ns.key()?, self.ifindex)
     }
 
     /// Puts the entry back if it is still missing and the ifindex still names the device.
     fn revert(&self, ns: &Netns, _: &Present) -> Result<Undone> {
-        let (inode, ifindex) = (ns.inode()?, self.ifindex);
-        if maps::devmap_contains(inode, ifindex)? {
+        let (key, ifindex) = (ns.key()?, self.ifindex);
+        if maps::devmap_contains(key, ifindex)? {
             return Ok(Undone::skipped(format!(
                 "ifindex {ifindex} is in the {DEVMAP} already"
             )));
@@ -59,7 +59,7 @@ impl Step for DevmapRemove {
                     .unwrap_or_else(|| "gone".into())
             )));
         }
-        ns.run(move || maps::devmap_insert(inode, ifindex))?;
+        ns.run(move || maps::devmap_insert(key, ifindex))?;
         Ok(Undone::done(format!(
             "put {} (ifindex {ifindex}) back into the {DEVMAP}",
             self.interface

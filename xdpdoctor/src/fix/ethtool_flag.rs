@@ -66,7 +66,8 @@ impl EthtoolFlag {
     /// `ethtool -K IF FEATURE on|off` in `netns`.
     pub(super) fn command(&self, netns: &NsRef, ifname: &str, on: bool) -> String {
         netns.shell(&format!(
-            "ethtool -K {ifname} {} {}",
+            "ethtool -K {} {} {}",
+            crate::netns::quote(ifname),
             self.ethtool_k,
             onoff(on)
         ))

@@ -31,11 +31,13 @@ impl SetForwarding {
 
     /// `sysctl -w net.ipv4.conf.IF.forwarding=VALUE` in the namespace (`ipv6` for IPv6).
     fn sysctl_w(&self, value: &str) -> String {
-        self.netns.shell(&format!(
-            "sysctl -w net.{}.conf.{}.{FLAG}={value}",
+        let setting = format!(
+            "net.{}.conf.{}.{FLAG}={value}",
             self.family(),
             self.interface
-        ))
+        );
+        self.netns
+            .shell(&format!("sysctl -w {}", crate::netns::quote(&setting)))
     }
 
     /// The sysctl's file (read and written by the thread inside the namespace).

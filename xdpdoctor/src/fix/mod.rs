@@ -76,7 +76,7 @@ pub fn command(a: &Action) -> String {
     fix_for(a).command()
 }
 
-use crate::state::{self, LockGuard, LockKey};
+use crate::state::{self, LockGuard, LockKey, NsKey};
 use crate::{cancel, Result};
 
 /// What happened to one action.
@@ -136,20 +136,20 @@ pub struct Applied {
     pub detail: Option<String>,
 }
 
-/// Takes the lock of the forwarder namespace `fwd_inode`: the one writer of its journal and
+/// Takes the lock of the forwarder namespace `fwd`: the one writer of its journal and
 /// fixes. Held across diagnose + apply by `fix --apply`, so a second apply waits and then
 /// finds the work done. Re-entrant: [`apply_all`] and [`revert_all`] take it too.
-pub fn lock(fwd_inode: u64) -> Result<LockGuard> {
-    state::lock(LockKey::Netns(fwd_inode), cancel::interrupted)
+pub fn lock(fwd: NsKey) -> Result<LockGuard> {
+    state::lock(LockKey::Netns(fwd), cancel::interrupted)
 }
 
-/// Applies `actions` in order for the diagnosis of namespace `fwd_inode`. Each change is
+/// Applies `actions` in order for the diagnosis of namespace `fwd`. Each change is
 /// journaled as pending (with the state before it) before it is made, and marked done after.
 /// Keeps going after a failure and reports it; stops between steps on Ctrl-C (the remaining
 /// steps are [`Outcome::NotRun`] and the caller checks `cancel::interrupted`).
-pub fn apply_all(fwd_inode: u64, actions: &[Action]) -> Result<Vec<Applied>> {
-    let _lock = lock(fwd_inode)?;
-    let mut j = Journal::load(fwd_inode)?.unwrap_or_else(|| Journal::new(fwd_inode));
+pub fn apply_all(fwd: NsKey, actions: &[Action]) -> Result<Vec<Applied>> {
+    let _lock = lock(fwd)?;
+    let mut j = Journal::load(fwd)?.unwrap_or_else(|| Journal::new(fwd));
     let mut out = Vec::new();
     for a in actions {
         if cancel::interrupted() {
@@ -212,14 +212,14 @@ pub fn apply_all(fwd_inode: u64, actions: &[Action]) -> Result<Vec<Applied>> {
     Ok(out)
 }
 
-/// Reverts every journaled change for namespace `fwd_inode`, newest first, looking at the
+/// Reverts every journaled change for namespace `fwd`, newest first, looking at the
 /// real state for each (a pending entry may never have acted; a change may have been undone
 /// or altered by hand) and saying what it found and did. Removes the journal; entries that
 /// fail stay in it and are reported. Stops between steps on Ctrl-C, keeping the entries not
 /// yet reverted.
-pub fn revert_all(fwd_inode: u64) -> Result<Vec<Applied>> {
-    let _lock = lock(fwd_inode)?;
-    let Some(mut j) = Journal::load(fwd_inode)? else {
+pub fn revert_all(fwd: NsKey) -> Result<Vec<Applied>> {
+    let _lock = lock(fwd)?;
+    let Some(mut j) = Journal::load(fwd)? else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
@@ -264,11 +264,7 @@ pub fn revert_all(fwd_inode: u64) -> Result<Vec<Applied>> {
         // Saved after every step: an interrupted or killed revert keeps exactly the rest.
         let mut rest = j.entries.clone();
         rest.extend(kept.iter().rev().cloned());
-        Journal {
-            forwarder_netns_inode: fwd_inode,
-            entries: rest,
-        }
-        .save_or_remove()?;
+        Journal::with_entries(fwd, rest).save_or_remove()?;
     }
     kept.reverse();
     j.entries.extend(kept);

@@ -51,11 +51,11 @@ impl Step for RetargetEntry {
     /// `None` if `from` already points at `new`; else what the SNAT entry of `new` holds now
     /// (so revert restores it exactly). Refuses if `from` points at neither.
     fn observe(&self, ns: &Netns) -> Result<Option<Endpoint>> {
-        let inode = ns.inode()?;
+        let fwd = ns.key()?;
         let (from, old, new) = (self.from, self.old, self.new);
-        match maps::nat_get(inode, DNAT_MAP, from)? {
+        match maps::nat_get(fwd, DNAT_MAP, from)? {
             Some(t) if t == new => Ok(None),
-            Some(t) if t == old => Ok(Some(maps::nat_get(inode, SNAT_MAP, new)?.into())),
+            Some(t) if t == old => Ok(Some(maps::nat_get(fwd, SNAT_MAP, new)?.into())),
             other => Err(Error::busy(
                 format!("{DNAT_MAP} {from}"),
                 format!(
@@ -68,12 +68,12 @@ impl Step for RetargetEntry {
 
     /// Moves the entry (reverse entry first).
     fn act(&self, ns: &Netns, _: &Endpoint) -> Result<()> {
-        let inode = ns.inode()?;
+        let fwd = ns.key()?;
         let (from, old, new) = (self.from, self.old, self.new);
-        maps::nat_insert(inode, SNAT_MAP, new, from)?;
-        maps::nat_insert(inode, DNAT_MAP, from, new)?;
-        if maps::nat_get(inode, SNAT_MAP, old)? == Some(from) {
-            maps::nat_remove(inode, SNAT_MAP, old)?;
+        maps::nat_insert(fwd, SNAT_MAP, new, from)?;
+        maps::nat_insert(fwd, DNAT_MAP, from, new)?;
+        if maps::nat_get(fwd, SNAT_MAP, old)? == Some(from) {
+            maps::nat_remove(fwd, SNAT_MAP, old)?;
         }
         Ok(())
     }
@@ -81,9 +81,9 @@ impl Step for RetargetEntry {
     /// Points `from` back at `old` and restores the reverse entries, unless it no longer
     /// points at `new` (changed by hand: reported, not forced).
     fn revert(&self, ns: &Netns, prev: &Endpoint) -> Result<Undone> {
-        let inode = ns.inode()?;
+        let fwd = ns.key()?;
         let (from, old, new) = (self.from, self.old, self.new);
-        match maps::nat_get(inode, DNAT_MAP, from)? {
+        match maps::nat_get(fwd, DNAT_MAP, from)? {
             Some(t) if t == old => {
                 return Ok(Undone::skipped(format!(
                     "{DNAT_MAP} {from} -> {old} already"
@@ -97,13 +97,13 @@ impl Step for RetargetEntry {
                 )))
             }
         }
-        maps::nat_insert(inode, SNAT_MAP, old, from)?;
-        maps::nat_insert(inode, DNAT_MAP, from, old)?;
+        maps::nat_insert(fwd, SNAT_MAP, old, from)?;
+        maps::nat_insert(fwd, DNAT_MAP, from, old)?;
         match prev.value() {
-            Some(v) => maps::nat_insert(inode, SNAT_MAP, new, v)?,
+            Some(v) => maps::nat_insert(fwd, SNAT_MAP, new, v)?,
             None => {
-                if maps::nat_get(inode, SNAT_MAP, new)? == Some(from) {
-                    maps::nat_remove(inode, SNAT_MAP, new)?;
+                if maps::nat_get(fwd, SNAT_MAP, new)? == Some(from) {
+                    maps::nat_remove(fwd, SNAT_MAP, new)?;
                 }
             }
         }

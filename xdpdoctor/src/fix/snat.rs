@@ -19,30 +19,30 @@ impl Step for SnatAdd {
 
     /// `None` if key -> value is already in the SNAT map; else what the key maps to now.
     fn observe(&self, ns: &Netns) -> Result<Option<Endpoint>> {
-        let now = maps::nat_get(ns.inode()?, SNAT_MAP, self.key)?;
+        let now = maps::nat_get(ns.key()?, SNAT_MAP, self.key)?;
         Ok((now != Some(self.value)).then(|| Endpoint::from(now)))
     }
 
     /// Sets key -> value in the deployed forwarder's SNAT map.
     fn act(&self, ns: &Netns, _: &Endpoint) -> Result<()> {
-        maps::nat_insert(ns.inode()?, SNAT_MAP, self.key, self.value)
+        maps::nat_insert(ns.key()?, SNAT_MAP, self.key, self.value)
     }
 
     /// Restores the journaled entry of the key (or its absence).
     fn revert(&self, ns: &Netns, prev: &Endpoint) -> Result<Undone> {
-        let (inode, key) = (ns.inode()?, self.key);
-        let now = maps::nat_get(inode, SNAT_MAP, key)?;
+        let (fwd, key) = (ns.key()?, self.key);
+        let now = maps::nat_get(fwd, SNAT_MAP, key)?;
         match (prev.value(), now) {
             (None, None) => Ok(Undone::skipped(format!("{SNAT_MAP} has no {key} already"))),
             (None, Some(v)) => {
-                maps::nat_remove(inode, SNAT_MAP, key)?;
+                maps::nat_remove(fwd, SNAT_MAP, key)?;
                 Ok(Undone::done(format!("removed {SNAT_MAP} {key} -> {v}")))
             }
             (Some(v), now) if now == Some(v) => {
                 Ok(Undone::skipped(format!("{SNAT_MAP} {key} -> {v} already")))
             }
             (Some(v), _) => {
-                maps::nat_insert(inode, SNAT_MAP, key, v)?;
+                maps::nat_insert(fwd, SNAT_MAP, key, v)?;
                 Ok(Undone::done(format!("{SNAT_MAP} {key} -> {v} again")))
             }
         }

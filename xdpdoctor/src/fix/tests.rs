@@ -16,6 +16,7 @@ fn ns(name: &str) -> NsRef {
         name: name.into(),
         path: format!("/run/netns/{name}"),
         inode: 4026533087,
+        cookie: None,
     }
 }
 
@@ -24,7 +25,6 @@ const PIN_DIR: &str = "/sys/fs/bpf/xdpdoctor/fwd-4026533087";
 /// (action, its command, a previous state as journaled, the undo command of that state).
 fn cases() -> Vec<(Action, String, serde_json::Value, String)> {
     let (vm, m1) = (ns("lab-vm"), ns("lab-m1"));
-    let pass = "/tmp/xdpdoctor-passthrough.bpf.o";
     let (f, o, n) = (
         "192 168 9 1 31 144 0 0",
         "10 123 1 1 0 80 0 0",
@@ -36,10 +36,9 @@ fn cases() -> Vec<(Action, String, serde_json::Value, String)> {
                 netns: m1.clone(),
                 interface: "host0".into(),
             }),
-            format!(
-                "xdpdoctor object passthrough --output {pass} && ip -n lab-m1 link set dev host0 \
-                 xdpdrv obj {pass} sec xdp"
-            ),
+            "f=$(mktemp) && xdpdoctor object passthrough --output \"$f\" && ip -n lab-m1 link \
+             set dev host0 xdpdrv obj \"$f\" sec xdp && rm -f \"$f\""
+                .into(),
             json!({"was": "pinned", "pin": "/sys/fs/bpf/xdpdoctor/fix-4026533087-host0"}),
             "rm /sys/fs/bpf/xdpdoctor/fix-4026533087-host0  (unpinning the link detaches \
              xdp_pass)"
@@ -176,6 +175,7 @@ fn cases() -> Vec<(Action, String, serde_json::Value, String)> {
                     name: "host".into(),
                     path: "/proc/2/ns/net".into(),
                     inode: 4026531833,
+                    cookie: None,
                 },
                 family: "ip".into(),
                 table: "filter".into(),

@@ -19,14 +19,11 @@ use crate::bpf::{forwarder_abi::PROG_PASS, object, objects};
 use crate::model::action::AttachXdpPass;
 use crate::netlink::rtnl::Rtnl;
 use crate::netlink::xdp_attach;
-use crate::netns::{Netns, NsRef};
+use crate::netns::{quote, Netns, NsRef};
 use crate::state::{self, PIN_ROOT};
 use crate::{Error, Result};
 
 const OBJECT: &str = "passthrough.bpf.o";
-
-/// Where the equivalent command writes the pass-through object.
-const PASS_OBJ: &str = "/tmp/xdpdoctor-passthrough.bpf.o";
 
 /// The state before: nothing was attached; the fix pins its link here (named before the
 /// program is attached).
@@ -50,7 +47,7 @@ impl Step for AttachXdpPass {
     /// `None` if the interface already runs an XDP program; otherwise the pin the fix will
     /// make (the record of the state before: nothing attached).
     fn observe(&self, ns: &Netns) -> Result<Option<Pinned>> {
-        let pin = state::fix_pin(self.netns.inode, &self.interface);
+        let pin = state::fix_pin(self.netns.key(), &self.interface);
         let ifname = self.interface.clone();
         ns.block_on(|| async move {
             let link = Rtnl::new()?.link(&ifname).await?;
@@ -77,12 +74,15 @@ impl Step for AttachXdpPass {
         unpin(prev)
     }
 
+    /// The object goes into a file `mktemp` creates (a name nobody can predict, owned by
+    /// whoever runs the command, mode 0600), never a fixed /tmp path another user could
+    /// have created first and could swap before it is loaded.
     fn command(&self) -> String {
         format!(
-            "xdpdoctor object passthrough --output {PASS_OBJ} && {}",
+            "f=$(mktemp) && xdpdoctor object passthrough --output \"$f\" && {} && rm -f \"$f\"",
             self.netns.shell(&format!(
-                "ip link set dev {} xdpdrv obj {PASS_OBJ} sec xdp",
-                self.interface
+                "ip link set dev {} xdpdrv obj \"$f\" sec xdp",
+                quote(&self.interface)
             ))
         )
     }
@@ -91,7 +91,7 @@ impl Step for AttachXdpPass {
         let Pinned::Pinned { pin } = prev;
         format!(
             "rm {}  (unpinning the link detaches xdp_pass)",
-            pin.display()
+            quote(&pin.display().to_string())
         )
     }
 }

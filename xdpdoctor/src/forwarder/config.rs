@@ -29,11 +29,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use crate::bpf::forwarder_abi::MAX_ENTRIES;
-use crate::{Error, Result};
+use crate::{files, Error, Result};
 
-/// Largest config file read (4 MiB: a config with [`MAX_ENTRIES`] entries in the verbose
-/// `{addr, port}` form, pretty-printed, is about 1 MiB).
-pub const MAX_FILE_BYTES: u64 = 4 << 20;
+/// Largest config file read: the one limit of every input file ([`files::READ_LIMIT`]; a
+/// config with [`MAX_ENTRIES`] entries in the verbose `{addr, port}` form, pretty-printed,
+/// is about 1 MiB).
+pub const MAX_FILE_BYTES: u64 = files::READ_LIMIT;
 
 /// Which side of the NAT an interface is on, and so which program it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -113,7 +114,7 @@ impl ForwarderConfig {
     /// Reads and validates a config file (syntax and consistency; not the kernel state).
     /// Reads at most [`MAX_FILE_BYTES`] (so `--config /dev/zero` fails at once).
     pub fn load(path: &Path) -> Result<Self> {
-        let text = read_bounded(path, MAX_FILE_BYTES)?;
+        let text = files::read_to_string(path, MAX_FILE_BYTES)?;
         Self::parse(&text, path)
     }
 
@@ -400,30 +401,6 @@ fn join(at: &str, key: &str) -> String {
     } else {
         format!("{at}.{key}")
     }
-}
-
-/// Reads at most `limit` bytes of `path` as UTF-8; more is an error naming the limit.
-pub fn read_bounded(path: &Path, limit: u64) -> Result<String> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
-    if f.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(Error::invalid(
-            path.display().to_string(),
-            "is a directory, not a file",
-        ));
-    }
-    let mut buf = Vec::new();
-    f.take(limit + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io("read", path, e))?;
-    if buf.len() as u64 > limit {
-        return Err(Error::invalid(
-            path.display().to_string(),
-            format!("larger than {limit} bytes, the limit for this file; not read further"),
-        ));
-    }
-    String::from_utf8(buf)
-        .map_err(|e| Error::invalid(path.display().to_string(), format!("not UTF-8 text: {e}")))
 }
 
 /// Parses JSON into a `Value`, refusing a key given twice in one object (`serde_json`

@@ -9,8 +9,10 @@
 //!
 //! Killed (`kill -9`) at any point, a deploy leaves nothing `teardown` cannot find: before
 //! the state file nothing outlives the process (links are fds); between the state file and
-//! the last pin, the pins are under the directory named by the namespace inode, which
-//! teardown removes whatever is in it. Deploy and teardown hold the namespace's lock
+//! the last pin, the pins are under the directory named by the namespace's key (inode and
+//! netns cookie, `state::NsKey`), which teardown removes whatever is in it. A namespace that
+//! reuses the inode of a dead one has another cookie, so it never finds the dead one's
+//! deployment. Deploy and teardown hold the namespace's lock
 //! (`state::lock`), so two of them never interleave.
 
 use std::collections::HashSet;
@@ -30,6 +32,7 @@ use crate::bpf::object::map_mut;
 use crate::netlink::rtnl::{Link, Rtnl};
 use crate::netlink::xdp_attach;
 use crate::netns::Netns;
+use crate::state::NsKey;
 use crate::{state, Error, ErrorList, Result};
 
 /// XDP attach mode requested by the user.
@@ -70,8 +73,11 @@ pub struct DeployedInterface {
 pub struct Deployment {
     /// Namespace name (for messages).
     pub netns: String,
-    /// Namespace inode (identity).
+    /// Namespace inode.
     pub netns_inode: u64,
+    /// Namespace netns cookie (with the inode, the identity; None on kernels without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_cookie: Option<u64>,
     /// Where links and maps are pinned.
     pub pin_dir: PathBuf,
     /// The config file it was deployed from.
@@ -87,14 +93,26 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// Reads the state file of the forwarder in `inode`'s namespace, if any.
-    pub fn load(inode: u64) -> Result<Option<Self>> {
-        state::read(&state::forwarder_file(inode))
+    /// Reads the state file of the forwarder in namespace `key`, if there is one that
+    /// describes it. With a cookie, the key says so by itself. Without one (kernels before
+    /// 5.14) a record may be a dead namespace's whose inode `key`'s reused: it counts only
+    /// while one of its pinned links is still attached to a device (a namespace's devices
+    /// die with it, and their links go defunct).
+    pub fn load(key: NsKey) -> Result<Option<Self>> {
+        let dep: Option<Self> = state::read(&state::forwarder_file(key))?;
+        Ok(dep.filter(|d| {
+            key.cookie.is_some() || d.netns_cookie.is_some() || pins::any_link_attached(&d.pin_dir)
+        }))
+    }
+
+    /// The namespace it runs in.
+    pub fn key(&self) -> NsKey {
+        NsKey::new(self.netns_inode, self.netns_cookie)
     }
 
     /// The deployment in `ns`, or an error saying there is none.
     pub fn require(ns: &Netns) -> Result<Self> {
-        Self::load(ns.inode()?)?.ok_or_else(|| {
+        Self::load(ns.key()?)?.ok_or_else(|| {
             Error::not_found(
                 format!("forwarder deployed by xdpdoctor in namespace {ns}"),
                 Some("deploy one with `xdpdoctor deploy --config FILE`".into()),
@@ -104,7 +122,7 @@ impl Deployment {
 
     /// Writes the state file (also used by fixes that change a live deployment).
     pub(crate) fn save(&self) -> Result<()> {
-        state::write(&state::forwarder_file(self.netns_inode), self)
+        state::write(&state::forwarder_file(self.key()), self)
     }
 
     /// The tunables it runs with.
@@ -121,10 +139,10 @@ pub fn deploy(
     config_file: &Path,
     mode: AttachMode,
 ) -> Result<Deployment> {
-    let inode = ns.inode()?;
-    let _lock = lock(inode)?;
-    let dir = state::forwarder_pin_dir(inode);
-    refuse_if_deployed(ns, inode, &dir)?;
+    let key = ns.key()?;
+    let _lock = lock(key)?;
+    let dir = state::forwarder_pin_dir(key);
+    refuse_if_deployed(ns, key, &dir)?;
     let ns_name = ns.clone();
     ns.block_on(|| async move {
         let links = Rtnl::new()?.links().await?;
@@ -156,7 +174,8 @@ pub fn deploy(
             .unzip();
         let dep = Deployment {
             netns: ns_name.name.clone(),
-            netns_inode: inode,
+            netns_inode: key.inode,
+            netns_cookie: key.cookie,
             pin_dir: dir.clone(),
             config_file: Some(super::config::display_path(config_file)),
             config: cfg.clone(),
@@ -167,7 +186,7 @@ pub fn deploy(
         dep.save()?;
         pins::pin_all(&mut ebpf, &dir, links).inspect_err(|_| {
             let _ = pins::remove_all(&dir);
-            let _ = state::remove_file(&state::forwarder_file(inode));
+            let _ = state::remove_file(&state::forwarder_file(key));
         })?;
         log::info!(
             "forwarder deployed in {ns_name}: {} interface(s)",
@@ -177,9 +196,9 @@ pub fn deploy(
     })
 }
 
-/// The lock of namespace `inode` (deploy, teardown and fixes of its forwarder).
-fn lock(inode: u64) -> Result<state::LockGuard> {
-    state::lock(state::LockKey::Netns(inode), crate::cancel::interrupted)
+/// The lock of namespace `key` (deploy, teardown and fixes of its forwarder).
+fn lock(key: NsKey) -> Result<state::LockGuard> {
+    state::lock(state::LockKey::Netns(key), crate::cancel::interrupted)
 }
 
 /// Refuses when a configured interface already runs an XDP program (ours was refused
@@ -205,7 +224,7 @@ fn refuse_busy_interfaces(cfg: &ForwarderConfig, links: &[Link], ns: &Netns) -> 
 }
 
 /// Refuses when a live forwarder is deployed in `ns`; clears what a dead one left.
-fn refuse_if_deployed(ns: &Netns, inode: u64, dir: &Path) -> Result<()> {
+fn refuse_if_deployed(ns: &Netns, key: NsKey, dir: &Path) -> Result<()> {
     // Pins left by a forwarder whose namespace died (its inode now reused by this one) have
     // only defunct links: clear them instead of refusing.
     if dir.exists() && !pins::any_link_attached(dir) {
@@ -217,7 +236,7 @@ fn refuse_if_deployed(ns: &Netns, inode: u64, dir: &Path) -> Result<()> {
     }
     if !dir.exists() {
         // A state file without pins describes nothing that runs.
-        state::remove_file(&state::forwarder_file(inode))?;
+        state::remove_file(&state::forwarder_file(key))?;
         return Ok(());
     }
     Err(Error::busy(
@@ -337,11 +356,11 @@ fn attach_all(
 /// Removes exactly what `deploy` made in `ns`: link pins (detaching XDP), map pins, the pin
 /// directory and the state file. Errors if nothing was deployed there.
 pub fn teardown(ns: &Netns) -> Result<Option<Deployment>> {
-    let inode = ns.inode()?;
-    let _lock = lock(inode)?;
-    let dir = state::forwarder_pin_dir(inode);
-    let file = state::forwarder_file(inode);
-    let dep = Deployment::load(inode).ok().flatten();
+    let key = ns.key()?;
+    let _lock = lock(key)?;
+    let dir = state::forwarder_pin_dir(key);
+    let file = state::forwarder_file(key);
+    let dep = Deployment::load(key).ok().flatten();
     if !dir.exists() && !file.exists() {
         return Err(Error::not_found(
             format!("forwarder in namespace {ns}"),

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::nat_index;
 use crate::bpf::forwarder_abi::{self as abi, Counter, Direction, Endpoint, Slot};
 use crate::bpf::object::pinned_map;
-use crate::state;
+use crate::state::{self, NsKey};
 use crate::{Error, Result};
 
 /// One NAT map entry as the kernel holds it.
@@ -27,21 +27,21 @@ pub struct NatEntry {
 
 type NatMap = BpfHashMap<MapData, Endpoint, Endpoint>;
 
-fn path(inode: u64, name: &str) -> std::path::PathBuf {
-    state::forwarder_pin_dir(inode).join(name)
+fn path(key: NsKey, name: &str) -> std::path::PathBuf {
+    state::forwarder_pin_dir(key).join(name)
 }
 
-fn nat(inode: u64, name: &str) -> Result<NatMap> {
-    pinned_map(&path(inode, name), Map::HashMap)
+fn nat(key: NsKey, name: &str) -> Result<NatMap> {
+    pinned_map(&path(key, name), Map::HashMap)
 }
 
-fn devmap(inode: u64) -> Result<DevMapHash<MapData>> {
-    pinned_map(&path(inode, abi::DEVMAP), Map::DevMapHash)
+fn devmap(key: NsKey) -> Result<DevMapHash<MapData>> {
+    pinned_map(&path(key, abi::DEVMAP), Map::DevMapHash)
 }
 
 /// The entries of the NAT map `name` (`dnat_entries` or `snat_entries`), sorted by key.
-pub fn read_nat(inode: u64, name: &str) -> Result<Vec<NatEntry>> {
-    let m = nat(inode, name)?;
+pub fn read_nat(key: NsKey, name: &str) -> Result<Vec<NatEntry>> {
+    let m = nat(key, name)?;
     let mut v = Vec::new();
     for kv in m.iter() {
         let (k, val) = kv.map_err(|e| Error::bpf("iterate", name, e))?;
@@ -55,17 +55,16 @@ pub fn read_nat(inode: u64, name: &str) -> Result<Vec<NatEntry>> {
 }
 
 /// The ifindexes in the devmap, sorted.
-pub fn read_devmap(inode: u64) -> Result<Vec<u32>> {
-    let m = devmap(inode)?;
+pub fn read_devmap(key: NsKey) -> Result<Vec<u32>> {
+    let m = devmap(key)?;
     let mut v: Vec<u32> = m.keys().filter_map(|k| k.ok()).collect();
     v.sort();
     Ok(v)
 }
 
 /// The per-CPU counters summed, in report order ([`Counter::ALL`]).
-pub fn read_counters(inode: u64) -> Result<Vec<(Counter, u64)>> {
-    let m: PerCpuArray<MapData, u64> =
-        pinned_map(&path(inode, abi::COUNTERS_MAP), Map::PerCpuArray)?;
+pub fn read_counters(key: NsKey) -> Result<Vec<(Counter, u64)>> {
+    let m: PerCpuArray<MapData, u64> = pinned_map(&path(key, abi::COUNTERS_MAP), Map::PerCpuArray)?;
     Ok(abi::named_counters(&counters_of(&m)?))
 }
 
@@ -96,8 +95,8 @@ pub fn counters_of<T: Borrow<MapData>>(m: &PerCpuArray<T, u64>) -> Result<[u64; 
 }
 
 /// Whether `ifindex` is in the devmap.
-pub fn devmap_contains(inode: u64, ifindex: u32) -> Result<bool> {
-    Ok(devmap(inode)?
+pub fn devmap_contains(key: NsKey, ifindex: u32) -> Result<bool> {
+    Ok(devmap(key)?
         .keys()
         .filter_map(|k| k.ok())
         .any(|k| k == ifindex))
@@ -105,8 +104,8 @@ pub fn devmap_contains(inode: u64, ifindex: u32) -> Result<bool> {
 
 /// Inserts `ifindex` into the devmap (key = value, as deploy writes it). Call from inside the
 /// forwarder's namespace. `false` if it was there already.
-pub fn devmap_insert(inode: u64, ifindex: u32) -> Result<bool> {
-    let mut m = devmap(inode)?;
+pub fn devmap_insert(key: NsKey, ifindex: u32) -> Result<bool> {
+    let mut m = devmap(key)?;
     if m.keys().filter_map(|k| k.ok()).any(|k| k == ifindex) {
         return Ok(false);
     }
@@ -116,43 +115,43 @@ pub fn devmap_insert(inode: u64, ifindex: u32) -> Result<bool> {
 }
 
 /// Removes `ifindex` from the devmap (lab fault `devmap-missing-target`; revert of a fix).
-pub fn devmap_remove(inode: u64, ifindex: u32) -> Result<()> {
-    devmap(inode)?
+pub fn devmap_remove(key: NsKey, ifindex: u32) -> Result<()> {
+    devmap(key)?
         .remove(ifindex)
         .map_err(|e| Error::bpf("remove", format!("{} ifindex {ifindex}", abi::DEVMAP), e))
 }
 
-/// The value of `key` in the NAT map `name`, if any.
-pub fn nat_get(inode: u64, name: &str, key: SocketAddrV4) -> Result<Option<SocketAddrV4>> {
-    Ok(nat(inode, name)?
-        .get(&Endpoint::from(key), 0)
+/// The value of `entry` in the NAT map `name` of the forwarder in namespace `ns`, if any.
+pub fn nat_get(ns: NsKey, name: &str, entry: SocketAddrV4) -> Result<Option<SocketAddrV4>> {
+    Ok(nat(ns, name)?
+        .get(&Endpoint::from(entry), 0)
         .ok()
         .map(SocketAddrV4::from))
 }
 
-/// Sets `key` -> `value` in the NAT map `name` and republishes that direction's index.
-pub fn nat_insert(inode: u64, name: &str, key: SocketAddrV4, value: SocketAddrV4) -> Result<()> {
-    nat(inode, name)?
-        .insert(Endpoint::from(key), Endpoint::from(value), 0)
-        .map_err(|e| Error::bpf("insert", format!("{name} {key}"), e))?;
-    republish(inode, name)
+/// Sets `entry` -> `value` in the NAT map `name` and republishes that direction's index.
+pub fn nat_insert(ns: NsKey, name: &str, entry: SocketAddrV4, value: SocketAddrV4) -> Result<()> {
+    nat(ns, name)?
+        .insert(Endpoint::from(entry), Endpoint::from(value), 0)
+        .map_err(|e| Error::bpf("insert", format!("{name} {entry}"), e))?;
+    republish(ns, name)
 }
 
-/// Removes `key` from the NAT map `name` and republishes that direction's index.
-pub fn nat_remove(inode: u64, name: &str, key: SocketAddrV4) -> Result<()> {
-    nat(inode, name)?
-        .remove(&Endpoint::from(key))
-        .map_err(|e| Error::bpf("remove", format!("{name} {key}"), e))?;
-    republish(inode, name)
+/// Removes `entry` from the NAT map `name` and republishes that direction's index.
+pub fn nat_remove(ns: NsKey, name: &str, entry: SocketAddrV4) -> Result<()> {
+    nat(ns, name)?
+        .remove(&Endpoint::from(entry))
+        .map_err(|e| Error::bpf("remove", format!("{name} {entry}"), e))?;
+    republish(ns, name)
 }
 
 /// The forwarder reads NAT entries through `nat_index`: every change of a NAT map is
 /// followed by a rebuild of its direction's index ([`nat_index::republish`]).
-fn republish(inode: u64, name: &str) -> Result<()> {
+fn republish(key: NsKey, name: &str) -> Result<()> {
     let dir = match name {
         abi::DNAT_MAP => Direction::Inbound,
         abi::SNAT_MAP => Direction::Outbound,
         other => return Err(Error::invalid("NAT map", format!("{other} is not one"))),
     };
-    nat_index::republish(inode, dir).map(drop)
+    nat_index::republish(key, dir).map(drop)
 }

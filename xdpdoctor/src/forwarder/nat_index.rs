@@ -153,13 +153,13 @@ pub fn fill_tables(ebpf: &mut Ebpf, object: &str, tables: &[(Direction, &Table)]
     Ok(())
 }
 
-/// Rebuilds and publishes the index of `dir` of the forwarder deployed in namespace `inode`
+/// Rebuilds and publishes the index of `dir` of the forwarder deployed in namespace `key`
 /// from its pinned NAT map; returns the table published. Holds the namespace's writer lock
 /// (`state::lock`, re-entrant: deploy and fix already hold it) so two xdpdoctor processes
 /// never write one index at once.
-pub fn republish(inode: u64, dir: Direction) -> Result<Table> {
-    let pins = state::forwarder_pin_dir(inode);
-    let _lock = state::lock(state::LockKey::Netns(inode), crate::cancel::interrupted)?;
+pub fn republish(key: state::NsKey, dir: Direction) -> Result<Table> {
+    let pins = state::forwarder_pin_dir(key);
+    let _lock = state::lock(state::LockKey::Netns(key), crate::cancel::interrupted)?;
     let map: BpfHashMap<MapData, Endpoint, Endpoint> =
         pinned_map(&pins.join(dir.map()), aya::maps::Map::HashMap)?;
     let mut entries = Vec::new();

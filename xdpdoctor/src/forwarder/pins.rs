@@ -1,17 +1,17 @@
-//! The pins of a deployed forwarder, `/sys/fs/bpf/xdpdoctor/fwd-<netns inode>/`: one
+//! The pins of a deployed forwarder, `/sys/fs/bpf/xdpdoctor/fwd-<netns key>/`: one
 //! `link-<ifname>` bpf_link per attached interface (unpinning it detaches the program) and
 //! the shared maps. Pinning, removing, and sweeping the pins of forwarders whose namespace
 //! died. The kernel decides what is stale: a pin is removed only when every link in it is
 //! defunct (its device was destroyed), never because a namespace is not visible from here.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use aya::programs::links::{FdLink, PinnedLink};
 use aya::Ebpf;
 
 use super::object::{LOG_MAPS, OBJECT, PINNED_MAPS};
-use crate::state::{self, PIN_ROOT};
+use crate::netns::Living;
+use crate::state::{self, NsKey, PIN_ROOT};
 use crate::{Error, ErrorList, Result};
 
 /// Path of the pinned bpf_link attaching the forwarder to `ifname`.
@@ -89,50 +89,64 @@ pub(crate) fn any_link_attached(dir: &Path) -> bool {
         .any(|e| crate::bpf::sys::pinned_xdp_link_attached(&e.path()).unwrap_or(true))
 }
 
-/// Removes forwarder pins and state files whose namespace no longer exists (`alive` holds
-/// the inodes of every namespace still reachable). A namespace deleted without a teardown
-/// (a crash, a lab whose teardown failed) otherwise leaves `fwd-<inode>` behind, and a new
-/// namespace that reuses the inode would look "already deployed".
-pub fn cleanup_stale(alive: &HashSet<u64>) -> Result<()> {
+/// Removes forwarder pins and state files whose namespace no longer exists (`alive`: the
+/// namespaces alive now). A namespace deleted without a teardown (a crash, a lab whose
+/// teardown failed) otherwise leaves `fwd-<key>` behind. Keys carry the netns cookie, so a
+/// new namespace that reused the inode does not keep a dead one's pins alive.
+pub fn cleanup_stale(alive: &Living) -> Result<()> {
     let mut errs = ErrorList::default();
     if let Ok(rd) = std::fs::read_dir(PIN_ROOT) {
         for e in rd.filter_map(|e| e.ok()) {
             let name = e.file_name().to_string_lossy().into_owned();
-            let Some(ino) = name
-                .strip_prefix("fwd-")
-                .and_then(|s| s.parse::<u64>().ok())
-            else {
+            let Some(key) = state::forwarder_pin_key(&name) else {
                 continue;
             };
-            if alive.contains(&ino) {
+            if alive.contains(&key) {
                 continue;
             }
             // Not finding the namespace is not proof it is gone (another PID namespace, a
             // bind mount elsewhere, an fd): the kernel decides. Only a forwarder all of whose
             // links are defunct (device destroyed) is removed.
             if any_link_attached(&e.path()) {
-                log::debug!("fwd-{ino}: namespace not visible but links attached; kept");
+                log::debug!("{name}: namespace not visible but links attached; kept");
                 continue;
             }
-            // A deploy or teardown working on that inode right now (reused by a new
-            // namespace) holds its lock: leave it to them.
-            let Some(_lock) = state::try_lock(state::LockKey::Netns(ino))? else {
+            // A deploy or teardown working on that namespace right now holds its lock:
+            // leave it to them.
+            let Some(_lock) = state::try_lock(state::LockKey::Netns(key))? else {
                 continue;
             };
-            log::info!("removing pins of a forwarder whose namespace (inode {ino}) is gone");
+            log::info!("removing pins of a forwarder whose namespace ({key}) is gone");
             errs.push(remove_all(&e.path()));
         }
     }
     if let Ok(rd) = std::fs::read_dir(state::forwarders_dir()) {
         for e in rd.filter_map(|e| e.ok()) {
-            let ino = state::inode_of_file(&e.file_name().to_string_lossy());
-            let stale = |i: u64| !alive.contains(&i) && !state::forwarder_pin_dir(i).exists();
-            if let Some(i) = ino.filter(|i| stale(*i)) {
-                if let Some(_lock) = state::try_lock(state::LockKey::Netns(i))? {
+            let key = state::key_of_file(&e.file_name().to_string_lossy());
+            let stale = |k: &NsKey| !alive.contains(k) && !state::forwarder_pin_dir(*k).exists();
+            if let Some(k) = key.filter(stale) {
+                if let Some(_lock) = state::try_lock(state::LockKey::Netns(k))? {
                     errs.push(state::remove_file(&e.path()));
                 }
             }
         }
+    }
+    errs.into_result()
+}
+
+/// Removes the pins and state file of the forwarder deployed in namespace `key` once that
+/// namespace is gone, whatever namespace now holds its inode (`lab down` for its own
+/// router). With a cookie in the key they are that namespace's alone; without one (kernels
+/// before 5.14) only pins whose every link is defunct are removed, since a namespace that
+/// reused the inode may have deployed a forwarder of its own under the same name.
+pub fn remove_of(key: NsKey) -> Result<()> {
+    let dir = state::forwarder_pin_dir(key);
+    let mut errs = ErrorList::default();
+    if dir.exists() && (key.cookie.is_some() || !any_link_attached(&dir)) {
+        errs.push(remove_all(&dir));
+    }
+    if !dir.exists() {
+        errs.push(state::remove_file(&state::forwarder_file(key)));
     }
     errs.into_result()
 }

@@ -37,6 +37,9 @@ pub struct ForwarderStatus {
     pub netns: String,
     /// Namespace inode.
     pub netns_inode: u64,
+    /// Namespace netns cookie (None on kernels without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns_cookie: Option<u64>,
     /// Where its links and maps are pinned.
     pub pin_dir: String,
     /// The config file it was deployed from.
@@ -59,6 +62,11 @@ pub struct ForwarderStatus {
 }
 
 impl ForwarderStatus {
+    /// The namespace it runs in.
+    pub fn key(&self) -> crate::state::NsKey {
+        crate::state::NsKey::new(self.netns_inode, self.netns_cookie)
+    }
+
     /// A counter's value (0 if absent).
     pub fn counter(&self, c: Counter) -> u64 {
         self.counters
@@ -79,7 +87,7 @@ impl ForwarderStatus {
 /// Reads the state of the forwarder xdpdoctor deployed in `ns`.
 pub fn status(ns: &Netns) -> Result<ForwarderStatus> {
     let dep = Deployment::require(ns)?;
-    let inode = dep.netns_inode;
+    let (inode, key) = (dep.netns_inode, dep.key());
     let links = ns.block_on(|| async { Rtnl::new()?.links().await })?;
     let interfaces = dep
         .interfaces
@@ -103,14 +111,15 @@ pub fn status(ns: &Netns) -> Result<ForwarderStatus> {
     Ok(ForwarderStatus {
         netns: dep.netns.clone(),
         netns_inode: inode,
+        netns_cookie: dep.netns_cookie,
         pin_dir: dep.pin_dir.display().to_string(),
         config_file: dep.config_file.as_ref().map(|p| p.display().to_string()),
         mode: dep.mode,
         full_checksum: dep.config.full_checksum,
         interfaces,
-        dnat: maps::read_nat(inode, abi::DNAT_MAP)?,
-        snat: maps::read_nat(inode, abi::SNAT_MAP)?,
-        devmap: maps::read_devmap(inode)?,
-        counters: maps::read_counters(inode)?,
+        dnat: maps::read_nat(key, abi::DNAT_MAP)?,
+        snat: maps::read_nat(key, abi::SNAT_MAP)?,
+        devmap: maps::read_devmap(key)?,
+        counters: maps::read_counters(key)?,
     })
 }

@@ -51,6 +51,6 @@ pub fn load(name_or_path: &str, containers: Option<usize>) -> Result<(Scenario, 
             )),
         ));
     }
-    let text = std::fs::read_to_string(p).map_err(|e| Error::io("read", p, e))?;
+    let text = crate::files::read_to_string(p, crate::files::READ_LIMIT)?;
     Ok((Scenario::parse(&text, p)?, p.to_path_buf()))
 }

@@ -2,10 +2,20 @@
 //! forwarder, delete the namespaces (their veths go with them), remove the lab's files. Every
 //! step is attempted; all errors are reported.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::lab::{process, LabState};
 use crate::netns::Netns;
-use crate::state::{self, LockKey};
+use crate::state::{self, LockKey, NsKey};
 use crate::{forwarder, Error, ErrorList, Result};
+
+/// Tears down the forwarder in `ns`; none there is fine.
+fn teardown(ns: &Netns) -> Result<()> {
+    match forwarder::teardown(ns) {
+        Ok(_) | Err(Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
 
 /// Removes lab `prefix`, holding its lock (waits for a `lab up` of it to finish).
 pub fn down(prefix: &str) -> Result<LabState> {
@@ -25,17 +35,22 @@ pub fn down(prefix: &str) -> Result<LabState> {
 /// lab's lock.
 pub(crate) fn down_state(st: &LabState) -> Result<()> {
     let mut errs = ErrorList::default();
-    // The lab's namespaces, inodes ascending (the lock order), while we work on them: a
-    // `fix --apply` or `deploy` running in one of them finishes first.
-    let mut inodes: Vec<u64> = st
+    // The lab's namespaces by identity: as recorded when `lab up` made them, and as their
+    // names lead now (a `lab up` killed before recording one). A recorded namespace that is
+    // gone still has its records removed, whatever namespace reused its inode since.
+    let now: BTreeMap<&String, NsKey> = st
         .namespaces
         .iter()
-        .filter_map(|n| Netns::named(n).inode().ok())
+        .filter_map(|n| Some((n, Netns::named(n).key().ok()?)))
         .collect();
-    inodes.sort_unstable();
+    let mut keys: Vec<NsKey> = st.keys.values().chain(now.values()).copied().collect();
+    keys.sort_unstable();
+    keys.dedup();
+    // Those alive, ascending (the lock order), locked while we work on them: a `fix
+    // --apply` or `deploy` running in one of them finishes first.
     let mut locks = Vec::new();
-    for ino in &inodes {
-        match state::lock(LockKey::Netns(*ino), crate::cancel::interrupted) {
+    for key in now.values().collect::<BTreeSet<_>>() {
+        match state::lock(LockKey::Netns(*key), crate::cancel::interrupted) {
             Ok(l) => locks.push(l),
             Err(e) => errs.push(Err(e)),
         }
@@ -51,20 +66,37 @@ pub(crate) fn down_state(st: &LabState) -> Result<()> {
     if st.docker.is_some() {
         super::docker::down::revert_fixes(st, &mut errs);
     }
-    if let Some(ns) = &st.forwarder_netns {
-        let ns = Netns::from_arg(ns);
+    if let (Some(path), Some(_)) = (&st.forwarder_netns, &st.docker) {
+        // A Docker lab's forwarder runs in the host's namespace, which the lab did not make
+        // and which cannot go away: torn down there, by the path recorded.
+        let ns = Netns::from_arg(path);
         if ns.exists() {
-            match forwarder::teardown(&ns) {
-                Ok(_) | Err(Error::NotFound { .. }) => {}
-                Err(e) => errs.push(Err(e)),
-            }
+            errs.push(teardown(&ns));
+        }
+    } else if let Some(name) = &st.forwarder_netns {
+        let recorded = st.keys.get(name);
+        let live = now.get(name);
+        let ns = Netns::named(name);
+        match (recorded, live) {
+            // Still the namespace the lab made (or one it made but did not record yet).
+            (Some(r), Some(l)) if r.matches(l) => errs.push(teardown(&ns)),
+            (None, Some(_)) => errs.push(teardown(&ns)),
+            _ => {}
+        }
+        // The lab's router is gone (deleted by hand, its inode perhaps reused): its
+        // forwarder's pins and state file are still the lab's to remove.
+        if let Some(r) = recorded.filter(|r| live.is_none_or(|l| !r.matches(l))) {
+            errs.push(forwarder::pins::remove_of(*r));
         }
     }
     if let Some(d) = &st.docker {
         super::docker::down::remove(st, d, &mut errs);
     }
     // Fixes applied inside the lab (`fix --apply` without `--revert`) go with it.
-    errs.push(crate::fix::journal::forget_namespaces(&inodes));
+    errs.push(crate::fix::journal::forget_namespaces(
+        &keys,
+        &crate::netns::Living::now(),
+    ));
     for name in st.namespaces.iter().rev() {
         let ns = Netns::named(name);
         if ns.path_exists() {

@@ -266,7 +266,50 @@ impl Scenario {
             field,
             message,
         };
-        let nodes: HashSet<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
+        // Names become paths (`/run/netns/PREFIX-NODE`, `/proc/sys/...`) and arguments:
+        // checked before anything else, so nothing is created for a scenario that fails.
+        if let Some(why) = bad_text(&self.name, 64) {
+            return Err(err("name".into(), format!("{:?}: {why}", self.name)));
+        }
+        let mut nodes: HashSet<&str> = HashSet::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Some(why) = bad_node_name(&n.name) {
+                return Err(err(
+                    format!("node[{i}].name"),
+                    format!("{:?}: {why}", n.name),
+                ));
+            }
+            if !nodes.insert(n.name.as_str()) {
+                return Err(err(
+                    format!("node[{i}].name"),
+                    format!("\"{}\" is defined twice", n.name),
+                ));
+            }
+            for key in n.sysctls.keys() {
+                if let Some(why) = bad_sysctl(key) {
+                    return Err(err(format!("node[{i}].sysctls"), format!("{key:?}: {why}")));
+                }
+            }
+        }
+        for (name, f) in &self.faults {
+            for (j, s) in f.sysctls.iter().enumerate() {
+                if let Some(why) = bad_sysctl(&s.key) {
+                    return Err(err(
+                        format!("fault.{name}.sysctls[{j}].key"),
+                        format!("{:?}: {why}", s.key),
+                    ));
+                }
+            }
+        }
+        let mut services = HashSet::new();
+        for (i, s) in self.services.iter().enumerate() {
+            if !services.insert((s.node.as_str(), s.port)) {
+                return Err(err(
+                    format!("service[{i}]"),
+                    format!("{}:{} is defined twice", s.node, s.port),
+                ));
+            }
+        }
         let node_ok = |n: &str, field: String| -> Result<()> {
             if nodes.contains(n) {
                 Ok(())
@@ -278,10 +321,10 @@ impl Scenario {
         for (i, l) in self.links.iter().enumerate() {
             for (end, side) in [(&l.a, "a"), (&l.b, "b")] {
                 node_ok(&end.node, format!("link[{i}].{side}.node"))?;
-                if end.name.is_empty() || end.name.len() > 15 {
+                if let Some(why) = bad_ifname(&end.name) {
                     return Err(err(
                         format!("link[{i}].{side}.name"),
-                        format!("\"{}\" is not a valid interface name", end.name),
+                        format!("{:?} is not a valid interface name: {why}", end.name),
                     ));
                 }
                 if !ifaces.insert(end.iface()) {
@@ -512,6 +555,68 @@ impl Scenario {
     }
 }
 
+/// Why `s` cannot be a node name (its namespace is `/run/netns/PREFIX-NAME`), if it cannot:
+/// 1-32 letters, digits, `-` or `_`, not starting with `-`.
+fn bad_node_name(s: &str) -> Option<String> {
+    if s.is_empty() || s.len() > 32 {
+        return Some("use 1-32 characters".into());
+    }
+    if s.starts_with('-') {
+        return Some("must not start with '-'".into());
+    }
+    s.chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        .map(|c| format!("{:?} is not allowed (letters, digits, '-' and '_' only)", c))
+}
+
+/// Why `s` cannot be an interface name, if it cannot: what the kernel accepts
+/// (`dev_valid_name`: 1-15 bytes, not `.` or `..`, no `/`, `:` or whitespace), without
+/// control characters.
+fn bad_ifname(s: &str) -> Option<String> {
+    if s.is_empty() || s.len() > 15 {
+        return Some("use 1-15 bytes".into());
+    }
+    if s == "." || s == ".." {
+        return Some("reserved".into());
+    }
+    s.chars()
+        .find(|c| *c == '/' || *c == ':' || c.is_whitespace() || c.is_control())
+        .map(|c| format!("{c:?} is not allowed"))
+}
+
+/// Why `key` cannot be a sysctl a lab sets, if it cannot: a dotted name under `net.` (the
+/// per-namespace ones) of letters, digits, `_` and `-` (no `/`, no empty or `..` parts: the
+/// key becomes a path under /proc/sys).
+fn bad_sysctl(key: &str) -> Option<String> {
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.first() != Some(&"net") || parts.len() < 2 {
+        return Some("a lab sets only per-namespace sysctls: net.*".into());
+    }
+    for p in parts {
+        if p.is_empty() {
+            return Some("an empty part".into());
+        }
+        if let Some(c) = p
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+        {
+            return Some(format!("{c:?} is not allowed"));
+        }
+    }
+    None
+}
+
+/// Why `s` cannot be free text shown to people (a scenario's name), if it cannot: 1-`max`
+/// characters, none of them a control character.
+fn bad_text(s: &str, max: usize) -> Option<String> {
+    if s.is_empty() || s.chars().count() > max {
+        return Some(format!("use 1-{max} characters"));
+    }
+    s.chars()
+        .find(|c| crate::report::escape::unsafe_char(*c))
+        .map(|c| format!("{c:?} is not allowed"))
+}
+
 impl End {
     /// This end as `node:ifname`.
     pub fn iface(&self) -> IfaceRef {
@@ -568,6 +673,41 @@ mod tests {
         assert_eq!(d, vec!["no-address", "peer-no-xdp", "tx-csum"]);
         assert!(s.select_faults(&[], true).unwrap().is_empty());
         assert!(s.select_faults(&["nope".into()], false).is_err());
+    }
+
+    /// Names become paths and arguments: refused before any namespace is made.
+    #[test]
+    fn names_duplicates_and_paths_are_checked() {
+        let node = |n: &str| format!("name=\"x\"\n[[node]]\nname=\"{n}\"\n");
+        let e = |t: &str| {
+            Scenario::parse(t, Path::new("x.toml"))
+                .unwrap_err()
+                .to_string()
+        };
+        for bad in ["vm/../../etc", "..", "a b", "-vm", "", "vm\\u001b"] {
+            let m = e(&node(bad));
+            assert!(m.contains("node[0].name"), "{bad:?}: {m}");
+        }
+        let twice = format!("{}[[node]]\nname=\"vm\"\n", node("vm"));
+        assert!(e(&twice).contains("node[1].name") && e(&twice).contains("twice"));
+        let sysctl = format!(
+            "{}sysctls = {{ \"net/../../etc/passwd\" = \"1\" }}\n",
+            node("vm")
+        );
+        assert!(e(&sysctl).contains("node[0].sysctls"), "{}", e(&sysctl));
+        let sysctl = format!("{}sysctls = {{ \"kernel.panic\" = \"1\" }}\n", node("vm"));
+        assert!(e(&sysctl).contains("net.*"), "{}", e(&sysctl));
+        let link = format!(
+            "{}[[link]]\na={{node=\"vm\",name=\"e/0\"}}\nb={{node=\"vm\",name=\"e1\"}}",
+            node("vm")
+        );
+        assert!(e(&link).contains("link[0].a.name"), "{}", e(&link));
+        let svc = format!(
+            "{}[[service]]\nnode=\"vm\"\nport=80\n[[service]]\nnode=\"vm\"\nport=80\n",
+            node("vm")
+        );
+        assert!(e(&svc).contains("service[1]"), "{}", e(&svc));
+        assert!(Scenario::parse(&node("m_1-x"), Path::new("x.toml")).is_ok());
     }
 
     #[test]

@@ -33,6 +33,11 @@ pub struct LabState {
     pub scenario_file: PathBuf,
     /// Namespaces this lab created, in creation order.
     pub namespaces: Vec<String>,
+    /// The identity of each namespace once created (inode and netns cookie): `lab down`
+    /// removes the records of these namespaces, whatever namespace holds their names or
+    /// inodes by then.
+    #[serde(default)]
+    pub keys: std::collections::BTreeMap<String, crate::state::NsKey>,
     /// HTTP responders started, each recorded as it starts; those of a node removed by a fault
     /// are dropped.
     pub responders: Vec<Responder>,

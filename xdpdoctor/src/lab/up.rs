@@ -317,17 +317,26 @@ fn create_namespaces(
         let name = LabState::ns_name(&opts.prefix, &n.name);
         st.namespaces.push(name.clone());
         st.save()?;
-        if let Err(e) = Netns::create(&name) {
-            // Not ours (someone made it since the check above): never remove it on cleanup.
-            if matches!(e, Error::Busy { .. }) {
-                st.namespaces.pop();
-                st.save()?;
+        match Netns::create(&name) {
+            // Its identity, saved with the next step (a kill before leaves `lab down` the
+            // name, which still leads to it).
+            Ok(ns) => {
+                let key = ns.key()?;
+                st.keys.insert(name, key);
             }
-            return Err(e);
+            Err(e) => {
+                // Not ours (someone made it since the check above): never remove it on
+                // cleanup.
+                if matches!(e, Error::Busy { .. }) {
+                    st.namespaces.pop();
+                    st.save()?;
+                }
+                return Err(e);
+            }
         }
         steps.tick();
     }
-    Ok(())
+    st.save()
 }
 
 /// veth pairs: create in a, move the peer into b under its final name.
@@ -476,10 +485,10 @@ fn deploy_forwarder(
             let ifname = at.name.clone();
             let idx = node_ns(opts, &at.node)
                 .block_on(|| async move { Ok(Rtnl::new()?.link(&ifname).await?.index) })?;
-            forwarder::maps::devmap_remove(dep.netns_inode, idx)?;
+            forwarder::maps::devmap_remove(dep.key(), idx)?;
         }
         for t in &fault.snat_remove {
-            forwarder::maps::nat_remove(dep.netns_inode, crate::bpf::forwarder_abi::SNAT_MAP, *t)?;
+            forwarder::maps::nat_remove(dep.key(), crate::bpf::forwarder_abi::SNAT_MAP, *t)?;
         }
         for at in &fault.detach {
             forwarder::pins::unpin_link(&forwarder::pins::link_pin(&dep.pin_dir, &at.name))?;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use super::handle::{list_named, Netns, NETNS_RUN_DIR};
 use super::names::{host_inode, pid_suffix, unnamed};
+use crate::state::NsKey;
 
 /// A namespace this process can open, found by [`all`].
 #[derive(Debug, Clone)]
@@ -80,15 +81,52 @@ pub fn all() -> Vec<NsInfo> {
     out
 }
 
-/// Whether a namespace with this inode still exists anywhere we can see.
-pub fn alive(inode: u64) -> bool {
-    all().iter().any(|c| c.inode == inode)
-}
-
-/// The namespace with this inode, if we can reach it.
-pub fn by_inode(inode: u64) -> Option<Netns> {
+/// The namespace with this identity, if we can reach it: one with its inode whose cookie is
+/// its cookie (a namespace that reused the inode of a dead one is not it).
+pub fn by_key(key: &NsKey) -> Option<Netns> {
     all()
         .into_iter()
-        .find(|c| c.inode == inode)
+        .filter(|c| c.inode == key.inode)
+        .find(|c| key.cookie.is_none() || c.netns.cookie().ok().flatten() == key.cookie)
         .map(|c| c.netns)
+}
+
+/// The namespaces alive now, to check records' keys against: the enumeration is taken once,
+/// and a cookie is read only for a namespace whose inode a record names (reading it enters
+/// the namespace), once.
+pub struct Living {
+    by_inode: std::collections::HashMap<u64, Netns>,
+    cookies: std::cell::RefCell<std::collections::HashMap<u64, Option<u64>>>,
+}
+
+impl Living {
+    /// Every namespace reachable now ([`all`]).
+    pub fn now() -> Living {
+        Living {
+            by_inode: all().into_iter().map(|c| (c.inode, c.netns)).collect(),
+            cookies: Default::default(),
+        }
+    }
+
+    /// Whether the namespace `key` names still exists: its inode is in use, by the same
+    /// namespace (same cookie; a key without one matches on the inode alone).
+    pub fn contains(&self, key: &NsKey) -> bool {
+        let Some(ns) = self.by_inode.get(&key.inode) else {
+            return false;
+        };
+        if key.cookie.is_none() {
+            return true;
+        }
+        let mut cookies = self.cookies.borrow_mut();
+        let now = *cookies
+            .entry(key.inode)
+            .or_insert_with(|| ns.cookie().ok().flatten());
+        // Unreadable (no cookie now): the inode decides, to be safe.
+        now.is_none() || now == key.cookie
+    }
+
+    /// Whether any namespace has this inode now.
+    pub fn has_inode(&self, inode: u64) -> bool {
+        self.by_inode.contains_key(&inode)
+    }
 }

@@ -7,12 +7,13 @@
 
 use std::{
     fs::File,
-    os::fd::AsRawFd,
+    os::fd::{AsRawFd, FromRawFd},
     os::unix::fs::MetadataExt,
     os::unix::process::CommandExt,
     path::{Path, PathBuf},
 };
 
+use crate::state::NsKey;
 use crate::{Error, Result};
 
 /// Where `ip netns` (and this tool) keep named namespaces.
@@ -20,6 +21,9 @@ pub const NETNS_RUN_DIR: &str = "/run/netns";
 
 /// `NS_GET_NSTYPE` (linux/nsfs.h): `_IO(0xb7, 0x3)`.
 const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+
+/// `SO_NETNS_COOKIE` (asm-generic/socket.h, Linux 5.14).
+const SO_NETNS_COOKIE: libc::c_int = 71;
 
 /// A handle to a network namespace: a path to open plus a name for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +99,19 @@ impl Netns {
         f.metadata()
             .map(|m| m.ino())
             .map_err(|e| self.os_err(format!("cannot stat {}", self.path.display()), e))
+    }
+
+    /// The namespace's netns cookie: `SO_NETNS_COOKIE` of a socket opened inside it (on a
+    /// thread that entered it). A 64-bit number the kernel gives each namespace at creation
+    /// and never reuses, unlike the inode. `None` on kernels without the option (before
+    /// 5.14: ENOPROTOOPT).
+    pub fn cookie(&self) -> Result<Option<u64>> {
+        self.run(|| cookie_here().map_err(|e| self.os_err("getsockopt SO_NETNS_COOKIE".into(), e)))
+    }
+
+    /// The namespace's identity as state is keyed by it: inode and cookie.
+    pub fn key(&self) -> Result<NsKey> {
+        Ok(NsKey::new(self.inode()?, self.cookie()?))
     }
 
     /// Opens the namespace file, checking that it is a network namespace. Anything else
@@ -321,6 +338,38 @@ fn ns_type_name(t: libc::c_int) -> &'static str {
         libc::CLONE_NEWCGROUP => "cgroup",
         libc::CLONE_NEWTIME => "time",
         _ => "non-network",
+    }
+}
+
+/// The netns cookie of the calling thread's namespace (see [`Netns::cookie`]): `None` on a
+/// kernel without `SO_NETNS_COOKIE`.
+pub fn cookie_here() -> std::io::Result<Option<u64>> {
+    // SAFETY: socket(2) with constant arguments; the fd is owned below.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor nobody else owns.
+    let sock = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cookie`.
+    let r = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&mut cookie as *mut u64).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 {
+        return Ok(Some(cookie));
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENOPROTOOPT) => Ok(None),
+        _ => Err(e),
     }
 }
 

@@ -11,7 +11,8 @@
 //! - [`Netns`] (`handle.rs`) is a *way in*: a path to open and a name for messages, what a
 //!   `--netns` argument or a lab's node becomes before anything is opened.
 //! - [`NsRef`] (`ns_ref.rs`) is *which one*: the identity of a namespace that was opened
-//!   (today its nsfs inode), with its name and path, serializable. Findings, fixes, journals
+//!   (its nsfs inode and, where the kernel has it, its netns cookie, which a reused inode
+//!   cannot fake), with its name and path, serializable. Findings, fixes, journals
 //!   and snapshots name namespaces with it, and [`NsRef::open`] finds it again even when its
 //!   path no longer leads there.
 //!
@@ -23,8 +24,11 @@ mod all;
 mod handle;
 mod names;
 mod ns_ref;
+pub mod shell;
 
-pub use all::{alive, all, by_inode, NsInfo};
-pub use handle::{list_named, Netns, NETNS_RUN_DIR};
+pub use crate::state::NsKey;
+pub use all::{all, by_key, Living, NsInfo};
+pub use handle::{cookie_here, list_named, Netns, NETNS_RUN_DIR};
 pub use names::{host_inode, host_path, HOST};
 pub use ns_ref::NsRef;
+pub use shell::quote;

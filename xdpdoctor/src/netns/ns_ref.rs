@@ -1,17 +1,18 @@
 //! The identity of a network namespace, as findings, fixes, journals and snapshots name it:
-//! a name for people, the path it was opened through, and what identifies it (its nsfs
-//! inode). A namespace reached through /proc/PID may outlive that PID, so [`NsRef::open`]
-//! finds it again by identity when its path no longer leads there. Also how a shell command
-//! is run in it, as printed to users.
+//! a name for people, the path it was opened through, and what identifies it: its nsfs inode
+//! and its netns cookie (`state::NsKey`; the kernel reuses inodes of dead namespaces, never
+//! cookies; kernels before 5.14 have no cookie and the inode alone identifies). A namespace
+//! reached through /proc/PID may outlive that PID, so [`NsRef::open`] finds it again by
+//! identity when its path no longer leads there. Also how a shell command is run in it, as
+//! printed to users.
 //!
-//! Everything that takes or checks the identity goes through [`NsRef::of`] and
-//! [`NsRef::open`], so a stronger identity (the netns cookie, which an inode reused after the
-//! namespace is gone cannot fake) is added here, as a field next to `inode`, without changing
-//! its users.
+//! Everything that takes or checks the identity goes through [`NsRef::of`], [`NsRef::key`]
+//! and [`NsRef::open`].
 
 use serde::{Deserialize, Serialize};
 
-use super::{by_inode, Netns, NsInfo, NETNS_RUN_DIR};
+use super::{by_key, Netns, NsInfo, NETNS_RUN_DIR};
+use crate::state::NsKey;
 use crate::{Error, Result};
 
 /// A serializable reference to a network namespace: its identity, name and path.
@@ -21,18 +22,29 @@ pub struct NsRef {
     pub name: String,
     /// The path it was opened through (`/run/netns/NAME`, `/proc/N/ns/net`).
     pub path: String,
-    /// Its inode: the identity.
+    /// Its inode.
     pub inode: u64,
+    /// Its netns cookie (None: a kernel without `SO_NETNS_COOKIE`, or a record written before
+    /// it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<u64>,
 }
 
 impl NsRef {
     /// The identity of the namespace `ns` leads to now (opens it).
     pub fn of(ns: &Netns) -> Result<NsRef> {
+        let key = ns.key()?;
         Ok(NsRef {
             name: ns.name.clone(),
             path: ns.path.display().to_string(),
-            inode: ns.inode()?,
+            inode: key.inode,
+            cookie: key.cookie,
         })
+    }
+
+    /// Its identity as state is keyed by it.
+    pub fn key(&self) -> NsKey {
+        NsKey::new(self.inode, self.cookie)
     }
 
     /// The way in by the path it was opened through, unchecked (for work right after the
@@ -48,13 +60,18 @@ impl NsRef {
     /// namespace with its identity. [`Error::NotFound`] when it is gone.
     pub fn open(&self) -> Result<Netns> {
         let ns = self.netns();
-        if ns.inode().ok() == Some(self.inode) {
+        let key = self.key();
+        if ns.key().is_ok_and(|now| key.matches(&now)) {
             return Ok(ns);
         }
-        by_inode(self.inode).ok_or_else(|| {
+        by_key(&key).ok_or_else(|| {
             Error::not_found(
                 format!("namespace {} (inode {})", self.name, self.inode),
-                Some("it was deleted since the diagnosis".into()),
+                Some(
+                    "it was deleted since the diagnosis (a namespace that reused its inode \
+                     is another one)"
+                        .into(),
+                ),
             )
         })
     }
@@ -79,10 +96,13 @@ impl NsRef {
             return cmd.to_string();
         }
         let bpftool = cmd.starts_with("bpftool ");
-        match (self.ip_netns_name(), cmd.strip_prefix("ip ")) {
+        match (
+            self.ip_netns_name().map(super::quote),
+            cmd.strip_prefix("ip "),
+        ) {
             (Some(name), Some(rest)) => format!("ip -n {name} {rest}"),
             (Some(name), None) if !bpftool => format!("ip netns exec {name} {cmd}"),
-            _ => format!("nsenter --net={} {cmd}", self.path),
+            _ => format!("nsenter --net={} {cmd}", super::quote(&self.path)),
         }
     }
 
@@ -126,12 +146,14 @@ impl NsRef {
 
 impl From<&NsInfo> for NsRef {
     /// The identity of a namespace [`super::all`] found, with the name and path it was
-    /// found by.
+    /// found by; the cookie is not read here (it takes entering the namespace): the caller
+    /// that works inside it fills it ([`super::cookie_here`]).
     fn from(c: &NsInfo) -> Self {
         NsRef {
             name: c.netns.name.clone(),
             path: c.netns.path.display().to_string(),
             inode: c.inode,
+            cookie: None,
         }
     }
 }
@@ -152,6 +174,7 @@ mod tests {
             name: name.into(),
             path: path.into(),
             inode: 1,
+            cookie: None,
         }
     }
 

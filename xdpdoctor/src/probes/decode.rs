@@ -108,8 +108,16 @@ impl Names {
                 name: ns.name.clone(),
                 path: ns.path.clone(),
             };
-            match handle.block_on(|| async { Rtnl::new()?.links().await }) {
-                Ok(links) => {
+            // The cookie with the links, on the thread already inside: with the inode, it
+            // finds the forwarder record of this namespace (not a dead one's that had it).
+            let read = handle.block_on(|| async {
+                let links = Rtnl::new()?.links().await?;
+                Ok((links, crate::netns::cookie_here().ok().flatten()))
+            });
+            let mut cookie = None;
+            match read {
+                Ok((links, c)) => {
+                    cookie = c;
                     self.owners.add_links(*inode, &links);
                     for l in &links {
                         for (_, id) in l.xdp.iter().flat_map(|x| x.each()) {
@@ -122,7 +130,7 @@ impl Names {
                 }
                 Err(e) => log::debug!("links of namespace {}: {e}", ns.name),
             }
-            if let Ok(Some(d)) = Deployment::load(*inode) {
+            if let Ok(Some(d)) = Deployment::load(crate::netns::NsKey::new(*inode, cookie)) {
                 for i in &d.interfaces {
                     self.progs.insert(
                         i.prog_id,

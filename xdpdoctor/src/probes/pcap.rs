@@ -69,10 +69,26 @@ impl<W: Write> EventWriter<W> {
         self.written
     }
 
+    /// The output.
+    pub fn get_ref(&self) -> &W {
+        self.w.get_ref()
+    }
+
+    /// The output as it is, without flushing (an output that finishes files itself).
+    pub fn into_inner(self) -> W {
+        self.w.into_inner()
+    }
+
     /// Flushes and returns the underlying writer.
     pub fn finish(self) -> std::io::Result<W> {
         self.w.finish()
     }
+}
+
+/// The events a file this writer wrote holds, and of them those with packet bytes (for a
+/// file cut short: what it really holds).
+pub fn events_in(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    pcapng::packets_in(path)
 }
 
 /// `namespace/interface` of the event's device, with numbers where names are unknown.

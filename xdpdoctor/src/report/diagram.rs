@@ -11,7 +11,7 @@
 
 use super::Style;
 use crate::diagnose::{Finding, Report};
-use crate::snapshot::{paths::nat_paths, PathStage};
+use crate::snapshot::{paths::nat_paths, PathStage, TargetSource};
 
 /// The diagram for every NAT entry of the report (or every redirect target, entries unknown).
 pub fn diagram(r: &Report, st: Style) -> String {
@@ -117,8 +117,9 @@ fn render<'a>(
         };
         let ids: Vec<&str> = h.iter().map(|f| f.id.as_str()).collect();
         s += &format!(
-            "  {mark} {:<10} {label}{}\n",
+            "  {mark} {:<10} {}{}\n",
             stage.label(),
+            super::escape::text(label),
             if ids.is_empty() {
                 String::new()
             } else {
@@ -149,6 +150,23 @@ fn target_diagrams(r: &Report, st: Style) -> String {
     let mut s = String::from(
         "NAT entries unknown (give --config to name them): paths by redirect target\n",
     );
+    // Findings about the namespace as a whole (a devmap's entries that lead nowhere here)
+    // belong to no single path: said once, never marked on every target's path.
+    let wide: Vec<&str> = r
+        .diagnosis
+        .findings
+        .iter()
+        .filter(|f| f.is_root() && f.subject.interface.is_none())
+        .map(|f| f.id.as_str())
+        .collect();
+    if !wide.is_empty() {
+        s += &format!(
+            "  {} in {} (not one path): {}\n",
+            st.bad("✗"),
+            super::escape::text(&home.ns.name),
+            st.bad(&wide.join(", "))
+        );
+    }
     for t in snap.redirect_targets() {
         let Some(v) = home.iface(t.ifindex) else {
             continue;
@@ -165,7 +183,7 @@ fn target_diagrams(r: &Report, st: Style) -> String {
                 f.subject.netns.inode == ns.ns.inode
                     && f.subject.interface.as_deref() == Some(i.name())
             });
-            on_target || on_peer || f.subject.interface.is_none()
+            on_target || on_peer
         };
         let hits = |stage: PathStage| -> Vec<&Finding> {
             r.diagnosis
@@ -189,7 +207,17 @@ fn target_diagrams(r: &Report, st: Style) -> String {
             ),
             (
                 PathStage::Devmap,
-                format!("redirect -> {} ({:?})", v.name(), t.source),
+                match t.source {
+                    // A devmap holds an ifindex as its writer's namespace resolved it; the
+                    // name is this namespace's interface of that number.
+                    TargetSource::Devmap => format!(
+                        "redirect -> {} (devmap entry: ifindex {}, named here; the kernel does \
+                         not say from which namespace it was written)",
+                        v.name(),
+                        v.index()
+                    ),
+                    other => format!("redirect -> {} ({other:?})", v.name()),
+                },
             ),
             (
                 PathStage::Veth,
@@ -201,7 +229,7 @@ fn target_diagrams(r: &Report, st: Style) -> String {
             ),
             (PathStage::Client, "client".to_string()),
         ];
-        s += &format!("-> {}\n", v.name());
+        s += &format!("-> {}\n", super::escape::text(v.name()));
         s += &render(&stages, hits, st);
     }
     s
@@ -225,5 +253,58 @@ fn networks_via(home: &crate::snapshot::NsState, ifindex: u32) -> String {
         String::new()
     } else {
         format!(": {}", all.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{NatInfo, Snapshot};
+    use crate::xdp::{MapEntry, Owner};
+
+    /// The healthy seed lab as a foreign program's (entries unknown), its devmap grown to 513
+    /// entries, 509 of them ifindexes this namespace does not have.
+    fn big_devmap() -> Snapshot {
+        let mut s: Snapshot =
+            serde_json::from_str(include_str!("../../tests/fixtures/seed-healthy.json")).unwrap();
+        s.forwarder = None;
+        s.nat = NatInfo::default();
+        for p in &mut s.xdp.programs {
+            p.owner = Owner::Foreign;
+        }
+        let m = &mut s.xdp.maps[0];
+        m.entries.extend((100..609).map(|i| MapEntry {
+            key: i,
+            value: i,
+            prog_id: None,
+        }));
+        s
+    }
+
+    #[test]
+    fn a_big_devmap_is_summarized_and_marks_no_good_path() {
+        let r = crate::diagnose::diagnose_saved(big_devmap());
+        let f = &r.diagnosis.findings;
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].subject.interface.is_none());
+        for line in f[0].evidence.iter().chain([&f[0].why]) {
+            assert!(line.len() < 400, "{} characters: {line}", line.len());
+        }
+        assert!(
+            f[0].evidence[0].contains("513 entries (key -> ifindex)")
+                && f[0].evidence[0].contains("100-608 -> 100-608"),
+            "{}",
+            f[0].evidence[0]
+        );
+        assert!(
+            f[0].evidence[1].contains("does not say"),
+            "{:?}",
+            f[0].evidence
+        );
+        let d = diagram(&r, Style { color: false });
+        // Said once for the namespace; every (healthy) target path stays good.
+        assert_eq!(d.matches("redirect-target-other-netns").count(), 1, "{d}");
+        assert!(!d.contains("  ✗ devmap"), "{d}");
+        assert!(d.contains("named here"), "{d}");
     }
 }

@@ -36,7 +36,9 @@ struct Doc<'a> {
 
 /// The JSON document; `exit_code` is what the command exits with.
 pub fn to_json(r: &Report, exit_code: i32) -> String {
-    serde_json::to_string_pretty(&to_value(r, exit_code)).expect("report serializes")
+    super::escape::json(
+        serde_json::to_string_pretty(&to_value(r, exit_code)).expect("report serializes"),
+    )
 }
 
 /// The JSON document as a value (`diagnose --all-netns --json` prints an array of them).

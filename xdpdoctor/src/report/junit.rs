@@ -4,11 +4,9 @@
 
 use crate::diagnose::Report;
 
+/// Character data and attribute values, valid XML whatever names the system gave.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    super::escape::xml(s)
 }
 
 /// The report as JUnit XML (one testsuite for the namespace; see the module doc).

@@ -1,8 +1,11 @@
 //! Rendering a diagnosis: a table plus a small packet-path diagram marking where packets die
 //! (text, coloured only when asked), the JSON document (schema in docs/diagnose.md), JUnit
 //! XML for CI and the Prometheus text format for health checks. Functions return strings; printing is the CLI's business.
+//! Every name that comes from the system goes through [`escape`] on its way out: escaped in
+//! text, `\uXXXX` in JSON, valid in XML.
 
 pub mod diagram;
+pub mod escape;
 pub mod json;
 pub mod junit;
 pub mod prometheus;

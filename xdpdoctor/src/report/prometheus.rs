@@ -53,8 +53,12 @@ fn escape_help(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
+/// A label value: unsafe characters of a name made visible first (a control character in a
+/// namespace name would otherwise reach whoever reads the metrics raw), then the format's
+/// escapes.
 fn escape_label(s: &str) -> String {
-    s.replace('\\', "\\\\")
+    super::escape::lines(s)
+        .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }

@@ -2,7 +2,7 @@
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, ContentArrangement, Table};
 
-use super::Style;
+use super::{escape::text, Style};
 use crate::diagnose::evidence::Traffic;
 use crate::diagnose::{Finding, Report};
 
@@ -62,7 +62,7 @@ pub fn table(r: &Report, st: Style) -> String {
             Cell::new(f.stage.label()),
             Cell::new(st.severity(f.severity)),
             Cell::new(finding),
-            Cell::new(f.subject.to_string()),
+            Cell::new(text(&f.subject.to_string())),
             Cell::new(fix),
         ]);
     }
@@ -78,25 +78,27 @@ pub fn details(r: &Report, st: Style) -> String {
             "\n{indent}{n}. {} [{}] {}\n",
             st.bad(f.id.as_str()),
             f.stage.label(),
-            f.subject
+            text(&f.subject.to_string())
         );
         if let Some(c) = &f.caused_by {
             s += &format!(
                 "{indent}   because of: {} on {} ({})\n",
-                c.id, c.subject, c.because
+                c.id,
+                text(&c.subject.to_string()),
+                text(&c.because)
             );
         }
         if !f.entries.is_empty() {
             s += &format!("{indent}   entries: {}\n", f.entries.join(", "));
         }
-        s += &format!("{indent}   why: {}\n", f.why);
+        s += &format!("{indent}   why: {}\n", text(&f.why));
         for e in &f.evidence {
-            s += &format!("{indent}   evidence: {e}\n");
+            s += &format!("{indent}   evidence: {}\n", text(e));
         }
         for o in &f.observed {
-            s += &format!("{indent}   observed: {} = {}\n", o.what, o.count);
+            s += &format!("{indent}   observed: {} = {}\n", text(&o.what), o.count);
         }
-        s += &format!("{indent}   fix: {}\n", f.fix_text());
+        s += &format!("{indent}   fix: {}\n", text(&f.fix_text()));
     }
     s
 }
@@ -170,7 +172,7 @@ pub fn evidence_summary(r: &Report) -> String {
         "time: snapshot {} ms, evidence {} ms, total {} ms\n",
         r.timing.snapshot_ms, r.timing.evidence_ms, r.timing.total_ms
     );
-    s
+    super::escape::lines(&s).into_owned()
 }
 
 /// One line saying what runs in the diagnosed namespace and where the NAT entries come from.
@@ -206,7 +208,7 @@ pub fn deployment_line(r: &Report) -> String {
         NatSource::Config { file } => format!("{} NAT entries from {file}", snap.nat.entries.len()),
         NatSource::Unknown => "NAT entries unknown (--config names them)".into(),
     };
-    format!(
+    text(&format!(
         "XDP in {}: {}; {entries}",
         snap.home().ns.name,
         if progs.is_empty() {
@@ -214,5 +216,6 @@ pub fn deployment_line(r: &Report) -> String {
         } else {
             progs.join(", ")
         }
-    )
+    ))
+    .into_owned()
 }

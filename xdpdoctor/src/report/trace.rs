@@ -5,7 +5,7 @@
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Table};
 use serde::Serialize;
 
-use super::Style;
+use super::{escape, Style};
 use crate::forwarder::decision::{Fib, Translation, Verdict};
 use crate::probes::decode::Names;
 use crate::probes::Event;
@@ -23,25 +23,31 @@ pub enum Line {
 /// One item as printed, text or JSON.
 pub fn item(i: &Item, json: bool) -> Line {
     match i {
-        Item::Attached(s) => Line::Note(format!(
-            "probe {} ({}): module loaded: {}",
-            s.name,
-            s.kind.as_str(),
-            if s.active {
-                "attached".to_string()
-            } else {
-                s.reason.clone().unwrap_or_default()
-            }
-        )),
+        Item::Attached(s) => Line::Note(
+            escape::text(&format!(
+                "probe {} ({}): module loaded: {}",
+                s.name,
+                s.kind.as_str(),
+                if s.active {
+                    "attached".to_string()
+                } else {
+                    s.reason.clone().unwrap_or_default()
+                }
+            ))
+            .into_owned(),
+        ),
         Item::Event(e) if json => Line::Result(to_json(e)),
         Item::Event(e) => Line::Result(event_line(e)),
         Item::Decision(d) if json => Line::Result(to_json(&DecisionJson { decision: d })),
         Item::Decision(DecisionLine::Decided(d)) => Line::Result(decision_line(d)),
-        Item::Decision(DecisionLine::Unparsed(u)) => Line::Result(format!(
-            "decision {} (not understood): {}",
-            u.netns.as_deref().unwrap_or("?"),
-            u.unparsed
-        )),
+        Item::Decision(DecisionLine::Unparsed(u)) => Line::Result(
+            escape::text(&format!(
+                "decision {} (not understood): {}",
+                u.netns.as_deref().unwrap_or("?"),
+                u.unparsed
+            ))
+            .into_owned(),
+        ),
     }
 }
 
@@ -56,7 +62,7 @@ struct SummaryJson<'a> {
 }
 
 fn to_json<T: Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("trace lines serialize")
+    escape::json(serde_json::to_string(v).expect("trace lines serialize"))
 }
 
 /// `tracing namespace P-vm, with the decisions of ... for 5.0s; Ctrl-C to stop`.
@@ -66,7 +72,7 @@ pub fn banner(s: &Scope) -> String {
     } else {
         format!("namespace {}", s.netns)
     };
-    format!(
+    escape::text(&format!(
         "tracing {scope}{}{}; Ctrl-C to stop",
         s.decision_rate
             .map(|rate| format!(
@@ -77,17 +83,42 @@ pub fn banner(s: &Scope) -> String {
         s.duration
             .map(|d| format!(" for {:.1}s", d.as_secs_f64()))
             .unwrap_or_default()
-    )
+    ))
+    .into_owned()
 }
 
 /// `wrote FILE: N event(s), M with packet bytes`.
 pub fn pcap_written(p: &PcapWritten) -> String {
-    format!(
-        "wrote {}: {} event(s), {} with packet bytes",
-        p.path.display(),
-        p.events,
-        p.with_packet
-    )
+    let size = |b: u64| {
+        if b < 1 << 20 {
+            format!("{:.0} KiB", (b as f64 / 1024.0).ceil())
+        } else {
+            format!("{:.1} MiB", b as f64 / f64::from(1 << 20))
+        }
+    };
+    let mut s = match (&p.error, p.bytes) {
+        (Some(e), 0) => format!("--pcap {}: not written: {e}", p.path.display()),
+        (_, bytes) => format!(
+            "wrote {}: {} event(s), {} with packet bytes, {} (at most {})",
+            p.path.display(),
+            p.events,
+            p.with_packet,
+            size(bytes),
+            size(p.limit)
+        ),
+    };
+    if p.capped {
+        s += &format!(
+            "; size cap reached: {} more event(s) shown but not written (--pcap-limit)",
+            p.not_written
+        );
+    } else if let (Some(e), true) = (&p.error, p.bytes > 0) {
+        s += &format!(
+            "; cut short: {e}; {} event(s) not written (the file stays readable)",
+            p.not_written
+        );
+    }
+    super::escape::text(&s).into_owned()
 }
 
 /// The summary as the last line of `--json`: `{"summary": ...}`.
@@ -123,7 +154,7 @@ pub fn summary_text(s: &Summary, names: &mut Names, interrupted: bool, st: Style
             }
             let name = names
                 .ifname(ns, i)
-                .map(|n| format!("{n} ({i})"))
+                .map(|n| format!("{} ({i})", escape::text(n)))
                 .unwrap_or_else(|| format!("ifindex {i}"));
             if ns != g.netns_inode && ns != 0 {
                 format!("{name} in {}", ns_name(names, ns))
@@ -147,7 +178,11 @@ pub fn summary_text(s: &Summary, names: &mut Names, interrupted: bool, st: Style
     }
     let mut out = format!("{t}\n");
     for n in &s.notes {
-        out += &format!("note: {n}\n");
+        out += &format!("note: {}\n", escape::text(n));
+    }
+    if let Some(p) = &s.pcap {
+        out += &pcap_written(p);
+        out.push('\n');
     }
     if let Some(d) = &s.decisions {
         out += &format!(
@@ -167,7 +202,7 @@ pub fn summary_text(s: &Summary, names: &mut Names, interrupted: bool, st: Style
 
 fn ns_name(names: &Names, inode: u64) -> String {
     match names.netns_name(inode) {
-        Some(n) => n.to_string(),
+        Some(n) => escape::text(n).into_owned(),
         None if inode == 0 => "(unknown)".into(),
         None => format!("netns {inode}"),
     }
@@ -215,7 +250,7 @@ pub fn event_line(e: &Event) -> String {
             None => s.push_str(&format!(" | packet {} B", p.len)),
         }
     }
-    s
+    escape::text(&s).into_owned()
 }
 
 /// `decision P-vm eth0: 192.168.9.1:8080 <- 10.99.0.2:40000 DNAT -> 10.123.1.1:80 fib success
@@ -277,7 +312,7 @@ pub fn decision_line(v: &Decided) -> String {
     if let Some(h) = d.next_hop {
         s.push_str(&format!(" [{} -> {}]", h.smac, h.dmac));
     }
-    s
+    escape::text(&s).into_owned()
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ pub struct NatHint {
 pub fn take(ns: &Netns, hint: Option<&NatHint>) -> Result<Snapshot> {
     let id = NsRef::of(ns)?;
     let inode = id.inode;
-    let ours = match Deployment::load(inode)? {
+    let ours = match Deployment::load(id.key())? {
         Some(_) => Some(forwarder::status(ns)?),
         None => None,
     };
@@ -105,7 +105,7 @@ fn fix_programs() -> BTreeSet<u32> {
         return BTreeSet::new();
     };
     rd.filter_map(|e| e.ok())
-        .filter(|e| state::fix_pin_inode(&e.file_name().to_string_lossy()).is_some())
+        .filter(|e| state::fix_pin_key(&e.file_name().to_string_lossy()).is_some())
         .filter_map(|e| {
             let fd = crate::bpf::sys::obj_get(&e.path()).ok()?;
             crate::bpf::sys::link_prog_id(std::os::fd::AsFd::as_fd(&fd)).ok()
@@ -191,10 +191,20 @@ fn flag(v: Option<String>) -> Option<bool> {
 
 /// Reads one namespace (with its nf_tables ruleset when `netfilter`). Returns its state and
 /// whether xdp_features could be read.
-fn collect_ns(ns: &Netns, id: NsRef, cands: &[NsInfo], netfilter: bool) -> Result<(NsState, bool)> {
+fn collect_ns(
+    ns: &Netns,
+    mut id: NsRef,
+    cands: &[NsInfo],
+    netfilter: bool,
+) -> Result<(NsState, bool)> {
     let cands = cands.to_vec();
     let (name, inode) = (id.name.clone(), id.inode);
     ns.block_on(|| async move {
+        // A peer found by the enumerator has no cookie yet: read it here, inside (fixes of
+        // this namespace are keyed by it).
+        if id.cookie.is_none() {
+            id.cookie = crate::netns::cookie_here().ok().flatten();
+        }
         let rt = Rtnl::new()?;
         let links = rt.links().await?;
         let addresses = rt.addresses().await?;

@@ -376,7 +376,7 @@ impl Snapshot {
 
     /// Reads a saved snapshot.
     pub fn load(path: &std::path::Path) -> Result<Self> {
-        let s = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        let s = crate::files::read_to_string(path, crate::files::READ_LIMIT)?;
         let snap: Snapshot = serde_json::from_str(&s)
             .map_err(|e| Error::corrupt(path, format!("not a snapshot: {e}")))?;
         if snap.version != SNAPSHOT_VERSION {

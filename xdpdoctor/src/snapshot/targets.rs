@@ -52,7 +52,9 @@ impl Snapshot {
             e.source = e.source.min(source);
         };
         if self.entries_known() {
-            // Whatever program redirects there: any native attachment that can reach it.
+            // Whatever program redirects there: any native attachment whose redirect maps
+            // reach it (a program without one is "native" towards a target only once the
+            // window sees it redirect there).
             let reach = self.native_reach();
             let native_to = |i: u32| reach.reaches(i);
             for p in super::paths::nat_paths(self) {
@@ -84,8 +86,10 @@ impl Snapshot {
         t.into_values().collect()
     }
 
-    /// Whether a native-mode program of the diagnosed namespace can redirect to `ifindex`:
-    /// its devmaps hold it, or it has no redirect map (then it may call `bpf_redirect()`).
+    /// Whether a native-mode program of the diagnosed namespace can redirect to `ifindex` as
+    /// far as the static state proves: its devmaps hold it. A program without a redirect map
+    /// proves nothing (it may call `bpf_redirect()`, or never redirect: `return XDP_PASS`);
+    /// only the window's redirect tracepoints make a device its target (rules add those).
     /// Our forwarder's devmap holds every interface of the namespace.
     pub fn native_reaches(&self, ifindex: u32) -> bool {
         self.native_reach().reaches(ifindex)
@@ -104,24 +108,20 @@ impl Snapshot {
             .collect();
         let mut r = NativeReach::default();
         for id in ids {
-            let t = self.xdp.targets_of(id);
-            r.anywhere |= t.unknown;
-            r.devices.extend(t.devices);
+            r.devices.extend(self.xdp.targets_of(id).devices);
         }
         r
     }
 }
 
-/// The devices native-mode programs can redirect to.
+/// The devices native-mode programs can redirect to, by their redirect maps.
 #[derive(Default)]
 struct NativeReach {
-    /// A program without a redirect map (it may call `bpf_redirect()` anywhere).
-    anywhere: bool,
     devices: BTreeSet<u32>,
 }
 
 impl NativeReach {
     fn reaches(&self, ifindex: u32) -> bool {
-        self.anywhere || self.devices.contains(&ifindex)
+        self.devices.contains(&ifindex)
     }
 }

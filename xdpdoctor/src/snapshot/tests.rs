@@ -25,6 +25,7 @@ fn ns(routes: Vec<Route>) -> NsState {
             name: "t".into(),
             path: "/run/netns/t".into(),
             inode: 1,
+            cookie: None,
         },
         forwarding_all: None,
         rp_filter_all: None,

@@ -69,24 +69,3 @@ fn remove_dead_temporaries(path: &Path) {
         }
     }
 }
-
-/// Writes `bytes` to `path` atomically: into a hidden temporary file in the same directory
-/// (`.NAME.tmp.PID`, so collectors that glob `*.prom` never read it half-written), then
-/// renamed over `path`. The directory must exist. The temporary file is removed on failure.
-pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::io("write", path, std::io::ErrorKind::InvalidInput.into()))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let r = std::fs::write(&tmp, bytes)
-        .map_err(|e| Error::io("write", &tmp, e))
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e)));
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
-}

@@ -1,5 +1,5 @@
 //! One writer at a time. Every command that changes a namespace's forwarder, its fixes or its
-//! journal holds the exclusive lock of that namespace (`netns-<inode>`); `lab up` and
+//! journal holds the exclusive lock of that namespace (`netns-<key>`, [`NsKey`]); `lab up` and
 //! `lab down` hold the lock of their prefix (`lab-<prefix>`). Readers (`status`, `diagnose`,
 //! `lab status`) take none: state files are replaced atomically, so they never see half a file.
 //!
@@ -14,7 +14,7 @@
 //! Locks are re-entrant within one process (`lab down` holds its namespaces' locks and calls
 //! `teardown`, which takes the forwarder namespace's lock again). Order, to stay free of
 //! deadlocks: a lab lock before namespace locks; a command holding several namespace locks
-//! takes them in ascending inode order; nothing that holds a namespace lock takes a lab lock.
+//! takes them in ascending key (inode) order; nothing that holds a namespace lock takes a lab lock.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::NsKey;
 use crate::{Error, Result};
 
 /// How long a writer waits for another one before giving up with [`Error::Busy`].
@@ -32,16 +33,15 @@ pub const WAIT: Duration = Duration::from_secs(120);
 /// What a lock protects.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LockKey {
-    /// Everything xdpdoctor changes in the network namespace with this inode: its forwarder
-    /// (deploy, teardown, live map edits), the fixes applied from it and their journal.
-    Netns(u64),
+    /// Everything xdpdoctor changes in this network namespace: its forwarder (deploy,
+    /// teardown, live map edits), the fixes applied from it and their journal.
+    Netns(NsKey),
     /// A lab's state and the namespaces it creates.
     Lab(String),
-    /// Reading the decision log of the forwarder in the namespace with this inode
-    /// (`decisions::Session`): one reader at a time, since the records ring has one consumer
-    /// and the reader switches the log on and off. Not a writer's lock: deploy and teardown
-    /// do not take it.
-    DecisionLog(u64),
+    /// Reading the decision log of the forwarder in this namespace (`decisions::Session`):
+    /// one reader at a time, since the records ring has one consumer and the reader switches
+    /// the log on and off. Not a writer's lock: deploy and teardown do not take it.
+    DecisionLog(NsKey),
 }
 
 impl LockKey {
@@ -62,10 +62,14 @@ impl LockKey {
 impl std::fmt::Display for LockKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LockKey::Netns(ino) => write!(f, "network namespace (inode {ino})"),
+            LockKey::Netns(k) => write!(f, "network namespace (inode {})", k.inode),
             LockKey::Lab(prefix) => write!(f, "lab {prefix}"),
-            LockKey::DecisionLog(ino) => {
-                write!(f, "decision log of the forwarder in namespace inode {ino}")
+            LockKey::DecisionLog(k) => {
+                write!(
+                    f,
+                    "decision log of the forwarder in namespace inode {}",
+                    k.inode
+                )
             }
         }
     }
@@ -113,20 +117,20 @@ pub fn try_lock(key: LockKey) -> Result<Option<LockGuard>> {
     }
 }
 
-/// Removes the lock files of namespaces no longer alive (`alive`: the inodes of every
-/// namespace still reachable) that nobody holds: a writer killed while holding one leaves
-/// its file, which is otherwise only removed by the next writer of that namespace.
-pub fn sweep(alive: &std::collections::HashSet<u64>) -> Result<()> {
+/// Removes the lock files of namespaces no longer alive (`alive` says whether a key's
+/// namespace still exists) that nobody holds: a writer killed while holding one leaves its
+/// file, which is otherwise only removed by the next writer of that namespace.
+pub fn sweep(alive: &dyn Fn(&NsKey) -> bool) -> Result<()> {
     let Ok(rd) = std::fs::read_dir(super::locks_dir()) else {
         return Ok(());
     };
     for e in rd.filter_map(|e| e.ok()) {
         let name = e.file_name().to_string_lossy().into_owned();
-        let key = |prefix: &str, make: fn(u64) -> LockKey| {
+        let key = |prefix: &str, make: fn(NsKey) -> LockKey| {
             name.strip_prefix(prefix)
                 .and_then(|r| r.strip_suffix(".lock"))
-                .and_then(|i| i.parse::<u64>().ok())
-                .filter(|i| !alive.contains(i))
+                .and_then(|i| i.parse::<NsKey>().ok())
+                .filter(|k| !alive(k))
                 .map(make)
         };
         if let Some(k) =

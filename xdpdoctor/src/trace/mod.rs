@@ -16,5 +16,5 @@ mod plan;
 mod session;
 
 pub use decisions::{Decided, DecisionLine, DecisionPlan, DecisionSummary, Unparsed};
-pub use plan::{PcapOut, Plan};
+pub use plan::{PcapOut, Plan, PCAP_LIMIT};
 pub use session::{Finished, Item, PcapWritten, Scope, Summary, TraceSession};

@@ -12,7 +12,7 @@ use super::decisions::Reader;
 use super::{DecisionLine, DecisionSummary, PcapOut, Plan};
 use crate::probes::decode::Names;
 use crate::probes::{veth, Aggregate, Event, ProbeSet, ProbeStatus};
-use crate::{cancel, Error, Result};
+use crate::{cancel, Result};
 
 /// How long one poll waits at most, and how often waiting probes are retried (about once a
 /// second, every fifth poll).
@@ -61,24 +61,118 @@ pub struct Summary {
     /// With `--decisions`: records shown and what the forwarder's rate limit did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decisions: Option<DecisionSummary>,
+    /// With `--pcap`: what the file got, its size cap, and why it stopped growing if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pcap: Option<PcapWritten>,
 }
 
 /// What a pcapng file got.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PcapWritten {
-    /// The file.
+    /// The file (None in `--json` when it could not be kept at all).
     pub path: PathBuf,
     /// Events written.
     pub events: u64,
     /// Of them, with packet bytes.
     pub with_packet: u64,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// The size cap, bytes.
+    pub limit: u64,
+    /// Events shown but not written (the cap was reached, or the disk refused).
+    pub not_written: u64,
+    /// The cap was reached.
+    pub capped: bool,
+    /// The disk refused (the file ends after its last whole record and stays readable), or
+    /// the file could not be kept at all: the error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The pcapng file of a running trace and what happened to it.
+struct Pcap {
+    out: PcapOut,
+    with_packet: u64,
+    not_written: u64,
+    capped: bool,
+    /// Writing stopped for good: the disk's error.
+    error: Option<String>,
+}
+
+impl Pcap {
+    /// Writes `ev` unless the cap is reached or the disk refused earlier. A failure does not
+    /// end the trace: the file keeps its whole records and the summary says why it stopped.
+    fn write(&mut self, ev: &Event) {
+        let len = self.out.writer.get_ref().len();
+        if self.error.is_some() || len >= self.out.limit {
+            self.capped |= self.error.is_none();
+            self.not_written += 1;
+            return;
+        }
+        match self.out.writer.write(ev) {
+            Ok(()) => {
+                if ev.packet.is_some() {
+                    self.with_packet += 1;
+                }
+            }
+            Err(e) => {
+                let why = self
+                    .out
+                    .writer
+                    .get_ref()
+                    .failed()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| e.to_string());
+                log::warn!(
+                    "--pcap {}: {why}; no more events written",
+                    self.out.path.display()
+                );
+                self.error = Some(why);
+                self.not_written += 1;
+            }
+        }
+    }
+
+    /// Commits the file (renamed over its path; a file cut short is kept, it is valid).
+    fn finish(self) -> PcapWritten {
+        let Pcap {
+            out,
+            with_packet,
+            mut not_written,
+            capped,
+            error,
+        } = self;
+        let mut events = out.writer.written();
+        let mut with_packet = with_packet;
+        let (path, limit) = (out.path.clone(), out.limit);
+        let (bytes, error) = match out.writer.into_inner().commit() {
+            Ok(c) => (c.bytes, error.or(c.cut_short)),
+            Err(e) => (0, Some(crate::error::chain(&e))),
+        };
+        if error.is_some() {
+            // Cut short: what the file holds is what it holds, counted in it.
+            let (n, with) = crate::probes::pcap::events_in(&path).unwrap_or((0, 0));
+            not_written += events.saturating_sub(n);
+            (events, with_packet) = (n, with);
+        }
+        PcapWritten {
+            path,
+            events,
+            with_packet,
+            bytes,
+            limit,
+            not_written,
+            capped,
+            error,
+        }
+    }
 }
 
 /// How a trace ended.
 pub struct Finished {
     /// The decisions the forwarder wrote until its log went off.
     pub last: Vec<Item>,
-    /// The pcapng file, complete.
+    /// The pcapng file, complete (or cut short, saying why; also in the summary).
     pub pcap: Option<PcapWritten>,
     /// The counts.
     pub summary: Summary,
@@ -93,12 +187,11 @@ pub struct TraceSession {
     // Field order is drop order: the decision log goes off before the probes go.
     decisions: Option<Reader>,
     set: ProbeSet,
-    pcap: Option<PcapOut>,
+    pcap: Option<Pcap>,
     scope: Scope,
     started: Instant,
     modules_checked: Instant,
     seen: u64,
-    with_packet: u64,
 }
 
 impl TraceSession {
@@ -125,12 +218,17 @@ impl TraceSession {
         Ok(TraceSession {
             decisions,
             set,
-            pcap,
+            pcap: pcap.map(|out| Pcap {
+                out,
+                with_packet: 0,
+                not_written: 0,
+                capped: false,
+                error: None,
+            }),
             scope,
             started: now,
             modules_checked: now,
             seen: 0,
-            with_packet: 0,
         })
     }
 
@@ -178,12 +276,7 @@ impl TraceSession {
         for ev in &events {
             self.seen += 1;
             if let Some(p) = self.pcap.as_mut() {
-                if ev.packet.is_some() {
-                    self.with_packet += 1;
-                }
-                p.writer
-                    .write(ev)
-                    .map_err(|e| Error::io("write", &p.path, e))?;
+                p.write(ev);
             }
         }
         items.extend(events.into_iter().map(Item::Event));
@@ -193,27 +286,14 @@ impl TraceSession {
     /// Turns the decision log off (its last records are [`Finished::last`]), completes the
     /// pcapng file, reads the kernel's counts and detaches the probes.
     pub fn finish(mut self) -> Result<Finished> {
+        // First, so the file is kept whatever fails below.
+        let pcap = self.pcap.take().map(Pcap::finish);
         let (last, decisions) = match self.decisions.take() {
             Some(d) => {
                 let (lines, s) = d.finish(self.set.names())?;
                 (lines.into_iter().map(Item::Decision).collect(), Some(s))
             }
             None => (Vec::new(), None),
-        };
-        let pcap = match self.pcap.take() {
-            Some(p) => {
-                let events = p.writer.written();
-                p.writer
-                    .finish()
-                    .and_then(|b| b.into_inner().map_err(|e| e.into_error()))
-                    .map_err(|e| Error::io("write", &p.path, e))?;
-                Some(PcapWritten {
-                    path: p.path,
-                    events,
-                    with_packet: self.with_packet,
-                })
-            }
-            None => None,
         };
         let aggregates = self.set.aggregates()?;
         let lost = self.set.lost();
@@ -224,7 +304,7 @@ impl TraceSession {
             .collect();
         Ok(Finished {
             last,
-            pcap,
+            pcap: pcap.clone(),
             summary: Summary {
                 probes,
                 aggregates,
@@ -232,10 +312,21 @@ impl TraceSession {
                 events_seen: self.seen,
                 notes,
                 decisions,
+                pcap,
             },
             names: std::mem::take(self.set.names()),
             interrupted: cancel::interrupted(),
         })
+    }
+}
+
+impl Drop for TraceSession {
+    /// A session ended by an error keeps what its pcapng file holds (it is valid).
+    fn drop(&mut self) {
+        if let Some(p) = self.pcap.take() {
+            let w = p.finish();
+            log::info!("--pcap {}: {} event(s) kept", w.path.display(), w.events);
+        }
     }
 }
 

@@ -115,6 +115,51 @@ fn four() -> u32 {
     4
 }
 
+/// Entries as people read them, keys included, whatever their number: runs of entries whose
+/// keys and values both count up by one are one group (`1-512 -> 1-512`; a devmap filled
+/// with every ifindex as its own key is one group), at most `max` groups are shown and the
+/// rest counted (`... and 37 more entries`).
+pub fn summarize_entries<'a>(
+    entries: impl IntoIterator<Item = &'a MapEntry>,
+    max: usize,
+) -> String {
+    let mut sorted: Vec<&MapEntry> = entries.into_iter().collect();
+    sorted.sort_by_key(|e| e.key);
+    let mut groups: Vec<(u32, u32, u32)> = Vec::new(); // (first key, first value, length)
+    for e in &sorted {
+        match groups.last_mut() {
+            Some((k, v, n))
+                if k.checked_add(*n) == Some(e.key) && v.checked_add(*n) == Some(e.value) =>
+            {
+                *n += 1
+            }
+            _ => groups.push((e.key, e.value, 1)),
+        }
+    }
+    let shown: Vec<String> = groups
+        .iter()
+        .take(max)
+        .map(|&(k, v, n)| match n {
+            1 => format!("{k} -> {v}"),
+            _ => format!("{k}-{} -> {v}-{}", k + (n - 1), v + (n - 1)),
+        })
+        .collect();
+    let hidden: u32 = groups.iter().skip(max).map(|g| g.2).sum();
+    let mut s = format!(
+        "{} entr{} (key -> ifindex): {}",
+        sorted.len(),
+        if sorted.len() == 1 { "y" } else { "ies" },
+        shown.join(", ")
+    );
+    if hidden > 0 {
+        s += &format!(
+            ", ... and {hidden} more entr{}",
+            if hidden == 1 { "y" } else { "ies" }
+        );
+    }
+    s
+}
+
 /// One entry of a redirect map.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MapEntry {

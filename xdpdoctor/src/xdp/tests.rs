@@ -114,3 +114,23 @@ fn native_targets_skip_generic_programs() {
     assert!(n.contains(&(2, 4)) && n.contains(&(2, 5)));
     assert!(!n.iter().any(|(from, _)| *from == 4), "{n:?}");
 }
+
+#[test]
+fn big_devmaps_are_summarized_with_their_keys() {
+    let e = |key, value| MapEntry {
+        key,
+        value,
+        prog_id: None,
+    };
+    let mut entries: Vec<MapEntry> = (1..=512).map(|i| e(i, i)).collect();
+    entries.push(e(600, 3));
+    let s = summarize_entries(&entries, 8);
+    assert_eq!(s, "513 entries (key -> ifindex): 1-512 -> 1-512, 600 -> 3");
+    let scattered: Vec<MapEntry> = (0..513).map(|i| e(i * 2, i)).collect();
+    let s = summarize_entries(&scattered, 4);
+    assert_eq!(
+        s,
+        "513 entries (key -> ifindex): 0 -> 0, 2 -> 1, 4 -> 2, 6 -> 3, ... and 509 more entries"
+    );
+    assert!(s.len() < 120, "{s}");
+}

@@ -6,7 +6,7 @@
 //! Exit codes: docs/cli.md; JSON: docs/diagnose.md.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -247,8 +247,8 @@ fn forwarder_traces_here() -> (bool, bool, Vec<String>) {
         .map(str::to_string)
         .collect();
     (
-        Path::new(&format!("/sys/fs/bpf/xdpdoctor/fwd-{inode}")).exists(),
-        Path::new(&format!("/run/xdpdoctor/forwarders/{inode}.json")).exists(),
+        !crate::common::keyed("/sys/fs/bpf/xdpdoctor", "fwd-", "", &[inode]).is_empty(),
+        !crate::common::keyed("/run/xdpdoctor/forwarders", "", ".json", &[inode]).is_empty(),
         xdp,
     )
 }

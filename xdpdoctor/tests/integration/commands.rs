@@ -137,6 +137,7 @@ fn manual_commands_run_as_printed_in_named_and_unnamed_namespaces() {
         name: format!("pid:{}", sleeper.id()),
         path: path.clone(),
         inode: 0,
+        cookie: None,
     };
     let down = r.shell("ip link set host0 down");
     assert!(

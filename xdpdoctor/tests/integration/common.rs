@@ -285,43 +285,129 @@ pub fn has_xdp(ns: &str, ifname: &str) -> bool {
     String::from_utf8_lossy(&out.stdout).contains("prog/xdp")
 }
 
+/// Whether `key` (a state key as written in file names: `INODE` or `INODE_COOKIE`) is one of
+/// the namespace with inode `inode`.
+pub fn is_key_of(key: &str, inode: u64) -> bool {
+    let i = inode.to_string();
+    key == i
+        || key
+            .strip_prefix(&i)
+            .and_then(|r| r.strip_prefix('_'))
+            .is_some_and(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The state key of namespace `name` (`/run/netns/NAME`), computed here independently of
+/// xdpdoctor: its inode, `_`, and its netns cookie (`SO_NETNS_COOKIE` of a socket opened
+/// inside it, on a thread that entered it); the inode alone on a kernel without the option.
+pub fn netns_key(name: &str) -> String {
+    use std::os::fd::AsRawFd;
+    let inode = netns_inode(name);
+    let path = format!("/run/netns/{name}");
+    let cookie = std::thread::spawn(move || {
+        let f = std::fs::File::open(&path).expect("open netns");
+        // SAFETY: setns on a namespace fd we own; affects this thread only.
+        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+        // SAFETY: socket(2) with constant arguments.
+        let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM, 0) };
+        assert!(fd >= 0);
+        let mut c: u64 = 0;
+        let mut len = 8 as libc::socklen_t;
+        // SAFETY: getsockopt writes at most 8 bytes into `c`.
+        let r = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                71,
+                (&mut c as *mut u64).cast(),
+                &mut len,
+            )
+        };
+        // SAFETY: closing the socket we opened.
+        unsafe { libc::close(fd) };
+        (r == 0).then_some(c)
+    })
+    .join()
+    .expect("cookie thread");
+    match cookie {
+        Some(c) => format!("{inode}_{c}"),
+        None => inode.to_string(),
+    }
+}
+
+/// The names in `dir` of the form `PREFIX<key>SUFFIX` whose key is one of `inodes`.
+pub fn keyed(dir: &str, prefix: &str, suffix: &str, inodes: &[u64]) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| {
+                    n.strip_prefix(prefix)
+                        .and_then(|r| r.strip_suffix(suffix))
+                        .is_some_and(|k| inodes.iter().any(|i| is_key_of(k, *i)))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Every entry under /sys/fs/bpf/xdpdoctor that belongs to one of these namespace inodes
-/// (`fwd-<inode>`, with the decision log's maps; `fix-<inode>-*`), plus state files,
-/// journals and lock files keyed by them.
+/// (`fwd-<key>`, with the decision log's maps; `fix-<key>-*`), plus state files, journals
+/// and lock files keyed by them (a key is the inode, or inode and netns cookie).
 pub fn leftovers_of(inodes: &[u64]) -> Vec<String> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir("/sys/fs/bpf/xdpdoctor") {
         for e in rd.filter_map(|e| e.ok()) {
             let n = e.file_name().to_string_lossy().into_owned();
-            if inodes
-                .iter()
-                .any(|i| n == format!("fwd-{i}") || n.starts_with(&format!("fix-{i}-")))
-            {
+            let fwd = n.strip_prefix("fwd-");
+            let fix = n
+                .strip_prefix("fix-")
+                .and_then(|r| r.split_once('-'))
+                .map(|(k, _)| k);
+            if inodes.iter().any(|i| {
+                fwd.is_some_and(|k| is_key_of(k, *i)) || fix.is_some_and(|k| is_key_of(k, *i))
+            }) {
                 out.push(format!("pin {n}"));
             }
         }
     }
-    for i in inodes {
-        for dir in ["forwarders", "fixes"] {
-            let p = format!("/run/xdpdoctor/{dir}/{i}.json");
-            if std::path::Path::new(&p).exists() {
-                out.push(p);
-            }
-        }
-        // The writers' lock, and the decision log reader's (trace --decisions, diagnose).
-        for l in [
-            format!("/run/xdpdoctor/locks/netns-{i}.lock"),
-            format!("/run/xdpdoctor/locks/decisions-{i}.lock"),
-        ] {
-            if std::path::Path::new(&l).exists() {
-                out.push(l);
-            }
-        }
-        for dir in ["forwarders", "fixes"] {
-            out.extend(temporaries(dir, &i.to_string()));
-        }
+    for dir in ["forwarders", "fixes"] {
+        let d = format!("/run/xdpdoctor/{dir}");
+        out.extend(
+            keyed(&d, "", ".json", inodes)
+                .into_iter()
+                .map(|n| format!("{d}/{n}")),
+        );
+    }
+    // The writers' lock, and the decision log reader's (trace --decisions, diagnose).
+    let d = "/run/xdpdoctor/locks";
+    for prefix in ["netns-", "decisions-"] {
+        out.extend(
+            keyed(d, prefix, ".lock", inodes)
+                .into_iter()
+                .map(|n| format!("{d}/{n}")),
+        );
+    }
+    for dir in ["forwarders", "fixes"] {
+        out.extend(temporaries_of(dir, inodes));
     }
     out
+}
+
+/// `/run/xdpdoctor/DIR/KEY.tmp.PID` files of these inodes: state writes a killed writer left.
+pub fn temporaries_of(dir: &str, inodes: &[u64]) -> Vec<String> {
+    let d = format!("/run/xdpdoctor/{dir}");
+    std::fs::read_dir(&d)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| {
+                    n.split_once(".tmp.")
+                        .is_some_and(|(k, _)| inodes.iter().any(|i| is_key_of(k, *i)))
+                })
+                .map(|n| format!("{d}/{n}"))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `/run/xdpdoctor/DIR/STEM.tmp.PID` files: state writes a killed writer left.

@@ -30,7 +30,7 @@ fn deploy_validates_then_teardown_removes_everything() {
     assert!(xdpdoctor(&["--netns", &vm, "teardown"]).status.success());
     let links = in_ns(&vm, &["ip", "-d", "link"]);
     assert!(!links.contains("prog/xdp"), "{links}");
-    assert!(!std::path::Path::new(&format!("/sys/fs/bpf/xdpdoctor/fwd-{inode}")).exists());
+    assert!(crate::common::keyed("/sys/fs/bpf/xdpdoctor", "fwd-", "", &[inode]).is_empty());
     assert_eq!(
         xdpdoctor(&["--netns", &vm, "teardown"]).status.code(),
         Some(2)
@@ -63,7 +63,7 @@ fn deploy_validates_then_teardown_removes_everything() {
         "{err}"
     );
     assert!(!in_ns(&vm, &["ip", "-d", "link"]).contains("prog/xdp"));
-    assert!(!std::path::Path::new(&format!("/sys/fs/bpf/xdpdoctor/fwd-{inode}")).exists());
+    assert!(crate::common::keyed("/sys/fs/bpf/xdpdoctor", "fwd-", "", &[inode]).is_empty());
 
     // Deploy under nsenter, no --netns: the same namespace is found by status and teardown.
     let out = std::process::Command::new("nsenter")

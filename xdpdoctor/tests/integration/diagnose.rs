@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::common::{netns_inode, require_root, stdout, xdpdoctor, Lab, PeerNoXdpEra};
+use crate::common::{require_root, stdout, xdpdoctor, Lab, PeerNoXdpEra};
 
 /// (fault, expected (id, node, interface) findings).
 type Case = (
@@ -246,7 +246,10 @@ fn diagnose_evidence_is_observed_not_only_static() {
         said.contains("to ve-m1") && said.ends_with("the packet dies after the program"),
         "{said}"
     );
-    let pins = format!("/sys/fs/bpf/xdpdoctor/fwd-{}", netns_inode(&ns));
+    let pins = format!(
+        "/sys/fs/bpf/xdpdoctor/fwd-{}",
+        crate::common::netns_key(&ns)
+    );
     let ctl = xdpdoctor::decisions::Control::from_pins(std::path::Path::new(&pins)).unwrap();
     assert_eq!(ctl.settings().unwrap().level, None, "decision log left on");
 }

@@ -18,7 +18,13 @@ fn fix_pins(inodes: &[u64]) -> BTreeSet<String> {
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| inodes.iter().any(|i| n.starts_with(&format!("fix-{i}-"))))
+                .filter(|n| {
+                    n.strip_prefix("fix-")
+                        .and_then(|r| r.split_once('-'))
+                        .is_some_and(|(k, _)| {
+                            inodes.iter().any(|i| crate::common::is_key_of(k, *i))
+                        })
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -61,7 +67,10 @@ fn fix_apply_then_revert_on_seed_all_faults() {
         .unwrap()
         .iter()
         .all(|r| r["result"] == "changed"));
-    let journal = format!("/run/xdpdoctor/fixes/{}.json", inode(&vm));
+    let journal = format!(
+        "/run/xdpdoctor/fixes/{}.json",
+        crate::common::netns_key(&vm)
+    );
     assert!(Path::new(&journal).exists());
     assert_eq!(fix_pins(&cs).len(), 2);
 
@@ -137,7 +146,7 @@ fn fix_prefer_gro_and_lab_down_cleans_pins() {
     }
     let left = fix_pins(&cs);
     assert!(
-        !Path::new(&format!("/run/xdpdoctor/fixes/{vm_inode}.json")).exists(),
+        crate::common::keyed("/run/xdpdoctor/fixes", "", ".json", &[vm_inode]).is_empty(),
         "journal left"
     );
     assert!(left.is_empty(), "pins left: {left:?}");
@@ -240,7 +249,10 @@ fn fix_csum_forwarder_switches_programs_then_reverts() {
     assert!(host0.contains("tx-checksum-ip-generic: on"), "{host0}");
 
     // Idempotent.
-    let journal = format!("/run/xdpdoctor/fixes/{}.json", inode(&vm));
+    let journal = format!(
+        "/run/xdpdoctor/fixes/{}.json",
+        crate::common::netns_key(&vm)
+    );
     let j1 = std::fs::read_to_string(&journal).unwrap();
     let out = xdpdoctor(&["--netns", &vm, "fix", "--apply", "--csum", "forwarder"]);
     assert_eq!(out.status.code(), Some(0));

@@ -178,7 +178,10 @@ fn addr(v: &Value) -> SocketAddrV4 {
 
 /// The pin directory of the forwarder deployed in lab namespace `ns`.
 fn pins_of(ns: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from(format!("/sys/fs/bpf/xdpdoctor/fwd-{}", netns_inode(ns)))
+    std::path::PathBuf::from(format!(
+        "/sys/fs/bpf/xdpdoctor/fwd-{}",
+        crate::common::netns_key(ns)
+    ))
 }
 
 #[test]
@@ -300,7 +303,7 @@ fn trace_decisions_show_each_redirect_to_ve_m1_next_to_its_error() {
     assert!(
         !std::path::Path::new(&format!(
             "/run/xdpdoctor/locks/decisions-{}.lock",
-            netns_inode(&vm)
+            crate::common::netns_key(&vm)
         ))
         .exists(),
         "reader lock left"

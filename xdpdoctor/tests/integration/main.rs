@@ -36,6 +36,7 @@ mod prom;
 mod redirect_deaths;
 mod reliability;
 mod router;
+mod security;
 mod stress;
 mod trace;
 mod tracer;

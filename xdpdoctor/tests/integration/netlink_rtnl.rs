@@ -220,6 +220,7 @@ fn route_types_and_multipath_next_hops() {
             name: ns.name.clone(),
             path: format!("/run/netns/{}", ns.name),
             inode: 0,
+            cookie: None,
         },
         forwarding_all: None,
         rp_filter_all: None,

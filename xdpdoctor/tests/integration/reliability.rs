@@ -18,7 +18,7 @@ fn stderr(o: &std::process::Output) -> String {
 
 /// The journal of the forwarder namespace `vm`, parsed (None if there is none).
 pub fn journal(vm: &str) -> Option<serde_json::Value> {
-    let p = format!("/run/xdpdoctor/fixes/{}.json", netns_inode(vm));
+    let p = format!("/run/xdpdoctor/fixes/{}.json", crate::common::netns_key(vm));
     let text = std::fs::read_to_string(&p).ok()?;
     Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{p} does not parse: {e}")))
 }
@@ -63,7 +63,7 @@ fn item1_fix_apply_killed_after_pinning_is_fully_reverted() {
     let vm = lab.ns("vm");
     let pin = format!(
         "/sys/fs/bpf/xdpdoctor/fix-{}-host0",
-        netns_inode(&lab.ns("m1"))
+        crate::common::netns_key(&lab.ns("m1"))
     );
     let t = Traced::spawn(
         &["--netns", &vm, "fix", "--apply"],
@@ -286,8 +286,9 @@ fn item5_limits_are_named() {
         "{e}"
     );
 
-    // /dev/zero: refused after the size limit. The child gets 1 GiB of address space, so a
-    // build that reads without bound dies instead of eating the machine.
+    // /dev/zero: refused after the size limit (16 MiB, the one limit of every input file).
+    // The child gets 1 GiB of address space, so a build that reads without bound dies
+    // instead of eating the machine.
     let out = Command::new(bin())
         .args(["deploy", "--config", "/dev/zero"])
         .stdout(Stdio::piped())
@@ -299,7 +300,7 @@ fn item5_limits_are_named() {
     eprintln!("[exit {:?}] {e}", out.status.code());
     assert_eq!(out.status.code(), Some(2), "{e}");
     assert!(
-        e.contains("/dev/zero") && e.contains("larger than 4194304 bytes"),
+        e.contains("/dev/zero") && e.contains("larger than 16777216 bytes"),
         "{e}"
     );
 }
@@ -515,7 +516,10 @@ fn item9_sigint_stops_fix_apply_between_steps() {
     require_root();
     let lab = Lab::up("r9", &[]);
     let vm = lab.ns("vm");
-    let path = format!("/run/xdpdoctor/fixes/{}.json", netns_inode(&vm));
+    let path = format!(
+        "/run/xdpdoctor/fixes/{}.json",
+        crate::common::netns_key(&vm)
+    );
     let t = Traced::spawn(
         &["--netns", &vm, "fix", "--apply"],
         Duration::from_millis(300),

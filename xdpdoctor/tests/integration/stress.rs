@@ -107,7 +107,7 @@ fn xdp_on(ns: &str) -> Vec<String> {
 
 /// Whether the journal (if any) parses and every entry has a known state.
 fn journal_consistent(vm: &str) -> Result<usize, String> {
-    let p = format!("/run/xdpdoctor/fixes/{}.json", netns_inode(vm));
+    let p = format!("/run/xdpdoctor/fixes/{}.json", crate::common::netns_key(vm));
     let Ok(text) = std::fs::read_to_string(&p) else {
         return Ok(0);
     };
@@ -291,7 +291,10 @@ fn fix_kills(n: usize, rng: &mut Rng, t: &mut Tally) {
         for l in leftovers_of(&inodes) {
             t.leak(format!("fix --apply killed at {delay:?}: {l}"));
         }
-        let lock = format!("/run/xdpdoctor/locks/netns-{}.lock", netns_inode(&vm));
+        let lock = format!(
+            "/run/xdpdoctor/locks/netns-{}.lock",
+            crate::common::netns_key(&vm)
+        );
         if std::path::Path::new(&lock).exists() {
             t.leak(format!("fix --apply killed at {delay:?}: lock left {lock}"));
         }

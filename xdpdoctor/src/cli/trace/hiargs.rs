@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use xdpdoctor::decisions::{Session, Settings};
+use xdpdoctor::files::Replace;
 use xdpdoctor::forwarder::Deployment;
 use xdpdoctor::netns::Netns;
 use xdpdoctor::probes::{Filter, ProbeOptions};
@@ -40,10 +41,23 @@ pub fn plan(a: &Args, ns: &Netns) -> Result<Plan> {
     } else {
         None
     };
+    anyhow::ensure!(
+        (1..=1 << 20).contains(&a.pcap_limit),
+        "--pcap-limit {}: use 1 to 1048576 MiB",
+        a.pcap_limit
+    );
+    let replace = if a.force {
+        Replace::Own
+    } else {
+        Replace::Never
+    };
     let pcap = a
         .pcap
         .as_deref()
-        .map(|p| PcapOut::create(p).with_context(|| format!("--pcap {}", p.display())))
+        .map(|p| {
+            PcapOut::create(p, replace, a.pcap_limit << 20)
+                .with_context(|| format!("--pcap {}", p.display()))
+        })
         .transpose()?;
     Ok(Plan {
         netns: ns.clone(),
@@ -70,17 +84,17 @@ fn decisions(ns: &Netns, rate: u64) -> Result<DecisionPlan> {
     }
     .validate()
     .context("--decision-rate")?;
-    let inode = ns
-        .inode()
+    let key = ns
+        .key()
         .with_context(|| format!("--decisions: namespace {ns}"))?;
-    let deployment = Deployment::load(inode)?.with_context(|| {
+    let deployment = Deployment::load(key)?.with_context(|| {
         format!(
             "--decisions: no forwarder deployed by xdpdoctor in namespace {ns}; the decision \
              log is written by xdpdoctor's forwarder only (other XDP programs have none). \
              Deploy one (`xdpdoctor deploy`), or trace without --decisions"
         )
     })?;
-    let lock = Session::lock(inode).context("--decisions")?;
+    let lock = Session::lock(key).context("--decisions")?;
     Ok(DecisionPlan {
         deployment,
         lock,

@@ -25,6 +25,13 @@ pub struct Args {
     /// interface and reason (xdp events: the comment only, they carry no packet data).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
+    /// With --pcap: stop writing events once the file holds N MiB (the summary says how many
+    /// were left out).
+    #[arg(long, value_name = "N", default_value_t = xdpdoctor::trace::PCAP_LIMIT >> 20, requires = "pcap")]
+    pub pcap_limit: u64,
+    /// With --pcap: replace an existing file (only a regular file of yours; never a link).
+    #[arg(long, requires = "pcap")]
+    pub force: bool,
     /// Do not use probes of this kind (fexit, kretprobe, tp_btf, tracepoint): the next
     /// variant in preference order runs, as on a kernel that refuses KIND.
     #[arg(long, value_name = "KIND", value_enum)]

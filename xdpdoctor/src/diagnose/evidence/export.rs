@@ -3,10 +3,10 @@
 //! every packet with its TCP checksum verdict (correct / partial / corrupt) as a comment.
 //! Only TCP is captured (the captures' filter), within [`crate::capture::Keep`]'s bounds.
 
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use super::Evidence;
+use crate::files::{Output, Replace};
 use crate::{capture, pcapng, Error, Result};
 
 /// What [`write_pcapng`] wrote.
@@ -20,6 +20,9 @@ pub struct PcapFile {
     pub packets: usize,
     /// Packets seen during the window but not kept (past the per-capture bounds).
     pub not_kept: u64,
+    /// Why the file ends early (the disk refused; it ends after its last whole block and
+    /// readers open it), if it does.
+    pub cut_short: Option<String>,
 }
 
 /// The file name for a diagnosis of namespace `name` (a name, or a path such as
@@ -33,27 +36,26 @@ pub fn pcap_file_name(name: &str) -> String {
     format!("{}.pcapng", if clean.is_empty() { "netns" } else { &clean })
 }
 
-/// Writes every capture of `ev` to `path` (created or truncated). `None` when the window had
-/// no capture point (nothing is written then).
-pub fn write_pcapng(ev: &Evidence, path: &Path) -> Result<Option<PcapFile>> {
+/// Writes every capture of `ev` to `path` through the safe writer (`files`: never through a
+/// link; an existing file only with [`Replace::Own`], i.e. `--force`). `None` when the window
+/// had no capture point (nothing is written then). A disk that fills midway leaves a valid
+/// file of the blocks written before, with [`PcapFile::cut_short`] saying so.
+pub fn write_pcapng(ev: &Evidence, path: &Path, replace: Replace) -> Result<Option<PcapFile>> {
     if ev.captures.is_empty() {
         return Ok(None);
     }
-    let io = |e| Error::io("write", path, e);
-    let file = std::fs::File::create(path).map_err(io)?;
+    let out = Output::create(path, replace)?;
     let app = format!("xdpdoctor {} diagnose", env!("CARGO_PKG_VERSION"));
-    let mut w = pcapng::Writer::new(
-        BufWriter::new(file),
-        &app,
-        pcapng::LINKTYPE_ETHERNET,
-        capture::SNAPLEN,
-    )
-    .map_err(io)?;
-    let mut out = PcapFile {
+    let mut file = PcapFile {
         path: path.to_path_buf(),
         interfaces: 0,
         packets: 0,
         not_kept: 0,
+        cut_short: None,
+    };
+    let mut w = match pcapng::Writer::new(out, &app, pcapng::LINKTYPE_ETHERNET, capture::SNAPLEN) {
+        Ok(w) => w,
+        Err(e) => return Err(Error::io("write", path, e)),
     };
     for c in &ev.captures {
         let note = match (&c.note, c.not_kept) {
@@ -65,17 +67,22 @@ pub fn write_pcapng(ev: &Evidence, path: &Path) -> Result<Option<PcapFile>> {
                 capture::Keep::DEFAULT.bytes
             )),
         };
-        capture::write_pcapng(&mut w, &c.netns, &c.interface, &c.packets, note.as_deref())
-            .map_err(io)?;
-        out.interfaces += 1;
-        out.packets += c.packets.len();
-        out.not_kept += c.not_kept;
+        if capture::write_pcapng(&mut w, &c.netns, &c.interface, &c.packets, note.as_deref())
+            .is_err()
+        {
+            break; // the output says why; what it holds so far is kept
+        }
+        file.interfaces += 1;
+        file.packets += c.packets.len();
+        file.not_kept += c.not_kept;
     }
-    w.finish()
-        .map_err(io)?
-        .into_inner()
-        .map_err(|e| io(e.into_error()))?;
-    Ok(Some(out))
+    let out = w.into_inner();
+    let done = out.commit()?;
+    if done.cut_short.is_some() {
+        // Counted above are the captures handed over, not what the disk took.
+        file.cut_short = done.cut_short;
+    }
+    Ok(Some(file))
 }
 
 #[cfg(test)]

@@ -307,6 +307,22 @@ impl Evidence {
             .collect()
     }
 
+    /// Whether the window saw packets redirected (successfully or not) from `ifindex` in
+    /// namespace `inode` (to `target`, if given): the only proof that a program without a
+    /// redirect map redirects at all.
+    pub fn redirected_from(&self, inode: u64, ifindex: u32, target: Option<u32>) -> bool {
+        self.probes.counts.iter().any(|c| {
+            matches!(
+                c.kind,
+                EventKind::Redirect | EventKind::RedirectErr | EventKind::DevmapXmit
+            ) && inode != 0
+                && c.netns_inode == inode
+                && c.ifindex == ifindex
+                && c.count > 0
+                && target.is_none_or(|t| c.target_ifindex == t)
+        })
+    }
+
     /// The capture stats of `iface` in namespace `inode`; None if it was not captured on or
     /// the capture failed.
     pub fn capture_of(&self, inode: u64, iface: &str) -> Option<&CaptureStats> {

@@ -300,8 +300,7 @@ fn make_traffic(snap: &Snapshot, opts: &ObserveOptions, t0: Instant) -> Traffic 
 
 /// Our forwarder's counters, if it runs here and they can be read.
 fn our_counters(snap: &Snapshot) -> Option<Vec<(Counter, u64)>> {
-    snap.forwarder.as_ref()?;
-    read_counters(snap.netns_inode).ok()
+    read_counters(snap.forwarder.as_ref()?.key()).ok()
 }
 
 /// Checksum-error deltas, reverse-path drops of the diagnosed namespace and forwarder counter

@@ -147,7 +147,8 @@ impl<'a> Ctx<'a> {
         self.programs(&ids)
     }
 
-    /// The native-mode programs that can redirect to `ifindex`, as [`Ctx::who`] names them.
+    /// The native-mode programs that redirect to `ifindex`, as [`Ctx::who`] names them: by
+    /// their devmaps, or (no redirect map) seen doing it during the window.
     pub fn who_reaches(&self, ifindex: u32) -> String {
         let xdp = &self.snap.xdp;
         // Each distinct program once: a forwarder attached to 500 veths is one program whose
@@ -158,11 +159,17 @@ impl<'a> Ctx<'a> {
             .filter(|a| a.mode == crate::netlink::rtnl::XdpMode::Driver)
             .map(|a| a.prog_id)
             .collect();
+        let home = self.snap.netns_inode;
         let ids: Vec<u32> = native
             .into_iter()
             .filter(|&id| {
                 let t = xdp.targets_of(id);
-                t.unknown || t.devices.contains(&ifindex)
+                t.devices.contains(&ifindex)
+                    || (t.unknown
+                        && xdp.attachments.iter().any(|a| {
+                            a.prog_id == id
+                                && self.ev.redirected_from(home, a.ifindex, Some(ifindex))
+                        }))
             })
             .collect();
         if ids.is_empty() {

@@ -114,7 +114,8 @@ fn check(c: &Ctx) -> Vec<Finding> {
             (Some(mac), Some(dev)) => format!(
                 "check that {hop} is up and reachable; or pin it: {}",
                 home.ns.clone().shell(&format!(
-                    "ip neigh replace {hop} lladdr {mac} dev {dev} nud permanent"
+                    "ip neigh replace {hop} lladdr {mac} dev {} nud permanent",
+                    crate::netns::quote(dev)
                 ))
             ),
             _ => format!("check that {hop} is up and answers ARP"),

@@ -54,11 +54,10 @@ fn check(c: &Ctx) -> Vec<Finding> {
                 f.observe(format!("{kind} {} ({})", pc.code, pc.code_name), pc.count);
             }
         }
-        f.manual_fix = Some(
-            ns.ns
-                .clone()
-                .shell(&format!("ip link set {} up", down.name())),
-        );
+        f.manual_fix = Some(ns.ns.clone().shell(&format!(
+            "ip link set {} up",
+            crate::netns::quote(down.name())
+        )));
         out.push(f);
     }
     out

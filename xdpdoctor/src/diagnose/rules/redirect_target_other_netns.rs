@@ -13,7 +13,36 @@ use super::{Ctx, Kind, Rule, RuleId};
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::probes::EventKind;
 use crate::snapshot::PathStage;
-use crate::xdp::RedirectKind;
+use crate::xdp::{summarize_entries, MapEntry, RedirectKind};
+
+/// `1-4, 7, 9-12` for ifindexes, at most `max` runs shown.
+fn summarize_indexes(idx: impl Iterator<Item = u32>, max: usize) -> String {
+    let mut v: Vec<u32> = idx.collect();
+    v.sort_unstable();
+    v.dedup();
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for i in v {
+        match runs.last_mut() {
+            Some((_, hi)) if hi.checked_add(1) == Some(i) => *hi = i,
+            _ => runs.push((i, i)),
+        }
+    }
+    let mut s: Vec<String> = runs
+        .iter()
+        .take(max)
+        .map(|&(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        })
+        .collect();
+    if runs.len() > max {
+        s.push(format!("... ({} more runs)", runs.len() - max));
+    }
+    s.join(", ")
+}
 
 pub const RULE: Rule = Rule {
     id: RuleId::RedirectTargetOtherNetns,
@@ -115,39 +144,46 @@ fn dangling(c: &Ctx) -> Vec<Finding> {
         if !matches!(m.kind, RedirectKind::Devmap | RedirectKind::DevmapHash) {
             continue;
         }
-        let missing: Vec<u32> = m
+        let missing: Vec<&MapEntry> = m
             .entries
             .iter()
-            .map(|e| e.value)
-            .filter(|v| home.iface(*v).is_none())
+            .filter(|e| home.iface(e.value).is_none())
             .collect();
-        if missing.is_empty() {
+        let Some(first) = missing.first() else {
             continue;
-        }
+        };
         let mut f = Finding::new(
             RULE.id,
             Severity::Warning,
             PathStage::Devmap,
             Subject::new(home, None),
         );
-        f.order = missing[0];
+        f.order = first.value;
+        // Summaries, not lists: a devmap holds up to thousands of entries.
         f.why = format!(
-            "The devmap {} (id {}) holds ifindexes {missing:?}, which no interface of {} has: \
-             it was filled from another namespace (bpf_map_update_elem resolves ifindexes in \
-             the writer's namespace), or the devices are gone. Redirects through these entries \
+            "The devmap {} (id {}) holds {}, whose ifindexes no interface of {} has: it was \
+             filled from another namespace (bpf_map_update_elem resolves ifindexes in the \
+             writer's namespace), or the devices are gone. Redirects through these entries \
              leave the namespace or fail.",
-            m.name, m.id, home.ns.name
+            m.name,
+            m.id,
+            summarize_entries(missing.iter().copied(), 4),
+            home.ns.name
         );
         f.evidence.push(format!(
-            "{} entries: {:?}; interfaces of {}: {:?}",
+            "{}: {}; interfaces of {}: {}",
             m.name,
-            m.entries.iter().map(|e| e.value).collect::<Vec<_>>(),
+            summarize_entries(&m.entries, 8),
             home.ns.name,
-            home.interfaces
-                .iter()
-                .map(|i| i.index())
-                .collect::<Vec<_>>()
+            summarize_indexes(home.interfaces.iter().map(|i| i.index()), 16)
         ));
+        f.evidence.push(
+            "an entry whose ifindex exists here may still have been written from another \
+             namespace: the kernel keeps the device, not the writer's namespace, and does not \
+             say; redirects seen by the window (or `xdpdoctor trace --redirects`) show where \
+             packets really go"
+                .into(),
+        );
         f.manual_fix = Some(format!(
             "refill {} from inside {}, or delete the stale entries",
             m.name, home.ns.name

@@ -356,14 +356,68 @@ fn foreign_program_gets_the_same_causes_without_entries() {
 fn foreign_program_without_a_map_has_no_static_targets() {
     let mut s = foreign(serde_json::from_str(FAULTS).unwrap());
     for p in &mut s.xdp.programs {
-        p.map_ids.clear(); // bpf_redirect(): nothing says where it sends packets
+        p.map_ids.clear(); // `return XDP_PASS`, or bpf_redirect(): nothing says which
     }
-    // Only what does not depend on targets remains: tx checksum on the veths it receives on.
-    let got = ids(&run(&s));
+    // Nothing proves it redirects: no redirect-target finding, no checksum finding.
+    assert_eq!(ids(&run(&s)), vec![]);
+}
+
+/// A mapless foreign program (`return XDP_PASS`) and a NAT config naming entries through
+/// ve-m1 and ve-m2 (`--config`): the config says where packets *should* go, not that this
+/// program sends them anywhere. Claims of "can redirect into" and their fixes (pass-through
+/// programs on the containers) need a redirect map or a redirect the window saw.
+#[test]
+fn a_mapless_program_is_not_said_to_redirect_even_with_a_config() {
+    use crate::diagnose::evidence::{ProbeCount, ProbeEvidence};
+    use crate::probes::{Attribution, EventKind};
+    let faults: Snapshot = serde_json::from_str(FAULTS).unwrap();
+    let mut s = foreign(faults.clone());
+    s.nat = faults.nat.clone();
+    s.nat.source = crate::snapshot::NatSource::Config {
+        file: "seed.json".into(),
+    };
+    for p in &mut s.xdp.programs {
+        p.map_ids.clear();
+    }
+    s.xdp.maps.clear();
+    let redirect_claims = |f: &[Finding]| {
+        f.iter()
+            .filter(|f| matches!(f.id, RuleId::VethPeerNoXdp | RuleId::VethTxCsumOffload))
+            .count()
+    };
+    let f = run(&s);
+    assert_eq!(redirect_claims(&f), 0, "{:?}", ids(&f));
     assert!(
-        got.iter()
-            .all(|(id, _, _)| *id == RuleId::VethTxCsumOffload),
-        "{got:?}"
+        f.iter().all(|f| !f.why.contains("can redirect")),
+        "{:?}",
+        f.iter().map(|f| &f.why).collect::<Vec<_>>()
+    );
+    // The window sees it redirect from eth0 to ve-m1 (index 5): now it is proven, for m1.
+    let mut ev = Evidence::static_only("test");
+    ev.probes = ProbeEvidence {
+        available: true,
+        counts: vec![ProbeCount {
+            netns_inode: s.netns_inode,
+            ifindex: 3,
+            kind: EventKind::RedirectErr,
+            code: -95,
+            code_name: "EOPNOTSUPP".into(),
+            target_ifindex: 5,
+            target_netns_inode: 0,
+            count: 4,
+            prog_id: 0,
+            attribution: Attribution::Device,
+        }],
+        ..Default::default()
+    };
+    let f = run_rules(&s, &ev).findings;
+    let got: Vec<_> = ids(&f)
+        .into_iter()
+        .filter(|(id, _, _)| *id == RuleId::VethPeerNoXdp)
+        .collect();
+    assert_eq!(
+        got,
+        vec![(RuleId::VethPeerNoXdp, "fx-m1".into(), "host0".into())]
     );
 }
 

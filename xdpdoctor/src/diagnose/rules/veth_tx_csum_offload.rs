@@ -36,9 +36,12 @@ fn check(c: &Ctx) -> Vec<Finding> {
         if a.mode != XdpMode::Driver {
             continue;
         }
+        // It redirects to a device: its devmaps say so, or (no redirect map) the window saw
+        // it. A program with no redirect path at all (`return XDP_PASS`) redirects nothing.
         let t = c.snap.xdp.targets_of(a.prog_id);
-        if t.devices.is_empty() && !t.unknown {
-            continue; // it cannot redirect to a device
+        let seen = t.unknown && c.ev.redirected_from(fwd.ns.inode, a.ifindex, None);
+        if t.devices.is_empty() && !seen {
+            continue;
         }
         let Some(v) = fwd.iface(a.ifindex).filter(|v| v.is_veth()) else {
             continue;

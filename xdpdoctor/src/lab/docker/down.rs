@@ -17,10 +17,10 @@ pub fn revert_fixes(st: &LabState, errs: &mut ErrorList) {
     let Some(path) = &st.forwarder_netns else {
         return;
     };
-    let Ok(inode) = Netns::from_arg(path).inode() else {
+    let Ok(key) = Netns::from_arg(path).key() else {
         return;
     };
-    match crate::fix::revert_all(inode) {
+    match crate::fix::revert_all(key) {
         Ok(done) if !done.is_empty() => {
             log::info!("lab {}: reverted {} fix(es) first", st.prefix, done.len())
         }

@@ -56,8 +56,7 @@ pub fn build(
     let prefix = opts.prefix.clone();
     let on: Vec<DockerFault> = faults.iter().flat_map(|f| f.docker.clone()).collect();
     let host = host()?;
-    let host_inode = host.inode()?;
-    if opts.forwarder && Deployment::load(host_inode)?.is_some() {
+    if opts.forwarder && Deployment::load(host.key()?)?.is_some() {
         return Err(Error::busy(
             "the host's namespace",
             "a forwarder is deployed there already (another Docker lab?); a Docker lab \
@@ -170,7 +169,7 @@ pub fn build(
         cancel::check()?;
         let dep = forwarder::deploy(&host, &cfg, &path, opts.mode)?;
         if !on.contains(&DockerFault::BridgeInDevmap) {
-            forwarder::maps::devmap_remove(dep.netns_inode, br)?;
+            forwarder::maps::devmap_remove(dep.key(), br)?;
         }
     }
     tick("forwarder on the host");
