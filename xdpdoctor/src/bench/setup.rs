@@ -34,8 +34,8 @@ pub(super) fn prepare(topo: &Topology) -> Result<Prepared> {
     cancel::check()?;
     let ext_name = topo.cfg.external.first().cloned().unwrap_or_default();
     nft::apply(
-        &topo.vm.name,
-        &nft::kernel_nat_ruleset(&ext_name, &topo.cfg.entries),
+        &topo.vm,
+        &nft::kernel_nat_table(&ext_name, &topo.cfg.entries),
     )?;
     let sink = Sink::attach(&topo.container, &topo.container_if, traffic::TTL)?;
     add_identity_entries(&topo.vm, &topo.cfg.entries)?;

@@ -28,6 +28,7 @@ mod nat_ns;
 mod nat_reality;
 mod netlink_features;
 mod netlink_rtnl;
+mod nftables;
 mod pcapng;
 mod prom;
 mod reliability;
