@@ -27,6 +27,7 @@ use aya::programs::Xdp;
 use aya::Ebpf;
 use serde::Serialize;
 
+use super::method::Method;
 use super::programs::{self, Pristine};
 use super::traffic::{Dest, Endpoints, FlowSet};
 use super::variants::FIB_CACHE_MS;
@@ -51,6 +52,8 @@ pub const REPEAT_PER_CALL: u32 = 250;
 /// ns/packet of every program at one frame size.
 #[derive(Debug, Clone, Serialize)]
 pub struct CostRow {
+    /// Always `program-cost`: the method these figures come from.
+    pub method: Method,
     /// Bytes per frame.
     pub frame_size: usize,
     /// `xdp_pass`: the test-run floor (context setup, program call).
@@ -219,6 +222,7 @@ impl CostPrograms {
         let [xdp_pass_ns, restore_pass_ns, redirect_only_ns, router_peer_ns, forwarder_ns, forwarder_fib_cache_ns, forwarder_nolog_ns, forwarder_log_on_ns] =
             ns;
         Ok(CostRow {
+            method: Method::ProgramCost,
             frame_size: size,
             xdp_pass_ns,
             restore_pass_ns,

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::decision_log::LogRow;
+use super::method::Method;
 use super::report::Throughput;
 use super::rounds::Sample;
 use super::stats::median;
@@ -38,6 +39,7 @@ pub(super) fn throughput(
     let has = !ss.is_empty();
     let med = has.then(|| median(&mut rounds.clone()));
     Throughput {
+        method: Method::LiveFrames,
         variant: v,
         frame_size: size,
         mpps: med,

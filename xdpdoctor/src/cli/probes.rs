@@ -107,7 +107,11 @@ pub fn render_capabilities(caps: &[Capability]) -> comfy_table::Table {
                 bad("refused")
             }),
             Cell::new(&c.probe),
-            Cell::new(c.reason.as_deref().unwrap_or("")),
+            // The reason repeats what was tried (it must stand alone elsewhere): not here.
+            Cell::new(c.reason.as_deref().map_or("", |r| {
+                r.strip_prefix(c.probe.as_str())
+                    .map_or(r, |r| r.trim_start_matches(": "))
+            })),
         ]);
     }
     t

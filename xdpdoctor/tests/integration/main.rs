@@ -8,6 +8,7 @@
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod bench;
+mod bench_fields;
 mod checksum;
 mod cli;
 mod commands;
