@@ -34,8 +34,10 @@ pub struct PathCost {
     /// (max - min) / median of the rounds, in percent.
     pub spread_pct: Option<f64>,
     /// The same difference from the threads reading (generator thread + ksoftirqd): a
-    /// cross-check of the accounting.
+    /// cross-check of the accounting; median over rounds.
     pub path_ns_threads: Option<f64>,
+    /// `path_ns_threads` of each round.
+    pub rounds_path_ns_threads: Vec<f64>,
     /// Share of the CPU time spent in softirq.
     pub softirq_share: Option<f64>,
     /// The program on vm's eth0, ns per run (BPF runtime statistics pass).
@@ -181,6 +183,7 @@ pub fn rows(r: &PathRounds, sizes: &[usize]) -> (Vec<GeneratorCost>, Vec<PathCos
                 spread_pct: spread_pct(&path, path_med),
                 rounds_path_ns: path,
                 path_ns_threads: med(&threads),
+                rounds_path_ns_threads: threads,
                 softirq_share: (kernel > 0).then(|| softirq as f64 / kernel as f64),
                 program_ns_per_run: stats_per_run(ss, |s| (s.program_ns, s.program_runs)),
                 sink_ns_per_run: stats_per_run(ss, |s| (s.sink_ns, s.sink_runs)),
