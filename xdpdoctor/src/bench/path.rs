@@ -305,7 +305,7 @@ pub(super) fn measure(
         pin_to_cpu(cpu)?;
         let meter = Meter::new(cpu)?;
         let gen = Generator::open(&client_if)?;
-        let mut bench = Bench {
+        let mut runner = Runner {
             progs: &progs,
             eth0: &mut eth0,
             gen: &gen,
@@ -313,8 +313,8 @@ pub(super) fn measure(
             sink,
             stats: &stats,
         };
-        let warm_up = bench.warm_up(&frames)?;
-        let samples = bench.rounds(&frames, plan, progress)?;
+        let warm_up = runner.warm_up(&frames)?;
+        let samples = runner.rounds(&frames, plan, progress)?;
         Ok(PathRounds {
             samples,
             cpu,
@@ -330,7 +330,7 @@ pub(super) fn measure(
 }
 
 /// What one af-packet measurement works with (on the generator's thread).
-struct Bench<'a> {
+struct Runner<'a> {
     progs: &'a PathPrograms,
     eth0: &'a mut Eth0,
     gen: &'a Generator,
@@ -339,7 +339,7 @@ struct Bench<'a> {
     stats: &'a StatsMode,
 }
 
-impl Bench<'_> {
+impl Runner<'_> {
     fn put(&mut self, run: Run) -> Result<()> {
         let p = self.progs.program(run)?;
         let fd = prog_fd(p, "af-packet program")?;

@@ -9,6 +9,7 @@
 
 mod bench;
 mod bench_fields;
+mod capabilities;
 mod checksum;
 mod cli;
 mod commands;
