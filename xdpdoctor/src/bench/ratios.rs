@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::cost::CostRow;
 use super::method::Method;
 use super::path_summary::PathCost;
-use super::report::Throughput;
+use super::summary::Throughput;
 use super::variants::Variant;
 
 /// What a ratio is compared with.

@@ -7,12 +7,12 @@
 use serde::Serialize;
 
 use super::cost::CostRow;
-use super::method::{Method, MethodStatus};
+use super::method::MethodStatus;
 use super::path_summary::{GeneratorCost, PathCost};
-use super::variants::Variant;
 use crate::bpf::capabilities::Capability;
 
 pub use super::ratios::{Ratio, RatioDef, Target, RATIOS};
+pub use super::summary::Throughput;
 
 /// The report of one `xdpdoctor bench` run.
 #[derive(Debug, Clone, Serialize)]
@@ -72,37 +72,6 @@ pub struct Machine {
     pub loadavg_at_start: Option<[f64; 3]>,
     /// The same when the measurements ended (includes the bench's own ~1 CPU).
     pub loadavg_at_end: Option<[f64; 3]>,
-}
-
-/// One variant at one frame size (live frames).
-#[derive(Debug, Clone, Serialize)]
-pub struct Throughput {
-    /// Always `live-frames`.
-    pub method: Method,
-    /// The variant.
-    pub variant: Variant,
-    /// Bytes per frame.
-    pub frame_size: usize,
-    /// Delivered (counted at the container's host0) per second of the kernel's test-run
-    /// time; median over rounds. `None` when skipped.
-    pub mpps: Option<f64>,
-    /// Frames pushed per second (same time base).
-    pub offered_mpps: Option<f64>,
-    /// Delivered per second of wall time, the per-call test-run setup included (a lower
-    /// bound; the setup is the same for every variant).
-    pub wall_mpps: Option<f64>,
-    /// delivered / sent over all rounds.
-    pub delivered_ratio: Option<f64>,
-    /// Delivered Mpps of each round, in round order.
-    pub rounds_mpps: Vec<f64>,
-    /// (max - min) / median of the rounds, in percent: the round-to-round noise.
-    pub spread_pct: Option<f64>,
-    /// Frames pushed over all rounds.
-    pub sent: u64,
-    /// Frames delivered over all rounds.
-    pub delivered: u64,
-    /// Why there is no number.
-    pub skipped: Option<String>,
 }
 
 impl Machine {
