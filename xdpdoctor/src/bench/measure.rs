@@ -192,6 +192,7 @@ fn report(
         quick: plan.quick,
         packets: plan.packets,
         af_packet_seconds: plan.af_packet_time.as_secs_f64(),
+        af_packet_basis: path.as_ref().map(path_summary::BasisNote::of),
         flows: plan.flows,
         rounds: plan.rounds,
         throughput,

@@ -9,18 +9,20 @@
 //! | run | program on vm's eth0 | frames to | path after it |
 //! |---|---|---|---|
 //! | generator | `xdp_count`, dropping (the XDP_DROP sink) | the public endpoint | none: the generator's own cost |
+//! | xdp-redirect-only | `xdp_redirect_only` | the public endpoint | redirect -> ve-m1 -> host0 sink: the hand-over alone |
 //! | router-peer | `xdp_router` | the container | redirect -> ve-m1 -> host0 sink |
 //! | forwarder | `xdp_fwd_external` (the deployed maps) | the public endpoint | same |
 //! | kernel-nat | `xdp_pass` | the public endpoint | stack: conntrack, nft DNAT, forward -> ve-m1 -> host0 sink |
 //!
 //! Kernel NAT runs behind `xdp_pass`, not without a program, so vm's veth receives in the
 //! same mode (NAPI) for every run, the generator's included: what is subtracted is then the
-//! same hand-over. Per run the CPU accounting of the generator's CPU ([`super::cpu`]) is read
-//! before and after; delivery is counted at the container (`xdp_count` on host0, as in the
-//! live method) and, for the generator run, by the dropping sink. A second, shorter pass with
-//! BPF runtime statistics on (where the kernel allows them) reads `run_time_ns / run_cnt` of
-//! the program on eth0 and of the sink; it is separate because statistics add two clock
-//! reads to every program run on the machine, which the accounting pass must not carry.
+//! same hand-over. The runs take turns in slices ([`SLICE`], `Runner::rounds`); around every
+//! slice both readings of the generator CPU's time are taken ([`super::cpu`]); delivery is
+//! counted at the container (`xdp_count` on host0, as in the live method) and, for the
+//! generator run, by the dropping sink. A second, shorter pass with BPF runtime statistics on
+//! (where the kernel allows them) reads `run_time_ns / run_cnt` of the program on eth0 and
+//! of the sink; it is separate because statistics add two clock reads to every program run
+//! on the machine, which the accounting pass must not carry.
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -30,7 +32,7 @@ use aya::maps::{MapData, PerCpuArray};
 use aya::programs::Xdp;
 use aya::Ebpf;
 
-use super::cpu::{Meter, Usage};
+use super::cpu::{self, Basis, Meter, Usage};
 use super::generator::{generator_cpu, pin_to_cpu, Generator};
 use super::programs;
 use super::setup::Prepared;
@@ -49,10 +51,18 @@ use crate::progress::Progress;
 use crate::{cancel, Error, Result};
 
 /// The variants measured, in order within a round (after the generator's own run).
-pub const VARIANTS: [Variant; 3] = [Variant::RouterPeer, Variant::Forwarder, Variant::KernelNat];
+pub const VARIANTS: [Variant; 4] = [
+    Variant::RedirectOnly,
+    Variant::RouterPeer,
+    Variant::Forwarder,
+    Variant::KernelNat,
+];
 
 /// Frames per path and size in the warm-up.
 const WARM_UP: u64 = 10_000;
+
+/// One measuring slice: runs take turns in slices this long (see `Runner::rounds`).
+const SLICE: Duration = Duration::from_millis(250);
 
 /// Time for the last frames' softirqs to finish before the readings.
 const SETTLE: Duration = Duration::from_millis(20);
@@ -96,6 +106,19 @@ pub struct PathSample {
     pub stats: Option<RunStats>,
 }
 
+impl PathSample {
+    /// Adds another slice's counts and times.
+    fn add(&mut self, o: &PathSample) {
+        self.sent += o.sent;
+        self.refused += o.refused;
+        self.delivered += o.delivered;
+        self.usage.add(&o.usage);
+        self.elapsed += o.elapsed;
+        self.fwd_seen += o.fwd_seen;
+        self.fwd_redirected += o.fwd_redirected;
+    }
+}
+
 /// How BPF runtime statistics are had.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatsMode {
@@ -129,6 +152,8 @@ pub struct PathRounds {
     pub client_if: String,
     /// How runtime statistics were had.
     pub stats: StatsMode,
+    /// Which CPU reading the figures come from, and why.
+    pub basis: (Basis, String),
     /// What the warm-up did.
     pub warm_up: String,
 }
@@ -136,6 +161,7 @@ pub struct PathRounds {
 /// The programs put on vm's eth0, loaded inside vm (the router's devmap names vm's devices).
 struct PathPrograms {
     drop: Ebpf,
+    redirect: Ebpf,
     drop_count: PerCpuArray<MapData, u64>,
     router: Ebpf,
     forwarder: Ebpf,
@@ -144,7 +170,12 @@ struct PathPrograms {
 }
 
 impl PathPrograms {
-    fn load(devices: &[u32], pin_dir: &std::path::Path, t: Tunables) -> Result<PathPrograms> {
+    fn load(
+        target: u32,
+        devices: &[u32],
+        pin_dir: &std::path::Path,
+        t: Tunables,
+    ) -> Result<PathPrograms> {
         let (drop, drop_count) = programs::drop_counter()?;
         let mut forwarder = programs::forwarder_pinned(
             pin_dir,
@@ -157,6 +188,7 @@ impl PathPrograms {
         Ok(PathPrograms {
             drop,
             drop_count,
+            redirect: programs::redirect_only(target)?,
             router: programs::router_peer(devices)?,
             forwarder,
             pass: programs::pass()?,
@@ -167,6 +199,7 @@ impl PathPrograms {
     fn program(&self, run: Run) -> Result<&Xdp> {
         match run {
             None => programs::xdp(&self.drop, abi::PROG_COUNT),
+            Some(Variant::RedirectOnly) => programs::xdp(&self.redirect, abi::PROG_REDIRECT_ONLY),
             Some(Variant::RouterPeer) => programs::xdp(&self.router, abi::PROG_ROUTER),
             Some(Variant::Forwarder) => programs::xdp(&self.forwarder, abi::PROG_EXTERNAL),
             Some(Variant::KernelNat) => programs::xdp(&self.pass, abi::PROG_PASS),
@@ -285,7 +318,10 @@ pub(super) fn measure(
 ) -> Result<PathRounds> {
     let dep = &prep.deployment;
     let (devices, pin_dir, t) = (&topo.all_indexes, dep.pin_dir.clone(), dep.tunables());
-    let progs = topo.vm.run(|| PathPrograms::load(devices, &pin_dir, t))?;
+    let target = topo.int_index;
+    let progs = topo
+        .vm
+        .run(|| PathPrograms::load(target, devices, &pin_dir, t))?;
     let frames = FRAME_SIZES
         .iter()
         .map(|&size| {
@@ -320,6 +356,7 @@ pub(super) fn measure(
             cpu,
             client_if: client_if.clone(),
             stats: stats.clone(),
+            basis: cpu::basis(),
             warm_up,
         })
     });
@@ -383,6 +420,12 @@ impl Runner<'_> {
         ))
     }
 
+    /// Per round and frame size, every run measured in [`SLICE`]-long slices taken in turn
+    /// (generator, router peer, forwarder, kernel NAT, generator, ...) until each has had
+    /// `plan.af_packet_time`, then summed per run: a slowdown of the host (another tenant, a
+    /// build on the other core) falls on every run alike instead of on the one that
+    /// happened to be measuring, and the generator's cost that is subtracted comes from the
+    /// same moments as the variants'. Then the statistics pass, per run.
     fn rounds(
         &mut self,
         frames: &[Frames],
@@ -390,21 +433,30 @@ impl Runner<'_> {
         progress: &Progress,
     ) -> Result<BTreeMap<(Run, usize), Vec<PathSample>>> {
         let mut out: BTreeMap<(Run, usize), Vec<PathSample>> = BTreeMap::new();
-        let total = (plan.rounds * frames.len() * runs().count()) as u64;
+        let slices = (plan.af_packet_time.as_millis() / SLICE.as_millis()).max(1) as u32;
+        let slice = plan.af_packet_time / slices;
+        let total = (plan.rounds * frames.len()) as u64 * u64::from(slices);
         let mut done = 0;
         for round in 0..plan.rounds {
             for f in frames {
-                for run in runs() {
+                let mut sums: BTreeMap<Run, PathSample> = BTreeMap::new();
+                for _ in 0..slices {
                     progress.steps("measuring (af-packet)", done, total);
                     done += 1;
-                    self.put(run)?;
-                    let mut s = self.one(run, f.for_run(run), plan.af_packet_time)?;
+                    for run in runs() {
+                        self.put(run)?;
+                        let s = self.one(run, f.for_run(run), slice)?;
+                        sums.entry(run).or_default().add(&s);
+                    }
+                }
+                for (run, mut s) in sums {
                     if !matches!(self.stats, StatsMode::Refused(_)) {
+                        self.put(run)?;
                         let quarter = plan.af_packet_time / 4;
                         s.stats = Some(self.stats_pass(run, f.for_run(run), quarter)?);
                     }
                     log::info!(
-                        "bench: af-packet round {round} {} {}B: {} sent, {} counted, {:.0} ns/frame kernel, {:.0} threads",
+                        "bench: af-packet round {round} {} {}B: {} sent, {} counted, {:.0} ns/frame per-CPU, {:.0} tasks",
                         run.map(Variant::name).unwrap_or("generator"),
                         f.size,
                         s.sent,

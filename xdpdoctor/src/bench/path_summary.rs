@@ -9,10 +9,33 @@
 use serde::Serialize;
 
 use super::checks::pct;
+use super::cpu::Basis;
 use super::method::Method;
 use super::path::{PathRounds, PathSample, Run, RunStats, StatsMode, VARIANTS};
 use super::stats::median;
 use super::variants::Variant;
+
+/// Which CPU reading the af-packet figures come from (`bench::cpu`).
+#[derive(Debug, Clone, Serialize)]
+pub struct BasisNote {
+    /// `tasks`, `tasks-and-irq` or `per-cpu`.
+    pub basis: Basis,
+    /// How it was decided.
+    pub why: String,
+    /// The reading the `cross_check_*` fields come from.
+    pub cross_check: Basis,
+}
+
+impl BasisNote {
+    /// The note of `r`.
+    pub fn of(r: &PathRounds) -> BasisNote {
+        BasisNote {
+            basis: r.basis.0,
+            why: r.basis.1.clone(),
+            cross_check: r.basis.0.cross_check(),
+        }
+    }
+}
 
 /// One variant at one frame size, af-packet method.
 #[derive(Debug, Clone, Serialize)]
@@ -23,8 +46,8 @@ pub struct PathCost {
     pub variant: Variant,
     /// Bytes per frame.
     pub frame_size: usize,
-    /// CPU ns of the generator's CPU (system + softirq + hardirq) per delivered packet, the
-    /// generator's own cost included; median over rounds.
+    /// CPU ns on the generator's CPU per delivered packet (the report's `af_packet_basis`
+    /// says which reading), the generator's own cost included; median over rounds.
     pub cpu_ns_per_packet: Option<f64>,
     /// The path's own cost: the above minus the generator's per frame in the same round;
     /// median over rounds. Ratios are formed from this.
@@ -33,12 +56,12 @@ pub struct PathCost {
     pub rounds_path_ns: Vec<f64>,
     /// (max - min) / median of the rounds, in percent.
     pub spread_pct: Option<f64>,
-    /// The same difference from the threads reading (generator thread + ksoftirqd): a
-    /// cross-check of the accounting; median over rounds.
-    pub path_ns_threads: Option<f64>,
-    /// `path_ns_threads` of each round.
-    pub rounds_path_ns_threads: Vec<f64>,
-    /// Share of the CPU time spent in softirq.
+    /// The same difference from the other reading (`af_packet_basis.cross_check`); median
+    /// over rounds.
+    pub cross_check_path_ns: Option<f64>,
+    /// `cross_check_path_ns` of each round.
+    pub rounds_cross_check_path_ns: Vec<f64>,
+    /// Share of the per-CPU accounting's time spent in softirq.
     pub softirq_share: Option<f64>,
     /// The program on vm's eth0, ns per run (BPF runtime statistics pass).
     pub program_ns_per_run: Option<f64>,
@@ -62,12 +85,12 @@ pub struct GeneratorCost {
     pub method: Method,
     /// Bytes per frame.
     pub frame_size: usize,
-    /// CPU ns per frame (system + softirq + hardirq of its CPU), median over rounds.
+    /// CPU ns per frame on its CPU (the report's `af_packet_basis`), median over rounds.
     pub cpu_ns_per_packet: Option<f64>,
     /// Each round's.
     pub rounds_cpu_ns: Vec<f64>,
-    /// The threads reading.
-    pub threads_ns_per_packet: Option<f64>,
+    /// The other reading.
+    pub cross_check_cpu_ns: Option<f64>,
     /// The sink's ns per run (statistics pass).
     pub drop_ns_per_run: Option<f64>,
     /// Its sending rate, Mpps of wall time.
@@ -114,30 +137,38 @@ fn mpps(ss: &[PathSample]) -> Option<f64> {
 
 /// The generator's rows and the variants' rows, one per frame size.
 pub fn rows(r: &PathRounds, sizes: &[usize]) -> (Vec<GeneratorCost>, Vec<PathCost>) {
+    let (basis, check) = (r.basis.0, r.basis.0.cross_check());
     let get = |run: Run, size: usize| {
         r.samples
             .get(&(run, size))
             .map(Vec::as_slice)
             .unwrap_or(&[])
     };
+    let per_frame = |b: Basis, ss: &[PathSample]| -> Vec<f64> {
+        ss.iter()
+            .filter_map(|s| per(b.of(&s.usage), s.delivered))
+            .collect()
+    };
+    // Round i of a variant against round i of the generator.
+    let path = |b: Basis, ss: &[PathSample], g: &[PathSample]| -> Vec<f64> {
+        ss.iter()
+            .zip(g)
+            .filter_map(|(s, gs)| {
+                Some(per(b.of(&s.usage), s.delivered)? - per(b.of(&gs.usage), gs.delivered)?)
+            })
+            .collect()
+    };
     let mut gens = Vec::new();
     let mut paths = Vec::new();
     for &size in sizes {
         let g = get(None, size);
-        let g_cpu: Vec<f64> = g
-            .iter()
-            .filter_map(|s| per(s.usage.kernel_ns(), s.delivered))
-            .collect();
-        let g_thr: Vec<f64> = g
-            .iter()
-            .filter_map(|s| per(s.usage.threads_ns(), s.delivered))
-            .collect();
+        let g_cpu = per_frame(basis, g);
         gens.push(GeneratorCost {
             method: Method::AfPacket,
             frame_size: size,
             cpu_ns_per_packet: med(&g_cpu),
-            threads_ns_per_packet: med(&g_thr),
-            rounds_cpu_ns: g_cpu.clone(),
+            cross_check_cpu_ns: med(&per_frame(check, g)),
+            rounds_cpu_ns: g_cpu,
             drop_ns_per_run: stats_per_run(g, |s| (s.program_ns, s.program_runs)),
             mpps: mpps(g),
             sent: g.iter().map(|s| s.sent).sum(),
@@ -146,44 +177,23 @@ pub fn rows(r: &PathRounds, sizes: &[usize]) -> (Vec<GeneratorCost>, Vec<PathCos
         });
         for v in VARIANTS {
             let ss = get(Some(v), size);
-            // Round i of the variant against round i of the generator.
-            let pairs = ss.iter().zip(g);
-            let cpu: Vec<f64> = ss
-                .iter()
-                .filter_map(|s| per(s.usage.kernel_ns(), s.delivered))
-                .collect();
-            let path: Vec<f64> = pairs
-                .clone()
-                .filter_map(|(s, gs)| {
-                    Some(
-                        per(s.usage.kernel_ns(), s.delivered)?
-                            - per(gs.usage.kernel_ns(), gs.delivered)?,
-                    )
-                })
-                .collect();
-            let threads: Vec<f64> = pairs
-                .filter_map(|(s, gs)| {
-                    Some(
-                        per(s.usage.threads_ns(), s.delivered)?
-                            - per(gs.usage.threads_ns(), gs.delivered)?,
-                    )
-                })
-                .collect();
+            let rounds = path(basis, ss, g);
+            let cross = path(check, ss, g);
             let kernel: u64 = ss.iter().map(|s| s.usage.kernel_ns()).sum();
             let softirq: u64 = ss.iter().map(|s| s.usage.softirq_ns).sum();
             let sent: u64 = ss.iter().map(|s| s.sent).sum();
             let delivered: u64 = ss.iter().map(|s| s.delivered).sum();
-            let path_med = med(&path);
+            let path_med = med(&rounds);
             paths.push(PathCost {
                 method: Method::AfPacket,
                 variant: v,
                 frame_size: size,
-                cpu_ns_per_packet: med(&cpu),
+                cpu_ns_per_packet: med(&per_frame(basis, ss)),
                 path_ns_per_packet: path_med,
-                spread_pct: spread_pct(&path, path_med),
-                rounds_path_ns: path,
-                path_ns_threads: med(&threads),
-                rounds_path_ns_threads: threads,
+                spread_pct: spread_pct(&rounds, path_med),
+                rounds_path_ns: rounds,
+                cross_check_path_ns: med(&cross),
+                rounds_cross_check_path_ns: cross,
                 softirq_share: (kernel > 0).then(|| softirq as f64 / kernel as f64),
                 program_ns_per_run: stats_per_run(ss, |s| (s.program_ns, s.program_runs)),
                 sink_ns_per_run: stats_per_run(ss, |s| (s.sink_ns, s.sink_runs)),
@@ -203,9 +213,12 @@ pub fn notes(r: &PathRounds) -> Vec<String> {
     let mut notes = vec![r.warm_up.clone()];
     notes.push(format!(
         "af-packet: frames from {} in the client namespace, AF_PACKET + PACKET_QDISC_BYPASS, \
-         sendmmsg, generator pinned to CPU {}; CPU time = system + softirq + hardirq of that \
-         CPU (/proc/stat)",
-        r.client_if, r.cpu
+         sendmmsg, generator pinned to CPU {}; CPU time: {:?} reading, {} (cross-check: {:?})",
+        r.client_if,
+        r.cpu,
+        r.basis.0,
+        r.basis.1,
+        r.basis.0.cross_check()
     ));
     notes.push(match &r.stats {
         StatsMode::AlreadyOn => "af-packet: BPF runtime statistics were on for the whole run \
@@ -238,7 +251,9 @@ pub fn notes(r: &PathRounds) -> Vec<String> {
                  {sent} frames ({:.1}%)",
                 pct(redirected, sent)
             )),
-            Some(Variant::RouterPeer | Variant::KernelNat) if seen * 1000 > sent => {
+            Some(Variant::RedirectOnly | Variant::RouterPeer | Variant::KernelNat)
+                if seen * 1000 > sent =>
+            {
                 notes.push(format!(
                     "WARNING af-packet {name} {size}B: the deployed forwarder saw {seen} of \
                      {sent} frames; the path is not clean"

@@ -82,7 +82,7 @@ use Variant::{
 /// costing at most 5% (live frames). The others explain the figures and have no target; the
 /// log ones are the decision log's (off within noise of the build without it; on at its
 /// default rate).
-pub const RATIOS: [RatioDef; 18] = [
+pub const RATIOS: [RatioDef; 20] = [
     def(
         "forwarder_over_router_peer",
         LiveFrames,
@@ -205,6 +205,20 @@ pub const RATIOS: [RatioDef; 18] = [
         Forwarder,
         KernelNat,
         KERNEL_NAT,
+    ),
+    def(
+        "forwarder_over_redirect_only",
+        AfPacket,
+        Forwarder,
+        RedirectOnly,
+        None,
+    ),
+    def(
+        "router_peer_over_redirect_only",
+        AfPacket,
+        RouterPeer,
+        RedirectOnly,
+        None,
     ),
 ];
 
@@ -431,7 +445,12 @@ mod tests {
             (Some(1.0 / 1000.0), vec![1.0 / 1000.0, 1.0 / 1000.0]),
         );
         let r = Ratio::all(AfPacket, &[64], &Scores(m));
-        assert_eq!(r.len(), 2);
+        assert_eq!(r.len(), 4);
+        let floor = find(&r, "forwarder_over_redirect_only");
+        assert!(
+            floor.value.is_none() && floor.met.is_none(),
+            "not measured: {floor:?}"
+        );
         let peer = find(&r, "forwarder_over_router_peer");
         assert!((peer.value.unwrap() - 0.9).abs() < 1e-9);
         assert_eq!(peer.met, Some(true));

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::cost::CostRow;
 use super::method::MethodStatus;
-use super::path_summary::{GeneratorCost, PathCost};
+use super::path_summary::{BasisNote, GeneratorCost, PathCost};
 use crate::bpf::capabilities::Capability;
 
 pub use super::ratios::{Ratio, RatioDef, Target, RATIOS};
@@ -31,6 +31,8 @@ pub struct BenchReport {
     pub packets: u64,
     /// Seconds of sending per measurement (af-packet).
     pub af_packet_seconds: f64,
+    /// af-packet: which CPU reading its figures come from.
+    pub af_packet_basis: Option<BasisNote>,
     /// Flows (source ports) per frame size.
     pub flows: u16,
     /// Measurements per variant and frame size; `mpps` is their median.

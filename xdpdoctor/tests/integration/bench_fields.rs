@@ -19,7 +19,12 @@ const LIVE_VARIANTS: [&str; 8] = [
 ];
 
 /// af-packet variants.
-const PATH_VARIANTS: [&str; 3] = ["router-peer", "forwarder", "kernel-nat"];
+const PATH_VARIANTS: [&str; 4] = [
+    "xdp-redirect-only",
+    "router-peer",
+    "forwarder",
+    "kernel-nat",
+];
 
 pub fn positive(v: &Value, what: &str) -> f64 {
     let x = v
@@ -80,6 +85,7 @@ pub fn absent(r: &Value, method: &str) {
     assert!(r[key].as_array().unwrap().is_empty(), "{key} present");
     if method == "af-packet" {
         assert!(r["generator"].as_array().unwrap().is_empty());
+        assert!(r["af_packet_basis"].is_null());
     }
     if method == "live-frames" {
         assert!(r["decision_log"].as_array().unwrap().is_empty());
@@ -224,6 +230,15 @@ pub fn program_cost(r: &Value) {
 pub fn af_packet(r: &Value, stats_allowed: bool) {
     all_of_method(r, "generator", "af-packet");
     all_of_method(r, "path_cost", "af-packet");
+    // Which CPU reading the figures come from, and the other one as the cross-check.
+    let b = &r["af_packet_basis"];
+    let basis = b["basis"].as_str().expect("af_packet_basis.basis");
+    assert!(
+        ["tasks", "tasks-and-irq", "per-cpu"].contains(&basis),
+        "{b}"
+    );
+    assert_ne!(b["cross_check"], b["basis"], "{b}");
+    assert!(!b["why"].as_str().unwrap_or_default().is_empty(), "{b}");
     for size in SIZES {
         let g = r["generator"]
             .as_array()
@@ -236,8 +251,8 @@ pub fn af_packet(r: &Value, stats_allowed: bool) {
             &format!("generator {size}B cpu_ns"),
         );
         positive(
-            &g["threads_ns_per_packet"],
-            &format!("generator {size}B threads"),
+            &g["cross_check_cpu_ns"],
+            &format!("generator {size}B cross-check"),
         );
         positive(&g["mpps"], "generator mpps");
         let sent = positive(&g["sent"], "generator sent");
@@ -254,7 +269,10 @@ pub fn af_packet(r: &Value, stats_allowed: bool) {
             let what = format!("af-packet {v} {size}B");
             positive(&p["cpu_ns_per_packet"], &format!("{what} cpu_ns"));
             number(&p["path_ns_per_packet"], &format!("{what} path_ns"));
-            number(&p["path_ns_threads"], &format!("{what} path_ns_threads"));
+            number(
+                &p["cross_check_path_ns"],
+                &format!("{what} cross_check_path_ns"),
+            );
             assert_eq!(p["rounds_path_ns"].as_array().map(Vec::len), Some(1), "{p}");
             positive(&p["sent"], &format!("{what} sent"));
             let d = positive(&p["delivered_ratio"], &format!("{what} delivered_ratio"));

@@ -2,6 +2,7 @@
 //! from, and a method that did not run prints no table.
 
 use comfy_table::Cell;
+use xdpdoctor::bench::cpu::Basis;
 use xdpdoctor::bench::method::Method;
 use xdpdoctor::bench::report::{Ratio, RATIOS};
 use xdpdoctor::bench::variants::Variant;
@@ -81,7 +82,7 @@ pub fn af_packet(r: &BenchReport) {
         "rounds",
         "spread",
         "CPU ns/packet (with generator)",
-        "threads check",
+        "cross-check",
         "softirq",
         "program ns/run",
         "sink ns/run",
@@ -100,7 +101,7 @@ pub fn af_packet(r: &BenchReport) {
                 .join(" "),
             "-".into(),
             f0(g.cpu_ns_per_packet),
-            f0(g.threads_ns_per_packet),
+            f0(g.cross_check_cpu_ns),
             "-".into(),
             f0(g.drop_ns_per_run),
             "-".into(),
@@ -122,7 +123,7 @@ pub fn af_packet(r: &BenchReport) {
                 .map(|s| format!("{s:.1}%"))
                 .unwrap_or_else(|| "-".into()),
             f0(p.cpu_ns_per_packet),
-            f0(p.path_ns_threads),
+            f0(p.cross_check_path_ns),
             pct(p.softirq_share),
             f0(p.program_ns_per_run),
             f0(p.sink_ns_per_run),
@@ -131,11 +132,24 @@ pub fn af_packet(r: &BenchReport) {
         ]);
     }
     let cpu = r.generator.first().map(|g| g.cpu).unwrap_or_default();
+    let (basis, check) = r
+        .af_packet_basis
+        .as_ref()
+        .map(|b| (basis_name(b.basis), basis_name(b.cross_check)))
+        .unwrap_or_default();
     println!(
-        "method af-packet: CPU time of CPU {cpu} (system + softirq + hardirq) per delivered \
-         packet; path = minus the generator's own cost (its frames into an XDP_DROP sink on \
+        "method af-packet: CPU time on CPU {cpu} per delivered packet ({basis}; cross-check: \
+         {check}); path = minus the generator's own cost (its frames into an XDP_DROP sink on \
          vm's eth0); the generator's rate is what it offered, not a path's capacity:\n{t}"
     );
+}
+
+fn basis_name(b: Basis) -> &'static str {
+    match b {
+        Basis::Tasks => "generator thread + ksoftirqd",
+        Basis::TasksAndIrq => "generator thread + ksoftirqd + the CPU's softirq and hardirq",
+        Basis::PerCpu => "the CPU's system + softirq + hardirq",
+    }
 }
 
 /// One row per method and ratio, one column per frame size: value, [min - max] over rounds,
