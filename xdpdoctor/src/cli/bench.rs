@@ -23,7 +23,7 @@ pub struct Args {
     /// tables when no FILE is given.
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
     pub json: Option<Option<PathBuf>>,
-    /// Short run (~20 s): 200k frames per measurement, one round.
+    /// Short run: one round, 200k live frames and 0.5 s of af-packet sending per measurement.
     #[arg(long)]
     pub quick: bool,
     /// Frames per live-frames measurement (default 2,000,000; with --quick 200,000). An
