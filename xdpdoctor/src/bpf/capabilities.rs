@@ -318,30 +318,38 @@ fn load_drop_program() -> std::io::Result<OwnedFd> {
     unsafe { sys_bpf(BPF_PROG_LOAD, &mut a) }.map(owned)
 }
 
+/// The `BPF_PROG_TEST_RUN` prefix of `union bpf_attr`, up to `batch_size` (Linux 5.18+).
+#[repr(C)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+    batch_size: u32,
+    /// Explicit, so it is zero: the kernel refuses (EINVAL) non-zero bytes after the
+    /// last field it knows, and Rust leaves implicit padding uninitialised.
+    pad: u32,
+}
+
+// 12 x u32 + 4 x u64 = 80: with `pad` explicit there is no implicit (uninitialised) padding.
+const _: () = assert!(std::mem::size_of::<TestRunAttr>() == 80);
+
 /// One run of `prog` on `frame` with `flags`; the verdict.
 fn run_once(prog: &OwnedFd, frame: &[u8], flags: u32) -> std::io::Result<u32> {
-    #[repr(C)]
-    struct Attr {
-        prog_fd: u32,
-        retval: u32,
-        data_size_in: u32,
-        data_size_out: u32,
-        data_in: u64,
-        data_out: u64,
-        repeat: u32,
-        duration: u32,
-        ctx_size_in: u32,
-        ctx_size_out: u32,
-        ctx_in: u64,
-        ctx_out: u64,
-        flags: u32,
-        cpu: u32,
-        batch_size: u32,
-    }
     // Non-live runs copy the frame back out: give them room (live ones must pass none).
     let mut out = vec![0u8; frame.len() + 256];
     let live = flags & LIVE_FRAMES != 0;
-    let mut a = Attr {
+    let mut a = TestRunAttr {
         prog_fd: prog.as_raw_fd() as u32,
         retval: 0,
         data_size_in: frame.len() as u32,
@@ -357,6 +365,7 @@ fn run_once(prog: &OwnedFd, frame: &[u8], flags: u32) -> std::io::Result<u32> {
         flags,
         cpu: 0,
         batch_size: 0,
+        pad: 0,
     };
     // SAFETY: Attr is the BPF_PROG_TEST_RUN prefix of union bpf_attr; `frame` is read for
     // data_size_in bytes and `out` (when passed) written for at most data_size_out bytes,
