@@ -2,8 +2,10 @@
 # Installs what xdpdoctor needs on a fresh Debian machine of this kind (idempotent):
 #   clang (compiles the eBPF C programs), libbpf-dev (bpf_helpers.h), linux-libc-dev (UAPI
 #   headers), libpcap-dev (capture), pkg-config; and, for tests and benchmarks only, the
-#   independent tools iproute2, ethtool and nftables, strace (the crash tests delay syscalls
-#   with it to kill xdpdoctor inside a window, deterministically), the pcapng readers tcpdump
+#   independent tools iproute2, ethtool and nftables (the bench writes its rules over netlink;
+#   the tests read them back with nft), strace (the crash tests delay syscalls with it to
+#   kill xdpdoctor inside a window, deterministically; the bench test fails one with it), the
+#   pcapng readers tcpdump
 #   and tshark (the tests read xdpdoctor's pcapng files with them) and man-db (`man -l`
 #   renders the generated manual pages); for the Docker lab (`lab up docker`) and its tests,
 #   Debian's docker.io (the daemon, iptables-nft) and busybox-static (the lab image's only

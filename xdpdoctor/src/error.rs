@@ -387,6 +387,44 @@ impl ErrorList {
     }
 }
 
+/// The name of an errno value (sign ignored): `-95` -> `EOPNOTSUPP`.
+pub fn errno_name(code: i32) -> String {
+    let n = code.unsigned_abs() as i32;
+    let name = match n {
+        0 => return "0".into(),
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::EIO => "EIO",
+        libc::ENXIO => "ENXIO",
+        libc::E2BIG => "E2BIG",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EFAULT => "EFAULT",
+        libc::EACCES => "EACCES",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::ENODEV => "ENODEV",
+        libc::EINVAL => "EINVAL",
+        libc::ENOSPC => "ENOSPC",
+        libc::ERANGE => "ERANGE",
+        libc::EOVERFLOW => "EOVERFLOW",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::ENETDOWN => "ENETDOWN",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::EHOSTUNREACH => "EHOSTUNREACH",
+        libc::EMSGSIZE => "EMSGSIZE",
+        libc::ENOTCONN => "ENOTCONN",
+        libc::ENOSYS => "ENOSYS",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
+        // Kernel-internal, never seen by user space except through tracepoints.
+        524 => "ENOTSUPP",
+        _ => return format!("errno {n}"),
+    };
+    name.into()
+}
+
 /// `e: source: source...` on one line (what anyhow's `{:#}` prints), for messages built
 /// inside the library.
 pub fn chain(e: &dyn std::error::Error) -> String {

@@ -27,6 +27,7 @@ use aya::programs::Xdp;
 use aya::Ebpf;
 use serde::Serialize;
 
+use super::method::Method;
 use super::programs::{self, Pristine};
 use super::traffic::{Dest, Endpoints, FlowSet};
 use super::variants::FIB_CACHE_MS;
@@ -51,6 +52,8 @@ pub const REPEAT_PER_CALL: u32 = 250;
 /// ns/packet of every program at one frame size.
 #[derive(Debug, Clone, Serialize)]
 pub struct CostRow {
+    /// Always `program-cost`: the method these figures come from.
+    pub method: Method,
     /// Bytes per frame.
     pub frame_size: usize,
     /// `xdp_pass`: the test-run floor (context setup, program call).
@@ -201,17 +204,33 @@ impl CostPrograms {
         let size = service.frame_size;
         programs::set_pristine(&mut self.pristine, service.frame(0))?;
         let before = self.forwarder_counters()?;
+        // Sample k of every program, then sample k + 1 of every program: a slowdown of the
+        // machine falls on all of them alike instead of on the one being timed.
+        let mut samples = vec![Vec::with_capacity(SAMPLES); Timed::ALL.len()];
+        for _ in 0..SAMPLES {
+            for (i, p) in Timed::ALL.into_iter().enumerate() {
+                let frame = match p {
+                    Timed::Router => target.frame(0),
+                    _ => service.frame(0),
+                };
+                let (ebpf, name) = self.program(p);
+                let pin = programs::pin_in_dispatcher(ebpf, name, pin_ifindex)?;
+                let prog = programs::xdp(ebpf, name)?;
+                samples[i].push(time_program(
+                    prog,
+                    name,
+                    ingress,
+                    frame,
+                    repeat,
+                    p.verdict(),
+                    size,
+                )?);
+                drop(pin);
+            }
+        }
         let mut ns = [0f64; Timed::ALL.len()];
-        for (i, p) in Timed::ALL.into_iter().enumerate() {
-            let frame = match p {
-                Timed::Router => target.frame(0),
-                _ => service.frame(0),
-            };
-            let (ebpf, name) = self.program(p);
-            let pin = programs::pin_in_dispatcher(ebpf, name, pin_ifindex)?;
-            let prog = programs::xdp(ebpf, name)?;
-            ns[i] = time_program(prog, name, ingress, frame, repeat, p.verdict(), size)?;
-            drop(pin);
+        for (n, s) in ns.iter_mut().zip(&mut samples) {
+            *n = super::stats::median(s);
         }
         let after = self.forwarder_counters()?;
         let runs = u64::from(repeat.max(1)) * SAMPLES as u64;
@@ -219,6 +238,7 @@ impl CostPrograms {
         let [xdp_pass_ns, restore_pass_ns, redirect_only_ns, router_peer_ns, forwarder_ns, forwarder_fib_cache_ns, forwarder_nolog_ns, forwarder_log_on_ns] =
             ns;
         Ok(CostRow {
+            method: Method::ProgramCost,
             frame_size: size,
             xdp_pass_ns,
             restore_pass_ns,
@@ -282,9 +302,9 @@ pub fn measure(s: &CostSetup, sizes: &[usize], repeat: u32) -> Result<Vec<CostRo
     Ok(rows)
 }
 
-/// Median over [`SAMPLES`] of the ns per run of `prog` on `frame`: each sample is `repeat`
-/// runs in calls of at most [`REPEAT_PER_CALL`], kernel time summed over the calls. Every
-/// call must end with `verdict`.
+/// One sample: ns per run of `prog` on `frame` over `repeat` runs, in calls of at most
+/// [`REPEAT_PER_CALL`], kernel time summed over the calls. Every call must end with
+/// `verdict`.
 fn time_program(
     prog: &Xdp,
     name: &str,
@@ -294,25 +314,21 @@ fn time_program(
     verdict: u32,
     size: usize,
 ) -> Result<f64> {
-    let mut samples = Vec::with_capacity(SAMPLES);
-    for _ in 0..SAMPLES {
-        let (mut done, mut kernel) = (0u32, Duration::ZERO);
-        while done < repeat.max(1) {
-            cancel::check()?;
-            let n = (repeat - done).clamp(1, REPEAT_PER_CALL);
-            let r = run_xdp(prog, ingress, frame, n, 0)?;
-            if r.retval != verdict {
-                return Err(Error::unexpected(
-                    format!("{name} on a {size}-byte SYN"),
-                    format!("verdict {} (expected {verdict})", r.retval),
-                ));
-            }
-            kernel += r.duration * n;
-            done += n;
+    let (mut done, mut kernel) = (0u32, Duration::ZERO);
+    while done < repeat.max(1) {
+        cancel::check()?;
+        let n = (repeat - done).clamp(1, REPEAT_PER_CALL);
+        let r = run_xdp(prog, ingress, frame, n, 0)?;
+        if r.retval != verdict {
+            return Err(Error::unexpected(
+                format!("{name} on a {size}-byte SYN"),
+                format!("verdict {} (expected {verdict})", r.retval),
+            ));
         }
-        samples.push(kernel.as_nanos() as f64 / f64::from(done));
+        kernel += r.duration * n;
+        done += n;
     }
-    Ok(super::stats::median(&mut samples))
+    Ok(kernel.as_nanos() as f64 / f64::from(done))
 }
 
 /// Every run of every forwarder instance took the full NAT path: redirected, the uncached

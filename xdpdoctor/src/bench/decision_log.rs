@@ -139,6 +139,31 @@ pub struct LogRow {
 }
 
 impl LogRow {
+    /// The row as a report note: records let through against the rate limit's bound.
+    pub fn note(&self) -> String {
+        format!(
+            "{}forwarder+log {}B: the log let {} records through ({} received, {} refused, {} \
+             lost for a full ring) in {:.2} s on ({} measurement(s)) at {}/s per CPU; bound \
+             {} CPUs x ({} x {} + {}/s x {:.2} s) = {:.0}: {}",
+            if self.holds { "" } else { "WARNING " },
+            self.frame_size,
+            self.log.allowed,
+            self.log.received,
+            self.log.limited,
+            self.log.lost,
+            self.log.seconds,
+            self.measurements,
+            self.rate,
+            self.cpus,
+            self.burst,
+            self.measurements,
+            self.rate,
+            self.log.seconds,
+            self.bound,
+            if self.holds { "holds" } else { "EXCEEDED" }
+        )
+    }
+
     /// The row of one frame size from its forwarder+log measurements' samples.
     pub fn new(frame_size: usize, frames: u64, samples: &[LogSample], cpus: usize) -> Self {
         let d = Settings::default();

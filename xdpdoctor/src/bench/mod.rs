@@ -1,36 +1,51 @@
 //! `bench`: how fast the forwarder is next to a plain XDP router doing the same routing
 //! without NAT, the kernel's NAT and the XDP redirect limit, and what watching it with
-//! `trace` costs. Measured side by side in one run on one lab.
+//! `trace` costs. Measured side by side in one run on one lab, by every method the kernel
+//! allows ([`method`]), each named in the report; ratios are formed within one method.
 //!
-//! The bench builds its own healthy `seed` lab under a unique prefix (`xdb<pid>`), measures,
-//! and always takes the lab down again, on errors and Ctrl-C too. One generator drives every
-//! variant ([`traffic`]: live-frames `BPF_PROG_TEST_RUN` as if received on vm's eth0);
-//! delivered frames are counted at the container ([`sink`]: `xdp_count` on m1's host0). The
-//! variants ([`variants`]) differ only in the program the frames are pushed into
-//! ([`programs`] loads them). [`cost`] adds the programs' own ns/packet from non-live test
-//! runs; [`report`] is the result.
+//! The bench first asks the kernel what it allows (`bpf::capabilities`: test runs, live-frame
+//! test runs, BPF runtime statistics, AF_PACKET transmit) and picks its methods
+//! ([`method::select`]); a method named with `--method` that the kernel refuses is an error
+//! before anything is built. It then builds its own healthy `seed` lab under a unique prefix
+//! (`xdb<pid>`), measures, and always takes the lab down again, on errors and Ctrl-C too.
+//!
+//! - **live-frames** ([`traffic`]: `BPF_PROG_TEST_RUN` live frames as if received on vm's
+//!   eth0; [`rounds`]): delivered frames are counted at the container ([`sink`]:
+//!   `xdp_count` on m1's host0); the variants ([`variants`]) differ only in the program the
+//!   frames are pushed into ([`programs`] loads them).
+//! - **program-cost** ([`cost`]): the programs' own ns per run from non-live test runs.
+//! - **af-packet** ([`generator`], [`path`], [`cpu`]): real frames from the client's
+//!   namespace into vm's eth0, the program under test attached there; CPU time per delivered
+//!   packet of the generator's CPU, minus the generator's own cost.
 //!
 //! A run, phase by phase (one file each):
-//! 1. [`run`] (here): check the options, build the lab, measure, take the lab down, time
-//!    `diagnose` ([`diagnose_timing`]).
+//! 1. [`run`] (here): check the options, probe the kernel, pick the methods, build the lab,
+//!    measure, take the lab down, time `diagnose` ([`diagnose_timing`]).
 //! 2. [`topology`]: resolve namespaces, interfaces, addresses and MACs.
 //! 3. [`setup`]: kernel-NAT ruleset in vm ([`nft`]), sink on the container's host0, identity
 //!    DNAT entries.
-//! 4. [`measure`]: in vm's namespace, load the programs, then [`rounds`]: warm-up (vm learns
-//!    m1's MAC) and rounds of (frame size x variant); then [`cost`]: ns/packet.
-//! 5. [`checks`]: did each variant take its path; [`summary`] and [`report`]: medians,
-//!    spread over rounds, ratios against their targets; [`decision_log`]: the forwarder's
-//!    decision log off, compiled out and on, and its rate limit under load.
+//! 4. [`measure`]: each method that runs.
+//! 5. [`checks`] and [`path_summary`]: did each variant take its path; [`summary`],
+//!    [`path_summary`], [`ratios`] and [`report`]: medians, spread over rounds, ratios
+//!    against their targets; [`decision_log`]: the forwarder's decision log off, compiled out
+//!    and on, and its rate limit under load.
 //!
-//! See docs/performance.md for the method and caveats.
+//! See docs/performance.md for the methods and caveats.
 
 pub mod checks;
 pub mod cost;
+pub mod cpu;
 pub mod decision_log;
 pub mod diagnose_timing;
+pub mod generator;
 pub mod measure;
+pub mod method;
 pub mod nft;
+pub mod path;
+pub mod path_summary;
+mod plan;
 pub mod programs;
+pub mod ratios;
 pub mod report;
 pub mod rounds;
 pub mod setup;
@@ -49,16 +64,20 @@ use crate::lab::{self, UpOptions};
 use crate::progress::{Progress, Update};
 use crate::{Error, Result};
 
-use measure::Plan;
+pub use method::{Method, MethodChoice};
+use plan::Plan;
 pub use report::BenchReport;
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    /// Short run for tests (~20 s): fewer packets, one round.
+    /// Short run for tests: fewer packets, one round.
     pub quick: bool,
-    /// Frames per measurement (default: 2,000,000; quick: 200,000).
+    /// Frames per live-frames measurement (default 2,000,000; quick 200,000). An af-packet
+    /// measurement lasts 2 s (quick 0.5 s): the CPU accounting counts in 10 ms steps.
     pub packets: Option<u64>,
+    /// Which methods (default: every one the kernel allows).
+    pub methods: MethodChoice,
     /// The xdpdoctor binary (the lab re-executes it as the HTTP responder).
     pub exe: PathBuf,
     /// Lab prefix (default `xdb<pid>`).
@@ -82,7 +101,9 @@ impl BenchOptions {
             ));
         }
         Ok(Plan {
+            quick: self.quick,
             packets,
+            af_packet_time: Duration::from_millis(if self.quick { 500 } else { 2000 }),
             rounds: if self.quick { 1 } else { 3 },
             flows: 64,
             cost_repeat: if self.quick { 100_000 } else { 1_000_000 },
@@ -99,6 +120,14 @@ impl BenchOptions {
 pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
     let plan = opts.plan()?;
     let started = Instant::now();
+    let caps = crate::bpf::capabilities::probe();
+    let methods = method::select(&opts.methods, &caps)?;
+    for m in &methods {
+        match &m.reason {
+            None => log::info!("bench: method {} runs", m.method),
+            Some(why) => log::info!("bench: method {} does not run: {why}", m.method),
+        }
+    }
     let (sc, file) = lab::catalog::load("seed", None)?;
     let up = UpOptions {
         prefix: plan.prefix.clone(),
@@ -112,7 +141,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
     log::info!("bench: building lab {} (healthy seed)", plan.prefix);
     // `up` cleans up after itself when it fails or is interrupted.
     lab::up(&sc, &file, &up)?;
-    let res = measure::measure_lab(&sc, &plan, opts.quick, &opts.progress);
+    let res = measure::measure_lab(&sc, &plan, &methods, &caps, &opts.progress);
     log::info!("bench: removing lab {}", plan.prefix);
     let down = lab::down(&plan.prefix).map(drop);
     match (res, down) {

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use aya::maps::{Array, DevMapHash, HashMap as BpfHashMap, MapData};
+use aya::maps::{Array, DevMapHash, HashMap as BpfHashMap, MapData, PerCpuArray};
 use aya::programs::xdp::XdpLink;
 use aya::programs::{Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
@@ -62,6 +62,20 @@ pub fn pass() -> Result<Ebpf> {
     let mut ebpf = Ebpf::load(objects::PASSTHROUGH).map_err(|e| Error::bpf("load", OBJ, e))?;
     load(&mut ebpf, OBJ, abi::PROG_PASS)?;
     Ok(ebpf)
+}
+
+/// `xdp_count` dropping every IPv4 frame after counting it (`drop_ipv4`, TTL left alone):
+/// the af-packet method's XDP_DROP sink on vm's eth0, where the generator's own cost is
+/// measured. Returns the object (program loaded, not attached) and its counter.
+pub fn drop_counter() -> Result<(Ebpf, PerCpuArray<MapData, u64>)> {
+    const OBJ: &str = "count.bpf.o";
+    let mut ebpf = EbpfLoader::new()
+        .override_global(abi::GLOBAL_COUNT_DROP_IPV4, &1u32, true)
+        .load(objects::COUNT)
+        .map_err(|e| Error::bpf("load", OBJ, e))?;
+    load(&mut ebpf, OBJ, abi::PROG_COUNT)?;
+    let counter = take_map(&mut ebpf, OBJ, abi::RX_COUNT_MAP)?;
+    Ok((ebpf, counter))
 }
 
 /// The external (DNAT) program of a fresh forwarder instance that shares the deployment's

@@ -24,7 +24,7 @@ use crate::{Error, Result};
 /// The attached counter.
 pub struct Sink {
     /// Keeps the program and its link alive.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
     rx_count: PerCpuArray<MapData, u64>,
     /// Where it is attached.
     pub ifname: String,
@@ -64,7 +64,7 @@ impl Sink {
             let rx_count = PerCpuArray::try_from(map)
                 .map_err(|e| Error::bpf("map type", abi::RX_COUNT_MAP, e))?;
             Ok(Sink {
-                _ebpf: ebpf,
+                ebpf,
                 rx_count,
                 ifname,
                 netns: ns_name,
@@ -79,5 +79,20 @@ impl Sink {
             .get(&0, 0)
             .map_err(|e| Error::bpf("read", abi::RX_COUNT_MAP, e))?;
         Ok(v.iter().sum())
+    }
+
+    /// The counter program's runtime statistics so far (`run_time_ns`, `run_cnt`; they move
+    /// only while BPF runtime statistics are on).
+    pub fn run_stats(&self) -> Result<(u64, u64)> {
+        let prog: &Xdp = self
+            .ebpf
+            .program(abi::PROG_COUNT)
+            .ok_or_else(|| Error::bpf("find program", abi::PROG_COUNT, "missing"))?
+            .try_into()
+            .map_err(|e| Error::bpf("program type", abi::PROG_COUNT, e))?;
+        let info = prog
+            .info()
+            .map_err(|e| Error::bpf("program info", abi::PROG_COUNT, e))?;
+        Ok((info.run_time().as_nanos() as u64, info.run_count()))
     }
 }

@@ -1,14 +1,47 @@
 //! From samples to figures: one [`Throughput`] row per variant and frame size (median over
-//! rounds, the rounds themselves and their spread), from which `report::Ratio` computes the
+//! rounds, the rounds themselves and their spread), from which `ratios::Ratio` computes the
 //! ratios; and the decision log's row per frame size from the forwarder+log samples.
 
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::decision_log::LogRow;
-use super::report::Throughput;
+use super::method::Method;
 use super::rounds::Sample;
 use super::stats::median;
 use super::variants::Variant;
+
+/// One variant at one frame size (live frames).
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+    /// Always `live-frames`.
+    pub method: Method,
+    /// The variant.
+    pub variant: Variant,
+    /// Bytes per frame.
+    pub frame_size: usize,
+    /// Delivered (counted at the container's host0) per second of the kernel's test-run
+    /// time; median over rounds. `None` when skipped.
+    pub mpps: Option<f64>,
+    /// Frames pushed per second (same time base).
+    pub offered_mpps: Option<f64>,
+    /// Delivered per second of wall time, the per-call test-run setup included (a lower
+    /// bound; the setup is the same for every variant).
+    pub wall_mpps: Option<f64>,
+    /// delivered / sent over all rounds.
+    pub delivered_ratio: Option<f64>,
+    /// Delivered Mpps of each round, in round order.
+    pub rounds_mpps: Vec<f64>,
+    /// (max - min) / median of the rounds, in percent: the round-to-round noise.
+    pub spread_pct: Option<f64>,
+    /// Frames pushed over all rounds.
+    pub sent: u64,
+    /// Frames delivered over all rounds.
+    pub delivered: u64,
+    /// Why there is no number.
+    pub skipped: Option<String>,
+}
 
 /// Mpps of `n` frames in `d` (0 for no time).
 fn mpps(n: u64, d: Duration) -> f64 {
@@ -38,6 +71,7 @@ pub(super) fn throughput(
     let has = !ss.is_empty();
     let med = has.then(|| median(&mut rounds.clone()));
     Throughput {
+        method: Method::LiveFrames,
         variant: v,
         frame_size: size,
         mpps: med,

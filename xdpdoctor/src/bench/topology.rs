@@ -13,6 +13,12 @@ use crate::{Error, Result};
 pub(super) struct Topology {
     /// The forwarder's namespace.
     pub vm: Netns,
+    /// The lab's client: where the af-packet generator sends from.
+    pub client: Netns,
+    /// Its interface towards vm.
+    pub client_if: String,
+    /// vm's external interface's name (eth0).
+    pub ext_name: String,
     /// The container receiving entry 0's traffic.
     pub container: Netns,
     /// Its interface towards vm (host0), where delivery is counted.
@@ -64,8 +70,10 @@ pub(super) fn topology(sc: &Scenario, prefix: &str) -> Result<Topology> {
         .addr
         .map(|c| c.addr)
         .ok_or_else(|| bad("the client's interface has no address"))?;
-    let client_mac =
-        ns(client).block_on(|| async move { Ok(Rtnl::new()?.link(&client_if).await?.mac) })?;
+    let client_mac = ns(client).block_on(|| {
+        let client_if = client_if.clone();
+        async move { Ok(Rtnl::new()?.link(&client_if).await?.mac) }
+    })?;
     let (ext_name, int_name) = (ext_link.a.name.clone(), int_link.a.name.clone());
     let vm = ns(&f.node);
     let (ext, int, all) = vm.block_on(|| async move {
@@ -85,6 +93,9 @@ pub(super) fn topology(sc: &Scenario, prefix: &str) -> Result<Topology> {
         ))
     })?;
     Ok(Topology {
+        client: ns(client),
+        client_if,
+        ext_name: ext_link.a.name.clone(),
         container: ns(&int_link.b.node),
         container_if: int_link.b.name.clone(),
         ext_index: ext.index,

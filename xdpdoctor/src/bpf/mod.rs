@@ -7,6 +7,7 @@ pub mod objects {
 }
 
 pub mod btf;
+pub mod capabilities;
 pub mod forwarder_abi;
 pub mod log_abi;
 pub mod memlock;

@@ -35,7 +35,7 @@ const BPF_F_REPLACE: u32 = 1 << 2;
 /// `attr` must be a `#[repr(C)]` struct laid out as the prefix of `union bpf_attr` that `cmd`
 /// reads, and every pointer inside it (as `u64`) must point to memory valid for what `cmd`
 /// reads or writes through it, for the whole call.
-unsafe fn sys_bpf<T>(cmd: libc::c_long, attr: &mut T) -> std::io::Result<libc::c_long> {
+pub(super) unsafe fn sys_bpf<T>(cmd: libc::c_long, attr: &mut T) -> std::io::Result<libc::c_long> {
     // SAFETY: the caller guarantees the layout and the pointers; the size is T's.
     let rc = unsafe {
         libc::syscall(
@@ -52,7 +52,7 @@ unsafe fn sys_bpf<T>(cmd: libc::c_long, attr: &mut T) -> std::io::Result<libc::c
     }
 }
 
-fn owned(fd: libc::c_long) -> OwnedFd {
+pub(super) fn owned(fd: libc::c_long) -> OwnedFd {
     // SAFETY: the kernel just returned this new fd; we are its only owner.
     unsafe { OwnedFd::from_raw_fd(fd as i32) }
 }

@@ -75,7 +75,8 @@ pub enum Command {
     /// Stream decoded drop events (redirect errors, drops, bad checksums) until Ctrl-C or
     /// --duration, then print the kernel's counts.
     Trace(trace::Args),
-    /// Measure the forwarder against kernel NAT and XDP redirect-only on a lab of its own.
+    /// Measure the forwarder against a plain XDP router, kernel NAT and XDP redirect-only on a
+    /// lab of its own, by every method the kernel allows.
     Bench(bench::Args),
     /// Write an embedded eBPF object to a file (for the equivalent commands plans print).
     Object(object::Args),

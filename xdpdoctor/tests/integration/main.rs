@@ -8,6 +8,8 @@
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 mod bench;
+mod bench_fields;
+mod capabilities;
 mod checksum;
 mod cli;
 mod commands;
