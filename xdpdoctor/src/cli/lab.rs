@@ -268,6 +268,7 @@ fn connect(prefix: &str, timeout: f64, json: bool) -> Result<i32> {
         &Netns::named(&client),
         &targets,
         Duration::from_secs_f64(timeout),
+        http::Exchange::of(&st),
     )?;
     let all_ok = results.iter().all(|r| r.ok);
     if json {

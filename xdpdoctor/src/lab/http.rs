@@ -1,8 +1,8 @@
 //! The lab's traffic: a tiny HTTP responder that runs inside a container namespace, and a
 //! client that opens one TCP connection per NAT entry from the client namespace, POSTs 3000
 //! bytes and says, per entry, whether an HTTP answer (3000 bytes) came back and how long it
-//! took. [`LabClient`] offers the
-//! client to diagnosis as its [`TrafficSource`].
+//! took (the Docker lab's busybox httpd refuses POST to a file: there it GETs `/`, [`Exchange`]).
+//! [`LabClient`] offers the client to diagnosis as its [`TrafficSource`].
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
@@ -75,15 +75,48 @@ fn read_request(s: &mut TcpStream) {
     }
 }
 
-fn http_get(target: SocketAddrV4, timeout: Duration) -> std::result::Result<String, String> {
+/// What the lab's client sends per connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchange {
+    /// POST [`EXCHANGE_BYTES`] and expect as many back: full-size segments both ways (the
+    /// namespace labs' responders echo).
+    Upload,
+    /// GET `/`: the Docker lab's responders are busybox httpd serving a file, which answers
+    /// a POST to a file with 501 Not Implemented.
+    Get,
+}
+
+impl Exchange {
+    /// The exchange the responders of lab `st` answer.
+    pub fn of(st: &LabState) -> Exchange {
+        if st.docker.is_some() {
+            Exchange::Get
+        } else {
+            Exchange::Upload
+        }
+    }
+}
+
+fn http_get(
+    target: SocketAddrV4,
+    timeout: Duration,
+    exchange: Exchange,
+) -> std::result::Result<String, String> {
     let mut s = TcpStream::connect_timeout(&SocketAddr::V4(target), timeout)
         .map_err(|e| format!("connect: {e}"))?;
     s.set_read_timeout(Some(timeout)).ok();
     s.set_write_timeout(Some(timeout)).ok();
-    let mut req =
-        format!("POST / HTTP/1.0\r\nHost: {target}\r\nContent-Length: {EXCHANGE_BYTES}\r\n\r\n")
+    let req = match exchange {
+        Exchange::Upload => {
+            let mut req = format!(
+                "POST / HTTP/1.0\r\nHost: {target}\r\nContent-Length: {EXCHANGE_BYTES}\r\n\r\n"
+            )
             .into_bytes();
-    req.resize(req.len() + EXCHANGE_BYTES, b'x');
+            req.resize(req.len() + EXCHANGE_BYTES, b'x');
+            req
+        }
+        Exchange::Get => format!("GET / HTTP/1.0\r\nHost: {target}\r\n\r\n").into_bytes(),
+    };
     s.write_all(&req)
         .map_err(|e| format!("send request: {e}"))?;
     let mut out = Vec::new();
@@ -118,6 +151,7 @@ pub fn connect_all(
     ns: &Netns,
     targets: &[(SocketAddrV4, Option<SocketAddrV4>)],
     timeout: Duration,
+    exchange: Exchange,
 ) -> Result<Vec<ConnectResult>> {
     ns.run(|| {
         Ok(std::thread::scope(|s| {
@@ -126,7 +160,7 @@ pub fn connect_all(
                 .map(|(t, b)| {
                     s.spawn(move || {
                         let t0 = Instant::now();
-                        let r = http_get(*t, timeout);
+                        let r = http_get(*t, timeout, exchange);
                         ConnectResult {
                             target: *t,
                             backend: *b,
@@ -171,6 +205,8 @@ pub struct LabClient {
     pub prefix: String,
     /// The client's namespace.
     pub client: Netns,
+    /// What it sends.
+    pub exchange: Exchange,
 }
 
 impl LabClient {
@@ -197,6 +233,7 @@ impl LabClient {
         Some(LabClient {
             prefix: st.prefix.clone(),
             client: Netns::named(st.client_netns.as_deref()?),
+            exchange: Exchange::of(st),
         })
     }
 }
@@ -215,7 +252,7 @@ impl TrafficSource for LabClient {
         targets: &[(SocketAddrV4, Option<SocketAddrV4>)],
         budget: Duration,
     ) -> Result<Vec<ConnectResult>> {
-        let first = connect_all(&self.client, targets, budget)?;
+        let first = connect_all(&self.client, targets, budget, self.exchange)?;
         let again: Vec<_> = first
             .iter()
             .filter(|r| !r.ok)
@@ -224,7 +261,7 @@ impl TrafficSource for LabClient {
         if again.is_empty() {
             return Ok(first);
         }
-        let retried = connect_all(&self.client, &again, budget)?;
+        let retried = connect_all(&self.client, &again, budget, self.exchange)?;
         Ok(first
             .into_iter()
             .map(|r| {
