@@ -364,10 +364,13 @@ fn f5_escapes_in_a_process_name_never_reach_the_terminal() {
     let evil = "\u{1b}[31mEVIL\u{1b}[0m\u{7}";
     let proc = Command::new("unshare")
         .args(["-n", "bash", "-c"])
+        // No children after the rename: `read` blocks on the pipe the test holds (a `sleep`
+        // loop's children, given low PIDs once PIDs wrap, named the namespace instead).
         .arg(format!(
-            "ip link set lo up; printf '{}' > /proc/$$/comm; while :; do sleep 1; done",
+            "ip link set lo up; printf '{}' > /proc/$$/comm; read -r _",
             "\\033[31mEVIL\\033[0m\\007"
         ))
+        .stdin(Stdio::piped())
         .spawn()
         .expect("unshare");
     let pid = proc.id();
@@ -519,12 +522,81 @@ fn f6_sighup_during_trace_decisions_turns_the_log_off() {
 #[ignore = "needs root: builds a namespace lab, deletes and recreates namespaces"]
 fn f7_a_namespace_that_reuses_an_inode_inherits_nothing() {
     require_root();
-    for attempt in 1..=3 {
+    for attempt in 1..=2 {
         if reuse_attempt(attempt) {
             return;
         }
     }
-    panic!("no namespace got the deleted router's inode in 3 attempts (a busy host?)");
+    // The kernel did not hand the number out again here (seen on a fresh CI machine: three
+    // tries of 30 s each). What reuse leaves behind is then made by hand, so the property is
+    // still checked: the dead router's records renamed to a live namespace's inode with the
+    // dead one's cookie, exactly what the live one would meet had it taken the inode.
+    eprintln!("the inode was not reused in 2 attempts: simulating the reuse");
+    simulated_reuse();
+}
+
+/// The dead router's records moved to a new namespace's inode (keeping the router's cookie):
+/// the new namespace has no forwarder and nothing to diagnose.
+fn simulated_reuse() {
+    let lab = Lab::up("s7", &["--no-faults"]);
+    let vm = lab.ns("vm");
+    let key = netns_key(&vm);
+    let (_, cookie) = key
+        .split_once('_')
+        .expect("this kernel gives namespaces a cookie (5.14+)");
+    let (pins, state) = (
+        format!("/sys/fs/bpf/xdpdoctor/fwd-{key}"),
+        format!("/run/xdpdoctor/forwarders/{key}.json"),
+    );
+    assert!(Path::new(&pins).exists() && Path::new(&state).exists());
+    let mut ours = Ours(Vec::new());
+    run_ip(&["netns", "del", &vm]);
+    let inode = ours.add(&lab.prefix);
+    let name = ours.0[0].clone();
+    let fake = format!("{inode}_{cookie}");
+    assert_ne!(netns_key(&name), fake, "the cookie tells them apart");
+    let (fake_pins, fake_state) = (
+        format!("/sys/fs/bpf/xdpdoctor/fwd-{fake}"),
+        format!("/run/xdpdoctor/forwarders/{fake}.json"),
+    );
+    /// The moved records, removed at the end whatever happens.
+    struct Moved(String, String);
+    impl Drop for Moved {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+            let _ = std::fs::remove_file(&self.1);
+        }
+    }
+    let _moved = Moved(fake_pins.clone(), fake_state.clone());
+    std::fs::rename(&pins, &fake_pins).expect("rename the pins on bpffs");
+    let text = std::fs::read_to_string(&state).unwrap();
+    let old = netns_inode_of_state(&text);
+    std::fs::write(
+        &fake_state,
+        text.replace(&old.to_string(), &inode.to_string())
+            .replace(&format!("fwd-{key}"), &format!("fwd-{fake}")),
+    )
+    .unwrap();
+    std::fs::remove_file(&state).unwrap();
+    let holder = format!("/run/netns/{name}");
+    let out = in_netns(&holder, &["status"]);
+    assert!(
+        !stdout(&out).contains(&lab.prefix),
+        "the dead lab's forwarder is shown: {}",
+        stdout(&out)
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let out = in_netns(&holder, &["diagnose", "--observe", "0", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "nothing to diagnose here");
+    assert!(stderr(&out).contains("XDP program attached in namespace"));
+    let out = xdpdoctor(&["lab", "down", "--prefix", &lab.prefix]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// The `netns_inode` a forwarder state file records.
+fn netns_inode_of_state(text: &str) -> u64 {
+    let v: serde_json::Value = serde_json::from_str(text).expect("state JSON");
+    v["netns_inode"].as_u64().expect("netns_inode")
 }
 
 /// Namespaces of the test, deleted (by name) on drop.
