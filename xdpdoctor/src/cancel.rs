@@ -54,22 +54,42 @@ pub fn check() -> Result<()> {
     }
 }
 
-/// An observation window that may end early: a deadline, and a flag the caller raises once
-/// what it waits for is conclusive (every connection has its result and the tail drained).
-/// Observers on other threads poll [`Window::left`]; cloning shares the flag.
+/// An observation window that may end early: a length that runs from when the window starts,
+/// and a flag the caller raises once what it waits for is conclusive (every connection has its
+/// result and the tail drained). Observers on other threads poll [`Window::left`]; cloning
+/// shares the start and the flag.
+///
+/// A window made with [`Window::pending`] starts only when [`Window::start`] is called: the
+/// observers attach first (BTF parsing and the verifier can take longer than a short window
+/// on a loaded machine or under emulation) and the window's length is all theirs.
 #[derive(Debug, Clone)]
 pub struct Window {
-    deadline: std::time::Instant,
+    len: std::time::Duration,
+    started: std::sync::Arc<std::sync::OnceLock<std::time::Instant>>,
     ended: std::sync::Arc<AtomicBool>,
 }
 
 impl Window {
     /// A window of `len` from now.
     pub fn new(len: std::time::Duration) -> Self {
+        let w = Self::pending(len);
+        w.start();
+        w
+    }
+
+    /// A window of `len` that starts when [`Window::start`] is called; until then
+    /// [`Window::left`] says the whole length is left.
+    pub fn pending(len: std::time::Duration) -> Self {
         Window {
-            deadline: std::time::Instant::now() + len,
+            len,
+            started: Default::default(),
             ended: Default::default(),
         }
+    }
+
+    /// Starts the window now (once; later calls change nothing).
+    pub fn start(&self) {
+        let _ = self.started.set(std::time::Instant::now());
     }
 
     /// Ends the window for every observer sharing it.
@@ -78,11 +98,15 @@ impl Window {
     }
 
     /// Time left; None once the deadline passed, the window was ended or a signal arrived.
+    /// Before a pending window starts, its whole length.
     pub fn left(&self) -> Option<std::time::Duration> {
         if self.ended.load(Ordering::SeqCst) || interrupted() {
             return None;
         }
-        self.deadline
+        let Some(t0) = self.started.get() else {
+            return Some(self.len).filter(|d| !d.is_zero());
+        };
+        (*t0 + self.len)
             .checked_duration_since(std::time::Instant::now())
             .filter(|d| !d.is_zero())
     }
@@ -100,5 +124,21 @@ mod tests {
         w.end_now();
         assert!(shared.left().is_none());
         assert!(Window::new(std::time::Duration::ZERO).left().is_none());
+    }
+
+    #[test]
+    fn a_pending_window_keeps_its_length_until_it_starts() {
+        let len = std::time::Duration::from_millis(200);
+        let w = Window::pending(len);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert_eq!(
+            w.clone().left(),
+            Some(len),
+            "not started: the whole length left"
+        );
+        w.start();
+        assert!(w.left().is_some_and(|l| l <= len));
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        assert!(w.left().is_none(), "ended at start + len");
     }
 }

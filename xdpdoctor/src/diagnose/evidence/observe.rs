@@ -173,7 +173,10 @@ fn run_window(
     DecisionEvidence,
     Traffic,
 ) {
-    let window = crate::cancel::Window::new(opts.window + TAIL);
+    // The window's length runs from when every observer is attached (or the wait gave up):
+    // a window that ran from here was over before the traffic whenever attaching took longer
+    // than `--observe` (seen under emulation: traffic flowed, no probe or decision saw it).
+    let window = crate::cancel::Window::pending(opts.window + TAIL);
     let window = &window;
     std::thread::scope(|s| {
         // Every observer says when it is attached; traffic starts only then, so a slow attach
@@ -223,6 +226,7 @@ fn run_window(
                 + usize::from(probe_handle.is_some())
                 + usize::from(decision_handle.is_some()),
         );
+        window.start();
         opts.progress.report(Update::Countdown {
             what: "observing",
             total: opts.window + TAIL,
