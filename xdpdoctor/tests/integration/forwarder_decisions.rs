@@ -204,7 +204,9 @@ fn trace_decisions_show_each_redirect_to_ve_m1_next_to_its_error() {
     ];
     let eth0 = ifindex_in(&vm, "eth0");
 
-    let t = Trace::start(&["--netns", &vm, "--decisions"], "5");
+    // Ended after the traffic (Ctrl-C); 60 s only bounds it: the second reader and the
+    // connections take seconds in an emulated guest, and a 5 s trace ended before them.
+    let t = Trace::start(&["--netns", &vm, "--decisions"], "60");
     // One reader at a time: a second `trace --decisions` is refused while this one runs.
     let second = xdpdoctor(&["--netns", &vm, "trace", "--decisions", "--duration", "1"]);
     assert_eq!(second.status.code(), Some(2));
@@ -214,7 +216,7 @@ fn trace_decisions_show_each_redirect_to_ve_m1_next_to_its_error() {
     );
     let res = lab.connect();
     assert!(res.iter().all(|(_, ok)| !ok), "{res:?}");
-    let (lines, summary) = t.finish();
+    let (lines, summary) = t.stop();
 
     let ds = decisions(&lines);
     let mut redirects = [0usize; 2];

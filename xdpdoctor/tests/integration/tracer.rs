@@ -72,6 +72,17 @@ impl Trace {
         self.child.as_ref().expect("running").id()
     }
 
+    /// Ends the trace as Ctrl-C would, after a short tail for the last events: for tests
+    /// whose traffic takes an unknown time (seconds under emulation), with a long
+    /// `--duration` as the bound. Returns (events, summary).
+    pub fn stop(self) -> (Vec<Value>, Value) {
+        std::thread::sleep(Duration::from_millis(500));
+        let pid = self.pid() as libc::pid_t;
+        // SAFETY: kill(2) on the PID of the trace this test started and has not reaped.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        self.finish()
+    }
+
     /// Waits for the trace to end; returns (events, summary).
     pub fn finish(mut self) -> (Vec<Value>, Value) {
         let mut child = self.child.take().expect("running");
