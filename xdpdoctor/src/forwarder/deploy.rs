@@ -160,7 +160,22 @@ pub fn deploy(
             ));
         }
 
-        let mut ebpf = object::load(Tunables::of(cfg), None)?;
+        let mut ebpf = object::load(Tunables::of(cfg), None).map_err(|e| {
+            if cfg.full_checksum {
+                // A kernel before 5.18 has no bpf_xdp_load_bytes: the verifier refuses the
+                // program ("unknown func"); say which setting asked for it.
+                Error::unsupported(
+                    format!("{}: full_checksum", config_file.display()),
+                    format!(
+                        "the kernel refused the full-checksum forwarder (it reads the segment \
+                         with bpf_xdp_load_bytes, Linux 5.18+; set full_checksum to false): {}",
+                        crate::error::chain(&e)
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
         let devmap = fill_maps(&mut ebpf, cfg, &links)?;
         let attached = attach_all(&mut ebpf, cfg, &links, mode, &ns_name)?;
         // Last chance to stop with nothing left behind (the links above die with us).
