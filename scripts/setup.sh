@@ -9,7 +9,11 @@
 #   and tshark (the tests read xdpdoctor's pcapng files with them) and man-db (`man -l`
 #   renders the generated manual pages); for the Docker lab (`lab up docker`) and its tests,
 #   Debian's docker.io (the daemon, iptables-nft) and busybox-static (the lab image's only
-#   binary: a static busybox runs in an image without libc).
+#   binary: a static busybox runs in an image without libc); for the fleet path (deploy/,
+#   docs/fleet.md) and its tests, Debian's prometheus (with promtool) and
+#   prometheus-node-exporter (without their recommends: no service is started, no
+#   collectors' cron jobs), systemd for systemd-analyze (it does not become init) and
+#   python3-yaml (the tests parse the Kubernetes manifest).
 set -euo pipefail
 
 need=()
@@ -33,12 +37,18 @@ command -v man >/dev/null || need+=(man-db)
 command -v dockerd >/dev/null || [ -x /usr/sbin/dockerd ] || need+=(docker.io)
 command -v iptables-save >/dev/null || need+=(iptables)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+python3 -c 'import yaml' >/dev/null 2>&1 || need+=(python3-yaml)
+lean=()
+command -v promtool >/dev/null || lean+=(prometheus)
+command -v prometheus-node-exporter >/dev/null || lean+=(prometheus-node-exporter)
 
-if [ ${#need[@]} -gt 0 ]; then
-  echo "setup: installing ${need[*]}"
+if [ ${#need[@]} -gt 0 ] || [ ${#lean[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]} ${lean[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq "${need[@]}" >/dev/null
+  [ ${#need[@]} -eq 0 ] || apt-get install -y -qq "${need[@]}" >/dev/null
+  [ ${#lean[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${lean[@]}" >/dev/null
 fi
 
 # bpffs and tracefs: xdpdoctor mounts them itself when missing; nothing to do here.

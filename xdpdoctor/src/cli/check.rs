@@ -1,15 +1,19 @@
 //! `xdpdoctor check`: the CI health check. Diagnose, non-interactive and bounded by
 //! `--timeout`; same exit codes (0 healthy, 1 findings, 2 could not diagnose or timed out).
 //! Besides stdout: `--junit FILE`, `--prometheus FILE` (textfile collector), `--pcap DIR`.
+//! A check that could not diagnose still writes its Prometheus file (`xdpdoctor_check_success
+//! 0`, the last results kept): on a fleet, exit 2 is a metric, not silence (docs/fleet.md).
+//! Bad input (arguments, `--config`) fails before anything runs and writes nothing.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the CLI prints results; the library never does
 
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use xdpdoctor::files::{self, Replace};
 use xdpdoctor::netns::Netns;
 use xdpdoctor::progress::Progress;
-use xdpdoctor::report;
+use xdpdoctor::report::{self, escape, prometheus::Previous};
 
 use super::diagnose::{diagnose_one, exit_code, print_text, NatArgs, ObserveArgs};
 use super::outputs::{self, OutputFile};
@@ -52,6 +56,8 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
                 .with_context(|| format!("{flag} {}", p.display()))?;
         }
     }
+    // A --config that cannot be read is bad input too: named now, before the run.
+    a.nat.hint()?;
     let opts = a.observe.options(ns, Progress::none())?;
     anyhow::ensure!(
         opts.window.as_secs_f64() < a.timeout,
@@ -59,6 +65,7 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         a.observe.observe,
         a.timeout
     );
+    let started = Instant::now();
     let (tx, rx) = std::sync::mpsc::channel();
     let (ns2, observe, nat) = (ns.clone(), a.observe.clone(), a.nat.clone());
     let bar = Bar::new(a.json);
@@ -69,8 +76,12 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     let r = rx.recv_timeout(Duration::from_secs_f64(a.timeout));
     drop(bar);
     let r = match r {
-        Ok(r) => r?,
-        Err(_) => anyhow::bail!("check did not finish within --timeout {} s", a.timeout),
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return Err(failed(a, ns, started, e)),
+        Err(_) => {
+            let e = anyhow::anyhow!("check did not finish within --timeout {} s", a.timeout);
+            return Err(failed(a, ns, started, e));
+        }
     };
     // Each file is written whatever happened to the one before; the report comes last and
     // always (a full disk costs the evidence, not the result).
@@ -84,12 +95,10 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
         );
     }
     if let Some(p) = &a.prometheus {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
         // The exit code as far as it is known: 3 when --pcap or --junit failed.
-        let text = report::prometheus(&r, outputs::exit_code(exit_code(&r), &outputs), now);
+        let code = outputs::exit_code(exit_code(&r), &outputs);
+        let before = previous(p, &r.snapshot.home().ns.name);
+        let text = report::prometheus(&r, code, unix_now(), &before);
         outputs.push(match files::write(p, text.as_bytes(), Replace::Own) {
             Ok(()) => OutputFile::ok("prometheus", p, "textfile collector format".into()),
             Err(e) => OutputFile::failed("prometheus", p, false, xdpdoctor::error::chain(&e)),
@@ -104,4 +113,59 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
     }
     outputs.iter().for_each(OutputFile::say);
     Ok(code)
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// What the previous run of the check of namespace `ns` wrote to `path` (nothing on a first
+/// run, or when it cannot be read: the file is a hint, never a reason to fail).
+fn previous(path: &Path, ns: &str) -> Previous {
+    match files::read_to_string(path, 4 << 20) {
+        Ok(text) => Previous::parse(&text, ns),
+        Err(e) => {
+            if path.exists() {
+                log::warn!(
+                    "--prometheus {}: the previous file is not read ({}): fixed findings are \
+                     dropped instead of falling to 0, the probes' counters start again",
+                    path.display(),
+                    xdpdoctor::error::chain(&e)
+                );
+            }
+            Previous::default()
+        }
+    }
+}
+
+/// A check that could not diagnose (`e`): its `--prometheus` file says so before `e` ends
+/// the command with exit 2: `xdpdoctor_check_success 0`, and the previous file's results kept
+/// (they are the last known state; a run that knows nothing new does not clear them).
+fn failed(a: &Args, ns: &Netns, started: Instant, e: anyhow::Error) -> anyhow::Error {
+    if let Some(p) = &a.prometheus {
+        let text = report::prometheus_failed(
+            &ns.name,
+            super::EXIT_ERROR,
+            started.elapsed().as_secs_f64(),
+            unix_now(),
+            &previous(p, &ns.name),
+        );
+        let line = match files::write(p, text.as_bytes(), Replace::Own) {
+            Ok(()) => format!(
+                "wrote {}: xdpdoctor_check_success 0, the previous results kept",
+                p.display()
+            ),
+            Err(we) => format!(
+                "--prometheus {}: not written either: {}",
+                p.display(),
+                xdpdoctor::error::chain(&we)
+            ),
+        };
+        eprintln!("{}", escape::text(&line));
+    }
+    e
 }

@@ -15,7 +15,7 @@ pub mod trace;
 pub use diagram::diagram;
 pub use json::{to_json, to_value, JSON_SCHEMA};
 pub use junit::junit;
-pub use prometheus::prometheus;
+pub use prometheus::{prometheus, prometheus_failed};
 pub use table::{deployment_line, details, evidence_summary, table};
 
 /// Styles text when colour is on (the CLI decides: NO_COLOR, TTY, --color).

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::common::*;
 use crate::pcapng::{tool, tshark_fields, TempFile};
-use crate::prom::{validate, value};
+use crate::prom::{sum, validate, value};
 use crate::tracer::Trace;
 
 #[test]
@@ -236,13 +236,22 @@ fn check_prometheus_file_parses() {
     let s = validate(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let ns = [("netns", vm.as_str())];
     assert_eq!(value(&s, "xdpdoctor_check_healthy", &ns), Some(0.0));
+    // One finding per container, each under the namespace it is in.
     assert_eq!(
-        value(
+        sum(
+            &s,
+            "xdpdoctor_check_findings",
+            &[("checked_netns", &vm), ("rule", "veth-tx-csum-offload")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        sum(
             &s,
             "xdpdoctor_check_findings",
             &[("netns", &vm), ("rule", "veth-tx-csum-offload")]
         ),
-        Some(2.0)
+        0.0
     );
     assert_eq!(
         value(

@@ -21,6 +21,7 @@ mod docker;
 mod dual_stack;
 mod evidence;
 mod fix;
+mod fleet;
 mod foreign;
 mod forwarder_decisions;
 mod frames;

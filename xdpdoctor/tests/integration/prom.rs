@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use xdpdoctor::diagnose::diagnose_saved;
-use xdpdoctor::report::prometheus;
+use xdpdoctor::report::prometheus::{prometheus, prometheus_failed, Previous};
 use xdpdoctor::snapshot::Snapshot;
 
 /// One sample: (metric name, labels, value).
@@ -257,13 +257,26 @@ fn the_validator_refuses_what_the_format_forbids() {
     }
 }
 
+/// The samples of `name` in `s` whose labels include `want`, summed.
+pub fn sum(s: &[Sample], name: &str, want: &[(&str, &str)]) -> f64 {
+    s.iter()
+        .filter(|(n, l, _)| {
+            n == name
+                && want
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, _, v)| v)
+        .sum()
+}
+
 #[test]
 fn check_prometheus_text_of_the_seed_snapshots_is_valid() {
     for (file, healthy) in [("seed-faults.json", false), ("seed-healthy.json", true)] {
         let path = format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"));
         let r = diagnose_saved(Snapshot::load(std::path::Path::new(&path)).unwrap());
         let code = if healthy { 0 } else { 1 };
-        let text = prometheus(&r, code, 1_795_770_707.5);
+        let text = prometheus(&r, code, 1_795_770_707.5, &Previous::default());
         eprintln!("{file}:\n{text}");
         let s = validate(&text).unwrap_or_else(|e| panic!("{file}: {e}\n{text}"));
         let ns = r.snapshot.home().ns.name.clone();
@@ -272,48 +285,67 @@ fn check_prometheus_text_of_the_seed_snapshots_is_valid() {
             all.extend_from_slice(l);
             value(&s, name, &all).unwrap_or_else(|| panic!("{name} {l:?} missing"))
         };
+        assert_eq!(at("xdpdoctor_check_success", &[]), 1.0);
         assert_eq!(
             at("xdpdoctor_check_healthy", &[]),
             if healthy { 1.0 } else { 0.0 }
         );
         assert_eq!(at("xdpdoctor_check_exit_code", &[]), f64::from(code));
-        assert_eq!(
-            at("xdpdoctor_check_timestamp_seconds", &[]),
-            1_795_770_707.5
-        );
-        // One series per rule that ran, summing to the findings.
-        let per_rule: Vec<_> = s
+        for m in [
+            "xdpdoctor_check_last_run_timestamp_seconds",
+            "xdpdoctor_check_last_success_timestamp_seconds",
+        ] {
+            assert_eq!(at(m, &[]), 1_795_770_707.5);
+        }
+        // Findings: one series per (namespace the finding is in, rule, severity), counting
+        // them, each naming the checked namespace too.
+        let checked = [("checked_netns", ns.as_str())];
+        let findings: Vec<_> = s
             .iter()
             .filter(|(n, _, _)| n == "xdpdoctor_check_findings")
             .collect();
-        assert_eq!(per_rule.len(), r.diagnosis.rules.len());
-        let total: f64 = per_rule.iter().map(|(_, _, v)| v).sum();
-        assert_eq!(total as usize, r.diagnosis.findings.len());
-        // Root causes: one series per rule too, summing to the findings nothing explains.
-        let roots: Vec<_> = s
-            .iter()
-            .filter(|(n, _, _)| n == "xdpdoctor_check_root_causes")
-            .collect();
-        assert_eq!(roots.len(), r.diagnosis.rules.len());
-        let total: f64 = roots.iter().map(|(_, _, v)| v).sum();
-        let expected = r.diagnosis.findings.iter().filter(|f| f.is_root()).count();
-        assert_eq!(total as usize, expected);
-        if !healthy {
-            assert!(at("xdpdoctor_check_findings", &[("rule", "veth-peer-no-xdp")]) >= 1.0);
+        assert_eq!(
+            sum(&s, "xdpdoctor_check_findings", &checked) as usize,
+            r.diagnosis.findings.len()
+        );
+        for f in &r.diagnosis.findings {
+            let sev = serde_json::to_value(f.severity).unwrap();
+            let want = [
+                ("checked_netns", ns.as_str()),
+                ("netns", f.subject.netns.name.as_str()),
+                ("rule", f.id.as_str()),
+                ("severity", sev.as_str().unwrap()),
+            ];
             assert!(
-                at(
-                    "xdpdoctor_check_root_causes",
-                    &[("rule", "veth-peer-no-xdp")]
-                ) >= 1.0
+                sum(&s, "xdpdoctor_check_findings", &want) >= 1.0,
+                "{want:?} missing"
             );
+        }
+        assert_eq!(findings.is_empty(), healthy);
+        let expected = r.diagnosis.findings.iter().filter(|f| f.is_root()).count();
+        assert_eq!(
+            sum(&s, "xdpdoctor_check_root_causes", &checked) as usize,
+            expected
+        );
+        if !healthy {
+            // The seed's root cause is in a container's namespace, not the diagnosed one.
+            let peer = r
+                .diagnosis
+                .findings
+                .iter()
+                .find(|f| f.id.as_str() == "veth-peer-no-xdp")
+                .unwrap();
+            assert_ne!(peer.subject.netns.name, ns);
+            let l = [
+                ("checked_netns", ns.as_str()),
+                ("netns", peer.subject.netns.name.as_str()),
+                ("rule", "veth-peer-no-xdp"),
+                ("severity", "error"),
+            ];
+            assert!(sum(&s, "xdpdoctor_check_root_causes", &l) >= 1.0);
             // The seed's symptoms are consequences: never counted as root causes.
-            assert_eq!(
-                at(
-                    "xdpdoctor_check_root_causes",
-                    &[("rule", "redirect-errors")]
-                ),
-                0.0
-            );
+            let l = [("checked_netns", ns.as_str()), ("rule", "redirect-errors")];
+            assert_eq!(sum(&s, "xdpdoctor_check_root_causes", &l), 0.0);
         }
         assert!(at("xdpdoctor_check_duration_seconds", &[("phase", "total")]) >= 0.0);
         assert_eq!(
@@ -328,4 +360,83 @@ fn check_prometheus_text_of_the_seed_snapshots_is_valid() {
             at("xdpdoctor_forwarder_packets_total", &[("counter", "seen")]);
         }
     }
+}
+
+/// The next run's file after the broken seed's: fixed root causes fall to 0 (and are dropped
+/// on the run after); a run that could not diagnose keeps the last results beside
+/// `xdpdoctor_check_success 0` and the last success's time.
+#[test]
+fn fixed_causes_fall_to_zero_and_a_failed_run_keeps_the_last_results() {
+    let load = |f: &str| {
+        let path = format!("{}/tests/fixtures/{f}", env!("CARGO_MANIFEST_DIR"));
+        diagnose_saved(Snapshot::load(std::path::Path::new(&path)).unwrap())
+    };
+    let (broken, fixed) = (load("seed-faults.json"), load("seed-healthy.json"));
+    let ns = broken.snapshot.home().ns.name.clone();
+    assert_eq!(
+        ns,
+        fixed.snapshot.home().ns.name,
+        "the fixtures are one lab"
+    );
+    let checked = [("checked_netns", ns.as_str())];
+    let t1 = prometheus(&broken, 1, 1000.0, &Previous::default());
+    let roots = sum(
+        &validate(&t1).unwrap(),
+        "xdpdoctor_check_root_causes",
+        &checked,
+    );
+    assert!(roots >= 1.0);
+
+    // Fixed: every series of the first file is there, at 0.
+    let t2 = prometheus(&fixed, 0, 1060.0, &Previous::parse(&t1, &ns));
+    let s2 = validate(&t2).unwrap_or_else(|e| panic!("{e}\n{t2}"));
+    let s1 = validate(&t1).unwrap();
+    for fam in ["xdpdoctor_check_root_causes", "xdpdoctor_check_findings"] {
+        let before: Vec<_> = s1.iter().filter(|(n, _, _)| n == fam).collect();
+        assert!(!before.is_empty());
+        for (_, l, _) in before {
+            let want: Vec<_> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            assert_eq!(value(&s2, fam, &want), Some(0.0), "{fam} {l:?}\n{t2}");
+        }
+    }
+    // And dropped on the run after.
+    let t3 = prometheus(&fixed, 0, 1120.0, &Previous::parse(&t2, &ns));
+    assert!(!t3.contains("xdpdoctor_check_root_causes"), "{t3}");
+
+    // Broken again, then a run that fails: the last results stay, dated by the last success.
+    let t4 = prometheus(&broken, 1, 1180.0, &Previous::parse(&t3, &ns));
+    let t5 = prometheus_failed(&ns, 2, 0.25, 1240.0, &Previous::parse(&t4, &ns));
+    let s5 = validate(&t5).unwrap_or_else(|e| panic!("{e}\n{t5}"));
+    let here = [("netns", ns.as_str())];
+    assert_eq!(value(&s5, "xdpdoctor_check_success", &here), Some(0.0));
+    assert_eq!(value(&s5, "xdpdoctor_check_exit_code", &here), Some(2.0));
+    assert_eq!(
+        value(&s5, "xdpdoctor_check_last_run_timestamp_seconds", &here),
+        Some(1240.0)
+    );
+    assert_eq!(
+        value(&s5, "xdpdoctor_check_last_success_timestamp_seconds", &here),
+        Some(1180.0)
+    );
+    assert_eq!(sum(&s5, "xdpdoctor_check_root_causes", &checked), roots);
+    assert_eq!(value(&s5, "xdpdoctor_check_healthy", &here), Some(0.0));
+    // A failure with no previous file: the failure alone, still a valid file.
+    let t6 = prometheus_failed("host", 2, 30.0, 1300.0, &Previous::default());
+    let s6 = validate(&t6).unwrap();
+    assert_eq!(
+        value(&s6, "xdpdoctor_check_success", &[("netns", "host")]),
+        Some(0.0)
+    );
+    assert_eq!(s6.len(), 5, "{t6}");
+    assert_eq!(
+        value(
+            &s6,
+            "xdpdoctor_build_info",
+            &[("netns", "host"), ("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        Some(1.0)
+    );
+    // Another check's file (another namespace) is not this one's past.
+    let t7 = prometheus(&fixed, 0, 1360.0, &Previous::parse(&t1, "other"));
+    assert!(!t7.contains("xdpdoctor_check_root_causes"), "{t7}");
 }
