@@ -363,9 +363,9 @@ fn create_links(
         faults
             .iter()
             .flat_map(|f| &f.queues)
-            .filter(|q| q.at == e.iface())
+            .rev()
+            .find(|q| q.at == e.iface())
             .map(|q| q.queues)
-            .last()
             .or(e.queues)
     };
     for (i, l) in sc.links.iter().enumerate() {

@@ -7,12 +7,12 @@
 //! `VETH_RING_SIZE` = 256 slots per queue, not configurable; the queue is the sending CPU
 //! modulo the peer's queue count) and the peer's NAPI drains it. When the ring is full,
 //! `__ptr_ring_produce` fails (-ENOSPC) and veth_xdp_xmit stops: it returns how many it
-//! took, never an error. So a full ring is seen only as `xdp:xdp_devmap_xmit` with `drops`
-//! > 0 and `err` = 0 (the same as frames longer than the peer's MTU, which veth_xdp_xmit
-//! drops in that loop too: this rule holds back where the peer's MTU is below the veth's).
-//! The kernel also counts them as the veth's TX dropped and the peer's RX dropped (`ip -s
-//! link`; `ethtool -S`: `tx_queue_N_xdp_xmit_err` / `peer_tq_xdp_xmit_err`), no drop reason,
-//! no kfree_skb (XDP frames are not skbs).
+//! took, never an error. So a full ring is seen only as `xdp:xdp_devmap_xmit` with drops
+//! above zero and `err` = 0. Frames longer than the peer's MTU are dropped in that loop too,
+//! with the same record, so this rule holds back where the peer's MTU is below the veth's.
+//! The kernel also counts them as the veth's TX dropped and the peer's RX dropped
+//! (`ip -s link`; `ethtool -S`: `tx_queue_N_xdp_xmit_errors`), with no drop reason and no
+//! kfree_skb (XDP frames are not skbs).
 //!
 //! It takes load, not a misconfiguration: a burst larger than the ring while the peer's NAPI
 //! is busy (on another CPU, or slowed by what the peer does with each packet). When producer
