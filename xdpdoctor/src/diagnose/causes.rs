@@ -71,6 +71,12 @@ pub const LINKS: &[Link] = &[
         because: "netfilter drops the first packet, so the neighbour is never resolved",
     },
     Link {
+        cause: RuleId::VethRingOverflow,
+        consequence: RuleId::RedirectErrors,
+        proof: same_interface,
+        because: "a full ring takes no more frames until the peer drains it",
+    },
+    Link {
         cause: RuleId::RedirectTargetMtu,
         consequence: RuleId::RedirectErrors,
         proof: same_interface,

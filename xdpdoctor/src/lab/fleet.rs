@@ -60,6 +60,7 @@ pub fn fleet(n: usize) -> Result<Scenario> {
         addr6: None,
         tx_csum: nic.then_some(false),
         gro: nic.then_some(true),
+        queues: None,
     };
     let mut links = vec![LinkSpec {
         a: end("vm", "eth0", [192, 168, 9, 1], false),

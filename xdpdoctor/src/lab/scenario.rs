@@ -82,6 +82,11 @@ pub struct End {
     pub tx_csum: Option<bool>,
     /// GRO requested on or off; None keeps the veth default (off).
     pub gro: Option<bool>,
+    /// Transmit and receive queues of this end (1-64), as a multi-queue NIC has; None: one.
+    /// XDP frames redirected into a veth land in the peer's receive queue of the sending
+    /// CPU, each queue with its own 256-frame ring and NAPI.
+    #[serde(default)]
+    pub queues: Option<u32>,
 }
 
 /// A veth pair: end `a` is created in its node, its peer moved into `b`'s node.
@@ -221,6 +226,75 @@ pub struct Fault {
     /// Permanent neighbour entries: `at` knows `addr` at the MAC of interface `of`.
     #[serde(default)]
     pub pin_neighbour: Vec<PinNeighbour>,
+    /// Devices of other kinds made in a node (on a lower interface, or alone) before the
+    /// nodes are configured: a redirect or FIB target that is not a veth.
+    #[serde(default)]
+    pub stack: Vec<StackedDevice>,
+    /// Queue counts of link ends other than the link's (set when the pair is created).
+    #[serde(default)]
+    pub queues: Vec<QueueSet>,
+}
+
+/// A queue count a fault gives one end of a veth pair.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSet {
+    /// The link end.
+    pub at: IfaceRef,
+    /// Its transmit and receive queues (1-64).
+    pub queues: u32,
+}
+
+/// The kinds of device a fault can add (`ip link add ... type KIND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StackKind {
+    /// A macvlan (mode bridge) on `lower`.
+    Macvlan,
+    /// An 802.1Q VLAN `id` on `lower`.
+    Vlan,
+    /// A VXLAN of VNI `id`, UDP port 4789, over `lower` from `local` to `remote`.
+    Vxlan,
+    /// A dummy device (no lower): it discards everything sent to it.
+    Dummy,
+}
+
+impl StackKind {
+    /// As `ip link` and the kernel's rtnl kind name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StackKind::Macvlan => "macvlan",
+            StackKind::Vlan => "vlan",
+            StackKind::Vxlan => "vxlan",
+            StackKind::Dummy => "dummy",
+        }
+    }
+}
+
+/// A device a fault makes in a node (`ip -n PREFIX-NODE link add NAME link LOWER type KIND`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackedDevice {
+    /// The new device, "node:ifname".
+    pub at: IfaceRef,
+    /// Its kind.
+    pub kind: StackKind,
+    /// The interface of the same node it sits on (macvlan and vlan: required; vxlan: the
+    /// underlay device; dummy: none).
+    #[serde(default)]
+    pub lower: Option<String>,
+    /// VLAN id (1-4094) or VXLAN VNI (1-16777215).
+    #[serde(default)]
+    pub id: Option<u32>,
+    /// Its IPv4 address.
+    #[serde(default)]
+    pub addr: Option<Cidr>,
+    /// VXLAN: the local underlay address.
+    #[serde(default)]
+    pub local: Option<Ipv4Addr>,
+    /// VXLAN: the remote underlay address (the other tunnel end).
+    #[serde(default)]
+    pub remote: Option<Ipv4Addr>,
 }
 
 /// A permanent neighbour entry a fault adds (`ip neigh add ADDR lladdr MAC(of) dev at`).
@@ -327,12 +401,45 @@ impl Scenario {
                         format!("{:?} is not a valid interface name: {why}", end.name),
                     ));
                 }
+                if end.queues.is_some_and(|q| !(1..=64).contains(&q)) {
+                    return Err(err(
+                        format!("link[{i}].{side}.queues"),
+                        format!("{}: use 1-64", end.queues.unwrap_or_default()),
+                    ));
+                }
                 if !ifaces.insert(end.iface()) {
                     return Err(err(
                         format!("link[{i}].{side}.name"),
                         format!("{} defined twice", end.iface()),
                     ));
                 }
+            }
+        }
+        let link_ends = ifaces.clone();
+        for (name, f) in &self.faults {
+            // A lower is a link end or a device this fault made before.
+            let mut known = link_ends.clone();
+            for (j, d) in f.stack.iter().enumerate() {
+                let field = format!("fault.{name}.stack[{j}]");
+                node_ok(&d.at.node, format!("{field}.at"))?;
+                if let Some(why) = bad_ifname(&d.at.name) {
+                    return Err(err(
+                        format!("{field}.at"),
+                        format!("{:?} is not a valid interface name: {why}", d.at.name),
+                    ));
+                }
+                if let Some(why) = d.bad(&known) {
+                    return Err(err(field, why));
+                }
+                // Faults are alternatives: a device another fault also makes is fine, one
+                // that is a link end (or made twice by this fault) is not.
+                if !known.insert(d.at.clone()) {
+                    return Err(err(
+                        format!("{field}.at"),
+                        format!("{} is defined twice", d.at),
+                    ));
+                }
+                ifaces.insert(d.at.clone());
             }
         }
         for (i, s) in self.services.iter().enumerate() {
@@ -372,6 +479,18 @@ impl Scenario {
             }
             for (j, s) in f.sysctls.iter().enumerate() {
                 node_ok(&s.node, format!("fault.{name}.sysctls[{j}].node"))?;
+            }
+            for (j, q) in f.queues.iter().enumerate() {
+                let field = format!("fault.{name}.queues[{j}]");
+                if !link_ends.contains(&q.at) {
+                    return Err(err(
+                        field,
+                        format!("\"{}\" is not an end of a [[link]]", q.at),
+                    ));
+                }
+                if !(1..=64).contains(&q.queues) {
+                    return Err(err(field, format!("{}: use 1-64", q.queues)));
+                }
             }
             for (j, m) in f.set_mtu.iter().enumerate() {
                 if !(68..=65535).contains(&m.mtu) {
@@ -617,6 +736,53 @@ fn bad_text(s: &str, max: usize) -> Option<String> {
         .map(|c| format!("{c:?} is not allowed"))
 }
 
+impl StackedDevice {
+    /// Why this device cannot be made, if it cannot: its lower must be an interface of the
+    /// same node in `known` (the link ends and the devices its fault makes before it) where
+    /// its kind needs one, and its id and addresses must fit its kind.
+    fn bad(&self, known: &HashSet<IfaceRef>) -> Option<String> {
+        let kind = self.kind.as_str();
+        if let Some(l) = &self.lower {
+            let lower = IfaceRef {
+                node: self.at.node.clone(),
+                name: l.clone(),
+            };
+            if self.kind == StackKind::Dummy {
+                return Some("a dummy has no lower device".into());
+            }
+            if !known.contains(&lower) {
+                return Some(format!("lower: unknown interface \"{lower}\""));
+            }
+        } else if matches!(self.kind, StackKind::Macvlan | StackKind::Vlan) {
+            return Some(format!("a {kind} needs `lower`"));
+        }
+        match (self.kind, self.id) {
+            (StackKind::Vlan, Some(1..=4094)) | (StackKind::Vxlan, Some(1..=0xff_ffff)) => {}
+            (StackKind::Vlan | StackKind::Vxlan, id) => {
+                return Some(format!(
+                    "id {}: a {kind} needs {}",
+                    id.map(|i| i.to_string())
+                        .unwrap_or_else(|| "missing".into()),
+                    if self.kind == StackKind::Vlan {
+                        "a VLAN id 1-4094"
+                    } else {
+                        "a VNI 1-16777215"
+                    }
+                ))
+            }
+            (_, Some(_)) => return Some(format!("a {kind} takes no id")),
+            (_, None) => {}
+        }
+        if self.kind != StackKind::Vxlan && (self.local.is_some() || self.remote.is_some()) {
+            return Some(format!("local and remote are for a vxlan, not a {kind}"));
+        }
+        if self.kind == StackKind::Vxlan && self.remote.is_none() {
+            return Some("a vxlan needs `remote` (the other tunnel end)".into());
+        }
+        None
+    }
+}
+
 impl End {
     /// This end as `node:ifname`.
     pub fn iface(&self) -> IfaceRef {
@@ -744,6 +910,73 @@ entries=[{from="192.168.9.1:80",to="10.1.1.1:80"}]
         assert!(e.contains("fault.f.detach[0]"), "{e}");
         let e = bad(r#"pin_neighbour=[{at="a:e0",addr="10.0.0.1",of="b:e9"}]"#);
         assert!(e.contains("b:e9"), "{e}");
+    }
+
+    #[test]
+    fn stacked_devices_are_checked() {
+        let (s, _) = crate::lab::catalog::load("seed", None).unwrap();
+        for (f, kind) in [
+            ("macvlan-m1", StackKind::Macvlan),
+            ("vlan-m1", StackKind::Vlan),
+            ("vxlan-m1", StackKind::Vxlan),
+            ("dummy-m1", StackKind::Dummy),
+        ] {
+            assert_eq!(s.faults[f].stack[0].kind, kind, "{f}");
+            assert!(!s.faults[f].default, "{f}");
+        }
+        let base = r#"name="x"
+[[node]]
+name="a"
+[[node]]
+name="b"
+[[link]]
+a={node="a",name="e0"}
+b={node="b",name="e0"}
+"#;
+        let e = |dev: &str| {
+            Scenario::parse(
+                &format!("{base}[fault.f]\nstack=[{dev}]\n"),
+                Path::new("x.toml"),
+            )
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.to_string())
+        };
+        assert_eq!(e(r#"{at="a:m0",kind="macvlan",lower="e0"}"#), "");
+        assert_eq!(
+            e(r#"{at="a:v0",kind="vxlan",id=7,lower="e0",remote="10.0.0.2"}"#),
+            ""
+        );
+        for (dev, want) in [
+            (r#"{at="a:m0",kind="macvlan"}"#, "needs `lower`"),
+            (
+                r#"{at="a:m0",kind="macvlan",lower="e9"}"#,
+                "unknown interface \"a:e9\"",
+            ),
+            (r#"{at="a:m0",kind="vlan",lower="e0"}"#, "VLAN id 1-4094"),
+            (
+                r#"{at="a:m0",kind="vlan",lower="e0",id=4095}"#,
+                "VLAN id 1-4094",
+            ),
+            (r#"{at="a:d0",kind="dummy",lower="e0"}"#, "no lower device"),
+            (r#"{at="a:d0",kind="dummy",id=3}"#, "takes no id"),
+            (r#"{at="a:v0",kind="vxlan",id=7}"#, "needs `remote`"),
+            (r#"{at="a:e0",kind="dummy"}"#, "defined twice"),
+            (r#"{at="zz:d0",kind="dummy"}"#, "unknown node"),
+            (r#"{at="a:d/0",kind="dummy"}"#, "not a valid interface name"),
+        ] {
+            let got = e(dev);
+            assert!(
+                got.contains(want) && got.contains("fault.f"),
+                "{dev}: {got}"
+            );
+        }
+        let got = e(r#"{at="a:d0",kind="bridge"}"#);
+        assert!(got.contains("unknown variant"), "{got}");
+        // A stacked device can be named by the fault's other fields.
+        let ok = format!(
+            "{base}[fault.f]\nstack=[{{at=\"a:d0\",kind=\"dummy\"}}]\nremove_address=[\"a:d0\"]\n"
+        );
+        assert!(Scenario::parse(&ok, Path::new("x.toml")).is_ok());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `lab up`: build a scenario into namespaces.
 //!
 //! Order: namespaces -> veth pairs (created in side a, peer moved and renamed into side b) ->
-//! per node: loopback, addresses, default route, sysctls, offload features -> responders ->
+//! devices faults stack on them (macvlan, vlan, vxlan, dummy) -> per node: loopback, addresses, default route, sysctls, offload features -> responders ->
 //! forwarder -> post-deploy faults. Faults are computed up front as deltas on the healthy
 //! settings, so a faulted interface is configured once, in its final state.
 //!
@@ -17,11 +17,12 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use super::options::UpOptions;
-use super::scenario::{Cidr, Cidr6, End, Fault, IfaceRef, Scenario};
+use super::scenario::{Cidr, Cidr6, End, Fault, IfaceRef, Scenario, StackKind};
 use super::state::{LabState, Responder};
 use super::{down::down_state, http, process};
 use crate::forwarder;
-use crate::netlink::{ethtool, rtnl::Rtnl, sysctl};
+use crate::netlink::rtnl::{NewDevice, Rtnl};
+use crate::netlink::{ethtool, sysctl};
 use crate::netns::Netns;
 use crate::progress::{Progress, Update};
 use crate::{cancel, Error, Result};
@@ -155,7 +156,8 @@ fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) 
     };
     steps.progress.steps("building lab", 0, steps.total);
     create_namespaces(sc, opts, st, &mut steps)?;
-    create_links(sc, opts, &mut steps)?;
+    create_links(sc, &fault_defs, opts, &mut steps)?;
+    create_stacked(&fault_defs, opts)?;
     configure_nodes(sc, opts, plans, sysctls, &mut steps)?;
     start_responders(sc, &fault_defs, opts, st, &mut steps)?;
     st.client_netns = sc
@@ -274,6 +276,16 @@ fn desired_state(sc: &Scenario, faults: &[&Fault]) -> Desired {
             plans.entry(e.node.clone()).or_default().push(p);
         }
     }
+    // Devices a fault stacks, after the link ends (their lowers come up first).
+    for d in faults.iter().flat_map(|f| &f.stack) {
+        let p = IfacePlan {
+            name: d.at.name.clone(),
+            addr: d.addr.filter(|_| !no_addr.contains(&d.at)),
+            down: down.contains(&d.at),
+            ..Default::default()
+        };
+        plans.entry(d.at.node.clone()).or_default().push(p);
+    }
     let mut sysctls: HashMap<String, Vec<(String, String)>> = HashMap::new();
     for n in &sc.nodes {
         sysctls.insert(
@@ -339,22 +351,81 @@ fn create_namespaces(
     st.save()
 }
 
-/// veth pairs: create in a, move the peer into b under its final name.
-fn create_links(sc: &Scenario, opts: &UpOptions, steps: &mut Steps) -> Result<()> {
+/// veth pairs: create in a, move the peer into b under its final name. Queue counts are
+/// the link's, or a fault's (`queues`) where one sets them.
+fn create_links(
+    sc: &Scenario,
+    faults: &[&Fault],
+    opts: &UpOptions,
+    steps: &mut Steps,
+) -> Result<()> {
+    let queues = |e: &End| {
+        faults
+            .iter()
+            .flat_map(|f| &f.queues)
+            .rev()
+            .find(|q| q.at == e.iface())
+            .map(|q| q.queues)
+            .or(e.queues)
+    };
     for (i, l) in sc.links.iter().enumerate() {
         cancel::check()?;
         let (na, nb) = (node_ns(opts, &l.a.node), node_ns(opts, &l.b.node));
         let b_fd = nb.open()?;
         let tmp = format!("xdtmp{i}");
         let (a_name, b_name) = (l.a.name.clone(), l.b.name.clone());
+        let (qa, qb) = (queues(&l.a), queues(&l.b));
         na.block_on(|| async move {
             let rt = Rtnl::new()?;
-            rt.create_veth(&a_name, &tmp).await?;
+            rt.create_veth_queues(&a_name, &tmp, qa, qb).await?;
             let peer = rt.link(&tmp).await?;
             rt.move_to_netns(peer.index, b_fd.as_raw_fd(), Some(&b_name))
                 .await
         })?;
         steps.tick();
+    }
+    Ok(())
+}
+
+/// Fault `stack`: devices of other kinds (macvlan, vlan, vxlan, dummy), made in their node
+/// after the veths; the node's plan gives them their address and brings them up.
+fn create_stacked(faults: &[&Fault], opts: &UpOptions) -> Result<()> {
+    for d in faults.iter().flat_map(|f| &f.stack) {
+        cancel::check()?;
+        let d = d.clone();
+        node_ns(opts, &d.at.node).block_on(|| async move {
+            let rt = Rtnl::new()?;
+            let lower = match &d.lower {
+                Some(l) => Some(rt.link(l).await?.index),
+                None => None,
+            };
+            let missing = |what: &str| {
+                Error::invalid(
+                    format!("stacked device {}", d.at),
+                    format!("a {} needs {what}", d.kind.as_str()),
+                )
+            };
+            let dev = match d.kind {
+                StackKind::Macvlan => NewDevice::Macvlan {
+                    lower: lower.ok_or_else(|| missing("lower"))?,
+                },
+                StackKind::Vlan => NewDevice::Vlan {
+                    lower: lower.ok_or_else(|| missing("lower"))?,
+                    id: d
+                        .id
+                        .and_then(|i| u16::try_from(i).ok())
+                        .ok_or_else(|| missing("an id"))?,
+                },
+                StackKind::Vxlan => NewDevice::Vxlan {
+                    vni: d.id.ok_or_else(|| missing("an id"))?,
+                    lower,
+                    local: d.local,
+                    remote: d.remote.ok_or_else(|| missing("remote"))?,
+                },
+                StackKind::Dummy => NewDevice::Dummy,
+            };
+            rt.create_stacked(&d.at.name, dev).await
+        })?;
     }
     Ok(())
 }

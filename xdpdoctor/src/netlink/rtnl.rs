@@ -15,7 +15,9 @@ use rtnetlink::packet_route::{
     neighbour::{NeighbourAddress, NeighbourAttribute},
     AddressFamily,
 };
-use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{
+    Handle, LinkDummy, LinkMacVlan, LinkUnspec, LinkVeth, LinkVlan, LinkVxlan, RouteMessageBuilder,
+};
 
 use crate::error::errno_in;
 use crate::{Error, Result};
@@ -31,6 +33,48 @@ pub use types::{
     is_link_local6, Addr, Addr6, FdbEntry, Link, LinkKind, Neighbour, Neighbour6, NudState, Route,
     Route6, RouteKind, XdpAttachment, XdpMode,
 };
+
+/// A device [`Rtnl::create_stacked`] makes; lower devices by ifindex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewDevice {
+    /// A macvlan in bridge mode.
+    Macvlan {
+        /// The lower device.
+        lower: u32,
+    },
+    /// An 802.1Q VLAN.
+    Vlan {
+        /// The lower device.
+        lower: u32,
+        /// The VLAN id.
+        id: u16,
+    },
+    /// A VXLAN on UDP port 4789.
+    Vxlan {
+        /// The VNI.
+        vni: u32,
+        /// The underlay device, if pinned to one.
+        lower: Option<u32>,
+        /// The local underlay address.
+        local: Option<Ipv4Addr>,
+        /// The other tunnel end.
+        remote: Ipv4Addr,
+    },
+    /// A dummy device.
+    Dummy,
+}
+
+impl NewDevice {
+    /// Its rtnl kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NewDevice::Macvlan { .. } => "macvlan",
+            NewDevice::Vlan { .. } => "vlan",
+            NewDevice::Vxlan { .. } => "vxlan",
+            NewDevice::Dummy => "dummy",
+        }
+    }
+}
 
 /// A route-netlink connection in the calling thread's namespace.
 pub struct Rtnl {
@@ -85,12 +129,90 @@ impl Rtnl {
 
     /// Creates a veth pair, both ends in this namespace.
     pub async fn create_veth(&self, name: &str, peer: &str) -> Result<()> {
+        self.create_veth_queues(name, peer, None, None).await
+    }
+
+    /// Creates a veth pair with `queues` transmit and receive queues on each end (None: the
+    /// kernel's one), as `ip link add NAME numtxqueues N numrxqueues N type veth peer name
+    /// PEER numtxqueues M numrxqueues M`.
+    pub async fn create_veth_queues(
+        &self,
+        name: &str,
+        peer: &str,
+        queues: Option<u32>,
+        peer_queues: Option<u32>,
+    ) -> Result<()> {
+        use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute};
+        use rtnetlink::LinkMessageBuilder;
+        let with_queues = |b: LinkMessageBuilder<LinkUnspec>, q: Option<u32>| match q {
+            Some(q) => b
+                .append_extra_attribute(LinkAttribute::NumTxQueues(q))
+                .append_extra_attribute(LinkAttribute::NumRxQueues(q)),
+            None => b,
+        };
+        let peer_msg = with_queues(
+            LinkMessageBuilder::<LinkUnspec>::new().name(peer.to_string()),
+            peer_queues,
+        )
+        .build();
+        let mut b =
+            LinkVeth::new(name, peer).set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)));
+        if let Some(q) = queues {
+            b = b
+                .append_extra_attribute(LinkAttribute::NumTxQueues(q))
+                .append_extra_attribute(LinkAttribute::NumRxQueues(q));
+        }
         self.handle
             .link()
-            .add(LinkVeth::new(name, peer).build())
+            .add(b.build())
             .execute()
             .await
             .map_err(nl("create veth", format!("{name}/{peer}")))
+    }
+
+    /// Creates a device of another kind than veth in this namespace (`ip link add NAME ...`).
+    pub async fn create_stacked(&self, name: &str, dev: NewDevice) -> Result<()> {
+        use rtnetlink::packet_route::link::MacVlanMode;
+        let msg = match dev {
+            NewDevice::Macvlan { lower } => {
+                LinkMacVlan::new(name, lower, MacVlanMode::Bridge).build()
+            }
+            NewDevice::Vlan { lower, id } => LinkVlan::new(name, lower, id).build(),
+            NewDevice::Vxlan {
+                vni,
+                lower,
+                local,
+                remote,
+            } => {
+                let mut b = LinkVxlan::new(name, vni).port(4789).remote(remote);
+                if let Some(l) = lower {
+                    b = b.dev(l);
+                }
+                if let Some(a) = local {
+                    b = b.local(a);
+                }
+                b.build()
+            }
+            NewDevice::Dummy => LinkDummy::new(name).build(),
+        };
+        let kind = dev.kind();
+        self.handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(|e| match errno_in(&e) {
+                // "Unknown device type": the kernel was built without the driver (or its
+                // module cannot be loaded).
+                Some(libc::EOPNOTSUPP) => Error::unsupported(
+                    format!("{name} ({kind})"),
+                    format!(
+                        "this kernel has no {kind} driver (rtnetlink: EOPNOTSUPP, \
+                         unknown device type)"
+                    ),
+                ),
+                _ => Error::netlink("create link", format!("{name} ({kind})"), e),
+            })
     }
 
     /// Moves a link into the namespace open at `ns_fd`, renaming it on the way if asked.

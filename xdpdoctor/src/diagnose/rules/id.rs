@@ -61,6 +61,8 @@ rule_ids! {
     PeerLinkDown = "peer-link-down",
     /// `veth_peer_no_xdp.rs`
     VethPeerNoXdp = "veth-peer-no-xdp",
+    /// `veth_ring_overflow.rs`
+    VethRingOverflow = "veth-ring-overflow",
     /// `nat_target_stale.rs`
     NatTargetStale = "nat-target-stale",
     /// `nat_target_port_closed.rs`

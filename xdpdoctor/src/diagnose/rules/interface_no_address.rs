@@ -54,7 +54,13 @@ fn check(c: &Ctx) -> Vec<Finding> {
     let mut cands: Vec<&Iface> = Vec::new();
     if c.snap.entries_known() {
         for (_, p, v) in c.paths_with_veth() {
-            if p.egress != Some(v.index()) && unaddressed(v) && !cands.contains(&v) {
+            // A device stacked on the veth (a macvlan or VLAN holding the address) is the
+            // route to the container: the veth itself needs no address then.
+            let stacked = p
+                .egress
+                .and_then(|e| home.iface(e))
+                .is_some_and(|e| !e.is_veth() && e.link.peer_ifindex == Some(v.index()));
+            if p.egress != Some(v.index()) && !stacked && unaddressed(v) && !cands.contains(&v) {
                 cands.push(v);
             }
         }

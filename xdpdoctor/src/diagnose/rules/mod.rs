@@ -27,6 +27,7 @@ mod redirect_target_no_xdp_xmit;
 mod redirect_target_other_netns;
 mod reverse_path_filter;
 mod veth_peer_no_xdp;
+mod veth_ring_overflow;
 mod veth_tx_csum_offload;
 mod xdp_mtu_too_large;
 
@@ -36,6 +37,8 @@ mod docker_tests;
 mod tests;
 #[cfg(test)]
 mod tests_mtu_rp;
+#[cfg(test)]
+mod tests_ring;
 
 pub use ctx::{cannot_take_frames, capitalized, Ctx, NoXmit};
 pub use id::RuleId;
@@ -58,6 +61,7 @@ pub const ALL: &[Rule] = &[
     redirect_target_other_netns::RULE,
     peer_link_down::RULE,
     veth_peer_no_xdp::RULE,
+    veth_ring_overflow::RULE,
     nat_target_stale::RULE,
     nat_target_port_closed::RULE,
     veth_tx_csum_offload::RULE,

@@ -17,6 +17,9 @@
 //! anyway. When both ends are small, TCP adapts through the MSS and only other large packets
 //! die: a warning, fixed in the program (set `tot_len`, pass FRAG_NEEDED to the stack) or by
 //! whoever chose the MTUs.
+//!
+//! Not for a device that takes no XDP frames at all (a VXLAN's 1450 below a 1500 uplink):
+//! the kernel refuses those frames before it looks at their length.
 
 use super::{Ctx, Kind, Rule, RuleId};
 use crate::bpf::forwarder_abi::Counter;
@@ -41,6 +44,11 @@ fn check(c: &Ctx) -> Vec<Finding> {
     let xdp = &c.snap.xdp;
     let mut out = Vec::new();
     for (v, _) in c.redirect_targets() {
+        // A device that takes no XDP frame at all refuses it before its MTU is looked at
+        // (`__xdp_enqueue`: EOPNOTSUPP first, EMSGSIZE after): redirect-target-no-xdp-xmit's.
+        if super::cannot_take_frames(v).is_some() {
+            continue;
+        }
         // The interfaces whose programs can redirect to v, and the largest of their MTUs.
         let ingress = xdp
             .attachments

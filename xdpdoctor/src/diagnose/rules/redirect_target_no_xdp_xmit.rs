@@ -12,6 +12,10 @@
 //! lower device, or pass the packet to the stack). A veth lacking `ndo-xmit` is its peer's
 //! business (`veth-peer-no-xdp`), not this rule's.
 //!
+//! A **dummy** is the exception: it discards whatever is sent to it, by XDP or by the
+//! stack, so the finding prints the route that leads there (to delete if it is a leftover)
+//! instead of a fix that would only move the drop.
+//!
 //! The fix, for xdpdoctor's forwarder: take the device out of its devmap. The forwarder then
 //! passes packets routed there to the stack, already translated (its devmap-miss path), and
 //! the stack forwards them through the bridge. For another program it is a change to the
@@ -125,7 +129,11 @@ fn check(c: &Ctx) -> Vec<Finding> {
             f.evidence.push(line);
         }
         let todo = what_instead(c, home, v);
+        let dummy = matches!(v.link.kind, Some(LinkKind::Dummy));
         match c.ours() {
+            // Nothing sent to a dummy leaves the host: passing the packets to the stack would
+            // move the drop, not end it. The route that leads there is the fault.
+            _ if dummy => f.manual_fix = Some(dummy_fix(c, home, v)),
             Some(_) => {
                 f.fix = Some(Fix::new(
                     format!(
@@ -197,7 +205,55 @@ fn what_instead(c: &Ctx, home: &NsState, v: &Iface) -> String {
         Some(LinkKind::Vxlan | LinkKind::Geneve) => {
             "pass the packet to the stack, which encapsulates it".to_string()
         }
+        Some(LinkKind::Dummy) => format!(
+            "not send packets to {} at all: a dummy device discards everything sent to it, \
+             by XDP or by the stack",
+            v.name()
+        ),
         _ => "pass the packet to the stack (XDP_PASS)".to_string(),
+    }
+}
+
+/// What to do about a dummy device that routes lead to: the routes to NAT targets through it
+/// are leftovers to delete (their containers sit behind other interfaces), printed as
+/// commands; without known NAT paths, a sentence.
+fn dummy_fix(c: &Ctx, home: &NsState, v: &Iface) -> String {
+    let cmds: Vec<String> = c
+        .paths
+        .iter()
+        .filter(|p| p.egress == Some(v.index()))
+        .filter_map(|p| {
+            let r = p.route.as_ref()?;
+            let behind = p
+                .intended
+                .and_then(|i| home.iface(i))
+                .map(|i| format!(" (it sits behind {})", i.name()))
+                .unwrap_or_default();
+            Some(format!(
+                "`{}` if the route is a leftover: {} is discarded on {}{behind}",
+                home.ns.clone().shell(&format!(
+                    "ip route del {}/{} dev {}",
+                    r.dst,
+                    r.prefix,
+                    crate::netns::quote(v.name())
+                )),
+                p.to.ip(),
+                v.name()
+            ))
+        })
+        .collect();
+    if cmds.is_empty() {
+        format!(
+            "{} is a dummy device, which discards everything sent to it: fix the routes that \
+             lead there (`{}`), the program can do nothing else with such packets",
+            v.name(),
+            home.ns.clone().shell(&format!(
+                "ip route show dev {}",
+                crate::netns::quote(v.name())
+            ))
+        )
+    } else {
+        cmds.join("; ")
     }
 }
 
