@@ -433,8 +433,11 @@ impl Rtnl {
         Ok(msgs.iter().filter_map(to_route6).collect())
     }
 
-    /// IPv6 neighbour entries (NDP).
-    pub async fn neighbours6(&self) -> Result<Vec<Neighbour6>> {
+    /// Every neighbour entry of the namespace, both families: (ifindex, address, MAC, state).
+    async fn neighbour_entries(
+        &self,
+    ) -> Result<Vec<(u32, std::net::IpAddr, Option<String>, NudState)>> {
+        use std::net::IpAddr;
         let msgs: Vec<_> = self
             .handle
             .neighbours()
@@ -447,54 +450,57 @@ impl Rtnl {
             .into_iter()
             .filter_map(|m| {
                 let addr = m.attributes.iter().find_map(|a| match a {
-                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => Some(*a),
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
+                        Some(IpAddr::V4(*a))
+                    }
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                        Some(IpAddr::V6(*a))
+                    }
                     _ => None,
                 })?;
                 let mac = m.attributes.iter().find_map(|a| match a {
                     NeighbourAttribute::LinkLayerAddress(b) => Some(fmt_mac(b)),
                     _ => None,
                 });
-                let state = NudState::from(m.header.state);
-                Some(Neighbour6 {
-                    ifindex: m.header.ifindex,
+                Some((m.header.ifindex, addr, mac, NudState::from(m.header.state)))
+            })
+            .collect())
+    }
+
+    /// IPv6 neighbour entries (NDP).
+    pub async fn neighbours6(&self) -> Result<Vec<Neighbour6>> {
+        Ok(self
+            .neighbour_entries()
+            .await?
+            .into_iter()
+            .filter_map(|(ifindex, addr, mac, state)| match addr {
+                std::net::IpAddr::V6(addr) => Some(Neighbour6 {
+                    ifindex,
                     addr,
                     mac,
                     state,
                     valid: state.is_valid(),
-                })
+                }),
+                std::net::IpAddr::V4(_) => None,
             })
             .collect())
     }
 
     /// IPv4 neighbour entries.
     pub async fn neighbours(&self) -> Result<Vec<Neighbour>> {
-        let msgs: Vec<_> = self
-            .handle
-            .neighbours()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(nl("dump neighbours", "namespace"))?;
-        Ok(msgs
+        Ok(self
+            .neighbour_entries()
+            .await?
             .into_iter()
-            .filter_map(|m| {
-                let addr = m.attributes.iter().find_map(|a| match a {
-                    NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => Some(*a),
-                    _ => None,
-                })?;
-                let mac = m.attributes.iter().find_map(|a| match a {
-                    NeighbourAttribute::LinkLayerAddress(b) => Some(fmt_mac(b)),
-                    _ => None,
-                });
-                let state = NudState::from(m.header.state);
-                Some(Neighbour {
-                    ifindex: m.header.ifindex,
+            .filter_map(|(ifindex, addr, mac, state)| match addr {
+                std::net::IpAddr::V4(addr) => Some(Neighbour {
+                    ifindex,
                     addr,
                     mac,
                     state,
                     valid: state.is_valid(),
-                })
+                }),
+                std::net::IpAddr::V6(_) => None,
             })
             .collect())
     }

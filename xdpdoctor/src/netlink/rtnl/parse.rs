@@ -61,42 +61,6 @@ pub(super) fn to_addr6(m: &AddressMessage) -> Option<Addr6> {
     })
 }
 
-/// An IPv6 route message of the main table as a [`Route6`] (a multipath route: its first hop).
-pub(super) fn to_route6(m: &RouteMessage) -> Option<Route6> {
-    if m.header.table != RT_TABLE_MAIN {
-        return None;
-    }
-    let mut r = Route6 {
-        dst: Ipv6Addr::UNSPECIFIED,
-        prefix: m.header.destination_prefix_length,
-        kind: route_kind(m.header.kind),
-        gateway: None,
-        oif: None,
-    };
-    let mut first_hop = None;
-    for a in &m.attributes {
-        match a {
-            RouteAttribute::Destination(RouteAddress::Inet6(d)) => r.dst = *d,
-            RouteAttribute::Gateway(RouteAddress::Inet6(g)) => r.gateway = Some(*g),
-            RouteAttribute::Oif(i) => r.oif = Some(*i),
-            RouteAttribute::MultiPath(hops) => first_hop = hops.first(),
-            _ => {}
-        }
-    }
-    if let Some(h) = first_hop {
-        if r.oif.is_none() && h.interface_index != 0 {
-            r.oif = Some(h.interface_index);
-        }
-        if r.gateway.is_none() {
-            r.gateway = h.attributes.iter().find_map(|a| match a {
-                RouteAttribute::Gateway(RouteAddress::Inet6(g)) => Some(*g),
-                _ => None,
-            });
-        }
-    }
-    Some(r)
-}
-
 fn route_kind(t: RouteType) -> RouteKind {
     match t {
         RouteType::Unicast => RouteKind::Unicast,
@@ -108,14 +72,30 @@ fn route_kind(t: RouteType) -> RouteKind {
     }
 }
 
-/// A route message of the main table as a [`Route`]; None for other tables. A multipath
+/// What a main-table route message says, either family; None for other tables. A multipath
 /// route (RTA_MULTIPATH, no RTA_OIF) takes its first next hop's interface and gateway.
-pub(super) fn to_route(m: &RouteMessage) -> Option<Route> {
+struct RouteParts {
+    dst: Option<IpAddr>,
+    prefix: u8,
+    kind: RouteKind,
+    gateway: Option<IpAddr>,
+    oif: Option<u32>,
+}
+
+fn ip_of(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v) => Some(IpAddr::V4(*v)),
+        RouteAddress::Inet6(v) => Some(IpAddr::V6(*v)),
+        _ => None,
+    }
+}
+
+fn route_parts(m: &RouteMessage) -> Option<RouteParts> {
     if m.header.table != RT_TABLE_MAIN {
         return None;
     }
-    let mut r = Route {
-        dst: Ipv4Addr::UNSPECIFIED,
+    let mut r = RouteParts {
+        dst: None,
         prefix: m.header.destination_prefix_length,
         kind: route_kind(m.header.kind),
         gateway: None,
@@ -124,8 +104,8 @@ pub(super) fn to_route(m: &RouteMessage) -> Option<Route> {
     let mut first_hop = None;
     for a in &m.attributes {
         match a {
-            RouteAttribute::Destination(RouteAddress::Inet(d)) => r.dst = *d,
-            RouteAttribute::Gateway(RouteAddress::Inet(g)) => r.gateway = Some(*g),
+            RouteAttribute::Destination(d) => r.dst = ip_of(d),
+            RouteAttribute::Gateway(g) => r.gateway = ip_of(g),
             RouteAttribute::Oif(i) => r.oif = Some(*i),
             RouteAttribute::MultiPath(hops) => first_hop = hops.first(),
             _ => {}
@@ -137,12 +117,50 @@ pub(super) fn to_route(m: &RouteMessage) -> Option<Route> {
         }
         if r.gateway.is_none() {
             r.gateway = h.attributes.iter().find_map(|a| match a {
-                RouteAttribute::Gateway(RouteAddress::Inet(g)) => Some(*g),
+                RouteAttribute::Gateway(g) => ip_of(g),
                 _ => None,
             });
         }
     }
     Some(r)
+}
+
+fn v4(a: Option<IpAddr>) -> Option<Ipv4Addr> {
+    match a {
+        Some(IpAddr::V4(v)) => Some(v),
+        _ => None,
+    }
+}
+
+fn v6(a: Option<IpAddr>) -> Option<Ipv6Addr> {
+    match a {
+        Some(IpAddr::V6(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// A route message of the main table as a [`Route`]; None for other tables.
+pub(super) fn to_route(m: &RouteMessage) -> Option<Route> {
+    let p = route_parts(m)?;
+    Some(Route {
+        dst: v4(p.dst).unwrap_or(Ipv4Addr::UNSPECIFIED),
+        prefix: p.prefix,
+        kind: p.kind,
+        gateway: v4(p.gateway),
+        oif: p.oif,
+    })
+}
+
+/// An IPv6 route message of the main table as a [`Route6`]; None for other tables.
+pub(super) fn to_route6(m: &RouteMessage) -> Option<Route6> {
+    let p = route_parts(m)?;
+    Some(Route6 {
+        dst: v6(p.dst).unwrap_or(Ipv6Addr::UNSPECIFIED),
+        prefix: p.prefix,
+        kind: p.kind,
+        gateway: v6(p.gateway),
+        oif: p.oif,
+    })
 }
 
 pub(super) fn to_link(m: LinkMessage) -> Link {
