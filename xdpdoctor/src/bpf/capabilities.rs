@@ -17,11 +17,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use serde::Serialize;
 
-use super::sys::{owned, sys_bpf};
+use super::sys::{owned, prog_load, sys_bpf, ProgLoad};
 use super::test_run::BPF_F_TEST_XDP_LIVE_FRAMES as LIVE_FRAMES;
 use crate::error::errno_name;
 
-const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_ENABLE_STATS: libc::c_long = 32;
 const BPF_PROG_TYPE_XDP: u32 = 6;
@@ -284,38 +283,22 @@ fn drop_program() -> [u64; 2] {
 }
 
 fn load_drop_program() -> std::io::Result<OwnedFd> {
-    #[repr(C)]
-    struct Attr {
-        prog_type: u32,
-        insn_cnt: u32,
-        insns: u64,
-        license: u64,
-        log_level: u32,
-        log_size: u32,
-        log_buf: u64,
-        kern_version: u32,
-        prog_flags: u32,
-        prog_name: [u8; 16],
-    }
-    let insns = drop_program();
-    let license = c"GPL";
-    let mut name = [0u8; 16];
-    name[..12].copy_from_slice(b"xdd_cap_drop");
-    let mut a = Attr {
-        prog_type: BPF_PROG_TYPE_XDP,
-        insn_cnt: insns.len() as u32,
-        insns: insns.as_ptr() as u64,
-        license: license.as_ptr() as u64,
-        log_level: 0,
-        log_size: 0,
-        log_buf: 0,
-        kern_version: 0,
-        prog_flags: 0,
-        prog_name: name,
-    };
-    // SAFETY: Attr is the BPF_PROG_LOAD prefix of union bpf_attr; `insns` and `license` are
-    // locals that outlive the call, of the sizes given; no log buffer.
-    unsafe { sys_bpf(BPF_PROG_LOAD, &mut a) }.map(owned)
+    let insns: Vec<u8> = drop_program()
+        .iter()
+        .flat_map(|i| i.to_ne_bytes())
+        .collect();
+    prog_load(
+        &ProgLoad {
+            prog_type: BPF_PROG_TYPE_XDP,
+            expected_attach_type: 0,
+            name: "xdd_cap_drop",
+            insns: &insns,
+            license: c"GPL",
+            attach_btf_id: 0,
+            attach_btf_obj_fd: 0,
+        },
+        &mut [],
+    )
 }
 
 /// The `BPF_PROG_TEST_RUN` prefix of `union bpf_attr`, up to `batch_size` (Linux 5.18+).

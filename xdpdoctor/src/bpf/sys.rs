@@ -387,10 +387,28 @@ pub struct LoadError {
     pub log: String,
 }
 
-/// BPF_PROG_LOAD of a BPF_PROG_TYPE_TRACING / BPF_TRACE_FEXIT program. A refusal is retried
-/// once with a verifier log, which the error carries.
-pub fn load_fexit(p: &FexitLoad<'_>) -> Result<OwnedFd, LoadError> {
-    /// `union bpf_attr` for BPF_PROG_LOAD, up to `attach_btf_obj_fd` (120 bytes).
+/// What a BPF_PROG_LOAD of this crate sets; the rest of `union bpf_attr` is zero.
+pub struct ProgLoad<'a> {
+    /// `BPF_PROG_TYPE_*`.
+    pub prog_type: u32,
+    /// `BPF_*` attach type (0 where the program type needs none).
+    pub expected_attach_type: u32,
+    /// Program name for the kernel (truncated to 15 bytes).
+    pub name: &'a str,
+    /// `struct bpf_insn` array as bytes (8 bytes per instruction).
+    pub insns: &'a [u8],
+    /// The program's license.
+    pub license: &'a std::ffi::CStr,
+    /// For tracing programs: the target's BTF type id, and the BTF object holding it.
+    pub attach_btf_id: u32,
+    /// The fd of that BTF object (0: vmlinux, or none).
+    pub attach_btf_obj_fd: u32,
+}
+
+/// BPF_PROG_LOAD of `p`; a non-empty `log` receives the verifier's log (level 1).
+pub fn prog_load(p: &ProgLoad<'_>, log: &mut [u8]) -> std::io::Result<OwnedFd> {
+    /// `union bpf_attr` for BPF_PROG_LOAD, up to `attach_btf_obj_fd` (120 bytes); a kernel
+    /// that knows fewer fields accepts the zeros after them.
     #[repr(C)]
     struct Attr {
         prog_type: u32,
@@ -420,41 +438,54 @@ pub fn load_fexit(p: &FexitLoad<'_>) -> Result<OwnedFd, LoadError> {
     for (d, s) in prog_name.iter_mut().zip(p.name.bytes().take(15)) {
         *d = s;
     }
-    let mut log = vec![0u8; 0];
-    let attempt = |log: &mut Vec<u8>| {
-        let mut a = Attr {
-            prog_type: BPF_PROG_TYPE_TRACING,
-            insn_cnt: (p.insns.len() / 8) as u32,
-            insns: p.insns.as_ptr() as u64,
-            license: p.license.as_ptr() as u64,
-            log_level: u32::from(!log.is_empty()),
-            log_size: log.len() as u32,
-            log_buf: if log.is_empty() {
-                0
-            } else {
-                log.as_mut_ptr() as u64
-            },
-            kern_version: 0,
-            prog_flags: 0,
-            prog_name,
-            prog_ifindex: 0,
-            expected_attach_type: BPF_TRACE_FEXIT,
-            prog_btf_fd: 0,
-            func_info_rec_size: 0,
-            func_info: 0,
-            func_info_cnt: 0,
-            line_info_rec_size: 0,
-            line_info: 0,
-            line_info_cnt: 0,
-            attach_btf_id: p.attach_btf_id,
-            attach_btf_obj_fd: p.attach_btf_obj.as_raw_fd() as u32,
-            pad: 0,
-        };
-        // SAFETY: Attr is the BPF_PROG_LOAD prefix up to attach_btf_obj_fd; `insns` points to
-        // insn_cnt * 8 bytes, `license` to a NUL-terminated string, `log_buf` to `log_size`
-        // writable bytes (or is null with size 0), all borrowed for the call.
-        unsafe { sys_bpf(BPF_PROG_LOAD, &mut a) }.map(owned)
+    let mut a = Attr {
+        prog_type: p.prog_type,
+        insn_cnt: (p.insns.len() / 8) as u32,
+        insns: p.insns.as_ptr() as u64,
+        license: p.license.as_ptr() as u64,
+        log_level: u32::from(!log.is_empty()),
+        log_size: log.len() as u32,
+        log_buf: if log.is_empty() {
+            0
+        } else {
+            log.as_mut_ptr() as u64
+        },
+        kern_version: 0,
+        prog_flags: 0,
+        prog_name,
+        prog_ifindex: 0,
+        expected_attach_type: p.expected_attach_type,
+        prog_btf_fd: 0,
+        func_info_rec_size: 0,
+        func_info: 0,
+        func_info_cnt: 0,
+        line_info_rec_size: 0,
+        line_info: 0,
+        line_info_cnt: 0,
+        attach_btf_id: p.attach_btf_id,
+        attach_btf_obj_fd: p.attach_btf_obj_fd,
+        pad: 0,
     };
+    // SAFETY: Attr is the BPF_PROG_LOAD prefix up to attach_btf_obj_fd; `insns` points to
+    // insn_cnt * 8 bytes, `license` to a NUL-terminated string, `log_buf` to `log_size`
+    // writable bytes (or is null with size 0), all borrowed for the call.
+    unsafe { sys_bpf(BPF_PROG_LOAD, &mut a) }.map(owned)
+}
+
+/// BPF_PROG_LOAD of a BPF_PROG_TYPE_TRACING / BPF_TRACE_FEXIT program. A refusal is retried
+/// once with a verifier log, which the error carries.
+pub fn load_fexit(p: &FexitLoad<'_>) -> Result<OwnedFd, LoadError> {
+    let load = ProgLoad {
+        prog_type: BPF_PROG_TYPE_TRACING,
+        expected_attach_type: BPF_TRACE_FEXIT,
+        name: p.name,
+        insns: p.insns,
+        license: p.license,
+        attach_btf_id: p.attach_btf_id,
+        attach_btf_obj_fd: p.attach_btf_obj.as_raw_fd() as u32,
+    };
+    let mut log = vec![0u8; 0];
+    let attempt = |log: &mut Vec<u8>| prog_load(&load, log);
     match attempt(&mut log) {
         Ok(fd) => Ok(fd),
         Err(first) => {
