@@ -346,6 +346,12 @@ impl Rtnl {
 
     /// Every IPv4 address in the namespace (IPv6 addresses are left out).
     pub async fn addresses(&self) -> Result<Vec<Addr>> {
+        Ok(self.addresses_both().await?.0)
+    }
+
+    /// Every address of the namespace from one dump: IPv4, and IPv6 (link-local ones
+    /// included).
+    pub async fn addresses_both(&self) -> Result<(Vec<Addr>, Vec<Addr6>)> {
         let msgs: Vec<_> = self
             .handle
             .address()
@@ -354,7 +360,10 @@ impl Rtnl {
             .try_collect()
             .await
             .map_err(nl("dump addresses", "namespace"))?;
-        Ok(msgs.iter().filter_map(to_addr).collect())
+        Ok((
+            msgs.iter().filter_map(to_addr).collect(),
+            msgs.iter().filter_map(to_addr6).collect(),
+        ))
     }
 
     /// Adds `addr/prefix` (IPv6) to a link with `nodad` (usable at once: no duplicate address
@@ -406,19 +415,6 @@ impl Rtnl {
         Ok(msgs.iter().filter_map(to_route).collect())
     }
 
-    /// Every IPv6 address in the namespace, link-local ones included.
-    pub async fn addresses6(&self) -> Result<Vec<Addr6>> {
-        let msgs: Vec<_> = self
-            .handle
-            .address()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(nl("dump addresses", "namespace"))?;
-        Ok(msgs.iter().filter_map(to_addr6).collect())
-    }
-
     /// IPv6 routes of the main table, of every type.
     pub async fn routes6(&self) -> Result<Vec<Route6>> {
         let q = RouteMessageBuilder::<Ipv6Addr>::new().build();
@@ -467,42 +463,34 @@ impl Rtnl {
             .collect())
     }
 
-    /// IPv6 neighbour entries (NDP).
-    pub async fn neighbours6(&self) -> Result<Vec<Neighbour6>> {
-        Ok(self
-            .neighbour_entries()
-            .await?
-            .into_iter()
-            .filter_map(|(ifindex, addr, mac, state)| match addr {
-                std::net::IpAddr::V6(addr) => Some(Neighbour6 {
+    /// Neighbour entries of both families from one dump: IPv4 (ARP) and IPv6 (NDP).
+    pub async fn neighbours_both(&self) -> Result<(Vec<Neighbour>, Vec<Neighbour6>)> {
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for (ifindex, addr, mac, state) in self.neighbour_entries().await? {
+            let valid = state.is_valid();
+            match addr {
+                std::net::IpAddr::V4(addr) => v4.push(Neighbour {
                     ifindex,
                     addr,
                     mac,
                     state,
-                    valid: state.is_valid(),
+                    valid,
                 }),
-                std::net::IpAddr::V4(_) => None,
-            })
-            .collect())
+                std::net::IpAddr::V6(addr) => v6.push(Neighbour6 {
+                    ifindex,
+                    addr,
+                    mac,
+                    state,
+                    valid,
+                }),
+            }
+        }
+        Ok((v4, v6))
     }
 
     /// IPv4 neighbour entries.
     pub async fn neighbours(&self) -> Result<Vec<Neighbour>> {
-        Ok(self
-            .neighbour_entries()
-            .await?
-            .into_iter()
-            .filter_map(|(ifindex, addr, mac, state)| match addr {
-                std::net::IpAddr::V4(addr) => Some(Neighbour {
-                    ifindex,
-                    addr,
-                    mac,
-                    state,
-                    valid: state.is_valid(),
-                }),
-                std::net::IpAddr::V6(_) => None,
-            })
-            .collect())
+        Ok(self.neighbours_both().await?.0)
     }
 
     /// The forwarding databases of every bridge in the namespace (`bridge fdb show`): the

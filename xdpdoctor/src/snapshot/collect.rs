@@ -207,22 +207,21 @@ fn collect_ns(
         }
         let rt = Rtnl::new()?;
         let links = rt.links().await?;
-        let addresses = rt.addresses().await?;
+        // One dump each for addresses and neighbours: both families come in it.
+        let (addresses, addresses6) = rt.addresses_both().await?;
         let routes = rt.routes().await?;
-        let neighbours = rt.neighbours().await?;
+        let (neighbours, neighbours6) = rt.neighbours_both().await?;
         let fdb = rt
             .fdb()
             .await
             .inspect_err(|e| log::debug!("bridge fdb in {name}: {e}"))
             .unwrap_or_default();
-        let addresses6 = rt.addresses6().await?;
         // A namespace without IPv6 (ipv6.disable) has no IPv6 table to dump.
         let routes6 = rt
             .routes6()
             .await
             .inspect_err(|e| log::debug!("IPv6 routes in {name}: {e}"))
             .unwrap_or_default();
-        let neighbours6 = rt.neighbours6().await.unwrap_or_default();
         let wanted: std::collections::HashSet<i32> =
             links.iter().filter_map(|l| l.link_netnsid).collect();
         let ids = nsid::nsid_map(rt.handle(), &cands, &wanted).await;
