@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::bpf::forwarder_abi::Counter;
-use crate::diagnose::Evidence;
+use crate::diagnose::{Evidence, Finding};
 use crate::forwarder::{ForwarderStatus, Role};
 use crate::netlink::xdp_features::kinds::{xmit_of_kind, Xmit};
 use crate::probes::EventKind;
@@ -203,6 +203,35 @@ impl<'a> Ctx<'a> {
             0 => "the XDP program".into(),
             1 => format!("the XDP program {}", names[0]),
             _ => format!("the XDP programs {}", names.join(" and ")),
+        }
+    }
+
+    /// The window's evidence that packets sent to `v` died after the program: the probes'
+    /// failure counts of `kinds` from namespace `ns` (`veth_xdp_xmit` names the veth itself,
+    /// counted "on" it; the others "to" it), the forwarder's redirects, and the decision
+    /// log's line about them.
+    pub fn observe_redirects_into(&self, f: &mut Finding, ns: u64, v: &Iface, kinds: &[EventKind]) {
+        for &kind in kinds {
+            let (as_target, word) = if kind == EventKind::VethXdpXmit {
+                (false, "on")
+            } else {
+                (true, "to")
+            };
+            for pc in self.ev.probe_count(kind, ns, v.index(), as_target) {
+                f.observe(
+                    format!("{kind} {} ({}) {word} {}", pc.code, pc.code_name, v.name()),
+                    pc.count,
+                );
+            }
+        }
+        // Only the probes' failure counts above say the packets died.
+        let died = !f.observed.is_empty();
+        f.observe(
+            "forwarder redirected (window; dropped after the redirect)",
+            self.ev.counter_delta(Counter::Redirected),
+        );
+        if let Some(line) = self.decided_redirects(v.index(), v.name(), died) {
+            f.evidence.push(line);
         }
     }
 

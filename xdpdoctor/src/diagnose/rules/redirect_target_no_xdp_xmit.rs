@@ -22,7 +22,6 @@
 //! program, described.
 
 use super::{cannot_take_frames, Ctx, Kind, NoXmit, Rule, RuleId};
-use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::model::action::DevmapRemove;
 use crate::model::{Action, Fix};
@@ -112,22 +111,12 @@ fn check(c: &Ctx) -> Vec<Finding> {
             ));
         }
         f.evidence.extend(instead(c, home, v));
-        for kind in [EventKind::RedirectErr, EventKind::DevmapXmit] {
-            for pc in c.ev.probe_count(kind, home.ns.inode, v.index(), true) {
-                f.observe(
-                    format!("{kind} {} ({}) to {}", pc.code, pc.code_name, v.name()),
-                    pc.count,
-                );
-            }
-        }
-        let died = !f.observed.is_empty();
-        f.observe(
-            "forwarder redirected (window; dropped after the redirect)",
-            c.ev.counter_delta(Counter::Redirected),
+        c.observe_redirects_into(
+            &mut f,
+            home.ns.inode,
+            v,
+            &[EventKind::RedirectErr, EventKind::DevmapXmit],
         );
-        if let Some(line) = c.decided_redirects(v.index(), v.name(), died) {
-            f.evidence.push(line);
-        }
         let todo = what_instead(c, home, v);
         let dummy = matches!(v.link.kind, Some(LinkKind::Dummy));
         match c.ours() {

@@ -9,7 +9,6 @@
 //! there. Generic (skb) mode needs no ndo-xmit and is exempt.
 
 use super::{Ctx, Kind, Rule, RuleId};
-use crate::bpf::forwarder_abi::Counter;
 use crate::diagnose::{Finding, Severity, Subject};
 use crate::model::action::{AttachXdpPass, SetGro};
 use crate::model::{Action, Fix};
@@ -99,38 +98,16 @@ fn check(c: &Ctx) -> Vec<Finding> {
             "kernel {}: expected {how} err={err}",
             c.snap.kernel
         ));
-        for kind in [
-            EventKind::RedirectErr,
-            EventKind::DevmapXmit,
-            EventKind::VethXdpXmit,
-        ] {
-            // veth_xdp_xmit's device is the veth itself (its events name it as source and
-            // target): counted once, as "on" it.
-            if kind != EventKind::VethXdpXmit {
-                for pc in c.ev.probe_count(kind, fwd.ns.inode, v.index(), true) {
-                    f.observe(
-                        format!("{kind} {} ({}) to {}", pc.code, pc.code_name, v.name()),
-                        pc.count,
-                    );
-                }
-            } else {
-                for pc in c.ev.probe_count(kind, fwd.ns.inode, v.index(), false) {
-                    f.observe(
-                        format!("{kind} {} ({}) on {}", pc.code, pc.code_name, v.name()),
-                        pc.count,
-                    );
-                }
-            }
-        }
-        // Only the probes' failure counts above say the packets died.
-        let died = !f.observed.is_empty();
-        f.observe(
-            "forwarder redirected (window; dropped after the redirect)",
-            c.ev.counter_delta(Counter::Redirected),
+        c.observe_redirects_into(
+            &mut f,
+            fwd.ns.inode,
+            v,
+            &[
+                EventKind::RedirectErr,
+                EventKind::DevmapXmit,
+                EventKind::VethXdpXmit,
+            ],
         );
-        if let Some(line) = c.decided_redirects(v.index(), v.name(), died) {
-            f.evidence.push(line);
-        }
         // A pass-through program on the peer is refused while this end's MTU is above the
         // veth XDP limit (the peer's peer is this veth): request GRO there instead (5.13+).
         let too_large = c
