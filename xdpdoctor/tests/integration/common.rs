@@ -114,35 +114,7 @@ impl Lab {
 
     /// `lab connect --json`: per entry (target, ok).
     pub fn connect(&self) -> Vec<(String, bool)> {
-        let out = xdpdoctor(&[
-            "lab",
-            "connect",
-            "--prefix",
-            &self.prefix,
-            "--timeout",
-            "3",
-            "--json",
-        ]);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("connect json");
-        let res: Vec<(String, bool)> = v
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["target"].as_str().unwrap().to_string(),
-                    r["ok"].as_bool().unwrap(),
-                )
-            })
-            .collect();
-        assert!(!res.is_empty(), "lab connect tried no target");
-        let all_ok = res.iter().all(|(_, ok)| *ok);
-        assert_eq!(
-            out.status.code(),
-            Some(if all_ok { 0 } else { 1 }),
-            "connect exit code"
-        );
-        res
+        connect_lab(&self.prefix)
     }
 }
 
@@ -521,4 +493,38 @@ impl PeerNoXdpEra {
             PeerNoXdpEra::Enxio => ("devmap_xmit", -6, "ENXIO"),
         }
     }
+}
+
+/// `lab connect --json` of lab `prefix`, whatever its scenario: per entry (target, ok); the
+/// exit code checked against the answers.
+pub fn connect_lab(prefix: &str) -> Vec<(String, bool)> {
+    let out = xdpdoctor(&[
+        "lab",
+        "connect",
+        "--prefix",
+        prefix,
+        "--timeout",
+        "3",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("connect json");
+    let res: Vec<(String, bool)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["target"].as_str().unwrap().to_string(),
+                r["ok"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(!res.is_empty(), "lab connect tried no target");
+    let all_ok = res.iter().all(|(_, ok)| *ok);
+    assert_eq!(
+        out.status.code(),
+        Some(if all_ok { 0 } else { 1 }),
+        "connect exit code"
+    );
+    res
 }

@@ -120,19 +120,9 @@ impl DockerLab {
 
     /// `lab connect --json`: whether every entry answered.
     fn all_answer(&self) -> bool {
-        let out = xdpdoctor(&[
-            "lab",
-            "connect",
-            "--prefix",
-            &self.prefix,
-            "--timeout",
-            "3",
-            "--json",
-        ]);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("connect json");
-        let r = v.as_array().unwrap();
+        let r = crate::common::connect_lab(&self.prefix);
         assert_eq!(r.len(), 2);
-        r.iter().all(|c| c["ok"].as_bool() == Some(true))
+        r.iter().all(|(_, ok)| *ok)
     }
 }
 
