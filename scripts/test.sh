@@ -12,7 +12,23 @@ cd "$(dirname "$0")/.."
 # Labs build namespaces on 2 cores: keep test threads modest.
 threads="--test-threads=${XDPDOCTOR_TEST_THREADS:-2}"
 if [ "$(id -u)" = 0 ]; then
-  exec cargo test --workspace -- --include-ignored "$threads" "$@"
+  # bpffs is shared by xdpdoctor and the tests that pin with bpftool: mounted for the whole
+  # run when the machine has none (so no test's unmount can race another's pin), and
+  # unmounted afterwards, also on failure or Ctrl-C, if only the kernel's own entries
+  # (maps.debug, progs.debug) are left in it.
+  bpffs_mounted_here=
+  if [ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" != bpf_fs ]; then
+    mount -t bpf bpf /sys/fs/bpf && bpffs_mounted_here=1
+  fi
+  unmount_bpffs() {
+    if [ -n "$bpffs_mounted_here" ] \
+       && [ -z "$(ls -A /sys/fs/bpf | grep -vx -e maps.debug -e progs.debug)" ]; then
+      umount /sys/fs/bpf || true
+    fi
+  }
+  trap unmount_bpffs EXIT
+  cargo test --workspace -- --include-ignored "$threads" "$@"
+  exit
 fi
 if [ "${CI:-}" = true ]; then
   echo "test: CI=true but not root: the privileged tests would not run; run $0 as root" >&2

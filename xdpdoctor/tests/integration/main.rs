@@ -9,6 +9,7 @@
 
 mod bench;
 mod bench_fields;
+mod bpffs_mount;
 mod capabilities;
 mod checksum;
 mod cli;
