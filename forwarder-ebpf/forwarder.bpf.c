@@ -78,6 +78,24 @@ struct {
 	__uint(max_entries, FWD_MAX_DEVICES);
 } devmap SEC(".maps");
 
+/* (bridge, MAC) -> the port's ifindex (forwarder.h, struct fwd_port_key). The port must be
+ * in the devmap too: the redirect goes through it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct fwd_port_key);
+	__type(value, __u32);
+	__uint(max_entries, FWD_MAX_PORT_MACS);
+} bridge_ports SEC(".maps");
+
+/* The bridges the forwarder serves (ifindex -> 1): a lookup answering one of them whose MAC
+ * has no port counts as passed_bridge, not as a devmap miss. Never in the devmap. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, FWD_MAX_DEVICES);
+} bridges SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
@@ -289,27 +307,57 @@ static __always_inline void nat_rewrite(struct xdp_md *ctx, struct iphdr *ip, st
 }
 
 /*
+ * The port of a bridge the forwarder serves behind `dmac`, redirect recorded (0: `ifindex` is
+ * no such bridge, or the MAC has no port there, or the port left the devmap; *is_bridge says
+ * which). Only asked when `ifindex` itself is not in the devmap, so the routed path pays
+ * nothing for it.
+ */
+static __always_inline __u32 bridge_port(__u32 ifindex, const __u8 *dmac, int *is_bridge)
+{
+	struct fwd_port_key k = { .bridge = ifindex };
+	__u32 *port;
+
+	__builtin_memcpy(k.mac, dmac, ETH_ALEN);
+	port = bpf_map_lookup_elem(&bridge_ports, &k);
+	if (port && bpf_redirect_map(&devmap, *port, XDP_PASS) == XDP_REDIRECT) {
+		*is_bridge = 1;
+		return *port;
+	}
+	*is_bridge = bpf_map_lookup_elem(&bridges, &ifindex) != 0;
+	return 0;
+}
+
+/*
  * The SUCCESS path, next hop from the fib or from the cache. The redirect is asked for first
  * (bpf_redirect_map only records the target; the frame leaves after the program returns), so
  * the frame is rewritten knowing where it goes:
  *  - egress in the devmap: NAT, TTL - 1, next-hop MACs; XDP_REDIRECT (slot `redirected`);
- *  - egress missing from the devmap: NAT only, XDP_PASS (slot `miss`). MACs and TTL stay as
- *    received, so the stack takes the frame as addressed to this host and forwards it itself
- *    (decrementing TTL once). With the next hop's MACs already written it would drop it as
+ *  - egress a bridge the forwarder serves, the next hop's MAC behind a known port: the same,
+ *    redirected to the port (slot `redirected` + the bridge offset; d->port names it);
+ *  - egress missing from the devmap (or such a bridge, MAC unknown): NAT only, XDP_PASS
+ *    (slot `miss`, or `miss` + the bridge offset). MACs and TTL stay as received, so the
+ *    stack takes the frame as addressed to this host and forwards it itself (decrementing
+ *    TTL once). With the next hop's MACs already written it would drop it as
  *    PACKET_OTHERHOST. Flags XDP_PASS: a missing key must not become XDP_ABORTED.
  */
 static __always_inline int nat_redirect(struct xdp_md *ctx, struct ethhdr *eth,
 					struct iphdr *ip, struct tcphdr *tcp, __u32 ihl_len,
 					__u32 l4_len, const struct fwd_endpoint *to,
 					enum fwd_direction dir, __u32 ifindex,
-					const __u8 *smac, const __u8 *dmac,
-					__u32 *slot, __u32 redirected, __u32 miss)
+					const __u8 *smac, const __u8 *dmac, __u32 *port,
+					__u32 *slot, __u32 redirected, __u32 miss,
+					__u32 bridge_redirected, __u32 bridge_passed)
 {
 	__u32 l4_off = sizeof(*eth) + ihl_len;
+	int is_bridge = 0;
 
 	if (bpf_redirect_map(&devmap, ifindex, XDP_PASS) != XDP_REDIRECT) {
-		nat_rewrite(ctx, ip, tcp, l4_off, l4_len, to, dir, 0);
-		return outcome(slot, miss, XDP_PASS);
+		*port = bridge_port(ifindex, dmac, &is_bridge);
+		if (!*port) {
+			nat_rewrite(ctx, ip, tcp, l4_off, l4_len, to, dir, 0);
+			return outcome(slot, is_bridge ? bridge_passed : miss, XDP_PASS);
+		}
+		redirected = bridge_redirected;
 	}
 	nat_rewrite(ctx, ip, tcp, l4_off, l4_len, to, dir, 1);
 	__builtin_memcpy(eth->h_dest, dmac, ETH_ALEN);
@@ -413,9 +461,11 @@ static __always_inline int decide(struct xdp_md *ctx, enum fwd_direction dir, __
 			*hop = *cached;
 			if (now < hop->expires_ns && hop->ifindex && tot_len <= hop->mtu)
 				return nat_redirect(ctx, eth, ip, tcp, ihl_len, l4_len, to, dir,
-						    hop->ifindex, hop->smac, hop->dmac, slot,
-						    FWD_SLOT_CACHE_REDIRECTED,
-						    FWD_SLOT_CACHE_DEVMAP_MISS);
+						    hop->ifindex, hop->smac, hop->dmac, &d->port,
+						    slot, FWD_SLOT_CACHE_REDIRECTED,
+						    FWD_SLOT_CACHE_DEVMAP_MISS,
+						    FWD_SLOT_CACHE_BRIDGE_REDIRECTED,
+						    FWD_SLOT_CACHE_BRIDGE_PASSED);
 		}
 	}
 
@@ -436,9 +486,10 @@ static __always_inline int decide(struct xdp_md *ctx, enum fwd_direction dir, __
 			bpf_map_update_elem(&fib_cache, &ckey, hop, BPF_ANY);
 		}
 		return nat_redirect(ctx, eth, ip, tcp, ihl_len, l4_len, to, dir, params->ifindex,
-				    params->smac, params->dmac, slot,
+				    params->smac, params->dmac, &d->port, slot,
 				    FWD_SLOT_FIB_BASE + BPF_FIB_LKUP_RET_SUCCESS,
-				    FWD_SLOT_FIB_DEVMAP_MISS);
+				    FWD_SLOT_FIB_DEVMAP_MISS, FWD_SLOT_BRIDGE_REDIRECTED,
+				    FWD_SLOT_BRIDGE_PASSED);
 	case BPF_FIB_LKUP_RET_NO_NEIGH:
 		/* Route found, neighbour unknown: NAT it, the stack forwards it and resolves ARP. */
 		nat_rewrite(ctx, ip, tcp, sizeof(*eth) + ihl_len, l4_len, to, dir, 0);

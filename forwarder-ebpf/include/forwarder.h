@@ -19,6 +19,21 @@ struct fwd_endpoint {
 /* Map sizes. */
 #define FWD_MAX_ENTRIES 4096
 #define FWD_MAX_DEVICES 1024
+/* bridge_ports capacity: (bridge, MAC) pairs the forwarder can redirect to a port. */
+#define FWD_MAX_PORT_MACS 4096
+
+/*
+ * Key of bridge_ports: a MAC address behind a port of a bridge the forwarder serves. When
+ * bpf_fib_lookup answers with a bridge (a Docker, Podman or CNI bridge: a bridge has no
+ * ndo_xdp_xmit), the forwarder looks up (bridge ifindex, next hop's MAC) and redirects to
+ * the port instead, the way a router redirect bypasses the stack. User space fills it from
+ * the ports' peers and the bridge's FDB (xdpdoctor/src/forwarder/bridge.rs).
+ */
+struct fwd_port_key {
+	__u32 bridge; /* the bridge's ifindex (the FIB's answer) */
+	__u8 mac[6];  /* the next hop's MAC (the FIB's dmac) */
+	__u16 pad;    /* always 0: keys are compared bytewise */
+};
 
 /*
  * NAT index: an open-addressing copy of each NAT map in a plain array (nat_index), so the
@@ -111,6 +126,12 @@ enum fwd_slot {
 	FWD_SLOT_FIB_ERROR,        /* lookup error or unknown result: XDP_PASS unmodified */
 	FWD_SLOT_CACHE_REDIRECTED, /* next hop from fib_cache: NATed and redirected */
 	FWD_SLOT_CACHE_DEVMAP_MISS, /* next hop from fib_cache, egress not in devmap: XDP_PASS */
+	/* Lookup SUCCESS to a bridge the forwarder serves (not in the devmap): */
+	FWD_SLOT_BRIDGE_REDIRECTED, /* the MAC's port known: NATed and redirected to the port */
+	FWD_SLOT_BRIDGE_PASSED,     /* the MAC unknown: NATed, XDP_PASS (the bridge forwards it) */
+	/* The same with the next hop from fib_cache. */
+	FWD_SLOT_CACHE_BRIDGE_REDIRECTED,
+	FWD_SLOT_CACHE_BRIDGE_PASSED,
 	FWD_SLOT_MAX,
 };
 

@@ -42,6 +42,7 @@ struct fwd_decision {
 	struct bpf_fib_lookup params;         /* the lookup's inputs, then its results */
 	struct fwd_fib_nexthop hop;           /* a cache hit's next hop */
 	long fib_rc;                          /* a result FWD_SLOT_FIB_ERROR could not name */
+	__u32 port;                           /* the bridge port redirected to (bridge slots) */
 };
 
 #ifndef XD_NO_DECISION_LOG
@@ -75,7 +76,14 @@ static __always_inline int fwd_slot_translated(__u32 slot)
 	return slot == FWD_SLOT_FIB_BASE + BPF_FIB_LKUP_RET_SUCCESS ||
 	       slot == FWD_SLOT_FIB_BASE + BPF_FIB_LKUP_RET_NO_NEIGH ||
 	       slot == FWD_SLOT_FIB_DEVMAP_MISS || slot == FWD_SLOT_CACHE_REDIRECTED ||
-	       slot == FWD_SLOT_CACHE_DEVMAP_MISS;
+	       slot == FWD_SLOT_CACHE_DEVMAP_MISS || slot >= FWD_SLOT_BRIDGE_REDIRECTED;
+}
+
+/* Whether the next hop of `slot` came from fib_cache. */
+static __always_inline int fwd_slot_cached(__u32 slot)
+{
+	return slot == FWD_SLOT_CACHE_REDIRECTED || slot == FWD_SLOT_CACHE_DEVMAP_MISS ||
+	       slot == FWD_SLOT_CACHE_BRIDGE_REDIRECTED || slot == FWD_SLOT_CACHE_BRIDGE_PASSED;
 }
 
 /* fib=, and the next hop where the lookup (or the cache) gave one. */
@@ -85,7 +93,7 @@ static __always_inline void fwd_log_fib(struct xd_log_rec *r, __u32 slot,
 	const __u8 *smac, *dmac;
 	__u32 egress;
 
-	if (slot == FWD_SLOT_CACHE_REDIRECTED || slot == FWD_SLOT_CACHE_DEVMAP_MISS) {
+	if (fwd_slot_cached(slot)) {
 		xd_log_str(r, " fib=cache");
 		egress = d->hop.ifindex;
 		smac = d->hop.smac;
@@ -94,7 +102,8 @@ static __always_inline void fwd_log_fib(struct xd_log_rec *r, __u32 slot,
 		xd_log_str(r, " fib=");
 		xd_log_i64(r, d->fib_rc);
 		return;
-	} else if (slot == FWD_SLOT_FIB_DEVMAP_MISS) {
+	} else if (slot == FWD_SLOT_FIB_DEVMAP_MISS || slot == FWD_SLOT_BRIDGE_REDIRECTED ||
+		   slot == FWD_SLOT_BRIDGE_PASSED) {
 		xd_log_str(r, " fib=");
 		xd_log_u32(r, BPF_FIB_LKUP_RET_SUCCESS);
 		egress = d->params.ifindex;
@@ -115,6 +124,10 @@ static __always_inline void fwd_log_fib(struct xd_log_rec *r, __u32 slot,
 	xd_log_mac(r, smac);
 	xd_log_str(r, " dmac=");
 	xd_log_mac(r, dmac);
+	if (slot == FWD_SLOT_BRIDGE_REDIRECTED || slot == FWD_SLOT_CACHE_BRIDGE_REDIRECTED) {
+		xd_log_str(r, " port=");
+		xd_log_u32(r, d->port);
+	}
 }
 
 /* verdict= and, for pass and drop, reason= (the counter the slot counts in). */
@@ -123,7 +136,13 @@ static __always_inline void fwd_log_verdict(struct xd_log_rec *r, __u32 slot)
 	switch (slot) {
 	case FWD_SLOT_FIB_BASE + BPF_FIB_LKUP_RET_SUCCESS:
 	case FWD_SLOT_CACHE_REDIRECTED:
+	case FWD_SLOT_BRIDGE_REDIRECTED:
+	case FWD_SLOT_CACHE_BRIDGE_REDIRECTED:
 		xd_log_str(r, " verdict=redirect");
+		break;
+	case FWD_SLOT_BRIDGE_PASSED:
+	case FWD_SLOT_CACHE_BRIDGE_PASSED:
+		xd_log_str(r, " verdict=pass reason=passed_bridge");
 		break;
 	case FWD_SLOT_NO_ENTRY:
 		xd_log_str(r, " verdict=pass reason=no_entry");

@@ -1,4 +1,4 @@
-//! `xdpdoctor deploy --config FILE [--mode driver|skb]`
+//! `xdpdoctor deploy --config FILE [--mode driver|skb] [--follow]`
 
 use std::path::PathBuf;
 
@@ -18,6 +18,10 @@ pub struct Args {
     /// Print the deployment as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Then keep serving a bridge's ports as containers come and go, as `follow` does (until
+    /// Ctrl-C; the forwarder stays deployed).
+    #[arg(long)]
+    pub follow: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -61,6 +65,21 @@ pub fn run(a: &Args, ns: &Netns) -> Result<i32> {
             dep.config.entries.len(),
             dep.pin_dir.display()
         );
+        for b in &dep.bridges {
+            println!(
+                "serving bridge {} (ifindex {}): {}",
+                super::output::esc(&b.name),
+                b.ifindex,
+                if b.all_ports {
+                    "every veth port, redirect by MAC"
+                } else {
+                    "the ports named, redirect by MAC"
+                }
+            );
+        }
+    }
+    if a.follow {
+        return super::follow::run(&super::follow::Args { json: a.json }, ns);
     }
     Ok(super::EXIT_OK)
 }

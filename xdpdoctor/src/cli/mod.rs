@@ -11,6 +11,7 @@ mod deploy;
 mod diagnose;
 mod exit;
 mod fix;
+mod follow;
 mod lab;
 mod man;
 mod object;
@@ -57,6 +58,8 @@ pub enum Command {
     Deploy(deploy::Args),
     /// Remove exactly what `deploy` made in the namespace.
     Teardown(teardown::Args),
+    /// Keep a forwarder serving a bridge right as containers come and go (until Ctrl-C).
+    Follow(follow::Args),
     /// Show the deployed forwarder: attachments, NAT entries, counters.
     Status(status::Args),
     /// Build, inspect and drive lab scenarios made of network namespaces.
@@ -148,6 +151,7 @@ fn privileged(c: &Command) -> Option<&'static str> {
     Some(match c {
         Command::Deploy(_) => return None,
         Command::Teardown(_) => "teardown",
+        Command::Follow(_) => "follow",
         Command::Status(_) => "status",
         Command::Lab(lab::LabCommand::Up { .. }) => "lab up",
         Command::Lab(lab::LabCommand::Down { .. }) => "lab down",
@@ -177,6 +181,7 @@ fn run(cli: &Cli) -> Result<i32> {
     match &cli.command {
         Command::Deploy(a) => deploy::run(a, &ns),
         Command::Teardown(a) => teardown::run(a, &ns),
+        Command::Follow(a) => follow::run(a, &ns),
         Command::Status(a) => status::run(a, &ns),
         Command::Lab(c) => lab::run(c, &ns),
         Command::Snapshot(a) => snapshot::run(a, &ns),

@@ -15,7 +15,8 @@
 //! Keys (docs/decision-log.md has the table): `ingress`, `dir` (dnat|snat), `src`, `dst` (the
 //! tuple as received), `nat` (the entry's endpoint, or `none`), `new_src`, `new_dst` (the
 //! tuple as the program left the packet), `fib` (the `bpf_fib_lookup` result code, or
-//! `cache`), `egress`, `smac`, `dmac` (the next hop), `verdict` (redirect|pass|drop),
+//! `cache`), `egress`, `smac`, `dmac` (the next hop), `port` (the bridge port redirected to,
+//! when the egress is a bridge the forwarder serves), `verdict` (redirect|pass|drop),
 //! `reason` (pass and drop: the outcome counter's name).
 
 use std::fmt;
@@ -165,6 +166,8 @@ pub enum Reason {
     TtlExceeded,
     /// NATed, egress interface not in the devmap.
     DevmapMiss,
+    /// NATed, egress a bridge the forwarder serves, no port known for the next hop's MAC.
+    PassedBridge,
     /// NATed, the lookup found no neighbour: the stack resolves it.
     NoNeigh,
     /// Lookup BLACKHOLE (drop).
@@ -188,10 +191,11 @@ pub enum Reason {
 }
 
 impl Reason {
-    const ALL: [(Reason, &'static str); 13] = [
+    const ALL: [(Reason, &'static str); 14] = [
         (Reason::NoEntry, "no_entry"),
         (Reason::TtlExceeded, "ttl_exceeded"),
         (Reason::DevmapMiss, "devmap_miss"),
+        (Reason::PassedBridge, "passed_bridge"),
         (Reason::NoNeigh, "no_neigh"),
         (Reason::Blackhole, "blackhole"),
         (Reason::Unreachable, "unreachable"),
@@ -236,6 +240,10 @@ pub struct Decision {
     pub fib: Option<Fib>,
     /// The next hop, when the lookup (or the cache) found one.
     pub next_hop: Option<NextHop>,
+    /// The bridge port redirected to, when the next hop is a bridge the forwarder serves
+    /// (`port=`; the next hop's ifindex is then the bridge's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
     /// What the program returned.
     pub verdict: Verdict,
     /// Why it passed or dropped (`None` for a redirect).
@@ -248,10 +256,11 @@ impl Decision {
         self.received != self.sent
     }
 
-    /// The ifindex the packet was redirected to (the devmap key is the egress ifindex).
+    /// The ifindex the packet was redirected to: the devmap key, the egress ifindex or, when
+    /// that is a bridge the forwarder serves, the port behind the next hop's MAC.
     pub fn redirected_to(&self) -> Option<u32> {
         match (self.verdict, self.next_hop) {
-            (Verdict::Redirect, Some(h)) => Some(h.ifindex),
+            (Verdict::Redirect, Some(h)) => Some(self.port.unwrap_or(h.ifindex)),
             _ => None,
         }
     }
@@ -342,7 +351,7 @@ impl Decision {
         }
         let known = [
             "ingress", "dir", "src", "dst", "nat", "new_src", "new_dst", "fib", "egress", "smac",
-            "dmac", "verdict", "reason",
+            "dmac", "port", "verdict", "reason",
         ];
         if let Some((k, _)) = words.iter().find(|(k, _)| !known.contains(k)) {
             return Err(bad(format!("unknown key `{k}` in `{message}`")));
@@ -361,6 +370,10 @@ impl Decision {
             },
             fib,
             next_hop,
+            port: match get("port") {
+                None => None,
+                Some(_) => Some(int("port")?),
+            },
             verdict,
             reason,
         })

@@ -18,12 +18,14 @@
 use std::collections::HashSet;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use aya::maps::{DevMapHash, HashMap as BpfHashMap};
 use aya::programs::links::FdLink;
 use aya::Ebpf;
 use serde::{Deserialize, Serialize};
 
+use super::bridge::{self, Planned, ServedBridge};
 use super::config::Role;
 use super::object::{self, Tunables, OBJECT};
 use super::{pins, ForwarderConfig};
@@ -66,6 +68,10 @@ pub struct DeployedInterface {
     pub role: Role,
     /// The program attached (changes when `fix --csum forwarder` switches programs).
     pub prog_id: u32,
+    /// The bridge named in the config this port stands for (its ports come and go with
+    /// containers: `bridge::sync`); None: named itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<String>,
 }
 
 /// What a deployment made; saved as the state file and returned to the caller.
@@ -90,6 +96,9 @@ pub struct Deployment {
     pub interfaces: Vec<DeployedInterface>,
     /// (ifindex, name) of every devmap entry written.
     pub devmap: Vec<(u32, String)>,
+    /// The bridges it serves: redirects to their ports by MAC (`forwarder::bridge`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bridges: Vec<ServedBridge>,
 }
 
 impl Deployment {
@@ -148,7 +157,8 @@ pub fn deploy(
         let links = Rtnl::new()?.links().await?;
         let names: HashSet<String> = links.iter().map(|l| l.name.clone()).collect();
         cfg.validate_interfaces(config_file, &names)?;
-        refuse_busy_interfaces(cfg, &links, &ns_name)?;
+        let (plan, served) = bridge::expand(cfg, &links, config_file)?;
+        refuse_busy_interfaces(&plan, &ns_name)?;
         if links.len() > abi::MAX_DEVICES as usize {
             return Err(Error::unsupported(
                 format!("namespace {ns_name}"),
@@ -177,7 +187,9 @@ pub fn deploy(
             }
         })?;
         let devmap = fill_maps(&mut ebpf, cfg, &links)?;
-        let attached = attach_all(&mut ebpf, cfg, &links, mode, &ns_name)?;
+        let rt = Rtnl::new()?;
+        fill_bridge_maps(&mut ebpf, &rt, cfg, &links, &plan, &served).await?;
+        let attached = attach_all(&mut ebpf, &plan, mode, &ns_name)?;
         // Last chance to stop with nothing left behind (the links above die with us).
         crate::cancel::check()?;
 
@@ -197,6 +209,7 @@ pub fn deploy(
             mode,
             interfaces,
             devmap,
+            bridges: served,
         };
         dep.save()?;
         pins::pin_all(&mut ebpf, &dir, links).inspect_err(|_| {
@@ -212,23 +225,17 @@ pub fn deploy(
 }
 
 /// The lock of namespace `key` (deploy, teardown and fixes of its forwarder).
-fn lock(key: NsKey) -> Result<state::LockGuard> {
+pub(crate) fn lock(key: NsKey) -> Result<state::LockGuard> {
     state::lock(state::LockKey::Netns(key), crate::cancel::interrupted)
 }
 
-/// Refuses when a configured interface already runs an XDP program (ours was refused
+/// Refuses when an interface to attach already runs an XDP program (ours was refused
 /// before, as "already deployed"): the kernel would say EBUSY after the load.
-fn refuse_busy_interfaces(cfg: &ForwarderConfig, links: &[Link], ns: &Netns) -> Result<()> {
-    for (ifname, _) in cfg.interfaces() {
-        let attached = links
-            .iter()
-            .find(|l| l.name == ifname)
-            .and_then(|l| l.xdp.as_ref())
-            .map(|x| x.prog_id)
-            .filter(|id| *id != 0);
-        if let Some(id) = attached {
+fn refuse_busy_interfaces(plan: &[Planned], ns: &Netns) -> Result<()> {
+    for p in plan {
+        if let Some(id) = p.link.xdp.as_ref().map(|x| x.prog_id).filter(|id| *id != 0) {
             return Err(Error::XdpBusy {
-                interface: ifname.to_string(),
+                interface: p.link.name.clone(),
                 netns: ns.name.clone(),
                 prog_id: Some(id),
                 source: None,
@@ -264,7 +271,8 @@ fn refuse_if_deployed(ns: &Netns, key: NsKey, dir: &Path) -> Result<()> {
 }
 
 /// NAT entries both ways and their index, and the devmap with every interface of the
-/// namespace (as the seed's controller did). Returns the devmap entries written.
+/// namespace (as the seed's controller did) but bridges, which cannot take XDP frames (the
+/// forwarder redirects to their ports). Returns the devmap entries written.
 fn fill_maps(ebpf: &mut Ebpf, cfg: &ForwarderConfig, links: &[Link]) -> Result<Vec<(u32, String)>> {
     for (name, dir) in [(abi::DNAT_MAP, true), (abi::SNAT_MAP, false)] {
         let mut m: BpfHashMap<_, Endpoint, Endpoint> = map_mut(ebpf, OBJECT, name)?;
@@ -282,7 +290,7 @@ fn fill_maps(ebpf: &mut Ebpf, cfg: &ForwarderConfig, links: &[Link]) -> Result<V
     super::nat_index::fill(ebpf, OBJECT, &pairs)?;
     let mut devmap: DevMapHash<_> = map_mut(ebpf, OBJECT, abi::DEVMAP)?;
     let mut written = Vec::new();
-    for l in links {
+    for l in links.iter().filter(|l| !l.is_bridge()) {
         devmap
             .insert(l.index, l.index, None, 0)
             .map_err(|e| Error::bpf("insert", format!("{} {}", abi::DEVMAP, l.name), e))?;
@@ -308,64 +316,114 @@ fn kernel_says(ifindex: u32, prog: std::os::fd::BorrowedFd<'_>, mode: AttachMode
     }
 }
 
-/// Loads both programs and attaches each configured interface; the links stay in memory
+/// The served bridges' port map: their targets' neighbours resolved first (so the FIB
+/// answers with the MAC and the bridge learns the port), then each planned port's MACs.
+async fn fill_bridge_maps(
+    ebpf: &mut Ebpf,
+    rt: &Rtnl,
+    cfg: &ForwarderConfig,
+    links: &[Link],
+    plan: &[Planned<'_>],
+    served: &[ServedBridge],
+) -> Result<()> {
+    if served.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<u32> = served.iter().map(|b| b.ifindex).collect();
+    let targets: Vec<_> = cfg.entries.iter().map(|e| *e.to.ip()).collect();
+    let left = bridge::resolve_targets(rt, &targets, &ids, NEIGH_WAIT).await?;
+    if !left.is_empty() {
+        log::warn!(
+            "neighbour(s) not resolved within {NEIGH_WAIT:?}: {left:?} (their first packets go \
+             to the stack)"
+        );
+    }
+    let ports: Vec<(u32, u32)> = plan
+        .iter()
+        .filter(|p| p.role == Role::Internal)
+        .filter_map(|p| Some((p.link.master.filter(|m| ids.contains(m))?, p.link.index)))
+        .collect();
+    let want = bridge::port_macs(rt, links, &ports).await?;
+    log::info!(
+        "serving bridge(s) {}: {} port MAC(s)",
+        served
+            .iter()
+            .map(|b| b.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        want.len()
+    );
+    bridge::write_ports(&mut map_mut(ebpf, OBJECT, abi::BRIDGE_PORTS_MAP)?, &want)?;
+    bridge::write_bridges(&mut map_mut(ebpf, OBJECT, abi::BRIDGES_MAP)?, &ids)
+}
+
+/// How long deploy waits for the served bridges' targets' neighbours.
+const NEIGH_WAIT: Duration = Duration::from_secs(1);
+
+/// Loads both programs and attaches each planned interface; the links stay in memory
 /// (dropping them detaches) until the caller pins them.
 fn attach_all(
     ebpf: &mut Ebpf,
-    cfg: &ForwarderConfig,
-    links: &[Link],
+    plan: &[Planned],
     mode: AttachMode,
     ns: &Netns,
 ) -> Result<Vec<(DeployedInterface, FdLink)>> {
     let mut attached = Vec::new();
     for role in [Role::External, Role::Internal] {
         let (prog, prog_id) = object::load_program(ebpf, role)?;
-        let prog_name = object::program_name(role);
-        for (ifname, r) in cfg.interfaces() {
-            if r != role {
-                continue;
-            }
-            let l = links
-                .iter()
-                .find(|l| l.name == ifname)
-                .ok_or_else(|| Error::not_found(format!("interface {ifname} in {ns}"), None))?;
-            let id = match prog.attach_to_if_index(l.index, mode.aya()) {
-                Ok(id) => id,
-                Err(e) => {
-                    let said = prog
-                        .fd()
-                        .ok()
-                        .map(|fd| kernel_says(l.index, fd.as_fd(), mode))
-                        .unwrap_or_default();
-                    return Err(Error::xdp_attach(
-                        ifname,
-                        &ns.name,
-                        l.xdp.as_ref().map(|x| x.prog_id),
-                        format!("{prog_name} to {ifname} ({mode:?} mode) in {ns}{said}"),
-                        e,
-                    ));
-                }
-            };
-            let link = prog
-                .take_link(id)
-                .map_err(|e| Error::bpf("take link", ifname, e))?;
-            let fd_link: FdLink = link.try_into().map_err(|e| {
-                Error::bpf(
-                    "attach",
-                    ifname,
-                    format!("kernel attached without a bpf_link ({e}); cannot pin"),
-                )
-            })?;
+        for p in plan.iter().filter(|p| p.role == role) {
+            let link = attach_one(prog, p.link, role, mode, ns)?;
             let iface = DeployedInterface {
-                name: ifname.to_string(),
-                ifindex: l.index,
+                name: p.link.name.clone(),
+                ifindex: p.link.index,
                 role,
                 prog_id,
+                bridge: p.via.clone(),
             };
-            attached.push((iface, fd_link));
+            attached.push((iface, link));
         }
     }
     Ok(attached)
+}
+
+/// Attaches `prog` (the program of `role`) to `l` with a bpf_link, the kernel's reason in
+/// the error when it refuses.
+pub(crate) fn attach_one(
+    prog: &mut aya::programs::Xdp,
+    l: &Link,
+    role: Role,
+    mode: AttachMode,
+    ns: &Netns,
+) -> Result<FdLink> {
+    let ifname = l.name.as_str();
+    let prog_name = object::program_name(role);
+    let id = match prog.attach_to_if_index(l.index, mode.aya()) {
+        Ok(id) => id,
+        Err(e) => {
+            let said = prog
+                .fd()
+                .ok()
+                .map(|fd| kernel_says(l.index, fd.as_fd(), mode))
+                .unwrap_or_default();
+            return Err(Error::xdp_attach(
+                ifname,
+                &ns.name,
+                l.xdp.as_ref().map(|x| x.prog_id),
+                format!("{prog_name} to {ifname} ({mode:?} mode) in {ns}{said}"),
+                e,
+            ));
+        }
+    };
+    let link = prog
+        .take_link(id)
+        .map_err(|e| Error::bpf("take link", ifname, e))?;
+    link.try_into().map_err(|e| {
+        Error::bpf(
+            "attach",
+            ifname,
+            format!("kernel attached without a bpf_link ({e}); cannot pin"),
+        )
+    })
 }
 
 /// Removes exactly what `deploy` made in `ns`: link pins (detaching XDP), map pins, the pin

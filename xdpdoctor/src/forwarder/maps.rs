@@ -11,7 +11,7 @@ use aya::maps::{DevMapHash, HashMap as BpfHashMap, Map, MapData, PerCpuArray};
 use serde::{Deserialize, Serialize};
 
 use super::nat_index;
-use crate::bpf::forwarder_abi::{self as abi, Counter, Direction, Endpoint, Slot};
+use crate::bpf::forwarder_abi::{self as abi, Counter, Direction, Endpoint, PortKey, Slot};
 use crate::bpf::object::pinned_map;
 use crate::state::{self, NsKey};
 use crate::{Error, Result};
@@ -92,6 +92,43 @@ pub fn counters_of<T: Borrow<MapData>>(m: &PerCpuArray<T, u64>) -> Result<[u64; 
             .sum();
     }
     Ok(abi::counters_from_slots(&slots))
+}
+
+/// The bridges the forwarder serves, sorted (empty for a deployment pinned before the
+/// map existed).
+pub fn read_bridges(key: NsKey) -> Result<Vec<u32>> {
+    let p = path(key, abi::BRIDGES_MAP);
+    if !p.exists() {
+        return Ok(Vec::new());
+    }
+    let m: BpfHashMap<MapData, u32, u32> = pinned_map(&p, Map::HashMap)?;
+    let mut v: Vec<u32> = m.keys().filter_map(|k| k.ok()).collect();
+    v.sort();
+    Ok(v)
+}
+
+/// The port map: (bridge, MAC, port), sorted.
+pub fn read_bridge_ports(key: NsKey) -> Result<Vec<(u32, String, u32)>> {
+    let p = path(key, abi::BRIDGE_PORTS_MAP);
+    if !p.exists() {
+        return Ok(Vec::new());
+    }
+    let m: BpfHashMap<MapData, PortKey, u32> = pinned_map(&p, Map::HashMap)?;
+    let mut v: Vec<(u32, String, u32)> = m
+        .iter()
+        .filter_map(|kv| kv.ok())
+        .map(|(k, port)| {
+            let mac = k
+                .mac
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":");
+            (k.bridge, mac, port)
+        })
+        .collect();
+    v.sort();
+    Ok(v)
 }
 
 /// Whether `ifindex` is in the devmap.

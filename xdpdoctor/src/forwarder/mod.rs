@@ -9,9 +9,11 @@
 //! The decision log's maps are pinned there too; [`decision`] reads its records back into
 //! typed form (the reader and the switch are `crate::decisions`, which knows no program).
 
+pub mod bridge;
 pub mod config;
 pub mod decision;
 pub mod deploy;
+pub mod follow;
 pub mod maps;
 pub mod nat_index;
 pub mod object;

@@ -17,14 +17,16 @@ use crate::{Error, Result};
 pub const OBJECT: &str = "forwarder.bpf.o";
 
 /// Maps a deployment pins and every later instance shares (NAT entries and their index,
-/// devmap, counters). `fib_cache` is private to each instance and never pinned.
-pub const PINNED_MAPS: [&str; 6] = [
+/// devmap, counters, the bridges served and their ports). `fib_cache` is private to each instance and never pinned.
+pub const PINNED_MAPS: [&str; 8] = [
     abi::DNAT_MAP,
     abi::SNAT_MAP,
     abi::NAT_INDEX_MAP,
     abi::NAT_ACTIVE_MAP,
     abi::DEVMAP,
     abi::COUNTERS_MAP,
+    abi::BRIDGE_PORTS_MAP,
+    abi::BRIDGES_MAP,
 ];
 
 /// The decision log's maps (`aya_log.h`: the records ring, the switch, the per-CPU bucket),

@@ -43,6 +43,15 @@ pub(crate) fn pin_all(ebpf: &mut Ebpf, dir: &Path, links: Vec<(String, FdLink)>)
     Ok(())
 }
 
+/// Pins one more link (a port `follow::sync` attached) under `dir`.
+pub(crate) fn pin_link(dir: &Path, ifname: &str, link: FdLink) -> Result<()> {
+    let _hold = state::bpffs::hold_dir(dir)?;
+    let path = link_pin(dir, ifname);
+    link.pin(&path)
+        .map(drop)
+        .map_err(|e| Error::bpf("pin", path.display().to_string(), e))
+}
+
 /// Removes every pin under `dir`: links first (unpinning a link detaches its program), then
 /// maps, then the directory. Keeps going on errors and reports them all.
 pub(crate) fn remove_all(dir: &Path) -> Result<()> {

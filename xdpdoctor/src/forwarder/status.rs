@@ -59,6 +59,12 @@ pub struct ForwarderStatus {
     pub devmap: Vec<u32>,
     /// Counters summed over CPUs, in ABI order.
     pub counters: Vec<(Counter, u64)>,
+    /// The bridges it serves (redirects to their ports by MAC), by ifindex.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bridges: Vec<u32>,
+    /// Its port map: (bridge ifindex, MAC, port ifindex), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bridge_ports: Vec<(u32, String, u32)>,
 }
 
 impl ForwarderStatus {
@@ -74,6 +80,11 @@ impl ForwarderStatus {
             .find(|(n, _)| *n == c)
             .map(|(_, v)| *v)
             .unwrap_or(0)
+    }
+
+    /// Whether it serves bridge `ifindex` (redirects to its ports by MAC).
+    pub fn serves_bridge(&self, ifindex: u32) -> bool {
+        self.bridges.contains(&ifindex)
     }
 
     /// Whether `ifindex` is one of the deployment's interfaces with this role.
@@ -121,5 +132,7 @@ pub fn status(ns: &Netns) -> Result<ForwarderStatus> {
         snat: maps::read_nat(key, abi::SNAT_MAP)?,
         devmap: maps::read_devmap(key)?,
         counters: maps::read_counters(key)?,
+        bridges: maps::read_bridges(key)?,
+        bridge_ports: maps::read_bridge_ports(key)?,
     })
 }

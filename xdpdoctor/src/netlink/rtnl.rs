@@ -127,6 +127,41 @@ impl Rtnl {
         first_link(s, format!("ifindex {index}")).await
     }
 
+    /// The link with index `index` in the namespace this one calls `nsid` (a veth's peer:
+    /// [`Link::peer_ifindex`] and [`Link::link_netnsid`]), asked from here with
+    /// `IFLA_TARGET_NETNSID` (Linux 4.20+) instead of entering that namespace, which may have
+    /// no name to enter it by (a container's).
+    pub async fn link_in_nsid(&self, nsid: i32, index: u32) -> Result<Link> {
+        let mut req = self.handle.link().get().match_index(index);
+        req.message_mut()
+            .attributes
+            .push(rtnetlink::packet_route::link::LinkAttribute::IfNetnsId(
+                nsid,
+            ));
+        first_link(req.execute(), format!("ifindex {index} in nsid {nsid}")).await
+    }
+
+    /// Asks the kernel to resolve `addr` on link `index` (`RTM_NEWNEIGH` with `NTF_USE`, as
+    /// `ip neigh replace ADDR dev DEV use` would): an entry is created if there is none and
+    /// the kernel sends its ARP probe, like for a packet about to leave. The entry is the
+    /// kernel's own (learned, aging as usual), nothing is set by hand; one already resolved
+    /// is left as it is.
+    pub async fn resolve_neighbour(&self, index: u32, addr: Ipv4Addr) -> Result<()> {
+        use rtnetlink::packet_route::neighbour::{NeighbourFlags, NeighbourState};
+        self.handle
+            .neighbours()
+            .add(index, IpAddr::V4(addr))
+            .state(NeighbourState::None)
+            .flags(NeighbourFlags::Use)
+            .replace()
+            .execute()
+            .await
+            .map_err(nl(
+                "resolve neighbour",
+                format!("{addr} on ifindex {index}"),
+            ))
+    }
+
     /// Creates a veth pair, both ends in this namespace.
     pub async fn create_veth(&self, name: &str, peer: &str) -> Result<()> {
         self.create_veth_queues(name, peer, None, None).await

@@ -57,9 +57,18 @@ impl Snapshot {
             // window sees it redirect there).
             let reach = self.native_reach();
             let native_to = |i: u32| reach.reaches(i);
+            let serves = |br: u32| self.forwarder.as_ref().is_some_and(|f| f.serves_bridge(br));
             for p in super::paths::nat_paths(self) {
                 if let Some(i) = p.out_ifindex() {
                     add(i, native_to(i), TargetSource::NatEntry);
+                }
+                // Our forwarder redirects to the port behind the bridge (unless the bridge
+                // itself is in its devmap, which the redirect then hits first: fixing that
+                // makes the port the target, so it is one already).
+                if let (Some(br), Some(port)) = (p.egress, p.intended) {
+                    if port != br && serves(br) {
+                        add(port, native_to(port), TargetSource::NatEntry);
+                    }
                 }
             }
             for i in &self.home().interfaces {

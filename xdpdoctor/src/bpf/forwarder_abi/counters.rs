@@ -58,11 +58,20 @@ pub enum Slot {
     CacheRedirected,
     /// Next hop from the cache, egress interface not in the devmap: NATed, XDP_PASS.
     CacheDevmapMiss,
+    /// Lookup SUCCESS to a bridge the forwarder serves, the MAC's port known: NATed and
+    /// redirected to the port.
+    BridgeRedirected,
+    /// Lookup SUCCESS to a bridge the forwarder serves, the MAC unknown: NATed, XDP_PASS.
+    BridgePassed,
+    /// [`Slot::BridgeRedirected`] with the next hop from the cache.
+    CacheBridgeRedirected,
+    /// [`Slot::BridgePassed`] with the next hop from the cache.
+    CacheBridgePassed,
 }
 
 impl Slot {
     /// `FWD_SLOT_MAX`: entries of the `counters` map.
-    pub const COUNT: usize = 20;
+    pub const COUNT: usize = 24;
 
     /// Every slot in map order.
     pub const ALL: [Slot; Slot::COUNT] = [
@@ -86,6 +95,10 @@ impl Slot {
         Slot::FibError,
         Slot::CacheRedirected,
         Slot::CacheDevmapMiss,
+        Slot::BridgeRedirected,
+        Slot::BridgePassed,
+        Slot::CacheBridgeRedirected,
+        Slot::CacheBridgePassed,
     ];
 
     /// The counters one packet in this slot adds 1 to: always [`Counter::Seen`] and exactly
@@ -114,6 +127,10 @@ impl Slot {
             Slot::FibError => &[C::Seen, C::PassedLocal],
             Slot::CacheRedirected => &[C::Seen, C::FibCacheHit, C::Redirected],
             Slot::CacheDevmapMiss => &[C::Seen, C::FibCacheHit, C::DevmapMiss],
+            Slot::BridgeRedirected => &[C::Seen, C::FibSuccess, C::Redirected, C::BridgePort],
+            Slot::BridgePassed => &[C::Seen, C::FibSuccess, C::PassedBridge],
+            Slot::CacheBridgeRedirected => &[C::Seen, C::FibCacheHit, C::Redirected, C::BridgePort],
+            Slot::CacheBridgePassed => &[C::Seen, C::FibCacheHit, C::PassedBridge],
         }
     }
 
@@ -179,6 +196,9 @@ pub enum Counter {
     Redirected,
     /// Outcome: egress interface not in the devmap; NATed and passed.
     DevmapMiss,
+    /// Outcome: egress a bridge the forwarder serves, but no port known for the next hop's
+    /// MAC; NATed and passed (the bridge forwards it, through netfilter).
+    PassedBridge,
     /// Outcome: NATed and passed (neighbour unresolved).
     PassedNat,
     /// Outcome: passed unmodified after the lookup (local, forwarding off, too big, ...).
@@ -187,11 +207,14 @@ pub enum Counter {
     Dropped,
     /// `fib_cache` hit: `bpf_fib_lookup` skipped (the outcome is counted as usual).
     FibCacheHit,
+    /// Of the redirected packets, those sent to a bridge's port (the lookup answered a
+    /// bridge; the port came from the MAC). Not an outcome: they count in `redirected` too.
+    BridgePort,
 }
 
 impl Counter {
     /// Number of counters.
-    pub const COUNT: usize = 23;
+    pub const COUNT: usize = 25;
 
     /// Every counter in report order.
     pub const ALL: [Counter; Counter::COUNT] = [
@@ -214,10 +237,12 @@ impl Counter {
         Counter::FibNoSrcAddr,
         Counter::Redirected,
         Counter::DevmapMiss,
+        Counter::PassedBridge,
         Counter::PassedNat,
         Counter::PassedLocal,
         Counter::Dropped,
         Counter::FibCacheHit,
+        Counter::BridgePort,
     ];
 
     /// Stable snake_case name (used in reports, JSON and the CLI).
@@ -242,10 +267,12 @@ impl Counter {
             Counter::FibNoSrcAddr => "fib_no_src_addr",
             Counter::Redirected => "redirected",
             Counter::DevmapMiss => "devmap_miss",
+            Counter::PassedBridge => "passed_bridge",
             Counter::PassedNat => "passed_nat",
             Counter::PassedLocal => "passed_local",
             Counter::Dropped => "dropped",
             Counter::FibCacheHit => "fib_cache_hit",
+            Counter::BridgePort => "bridge_port",
         }
     }
 
@@ -257,7 +284,10 @@ impl Counter {
 
     /// True for the counters that say what finally happened to a packet (one per packet).
     pub fn is_outcome(self) -> bool {
-        !matches!(self, Counter::Seen | Counter::FibCacheHit) && !self.is_fib()
+        !matches!(
+            self,
+            Counter::Seen | Counter::FibCacheHit | Counter::BridgePort
+        ) && !self.is_fib()
     }
 
     /// True for the `bpf_fib_lookup` result counters.
@@ -330,6 +360,10 @@ mod tests {
                 "{s:?}"
             );
             assert_eq!(cs.iter().filter(|c| c.is_outcome()).count(), 1, "{s:?}");
+            assert!(
+                !cs.contains(&Counter::BridgePort) || cs.contains(&Counter::Redirected),
+                "{s:?}"
+            );
             let fib = cs.iter().filter(|c| c.is_fib()).count();
             let hit = cs.iter().filter(|c| **c == Counter::FibCacheHit).count();
             assert!(fib + hit <= 1, "{s:?}");

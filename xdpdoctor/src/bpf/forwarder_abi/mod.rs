@@ -36,6 +36,11 @@ pub const SNAT_MAP: &str = "snat_entries";
 pub const DEVMAP: &str = "devmap";
 /// PERCPU_ARRAY of [`Slot::COUNT`] `u64` outcome slots (see [`counters`]).
 pub const COUNTERS_MAP: &str = "counters";
+/// HASH [`PortKey`] -> `u32` port ifindex: the bridge port behind a MAC, for a bridge the
+/// forwarder serves (filled by `forwarder::bridge`).
+pub const BRIDGE_PORTS_MAP: &str = "bridge_ports";
+/// HASH `u32` bridge ifindex -> `u32` 1: the bridges the forwarder serves.
+pub const BRIDGES_MAP: &str = "bridges";
 /// ARRAY of [`NatSlot`]s: the NAT maps' open-addressing index, 2 directions x 2 halves x
 /// [`NAT_SLOTS`] (see `forward::nat_index` and `forwarder.h`).
 pub const NAT_INDEX_MAP: &str = "nat_index";
@@ -76,6 +81,8 @@ pub const GLOBAL_COUNT_RESTORE_TTL: &str = "restore_ttl";
 pub const MAX_ENTRIES: u32 = 4096;
 /// `FWD_MAX_DEVICES`: capacity of the devmap.
 pub const MAX_DEVICES: u32 = 1024;
+/// `FWD_MAX_PORT_MACS`: capacity of `bridge_ports`.
+pub const MAX_PORT_MACS: u32 = 4096;
 /// `FWD_FIB_CACHE_ENTRIES`: capacity of `fib_cache` (keys; one value per possible CPU each).
 pub const FIB_CACHE_ENTRIES: u32 = 4096;
 /// `FWD_NAT_BITS`: log2 of the slots in one half of `nat_index`.
@@ -164,6 +171,23 @@ unsafe impl aya::Pod for NatSlot {}
 const _: () = assert!(std::mem::size_of::<NatSlot>() == 16);
 // A half of the index is at most half full.
 const _: () = assert!(NAT_SLOTS >= 2 * MAX_ENTRIES);
+
+/// `struct fwd_port_key`: key of `bridge_ports`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortKey {
+    /// The bridge's ifindex.
+    pub bridge: u32,
+    /// A MAC address behind one of its ports.
+    pub mac: [u8; 6],
+    /// Always 0: keys are compared bytewise.
+    pub pad: u16,
+}
+
+// SAFETY: repr(C), plain integer fields, no implicit padding (size asserted below).
+unsafe impl aya::Pod for PortKey {}
+
+const _: () = assert!(std::mem::size_of::<PortKey>() == 12);
 
 /// `fwd_nat_hash()`: the home position of `k` in a half of `nat_index`. Computed on the
 /// fields as stored (network byte order read as native integers), exactly as the program
@@ -269,6 +293,10 @@ mod tests {
         );
         assert_eq!(header_define(h, "FWD_MAX_ENTRIES"), u64::from(MAX_ENTRIES));
         assert_eq!(header_define(h, "FWD_MAX_DEVICES"), u64::from(MAX_DEVICES));
+        assert_eq!(
+            header_define(h, "FWD_MAX_PORT_MACS"),
+            u64::from(MAX_PORT_MACS)
+        );
         assert_eq!(header_define(h, "FWD_NAT_BITS"), u64::from(NAT_BITS));
         assert_eq!(header_define(h, "FWD_NAT_PROBES"), u64::from(NAT_PROBES));
         let mul = h

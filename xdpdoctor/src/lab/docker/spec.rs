@@ -38,9 +38,9 @@ pub struct ContainerSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DockerFault {
-    /// The forwarder's devmap keeps the bridge (as it holds every interface): the FIB
-    /// returns the bridge and redirects to it fail. Healthy: the bridge is taken out, so
-    /// the forwarder passes those packets to the stack.
+    /// The forwarder's devmap holds the bridge (as a forwarder that puts every interface in
+    /// it would): the FIB returns the bridge and redirects to it fail. Healthy: xdpdoctor's
+    /// forwarder never puts a bridge there; it redirects to the bridge's ports by MAC.
     BridgeInDevmap,
     /// No rule accepts the entries' translated flows: Docker's FORWARD policy DROP applies.
     /// Healthy: one accept rule per entry in DOCKER-USER, commented with the lab's prefix.
@@ -48,8 +48,8 @@ pub enum DockerFault {
     /// The containers' eth0 keep tx checksum offload on (Docker's default). Healthy: off.
     TxCsum,
     /// The containers' eth0 have no XDP program and GRO off (Docker's default). Healthy:
-    /// GRO requested, so their veths take XDP frames (what a program redirecting to the
-    /// bridge ports needs).
+    /// GRO requested, so their veths take XDP frames (what the forwarder's redirects to the
+    /// bridge ports need).
     NoGro,
 }
 

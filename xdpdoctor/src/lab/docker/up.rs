@@ -5,8 +5,8 @@
 //! containers `PREFIX-NAME` (busybox httpd), each waited for inside its namespace -> the
 //! client namespace `PREFIX-client` and the external veth `PREFIX-x` (host) / `eth0`
 //! (client) on a free /24 -> the forwarder on the host (`external` = `PREFIX-x`, `internal`
-//! = the containers' veths, the seed's config shape) -> what the healthy lab changes on
-//! Docker's defaults, unless that fault is on.
+//! = the bridge `PREFIX-br`: it redirects to the containers' ports by MAC) -> what the
+//! healthy lab changes on Docker's defaults, unless that fault is on.
 //!
 //! Everything is recorded in the lab's state before it is made, and everything Docker makes
 //! carries the label `xdpdoctor.lab=PREFIX`: `lab down` removes exactly that (by label,
@@ -140,10 +140,10 @@ pub fn build(
         client.name, ds.external
     ));
 
-    // The forwarder, in the seed's config shape.
+    // The forwarder: the bridge as its internal side (every port, now and later).
     let cfg = ForwarderConfig {
         external: vec![ds.external.clone()],
-        internal: running.iter().map(|r| r.host_veth.clone()).collect(),
+        internal: vec![ds.bridge.clone()],
         entries: running
             .iter()
             .filter_map(|r| {
@@ -168,8 +168,10 @@ pub fn build(
     if opts.forwarder {
         cancel::check()?;
         let dep = forwarder::deploy(&host, &cfg, &path, opts.mode)?;
-        if !on.contains(&DockerFault::BridgeInDevmap) {
-            forwarder::maps::devmap_remove(dep.key(), br)?;
+        if on.contains(&DockerFault::BridgeInDevmap) {
+            // As a forwarder that fills its devmap with every interface would.
+            let key = dep.key();
+            host.run(move || forwarder::maps::devmap_insert(key, br).map(drop))?;
         }
     }
     tick("forwarder on the host");

@@ -83,6 +83,13 @@ pub struct Link {
     pub master: Option<u32>,
 }
 
+impl Link {
+    /// Whether it is a bridge (IFLA_INFO_KIND `bridge`).
+    pub fn is_bridge(&self) -> bool {
+        self.kind == Some(LinkKind::Bridge)
+    }
+}
+
 /// One entry of a bridge's forwarding database (`bridge fdb`): which port a MAC address was
 /// learned on (or set on by hand).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +117,16 @@ pub struct Addr {
     /// Prefix length (0..=32): the subnet the address puts on-link. With a point-to-point
     /// peer the kernel's prefix route is to the peer's subnet, not to `addr`'s.
     pub prefix: u8,
+}
+
+impl Addr {
+    /// Whether `ip` is on the subnet this address puts on-link (`addr/prefix`).
+    pub fn covers(&self, ip: Ipv4Addr) -> bool {
+        let mask = u32::MAX
+            .checked_shl(32 - u32::from(self.prefix.min(32)))
+            .unwrap_or(0);
+        (u32::from(ip) & mask) == (u32::from(self.addr) & mask)
+    }
 }
 
 /// What a route does with the packets it matches (rtm_type). Only a `unicast` route is a way
