@@ -38,7 +38,8 @@ struct Case {
     fault: &'static str,
     target: &'static str,
     kind: &'static str,
-    /// What the finding says the program would have to do instead.
+    /// What the finding says the program would have to do instead (for a dummy: the route
+    /// to delete, printed as `ip -n NS route del ...`).
     instead: &'static str,
     after: After,
 }
@@ -69,7 +70,7 @@ const CASES: &[Case] = &[
         fault: "dummy-m1",
         target: "dm-m1",
         kind: "dummy",
-        instead: "ip route del 10.123.1.0/25 dev dm-m1",
+        instead: " route del 10.123.1.0/25 dev dm-m1`",
         after: After::PrintedRoute,
     },
 ];
