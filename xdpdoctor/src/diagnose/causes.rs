@@ -11,7 +11,7 @@
 //! that are roots by then, so every `caused_by` names a root.
 
 use super::rules::{self, Ctx, Kind, RuleId};
-use super::{CauseRef, Finding};
+use super::{CauseRef, Finding, Severity};
 
 /// One causal link: findings of rule `cause` can explain findings of rule `consequence`,
 /// when `proof` holds for the pair.
@@ -96,8 +96,8 @@ pub const LINKS: &[Link] = &[
     },
 ];
 
-/// Findings on the path of a failed connection's entry explain it (any root, first in
-/// packet-path order).
+/// Findings on the path of a failed connection's entry explain it (any root: the first error
+/// in packet-path order, else the first warning).
 fn on_entry_path(c: &Ctx, cause: &Finding, failed: &Finding) -> bool {
     let Some(entry) = failed.entries.first() else {
         return false;
@@ -182,10 +182,14 @@ pub fn link(c: &Ctx, findings: &mut [Finding]) {
         }
         let is_root = |f: &Finding| f.is_root() && !is_symptom(f.id);
         let r = if findings[i].id == RuleId::ConnectionFailed {
+            // An error on the path before a warning: a warning loses packets only sometimes
+            // (or once another cause is fixed), so it is the explanation only when nothing
+            // on the path certainly loses them.
             findings
                 .iter()
                 .enumerate()
-                .find(|(j, f)| *j != i && is_root(f) && on_entry_path(c, f, &findings[i]))
+                .filter(|(j, f)| *j != i && is_root(f) && on_entry_path(c, f, &findings[i]))
+                .min_by_key(|(j, f)| (f.severity != Severity::Error, *j))
                 .map(|(j, f)| (j, format!("{} is on the path of this entry", f.id)))
         } else {
             find_cause(c, findings, i, is_root)

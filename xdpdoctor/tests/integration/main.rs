@@ -13,6 +13,7 @@ mod bpffs_mount;
 mod capabilities;
 mod checksum;
 mod cli;
+mod combined_faults;
 mod commands;
 mod common;
 mod decision_log;

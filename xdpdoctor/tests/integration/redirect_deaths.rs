@@ -2,9 +2,9 @@
 //! with a smaller MTU than its ingress (`mtu-m1`), a veth whose peer's MTU keeps XDP off it
 //! (`jumbo-m1`, with the kernel's own refusal from `deploy`), and translated replies the
 //! stack drops as martians (`rp-filter`). Each alone is the one root cause, its fix (or its
-//! printed command) makes the traffic flow, revert restores it; beside the seed's default
-//! faults it is one more root. Also: the capture classifies TCP and UDP over IPv6 as it does
-//! over IPv4 (partial with tx offload on, correct with it off).
+//! printed command) makes the traffic flow, revert restores it (beside the seed's default
+//! faults: `combined_faults.rs`). Also: the capture classifies TCP and UDP over IPv6 as it
+//! does over IPv4 (partial with tx offload on, correct with it off).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -18,16 +18,6 @@ fn set(lab: &Lab, v: &[(&str, &str, &str)]) -> BTreeSet<(String, String, String)
         .map(|(a, b, c)| (a.to_string(), lab.ns(b), c.to_string()))
         .collect()
 }
-
-/// The seed's six root causes with its default faults on.
-const SEED: &[(&str, &str, &str)] = &[
-    ("interface-no-address", "vm", "ve-m1"),
-    ("interface-no-address", "vm", "ve-m2"),
-    ("veth-peer-no-xdp", "m1", "host0"),
-    ("veth-peer-no-xdp", "m2", "host0"),
-    ("veth-tx-csum-offload", "m1", "host0"),
-    ("veth-tx-csum-offload", "m2", "host0"),
-];
 
 fn ok_of(lab: &Lab) -> Vec<bool> {
     lab.connect().into_iter().map(|(_, ok)| ok).collect()
@@ -156,73 +146,6 @@ fn rp_filter_is_the_one_root_cause_and_set_rp_filter_fixes_it() {
     // static warning stays.
     let (got, _) = findings(&lab, &["--observe", "0"]);
     assert_eq!(got.len(), 2, "{got:?}");
-}
-
-#[test]
-#[ignore = "needs root: builds namespace labs, attaches XDP and probes"]
-fn each_beside_the_seed_faults_is_one_more_root() {
-    require_root();
-    for (fault, extra) in [
-        ("mtu-m1", &[("redirect-target-mtu", "vm", "ve-m1")][..]),
-        (
-            "rp-filter",
-            &[
-                ("reverse-path-filter", "vm", "ve-m1"),
-                ("reverse-path-filter", "vm", "ve-m2"),
-            ][..],
-        ),
-    ] {
-        let lab = Lab::up(
-            "rds",
-            &[
-                "--fault",
-                "no-address",
-                "--fault",
-                "peer-no-xdp",
-                "--fault",
-                "tx-csum",
-                "--fault",
-                fault,
-            ],
-        );
-        let (got, code) = findings(&lab, &[]);
-        let mut want = set(&lab, SEED);
-        want.extend(set(&lab, extra));
-        assert_eq!(got, want, "{fault}");
-        assert_eq!(code, Some(1));
-    }
-    // jumbo-m1 takes the forwarder off ve-m1: m1's replies are no longer redirected, so its
-    // tx checksum offload harms nothing and is rightly not reported; m2's causes stay.
-    let lab = Lab::up(
-        "rds",
-        &[
-            "--fault",
-            "no-address",
-            "--fault",
-            "peer-no-xdp",
-            "--fault",
-            "tx-csum",
-            "--fault",
-            "jumbo-m1",
-        ],
-    );
-    let (got, _) = findings(&lab, &[]);
-    for want in set(
-        &lab,
-        &[
-            ("xdp-mtu-too-large", "vm", "ve-m1"),
-            ("interface-no-address", "vm", "ve-m2"),
-            ("veth-peer-no-xdp", "m2", "host0"),
-            ("veth-tx-csum-offload", "m2", "host0"),
-        ],
-    ) {
-        assert!(got.contains(&want), "{want:?} missing from {got:?}");
-    }
-    assert!(
-        !got.iter()
-            .any(|(id, ns, _)| id == "veth-tx-csum-offload" && *ns == lab.ns("m1")),
-        "{got:?}"
-    );
 }
 
 /// Sends UDP to port 9 and opens TCP to port 9 (closed: reset) at `v4` and `v6` from the

@@ -38,7 +38,8 @@ struct Case {
     fault: &'static str,
     target: &'static str,
     kind: &'static str,
-    /// What the finding says the program would have to do instead.
+    /// What the finding says the program would have to do instead (for a dummy: the route
+    /// to delete, printed as `ip -n NS route del ...`).
     instead: &'static str,
     after: After,
 }
@@ -69,7 +70,7 @@ const CASES: &[Case] = &[
         fault: "dummy-m1",
         target: "dm-m1",
         kind: "dummy",
-        instead: "ip route del 10.123.1.0/25 dev dm-m1",
+        instead: " route del 10.123.1.0/25 dev dm-m1`",
         after: After::PrintedRoute,
     },
 ];
@@ -133,6 +134,33 @@ fn refused_cleanly(c: &Case) {
         "{err}"
     );
     assert_nothing_left(&prefix);
+}
+
+/// What a kernel did instead of refusing the redirects (printed before the failing
+/// assertion, so a run under another kernel explains itself): the neighbour tables, the
+/// devices' counters, the forwarder's counters, and the forwarder's decisions and the redirect
+/// tracepoints while the client connects again.
+fn explain_no_refusal(lab: &Lab, c: &Case) {
+    let (vm, m1) = (lab.ns("vm"), lab.ns("m1"));
+    for (ns, cmd) in [
+        (&vm, vec!["ip", "neigh", "show"]),
+        (&vm, vec!["ip", "-s", "-d", "link", "show"]),
+        (&vm, vec!["ip", "route", "show"]),
+        (&m1, vec!["ip", "neigh", "show"]),
+        (&m1, vec!["ip", "-s", "-d", "link", "show"]),
+        (&vm, vec!["nstat", "-az"]),
+    ] {
+        eprintln!("--- {ns}: {}\n{}", cmd.join(" "), in_ns(ns, &cmd));
+    }
+    xdpdoctor(&["--netns", &vm, "status"]);
+    let tr = crate::tracer::Trace::start(&["--netns", &vm, "--decisions", "--redirects"], "60");
+    eprintln!("--- {}: connect under trace: {:?}", c.fault, lab.connect());
+    let (events, summary) = tr.stop();
+    for e in &events {
+        eprintln!("[event] {e}");
+    }
+    eprintln!("[summary] {summary}");
+    xdpdoctor(&["--netns", &vm, "status"]);
 }
 
 fn run(c: &Case) {
@@ -202,6 +230,9 @@ fn run(c: &Case) {
         })
         .map(|o| o["count"].as_u64().unwrap())
         .sum();
+    if refused == 0 {
+        explain_no_refusal(&lab, c);
+    }
     assert!(refused > 0, "no -95 observed: {f:#}");
     let symptom = all
         .iter()

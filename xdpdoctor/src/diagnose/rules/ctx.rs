@@ -96,6 +96,29 @@ impl<'a> Ctx<'a> {
             .collect()
     }
 
+    /// `from -> to` of the NAT entries whose replies come back through `ifindex`: the veth
+    /// (or bridge port) towards the container holding the target. That is the egress for a
+    /// routed veth, but not when the route leaves through a device stacked on the veth (a
+    /// macvlan or VLAN device, whose replies still arrive on the veth) or a bridge.
+    pub fn entries_replying_via(&self, ifindex: u32) -> Vec<String> {
+        self.paths
+            .iter()
+            .filter(|p| replies_via(p, ifindex))
+            .map(|p| format!("{} -> {}", p.from, p.to))
+            .collect()
+    }
+
+    /// Like [`Ctx::order_of`], for the entries whose replies come back through `ifindex`.
+    pub fn order_replying_via(&self, ifindex: u32) -> u32 {
+        if self.paths.is_empty() {
+            return ifindex;
+        }
+        self.paths
+            .iter()
+            .position(|p| replies_via(p, ifindex))
+            .unwrap_or(usize::MAX >> 33) as u32
+    }
+
     /// Index of the first NAT entry leaving through `ifindex` (sort key within a stage);
     /// without entries, the ifindex orders.
     pub fn order_of(&self, ifindex: u32) -> u32 {
@@ -294,4 +317,10 @@ pub fn capitalized(s: &str) -> String {
         Some(f) => f.to_uppercase().chain(c).collect(),
         None => String::new(),
     }
+}
+
+/// Whether the replies of `p`'s entry arrive on `ifindex`: its veth towards the container, or
+/// its egress when no such veth is known.
+fn replies_via(p: &NatPath, ifindex: u32) -> bool {
+    p.intended.or(p.out_ifindex()) == Some(ifindex)
 }

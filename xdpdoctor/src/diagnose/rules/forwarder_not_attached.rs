@@ -49,7 +49,7 @@ fn check(c: &Ctx) -> Vec<Finding> {
                     .iter()
                     .map(|p| format!("{} -> {}", p.from, p.to))
                     .collect(),
-                Role::Internal => c.entries_via(i.ifindex),
+                Role::Internal => c.entries_replying_via(i.ifindex),
             };
             f.manual_fix = Some(match ours.config_file.as_deref() {
                 Some(cfg) => format!(

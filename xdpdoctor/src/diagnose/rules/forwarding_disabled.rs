@@ -145,7 +145,7 @@ fn finding(c: &Ctx, iface: &crate::snapshot::Iface, ipv6: bool, total: u64, delt
             .map(|p| format!("{} -> {}", p.from, p.to))
             .collect()
     } else {
-        c.entries_via(idx)
+        c.entries_replying_via(idx)
     };
     // The stack forwards IPv6 only with `all` on (ip6_forward reads the namespace's flag, not
     // the interface's), and the packets the program passes need it: fix `all` then (writing it

@@ -36,6 +36,8 @@ mod docker_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_combined;
+#[cfg(test)]
 mod tests_mtu_rp;
 #[cfg(test)]
 mod tests_ring;

@@ -117,14 +117,14 @@ fn check(c: &Ctx) -> Vec<Finding> {
             },
             Subject::new(home, Some(v.name())),
         );
-        f.order = c.order_of(idx);
+        f.order = c.order_replying_via(idx);
         f.entries = if c.is_external(idx) {
             c.paths
                 .iter()
                 .map(|p| format!("{} -> {}", p.from, p.to))
                 .collect()
         } else {
-            c.entries_via(idx)
+            c.entries_replying_via(idx)
         };
         let mode = match value {
             1 => "strict (1)",

@@ -63,8 +63,10 @@ fn check(c: &Ctx) -> Vec<Finding> {
             },
             Subject::new(pns, Some(pif.name())),
         );
-        f.order = c.order_of(v.index());
-        f.entries = c.entries_via(v.index());
+        // The replies of the entries behind this veth, also where the route towards the
+        // container leaves through a device stacked on it (they still arrive here).
+        f.order = c.order_replying_via(v.index());
+        f.entries = c.entries_replying_via(v.index());
         f.why = format!(
             "{} in {} has tx checksum offload on, so its TCP segments and UDP datagrams carry \
              only the pseudo-header sum. The native XDP redirect by {} on {} drops the skb's checksum \
