@@ -11,7 +11,7 @@ use crate::common::{require_root, stdout, xdpdoctor, Lab, BIN};
 use crate::diagnose::findings;
 
 /// Runs `cmd` with `sh -c`, with the tested binary first on PATH (plans say `xdpdoctor ...`).
-fn sh(cmd: &str) {
+pub(crate) fn sh(cmd: &str) {
     let dir = std::path::Path::new(BIN).parent().unwrap();
     let path = format!(
         "{}:{}",
