@@ -260,4 +260,38 @@ fn print_forwarder(st: &ForwarderStatus) {
         t.add_row(vec![cell(name), cell(v)]);
     }
     println!("{t}");
+    print_bridges(st);
+}
+
+/// The bridges served and their port map; `passed_bridge` explained when it moved.
+fn print_bridges(st: &ForwarderStatus) {
+    if st.bridges.is_empty() {
+        return;
+    }
+    let name = |i: u32| {
+        st.interfaces
+            .iter()
+            .find(|x| x.ifindex == i)
+            .map(|x| format!("{} ({i})", x.name))
+            .unwrap_or_else(|| format!("ifindex {i}"))
+    };
+    let mut t = table(&["bridge served", "MAC", "redirected to port"]);
+    for b in &st.bridges {
+        let ports: Vec<_> = st.bridge_ports.iter().filter(|p| p.0 == *b).collect();
+        if ports.is_empty() {
+            t.add_row(row(vec![name(*b), "(none known)".into(), String::new()]));
+        }
+        for (_, mac, port) in ports {
+            t.add_row(row(vec![name(*b), mac.clone(), name(*port)]));
+        }
+    }
+    println!("{t}");
+    let passed = st.counter(xdpdoctor::bpf::forwarder_abi::Counter::PassedBridge);
+    if passed > 0 {
+        println!(
+            "note: {passed} packet(s) to a served bridge went to the stack (passed_bridge): \
+             their next hop's MAC had no known port (a container started after the last sync; \
+             `xdpdoctor follow` keeps the map current)"
+        );
+    }
 }

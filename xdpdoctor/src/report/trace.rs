@@ -295,7 +295,18 @@ pub fn decision_line(v: &Decided) -> String {
         None => {}
     }
     match (d.verdict, d.next_hop) {
-        (Verdict::Redirect, Some(h)) => s.push_str(&format!(" -> redirect {}", dev(h.ifindex))),
+        (Verdict::Redirect, Some(h)) => match d.port {
+            // The FIB answered a bridge; the packet went to the port behind the MAC.
+            Some(p) => s.push_str(&format!(
+                " -> redirect port {} of {}",
+                match &v.port {
+                    Some(n) => format!("{n} ({p})"),
+                    None => format!("ifindex {p}"),
+                },
+                dev(h.ifindex)
+            )),
+            None => s.push_str(&format!(" -> redirect {}", dev(h.ifindex))),
+        },
         (verdict, hop) => {
             let what = if verdict == Verdict::Drop {
                 "drop"
@@ -326,6 +337,7 @@ mod tests {
             netns_inode: 1,
             ingress: ingress.map(str::to_string),
             egress: egress.map(str::to_string),
+            port: None,
             decision: Decision::parse(text).unwrap(),
             message: text.into(),
         }
@@ -354,6 +366,26 @@ mod tests {
         assert_eq!(
             decision_line(&d),
             "decision P-vm ve-m1: 10.123.1.1:80 -> 10.99.0.2:40000 SNAT: no entry -> pass: no_entry"
+        );
+    }
+
+    /// A redirect past a bridge names the port chosen and the bridge the FIB answered.
+    #[test]
+    fn bridge_port_redirects_name_the_port() {
+        let mut d = decided(
+            "ingress=9 dir=dnat src=10.213.0.254:40000 dst=10.213.0.1:8080 nat=172.21.0.2:80 \
+             new_src=10.213.0.254:40000 new_dst=172.21.0.2:80 fib=0 egress=7 \
+             smac=02:00:00:00:00:01 dmac=02:42:ac:15:00:02 port=5 verdict=redirect",
+            Some("xq-x"),
+            Some("xq-br"),
+        );
+        d.port = Some("veth1d06e76".into());
+        assert_eq!(d.decision.redirected_to(), Some(5));
+        assert_eq!(
+            decision_line(&d),
+            "decision P-vm xq-x: 10.213.0.1:8080 <- 10.213.0.254:40000 DNAT -> 172.21.0.2:80 \
+             fib success -> redirect port veth1d06e76 (5) of xq-br (7) \
+             [02:00:00:00:00:01 -> 02:42:ac:15:00:02]"
         );
     }
 }

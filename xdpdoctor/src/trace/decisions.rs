@@ -48,6 +48,9 @@ pub struct Decided {
     pub ingress: Option<String>,
     /// Name of the next hop's ifindex.
     pub egress: Option<String>,
+    /// Name of the bridge port redirected to (`Decision::port`), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
     /// What the forwarder decided.
     #[serde(flatten)]
     pub decision: Decision,
@@ -190,6 +193,7 @@ fn name(records: Vec<EbpfRecord>, names: &mut Names, ino: u64) -> Vec<DecisionLi
                 netns_inode: ino,
                 ingress: ifname(d.ingress_ifindex),
                 egress: d.next_hop.and_then(|h| ifname(h.ifindex)),
+                port: d.port.and_then(ifname),
                 decision: d,
                 message: r.message,
             }),
