@@ -28,7 +28,8 @@ fn ids(f: &[Finding]) -> Vec<(RuleId, String, String)> {
         .collect()
 }
 
-fn iface<'a>(s: &'a mut Snapshot, ns_suffix: &str, name: &str) -> &'a mut Iface {
+/// The interface `name` of the namespace whose name ends with `ns_suffix` (fixtures' edits).
+pub(super) fn iface<'a>(s: &'a mut Snapshot, ns_suffix: &str, name: &str) -> &'a mut Iface {
     s.namespaces
         .iter_mut()
         .find(|n| n.ns.name.ends_with(ns_suffix))

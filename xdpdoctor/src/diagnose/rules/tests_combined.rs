@@ -3,26 +3,16 @@
 //! saved as `tests/fixtures/seed-macvlan-faults.json`), and a failed connection with a
 //! warning and an error on its path.
 
+use super::tests::iface;
 use crate::diagnose::evidence::{ConnectResult, Evidence, Traffic};
 use crate::diagnose::{run_rules, Finding, RuleId, Severity};
-use crate::snapshot::{Iface, Snapshot};
+use crate::snapshot::Snapshot;
 
 const HEALTHY: &str = include_str!("../../../tests/fixtures/seed-healthy.json");
 const MACVLAN: &str = include_str!("../../../tests/fixtures/seed-macvlan-faults.json");
 
 const E1: &str = "192.168.9.1:8080 -> 10.123.1.1:80";
 const E2: &str = "192.168.9.1:8081 -> 10.123.2.1:80";
-
-fn iface<'a>(s: &'a mut Snapshot, ns_suffix: &str, name: &str) -> &'a mut Iface {
-    s.namespaces
-        .iter_mut()
-        .find(|n| n.ns.name.ends_with(ns_suffix))
-        .unwrap()
-        .interfaces
-        .iter_mut()
-        .find(|i| i.link.name == name)
-        .unwrap()
-}
 
 fn one<'a>(f: &'a [Finding], id: RuleId, ns_suffix: &str) -> &'a Finding {
     let mut it = f

@@ -3,11 +3,12 @@
 //! program, and of UDP in the checksum evidence, on the seed lab's saved healthy snapshot,
 //! mutated.
 
+use super::tests::iface;
 use crate::diagnose::evidence::{CsumErrors, Evidence, ProbeCount, ProbeEvidence};
 use crate::diagnose::{run_rules, Finding, RuleId, Severity};
 use crate::model::Action;
 use crate::probes::{Attribution, EventKind};
-use crate::snapshot::{Iface, Snapshot};
+use crate::snapshot::Snapshot;
 
 const HEALTHY: &str = include_str!("../../../tests/fixtures/seed-healthy.json");
 
@@ -15,17 +16,6 @@ fn healthy() -> Snapshot {
     let mut s: Snapshot = serde_json::from_str(HEALTHY).expect("fixture");
     s.veth_xdp_max_mtu = Some(3506);
     s
-}
-
-fn iface<'a>(s: &'a mut Snapshot, ns_suffix: &str, name: &str) -> &'a mut Iface {
-    s.namespaces
-        .iter_mut()
-        .find(|n| n.ns.name.ends_with(ns_suffix))
-        .unwrap()
-        .interfaces
-        .iter_mut()
-        .find(|i| i.link.name == name)
-        .unwrap()
 }
 
 /// (id, netns, interface, root?) of every finding.
