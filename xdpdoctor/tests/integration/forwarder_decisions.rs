@@ -198,6 +198,26 @@ fn trace_decisions_show_each_redirect_to_ve_m1_next_to_its_error() {
         let connect = format!("exec 3<>/dev/tcp/{target}/80");
         in_ns(&vm, &["timeout", "2", "bash", "-c", &connect]);
     }
+    // Under emulation and load the ARP answer can take longer than the connect's 2 s: the
+    // test needs resolved entries (`lladdr`), so it waits for them (and says so if never).
+    for target in ["10.123.1.1", "10.123.2.1"] {
+        let start = std::time::Instant::now();
+        loop {
+            let out = std::process::Command::new("ip")
+                .args(["-n", &vm, "neigh", "show", "to", target])
+                .output()
+                .expect("ip neigh");
+            if String::from_utf8_lossy(&out.stdout).contains("lladdr") {
+                break;
+            }
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "vm never resolved {target}"
+            );
+            let connect = format!("exec 3<>/dev/tcp/{target}/80");
+            in_ns(&vm, &["timeout", "2", "bash", "-c", &connect]);
+        }
+    }
     let veth = [
         ("10.123.1.1", ifindex_in(&vm, "ve-m1"), "ve-m1"),
         ("10.123.2.1", ifindex_in(&vm, "ve-m2"), "ve-m2"),
