@@ -335,7 +335,7 @@ pub(super) fn measure(
     let mut eth0 = Eth0::open(&dep.pin_dir, &topo.ext_name)?;
     let stats = StatsMode::from(stats_cap);
     let client_if = topo.client_if.clone();
-    let sink = &prep.sink;
+    let sink = &prep.sinks.routed;
     let res = topo.client.run(|| {
         let cpu = generator_cpu()?;
         pin_to_cpu(cpu)?;

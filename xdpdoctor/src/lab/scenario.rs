@@ -32,6 +32,9 @@ pub struct Scenario {
     /// `[[link]]`: veth pairs between nodes.
     #[serde(rename = "link", default)]
     pub links: Vec<LinkSpec>,
+    /// `[[bridge]]`: Linux bridges in nodes; link ends join one with `bridge = "NAME"`.
+    #[serde(rename = "bridge", default)]
+    pub bridges: Vec<BridgeSpec>,
     /// `[[service]]`: HTTP responders to start.
     #[serde(rename = "service", default)]
     pub services: Vec<Service>,
@@ -87,6 +90,23 @@ pub struct End {
     /// CPU, each queue with its own 256-frame ring and NAPI.
     #[serde(default)]
     pub queues: Option<u32>,
+    /// The `[[bridge]]` of the same node this end is a port of (`ip link set NAME master
+    /// BRIDGE`); None: a plain interface. A port takes no address (the bridge holds it).
+    #[serde(default)]
+    pub bridge: Option<String>,
+}
+
+/// A Linux bridge in a node (`ip link add NAME type bridge`), up, with its address: the
+/// shape of a Docker, Podman or CNI-bridge host, containers' veths as its ports.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeSpec {
+    /// The node it is made in.
+    pub node: String,
+    /// Its name (1-15 bytes).
+    pub name: String,
+    /// Its IPv4 address, "a.b.c.d/len" (the containers' gateway).
+    pub addr: Option<Cidr>,
 }
 
 /// A veth pair: end `a` is created in its node, its peer moved into `b`'s node.
@@ -334,7 +354,8 @@ impl Scenario {
         Ok(s)
     }
 
-    fn validate(&self, file: &Path) -> Result<()> {
+    /// Checks a scenario made or changed in code as [`Scenario::parse`] checks a file.
+    pub(crate) fn validate(&self, file: &Path) -> Result<()> {
         let err = |field: String, message: String| Error::Config {
             file: file.to_path_buf(),
             field,
@@ -411,6 +432,46 @@ impl Scenario {
                     return Err(err(
                         format!("link[{i}].{side}.name"),
                         format!("{} defined twice", end.iface()),
+                    ));
+                }
+            }
+        }
+        for (i, b) in self.bridges.iter().enumerate() {
+            node_ok(&b.node, format!("bridge[{i}].node"))?;
+            if let Some(why) = bad_ifname(&b.name) {
+                return Err(err(
+                    format!("bridge[{i}].name"),
+                    format!("{:?} is not a valid interface name: {why}", b.name),
+                ));
+            }
+            let at = IfaceRef {
+                node: b.node.clone(),
+                name: b.name.clone(),
+            };
+            if !ifaces.insert(at.clone()) {
+                return Err(err(
+                    format!("bridge[{i}].name"),
+                    format!("{at} defined twice"),
+                ));
+            }
+        }
+        for (i, l) in self.links.iter().enumerate() {
+            for (end, side) in [(&l.a, "a"), (&l.b, "b")] {
+                let Some(br) = &end.bridge else { continue };
+                if !self
+                    .bridges
+                    .iter()
+                    .any(|b| b.node == end.node && &b.name == br)
+                {
+                    return Err(err(
+                        format!("link[{i}].{side}.bridge"),
+                        format!("no [[bridge]] \"{br}\" in node \"{}\"", end.node),
+                    ));
+                }
+                if end.addr.is_some() || end.addr6.is_some() {
+                    return Err(err(
+                        format!("link[{i}].{side}.addr"),
+                        format!("{} is a port of {br}: the bridge holds the address", end.iface()),
                     ));
                 }
             }
@@ -553,10 +614,14 @@ impl Scenario {
             field: field.to_string(),
             message,
         };
-        if self.forwarder.is_some() || !self.links.is_empty() || !self.services.is_empty() {
+        if self.forwarder.is_some()
+            || !self.links.is_empty()
+            || !self.services.is_empty()
+            || !self.bridges.is_empty()
+        {
             return Err(err(
                 "docker",
-                "a Docker lab has no [forwarder], [[link]] or [[service]]: its forwarder,                  links and servers come from [docker]"
+                "a Docker lab has no [forwarder], [[link]], [[bridge]] or [[service]]: its forwarder,                  links and servers come from [docker]"
                     .into(),
             ));
         }

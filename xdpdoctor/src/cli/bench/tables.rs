@@ -162,7 +162,7 @@ pub fn ratios(r: &BenchReport) {
     header.extend(sizes.iter().map(|s| format!("{s} B [rounds min - max]")));
     let mut t = table(&header.iter().map(String::as_str).collect::<Vec<_>>());
     for def in RATIOS.iter().filter(|d| ran(r, d.method)) {
-        let factor = def.denominator == Variant::KernelNat;
+        let factor = def.denominator.is_kernel_nat();
         let mut row = vec![
             def.method.name().to_string(),
             format!("{} / {}", def.numerator.name(), def.denominator.name()),
