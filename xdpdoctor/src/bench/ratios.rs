@@ -88,7 +88,7 @@ use Variant::{
 /// (live frames). The others explain the figures and have no target; the
 /// log ones are the decision log's (off within noise of the build without it; on at its
 /// default rate).
-pub const RATIOS: [RatioDef; 22] = [
+pub const RATIOS: [RatioDef; 23] = [
     def(
         "forwarder_over_router_peer",
         LiveFrames,
@@ -225,6 +225,13 @@ pub const RATIOS: [RatioDef; 22] = [
         Forwarder,
         KernelNat,
         KERNEL_NAT,
+    ),
+    def(
+        "bridged_forwarder_over_kernel_nat",
+        AfPacket,
+        ForwarderBridged,
+        KernelNatBridged,
+        KERNEL_NAT_BRIDGED,
     ),
     def(
         "forwarder_over_redirect_only",
@@ -416,6 +423,8 @@ mod tests {
             row(ForwarderFibCache, &[3.3, 3.3, 3.3]),
             row(ForwarderTrace, &[]),
             row(KernelNat, &[0.5, 0.5, 0.5]),
+            row(ForwarderBridged, &[2.0, 1.4, 2.2]),
+            row(KernelNatBridged, &[0.5, 0.5, 0.5]),
         ];
         let r = Ratio::all(LiveFrames, &[64], &Scores::live(&rows));
         assert_eq!(
@@ -434,6 +443,19 @@ mod tests {
         let nat = find(&r, "forwarder_over_kernel_nat");
         assert!((nat.value.unwrap() - 5.5).abs() < 1e-9);
         assert_eq!((nat.met, nat.within_noise), (Some(true), Some(false)));
+
+        // Into bridged containers: 4.0x, rounds 4.0, 2.8 and 4.4 around the 3x target.
+        let bridged = find(&r, "bridged_forwarder_over_kernel_nat");
+        assert!((bridged.value.unwrap() - 4.0).abs() < 1e-9);
+        assert_eq!(bridged.target.map(|t| t.min), Some(3.0));
+        assert_eq!(
+            (bridged.met, bridged.within_noise),
+            (Some(true), Some(true))
+        );
+        assert_eq!(
+            (bridged.numerator, bridged.denominator),
+            (ForwarderBridged, KernelNatBridged)
+        );
 
         let trace = find(&r, "with_trace_over_without");
         assert_eq!(
@@ -465,7 +487,7 @@ mod tests {
             (Some(1.0 / 1000.0), vec![1.0 / 1000.0, 1.0 / 1000.0]),
         );
         let r = Ratio::all(AfPacket, &[64], &Scores(m));
-        assert_eq!(r.len(), 4);
+        assert_eq!(r.len(), 5);
         let floor = find(&r, "forwarder_over_redirect_only");
         assert!(
             floor.value.is_none() && floor.met.is_none(),

@@ -1045,6 +1045,41 @@ b={node="b",name="e0"}
     }
 
     #[test]
+    fn bridges_and_their_ports_are_checked() {
+        let t = |bridge: &str, port: &str| {
+            format!(
+                "name=\"x\"\n[[node]]\nname=\"a\"\n[[node]]\nname=\"c\"\n{bridge}\n\
+                 [[link]]\na={{node=\"a\",name=\"p0\"{port}}}\nb={{node=\"c\",name=\"e0\"}}"
+            )
+        };
+        let br = "[[bridge]]\nnode=\"a\"\nname=\"br0\"\naddr=\"10.1.0.1/24\"";
+        let ok = Scenario::parse(&t(br, ",bridge=\"br0\""), Path::new("x.toml")).unwrap();
+        assert_eq!(ok.bridges[0].name, "br0");
+        assert_eq!(ok.links[0].a.bridge.as_deref(), Some("br0"));
+        for (bridge, port, want) in [
+            ("", ",bridge=\"br0\"", "no [[bridge]] \"br0\" in node \"a\""),
+            (br, ",bridge=\"br1\"", "link[0].a.bridge"),
+            (
+                br,
+                ",bridge=\"br0\",addr=\"10.1.0.2/24\"",
+                "the bridge holds the address",
+            ),
+            (
+                "[[bridge]]\nnode=\"a\"\nname=\"p0\"",
+                "",
+                "a:p0 defined twice",
+            ),
+            ("[[bridge]]\nnode=\"zz\"\nname=\"br0\"", "", "bridge[0].node"),
+            ("[[bridge]]\nnode=\"a\"\nname=\"b/0\"", "", "not a valid interface name"),
+        ] {
+            let e = Scenario::parse(&t(bridge, port), Path::new("x.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{bridge} {port}: {e}");
+        }
+    }
+
+    #[test]
     fn unknown_node_is_named() {
         let t = r#"name="x"
 [[node]]

@@ -5,7 +5,6 @@ use comfy_table::Cell;
 use xdpdoctor::bench::cpu::Basis;
 use xdpdoctor::bench::method::Method;
 use xdpdoctor::bench::report::{Ratio, RATIOS};
-use xdpdoctor::bench::variants::Variant;
 use xdpdoctor::bench::BenchReport;
 
 use crate::cli::output::{bad, good, table};
