@@ -32,10 +32,17 @@ const SERVICE_PORT: u16 = 80;
 /// `sc` (the seed) with the bridged half added (see the module documentation).
 pub fn with_bridge(mut sc: Scenario) -> Result<Scenario> {
     let bad = |m: &str| Error::invalid(format!("bench scenario {}", sc.name), m.to_string());
-    let f = sc.forwarder.as_ref().ok_or_else(|| bad("has no forwarder"))?;
+    let f = sc
+        .forwarder
+        .as_ref()
+        .ok_or_else(|| bad("has no forwarder"))?;
     let (vm, public) = (
         f.node.clone(),
-        *f.entries.first().ok_or_else(|| bad("has no NAT entry"))?.from.ip(),
+        *f.entries
+            .first()
+            .ok_or_else(|| bad("has no NAT entry"))?
+            .from
+            .ip(),
     );
     let cidr = |a: [u8; 4]| Cidr {
         addr: Ipv4Addr::from(a),
@@ -85,7 +92,10 @@ pub fn with_bridge(mut sc: Scenario) -> Result<Scenario> {
             to: SocketAddrV4::new(Ipv4Addr::from(*addr), SERVICE_PORT),
         });
     }
-    let f = sc.forwarder.as_mut().ok_or_else(|| bad("has no forwarder"))?;
+    let f = sc
+        .forwarder
+        .as_mut()
+        .ok_or_else(|| bad("has no forwarder"))?;
     f.internal.push(BRIDGE.into());
     f.entries.extend(entries);
     sc.name = format!("{}+bridge", sc.name);

@@ -27,12 +27,11 @@ pub(super) fn path_notes(samples: &BTreeMap<(Variant, usize), Vec<Sample>>) -> V
         }
         match v {
             // Into the bridged container: every redirect must be to the bridge's port.
-            Variant::ForwarderBridged if bridge_port < redirected || redirected < sent => {
-                notes.push(format!(
+            Variant::ForwarderBridged if bridge_port < redirected || redirected < sent => notes
+                .push(format!(
                     "WARNING {v} {size}B: forwarder redirected {redirected} of {sent} frames, \
                      {bridge_port} of them to a bridge port; the path is not clean"
-                ))
-            }
+                )),
             Variant::ForwarderBridged => notes.push(format!(
                 "{v} {size}B: forwarder redirected {redirected} of {sent} frames ({:.1}%), \
                  {bridge_port} to the bridge's port; delivered {delivered} ({:.1}%)",

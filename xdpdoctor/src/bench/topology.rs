@@ -60,7 +60,9 @@ pub(super) fn topology(sc: &Scenario, prefix: &str) -> Result<Topology> {
     let bridged_if = blink.b.name.clone();
     let bport_name = blink.a.name.clone();
     if !has_ip_of(&blink.b.addr, *bto.ip()) {
-        return Err(bad("the bridged container does not hold its entry's address"));
+        return Err(bad(
+            "the bridged container does not hold its entry's address",
+        ));
     }
     let client = &sc
         .traffic

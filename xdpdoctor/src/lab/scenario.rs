@@ -471,7 +471,10 @@ impl Scenario {
                 if end.addr.is_some() || end.addr6.is_some() {
                     return Err(err(
                         format!("link[{i}].{side}.addr"),
-                        format!("{} is a port of {br}: the bridge holds the address", end.iface()),
+                        format!(
+                            "{} is a port of {br}: the bridge holds the address",
+                            end.iface()
+                        ),
                     ));
                 }
             }
@@ -1069,8 +1072,16 @@ b={node="b",name="e0"}
                 "",
                 "a:p0 defined twice",
             ),
-            ("[[bridge]]\nnode=\"zz\"\nname=\"br0\"", "", "bridge[0].node"),
-            ("[[bridge]]\nnode=\"a\"\nname=\"b/0\"", "", "not a valid interface name"),
+            (
+                "[[bridge]]\nnode=\"zz\"\nname=\"br0\"",
+                "",
+                "bridge[0].node",
+            ),
+            (
+                "[[bridge]]\nnode=\"a\"\nname=\"b/0\"",
+                "",
+                "not a valid interface name",
+            ),
         ] {
             let e = Scenario::parse(&t(bridge, port), Path::new("x.toml"))
                 .unwrap_err()
