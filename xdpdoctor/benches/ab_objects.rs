@@ -115,6 +115,8 @@ fn main() {
             client: random_client(&mut rng),
             service: e.from.into(),
             target: e.to.into(),
+            // No bridged container here; no frames go to it.
+            bridged: e.from.into(),
         };
         let mut loaded: Vec<_> = objs
             .iter()

@@ -17,6 +17,7 @@ pub(super) fn path_notes(samples: &BTreeMap<(Variant, usize), Vec<Sample>>) -> V
         let redirected = sum(|s| s.fwd_redirected);
         let hits = sum(|s| s.fwd_cache_hits);
         let ttl = sum(|s| s.fwd_ttl_exceeded);
+        let bridge_port = sum(|s| s.fwd_bridge_port);
         let delivered = sum(|s| s.delivered);
         if v.is_forwarder() && ttl > 0 {
             notes.push(format!(
@@ -25,6 +26,18 @@ pub(super) fn path_notes(samples: &BTreeMap<(Variant, usize), Vec<Sample>>) -> V
             ));
         }
         match v {
+            // Into the bridged container: every redirect must be to the bridge's port.
+            Variant::ForwarderBridged if bridge_port < redirected || redirected < sent => notes
+                .push(format!(
+                    "WARNING {v} {size}B: forwarder redirected {redirected} of {sent} frames, \
+                     {bridge_port} of them to a bridge port; the path is not clean"
+                )),
+            Variant::ForwarderBridged => notes.push(format!(
+                "{v} {size}B: forwarder redirected {redirected} of {sent} frames ({:.1}%), \
+                 {bridge_port} to the bridge's port; delivered {delivered} ({:.1}%)",
+                pct(redirected, sent),
+                pct(delivered, sent)
+            )),
             Variant::ForwarderFibCache => notes.push(format!(
                 "{v} {size}B: forwarder redirected {redirected} of {sent} frames ({:.1}%), \
                  {hits} next-hop cache hits ({:.1}%)",
@@ -50,7 +63,10 @@ pub(super) fn path_notes(samples: &BTreeMap<(Variant, usize), Vec<Sample>>) -> V
             )),
             // The deployed forwarder's internal program shares the counters and sees the
             // containers' ARP; only a share of the pushed frames would mean a wrong path.
-            Variant::KernelNat | Variant::RedirectOnly | Variant::RouterPeer
+            Variant::KernelNat
+            | Variant::KernelNatBridged
+            | Variant::RedirectOnly
+            | Variant::RouterPeer
                 if seen * 1000 > sent =>
             {
                 notes.push(format!(
@@ -58,7 +74,7 @@ pub(super) fn path_notes(samples: &BTreeMap<(Variant, usize), Vec<Sample>>) -> V
                      the path is not clean"
                 ))
             }
-            Variant::RouterPeer => notes.push(format!(
+            Variant::RouterPeer | Variant::KernelNatBridged => notes.push(format!(
                 "{v} {size}B: delivered {delivered} of {sent} frames ({:.1}%)",
                 pct(delivered, sent)
             )),

@@ -99,6 +99,7 @@ fn live(
                 frame_size: s,
                 service: FlowSet::new(&topo.endpoints, s, plan.flows, Dest::Service, TTL)?,
                 target: FlowSet::new(&topo.endpoints, s, plan.flows, Dest::Target, TTL)?,
+                bridged: FlowSet::new(&topo.endpoints, s, plan.flows, Dest::Bridged, TTL)?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -109,7 +110,7 @@ fn live(
         flows: &flows,
     };
     let mut notes = vec![rounds::warm_up(&mut progs, &feed)?];
-    let rounds = rounds::run(&mut progs, &prep.sink, &feed, plan.rounds, progress)?;
+    let rounds = rounds::run(&mut progs, &prep.sinks, &feed, plan.rounds, progress)?;
     notes.extend(checks::path_notes(&rounds.samples));
     Ok((rounds, notes))
 }
@@ -145,14 +146,17 @@ fn report(
         decision_log = summary::decision_log(&rounds.samples, machine.cpus);
         notes.extend(decision_log.iter().map(|l| l.note()));
         notes.push(format!(
-            "live-frames: frames go to {} (router-peer: {}) in {} via ifindex {}; delivered = \
-             xdp_count on {} in {}",
+            "live-frames: frames go to {} (router-peer: {}; bridged variants: {}) in {} via \
+             ifindex {}; delivered = xdp_count on {} in {} (bridged: {} in {})",
             topo.endpoints.service,
             topo.endpoints.target,
+            topo.endpoints.bridged,
             topo.vm.name,
             topo.ext_index,
             topo.container_if,
-            topo.container.name
+            topo.container.name,
+            topo.bridged_if,
+            topo.bridged.name
         ));
     }
     let (generator, path_cost) = match &path {

@@ -6,8 +6,9 @@
 //! The bench first asks the kernel what it allows (`bpf::capabilities`: test runs, live-frame
 //! test runs, BPF runtime statistics, AF_PACKET transmit) and picks its methods
 //! ([`method::select`]); a method named with `--method` that the kernel refuses is an error
-//! before anything is built. It then builds its own healthy `seed` lab under a unique prefix
-//! (`xdb<pid>`), measures, and always takes the lab down again, on errors and Ctrl-C too.
+//! before anything is built. It then builds its own healthy `seed` lab, with a bridge and two
+//! bridged containers added in vm ([`bridge_lab`]), under a unique prefix (`xdb<pid>`),
+//! measures, and always takes the lab down again, on errors and Ctrl-C too.
 //!
 //! - **live-frames** ([`traffic`]: `BPF_PROG_TEST_RUN` live frames as if received on vm's
 //!   eth0; [`rounds`]): delivered frames are counted at the container ([`sink`]:
@@ -32,6 +33,7 @@
 //!
 //! See docs/performance.md for the methods and caveats.
 
+pub mod bridge_lab;
 pub mod checks;
 pub mod cost;
 pub mod cpu;
@@ -128,7 +130,8 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
             Some(why) => log::info!("bench: method {} does not run: {why}", m.method),
         }
     }
-    let (sc, file) = lab::catalog::load("seed", None)?;
+    let (seed, file) = lab::catalog::load("seed", None)?;
+    let sc = bridge_lab::with_bridge(seed)?;
     let up = UpOptions {
         prefix: plan.prefix.clone(),
         faults: vec![],
@@ -138,7 +141,10 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
         forwarder: true,
         progress: opts.progress.clone(),
     };
-    log::info!("bench: building lab {} (healthy seed)", plan.prefix);
+    log::info!(
+        "bench: building lab {} (healthy seed, bridged containers added)",
+        plan.prefix
+    );
     // `up` cleans up after itself when it fails or is interrupted.
     lab::up(&sc, &file, &up)?;
     let res = measure::measure_lab(&sc, &plan, &methods, &caps, &opts.progress);

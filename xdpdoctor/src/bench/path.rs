@@ -13,6 +13,8 @@
 //! | router-peer | `xdp_router` | the container | redirect -> ve-m1 -> host0 sink |
 //! | forwarder | `xdp_fwd_external` (the deployed maps) | the public endpoint | same |
 //! | kernel-nat | `xdp_pass` | the public endpoint | stack: conntrack, nft DNAT, forward -> ve-m1 -> host0 sink |
+//! | forwarder-bridged | `xdp_fwd_external` (the deployed maps) | the bridged container's public endpoint | redirect -> bridge port vb-b1 -> b1's eth0 sink |
+//! | kernel-nat-bridged | `xdp_pass` | the same | stack: conntrack, nft DNAT, forward -> bridge xdb-br -> vb-b1 -> b1's eth0 sink |
 //!
 //! Kernel NAT runs behind `xdp_pass`, not without a program, so vm's veth receives in the
 //! same mode (NAPI) for every run, the generator's included: what is subtracted is then the
@@ -51,11 +53,13 @@ use crate::progress::Progress;
 use crate::{cancel, Error, Result};
 
 /// The variants measured, in order within a round (after the generator's own run).
-pub const VARIANTS: [Variant; 4] = [
+pub const VARIANTS: [Variant; 6] = [
     Variant::RedirectOnly,
     Variant::RouterPeer,
     Variant::Forwarder,
     Variant::KernelNat,
+    Variant::ForwarderBridged,
+    Variant::KernelNatBridged,
 ];
 
 /// Frames per path and size in the warm-up.
@@ -201,8 +205,12 @@ impl PathPrograms {
             None => programs::xdp(&self.drop, abi::PROG_COUNT),
             Some(Variant::RedirectOnly) => programs::xdp(&self.redirect, abi::PROG_REDIRECT_ONLY),
             Some(Variant::RouterPeer) => programs::xdp(&self.router, abi::PROG_ROUTER),
-            Some(Variant::Forwarder) => programs::xdp(&self.forwarder, abi::PROG_EXTERNAL),
-            Some(Variant::KernelNat) => programs::xdp(&self.pass, abi::PROG_PASS),
+            Some(Variant::Forwarder | Variant::ForwarderBridged) => {
+                programs::xdp(&self.forwarder, abi::PROG_EXTERNAL)
+            }
+            Some(Variant::KernelNat | Variant::KernelNatBridged) => {
+                programs::xdp(&self.pass, abi::PROG_PASS)
+            }
             Some(v) => Err(Error::invalid("af-packet variant", v.name())),
         }
     }
@@ -292,17 +300,19 @@ impl Drop for Eth0 {
     }
 }
 
-/// The frames of one size, to both destinations.
+/// The frames of one size, to every destination.
 struct Frames {
     size: usize,
     service: FlowSet,
     target: FlowSet,
+    bridged: FlowSet,
 }
 
 impl Frames {
     fn for_run(&self, run: Run) -> &FlowSet {
         match run.map(Variant::dest) {
             Some(Dest::Target) => &self.target,
+            Some(Dest::Bridged) => &self.bridged,
             _ => &self.service,
         }
     }
@@ -329,13 +339,14 @@ pub(super) fn measure(
                 size,
                 service: FlowSet::new(&topo.endpoints, size, plan.flows, Dest::Service, TTL)?,
                 target: FlowSet::new(&topo.endpoints, size, plan.flows, Dest::Target, TTL)?,
+                bridged: FlowSet::new(&topo.endpoints, size, plan.flows, Dest::Bridged, TTL)?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
     let mut eth0 = Eth0::open(&dep.pin_dir, &topo.ext_name)?;
     let stats = StatsMode::from(stats_cap);
     let client_if = topo.client_if.clone();
-    let sink = &prep.sink;
+    let sinks = &prep.sinks;
     let res = topo.client.run(|| {
         let cpu = generator_cpu()?;
         pin_to_cpu(cpu)?;
@@ -346,7 +357,7 @@ pub(super) fn measure(
             eth0: &mut eth0,
             gen: &gen,
             meter: &meter,
-            sink,
+            sinks,
             stats: &stats,
         };
         let warm_up = runner.warm_up(&frames)?;
@@ -372,7 +383,7 @@ struct Runner<'a> {
     eth0: &'a mut Eth0,
     gen: &'a Generator,
     meter: &'a Meter,
-    sink: &'a super::sink::Sink,
+    sinks: &'a super::sink::Sinks,
     stats: &'a StatsMode,
 }
 
@@ -474,7 +485,7 @@ impl Runner<'_> {
     fn counted(&self, run: Run) -> Result<u64> {
         match run {
             None => self.progs.counted(),
-            Some(_) => self.sink.delivered(),
+            Some(v) => self.sinks.of(v).delivered(),
         }
     }
 
@@ -510,10 +521,11 @@ impl Runner<'_> {
             _ => None,
         };
         let p = self.progs.program(run)?;
-        let (p0, s0) = (run_stats(p)?, self.sink.run_stats()?);
+        let sink = run.map_or(&self.sinks.routed, |v| self.sinks.of(v));
+        let (p0, s0) = (run_stats(p)?, sink.run_stats()?);
         let sent = self.gen.send_for(flows, time)?;
         std::thread::sleep(SETTLE);
-        let (p1, s1) = (run_stats(p)?, self.sink.run_stats()?);
+        let (p1, s1) = (run_stats(p)?, sink.run_stats()?);
         Ok(RunStats {
             frames: sent.sent,
             program_ns: p1.0 - p0.0,

@@ -246,19 +246,21 @@ pub fn notes(r: &PathRounds) -> Vec<String> {
                 "WARNING af-packet generator {size}B: the XDP_DROP sink counted {delivered} of \
                  {sent} frames: the generator's cost is not per frame"
             )),
-            Some(Variant::Forwarder) if redirected < sent => notes.push(format!(
-                "WARNING af-packet forwarder {size}B: the forwarder redirected {redirected} of \
-                 {sent} frames ({:.1}%)",
-                pct(redirected, sent)
-            )),
-            Some(Variant::RedirectOnly | Variant::RouterPeer | Variant::KernelNat)
-                if seen * 1000 > sent =>
-            {
-                notes.push(format!(
-                    "WARNING af-packet {name} {size}B: the deployed forwarder saw {seen} of \
+            Some(Variant::Forwarder | Variant::ForwarderBridged) if redirected < sent => notes
+                .push(format!(
+                    "WARNING af-packet {name} {size}B: the forwarder redirected {redirected} of \
+                     {sent} frames ({:.1}%)",
+                    pct(redirected, sent)
+                )),
+            Some(
+                Variant::RedirectOnly
+                | Variant::RouterPeer
+                | Variant::KernelNat
+                | Variant::KernelNatBridged,
+            ) if seen * 1000 > sent => notes.push(format!(
+                "WARNING af-packet {name} {size}B: the deployed forwarder saw {seen} of \
                      {sent} frames; the path is not clean"
-                ))
-            }
+            )),
             Some(v) => notes.push(format!(
                 "af-packet {v} {size}B: delivered {delivered} of {sent} frames ({:.1}%)",
                 pct(delivered, sent)

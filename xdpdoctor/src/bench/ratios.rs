@@ -49,6 +49,11 @@ const ROUTER: Option<Target> = Some(Target {
     min: 0.90,
     source: ISSUE_12,
 });
+/// 3x kernel NAT into bridged containers (Docker's published-port DNAT).
+const KERNEL_NAT_BRIDGED: Option<Target> = Some(Target {
+    min: 3.0,
+    source: "issue 22",
+});
 /// 3.5x kernel NAT.
 const KERNEL_NAT: Option<Target> = Some(Target {
     min: 3.5,
@@ -73,16 +78,17 @@ const fn def(
 
 use Method::{AfPacket, LiveFrames, ProgramCost};
 use Variant::{
-    Forwarder, ForwarderFibCache, ForwarderLog, ForwarderNolog, ForwarderTrace, KernelNat,
-    RedirectOnly, RouterPeer,
+    Forwarder, ForwarderBridged, ForwarderFibCache, ForwarderLog, ForwarderNolog, ForwarderTrace,
+    KernelNat, KernelNatBridged, RedirectOnly, RouterPeer,
 };
 
 /// Every ratio, in table order. Targets: the forwarder at least 90% of the router peer and
-/// 3.5x kernel NAT in every method that measures both sides, and watching it with `trace`
-/// costing at most 5% (live frames). The others explain the figures and have no target; the
+/// 3.5x kernel NAT in every method that measures both sides, into bridged containers 3x
+/// kernel NAT through the bridge (issue 22), and watching it with `trace` costing at most 5%
+/// (live frames). The others explain the figures and have no target; the
 /// log ones are the decision log's (off within noise of the build without it; on at its
 /// default rate).
-pub const RATIOS: [RatioDef; 20] = [
+pub const RATIOS: [RatioDef; 23] = [
     def(
         "forwarder_over_router_peer",
         LiveFrames,
@@ -96,6 +102,20 @@ pub const RATIOS: [RatioDef; 20] = [
         Forwarder,
         KernelNat,
         KERNEL_NAT,
+    ),
+    def(
+        "bridged_forwarder_over_kernel_nat",
+        LiveFrames,
+        ForwarderBridged,
+        KernelNatBridged,
+        KERNEL_NAT_BRIDGED,
+    ),
+    def(
+        "bridged_forwarder_over_forwarder",
+        LiveFrames,
+        ForwarderBridged,
+        Forwarder,
+        None,
     ),
     def(
         "with_trace_over_without",
@@ -205,6 +225,13 @@ pub const RATIOS: [RatioDef; 20] = [
         Forwarder,
         KernelNat,
         KERNEL_NAT,
+    ),
+    def(
+        "bridged_forwarder_over_kernel_nat",
+        AfPacket,
+        ForwarderBridged,
+        KernelNatBridged,
+        KERNEL_NAT_BRIDGED,
     ),
     def(
         "forwarder_over_redirect_only",
@@ -396,6 +423,8 @@ mod tests {
             row(ForwarderFibCache, &[3.3, 3.3, 3.3]),
             row(ForwarderTrace, &[]),
             row(KernelNat, &[0.5, 0.5, 0.5]),
+            row(ForwarderBridged, &[2.0, 1.4, 2.2]),
+            row(KernelNatBridged, &[0.5, 0.5, 0.5]),
         ];
         let r = Ratio::all(LiveFrames, &[64], &Scores::live(&rows));
         assert_eq!(
@@ -414,6 +443,19 @@ mod tests {
         let nat = find(&r, "forwarder_over_kernel_nat");
         assert!((nat.value.unwrap() - 5.5).abs() < 1e-9);
         assert_eq!((nat.met, nat.within_noise), (Some(true), Some(false)));
+
+        // Into bridged containers: 4.0x, rounds 4.0, 2.8 and 4.4 around the 3x target.
+        let bridged = find(&r, "bridged_forwarder_over_kernel_nat");
+        assert!((bridged.value.unwrap() - 4.0).abs() < 1e-9);
+        assert_eq!(bridged.target.map(|t| t.min), Some(3.0));
+        assert_eq!(
+            (bridged.met, bridged.within_noise),
+            (Some(true), Some(true))
+        );
+        assert_eq!(
+            (bridged.numerator, bridged.denominator),
+            (ForwarderBridged, KernelNatBridged)
+        );
 
         let trace = find(&r, "with_trace_over_without");
         assert_eq!(
@@ -445,7 +487,7 @@ mod tests {
             (Some(1.0 / 1000.0), vec![1.0 / 1000.0, 1.0 / 1000.0]),
         );
         let r = Ratio::all(AfPacket, &[64], &Scores(m));
-        assert_eq!(r.len(), 4);
+        assert_eq!(r.len(), 5);
         let floor = find(&r, "forwarder_over_redirect_only");
         assert!(
             floor.value.is_none() && floor.met.is_none(),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::decision_log::{LogOn, LogSample};
-use super::sink::Sink;
+use super::sink::Sinks;
 use super::traffic::{self, Dest, FlowSet};
 use super::variants::{self, Programs, Variant};
 use crate::bpf::forwarder_abi::Counter;
@@ -34,8 +34,10 @@ pub(super) struct Sample {
     pub fwd_redirected: u64,
     /// `fib_cache_hit`,
     pub fwd_cache_hits: u64,
-    /// `ttl_exceeded`.
+    /// `ttl_exceeded`,
     pub fwd_ttl_exceeded: u64,
+    /// `bridge_port` (redirected to a bridge's port).
+    pub fwd_bridge_port: u64,
     /// forwarder+log: what the decision log did.
     pub log: Option<LogSample>,
 }
@@ -57,6 +59,8 @@ pub(super) struct SizeFlows {
     pub service: FlowSet,
     /// Frames to the container's endpoint (the router peer's).
     pub target: FlowSet,
+    /// Frames to the bridged container's public endpoint (the bridged variants').
+    pub bridged: FlowSet,
 }
 
 impl SizeFlows {
@@ -65,6 +69,7 @@ impl SizeFlows {
         match v.dest() {
             Dest::Service => &self.service,
             Dest::Target => &self.target,
+            Dest::Bridged => &self.bridged,
         }
     }
 }
@@ -84,7 +89,7 @@ pub(super) struct Feed<'a> {
 /// Runs `rounds` rounds over every frame size and variant.
 pub(super) fn run(
     progs: &mut Programs,
-    sink: &Sink,
+    sinks: &Sinks,
     feed: &Feed,
     rounds: usize,
     progress: &Progress,
@@ -118,7 +123,7 @@ pub(super) fn run(
                     Variant::ForwarderLog => Some(LogOn::start(progs.log_target())?),
                     _ => None,
                 };
-                let measured = measure_one(progs, sink, v, feed, set.for_variant(v));
+                let measured = measure_one(progs, sinks, v, feed, set.for_variant(v));
                 let log = log.map(LogOn::stop).transpose()?;
                 let s = Sample { log, ..measured? };
                 drop(pin);
@@ -139,12 +144,13 @@ pub(super) fn run(
 
 fn measure_one(
     progs: &Programs,
-    sink: &Sink,
+    sinks: &Sinks,
     v: Variant,
     feed: &Feed,
     set: &FlowSet,
 ) -> Result<Sample> {
     let prog = progs.program(v)?;
+    let sink = sinks.of(v);
     let f0 = progs.forwarder_counters()?;
     let d0 = sink.delivered()?;
     let off = traffic::push_live(
@@ -167,6 +173,7 @@ fn measure_one(
         fwd_redirected: delta(Counter::Redirected),
         fwd_cache_hits: delta(Counter::FibCacheHit),
         fwd_ttl_exceeded: delta(Counter::TtlExceeded),
+        fwd_bridge_port: delta(Counter::BridgePort),
         log: None,
     })
 }

@@ -1,13 +1,14 @@
 //! What the bench adds to its own lab before measuring, in this order: the kernel-NAT
-//! ruleset in vm (nftables, [`super::nft`]), the delivery counter on the container's host0
-//! ([`super::sink`], dropping IPv4 after counting and restoring the generator's TTL),
+//! ruleset in vm (nftables, [`super::nft`]), the delivery counters on the container's host0
+//! and on the bridged container's eth0 ([`super::sink`], dropping IPv4 after counting and
+//! restoring the generator's TTL),
 //! vm's neighbour entries for the NAT targets ([`resolve_targets`]: every method's FIB lookups
 //! need them), identity DNAT entries in the deployed forwarder, and an idle veth pair in vm ([`PIN_DEV`],
 //! down, no address) that programs under test are attached to in generic mode so that test
 //! runs do not wait for the XDP dispatcher (`programs::pin_in_dispatcher`). All of it dies
 //! with the lab; the sink is also detached when it is dropped.
 
-use super::sink::Sink;
+use super::sink::{Sink, Sinks};
 use super::topology::Topology;
 use super::{nft, traffic};
 use crate::bpf::forwarder_abi as abi;
@@ -22,8 +23,8 @@ const PIN_PEER: &str = "xdb-pinp";
 
 /// What [`prepare`] made.
 pub(super) struct Prepared {
-    /// The delivery counter (keep it until the measurements are done).
-    pub sink: Sink,
+    /// The delivery counters (keep them until the measurements are done).
+    pub sinks: Sinks,
     /// The deployment the forwarder variants share maps with.
     pub deployment: Deployment,
     /// ifindex of [`PIN_DEV`] in vm.
@@ -38,7 +39,10 @@ pub(super) fn prepare(topo: &Topology) -> Result<Prepared> {
         &topo.vm,
         &nft::kernel_nat_table(&ext_name, &topo.cfg.entries),
     )?;
-    let sink = Sink::attach(&topo.container, &topo.container_if, traffic::TTL)?;
+    let sinks = Sinks {
+        routed: Sink::attach(&topo.container, &topo.container_if, traffic::TTL)?,
+        bridged: Sink::attach(&topo.bridged, &topo.bridged_if, traffic::TTL)?,
+    };
     resolve_targets(&topo.vm, &topo.cfg.entries)?;
     add_identity_entries(&topo.vm, &topo.cfg.entries)?;
     let deployment = Deployment::load(topo.vm.key()?)?
@@ -49,7 +53,7 @@ pub(super) fn prepare(topo: &Topology) -> Result<Prepared> {
         Ok(rt.link(PIN_DEV).await?.index)
     })?;
     Ok(Prepared {
-        sink,
+        sinks,
         deployment,
         pin_ifindex,
     })

@@ -10,7 +10,8 @@
 //! differences. ARP still passes. Before dropping, it writes the generator's TTL back
 //! (`restore_ttl`): the page goes back to the generator and, recycled, must not arrive one
 //! hop older (the forwarder and the router peer decrement TTL). The attachment is a bpf_link held in memory: dropping the
-//! [`Sink`] (or the process dying) detaches it.
+//! [`Sink`] (or the process dying) detaches it. The bench keeps two ([`Sinks`]): on m1's
+//! host0 for the routed variants, on b1's eth0 (a bridge port's peer) for the bridged ones.
 
 use aya::maps::{MapData, PerCpuArray};
 use aya::programs::{Xdp, XdpMode};
@@ -94,5 +95,24 @@ impl Sink {
             .info()
             .map_err(|e| Error::bpf("program info", abi::PROG_COUNT, e))?;
         Ok((info.run_time().as_nanos() as u64, info.run_count()))
+    }
+}
+
+/// The delivery counters of the bench's lab: one per container that receives frames.
+pub struct Sinks {
+    /// On m1's host0 (the routed variants).
+    pub routed: Sink,
+    /// On b1's eth0, behind vm's bridge (the bridged variants).
+    pub bridged: Sink,
+}
+
+impl Sinks {
+    /// The counter `v`'s frames are delivered to.
+    pub fn of(&self, v: super::variants::Variant) -> &Sink {
+        if v.is_bridged() {
+            &self.bridged
+        } else {
+            &self.routed
+        }
     }
 }

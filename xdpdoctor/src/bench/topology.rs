@@ -1,6 +1,7 @@
 //! The names and numbers of the lab the bench measures in, resolved once from the scenario
 //! and netlink: vm (the forwarder's namespace) and its interfaces, the container behind the
-//! first NAT entry, and the addresses and MACs the generated frames carry.
+//! first NAT entry, the bridged container ([`super::bridge_lab`]), and the addresses and MACs
+//! the generated frames carry.
 
 use super::traffic::{self, Endpoints};
 use crate::forwarder::ForwarderConfig;
@@ -23,6 +24,10 @@ pub(super) struct Topology {
     pub container: Netns,
     /// Its interface towards vm (host0), where delivery is counted.
     pub container_if: String,
+    /// The bridged container receiving the bridged variants' frames (b1).
+    pub bridged: Netns,
+    /// Its interface, a port of vm's bridge behind it (eth0), where their delivery is counted.
+    pub bridged_if: String,
     /// The forwarder's config in the scenario.
     pub cfg: ForwarderConfig,
     /// vm's external interface (eth0): where frames are injected.
@@ -45,14 +50,26 @@ pub(super) fn topology(sc: &Scenario, prefix: &str) -> Result<Topology> {
         .ok_or_else(|| bad("has no forwarder"))?;
     let cfg = sc.forwarder_config(f);
     let entry = *cfg.entries.first().ok_or_else(|| bad("has no NAT entry"))?;
+    let (bnode, bfrom, bto) =
+        super::bridge_lab::measured(sc).ok_or_else(|| bad("has no bridged container"))?;
+    let blink = sc
+        .links
+        .iter()
+        .find(|l| l.a.node == f.node && l.b.node == bnode && l.a.bridge.is_some())
+        .ok_or_else(|| bad("no bridge port to the bridged container"))?;
+    let bridged_if = blink.b.name.clone();
+    let bport_name = blink.a.name.clone();
+    if !has_ip_of(&blink.b.addr, *bto.ip()) {
+        return Err(bad(
+            "the bridged container does not hold its entry's address",
+        ));
+    }
     let client = &sc
         .traffic
         .as_ref()
         .ok_or_else(|| bad("has no client"))?
         .client;
-    let has_ip = |addr: &Option<lab::scenario::Cidr>, ip: std::net::Ipv4Addr| {
-        addr.is_some_and(|c| c.addr == ip)
-    };
+    let has_ip = has_ip_of;
     let ext_link = sc
         .links
         .iter()
@@ -76,7 +93,7 @@ pub(super) fn topology(sc: &Scenario, prefix: &str) -> Result<Topology> {
     })?;
     let (ext_name, int_name) = (ext_link.a.name.clone(), int_link.a.name.clone());
     let vm = ns(&f.node);
-    let (ext, int, all) = vm.block_on(|| async move {
+    let (ext, int, _bport, all) = vm.block_on(|| async move {
         let rt = Rtnl::new()?;
         let links = rt.links().await?;
         let find = |n: &str| {
@@ -89,6 +106,7 @@ pub(super) fn topology(sc: &Scenario, prefix: &str) -> Result<Topology> {
         Ok((
             find(&ext_name)?,
             find(&int_name)?,
+            find(&bport_name)?,
             links.iter().map(|l| l.index).collect::<Vec<_>>(),
         ))
     })?;
@@ -98,6 +116,8 @@ pub(super) fn topology(sc: &Scenario, prefix: &str) -> Result<Topology> {
         ext_name: ext_link.a.name.clone(),
         container: ns(&int_link.b.node),
         container_if: int_link.b.name.clone(),
+        bridged: ns(bnode),
+        bridged_if,
         ext_index: ext.index,
         int_index: int.index,
         all_indexes: all,
@@ -107,8 +127,13 @@ pub(super) fn topology(sc: &Scenario, prefix: &str) -> Result<Topology> {
             client: client_ip,
             service: entry.from,
             target: entry.to,
+            bridged: bfrom,
         },
         vm,
         cfg,
     })
+}
+
+fn has_ip_of(addr: &Option<lab::scenario::Cidr>, ip: std::net::Ipv4Addr) -> bool {
+    addr.is_some_and(|c| c.addr == ip)
 }

@@ -41,6 +41,8 @@ pub enum Dest {
     Service,
     /// The container's endpoint (the DNAT `to`), as a plain router would forward it.
     Target,
+    /// The public endpoint of the bridged container (the bridged variants' DNAT `from`).
+    Bridged,
 }
 
 /// Where the frames come from and go to.
@@ -57,6 +59,8 @@ pub struct Endpoints {
     pub service: SocketAddrV4,
     /// The container's endpoint behind it (the DNAT `to`).
     pub target: SocketAddrV4,
+    /// The bridged container's public endpoint (its DNAT `from`).
+    pub bridged: SocketAddrV4,
 }
 
 impl Endpoints {
@@ -65,6 +69,7 @@ impl Endpoints {
         match dest {
             Dest::Service => self.service,
             Dest::Target => self.target,
+            Dest::Bridged => self.bridged,
         }
     }
 }
@@ -221,6 +226,7 @@ mod tests {
             client: Ipv4Addr::new(192, 168, 9, 254),
             service: "192.168.9.1:8080".parse().unwrap(),
             target: "10.123.1.1:80".parse().unwrap(),
+            bridged: "192.168.9.1:8082".parse().unwrap(),
         }
     }
 

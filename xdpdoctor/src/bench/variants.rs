@@ -14,6 +14,8 @@
 //! | forwarder-nolog     | `xdp_fwd_external` of `forwarder_nolog.bpf.o` (decision log compiled out), same maps | same |
 //! | forwarder+log       | same as forwarder, decision log on at the default rate, read by a thread ([`super::decision_log`]) | same |
 //! | kernel-nat          | `xdp_restore_pass` (headers reset, PASS)      | stack: conntrack, nft DNAT, forward, ve-m1 |
+//! | forwarder-bridged   | as forwarder; frames to the bridged container's public endpoint | the FIB answers the bridge: redirect to its port vb-b1, veth ring, b1's eth0 |
+//! | kernel-nat-bridged  | as kernel-nat, same frames as forwarder-bridged | stack: conntrack, nft DNAT, forward, bridge xdb-br, vb-b1, b1's eth0 |
 //!
 //! Kernel NAT cannot use the bare `xdp_pass`: the stack translates the frame in place and
 //! live-frames test runs hand the same page back (see `traffic::PER_CALL` and
@@ -67,11 +69,16 @@ pub enum Variant {
     ForwarderLog,
     /// XDP_PASS into the stack: conntrack and nftables NAT, `ip_forward`.
     KernelNat,
+    /// The forwarder into a container behind a bridge: redirect to the bridge port.
+    ForwarderBridged,
+    /// Kernel NAT into the same container: DNAT, forward through the bridge (what Docker's
+    /// published ports do).
+    KernelNatBridged,
 }
 
 impl Variant {
     /// Every variant, in measuring order within a round.
-    pub const ALL: [Variant; 8] = [
+    pub const ALL: [Variant; 10] = [
         Variant::RedirectOnly,
         Variant::RouterPeer,
         Variant::Forwarder,
@@ -80,6 +87,8 @@ impl Variant {
         Variant::ForwarderFibCache,
         Variant::ForwarderTrace,
         Variant::KernelNat,
+        Variant::ForwarderBridged,
+        Variant::KernelNatBridged,
     ];
 
     /// The name in tables and JSON.
@@ -93,6 +102,8 @@ impl Variant {
             Variant::ForwarderNolog => "forwarder-nolog",
             Variant::ForwarderLog => "forwarder+log",
             Variant::KernelNat => "kernel-nat",
+            Variant::ForwarderBridged => "forwarder-bridged",
+            Variant::KernelNatBridged => "kernel-nat-bridged",
         }
     }
 
@@ -101,8 +112,19 @@ impl Variant {
     pub const fn dest(self) -> Dest {
         match self {
             Variant::RouterPeer => Dest::Target,
+            Variant::ForwarderBridged | Variant::KernelNatBridged => Dest::Bridged,
             _ => Dest::Service,
         }
+    }
+
+    /// True for the variants whose frames go to the bridged container.
+    pub const fn is_bridged(self) -> bool {
+        matches!(self, Variant::ForwarderBridged | Variant::KernelNatBridged)
+    }
+
+    /// True for the variants that pass the frames to vm's stack (kernel NAT).
+    pub const fn is_kernel_nat(self) -> bool {
+        matches!(self, Variant::KernelNat | Variant::KernelNatBridged)
     }
 
     /// True for the variants that run the forwarder's code (its counters move).
@@ -114,6 +136,7 @@ impl Variant {
                 | Variant::ForwarderTrace
                 | Variant::ForwarderNolog
                 | Variant::ForwarderLog
+                | Variant::ForwarderBridged
         )
     }
 }
@@ -192,7 +215,7 @@ impl Programs {
     /// `xdp_restore_pass` (kernel NAT), nothing for the others.
     pub fn before_call(&self, v: Variant) -> impl FnMut(&[u8]) -> Result<()> + '_ {
         move |frame| {
-            if v == Variant::KernelNat {
+            if v.is_kernel_nat() {
                 programs::set_pristine(&mut self.pristine.borrow_mut(), frame)?;
             }
             Ok(())
@@ -204,12 +227,15 @@ impl Programs {
         match v {
             Variant::RedirectOnly => programs::xdp(&self.redirect, abi::PROG_REDIRECT_ONLY),
             Variant::RouterPeer => programs::xdp(&self.router, abi::PROG_ROUTER),
-            Variant::Forwarder | Variant::ForwarderTrace | Variant::ForwarderLog => {
-                programs::xdp(&self.forwarder, abi::PROG_EXTERNAL)
-            }
+            Variant::Forwarder
+            | Variant::ForwarderTrace
+            | Variant::ForwarderLog
+            | Variant::ForwarderBridged => programs::xdp(&self.forwarder, abi::PROG_EXTERNAL),
             Variant::ForwarderNolog => programs::xdp(&self.forwarder_nolog, abi::PROG_EXTERNAL),
             Variant::ForwarderFibCache => programs::xdp(&self.forwarder_cached, abi::PROG_EXTERNAL),
-            Variant::KernelNat => programs::xdp(&self.restore, abi::PROG_RESTORE_PASS),
+            Variant::KernelNat | Variant::KernelNatBridged => {
+                programs::xdp(&self.restore, abi::PROG_RESTORE_PASS)
+            }
         }
     }
 
@@ -219,12 +245,15 @@ impl Programs {
         let (ebpf, name) = match v {
             Variant::RedirectOnly => (&mut self.redirect, abi::PROG_REDIRECT_ONLY),
             Variant::RouterPeer => (&mut self.router, abi::PROG_ROUTER),
-            Variant::Forwarder | Variant::ForwarderTrace | Variant::ForwarderLog => {
-                (&mut self.forwarder, abi::PROG_EXTERNAL)
-            }
+            Variant::Forwarder
+            | Variant::ForwarderTrace
+            | Variant::ForwarderLog
+            | Variant::ForwarderBridged => (&mut self.forwarder, abi::PROG_EXTERNAL),
             Variant::ForwarderNolog => (&mut self.forwarder_nolog, abi::PROG_EXTERNAL),
             Variant::ForwarderFibCache => (&mut self.forwarder_cached, abi::PROG_EXTERNAL),
-            Variant::KernelNat => (&mut self.restore, abi::PROG_RESTORE_PASS),
+            Variant::KernelNat | Variant::KernelNatBridged => {
+                (&mut self.restore, abi::PROG_RESTORE_PASS)
+            }
         };
         programs::pin_in_dispatcher(ebpf, name, pin_ifindex)
     }

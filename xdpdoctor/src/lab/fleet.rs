@@ -61,6 +61,7 @@ pub fn fleet(n: usize) -> Result<Scenario> {
         tx_csum: nic.then_some(false),
         gro: nic.then_some(true),
         queues: None,
+        bridge: None,
     };
     let mut links = vec![LinkSpec {
         a: end("vm", "eth0", [192, 168, 9, 1], false),
@@ -122,6 +123,7 @@ pub fn fleet(n: usize) -> Result<Scenario> {
         description: format!("generated: the seed's shape with {n} containers"),
         nodes,
         links,
+        bridges: Vec::new(),
         services: Vec::new(),
         forwarder: Some(ForwarderSpec {
             node: "vm".into(),

@@ -32,6 +32,9 @@ pub struct Scenario {
     /// `[[link]]`: veth pairs between nodes.
     #[serde(rename = "link", default)]
     pub links: Vec<LinkSpec>,
+    /// `[[bridge]]`: Linux bridges in nodes; link ends join one with `bridge = "NAME"`.
+    #[serde(rename = "bridge", default)]
+    pub bridges: Vec<BridgeSpec>,
     /// `[[service]]`: HTTP responders to start.
     #[serde(rename = "service", default)]
     pub services: Vec<Service>,
@@ -87,6 +90,23 @@ pub struct End {
     /// CPU, each queue with its own 256-frame ring and NAPI.
     #[serde(default)]
     pub queues: Option<u32>,
+    /// The `[[bridge]]` of the same node this end is a port of (`ip link set NAME master
+    /// BRIDGE`); None: a plain interface. A port takes no address (the bridge holds it).
+    #[serde(default)]
+    pub bridge: Option<String>,
+}
+
+/// A Linux bridge in a node (`ip link add NAME type bridge`), up, with its address: the
+/// shape of a Docker, Podman or CNI-bridge host, containers' veths as its ports.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeSpec {
+    /// The node it is made in.
+    pub node: String,
+    /// Its name (1-15 bytes).
+    pub name: String,
+    /// Its IPv4 address, "a.b.c.d/len" (the containers' gateway).
+    pub addr: Option<Cidr>,
 }
 
 /// A veth pair: end `a` is created in its node, its peer moved into `b`'s node.
@@ -334,7 +354,8 @@ impl Scenario {
         Ok(s)
     }
 
-    fn validate(&self, file: &Path) -> Result<()> {
+    /// Checks a scenario made or changed in code as [`Scenario::parse`] checks a file.
+    pub(crate) fn validate(&self, file: &Path) -> Result<()> {
         let err = |field: String, message: String| Error::Config {
             file: file.to_path_buf(),
             field,
@@ -411,6 +432,49 @@ impl Scenario {
                     return Err(err(
                         format!("link[{i}].{side}.name"),
                         format!("{} defined twice", end.iface()),
+                    ));
+                }
+            }
+        }
+        for (i, b) in self.bridges.iter().enumerate() {
+            node_ok(&b.node, format!("bridge[{i}].node"))?;
+            if let Some(why) = bad_ifname(&b.name) {
+                return Err(err(
+                    format!("bridge[{i}].name"),
+                    format!("{:?} is not a valid interface name: {why}", b.name),
+                ));
+            }
+            let at = IfaceRef {
+                node: b.node.clone(),
+                name: b.name.clone(),
+            };
+            if !ifaces.insert(at.clone()) {
+                return Err(err(
+                    format!("bridge[{i}].name"),
+                    format!("{at} defined twice"),
+                ));
+            }
+        }
+        for (i, l) in self.links.iter().enumerate() {
+            for (end, side) in [(&l.a, "a"), (&l.b, "b")] {
+                let Some(br) = &end.bridge else { continue };
+                if !self
+                    .bridges
+                    .iter()
+                    .any(|b| b.node == end.node && &b.name == br)
+                {
+                    return Err(err(
+                        format!("link[{i}].{side}.bridge"),
+                        format!("no [[bridge]] \"{br}\" in node \"{}\"", end.node),
+                    ));
+                }
+                if end.addr.is_some() || end.addr6.is_some() {
+                    return Err(err(
+                        format!("link[{i}].{side}.addr"),
+                        format!(
+                            "{} is a port of {br}: the bridge holds the address",
+                            end.iface()
+                        ),
                     ));
                 }
             }
@@ -553,10 +617,14 @@ impl Scenario {
             field: field.to_string(),
             message,
         };
-        if self.forwarder.is_some() || !self.links.is_empty() || !self.services.is_empty() {
+        if self.forwarder.is_some()
+            || !self.links.is_empty()
+            || !self.services.is_empty()
+            || !self.bridges.is_empty()
+        {
             return Err(err(
                 "docker",
-                "a Docker lab has no [forwarder], [[link]] or [[service]]: its forwarder,                  links and servers come from [docker]"
+                "a Docker lab has no [forwarder], [[link]], [[bridge]] or [[service]]: its forwarder,                  links and servers come from [docker]"
                     .into(),
             ));
         }
@@ -977,6 +1045,49 @@ b={node="b",name="e0"}
             "{base}[fault.f]\nstack=[{{at=\"a:d0\",kind=\"dummy\"}}]\nremove_address=[\"a:d0\"]\n"
         );
         assert!(Scenario::parse(&ok, Path::new("x.toml")).is_ok());
+    }
+
+    #[test]
+    fn bridges_and_their_ports_are_checked() {
+        let t = |bridge: &str, port: &str| {
+            format!(
+                "name=\"x\"\n[[node]]\nname=\"a\"\n[[node]]\nname=\"c\"\n{bridge}\n\
+                 [[link]]\na={{node=\"a\",name=\"p0\"{port}}}\nb={{node=\"c\",name=\"e0\"}}"
+            )
+        };
+        let br = "[[bridge]]\nnode=\"a\"\nname=\"br0\"\naddr=\"10.1.0.1/24\"";
+        let ok = Scenario::parse(&t(br, ",bridge=\"br0\""), Path::new("x.toml")).unwrap();
+        assert_eq!(ok.bridges[0].name, "br0");
+        assert_eq!(ok.links[0].a.bridge.as_deref(), Some("br0"));
+        for (bridge, port, want) in [
+            ("", ",bridge=\"br0\"", "no [[bridge]] \"br0\" in node \"a\""),
+            (br, ",bridge=\"br1\"", "link[0].a.bridge"),
+            (
+                br,
+                ",bridge=\"br0\",addr=\"10.1.0.2/24\"",
+                "the bridge holds the address",
+            ),
+            (
+                "[[bridge]]\nnode=\"a\"\nname=\"p0\"",
+                "",
+                "a:p0 defined twice",
+            ),
+            (
+                "[[bridge]]\nnode=\"zz\"\nname=\"br0\"",
+                "",
+                "bridge[0].node",
+            ),
+            (
+                "[[bridge]]\nnode=\"a\"\nname=\"b/0\"",
+                "",
+                "not a valid interface name",
+            ),
+        ] {
+            let e = Scenario::parse(&t(bridge, port), Path::new("x.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{bridge} {port}: {e}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `lab up`: build a scenario into namespaces.
 //!
-//! Order: namespaces -> veth pairs (created in side a, peer moved and renamed into side b) ->
+//! Order: namespaces -> bridges -> veth pairs (created in side a, peer moved and renamed into
+//! side b, each end that names a bridge made its port) ->
 //! devices faults stack on them (macvlan, vlan, vxlan, dummy) -> per node: loopback, addresses, default route, sysctls, offload features -> responders ->
 //! forwarder -> post-deploy faults. Faults are computed up front as deltas on the healthy
 //! settings, so a faulted interface is configured once, in its final state.
@@ -156,6 +157,7 @@ fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) 
     };
     steps.progress.steps("building lab", 0, steps.total);
     create_namespaces(sc, opts, st, &mut steps)?;
+    create_bridges(sc, opts)?;
     create_links(sc, &fault_defs, opts, &mut steps)?;
     create_stacked(&fault_defs, opts)?;
     configure_nodes(sc, opts, plans, sysctls, &mut steps)?;
@@ -253,6 +255,14 @@ fn desired_state(sc: &Scenario, faults: &[&Fault]) -> Desired {
     let no_addr: HashSet<&IfaceRef> = faults.iter().flat_map(|f| &f.remove_address).collect();
     let down: HashSet<&IfaceRef> = faults.iter().flat_map(|f| &f.link_down).collect();
     let mut plans: BTreeMap<String, Vec<IfacePlan>> = BTreeMap::new();
+    // Bridges first: up with their address before their ports come up.
+    for b in &sc.bridges {
+        plans.entry(b.node.clone()).or_default().push(IfacePlan {
+            name: b.name.clone(),
+            addr: b.addr,
+            ..Default::default()
+        });
+    }
     for l in &sc.links {
         for e in [&l.a, &l.b] {
             let at = e.iface();
@@ -375,16 +385,42 @@ fn create_links(
         let tmp = format!("xdtmp{i}");
         let (a_name, b_name) = (l.a.name.clone(), l.b.name.clone());
         let (qa, qb) = (queues(&l.a), queues(&l.b));
+        let a_bridge = l.a.bridge.clone();
         na.block_on(|| async move {
             let rt = Rtnl::new()?;
             rt.create_veth_queues(&a_name, &tmp, qa, qb).await?;
             let peer = rt.link(&tmp).await?;
             rt.move_to_netns(peer.index, b_fd.as_raw_fd(), Some(&b_name))
-                .await
+                .await?;
+            join_bridge(&rt, &a_name, a_bridge.as_deref()).await
         })?;
+        if let Some(br) = l.b.bridge.clone() {
+            let b_name = l.b.name.clone();
+            nb.block_on(|| async move { join_bridge(&Rtnl::new()?, &b_name, Some(&br)).await })?;
+        }
         steps.tick();
     }
     Ok(())
+}
+
+/// `[[bridge]]`: each bridge made in its node, before the links that join it; the node's
+/// plan gives it its address and brings it up.
+fn create_bridges(sc: &Scenario, opts: &UpOptions) -> Result<()> {
+    for b in &sc.bridges {
+        cancel::check()?;
+        let name = b.name.clone();
+        node_ns(opts, &b.node).block_on(|| async move {
+            Rtnl::new()?.create_stacked(&name, NewDevice::Bridge).await
+        })?;
+    }
+    Ok(())
+}
+
+/// Makes `ifname` a port of `bridge` (None: nothing to do), in the calling namespace.
+async fn join_bridge(rt: &Rtnl, ifname: &str, bridge: Option<&str>) -> Result<()> {
+    let Some(br) = bridge else { return Ok(()) };
+    let (port, br) = (rt.link(ifname).await?, rt.link(br).await?);
+    rt.set_master(port.index, br.index).await
 }
 
 /// Fault `stack`: devices of other kinds (macvlan, vlan, vxlan, dummy), made in their node

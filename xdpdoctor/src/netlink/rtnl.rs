@@ -16,7 +16,8 @@ use rtnetlink::packet_route::{
     AddressFamily,
 };
 use rtnetlink::{
-    Handle, LinkDummy, LinkMacVlan, LinkUnspec, LinkVeth, LinkVlan, LinkVxlan, RouteMessageBuilder,
+    Handle, LinkBridge, LinkDummy, LinkMacVlan, LinkUnspec, LinkVeth, LinkVlan, LinkVxlan,
+    RouteMessageBuilder,
 };
 
 use crate::error::errno_in;
@@ -62,6 +63,8 @@ pub enum NewDevice {
     },
     /// A dummy device.
     Dummy,
+    /// A Linux bridge (ports are enslaved with [`Rtnl::set_master`]).
+    Bridge,
 }
 
 impl NewDevice {
@@ -72,6 +75,7 @@ impl NewDevice {
             NewDevice::Vlan { .. } => "vlan",
             NewDevice::Vxlan { .. } => "vxlan",
             NewDevice::Dummy => "dummy",
+            NewDevice::Bridge => "bridge",
         }
     }
 }
@@ -229,6 +233,7 @@ impl Rtnl {
                 b.build()
             }
             NewDevice::Dummy => LinkDummy::new(name).build(),
+            NewDevice::Bridge => LinkBridge::new(name).build(),
         };
         let kind = dev.kind();
         self.handle
@@ -279,6 +284,19 @@ impl Rtnl {
             .execute()
             .await
             .map_err(nl("set link state", format!("ifindex {index}")))
+    }
+
+    /// Makes link `index` a port of the bridge `master` (`ip link set DEV master BR`).
+    pub async fn set_master(&self, index: u32, master: u32) -> Result<()> {
+        self.handle
+            .link()
+            .set(LinkUnspec::new_with_index(index).controller(master).build())
+            .execute()
+            .await
+            .map_err(nl(
+                "set link master",
+                format!("ifindex {index} into ifindex {master}"),
+            ))
     }
 
     /// Adds a permanent neighbour entry `addr lladdr <mac> dev <index>`.

@@ -35,7 +35,9 @@ fn pin_dirs() -> BTreeSet<String> {
 }
 
 /// Pins or forwarder state of lab `prefix` still present: a state file naming one of its
-/// namespaces, or a pin directory made during the bench that has no state file (an orphan).
+/// namespaces, or a forwarder pin directory (`fwd-KEY`, the only kind the bench makes) made
+/// during the bench that has no state file (an orphan). Other kinds (`fix-KEY-IFNAME`) are
+/// made by tests running beside it (the suite runs two at a time) and are not the bench's.
 fn pins_left(prefix: &str, before: &BTreeSet<String>) -> Vec<String> {
     let mut left = Vec::new();
     for e in std::fs::read_dir("/run/xdpdoctor/forwarders")
@@ -48,7 +50,10 @@ fn pins_left(prefix: &str, before: &BTreeSet<String>) -> Vec<String> {
             left.push(e.path().display().to_string());
         }
     }
-    for d in pin_dirs().difference(before) {
+    for d in pin_dirs()
+        .difference(before)
+        .filter(|d| d.starts_with("fwd-"))
+    {
         let inode = d.trim_start_matches("fwd-");
         if !std::path::Path::new(&format!("/run/xdpdoctor/forwarders/{inode}.json")).exists() {
             left.push(format!("/sys/fs/bpf/xdpdoctor/{d}"));

@@ -7,7 +7,7 @@ use serde_json::Value;
 pub const SIZES: [u64; 2] = [64, 1500];
 
 /// Live-frames variants, all measured in every run.
-const LIVE_VARIANTS: [&str; 8] = [
+const LIVE_VARIANTS: [&str; 10] = [
     "xdp-redirect-only",
     "router-peer",
     "forwarder",
@@ -16,15 +16,61 @@ const LIVE_VARIANTS: [&str; 8] = [
     "forwarder-fib-cache",
     "forwarder+trace",
     "kernel-nat",
+    "forwarder-bridged",
+    "kernel-nat-bridged",
 ];
 
 /// af-packet variants.
-const PATH_VARIANTS: [&str; 4] = [
+const PATH_VARIANTS: [&str; 6] = [
     "xdp-redirect-only",
     "router-peer",
     "forwarder",
     "kernel-nat",
+    "forwarder-bridged",
+    "kernel-nat-bridged",
 ];
+
+/// The bridged variants took their path: every frame of forwarder-bridged was redirected,
+/// each to the bridge's port (the forwarder's `bridge_port` counter, in the run's notes), and
+/// kernel-nat-bridged's frames reached the bridged container (not m1's host0) through vm's
+/// stack without the forwarder seeing them.
+fn bridged_paths(r: &Value) {
+    let notes: Vec<&str> = r["notes"]
+        .as_array()
+        .expect("notes array")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for size in SIZES {
+        for v in ["forwarder-bridged", "kernel-nat-bridged"] {
+            let bad: Vec<_> = notes
+                .iter()
+                .filter(|n| n.starts_with("WARNING") && n.contains(&format!("{v} {size}B")))
+                .collect();
+            assert!(bad.is_empty(), "{v} {size}B: {bad:?}");
+        }
+        let prefix = format!("forwarder-bridged {size}B: forwarder redirected ");
+        let note = notes
+            .iter()
+            .find(|n| n.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no forwarder-bridged {size}B note: {notes:?}"));
+        // "... redirected N of N frames (100.0%), N to the bridge's port; ..."
+        let words: Vec<&str> = note[prefix.len()..].split_whitespace().collect();
+        let (redirected, sent, to_port) = (words[0], words[2], words[5]);
+        assert_eq!(redirected, sent, "{note}");
+        assert_eq!(to_port, redirected, "{note}");
+        assert!(note.contains("to the bridge's port"), "{note}");
+    }
+    let bridged_to = notes
+        .iter()
+        .find(|n| n.starts_with("live-frames: frames go to"))
+        .expect("the live-frames destination note");
+    assert!(
+        bridged_to.contains("bridged variants: 192.168.9.1:8082")
+            && bridged_to.contains("(bridged: eth0 in "),
+        "{bridged_to}"
+    );
+}
 
 pub fn positive(v: &Value, what: &str) -> f64 {
     let x = v
@@ -103,6 +149,7 @@ pub fn absent(r: &Value, method: &str) {
 /// skipped, with a reason), every ratio with its target, the decision log's rate limit held.
 pub fn live(r: &Value) {
     all_of_method(r, "throughput", "live-frames");
+    bridged_paths(r);
     let rows = r["throughput"].as_array().unwrap();
     for v in LIVE_VARIANTS {
         for size in SIZES {
@@ -142,6 +189,12 @@ pub fn live(r: &Value) {
             3.5,
             false,
         );
+        // Into bridged containers against kernel NAT through the bridge.
+        targeted(
+            ratio(r, "live-frames", "bridged_forwarder_over_kernel_nat", size),
+            3.0,
+            false,
+        );
         targeted(
             ratio(r, "live-frames", "with_trace_over_without", size),
             0.95,
@@ -154,6 +207,7 @@ pub fn live(r: &Value) {
             "fib_cache_over_forwarder",
             "log_off_over_compiled_out",
             "log_on_over_off",
+            "bridged_forwarder_over_forwarder",
         ] {
             let q = ratio(r, "live-frames", id, size);
             positive(&q["value"], &format!("{id} {size}B"));
@@ -226,7 +280,8 @@ pub fn program_cost(r: &Value) {
 }
 
 /// af-packet: the generator's own cost and every variant's CPU per delivered packet per size,
-/// delivery counted, runtime statistics where the kernel allows them, the two targeted ratios.
+/// delivery counted, runtime statistics where the kernel allows them, the three targeted
+/// ratios (the bridged pair's among them).
 pub fn af_packet(r: &Value, stats_allowed: bool) {
     all_of_method(r, "generator", "af-packet");
     all_of_method(r, "path_cost", "af-packet");
@@ -306,6 +361,12 @@ pub fn af_packet(r: &Value, stats_allowed: bool) {
             ratio(r, "af-packet", "forwarder_over_kernel_nat", size),
             3.5,
             !(fwd && nat),
+        );
+        let (bfwd, bnat) = (path("forwarder-bridged"), path("kernel-nat-bridged"));
+        targeted(
+            ratio(r, "af-packet", "bridged_forwarder_over_kernel_nat", size),
+            3.0,
+            !(bfwd && bnat),
         );
     }
 }

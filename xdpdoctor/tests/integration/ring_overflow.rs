@@ -41,6 +41,8 @@ fn burst(lab: &Lab, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
         client: "192.168.9.254".parse().unwrap(),
         service: "192.168.9.1:8080".parse().unwrap(),
         target: "10.123.1.1:80".parse().unwrap(),
+        // The seed lab has no bridged container; no frames go to it.
+        bridged: "192.168.9.1:8080".parse().unwrap(),
     };
     let flows = FlowSet::new(&ep, 64, 256, Dest::Service, TTL).unwrap();
     let client = lab.ns("client");

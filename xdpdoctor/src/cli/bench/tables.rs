@@ -5,7 +5,6 @@ use comfy_table::Cell;
 use xdpdoctor::bench::cpu::Basis;
 use xdpdoctor::bench::method::Method;
 use xdpdoctor::bench::report::{Ratio, RATIOS};
-use xdpdoctor::bench::variants::Variant;
 use xdpdoctor::bench::BenchReport;
 
 use crate::cli::output::{bad, good, table};
@@ -162,7 +161,7 @@ pub fn ratios(r: &BenchReport) {
     header.extend(sizes.iter().map(|s| format!("{s} B [rounds min - max]")));
     let mut t = table(&header.iter().map(String::as_str).collect::<Vec<_>>());
     for def in RATIOS.iter().filter(|d| ran(r, d.method)) {
-        let factor = def.denominator == Variant::KernelNat;
+        let factor = def.denominator.is_kernel_nat();
         let mut row = vec![
             def.method.name().to_string(),
             format!("{} / {}", def.numerator.name(), def.denominator.name()),
