@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::common::{in_ns, require_root, stdout, xdpdoctor, Lab};
-use crate::diagnose::findings;
+use crate::common::{in_ns, mtu_of, require_root, stdout, sysctl, xdpdoctor, Lab};
+use crate::diagnose::{findings, set};
 
 const DEFAULTS: &[&str] = &[
     "--fault",
@@ -41,17 +41,6 @@ fn lab_with(fault: &str) -> Lab {
     let mut args = DEFAULTS.to_vec();
     args.extend(["--fault", fault]);
     Lab::up("cmb", &args)
-}
-
-/// (id, node, interface) with the lab's namespace names, as `findings` returns roots.
-fn set(lab: &Lab, v: &[(&str, &str, &str)]) -> BTreeSet<(String, String, String)> {
-    v.iter()
-        .map(|(a, b, c)| (a.to_string(), lab.ns(b), c.to_string()))
-        .collect()
-}
-
-fn ok_of(lab: &Lab) -> Vec<bool> {
-    lab.connect().into_iter().map(|(_, ok)| ok).collect()
 }
 
 fn diagnose_json(lab: &Lab) -> Vec<Value> {
@@ -164,23 +153,13 @@ fn revert(lab: &Lab) {
     assert_eq!(out.status.code(), Some(0), "fix --revert");
 }
 
-fn mtu_of(ns: &str, ifname: &str) -> u64 {
-    let out = in_ns(ns, &["ip", "-j", "link", "show", ifname]);
-    let v: Value = serde_json::from_str(&out).expect("ip -j link");
-    v[0]["mtu"].as_u64().expect("mtu")
-}
-
-fn sysctl(ns: &str, key: &str) -> String {
-    in_ns(ns, &["sysctl", "-n", key]).trim().to_string()
-}
-
 #[test]
 #[ignore = "needs root: builds a namespace lab, attaches XDP and probes"]
 fn mtu_m1_beside_the_seed_faults_all_roots_fixed_together() {
     require_root();
     let lab = lab_with("mtu-m1");
     let vm = lab.ns("vm");
-    assert_eq!(ok_of(&lab), vec![false, false]);
+    assert_eq!(lab.answers(), vec![false, false]);
     let (got, code) = findings(&lab, &[]);
     let mut want = set(&lab, SEED);
     want.extend(set(&lab, &[("redirect-target-mtu", "vm", "ve-m1")]));
@@ -210,13 +189,13 @@ fn mtu_m1_beside_the_seed_faults_all_roots_fixed_together() {
     assert!(manual.is_empty(), "{manual:?}");
     assert_eq!(mtu_of(&vm, "ve-m1"), 1500, "ip sees the MTU fix");
     // The lab's client POSTs 3000 bytes and expects them back: full-size frames both ways.
-    assert_eq!(ok_of(&lab), vec![true, true]);
+    assert_eq!(lab.answers(), vec![true, true]);
     let (got, code) = findings(&lab, &[]);
     assert!(got.is_empty(), "{got:?}");
     assert_eq!(code, Some(0));
     revert(&lab);
     assert_eq!(mtu_of(&vm, "ve-m1"), 1400, "revert restores the MTU");
-    assert_eq!(ok_of(&lab), vec![false, false]);
+    assert_eq!(lab.answers(), vec![false, false]);
 }
 
 #[test]
@@ -225,7 +204,7 @@ fn rp_filter_beside_the_seed_faults_all_roots_fixed_together() {
     require_root();
     let lab = lab_with("rp-filter");
     let vm = lab.ns("vm");
-    assert_eq!(ok_of(&lab), vec![false, false]);
+    assert_eq!(lab.answers(), vec![false, false]);
     let (got, code) = findings(&lab, &[]);
     let mut want = set(&lab, SEED);
     want.extend(set(
@@ -270,13 +249,13 @@ fn rp_filter_beside_the_seed_faults_all_roots_fixed_together() {
             "1"
         );
     }
-    assert_eq!(ok_of(&lab), vec![true, true]);
+    assert_eq!(lab.answers(), vec![true, true]);
     let (got, code) = findings(&lab, &[]);
     assert!(got.is_empty(), "{got:?}");
     assert_eq!(code, Some(0));
     revert(&lab);
     assert_eq!(sysctl(&vm, "net.ipv4.conf.ve-m1.accept_local"), "0");
-    assert_eq!(ok_of(&lab), vec![false, false]);
+    assert_eq!(lab.answers(), vec![false, false]);
 }
 
 #[test]
@@ -285,7 +264,7 @@ fn macvlan_m1_beside_the_seed_faults_all_roots_fixed_together() {
     require_root();
     let lab = lab_with("macvlan-m1");
     let (vm, m1) = (lab.ns("vm"), lab.ns("m1"));
-    assert_eq!(ok_of(&lab), vec![false, false]);
+    assert_eq!(lab.answers(), vec![false, false]);
     let (got, code) = findings(&lab, &[]);
     // mv-m1 holds the route to m1 (so ve-m1 without an address is no cause), and m1's
     // packets are redirected to mv-m1, never into ve-m1 (so m1's peer without XDP is none
@@ -330,7 +309,7 @@ fn macvlan_m1_beside_the_seed_faults_all_roots_fixed_together() {
         ],
     );
     assert!(manual.is_empty(), "{manual:?}");
-    assert_eq!(ok_of(&lab), vec![true, true]);
+    assert_eq!(lab.answers(), vec![true, true]);
     let (got, code) = findings(&lab, &[]);
     assert!(got.is_empty(), "{got:?}");
     assert_eq!(code, Some(0));
@@ -338,7 +317,7 @@ fn macvlan_m1_beside_the_seed_faults_all_roots_fixed_together() {
     // m1's tx checksum offload was a real cause, and m1's: on again, m1 alone fails, with
     // the checksum drops seen, and the diagnosis names it on m1's entry only.
     in_ns(&m1, &["ethtool", "-K", "host0", "tx", "on"]);
-    assert_eq!(ok_of(&lab), vec![false, true]);
+    assert_eq!(lab.answers(), vec![false, true]);
     let (got, _) = findings(&lab, &[]);
     assert_eq!(got, set(&lab, &[("veth-tx-csum-offload", "m1", "host0")]));
     let all = diagnose_json(&lab);
@@ -352,7 +331,7 @@ fn macvlan_m1_beside_the_seed_faults_all_roots_fixed_together() {
         in_ns(&vm, &["ip", "route", "get", "10.123.1.1"]).contains("dev mv-m1 "),
         "the macvlan still carries m1's route"
     );
-    assert_eq!(ok_of(&lab), vec![false, false]);
+    assert_eq!(lab.answers(), vec![false, false]);
 }
 
 #[test]
@@ -406,7 +385,7 @@ fn jumbo_m1_beside_the_seed_faults_then_the_printed_command() {
     );
     assert_eq!(manual.len(), 1, "{manual:?}");
     assert!(manual[0].starts_with("xdp-mtu-too-large "), "{manual:?}");
-    assert_eq!(ok_of(&lab), vec![false, true]);
+    assert_eq!(lab.answers(), vec![false, true]);
     let (got, _) = findings(&lab, &[]);
     assert_eq!(got, set(&lab, &[("xdp-mtu-too-large", "vm", "ve-m1")]));
 
@@ -430,7 +409,7 @@ fn jumbo_m1_beside_the_seed_faults_then_the_printed_command() {
     // The forwarder is back on ve-m1, so m1's partial checksums are redirected now: m1
     // still fails, and the diagnosis says why, on m1's entry (docs/rules.md, "Beside other
     // causes").
-    assert_eq!(ok_of(&lab), vec![false, true]);
+    assert_eq!(lab.answers(), vec![false, true]);
     let all = diagnose_json(&lab);
     let f = root(&all, &lab, "veth-tx-csum-offload", "m1", "host0");
     assert_eq!(entries(f), [E1], "{f:#}");
@@ -453,7 +432,7 @@ fn jumbo_m1_beside_the_seed_faults_then_the_printed_command() {
         manual.iter().all(|m| m.starts_with("redirect-target-mtu ")),
         "{manual:?}"
     );
-    assert_eq!(ok_of(&lab), vec![true, true]);
+    assert_eq!(lab.answers(), vec![true, true]);
     let all = diagnose_json(&lab);
     assert!(
         all.iter().all(|f| f["severity"] == "warning"),

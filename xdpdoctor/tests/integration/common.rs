@@ -116,6 +116,23 @@ impl Lab {
     pub fn connect(&self) -> Vec<(String, bool)> {
         connect_lab(&self.prefix)
     }
+
+    /// `lab connect`: per entry, in the scenario's order, whether it answered.
+    pub fn answers(&self) -> Vec<bool> {
+        self.connect().into_iter().map(|(_, ok)| ok).collect()
+    }
+}
+
+/// The MTU of `ifname` in namespace `ns`, as `ip -j link` reports it (an independent check).
+pub fn mtu_of(ns: &str, ifname: &str) -> u64 {
+    let out = in_ns(ns, &["ip", "-j", "link", "show", ifname]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("ip -j link");
+    v[0]["mtu"].as_u64().expect("mtu")
+}
+
+/// A sysctl's value in namespace `ns`, as `sysctl -n` prints it.
+pub fn sysctl(ns: &str, key: &str) -> String {
+    in_ns(ns, &["sysctl", "-n", key]).trim().to_string()
 }
 
 impl Drop for Lab {

@@ -47,7 +47,8 @@ pub fn findings(lab: &Lab, extra: &[&str]) -> (BTreeSet<(String, String, String)
     (set, out.status.code())
 }
 
-fn set(lab: &Lab, v: &[(&str, &str, &str)]) -> BTreeSet<(String, String, String)> {
+/// (id, node, interface) with the lab's namespace names, as `findings` returns roots.
+pub fn set(lab: &Lab, v: &[(&str, &str, &str)]) -> BTreeSet<(String, String, String)> {
     v.iter()
         .map(|(a, b, c)| (a.to_string(), lab.ns(b), c.to_string()))
         .collect()

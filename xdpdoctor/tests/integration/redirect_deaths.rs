@@ -9,29 +9,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::common::{in_ns, require_root, stdout, xdpdoctor, Lab, ScratchNs};
-use crate::diagnose::findings;
-
-/// (id, node, interface) as `findings` returns them, with the lab's namespace names.
-fn set(lab: &Lab, v: &[(&str, &str, &str)]) -> BTreeSet<(String, String, String)> {
-    v.iter()
-        .map(|(a, b, c)| (a.to_string(), lab.ns(b), c.to_string()))
-        .collect()
-}
-
-fn ok_of(lab: &Lab) -> Vec<bool> {
-    lab.connect().into_iter().map(|(_, ok)| ok).collect()
-}
-
-fn mtu_of(ns: &str, ifname: &str) -> u64 {
-    let out = in_ns(ns, &["ip", "-j", "link", "show", ifname]);
-    let v: serde_json::Value = serde_json::from_str(&out).expect("ip -j link");
-    v[0]["mtu"].as_u64().expect("mtu")
-}
-
-fn sysctl(ns: &str, key: &str) -> String {
-    in_ns(ns, &["sysctl", "-n", key]).trim().to_string()
-}
+use crate::common::{in_ns, mtu_of, require_root, stdout, sysctl, xdpdoctor, Lab, ScratchNs};
+use crate::diagnose::{findings, set};
 
 #[test]
 #[ignore = "needs root: builds a namespace lab, attaches XDP and probes"]
@@ -39,7 +18,7 @@ fn mtu_m1_is_the_one_root_cause_and_set_mtu_fixes_it() {
     require_root();
     let lab = Lab::up("rdm", &["--fault", "mtu-m1"]);
     // A SYN crosses, the 3000-byte request does not: m1 fails, m2 answers.
-    assert_eq!(ok_of(&lab), vec![false, true]);
+    assert_eq!(lab.answers(), vec![false, true]);
     let (got, code) = findings(&lab, &[]);
     assert_eq!(got, set(&lab, &[("redirect-target-mtu", "vm", "ve-m1")]));
     assert_eq!(code, Some(1));
@@ -48,13 +27,13 @@ fn mtu_m1_is_the_one_root_cause_and_set_mtu_fixes_it() {
     assert_eq!(out.status.code(), Some(0), "fix --apply");
     assert!(stdout(&out).contains("set-mtu"), "{}", stdout(&out));
     assert_eq!(mtu_of(&vm, "ve-m1"), 1500, "ip sees the fix");
-    assert_eq!(ok_of(&lab), vec![true, true]);
+    assert_eq!(lab.answers(), vec![true, true]);
     let (got, _) = findings(&lab, &[]);
     assert!(got.is_empty(), "{got:?}");
     let out = xdpdoctor(&["--netns", &vm, "fix", "--revert"]);
     assert_eq!(out.status.code(), Some(0), "fix --revert");
     assert_eq!(mtu_of(&vm, "ve-m1"), 1400, "revert restores the MTU");
-    assert_eq!(ok_of(&lab), vec![false, true]);
+    assert_eq!(lab.answers(), vec![false, true]);
 }
 
 #[test]
@@ -111,7 +90,7 @@ fn jumbo_m1_explains_the_detached_forwarder_and_deploy_says_why() {
     assert!(sh.success(), "{cmd}");
     let out = xdpdoctor(&["--netns", &vm, "deploy", "--config", &cfg]);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(ok_of(&lab), vec![true, true]);
+    assert_eq!(lab.answers(), vec![true, true]);
 }
 
 #[test]
@@ -120,7 +99,7 @@ fn rp_filter_is_the_one_root_cause_and_set_rp_filter_fixes_it() {
     require_root();
     let lab = Lab::up("rdr", &["--fault", "rp-filter"]);
     let vm = lab.ns("vm");
-    assert_eq!(ok_of(&lab), vec![false, false]);
+    assert_eq!(lab.answers(), vec![false, false]);
     let (got, code) = findings(&lab, &[]);
     assert_eq!(
         got,
@@ -136,7 +115,7 @@ fn rp_filter_is_the_one_root_cause_and_set_rp_filter_fixes_it() {
     let out = xdpdoctor(&["--netns", &vm, "fix", "--apply", "--json"]);
     assert_eq!(out.status.code(), Some(0), "fix --apply");
     assert_eq!(sysctl(&vm, "net.ipv4.conf.ve-m1.accept_local"), "1");
-    assert_eq!(ok_of(&lab), vec![true, true]);
+    assert_eq!(lab.answers(), vec![true, true]);
     let (got, _) = findings(&lab, &[]);
     assert!(got.is_empty(), "{got:?}");
     let out = xdpdoctor(&["--netns", &vm, "fix", "--revert"]);

@@ -85,10 +85,6 @@ fn has_xdp_features() -> bool {
     (it.next().unwrap_or(0), it.next().unwrap_or(0)) >= (6, 3)
 }
 
-fn ok_of(lab: &Lab) -> Vec<bool> {
-    lab.connect().into_iter().map(|(_, ok)| ok).collect()
-}
-
 fn diagnose_json(lab: &Lab) -> serde_json::Value {
     let out = xdpdoctor(&["--netns", &lab.ns("vm"), "diagnose", "--json"]);
     serde_json::from_str(&stdout(&out)).expect("diagnose json")
@@ -174,7 +170,7 @@ fn run(c: &Case) {
     let route = in_ns(&vm, &["ip", "route", "get", "10.123.1.1"]);
     assert!(route.contains(&format!("dev {} ", c.target)), "{route}");
     assert_eq!(
-        ok_of(&lab),
+        lab.answers(),
         vec![false, true],
         "{}: m1 fails, m2 answers",
         c.fault
@@ -254,13 +250,13 @@ fn run(c: &Case) {
                 "{got:?}"
             );
             if c.after == After::Flows {
-                assert_eq!(ok_of(&lab), vec![true, true], "{}", c.fault);
+                assert_eq!(lab.answers(), vec![true, true], "{}", c.fault);
                 assert!(got.is_empty(), "{got:?}");
                 let out = xdpdoctor(&["--netns", &vm, "fix", "--revert"]);
                 assert_eq!(out.status.code(), Some(0), "fix --revert");
-                assert_eq!(ok_of(&lab), vec![false, true], "revert breaks it again");
+                assert_eq!(lab.answers(), vec![false, true], "revert breaks it again");
             } else {
-                assert_eq!(ok_of(&lab), vec![false, true], "{}", c.fault);
+                assert_eq!(lab.answers(), vec![false, true], "{}", c.fault);
             }
         }
         After::PrintedRoute => {
@@ -272,7 +268,7 @@ fn run(c: &Case) {
                 .status()
                 .unwrap();
             assert!(sh.success(), "{cmd}");
-            assert_eq!(ok_of(&lab), vec![true, true], "{}", c.fault);
+            assert_eq!(lab.answers(), vec![true, true], "{}", c.fault);
             let (got, _) = findings(&lab, &[]);
             assert!(got.is_empty(), "{got:?}");
         }
