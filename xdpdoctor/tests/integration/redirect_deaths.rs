@@ -6,7 +6,6 @@
 //! faults: `combined_faults.rs`). Also: the capture classifies TCP and UDP over IPv6 as it
 //! does over IPv4 (partial with tx offload on, correct with it off).
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::common::{in_ns, mtu_of, require_root, stdout, sysctl, xdpdoctor, Lab, ScratchNs};
