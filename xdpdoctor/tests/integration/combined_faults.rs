@@ -7,7 +7,6 @@
 //! remainder), the next diagnosis is clean, and `fix --revert` breaks both entries again.
 //! The single-fault tests are `redirect_deaths.rs` and `stacked_targets.rs`.
 
-
 use serde_json::Value;
 
 use crate::common::{in_ns, mtu_of, require_root, stdout, sysctl, xdpdoctor, Lab};
