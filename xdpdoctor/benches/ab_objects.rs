@@ -2,20 +2,31 @@
 //! by `cargo test`). Times every
 //! `*.o` in `$XDT_AB_DIR` (a forwarder object, `xdp_fwd_external`, or a router peer,
 //! `xdp_router`) with non-live BPF_PROG_TEST_RUN on one SYN, side by side in one test
-//! namespace, rounds interleaved, and prints the median and minimum ns per run of each. How
-//! docs/performance.md's "one change at a time" table was made: build variants of
+//! namespace, and prints each object's ns per run per round on stdout
+//! (`round<TAB>N<TAB>file<TAB>ns`) and the median, minimum and maximum over rounds on stderr.
+//! How docs/performance.md's "one change at a time" tables were made: build variants of
 //! forwarder.bpf.c with clang into a directory and run
 //!
 //! ```text
-//! XDT_AB_DIR=/tmp/ab XDT_AB_ROUNDS=15 XDT_AB_SIZE=64 \
-//!     cargo bench --bench ab_objects
+//! XDT_AB_DIR=/tmp/ab XDT_AB_ROUNDS=5 XDT_AB_SIZE=64 \
+//!     cargo bench --bench ab_objects > rounds.tsv
 //! ```
 //!
-//! Each program is attached in generic mode to an idle veth while it is timed (so test runs
-//! do not wait for XDP dispatcher updates), frames start at TTL 255 and a call runs at most
-//! 250 times (the programs decrement the TTL on the one buffer). Whatever maps an object has
-//! of `dnat_entries`, `nat_index`, `devmap`, `router_devmap` are filled like a deployment's,
-//! with identity entries so the translated frame takes the same path again.
+//! **One file is one load, and one load is one draw.** The same object loaded again runs
+//! up to ~20 ns per run faster or slower on the machines of 2026-12-07 (not pinned down;
+//! the kernel places each JIT image at a random offset; the forwarder's spread is about
+//! twice the router's), which is as much as the differences between variants. So put several copies of each object in the
+//! directory (`base_p0.o` .. `base_p15.o`) and compare means over copies; two sets of
+//! copies of the same object show the residual bias (A/A).
+//!
+//! Objects are loaded in a shuffled order and each is attached in generic mode to an idle
+//! veth of its own for the whole run (so test runs do not wait for XDP dispatcher
+//! updates); a round is [`CALLS`] / `XDT_AB_BLOCK` cycles, each running `XDT_AB_BLOCK`
+//! calls of every object in a fresh shuffled order (`XDT_AB_SEED` seeds both), so a
+//! slowdown of the machine falls on all of them alike. Frames start at TTL 255 and a call
+//! runs at most 250 times (the programs decrement the TTL on the one buffer). Whatever maps
+//! an object has of `dnat_entries`, `nat_index`, `devmap`, `router_devmap` are filled like a
+//! deployment's, with identity entries so the translated frame takes the same path again.
 #![allow(clippy::print_stderr, clippy::print_stdout, dead_code)]
 
 #[path = "../tests/integration/frames.rs"]
@@ -102,12 +113,29 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|x| x == "o"))
         .collect();
     objs.sort();
+    // xorshift64: the load order and each cycle's order.
+    let mut st: u64 = env("XDT_AB_SEED", 0x9e37_79b9_7f4a_7c15u64) | 1;
+    let mut next = move || {
+        st ^= st << 13;
+        st ^= st >> 7;
+        st ^= st << 17;
+        st
+    };
+    for i in (1..objs.len()).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        objs.swap(i, j);
+    }
     let mut rng = Rng::new();
     let entries = random_entries(&mut rng);
     let ns = TestNs::create(&entries);
-    ns.ip_batch("link add xab type veth peer xabp\n");
+    let mut batch = String::new();
+    for i in 0..objs.len() {
+        batch.push_str(&format!("link add xab{i} type veth peer xabp{i}\n"));
+    }
+    ns.ip_batch(&batch);
+    let block: usize = env("XDT_AB_BLOCK", 4);
     ns.0.run(|| {
-        let (ext, int, pin) = (ifindex("ext0"), ifindex("int0"), ifindex("xab"));
+        let (ext, int) = (ifindex("ext0"), ifindex("int0"));
         let e = entries[0];
         let ep = Endpoints {
             src_mac: [2, 0, 0, 0, 9, 9],
@@ -120,8 +148,9 @@ fn main() {
         };
         let mut loaded: Vec<_> = objs
             .iter()
-            .map(|p| {
-                let (bpf, prog) = load(p, &entries, [ext, int]);
+            .enumerate()
+            .map(|(i, p)| {
+                let (mut bpf, prog) = load(p, &entries, [ext, int]);
                 // The router forwards what is already addressed to the target.
                 let dst = if prog == abi::PROG_ROUTER {
                     ep.target
@@ -129,6 +158,10 @@ fn main() {
                     ep.service
                 };
                 let frame = syn_frame(&ep, 40000, dst, 255, size).unwrap();
+                let pin = ifindex(&format!("xab{i}"));
+                let x: &mut Xdp = bpf.program_mut(prog).unwrap().try_into().unwrap();
+                // Detached with the namespace's devices when it is deleted.
+                x.attach_to_if_index(pin, XdpMode::Skb).unwrap();
                 (
                     p.file_name().unwrap().to_string_lossy().into_owned(),
                     bpf,
@@ -137,21 +170,32 @@ fn main() {
                 )
             })
             .collect();
-        let mut ns_per_run: Vec<Vec<f64>> = vec![Vec::new(); loaded.len()];
-        for _ in 0..rounds {
-            for (i, (_, bpf, prog, frame)) in loaded.iter_mut().enumerate() {
-                let p: &mut Xdp = bpf.program_mut(prog).unwrap().try_into().unwrap();
-                let link = p.attach_to_if_index(pin, XdpMode::Skb).unwrap();
-                let p: &Xdp = bpf.program(prog).unwrap().try_into().unwrap();
-                let mut total = 0u128;
-                for _ in 0..CALLS {
-                    let r = run_xdp(p, ext, frame, PER_CALL, 0).unwrap();
-                    assert_eq!(r.retval, XDP_REDIRECT, "verdict");
-                    total += r.duration.as_nanos() * u128::from(PER_CALL);
+        let n = loaded.len();
+        let mut ns_per_run: Vec<Vec<f64>> = vec![Vec::new(); n];
+        for r in 0..rounds {
+            let mut tot = vec![0u128; n];
+            let mut runs = vec![0u128; n];
+            let mut order: Vec<usize> = (0..n).collect();
+            for _ in 0..(CALLS / block) {
+                for k in (1..n).rev() {
+                    let j = (next() % (k as u64 + 1)) as usize;
+                    order.swap(k, j);
                 }
-                ns_per_run[i].push(total as f64 / (CALLS as f64 * f64::from(PER_CALL)));
-                let p: &mut Xdp = bpf.program_mut(prog).unwrap().try_into().unwrap();
-                p.detach(link).unwrap();
+                for &i in &order {
+                    let (_, bpf, prog, frame) = &mut loaded[i];
+                    let p: &Xdp = bpf.program(prog).unwrap().try_into().unwrap();
+                    for _ in 0..block {
+                        let res = run_xdp(p, ext, frame, PER_CALL, 0).unwrap();
+                        assert_eq!(res.retval, XDP_REDIRECT, "verdict");
+                        tot[i] += res.duration.as_nanos() * u128::from(PER_CALL);
+                        runs[i] += u128::from(PER_CALL);
+                    }
+                }
+            }
+            for i in 0..n {
+                let v = tot[i] as f64 / runs[i] as f64;
+                ns_per_run[i].push(v);
+                println!("round\t{r}\t{}\t{v:.2}", loaded[i].0);
             }
         }
         for (i, (name, ..)) in loaded.iter().enumerate() {
