@@ -7,7 +7,7 @@ or SIGINT (the kernel matrix's load for the `ring-m1` seed fault: scripts/kernel
 Run it inside the sender's namespace (`ip netns exec NS burst.py ...`). Frames are 64 bytes
 (60 on the wire before the FCS), with correct IPv4 and TCP checksums, over 256 source ports (as
 the bench's generator: tests/integration/ring_overflow.rs), sent with AF_PACKET and
-PACKET_QDISC_BYPASS. Writes {"cpus": N, "sent": FRAMES, "errors": {ERRNO: COUNT}} to OUT.json
+PACKET_QDISC_BYPASS. Creates OUT.json.ready once the senders run; writes {"cpus": N, "sent": FRAMES, "errors": {ERRNO: COUNT}} to OUT.json
 when stopped. Standard library only: it runs in the guests, which see the host's python3.
 """
 
@@ -42,6 +42,10 @@ def frame(src_mac, dst_mac, src_ip, dst_ip, sport, dport):
 
 
 def sender(cpu, dev, frames, pipe_w):
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     os.sched_setaffinity(0, {cpu})
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     try:
@@ -49,9 +53,6 @@ def sender(cpu, dev, frames, pipe_w):
     except OSError:
         pass
     s.bind((dev, 0))
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     sent, errors, i, n = 0, {}, cpu, len(frames)
     send = s.send
     while not stop:
@@ -73,6 +74,8 @@ def main():
     cpus = sorted(os.sched_getaffinity(0))
     r, w = os.pipe()
     kids = []
+    # A stop that comes while the senders start waits until each has its handler.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     for cpu in cpus:
         pid = os.fork()
         if pid == 0:
@@ -83,6 +86,9 @@ def main():
     forward = lambda sig, _: [os.kill(k, sig) for k in kids]
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    # Sending: the caller waits for this (python starts in seconds under emulation).
+    open(out + ".ready", "w").close()
     for k in kids:
         while True:
             try:

@@ -98,7 +98,7 @@ fi   # KM_ONLY_FAULTS
 # watches a passive window, and the router's `ip -s link` before and after the window gives
 # the kernel's own drop counters beside the diagnosis.
 is_load() { case " ${KM_LOAD_FAULTS:-} " in *" $1 "*) return 0 ;; esac; return 1; }
-mac_of() { ip -n "$1" -j link show "$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])'; }
+mac_of() { ip -n "$1" -o link show "$2" | awk '{ for (i = 1; i < NF; i++) if ($i == "link/ether") print $(i + 1) }'; }
 for f in ${KM_FAULTS:-}; do
   if ! step "fault-$f-up" sh -c "'$x' lab up seed --prefix '$p' --fault '$f' >'$out/fault-$f-up.txt' 2>&1"; then
     step "fault-$f-down" down
@@ -106,14 +106,18 @@ for f in ${KM_FAULTS:-}; do
   fi
   if is_load "$f"; then
     step "fault-$f-connect" sh -c "'$x' lab connect --prefix '$p' --json >'$out/load-$f-connect.json' 2>&1"
-    ip -n "$p-vm" -s -j link >"$out/load-$f-links-before.json" 2>&1
     # The seed lab's client (192.168.9.254 on client:eth0) to the first entry, 192.168.9.1:8080
     # on vm:eth0 (scenarios/seed.toml), as tests/integration/ring_overflow.rs sends it.
-    ip netns exec "$p-client" python3 scripts/kernel-matrix/burst.py eth0 \
-      "$(mac_of "$p-client" eth0)" "$(mac_of "$p-vm" eth0)" 192.168.9.254 192.168.9.1 8080 \
-      "$out/load-$f-burst.json" 2>"$out/load-$f-burst.err" &
+    src=$(mac_of "$p-client" eth0) dst=$(mac_of "$p-vm" eth0)
+    ip netns exec "$p-client" python3 scripts/kernel-matrix/burst.py eth0 "$src" "$dst" \
+      192.168.9.254 192.168.9.1 8080 "$out/load-$f-burst.json" 2>"$out/load-$f-burst.err" &
     bpid=$!
+    # python takes seconds to start under emulation: diagnose starts once the senders run.
+    t0=$(date +%s)
+    until [ -e "$out/load-$f-burst.json.ready" ] || ! kill -0 "$bpid" 2>/dev/null \
+          || [ $(( $(date +%s) - t0 )) -gt 120 ]; do sleep 0.5; done
     sleep 1
+    ip -n "$p-vm" -s -j link >"$out/load-$f-links-before.json" 2>&1
     step "fault-$f" sh -c "'$x' --netns '$p-vm' diagnose --json --no-traffic --observe 3 >'$out/fault-$f.json' 2>'$out/fault-$f.err'"
     kill -TERM "$bpid" 2>/dev/null; wait "$bpid"
     ip -n "$p-vm" -s -j link >"$out/load-$f-links-after.json" 2>&1
