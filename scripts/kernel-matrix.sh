@@ -5,9 +5,13 @@
 # row against docs/kernel-matrix.expected.json.
 #
 #   scripts/kernel-matrix.sh [--json FILE] [--rows "5.10 6.1 6.12 host"] [--tests FILTERS|none]
-#                            [--jobs N]
+#                            [--jobs N] [--faults "FAULT..."|none] [--only-faults]
 #
 # --jobs N: guests running at once (default 2; docs/testing.md#kernel-matrix says why).
+# --faults: the seed faults diagnosed alone (default: every fault of the expectations' `faults`;
+# `none`: that step skipped); only those are checked. --only-faults: no probes, trace or seed
+# lab, only each fault alone (and the tests): a rerun of some faults, to be collected beside a
+# whole run's row directories (results.py collect ROW=WHOLE ROW=RERUN).
 # As root. Installs what it needs (qemu-system-x86, kmod, python3-venv; virtme-ng in a venv;
 # the kernel packages, extracted and depmod'ed), all cached under
 # ${XDG_CACHE_HOME:-~/.cache}/xdpdoctor/kernel-matrix so reruns only boot. Builds the release
@@ -17,8 +21,9 @@
 # `probes --json` before any veth exists and after; `trace` during failing traffic (started
 # before the lab, so a probe waiting for the veth module is seen to attach), again
 # `--without fexit` (the kretprobe pair); the seed lab with all faults (diagnose, fix --apply,
-# connect, fix --revert, connect, diagnose); each fault alone; the kernel-dependent integration
-# tests (guests only: scripts/test.sh runs every test on the host).
+# connect, fix --revert, connect, diagnose); each fault alone (ring-m1 under a burst of SYNs,
+# scripts/kernel-matrix/burst.py); the kernel-dependent integration tests (guests only:
+# scripts/test.sh runs every test on the host).
 #
 # Output: FILE (default target/kernel-matrix/results.json) and a summary on stdout (also
 # target/kernel-matrix/summary.txt). Exit codes: 0 every row agrees with the expectations,
@@ -29,6 +34,8 @@ root=$PWD
 json=target/kernel-matrix/results.json
 rows="5.10 6.1 6.12 host"
 jobs=2
+faults=
+only_faults=
 boot_limit=${KM_BOOT_LIMIT:-600}
 # The guests run the integration tests whose outcome depends on the kernel and that the
 # guest's own steps (guest.sh: the seed lab with all faults, each fault alone, fix and revert,
@@ -52,7 +59,9 @@ while [ $# -gt 0 ]; do
     --rows) rows=$2; shift 2 ;;
     --tests) tests=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    --faults) faults=$2; [ -n "$faults" ] || faults=none; shift 2 ;;
+    --only-faults) only_faults=1; shift ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "kernel-matrix: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -155,7 +164,11 @@ for l in sys.stdin:
         print(m["executable"])')
 [ -x "$testbin" ] || { say "integration test binary not found"; exit 2; }
 x=$root/target/release/xdpdoctor
-faults=$(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["faults"]))' "$expected")
+# The faults diagnosed alone, and those of them that need load to show (a `load` in their
+# expectation: guest.sh sends a burst while diagnose watches).
+[ -n "$faults" ] || faults=$(python3 scripts/kernel-matrix/results.py faults "$expected")
+[ "$faults" != none ] || faults=
+load_faults=$(python3 scripts/kernel-matrix/results.py faults "$expected" load)
 
 # 4. Each row. Guests: 2 CPUs, 4 GiB, TCG; output only through the shared directory (without
 # udev on the host, vng loses the guest's stdout and returns 255). Up to $jobs guests run at
@@ -169,7 +182,7 @@ run_row() {
     prefix=km$$
     echo "$prefix" >"$d/prefix"
     say "row host ($(uname -r)): lab prefix $prefix"
-    KM_PREFIX=$prefix KM_FAULTS="$faults" KM_TESTS=none \
+    KM_PREFIX=$prefix KM_FAULTS="$faults" KM_LOAD_FAULTS="$load_faults" KM_ONLY_FAULTS=$only_faults KM_TESTS=none \
       scripts/kernel-matrix/guest.sh "$d/out" "$x" "$testbin" >"$d/guest.log" 2>&1 || true
   else
     say "row $r: booting ${vmlinuz[$r]##*/} under QEMU (TCG)"
@@ -179,8 +192,9 @@ run_row() {
     # The settings go through a file in the shared directory, not the command: vng passes the
     # command on the kernel command line, which holds 2048 bytes on x86 (a 5.10 guest with a
     # longer one, its skip list inline, hung at boot with its QEMU idle).
-    printf "KM_FAULTS='%s'\nKM_TESTS='%s'\nKM_SKIP='%s'\nexport KM_FAULTS KM_TESTS KM_SKIP\n" \
-      "$faults" "$tests" "$skip" >"$d/env"
+    printf "KM_FAULTS='%s'\nKM_LOAD_FAULTS='%s'\nKM_ONLY_FAULTS='%s'\nKM_TESTS='%s'\nKM_SKIP='%s'\n" \
+      "$faults" "$load_faults" "$only_faults" "$tests" "$skip" >"$d/env"
+    echo "export KM_FAULTS KM_LOAD_FAULTS KM_ONLY_FAULTS KM_TESTS KM_SKIP" >>"$d/env"
     cmd=". $d/env; $root/scripts/kernel-matrix/guest.sh $d/out $x $testbin >$d/guest.log 2>&1; echo \$? >$d/rc"
     # A guest that shows no sign of life (guest.sh writes out/kernel.txt first) within
     # $boot_limit s hung while booting (its QEMU idle): it is killed (timeout's process group)
@@ -228,4 +242,5 @@ done
 
 # 5. One results file, a summary, the verdict.
 python3 scripts/kernel-matrix/results.py collect --expected "$expected" --json "$json" \
+  --faults "${faults:-none}" \
   --summary "$out/summary.txt" --wall $(( $(date +%s) - t_start )) "${collect[@]}"

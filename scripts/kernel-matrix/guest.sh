@@ -7,6 +7,8 @@
 #   guest.sh OUT XDPDOCTOR TESTBIN
 #   env: KM_PREFIX   lab prefix (default km; unique on a shared host)
 #        KM_FAULTS   faults to diagnose one at a time (space-separated)
+#        KM_LOAD_FAULTS  those of them diagnosed under a burst (burst.py) with a passive window
+#        KM_ONLY_FAULTS  set: only each fault alone (and the tests), no probes, trace or seed
 #        KM_TRACE_FAULT  the fault the trace step runs (default peer-no-xdp-m1: one broken
 #                    container beside a healthy one, so attribution is checked too)
 #        KM_TESTS    integration test filters (space-separated; empty: the whole binary;
@@ -19,7 +21,8 @@
 # Files in OUT: steps.tsv (step, exit code, seconds), kernel.txt, probes-before.json (before
 # any veth exists), probes.json (after), trace.jsonl + trace.err (trace started before the lab),
 # trace-kretprobe.jsonl (the same traffic, trace --without fexit), seed-*.json/txt,
-# fault-*.json, tests.txt, dmesg.txt.
+# fault-*.json (+ fault-*-up.txt: a lab that did not come up says why there), load-* (a load
+# fault's burst and the router's link counters around its window), tests.txt, dmesg.txt.
 set -uo pipefail
 out=$1 x=$2 testbin=$3
 p=${KM_PREFIX:-km}
@@ -43,6 +46,11 @@ step() {
 down() { "$x" lab down --prefix "$p" >>"$out/lab-down.txt" 2>&1 || true; }
 trap down EXIT
 
+# Steps 1-4 (probes, trace, the seed lab) unless KM_ONLY_FAULTS is set: a rerun of some
+# faults beside a whole run (kernel-matrix.sh --only-faults).
+if [ -n "${KM_ONLY_FAULTS:-}" ]; then
+  touch "$out/only-faults"
+else
 # 1. Probes before any veth exists: on a kernel with veth as a module, veth_xdp_xmit waits.
 step probes-before sh -c "'$x' probes --json >'$out/probes-before.json' 2>'$out/probes-before.err'"
 
@@ -81,11 +89,41 @@ step seed-revert sh -c "'$x' --netns '$p-vm' fix --revert >'$out/seed-revert.txt
 step seed-connect-reverted sh -c "'$x' lab connect --prefix '$p' --json >'$out/seed-connect-reverted.json' 2>&1"
 step seed-diagnose-reverted sh -c "'$x' --netns '$p-vm' diagnose --json >'$out/seed-diagnose-reverted.json' 2>&1"
 step seed-down down
+fi   # KM_ONLY_FAULTS
 
-# 5. Each fault alone.
+# 5. Each fault alone. A lab that does not come up (a kernel without a driver the fault
+# needs) is not diagnosed: its refusal (fault-F-up.txt) is the row's answer. A fault in
+# KM_LOAD_FAULTS needs load to show (ring-m1: the lab makes no burst itself): after a connect
+# (the neighbours resolved), burst.py sends SYNs from the client on every CPU while diagnose
+# watches a passive window, and the router's `ip -s link` before and after the window gives
+# the kernel's own drop counters beside the diagnosis.
+is_load() { case " ${KM_LOAD_FAULTS:-} " in *" $1 "*) return 0 ;; esac; return 1; }
+mac_of() { ip -n "$1" -o link show "$2" | awk '{ for (i = 1; i < NF; i++) if ($i == "link/ether") print $(i + 1) }'; }
 for f in ${KM_FAULTS:-}; do
-  step "fault-$f-up" sh -c "'$x' lab up seed --prefix '$p' --fault '$f' >'$out/fault-$f-up.txt' 2>&1"
-  step "fault-$f" sh -c "'$x' --netns '$p-vm' diagnose --json >'$out/fault-$f.json' 2>'$out/fault-$f.err'"
+  if ! step "fault-$f-up" sh -c "'$x' lab up seed --prefix '$p' --fault '$f' >'$out/fault-$f-up.txt' 2>&1"; then
+    step "fault-$f-down" down
+    continue
+  fi
+  if is_load "$f"; then
+    step "fault-$f-connect" sh -c "'$x' lab connect --prefix '$p' --json >'$out/load-$f-connect.json' 2>&1"
+    # The seed lab's client (192.168.9.254 on client:eth0) to the first entry, 192.168.9.1:8080
+    # on vm:eth0 (scenarios/seed.toml), as tests/integration/ring_overflow.rs sends it.
+    src=$(mac_of "$p-client" eth0) dst=$(mac_of "$p-vm" eth0)
+    ip netns exec "$p-client" python3 scripts/kernel-matrix/burst.py eth0 "$src" "$dst" \
+      192.168.9.254 192.168.9.1 8080 "$out/load-$f-burst.json" 2>"$out/load-$f-burst.err" &
+    bpid=$!
+    # python takes seconds to start under emulation: diagnose starts once the senders run.
+    t0=$(date +%s)
+    until [ -e "$out/load-$f-burst.json.ready" ] || ! kill -0 "$bpid" 2>/dev/null \
+          || [ $(( $(date +%s) - t0 )) -gt 120 ]; do sleep 0.5; done
+    sleep 1
+    ip -n "$p-vm" -s -j link >"$out/load-$f-links-before.json" 2>&1
+    step "fault-$f" sh -c "'$x' --netns '$p-vm' diagnose --json --no-traffic --observe 3 >'$out/fault-$f.json' 2>'$out/fault-$f.err'"
+    kill -TERM "$bpid" 2>/dev/null; wait "$bpid"
+    ip -n "$p-vm" -s -j link >"$out/load-$f-links-after.json" 2>&1
+  else
+    step "fault-$f" sh -c "'$x' --netns '$p-vm' diagnose --json >'$out/fault-$f.json' 2>'$out/fault-$f.err'"
+  fi
   step "fault-$f-down" down
 done
 

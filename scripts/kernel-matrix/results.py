@@ -2,11 +2,15 @@
 """The kernel matrix's results: collect, check, summarize, render the doc.
 
     results.py collect --expected docs/kernel-matrix.expected.json --json OUT.json
-                       --summary OUT.txt [--wall S] ROW=DIR...
+                       --summary OUT.txt [--wall S] [--faults "FAULT..."|none] ROW=DIR...
         Reads the files scripts/kernel-matrix/guest.sh wrote for each row (6.1, 6.12, host),
         writes one results document, checks every row against the expectations and prints the
         summary (also written to --summary). Exit 1 when a kernel disagrees with the
-        expectations (docs/kernel-matrix.md), 0 otherwise.
+        expectations (docs/kernel-matrix.md), 0 otherwise. --faults: the faults that were run
+        alone (default every fault of the expectations); each must have its answer. A row
+        named twice (ROW=DIR1 ROW=DIR2) takes the fault steps of the later directories over
+        the first's (a run of only some faults, `kernel-matrix.sh --faults`, beside a whole
+        run); the row says which directories it came from.
     results.py doc RESULTS.json DOC.md
         Replaces the measured section of docs/kernel-matrix.md (between its
         `kernel-matrix:begin` / `:end` markers) with tables generated from RESULTS.json.
@@ -15,6 +19,19 @@
     results.py rows EXPECTED.json
         Prints `ROW PACKAGE_REGEX SUITE` for each guest row (what kernel-matrix.sh downloads;
         SUITE is the Debian release to look it up in, `-` for this machine's own).
+    results.py faults EXPECTED.json [load]
+        Prints the faults diagnosed alone (space-separated); with `load`, those that need a
+        burst to show (a `load` in their expectation).
+
+Expectations of a fault alone (EXPECTED.json `faults`): a list of [rule id, node, interface]
+(the root causes on every kernel), or an object {"findings": [...], "load": {...}, "rows":
+{ROW: OVERRIDE}} where a kernel differs. OVERRIDE holds `findings` (that row's root causes)
+with `differs: WHY`, or `cannot: WHY` (the kernel cannot show the cause) with either
+`findings` (what it shows instead, often none) or `refused: TEXT` (lab up fails there and its
+error contains TEXT). The WHY goes into the results and the doc's cell. A load fault's
+`load.drops_on` names the interface whose kernel counter (TX dropped, `ip -s link`) must have
+grown where the cause is expected, and must not have where it cannot show: a diagnosis that
+misses drops the kernel counted disagrees.
 
 Standard library only (the host's python3).
 """
@@ -211,6 +228,70 @@ def tests(path):
     }
 
 
+def link_counters(path):
+    """`ip -s -j link` -> {ifname: (tx dropped, rx dropped)}."""
+    out = {}
+    for link in load_json(path, []) or []:
+        st = link.get("stats64") or {}
+        out[link.get("ifname")] = ((st.get("tx") or {}).get("dropped", 0),
+                                   (st.get("rx") or {}).get("dropped", 0))
+    return out
+
+
+def row_faults(d, prefix, st):
+    """Each fault alone: its root causes and observations; a lab that did not come up, its
+    error; a load fault's burst and the kernel's drop counters over its window."""
+    names = [s["name"][len("fault-"):-len("-up")] for s in st
+             if s["name"].startswith("fault-") and s["name"].endswith("-up")]
+    # Results directories from before the lab-up step was recorded: the diagnoses alone.
+    names += [f.stem[len("fault-"):] for f in sorted(d.glob("fault-*.json"))
+              if f.stem[len("fault-"):] not in names]
+    faults = {}
+    for fault in names:
+        doc = load_json(d / f"fault-{fault}.json")
+        r = {"findings": findings(doc, prefix), "observed": observed_evidence(doc, prefix)}
+        up = [s for s in st if s["name"] == f"fault-{fault}-up"]
+        if up and up[-1]["rc"] != 0:
+            try:
+                text = (d / f"fault-{fault}-up.txt").read_text()
+            except OSError:
+                text = ""
+            lines = [l.strip() for l in text.splitlines() if l.strip()]
+            err = [l for l in lines if "rror" in l] or lines[-1:]
+            r["lab_up"] = {"rc": up[-1]["rc"], "error": (err[0] if err else "")[:400]}
+        if (d / f"load-{fault}-burst.json").exists() or (d / f"load-{fault}-links-after.json").exists():
+            before = link_counters(d / f"load-{fault}-links-before.json")
+            after = link_counters(d / f"load-{fault}-links-after.json")
+            r["load"] = {
+                "burst": load_json(d / f"load-{fault}-burst.json"),
+                "tx_dropped": {i: after[i][0] - before[i][0] for i in after if i in before},
+                "rx_dropped": {i: after[i][1] - before[i][1] for i in after if i in before},
+            }
+        r["seconds"] = round(sum(s["seconds"] for s in st if s["name"] == f"fault-{fault}"
+                                 or s["name"].startswith(f"fault-{fault}-")), 1)
+        faults[fault] = r
+    return faults
+
+
+def fault_expectation(exp, fault, row_name, other_host=False):
+    """What FAULT alone must give on ROW: {findings, refused, cannot, differs, load};
+    None where it is not checked (a host kernel other than the one the host row describes,
+    for a fault whose expectation names the host row)."""
+    e = exp["faults"][fault]
+    if isinstance(e, list):
+        e = {"findings": e}
+    want = {"findings": e.get("findings"), "refused": None, "cannot": None, "differs": None,
+            "load": e.get("load")}
+    over = (e.get("rows") or {}).get(row_name)
+    if over:
+        if other_host:
+            return None
+        want.update({k: v for k, v in over.items() if not k.startswith("_")})
+        if over.get("refused"):
+            want["findings"] = None
+    return want
+
+
 def row(name, d, prefix, host):
     d = Path(d)
     p_before, p_after = probes(d / "probes-before.json"), probes(d / "probes.json")
@@ -232,12 +313,8 @@ def row(name, d, prefix, host):
     seed["reverted"] = (not any(connected(d / "seed-connect-reverted.json") or [True])
                         and seed["findings_after_revert"] == seed["findings"]
                         and bool(seed["findings"]))
-    faults = {}
-    for f in sorted(d.glob("fault-*.json")):
-        fault = f.stem[len("fault-"):]
-        doc = load_json(f)
-        faults[fault] = {"findings": findings(doc, prefix), "observed": observed_evidence(doc, prefix)}
     st = steps(d)
+    faults = row_faults(d, prefix, st)
     return {
         "row": name,
         "release": (d / "kernel.txt").read_text().strip() if (d / "kernel.txt").exists() else None,
@@ -255,6 +332,7 @@ def row(name, d, prefix, host):
         "trace_kretprobe_notes": knotes,
         "tests": tests(d / "tests.txt"),
         "boot_retry": (d / "boot-retry").read_text().strip() if (d / "boot-retry").exists() else None,
+        "only_faults": (d / "only-faults").exists(),
         "steps": st,
         "seconds": {"steps": round(sum(s["seconds"] for s in st), 1)},
     }
@@ -277,24 +355,63 @@ def check(r, exp):
                 bad.append(f"{where}: {fam} via {got}, expected {via}")
 
     rx = r["expect"]
-    probe_expect("probes (before any veth)", r["probes_before_veth"], rx.get("probes_before_veth", {}))
-    probe_expect("probes", r["probes"], rx.get("probes", {}))
-    if r["seed"]["findings"] != exp["seed_findings"]:
+    # A run of only the faults (kernel-matrix.sh --only-faults) has no probes, trace or seed.
+    whole = not r.get("only_faults")
+    if whole:
+        probe_expect("probes (before any veth)", r["probes_before_veth"], rx.get("probes_before_veth", {}))
+        probe_expect("probes", r["probes"], rx.get("probes", {}))
+    if whole and r["seed"]["findings"] != exp["seed_findings"]:
         bad.append(f"seed findings {r['seed']['findings']}, expected {exp['seed_findings']}")
-    if r["seed"]["broken"] != [False, False]:
+    if whole and r["seed"]["broken"] != [False, False]:
         bad.append(f"seed lab connections before the fix: {r['seed']['broken']}, expected both to fail")
-    if not r["seed"]["fixed"] or r["seed"]["findings_after_fix"]:
+    if whole and (not r["seed"]["fixed"] or r["seed"]["findings_after_fix"]):
         bad.append(f"fix --apply did not heal: connections ok={r['seed']['fixed']}, "
                    f"findings after {r['seed']['findings_after_fix']}")
-    if not r["seed"]["reverted"]:
+    if whole and not r["seed"]["reverted"]:
         bad.append(f"fix --revert did not restore the faults: "
                    f"findings after {r['seed']['findings_after_revert']}")
-    for fault, want in exp["faults"].items():
-        got = (r["faults"].get(fault) or {}).get("findings")
-        if got is None:
+    for fault in r["faults_expected"]:
+        if fault not in exp["faults"]:
+            bad.append(f"fault {fault}: run, but no expectation in the expectations file")
+            continue
+        want = fault_expectation(exp, fault, r["row"], rx.get("other_host", False))
+        if want is None:
+            continue
+        fr = r["faults"].get(fault) or {}
+        got, up = fr.get("findings"), fr.get("lab_up")
+        if want["refused"]:
+            if not up:
+                bad.append(f"fault {fault}: lab up worked, expected it to refuse with "
+                           f"'{want['refused']}' ({want['cannot']})")
+            elif want["refused"] not in up["error"]:
+                bad.append(f"fault {fault}: lab up failed with '{up['error']}', expected "
+                           f"'{want['refused']}'")
+            continue
+        if up:
+            bad.append(f"fault {fault}: lab up failed (exit {up['rc']}): {up['error']}")
+        elif got is None:
             bad.append(f"fault {fault}: no diagnosis")
-        elif sorted(map(tuple, got)) != sorted(map(tuple, want)):
-            bad.append(f"fault {fault}: findings {got}, expected {want}")
+        elif sorted(map(tuple, got)) != sorted(map(tuple, want["findings"])):
+            bad.append(f"fault {fault}: findings {got}, expected {want['findings']}"
+                       + (f" ({want['cannot'] or want['differs']})"
+                          if want["cannot"] or want["differs"] else ""))
+        ld = want.get("load")
+        if ld and not up:
+            load = fr.get("load")
+            if not load:
+                bad.append(f"fault {fault}: no burst recorded")
+            else:
+                drops = load["tx_dropped"].get(ld["drops_on"])
+                if not (load.get("burst") or {}).get("sent"):
+                    bad.append(f"fault {fault}: the burst sent nothing ({load.get('burst')})")
+                if drops is None:
+                    bad.append(f"fault {fault}: no counters of {ld['drops_on']}")
+                elif want["cannot"] and drops:
+                    bad.append(f"fault {fault}: the kernel counted {drops} TX drops on "
+                               f"{ld['drops_on']}, expected none ({want['cannot']})")
+                elif not want["cannot"] and not drops:
+                    bad.append(f"fault {fault}: the kernel counted no TX drop on {ld['drops_on']} "
+                               "during the burst")
 
     def seen(rows, w):
         return [o for o in rows or [] if o["probe"] == w["probe"] and o["code"] == w["code"]
@@ -303,7 +420,8 @@ def check(r, exp):
                 and (w.get("via") is None or o["via"] == w["via"])]
 
     for trace_name, rows, want_key in (("trace", r["observed"], "observed"),
-                                       ("trace --without fexit", r["observed_kretprobe"], "observed_kretprobe")):
+                                       ("trace --without fexit", r["observed_kretprobe"], "observed_kretprobe")
+                                       ) if whole else ():
         if rows is None:
             bad.append(f"{trace_name}: no summary")
             continue
@@ -333,6 +451,17 @@ def check(r, exp):
     return bad
 
 
+def fault_of_step(name):
+    """`fault-F`, `fault-F-up`, `fault-F-connect`, `fault-F-down` -> F (None for other steps)."""
+    if not name.startswith("fault-"):
+        return None
+    f = name[len("fault-"):]
+    for suffix in ("-up", "-connect", "-down"):
+        if f.endswith(suffix):
+            return f[:-len(suffix)]
+    return f
+
+
 def era_of(release, exp):
     m = re.match(r"(\d+)\.(\d+)", release or "")
     ver = (int(m[1]), int(m[2])) if m else (0, 0)
@@ -353,29 +482,56 @@ def collect(args):
         else:
             dirs.append(a.split("=", 1))
     exp = load_json(opts["expected"])
+    run_faults = opts.get("faults")
+    run_faults = list(exp["faults"]) if run_faults is None else (
+        [] if run_faults == "none" else run_faults.split())
     rows, ok = [], True
+    by_name = {}
     for name, d in dirs:
         host = name == "host"
         r = row(name, d, "km" if not host else Path(d, "prefix").read_text().strip(), host)
-        r["era"] = era_of(r["release"], exp)
-        rx = exp["rows"].get(name, {})
-        if host and rx.get("release_match") and not re.match(rx["release_match"], r["release"] or ""):
-            # Another host kernel: only what its era predicts is checked.
-            rx = {"tests": rx.get("tests", False)}
-        r["expect"] = rx
-        r["trace_fault"] = exp["trace_fault"]
-        r["disagreements"] = check(r, exp) if r["era"] else [f"no era for {r['release']}"]
-        ok &= not r["disagreements"]
+        if name in by_name:
+            # A later run of some faults on the same kernel: its fault steps replace the first's.
+            first = by_name[name]
+            if r["release"] != first["release"]:
+                sys.exit(f"row {name}: {d} ran {r['release']}, the first directory {first['release']}")
+            first["faults"].update(r["faults"])
+            ran = set(r["faults"])
+            first["steps"] = [s for s in first["steps"] if fault_of_step(s["name"]) not in ran] + [
+                s for s in r["steps"] if fault_of_step(s["name"]) in ran]
+            first["sources"].append(str(d))
+            continue
+        r["sources"] = [str(d)]
         wall = Path(d, "wall_seconds")
         if wall.exists():
             r["seconds"]["wall"] = float(wall.read_text())
         cpu = cpu_seconds(Path(d, "times"))
         if cpu is not None:
             r["seconds"]["cpu"] = cpu
+        by_name[name] = r
+        rows.append(r)
+    for r in rows:
+        name, host = r["row"], r["host"]
+        r["era"] = era_of(r["release"], exp)
+        rx = exp["rows"].get(name, {})
+        if host and rx.get("release_match") and not re.match(rx["release_match"], r["release"] or ""):
+            # Another host kernel: only what its era predicts is checked.
+            rx = {"tests": rx.get("tests", False), "other_host": True}
+        r["expect"] = rx
+        r["trace_fault"] = exp["trace_fault"]
+        r["faults_expected"] = run_faults
+        for fault, fr in r["faults"].items():
+            if fault in exp["faults"]:
+                want = fault_expectation(exp, fault, name, rx.get("other_host", False))
+                for k in ("cannot", "differs"):
+                    if want and want.get(k):
+                        fr[k] = want[k]
+        r["seconds"]["steps"] = round(sum(s["seconds"] for s in r["steps"]), 1)
+        r["disagreements"] = check(r, exp) if r["era"] else [f"no era for {r['release']}"]
+        ok &= not r["disagreements"]
         if r["tests"] and not r["tests"].get("skipped"):
             r["tests"]["skipped_with_reason"] = exp["rows"].get(name, {}).get("skip_tests", {})
         del r["expect"]
-        rows.append(r)
     doc = {"schema": SCHEMA, "ok": ok, "kernels": rows}
     if "wall" in opts:
         doc["seconds"] = float(opts["wall"])
@@ -414,6 +570,20 @@ def summary(doc):
         lines.append(f"  tp_btf active: {len(tp)} families")
         s = r["seed"]
         lines.append(f"  seed: {', '.join(s['findings'])}; fixed {s['fixed']}, reverted {s['reverted']}")
+        for f, fr in r["faults"].items():
+            ids = ", ".join(sorted({x[0] for x in fr.get("findings") or []})) or (
+                "not diagnosed" if fr.get("findings") is None else "healthy")
+            extra = ""
+            if fr.get("lab_up"):
+                extra += f"; lab up refused: {fr['lab_up']['error']}"
+            if fr.get("load"):
+                drops = {i: n for i, n in fr["load"]["tx_dropped"].items() if n}
+                extra += (f"; burst {(fr['load'].get('burst') or {}).get('sent', 0)} SYNs, "
+                          f"kernel TX dropped {drops or 'none'}")
+            if fr.get("cannot") or fr.get("differs"):
+                extra += f" ({'cannot show here' if fr.get('cannot') else 'differs here'}: " \
+                         f"{fr.get('cannot') or fr.get('differs')})"
+            lines.append(f"  fault {f}: {ids}{extra} [{fr.get('seconds', 0):.0f} s]")
         for o in obs_text(r["observed"]):
             lines.append(f"  observed ({r['trace_fault']}): {o}")
         for o in obs_text(r["observed_kretprobe"], ("veth_xdp_xmit",)):
@@ -481,9 +651,23 @@ def render(doc):
     out += ["", "### The seed lab and each fault alone (findings of `diagnose` in the router namespace)", "",
             "| fault | " + " | ".join(col(r) for r in rows) + " |", "|---|" + "---|" * len(rows)]
 
-    def fcell(fs, obs):
+    def fcell(fs, obs, fr=None):
+        fr = fr or {}
+        head = []
+        if fr.get("cannot"):
+            head.append(f"cannot show here: {fr['cannot']}")
+        elif fr.get("differs"):
+            head.append(f"differs here: {fr['differs']}")
+        if fr.get("lab_up"):
+            head.append(f"lab up refused (exit {fr['lab_up']['rc']}): {fr['lab_up']['error']}")
+        ld = fr.get("load")
+        if ld:
+            b = ld.get("burst") or {}
+            drops = ", ".join(f"{i} +{n}" for i, n in sorted(ld["tx_dropped"].items()) if n) or "none"
+            head.append(f"burst: {b.get('sent', 0)} SYNs from {b.get('cpus', '?')} CPUs; "
+                        f"the kernel's TX dropped over the window: {drops}")
         if fs is None:
-            return "-"
+            return "<br>".join(head) or "-"
         ids = sorted({f[0] if isinstance(f, list) else f for f in fs})
         # Observations of the root causes only (results files from before the filter in
         # observed_evidence also hold the consequences').
@@ -495,7 +679,7 @@ def render(doc):
             s += "<br>" + "; ".join(era)
         if seen:
             s += "<br>observed: " + "; ".join(seen)
-        return s
+        return "<br>".join(head + [s])
 
     out.append("| all (default) | " + " | ".join(fcell(r["seed"]["findings"], r["seed"]["observed"])
                                               for r in rows) + " |")
@@ -504,7 +688,8 @@ def render(doc):
         faults += [f for f in r["faults"] if f not in faults]
     for f in faults:
         out.append(f"| `{f}` | " + " | ".join(
-            fcell((r["faults"].get(f) or {}).get("findings"), (r["faults"].get(f) or {}).get("observed", []))
+            fcell((r["faults"].get(f) or {}).get("findings"), (r["faults"].get(f) or {}).get("observed", []),
+                  r["faults"].get(f))
             for r in rows) + " |")
     out.append("| fix --apply heals / --revert restores | " + " | ".join(
         f"{'yes' if r['seed']['fixed'] else 'NO'} / {'yes' if r['seed']['reverted'] else 'NO'}" for r in rows) + " |")
@@ -578,6 +763,13 @@ def cpu_seconds(path):
     return round(total, 1) if total >= 1 else None
 
 
+def faults_cmd(expected, which=None):
+    fs = load_json(expected)["faults"]
+    print(" ".join(f for f, e in fs.items()
+                   if which is None or (which == "load" and isinstance(e, dict) and e.get("load"))))
+    return 0
+
+
 def rows_cmd(expected):
     for name, r in load_json(expected)["rows"].items():
         if r.get("package"):
@@ -595,4 +787,6 @@ if __name__ == "__main__":
         sys.exit(rows_cmd(*rest))
     if cmd == "skips":
         sys.exit(skips_cmd(*rest))
+    if cmd == "faults":
+        sys.exit(faults_cmd(*rest))
     sys.exit(__doc__)
