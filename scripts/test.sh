@@ -20,7 +20,19 @@ if [ "$(id -u)" = 0 ]; then
   if [ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" != bpf_fs ]; then
     mount -t bpf bpf /sys/fs/bpf && bpffs_mounted_here=1
   fi
+  # `ip link set ... xdp obj` (the tests that load an object with iproute2 as an independent
+  # loader) creates iproute2's pin directories and leaves them, empty: tc/globals, and ip and
+  # xdp as symlinks to tc/. Those the run created are removed (a directory only while empty:
+  # never a pin).
+  iproute2_dirs="ip xdp tc/globals tc"
+  created_dirs=
+  for d in $iproute2_dirs; do
+    [ -e "/sys/fs/bpf/$d" ] || created_dirs="$created_dirs $d"
+  done
   unmount_bpffs() {
+    for d in $created_dirs; do
+      if [ -L "/sys/fs/bpf/$d" ]; then rm -f "/sys/fs/bpf/$d"; else rmdir "/sys/fs/bpf/$d" 2>/dev/null || true; fi
+    done
     if [ -n "$bpffs_mounted_here" ] \
        && [ -z "$(ls -A /sys/fs/bpf | grep -vx -e maps.debug -e progs.debug)" ]; then
       umount /sys/fs/bpf || true
