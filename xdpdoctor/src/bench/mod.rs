@@ -34,6 +34,7 @@
 //! See docs/performance.md for the methods and caveats.
 
 pub mod bridge_lab;
+pub mod burst;
 pub mod checks;
 pub mod cost;
 pub mod cpu;

@@ -1,4 +1,4 @@
-//! `xdpdoctor lab up|down|list|status|connect` (and the hidden `serve-http` the lab runs in
+//! `xdpdoctor lab up|down|list|status|connect|burst` (and the hidden `serve-http` the lab runs in
 //! its containers).
 
 use std::time::Duration;
@@ -65,6 +65,21 @@ pub enum LabCommand {
         /// Seconds to wait for each connection and answer.
         #[arg(long, default_value_t = 2.0)]
         timeout: f64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a burst of TCP SYNs from the lab's client to its first NAT entry, one sender per
+    /// CPU, until SECONDS pass or Ctrl-C: the load a fault like `ring-m1` needs to show
+    /// (run `diagnose` in another terminal meanwhile).
+    Burst {
+        #[arg(long, default_value = DEFAULT_PREFIX)]
+        prefix: String,
+        /// How long to send.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Bytes per frame (without the FCS).
+        #[arg(long, default_value_t = 64)]
+        size: usize,
         #[arg(long)]
         json: bool,
     },
@@ -184,6 +199,12 @@ pub fn run(c: &LabCommand, ns: &Netns) -> Result<i32> {
             timeout,
             json,
         } => connect(prefix, *timeout, *json),
+        LabCommand::Burst {
+            prefix,
+            seconds,
+            size,
+            json,
+        } => burst(prefix, *seconds, *size, *json),
         LabCommand::ServeHttp { port, body } => {
             // This process exists only to serve: enter the namespace on the main thread.
             ns.enter_process()
@@ -292,4 +313,39 @@ fn connect(prefix: &str, timeout: f64, json: bool) -> Result<i32> {
     } else {
         super::EXIT_FINDINGS
     })
+}
+
+fn burst(prefix: &str, seconds: f64, size: usize, json: bool) -> Result<i32> {
+    if !(seconds > 0.0 && seconds.is_finite()) {
+        anyhow::bail!("--seconds {seconds}: must be a positive number");
+    }
+    let st = LabState::load(prefix)?.with_context(|| format!("no lab with prefix {prefix}"))?;
+    let path = xdpdoctor::bench::burst::path(&st)
+        .with_context(|| format!("finding the path of lab {prefix}'s burst"))?;
+    let end = std::time::Instant::now() + Duration::from_secs_f64(seconds);
+    let stop = || xdpdoctor::cancel::interrupted() || std::time::Instant::now() >= end;
+    let started = || {
+        eprintln!(
+            "lab burst: sending from {}/{} to {} for {seconds} s",
+            path.netns, path.ifname, path.endpoints.service
+        )
+    };
+    let r = xdpdoctor::bench::burst::run(&path, size, &stop, started)
+        .with_context(|| format!("sending lab {prefix}'s burst"))?;
+    if json {
+        print_json(&r)?;
+    } else {
+        let mut t = table(&["from", "to", "CPUs", "sent", "refused", "s", "frames/s"]);
+        t.add_row(vec![
+            cell(format!("{}/{}", r.netns, r.ifname)),
+            cell(&r.to),
+            cell(r.cpus),
+            cell(r.sent),
+            cell(r.refused),
+            cell(format!("{:.1}", r.elapsed_ms as f64 / 1000.0)),
+            cell(r.rate),
+        ]);
+        println!("{t}");
+    }
+    Ok(super::EXIT_OK)
 }

@@ -156,6 +156,7 @@ fn privileged(c: &Command) -> Option<&'static str> {
         Command::Lab(lab::LabCommand::Up { .. }) => "lab up",
         Command::Lab(lab::LabCommand::Down { .. }) => "lab down",
         Command::Lab(lab::LabCommand::Connect { .. }) => "lab connect",
+        Command::Lab(lab::LabCommand::Burst { .. }) => "lab burst",
         Command::Lab(_) => return None,
         Command::Snapshot(_) => "snapshot",
         Command::Diagnose(a) if a.from.is_some() => return None,

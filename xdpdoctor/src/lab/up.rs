@@ -22,7 +22,7 @@ use super::scenario::{Cidr, Cidr6, End, Fault, IfaceRef, Scenario, StackKind};
 use super::state::{LabState, Responder};
 use super::{down::down_state, http, process};
 use crate::forwarder;
-use crate::netlink::rtnl::{NewDevice, Rtnl};
+use crate::netlink::rtnl::{LinkKind, NewDevice, Rtnl};
 use crate::netlink::{ethtool, sysctl};
 use crate::netns::Netns;
 use crate::progress::{Progress, Update};
@@ -180,18 +180,52 @@ fn build(sc: &Scenario, faults: &[String], opts: &UpOptions, st: &mut LabState) 
 }
 
 /// Fault `set_mtu`, last: an MTU a running forwarder would refuse (a veth whose peer has XDP
-/// takes at most the veth XDP limit) is set after `detach` removed it.
+/// takes at most the veth XDP limit) is set after `detach` removed it. A refusal says why when
+/// the link tells: its IFLA_MAX_MTU, and for a veth the program on its peer that lowered it.
 fn set_mtus(faults: &[&Fault], opts: &UpOptions) -> Result<()> {
     for m in faults.iter().flat_map(|f| &f.set_mtu) {
         cancel::check()?;
         let (ifname, mtu) = (m.at.name.clone(), m.mtu);
+        let at = m.at.to_string();
         node_ns(opts, &m.at.node).block_on(|| async move {
             let rt = Rtnl::new()?;
             let l = rt.link(&ifname).await?;
-            rt.set_mtu(l.index, mtu).await
+            match rt.set_mtu(l.index, mtu).await {
+                Err(e) => Err(explain_mtu_refusal(&rt, &at, mtu, e).await),
+                ok => ok,
+            }
         })?;
     }
     Ok(())
+}
+
+/// `e` (the kernel's refusal of MTU `mtu` on `at`) with the reason the link shows, when it
+/// shows one; `e` unchanged otherwise.
+async fn explain_mtu_refusal(rt: &Rtnl, at: &str, mtu: u32, e: Error) -> Error {
+    let name = at.rsplit(':').next().unwrap_or(at);
+    let Ok(l) = rt.link(name).await else { return e };
+    let Some(max) = l.max_mtu.filter(|&max| max < mtu) else {
+        return e;
+    };
+    let peer = match (l.kind, l.peer_ifindex) {
+        (Some(LinkKind::Veth), Some(p)) => match l.link_netnsid {
+            Some(nsid) => rt.link_in_nsid(nsid, p).await.ok(),
+            None => rt.link_by_index(p).await.ok(),
+        },
+        _ => None,
+    };
+    let why = match peer.as_ref().and_then(|p| Some((p, p.xdp.as_ref()?))) {
+        Some((p, x)) => format!(
+            "; its veth peer {} has an XDP program (id {}), and while it has one the kernel \
+             caps this end's MTU at the veth XDP limit (veth_xdp_set)",
+            p.name, x.prog_id
+        ),
+        None => String::new(),
+    };
+    Error::unsupported(
+        format!("lab: MTU {mtu} on {at}"),
+        format!("{at} accepts at most MTU {max} now (IFLA_MAX_MTU){why}; the kernel said: {e}"),
+    )
 }
 
 /// Fault `pin_neighbour`: permanent neighbour entries with the MAC of another interface.

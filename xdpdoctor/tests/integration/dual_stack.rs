@@ -6,6 +6,8 @@
 //! the diagnosis captures their partial checksums over IPv6 (the capture counts IPv6 as it
 //! counts IPv4); with IPv6 forwarding off, IPv4 still flows and the finding names IPv6's
 //! sysctl; with the container's GRO off, the peer without XDP. Each fix makes IPv6 flow.
+//! All three at once: each is its own root beside the others, and one `fix --apply` makes
+//! both families flow.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -225,4 +227,45 @@ fn dual_stack_router_ipv6_forwarding_and_peer_without_xdp() {
     );
     fix_apply(&r);
     assert!(r.http_ok(V6) && r.http_ok(V4));
+}
+
+#[test]
+#[ignore = "needs root: builds a namespace lab, loads XDP with bpftool, attaches probes"]
+fn dual_stack_router_ipv6_causes_together_all_fixed_at_once() {
+    require_root();
+    let r = Router::up("dsa", &["peer-no-xdp", "tx-csum", "forwarding6-disabled"]);
+    assert!(!r.http_ok(V4) && !r.http_ok(V6));
+    let (router, m1) = (r.lab.ns("router"), r.lab.ns("m1"));
+    let v = r.diagnose_with_v6_traffic();
+    let mut got = roots(&v);
+    got.sort();
+    // Forwarding is off for both interfaces the program runs on (the `all` sysctl), as with
+    // the fault alone.
+    let mut want = vec![
+        (
+            "forwarding-disabled".to_string(),
+            router.clone(),
+            "eth0".to_string(),
+        ),
+        ("forwarding-disabled".into(), router.clone(), "ve-m1".into()),
+        ("veth-peer-no-xdp".into(), m1.clone(), "host0".into()),
+        ("veth-tx-csum-offload".into(), m1.clone(), "host0".into()),
+    ];
+    want.sort();
+    assert_eq!(got, want, "{v:#}");
+    let fwd = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "forwarding-disabled")
+        .unwrap();
+    assert!(
+        fwd["why"].as_str().unwrap().contains("net.ipv6.conf."),
+        "{fwd:#}"
+    );
+    fix_apply(&r);
+    assert!(
+        r.http_ok(V6) && r.http_ok(V4),
+        "both families flow after one fix"
+    );
 }

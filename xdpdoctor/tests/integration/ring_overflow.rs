@@ -1,22 +1,22 @@
 //! A veth's ring to its peer overflowing under load (`veth-ring-overflow`): the seed lab with
 //! `ring-m1` (the uplink pair with two queues, as a NIC spreads flows over the CPUs, and m1's
 //! pair with one), a burst of TCP SYNs from the client on every CPU (the bench's AF_PACKET
-//! generator, through the library) while `diagnose` watches a passive window. The kernel's
-//! own counter (ve-m1's TX dropped, `ip -s link`) says frames died; the diagnosis names the
-//! ring of ve-m1 as the cause, with a drop count no larger than the kernel's and a rate, and
-//! the redirect-errors symptom linked to it.
+//! generator, through `xdpdoctor lab burst`'s library half) while `diagnose` watches a
+//! passive window. The kernel's own counter (ve-m1's TX dropped, `ip -s link`) says frames
+//! died; the diagnosis names the ring of ve-m1 as the cause, with a drop count no larger than
+//! the kernel's and a rate, and the redirect-errors symptom linked to it. `lab burst` itself
+//! then overflows the ring again, and refuses bad input naming it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::common::{in_ns, require_root, stdout, xdpdoctor, Lab};
-use xdpdoctor::bench::generator::{pin_to_cpu, Generator};
-use xdpdoctor::bench::traffic::{parse_mac, Dest, Endpoints, FlowSet, TTL};
-use xdpdoctor::netns::Netns;
+use xdpdoctor::bench::burst;
+use xdpdoctor::lab::LabState;
 
 /// `ip -s -j link show DEV` in `ns`: (tx dropped, rx dropped).
-fn dropped(ns: &str, dev: &str) -> (u64, u64) {
+pub(crate) fn dropped(ns: &str, dev: &str) -> (u64, u64) {
     let out = in_ns(ns, &["ip", "-s", "-j", "link", "show", dev]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("ip -s -j link");
     let s = &v[0]["stats64"];
@@ -26,47 +26,18 @@ fn dropped(ns: &str, dev: &str) -> (u64, u64) {
     )
 }
 
-fn mac(ns: &str, dev: &str) -> [u8; 6] {
-    let out = in_ns(ns, &["ip", "-j", "link", "show", dev]);
-    let v: serde_json::Value = serde_json::from_str(&out).expect("ip -j link");
-    parse_mac(v[0]["address"].as_str().unwrap()).unwrap()
-}
-
-/// Sends SYNs to 192.168.9.1:8080 from the client's eth0, one sender pinned to each CPU,
-/// until `stop`; returns the frames sent.
-fn burst(lab: &Lab, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
-    let ep = Endpoints {
-        src_mac: mac(&lab.ns("client"), "eth0"),
-        dst_mac: mac(&lab.ns("vm"), "eth0"),
-        client: "192.168.9.254".parse().unwrap(),
-        service: "192.168.9.1:8080".parse().unwrap(),
-        target: "10.123.1.1:80".parse().unwrap(),
-        // The seed lab has no bridged container; no frames go to it.
-        bridged: "192.168.9.1:8080".parse().unwrap(),
-    };
-    let flows = FlowSet::new(&ep, 64, 256, Dest::Service, TTL).unwrap();
-    let client = lab.ns("client");
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+/// Sends SYNs from the lab's client to its first entry (192.168.9.1:8080), one sender pinned
+/// to each CPU (`xdpdoctor lab burst`'s library half), until `stop`; returns the frames sent.
+pub(crate) fn burst(lab: &Lab, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    let st = LabState::load(&lab.prefix)
+        .unwrap()
+        .expect("the lab's state");
+    let path = burst::path(&st).expect("the burst's path");
+    assert_eq!(path.endpoints.service.to_string(), "192.168.9.1:8080");
     std::thread::spawn(move || {
-        let senders: Vec<_> = (0..cpus)
-            .map(|cpu| {
-                let (stop, flows, client) = (stop.clone(), flows.clone(), client.clone());
-                std::thread::spawn(move || {
-                    Netns::named(&client)
-                        .run(|| {
-                            pin_to_cpu(cpu)?;
-                            let g = Generator::open("eth0")?;
-                            let mut sent = 0;
-                            while !stop.load(Ordering::Relaxed) {
-                                sent += g.send_for(&flows, Duration::from_millis(200))?.sent;
-                            }
-                            Ok(sent)
-                        })
-                        .expect("burst")
-                })
-            })
-            .collect();
-        senders.into_iter().map(|s| s.join().unwrap()).sum()
+        let r = burst::run(&path, 64, &|| stop.load(Ordering::Relaxed), || {}).expect("burst");
+        assert!(r.cpus >= 1 && r.sent > 0, "{r:?}");
+        r.sent
     })
 }
 
@@ -133,5 +104,42 @@ fn a_burst_overflows_the_ring_of_a_single_queue_veth() {
     // Nothing else is wrong with this lab.
     for f in all.iter().filter(|f| f["caused_by"].is_null()) {
         assert_eq!(f["id"], "veth-ring-overflow", "{f:#}");
+    }
+    // The command users run: a second burst from the CLI overflows the ring again.
+    let before = dropped(&vm, "ve-m1").0;
+    let out = xdpdoctor(&[
+        "lab",
+        "burst",
+        "--prefix",
+        &lab.prefix,
+        "--seconds",
+        "3",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "lab burst");
+    let r: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("burst json");
+    assert!(
+        r["sent"].as_u64().unwrap() > 0 && r["rate"].as_u64().unwrap() > 0,
+        "{r:#}"
+    );
+    assert_eq!(r["to"], "192.168.9.1:8080");
+    assert_eq!(r["netns"], lab.ns("client").as_str());
+    assert!(
+        dropped(&vm, "ve-m1").0 > before,
+        "the CLI's burst overflowed the ring"
+    );
+    for (args, names) in [
+        (vec!["--prefix", "xt-no-such-lab"], "xt-no-such-lab"),
+        (
+            vec!["--prefix", lab.prefix.as_str(), "--seconds", "0"],
+            "--seconds",
+        ),
+    ] {
+        let mut a = vec!["lab", "burst"];
+        a.extend(args);
+        let out = xdpdoctor(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(names), "{err}");
     }
 }

@@ -176,11 +176,13 @@ pub(super) fn to_link(m: LinkMessage) -> Link {
         peer_ifindex: None,
         link_netnsid: None,
         master: None,
+        max_mtu: None,
     };
     for a in m.attributes {
         match a {
             LinkAttribute::IfName(n) => l.name = n,
             LinkAttribute::Mtu(v) => l.mtu = v,
+            LinkAttribute::MaxMtu(v) => l.max_mtu = Some(v),
             LinkAttribute::Address(b) => l.mac = fmt_mac(&b),
             LinkAttribute::Link(i) => l.peer_ifindex = Some(i),
             LinkAttribute::LinkNetNsId(i) => l.link_netnsid = Some(i),

@@ -81,6 +81,11 @@ pub struct Link {
     /// member's bond); None for a link without one.
     #[serde(default)]
     pub master: Option<u32>,
+    /// IFLA_MAX_MTU: the largest MTU the device accepts now (a veth's is lowered while its
+    /// peer has an XDP program); None if the kernel sent none. Left out of JSON when None,
+    /// so snapshots saved before it read and write back unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_mtu: Option<u32>,
 }
 
 impl Link {
