@@ -22,7 +22,7 @@
 # before the lab, so a probe waiting for the veth module is seen to attach), again
 # `--without fexit` (the kretprobe pair); the seed lab with all faults (diagnose, fix --apply,
 # connect, fix --revert, connect, diagnose); each fault alone (ring-m1 under a burst of SYNs,
-# scripts/kernel-matrix/burst.py); the kernel-dependent integration tests (guests only:
+# `xdpdoctor lab burst`); the kernel-dependent integration tests (guests only:
 # scripts/test.sh runs every test on the host).
 #
 # Output: FILE (default target/kernel-matrix/results.json) and a summary on stdout (also
@@ -42,7 +42,8 @@ boot_limit=${KM_BOOT_LIMIT:-600}
 # trace with and without fexit) do not already cover: the verifier and test runs (checksum,
 # decision log, deploy), every probe (trace), netlink and ethtool as each kernel answers them,
 # GRO as a fix (5.13+), the full-checksum forwarder, a peer that is down, redirect targets
-# learned from tracepoints, and the observed (not only static) evidence of diagnose. Tests
+# learned from tracepoints, the observed (not only static) evidence of diagnose, and IPv6 on
+# a foreign dual-stack program (its captures, sysctls and fixes as each kernel has them). Tests
 # that do not change with the kernel (the CLI, printed commands, several labs of the same
 # shape, stale NAT targets, the fleet, the source checks) run on the host only
 # (scripts/test.sh): under TCG a lab takes minutes, and the whole of .ci/run must stay under
@@ -53,6 +54,9 @@ tests+=" diagnose::diagnose_evidence_is_observed_not_only_static diagnose::peer_
 tests+=" foreign::foreign_bpf_redirect_without_map_targets_learned_from_tracepoints"
 tests+=" foreign::foreign_program_broken_and_healthy_containers_diagnose_fix_revert"
 tests+=" lab::faults_are_visible_to_ip_and_ethtool"
+# IPv6 end to end (issue 23): the router scenario with a foreign dual-stack program, each
+# of its faults alone and all three together (tests/integration/dual_stack.rs).
+tests+=" dual_stack::"
 while [ $# -gt 0 ]; do
   case $1 in
     --json) json=$2; shift 2 ;;

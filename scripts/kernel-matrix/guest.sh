@@ -7,7 +7,7 @@
 #   guest.sh OUT XDPDOCTOR TESTBIN
 #   env: KM_PREFIX   lab prefix (default km; unique on a shared host)
 #        KM_FAULTS   faults to diagnose one at a time (space-separated)
-#        KM_LOAD_FAULTS  those of them diagnosed under a burst (burst.py) with a passive window
+#        KM_LOAD_FAULTS  those of them diagnosed under a burst (`lab burst`) with a passive window
 #        KM_ONLY_FAULTS  set: only each fault alone (and the tests), no probes, trace or seed
 #        KM_TRACE_FAULT  the fault the trace step runs (default peer-no-xdp-m1: one broken
 #                    container beside a healthy one, so attribution is checked too)
@@ -94,11 +94,10 @@ fi   # KM_ONLY_FAULTS
 # 5. Each fault alone. A lab that does not come up (a kernel without a driver the fault
 # needs) is not diagnosed: its refusal (fault-F-up.txt) is the row's answer. A fault in
 # KM_LOAD_FAULTS needs load to show (ring-m1: the lab makes no burst itself): after a connect
-# (the neighbours resolved), burst.py sends SYNs from the client on every CPU while diagnose
+# (the neighbours resolved), `lab burst` sends SYNs from the client on every CPU while diagnose
 # watches a passive window, and the router's `ip -s link` before and after the window gives
 # the kernel's own drop counters beside the diagnosis.
 is_load() { case " ${KM_LOAD_FAULTS:-} " in *" $1 "*) return 0 ;; esac; return 1; }
-mac_of() { ip -n "$1" -o link show "$2" | awk '{ for (i = 1; i < NF; i++) if ($i == "link/ether") print $(i + 1) }'; }
 for f in ${KM_FAULTS:-}; do
   if ! step "fault-$f-up" sh -c "'$x' lab up seed --prefix '$p' --fault '$f' >'$out/fault-$f-up.txt' 2>&1"; then
     step "fault-$f-down" down
@@ -106,15 +105,14 @@ for f in ${KM_FAULTS:-}; do
   fi
   if is_load "$f"; then
     step "fault-$f-connect" sh -c "'$x' lab connect --prefix '$p' --json >'$out/load-$f-connect.json' 2>&1"
-    # The seed lab's client (192.168.9.254 on client:eth0) to the first entry, 192.168.9.1:8080
-    # on vm:eth0 (scenarios/seed.toml), as tests/integration/ring_overflow.rs sends it.
-    src=$(mac_of "$p-client" eth0) dst=$(mac_of "$p-vm" eth0)
-    ip netns exec "$p-client" python3 scripts/kernel-matrix/burst.py eth0 "$src" "$dst" \
-      192.168.9.254 192.168.9.1 8080 "$out/load-$f-burst.json" 2>"$out/load-$f-burst.err" &
+    # `lab burst`: SYNs from the lab's client to its first entry, 192.168.9.1:8080 on vm:eth0,
+    # one sender per CPU, as tests/integration/ring_overflow.rs sends them; it says on stderr
+    # when its senders run, and prints what it sent when stopped (SIGTERM) or after 300 s.
+    "$x" lab burst --prefix "$p" --seconds 300 --json >"$out/load-$f-burst.json" 2>"$out/load-$f-burst.err" &
     bpid=$!
-    # python takes seconds to start under emulation: diagnose starts once the senders run.
+    # Diagnose starts once the senders run.
     t0=$(date +%s)
-    until [ -e "$out/load-$f-burst.json.ready" ] || ! kill -0 "$bpid" 2>/dev/null \
+    until grep -q '^lab burst: sending' "$out/load-$f-burst.err" 2>/dev/null || ! kill -0 "$bpid" 2>/dev/null \
           || [ $(( $(date +%s) - t0 )) -gt 120 ]; do sleep 0.5; done
     sleep 1
     ip -n "$p-vm" -s -j link >"$out/load-$f-links-before.json" 2>&1
