@@ -140,8 +140,9 @@ async fn next_hop(dst: Ipv4Addr) -> Result<(String, [u8; 6], Ipv4Addr, [u8; 6])>
     ))
 }
 
-/// Sends `frame_size`-byte SYNs along `p` from every CPU until `stop()` is true (polled every
-/// 200 ms). `started` is called once every sender has its socket.
+/// Sends `frame_size`-byte SYNs along `p` from every CPU until `stop()` is true (asked every
+/// 16 batches; a stop that includes [`crate::cancel::interrupted`] ends the burst with its
+/// counts). `started` is called once every sender has its socket.
 pub fn run(
     p: &BurstPath,
     frame_size: usize,
@@ -162,14 +163,8 @@ pub fn run(
                     let g = pin_to_cpu(cpu)
                         .and_then(|()| Netns::named(&p.netns).run(|| Generator::open(&p.ifname)));
                     ready.wait();
-                    let g = g?;
-                    let (mut sent, mut refused) = (0, 0);
-                    while !stop() {
-                        let r = g.send_for(flows, Duration::from_millis(200))?;
-                        sent += r.sent;
-                        refused += r.refused;
-                    }
-                    Ok::<_, Error>((sent, refused))
+                    let r = g?.send_until_stopped(flows, stop)?;
+                    Ok::<_, Error>((r.sent, r.refused))
                 })
             })
             .collect();

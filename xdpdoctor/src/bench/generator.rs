@@ -82,12 +82,18 @@ impl Generator {
 
     /// Sends `packets` frames, round-robin over `flows`, [`BATCH`] per call.
     pub fn send(&self, flows: &FlowSet, packets: u64) -> Result<Sent> {
-        self.send_until(flows, packets, None)
+        self.send_until(flows, packets, None, None)
     }
 
     /// Sends for `duration` (whole batches; the clock is read every few calls).
     pub fn send_for(&self, flows: &FlowSet, duration: Duration) -> Result<Sent> {
-        self.send_until(flows, u64::MAX, Some(duration))
+        self.send_until(flows, u64::MAX, Some(duration), None)
+    }
+
+    /// Sends until `stop()` is true (asked every few calls, before the interrupt check, so a
+    /// stop that includes [`cancel::interrupted`] ends the run with its counts, not an error).
+    pub fn send_until_stopped(&self, flows: &FlowSet, stop: &dyn Fn() -> bool) -> Result<Sent> {
+        self.send_until(flows, u64::MAX, None, Some(stop))
     }
 
     fn send_until(
@@ -95,6 +101,7 @@ impl Generator {
         flows: &FlowSet,
         packets: u64,
         duration: Option<Duration>,
+        stop: Option<&dyn Fn() -> bool>,
     ) -> Result<Sent> {
         let n = BATCH.min(packets.max(1).min(BATCH as u64) as usize);
         let mut iov: Vec<libc::iovec> = (0..n)
@@ -124,6 +131,9 @@ impl Generator {
         let mut calls = 0u64;
         while out.sent + out.refused < packets {
             if calls % 16 == 0 {
+                if stop.is_some_and(|s| s()) {
+                    break;
+                }
                 cancel::check()?;
                 if duration.is_some_and(|d| start.elapsed() >= d) {
                     break;

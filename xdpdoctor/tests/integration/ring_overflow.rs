@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::{in_ns, require_root, stdout, xdpdoctor, Lab};
+use crate::common::{bin, in_ns, require_root, stdout, xdpdoctor, Lab};
 use xdpdoctor::bench::burst;
 use xdpdoctor::lab::LabState;
 
@@ -105,29 +105,53 @@ fn a_burst_overflows_the_ring_of_a_single_queue_veth() {
     for f in all.iter().filter(|f| f["caused_by"].is_null()) {
         assert_eq!(f["id"], "veth-ring-overflow", "{f:#}");
     }
-    // The command users run: a second burst from the CLI overflows the ring again.
+    // The command users run: a second burst from the CLI overflows the ring again. Ctrl-C or
+    // SIGTERM ends it with what it sent (exit 0), as `--seconds` does.
     let before = dropped(&vm, "ve-m1").0;
-    let out = xdpdoctor(&[
-        "lab",
-        "burst",
-        "--prefix",
-        &lab.prefix,
-        "--seconds",
-        "3",
-        "--json",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "lab burst");
+    let child = std::process::Command::new(bin())
+        .args([
+            "lab",
+            "burst",
+            "--prefix",
+            &lab.prefix,
+            "--seconds",
+            "60",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    // SAFETY: kill(2) on the PID of the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "lab burst, then SIGTERM");
     let r: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("burst json");
     assert!(
         r["sent"].as_u64().unwrap() > 0 && r["rate"].as_u64().unwrap() > 0,
         "{r:#}"
     );
+    assert!(r["elapsed_ms"].as_u64().unwrap() < 30_000, "{r:#}");
     assert_eq!(r["to"], "192.168.9.1:8080");
     assert_eq!(r["netns"], lab.ns("client").as_str());
     assert!(
         dropped(&vm, "ve-m1").0 > before,
         "the CLI's burst overflowed the ring"
     );
+    let out = xdpdoctor(&[
+        "lab",
+        "burst",
+        "--prefix",
+        &lab.prefix,
+        "--seconds",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "lab burst --seconds 1");
+    let r: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("burst json");
+    let ms = r["elapsed_ms"].as_u64().unwrap();
+    assert!((1000..10_000).contains(&ms), "{r:#}");
     for (args, names) in [
         (vec!["--prefix", "xt-no-such-lab"], "xt-no-such-lab"),
         (
