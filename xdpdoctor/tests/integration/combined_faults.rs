@@ -11,15 +11,11 @@
 //! The single-fault tests are `redirect_deaths.rs`, `stacked_targets.rs` and
 //! `ring_overflow.rs`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
 use serde_json::Value;
 
 use crate::common::{in_ns, mtu_of, require_root, stdout, sysctl, xdpdoctor, Lab};
 use crate::diagnose::{findings, set};
-use crate::ring_overflow::{burst, dropped};
+use crate::ring_overflow::diagnose_under_burst;
 
 const DEFAULTS: &[&str] = &[
     "--fault",
@@ -452,32 +448,14 @@ fn jumbo_m1_beside_the_seed_faults_then_the_printed_command() {
 fn ring_m1_beside_the_seed_faults_shows_once_they_are_fixed() {
     require_root();
     let lab = lab_with("ring-m1");
-    let vm = lab.ns("vm");
     assert_eq!(lab.answers(), vec![false, false]);
     // Nothing reaches ve-m1's ring while m1's peer has neither XDP nor GRO (and ve-m1 no
     // route): the seed's six, and no ring finding even under a burst.
     let (got, code) = findings(&lab, &[]);
     assert_eq!(got, set(&lab, SEED));
     assert_eq!(code, Some(1));
-    let under_burst = |lab: &Lab| -> (Vec<Value>, u64) {
-        let before = dropped(&vm, "ve-m1").0;
-        let stop = Arc::new(AtomicBool::new(false));
-        let sender = burst(lab, stop.clone());
-        std::thread::sleep(Duration::from_millis(500));
-        let out = xdpdoctor(&[
-            "--netns",
-            &vm,
-            "diagnose",
-            "--json",
-            "--no-traffic",
-            "--observe",
-            "3",
-        ]);
-        stop.store(true, Ordering::Relaxed);
-        let sent = sender.join().unwrap();
-        let grew = dropped(&vm, "ve-m1").0 - before;
-        eprintln!("sent {sent} frames; ve-m1 TX dropped grew by {grew}");
-        let v: Value = serde_json::from_str(&stdout(&out)).expect("diagnose json");
+    let under_burst = |lab: &Lab| {
+        let (v, grew) = diagnose_under_burst(lab);
         (v["findings"].as_array().unwrap().clone(), grew)
     };
     let (all, grew) = under_burst(&lab);

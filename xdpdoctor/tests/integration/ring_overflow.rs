@@ -41,6 +41,31 @@ pub(crate) fn burst(lab: &Lab, stop: Arc<AtomicBool>) -> std::thread::JoinHandle
     })
 }
 
+/// `diagnose --json --no-traffic --observe 3` in vm while [`burst`] runs; returns the report
+/// and how much ve-m1's TX dropped (the kernel's count) grew over the burst.
+pub(crate) fn diagnose_under_burst(lab: &Lab) -> (serde_json::Value, u64) {
+    let vm = lab.ns("vm");
+    let before = dropped(&vm, "ve-m1").0;
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = burst(lab, stop.clone());
+    std::thread::sleep(Duration::from_millis(500));
+    let out = xdpdoctor(&[
+        "--netns",
+        &vm,
+        "diagnose",
+        "--json",
+        "--no-traffic",
+        "--observe",
+        "3",
+    ]);
+    stop.store(true, Ordering::Relaxed);
+    let sent = sender.join().unwrap();
+    let grew = dropped(&vm, "ve-m1").0 - before;
+    eprintln!("sent {sent} frames; ve-m1 TX dropped grew by {grew}");
+    let v = serde_json::from_str(&stdout(&out)).expect("diagnose json");
+    (v, grew)
+}
+
 #[test]
 #[ignore = "needs root: builds a namespace lab, attaches XDP and probes, floods a veth pair"]
 fn a_burst_overflows_the_ring_of_a_single_queue_veth() {
@@ -54,27 +79,9 @@ fn a_burst_overflows_the_ring_of_a_single_queue_veth() {
     // Healthy otherwise: both entries answer (and the neighbours are resolved).
     assert!(lab.connect().iter().all(|(_, ok)| *ok));
 
-    let before = dropped(&vm, "ve-m1");
-    let stop = Arc::new(AtomicBool::new(false));
-    let sender = burst(&lab, stop.clone());
-    std::thread::sleep(Duration::from_millis(500));
-    let out = xdpdoctor(&[
-        "--netns",
-        &vm,
-        "diagnose",
-        "--json",
-        "--no-traffic",
-        "--observe",
-        "3",
-    ]);
-    stop.store(true, Ordering::Relaxed);
-    let sent = sender.join().unwrap();
-    let after = dropped(&vm, "ve-m1");
-    let kernel = after.0 - before.0;
-    eprintln!("sent {sent} frames; ve-m1 TX dropped grew by {kernel}");
+    let (v, kernel) = diagnose_under_burst(&lab);
     assert!(kernel > 0, "the kernel counted no drop at ve-m1's ring");
 
-    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("diagnose json");
     let all = v["findings"].as_array().unwrap();
     let ring = all
         .iter()
