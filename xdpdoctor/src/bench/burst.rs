@@ -19,7 +19,7 @@ use super::traffic::{parse_mac, Dest, Endpoints, FlowSet, TTL};
 use crate::lab::LabState;
 use crate::netlink::rtnl::Rtnl;
 use crate::netns::Netns;
-use crate::snapshot::in_prefix;
+use crate::snapshot::route_match;
 use crate::{Error, Result};
 
 /// Source ports of a burst: as many flows as the bench's (spread over the receive queues).
@@ -49,7 +49,7 @@ pub struct BurstReport {
     pub elapsed_ms: u64,
     /// Sent frames per second.
     pub rate: u64,
-    /// The client's namespace and interface, and the entry the frames were addressed to.
+    /// The client's namespace.
     pub netns: String,
     /// The interface.
     pub ifname: String,
@@ -93,12 +93,10 @@ pub fn path(st: &LabState) -> Result<BurstPath> {
 /// route to `dst`.
 async fn next_hop(dst: Ipv4Addr) -> Result<(String, [u8; 6], Ipv4Addr, [u8; 6])> {
     let rt = Rtnl::new()?;
-    let route = rt
-        .routes()
-        .await?
-        .into_iter()
-        .filter(|r| r.is_unicast() && in_prefix(dst, r.dst, r.prefix))
-        .max_by_key(|r| r.prefix)
+    // The route the kernel picks (a blackhole or unreachable winner is no route).
+    let routes = rt.routes().await?;
+    let route = route_match(&routes, dst)
+        .filter(|r| r.is_unicast())
         .ok_or_else(|| Error::not_found(format!("a route to {dst} in the client"), None))?;
     let oif = route
         .oif

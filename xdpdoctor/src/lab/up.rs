@@ -191,7 +191,7 @@ fn set_mtus(faults: &[&Fault], opts: &UpOptions) -> Result<()> {
             let rt = Rtnl::new()?;
             let l = rt.link(&ifname).await?;
             match rt.set_mtu(l.index, mtu).await {
-                Err(e) => Err(explain_mtu_refusal(&rt, &at, mtu, e).await),
+                Err(e) => Err(explain_mtu_refusal(&rt, &ifname, &at, mtu, e).await),
                 ok => ok,
             }
         })?;
@@ -199,11 +199,12 @@ fn set_mtus(faults: &[&Fault], opts: &UpOptions) -> Result<()> {
     Ok(())
 }
 
-/// `e` (the kernel's refusal of MTU `mtu` on `at`) with the reason the link shows, when it
-/// shows one; `e` unchanged otherwise.
-async fn explain_mtu_refusal(rt: &Rtnl, at: &str, mtu: u32, e: Error) -> Error {
-    let name = at.rsplit(':').next().unwrap_or(at);
-    let Ok(l) = rt.link(name).await else { return e };
+/// `e` (the kernel's refusal of MTU `mtu` on `ifname`, `at` as the scenario names it) with
+/// the reason the link shows, when it shows one; `e` unchanged otherwise.
+async fn explain_mtu_refusal(rt: &Rtnl, ifname: &str, at: &str, mtu: u32, e: Error) -> Error {
+    let Ok(l) = rt.link(ifname).await else {
+        return e;
+    };
     let Some(max) = l.max_mtu.filter(|&max| max < mtu) else {
         return e;
     };

@@ -265,17 +265,7 @@ impl NsState {
     /// The route that wins the longest-prefix match for `dst` in the main table, whatever
     /// its type (see [`NsState::route_to`] for what the kernel makes of a non-unicast one).
     pub fn route_match(&self, dst: Ipv4Addr) -> Option<&Route> {
-        let mut best: Option<&Route> = None;
-        for r in self
-            .routes
-            .iter()
-            .filter(|r| in_prefix(dst, r.dst, r.prefix))
-        {
-            if best.is_none_or(|b| r.prefix > b.prefix) {
-                best = Some(r);
-            }
-        }
-        best
+        route_match(&self.routes, dst)
     }
     /// The ports of bridge `bridge`.
     pub fn ports_of(&self, bridge: u32) -> impl Iterator<Item = &Iface> + '_ {
@@ -313,6 +303,20 @@ impl NsState {
             .find(|a| a.addr == addr)
             .and_then(|a| self.iface(a.ifindex))
     }
+}
+
+/// The route of `routes` (a main table as rtnetlink lists it) that wins the longest-prefix
+/// match for `dst`, whatever its type; among routes of the same prefix the first listed (the
+/// kernel's preferred, lowest metric). [`NsState::route_to`] says what a non-unicast winner
+/// means.
+pub fn route_match(routes: &[Route], dst: Ipv4Addr) -> Option<&Route> {
+    let mut best: Option<&Route> = None;
+    for r in routes.iter().filter(|r| in_prefix(dst, r.dst, r.prefix)) {
+        if best.is_none_or(|b| r.prefix > b.prefix) {
+            best = Some(r);
+        }
+    }
+    best
 }
 
 /// Whether `a` is inside `net/prefix`.
