@@ -17,8 +17,15 @@
 //! (`programs::pin_in_dispatcher`), so the many short calls do not each wait for an XDP
 //! dispatcher update.
 //!
-//! Phases: `CostPrograms::load` -> `CostPrograms::row` per frame size (timing each program,
-//! `time_program`) -> `check_full_path` on the forwarders' counters.
+//! **Every program is loaded [`LOADS`] times** and a figure's runs are shared out evenly
+//! among its loads (the same number of runs as one load had). Loading the same object again
+//! moves its ns per run by up to ~20 ns on the machines of 2026-12-07 (each JIT image gets
+//! its own place in memory), as much as the differences the ratios are about; a figure that
+//! is the mean over loads carries half of one load's luck (docs/performance.md, "Program
+//! cost, averaged over loads").
+//!
+//! Phases: `CostPrograms::load` -> `CostPrograms::row` per frame size (timing each load of
+//! each program, `time_program`) -> `check_full_path` on the forwarders' counters.
 
 use std::time::Duration;
 
@@ -44,6 +51,8 @@ const XDP_PASS: u32 = 2;
 const XDP_REDIRECT: u32 = 4;
 /// Samples per figure; the median is reported.
 const SAMPLES: usize = 3;
+/// Instances of each program timed; a sample is the mean over them (module docs).
+pub const LOADS: usize = 4;
 /// TTL of the cost frames: the most hops one buffer can take.
 pub const COST_TTL: u8 = 255;
 /// Runs per call: below [`COST_TTL`] - 1, so a TTL-decrementing program never reaches TTL 1.
@@ -56,6 +65,8 @@ pub struct CostRow {
     pub method: Method,
     /// Bytes per frame.
     pub frame_size: usize,
+    /// Loads of each program a figure averages over ([`LOADS`]).
+    pub loads: usize,
     /// `xdp_pass`: the test-run floor (context setup, program call).
     pub xdp_pass_ns: f64,
     /// `xdp_restore_pass`, the kernel-NAT variant's entry program: its excess over
@@ -120,74 +131,112 @@ impl Timed {
 /// The programs timed, private to this measurement (maps never pinned; each program attached
 /// only to the idle pin device while it is timed).
 struct CostPrograms {
-    pass: Ebpf,
-    restore: Ebpf,
-    pristine: Pristine,
-    redirect: Ebpf,
-    router: Ebpf,
-    forwarder: Ebpf,
-    forwarder_cached: Ebpf,
-    forwarder_nolog: Ebpf,
-    forwarder_log_on: Ebpf,
-    /// The log-on instance's switch: on while it exists, off again when dropped.
-    log_switch: Control,
-    counters: [PerCpuArray<MapData, u64>; 4],
+    /// [`LOADS`] instances of each program, indexed by [`Timed`].
+    loads: Vec<Vec<Ebpf>>,
+    /// The restore instances' pristine-header maps.
+    pristine: Vec<Pristine>,
+    /// The log-on instances' switches: on while they exist, off again when dropped.
+    log_switches: Vec<Control>,
+    /// The counters of each forwarder instance, per kind ([`Timed::forwarder_kind`]).
+    counters: [Vec<PerCpuArray<MapData, u64>>; 4],
+}
+
+impl Timed {
+    /// Which of [`CostPrograms::counters`] a forwarder instance counts in.
+    fn forwarder_kind(self) -> Option<usize> {
+        match self {
+            Timed::Forwarder => Some(0),
+            Timed::ForwarderCached => Some(1),
+            Timed::ForwarderNolog => Some(2),
+            Timed::ForwarderLogOn => Some(3),
+            _ => None,
+        }
+    }
+
+    /// The program's name in its object.
+    fn name(self) -> &'static str {
+        match self {
+            Timed::Pass => abi::PROG_PASS,
+            Timed::Restore => abi::PROG_RESTORE_PASS,
+            Timed::RedirectOnly => abi::PROG_REDIRECT_ONLY,
+            Timed::Router => abi::PROG_ROUTER,
+            _ => abi::PROG_EXTERNAL,
+        }
+    }
 }
 
 impl CostPrograms {
-    /// `target` is ve-m1 (redirect-only's target), `devices` every ifindex of vm.
+    /// `target` is ve-m1 (redirect-only's target), `devices` every ifindex of vm. Loads
+    /// round-robin (every program once, then again), so no program's loads sit together.
     fn load(target: u32, devices: &[u32], entries: &[Entry], t: Tunables) -> Result<Self> {
-        let (restore, pristine) = programs::restore_pass()?;
+        let mut p = CostPrograms {
+            loads: (0..Timed::ALL.len()).map(|_| Vec::new()).collect(),
+            pristine: Vec::new(),
+            log_switches: Vec::new(),
+            counters: Default::default(),
+        };
+        for _ in 0..LOADS {
+            for which in Timed::ALL {
+                let ebpf = p.load_one(which, target, devices, entries, t)?;
+                p.loads[which as usize].push(ebpf);
+            }
+        }
+        Ok(p)
+    }
+
+    /// One instance of `which`; its pristine map, log switch and counters are kept.
+    fn load_one(
+        &mut self,
+        which: Timed,
+        target: u32,
+        devices: &[u32],
+        entries: &[Entry],
+        t: Tunables,
+    ) -> Result<Ebpf> {
         let uncached = Tunables {
             fib_cache_ns: 0,
             ..t
         };
-        let cached = Tunables {
-            fib_cache_ns: u64::from(FIB_CACHE_MS) * 1_000_000,
-            ..t
+        let mut ebpf = match which {
+            Timed::Pass => return programs::pass(),
+            Timed::Restore => {
+                let (ebpf, pristine) = programs::restore_pass()?;
+                self.pristine.push(pristine);
+                return Ok(ebpf);
+            }
+            Timed::RedirectOnly => return programs::redirect_only(target),
+            Timed::Router => return programs::router_peer(devices),
+            Timed::Forwarder => programs::forwarder_private(uncached, entries, devices)?,
+            Timed::ForwarderCached => {
+                let cached = Tunables {
+                    fib_cache_ns: u64::from(FIB_CACHE_MS) * 1_000_000,
+                    ..t
+                };
+                programs::forwarder_private(cached, entries, devices)?
+            }
+            Timed::ForwarderNolog => programs::forwarder_private_build(
+                Build::NoDecisionLog,
+                uncached,
+                entries,
+                devices,
+            )?,
+            Timed::ForwarderLogOn => {
+                let mut ebpf = programs::forwarder_private(uncached, entries, devices)?;
+                // A private instance: its switch is its own, on at the default rate.
+                let mut switch = Control::from_ebpf(&mut ebpf, OBJECT)?;
+                switch.set(&Settings::on(log::Level::Info))?;
+                self.log_switches.push(switch);
+                ebpf
+            }
         };
-        let mut forwarder = programs::forwarder_private(uncached, entries, devices)?;
-        let mut forwarder_cached = programs::forwarder_private(cached, entries, devices)?;
-        let mut forwarder_nolog =
-            programs::forwarder_private_build(Build::NoDecisionLog, uncached, entries, devices)?;
-        let mut forwarder_log_on = programs::forwarder_private(uncached, entries, devices)?;
-        // A private instance: its switch is its own, on at the default rate.
-        let mut log_switch = Control::from_ebpf(&mut forwarder_log_on, OBJECT)?;
-        log_switch.set(&Settings::on(log::Level::Info))?;
-        let nolog = Build::NoDecisionLog.object();
-        let counters = [
-            take_map(&mut forwarder, OBJECT, abi::COUNTERS_MAP)?,
-            take_map(&mut forwarder_cached, OBJECT, abi::COUNTERS_MAP)?,
-            take_map(&mut forwarder_nolog, nolog, abi::COUNTERS_MAP)?,
-            take_map(&mut forwarder_log_on, OBJECT, abi::COUNTERS_MAP)?,
-        ];
-        Ok(CostPrograms {
-            pass: programs::pass()?,
-            restore,
-            pristine,
-            redirect: programs::redirect_only(target)?,
-            router: programs::router_peer(devices)?,
-            forwarder,
-            forwarder_cached,
-            forwarder_nolog,
-            forwarder_log_on,
-            log_switch,
-            counters,
-        })
-    }
-
-    /// The object and program name of `p`.
-    fn program(&mut self, p: Timed) -> (&mut Ebpf, &'static str) {
-        match p {
-            Timed::Pass => (&mut self.pass, abi::PROG_PASS),
-            Timed::Restore => (&mut self.restore, abi::PROG_RESTORE_PASS),
-            Timed::RedirectOnly => (&mut self.redirect, abi::PROG_REDIRECT_ONLY),
-            Timed::Router => (&mut self.router, abi::PROG_ROUTER),
-            Timed::Forwarder => (&mut self.forwarder, abi::PROG_EXTERNAL),
-            Timed::ForwarderCached => (&mut self.forwarder_cached, abi::PROG_EXTERNAL),
-            Timed::ForwarderNolog => (&mut self.forwarder_nolog, abi::PROG_EXTERNAL),
-            Timed::ForwarderLogOn => (&mut self.forwarder_log_on, abi::PROG_EXTERNAL),
+        let object = match which {
+            Timed::ForwarderNolog => Build::NoDecisionLog.object(),
+            _ => OBJECT,
+        };
+        if let Some(kind) = which.forwarder_kind() {
+            self.counters[kind].push(take_map(&mut ebpf, object, abi::COUNTERS_MAP)?);
         }
+        Ok(ebpf)
     }
 
     /// Times every program on one frame of `service` (to the public endpoint) and, for the
@@ -202,8 +251,12 @@ impl CostPrograms {
         repeat: u32,
     ) -> Result<CostRow> {
         let size = service.frame_size;
-        programs::set_pristine(&mut self.pristine, service.frame(0))?;
+        for pristine in &mut self.pristine {
+            programs::set_pristine(pristine, service.frame(0))?;
+        }
         let before = self.forwarder_counters()?;
+        // The figure's runs shared out among the loads.
+        let per_load = (repeat / LOADS as u32).max(1);
         // Sample k of every program, then sample k + 1 of every program: a slowdown of the
         // machine falls on all of them alike instead of on the one being timed.
         let mut samples = vec![Vec::with_capacity(SAMPLES); Timed::ALL.len()];
@@ -213,19 +266,23 @@ impl CostPrograms {
                     Timed::Router => target.frame(0),
                     _ => service.frame(0),
                 };
-                let (ebpf, name) = self.program(p);
-                let pin = programs::pin_in_dispatcher(ebpf, name, pin_ifindex)?;
-                let prog = programs::xdp(ebpf, name)?;
-                samples[i].push(time_program(
-                    prog,
-                    name,
-                    ingress,
-                    frame,
-                    repeat,
-                    p.verdict(),
-                    size,
-                )?);
-                drop(pin);
+                let name = p.name();
+                let (mut kernel, mut runs) = (Duration::ZERO, 0u32);
+                for ebpf in &mut self.loads[p as usize] {
+                    let pin = programs::pin_in_dispatcher(ebpf, name, pin_ifindex)?;
+                    let prog = programs::xdp(ebpf, name)?;
+                    let timed = Timing {
+                        name,
+                        ingress,
+                        frame,
+                        verdict: p.verdict(),
+                        size,
+                    };
+                    kernel += time_program(prog, &timed, per_load)?;
+                    runs += per_load;
+                    drop(pin);
+                }
+                samples[i].push(kernel.as_nanos() as f64 / f64::from(runs));
             }
         }
         let mut ns = [0f64; Timed::ALL.len()];
@@ -233,13 +290,14 @@ impl CostPrograms {
             *n = super::stats::median(s);
         }
         let after = self.forwarder_counters()?;
-        let runs = u64::from(repeat.max(1)) * SAMPLES as u64;
+        let runs = u64::from(per_load) * (LOADS * SAMPLES) as u64;
         check_full_path(&before, &after, runs)?;
         let [xdp_pass_ns, restore_pass_ns, redirect_only_ns, router_peer_ns, forwarder_ns, forwarder_fib_cache_ns, forwarder_nolog_ns, forwarder_log_on_ns] =
             ns;
         Ok(CostRow {
             method: Method::ProgramCost,
             frame_size: size,
+            loads: LOADS,
             xdp_pass_ns,
             restore_pass_ns,
             redirect_only_ns,
@@ -254,20 +312,26 @@ impl CostPrograms {
         })
     }
 
+    /// Each forwarder kind's counters, summed over its loads.
     fn forwarder_counters(&self) -> Result<[[u64; Counter::COUNT]; 4]> {
-        Ok([
-            counters_of(&self.counters[0])?,
-            counters_of(&self.counters[1])?,
-            counters_of(&self.counters[2])?,
-            counters_of(&self.counters[3])?,
-        ])
+        let mut sums = [[0u64; Counter::COUNT]; 4];
+        for (sum, maps) in sums.iter_mut().zip(&self.counters) {
+            for m in maps {
+                for (s, c) in sum.iter_mut().zip(counters_of(m)?) {
+                    *s += c;
+                }
+            }
+        }
+        Ok(sums)
     }
 }
 
 impl Drop for CostPrograms {
     fn drop(&mut self) {
-        // Private maps die with the instance; switching off is only tidy.
-        let _ = self.log_switch.set(&Settings::default());
+        // Private maps die with the instances; switching off is only tidy.
+        for switch in &mut self.log_switches {
+            let _ = switch.set(&Settings::default());
+        }
     }
 }
 
@@ -302,33 +366,34 @@ pub fn measure(s: &CostSetup, sizes: &[usize], repeat: u32) -> Result<Vec<CostRo
     Ok(rows)
 }
 
-/// One sample: ns per run of `prog` on `frame` over `repeat` runs, in calls of at most
-/// [`REPEAT_PER_CALL`], kernel time summed over the calls. Every call must end with
-/// `verdict`.
-fn time_program(
-    prog: &Xdp,
-    name: &str,
+/// What one program is timed on, for [`time_program`].
+struct Timing<'a> {
+    name: &'static str,
     ingress: u32,
-    frame: &[u8],
-    repeat: u32,
+    frame: &'a [u8],
+    /// The verdict every call must end with.
     verdict: u32,
     size: usize,
-) -> Result<f64> {
+}
+
+/// Kernel time of `runs` runs of `prog` (at least one), in calls of at most
+/// [`REPEAT_PER_CALL`], summed over the calls.
+fn time_program(prog: &Xdp, t: &Timing, runs: u32) -> Result<Duration> {
     let (mut done, mut kernel) = (0u32, Duration::ZERO);
-    while done < repeat.max(1) {
+    while done < runs.max(1) {
         cancel::check()?;
-        let n = (repeat - done).clamp(1, REPEAT_PER_CALL);
-        let r = run_xdp(prog, ingress, frame, n, 0)?;
-        if r.retval != verdict {
+        let n = (runs - done).clamp(1, REPEAT_PER_CALL);
+        let r = run_xdp(prog, t.ingress, t.frame, n, 0)?;
+        if r.retval != t.verdict {
             return Err(Error::unexpected(
-                format!("{name} on a {size}-byte SYN"),
-                format!("verdict {} (expected {verdict})", r.retval),
+                format!("{} on a {}-byte SYN", t.name, t.size),
+                format!("verdict {} (expected {})", r.retval, t.verdict),
             ));
         }
         kernel += r.duration * n;
         done += n;
     }
-    Ok(kernel.as_nanos() as f64 / f64::from(done))
+    Ok(kernel)
 }
 
 /// Every run of every forwarder instance took the full NAT path: redirected, the uncached

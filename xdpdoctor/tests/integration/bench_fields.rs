@@ -253,6 +253,8 @@ pub fn program_cost(r: &Value) {
         ] {
             positive(&c[k], &format!("{size}B {k}"));
         }
+        // Each figure is the mean over several loads of each program (bench/cost.rs).
+        assert!(c["loads"].as_u64().unwrap() >= 2, "{size}B loads: {c}");
         number(&c["forwarder_own_ns"], "forwarder_own_ns");
         number(&c["log_off_cost_ns"], "log_off_cost_ns");
         // The ratio is the router's ns over the forwarder's: exactly, from the same row.

@@ -244,9 +244,10 @@ pub fn program_cost(r: &BenchReport) {
             format!("{:.0}", c.forwarder_over_router_ns),
         ]);
     }
+    let loads = r.ns_per_packet.first().map_or(1, |c| c.loads);
     println!(
         "method program-cost: ns per run (non-live BPF_PROG_TEST_RUN, kernel time per run, \
-         the program alone):\n{t}"
+         the program alone; each figure the mean over {loads} loads of the program):\n{t}"
     );
 }
 
