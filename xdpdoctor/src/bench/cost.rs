@@ -49,9 +49,9 @@ use crate::{cancel, Error, Result};
 
 const XDP_PASS: u32 = 2;
 const XDP_REDIRECT: u32 = 4;
-/// Samples per figure; the median is reported. The figure's runs are shared out among them
-/// (`repeat` runs per 3 samples), so more samples interleave the programs more finely
-/// without a longer run.
+/// Samples per figure; the median is reported. A figure's runs are shared out among them
+/// (`CostPrograms::row`), so more samples interleave the programs more finely without a
+/// longer run.
 const SAMPLES: usize = 9;
 /// Instances of each program timed; a sample is the mean over them (module docs).
 pub const LOADS: usize = 4;
@@ -257,8 +257,8 @@ impl CostPrograms {
             programs::set_pristine(pristine, service.frame(0))?;
         }
         let before = self.forwarder_counters()?;
-        // The figure's runs shared out among the loads.
-        let per_load = (repeat / (LOADS * SAMPLES / 3) as u32).max(1);
+        // A figure's `repeat` runs, shared out evenly among its samples and loads.
+        let per_load = (repeat / (LOADS * SAMPLES) as u32).max(1);
         // Sample k of every program, then sample k + 1 of every program: a slowdown of the
         // machine falls on all of them alike instead of on the one being timed.
         let mut samples = vec![Vec::with_capacity(SAMPLES); Timed::ALL.len()];

@@ -109,7 +109,8 @@ impl BenchOptions {
             af_packet_time: Duration::from_millis(if self.quick { 500 } else { 2000 }),
             rounds: if self.quick { 1 } else { 3 },
             flows: 64,
-            cost_repeat: if self.quick { 100_000 } else { 1_000_000 },
+            // Runs per program-cost figure (bench/cost.rs: over 9 samples of 4 loads).
+            cost_repeat: if self.quick { 300_000 } else { 3_000_000 },
             prefix: self
                 .prefix
                 .clone()
