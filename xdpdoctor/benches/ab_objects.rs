@@ -13,11 +13,17 @@
 //! ```
 //!
 //! **One file is one load, and one load is one draw.** The same object loaded again runs
-//! up to ~20 ns per run faster or slower on the machines of 2026-12-07 (not pinned down;
-//! the kernel places each JIT image at a random offset; the forwarder's spread is about
-//! twice the router's), which is as much as the differences between variants. So put several copies of each object in the
-//! directory (`base_p0.o` .. `base_p15.o`) and compare means over copies; two sets of
-//! copies of the same object show the residual bias (A/A).
+//! faster or slower, as much as the differences between variants. So put several copies of
+//! each object in the directory (`base_p0.o` .. `base_p15.o`) and compare means over copies;
+//! two sets of copies of the same object show the residual bias (A/A).
+//!
+//! **Keep a run under ~40 objects.** Every attached XDP program enters the kernel's XDP
+//! dispatcher, which holds at most 48 (`BPF_DISPATCHER_MAX`) and finds a program by a
+//! search over them; the rest are called indirectly. Measured 2026-12-07 (64 B, forwarder and
+//! router peer): the standard deviation over loads of one object was 2.3-2.9 ns with 24
+//! objects attached and 5.4-5.7 ns with 60 (6-10 ns in the earlier runs of 64-96 objects).
+//! More objects still compare fairly (the load order is shuffled), but each costs more
+//! loads for the same precision.
 //!
 //! Objects are loaded in a shuffled order and each is attached in generic mode to an idle
 //! veth of its own for the whole run (so test runs do not wait for XDP dispatcher

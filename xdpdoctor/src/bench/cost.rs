@@ -17,12 +17,12 @@
 //! (`programs::pin_in_dispatcher`), so the many short calls do not each wait for an XDP
 //! dispatcher update.
 //!
-//! **Every program is loaded [`LOADS`] times** and a figure's runs are shared out evenly
-//! among its loads (the same number of runs as one load had). Loading the same object again
-//! moves its ns per run by up to ~20 ns on the machines of 2026-12-07 (each JIT image gets
-//! its own place in memory), as much as the differences the ratios are about; a figure that
-//! is the mean over loads carries half of one load's luck (docs/performance.md, "Program
-//! cost, averaged over loads").
+//! **Every program is loaded [`LOADS`] times**, and a figure's runs are shared out evenly
+//! among [`SAMPLES`] samples of all its loads. Loading the same object again moves its ns
+//! per run (a standard deviation of ~2-3 ns on the machines of 2026-12-07); the mean over
+//! loads halves that. Many short samples, taken in turn, spread the machine's slowdowns over
+//! every program: with 3 long ones, one run's forwarder / router-peer ranged over ~17 points
+//! (docs/performance.md, "Method program-cost").
 //!
 //! Phases: `CostPrograms::load` -> `CostPrograms::row` per frame size (timing each load of
 //! each program, `time_program`) -> `check_full_path` on the forwarders' counters.
@@ -52,7 +52,7 @@ const XDP_REDIRECT: u32 = 4;
 /// Samples per figure; the median is reported. A figure's runs are shared out among them
 /// (`CostPrograms::row`), so more samples interleave the programs more finely without a
 /// longer run.
-const SAMPLES: usize = 9;
+pub const SAMPLES: usize = 9;
 /// Instances of each program timed; a sample is the mean over them (module docs).
 pub const LOADS: usize = 4;
 /// TTL of the cost frames: the most hops one buffer can take.
