@@ -1,6 +1,6 @@
 //! Raw bpf(2) calls aya 0.14 does not expose in the shape we need: opening a pinned object,
 //! reading a link's info (program id, XDP ifindex), a program fd by id, an atomic
-//! BPF_LINK_UPDATE with BPF_F_REPLACE, the kernel's BTF objects (modules' included), and
+//! BPF_LINK_UPDATE with BPF_F_REPLACE, BPF_LINK_DETACH, the kernel's BTF objects (modules' included), and
 //! loading an fexit program against a function in a module's BTF (`attach_btf_obj_fd`, which
 //! aya cannot set). Attribute structs are prefixes of `union bpf_attr` (the kernel zero-fills
 //! the rest).
@@ -19,6 +19,7 @@ const BPF_OBJ_GET: libc::c_long = 7;
 const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_LINK_UPDATE: libc::c_long = 29;
+const BPF_LINK_DETACH: libc::c_long = 34;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_RAW_TRACEPOINT_OPEN: libc::c_long = 17;
 const BPF_BTF_GET_FD_BY_ID: libc::c_long = 19;
@@ -177,6 +178,21 @@ pub fn link_update(
     };
     // SAFETY: Attr is the BPF_LINK_UPDATE prefix; it holds fds, no pointers.
     unsafe { sys_bpf(BPF_LINK_UPDATE, &mut a) }.map(drop)
+}
+
+/// BPF_LINK_DETACH (Linux 5.9+): detaches `link` from its hook now, whoever else still holds
+/// it; the link object stays, defunct, until its last reference goes. An XDP link already
+/// detached (its device gone) succeeds.
+pub fn link_detach(link: BorrowedFd<'_>) -> std::io::Result<()> {
+    #[repr(C)]
+    struct Attr {
+        link_fd: u32,
+    }
+    let mut a = Attr {
+        link_fd: link.as_raw_fd() as u32,
+    };
+    // SAFETY: Attr is the BPF_LINK_DETACH prefix; it holds an fd, no pointers.
+    unsafe { sys_bpf(BPF_LINK_DETACH, &mut a) }.map(drop)
 }
 
 /// Returns once every BPF program run that started before the call has ended, so data those

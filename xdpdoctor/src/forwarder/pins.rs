@@ -4,6 +4,7 @@
 //! died. The kernel decides what is stale: a pin is removed only when every link in it is
 //! defunct (its device was destroyed), never because a namespace is not visible from here.
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use aya::programs::links::{FdLink, PinnedLink};
@@ -73,8 +74,22 @@ pub(crate) fn remove_all(dir: &Path) -> Result<()> {
     errs.into_result()
 }
 
-/// Unpins one pinned bpf_link (which detaches its program if nothing else holds it).
+/// Detaches one pinned bpf_link and unpins it. The detach is explicit (BPF_LINK_DETACH):
+/// removing the last reference alone detaches only later, because bpffs drops a pin's
+/// reference from an RCU callback and the link is then freed from a workqueue. A caller that
+/// changes the interface next would race it: the lab's `jumbo-m1` fault sets the MTU that
+/// the program on the veth capped, and on a 5.10 guest under QEMU the program was still
+/// there (kernel matrix, 2026-12-07). A refused detach is logged and the unpin still
+/// detaches, later.
 pub fn unpin_link(p: &Path) -> Result<()> {
+    match crate::bpf::sys::obj_get(p) {
+        Ok(fd) => {
+            if let Err(e) = crate::bpf::sys::link_detach(fd.as_fd()) {
+                log::warn!("{}: BPF_LINK_DETACH refused ({e}); unpinning only", p.display());
+            }
+        }
+        Err(e) => log::debug!("{}: not opened to detach ({e})", p.display()),
+    }
     PinnedLink::from_pin(p)
         .map_err(|e| Error::bpf("open pinned link", p.display().to_string(), e))?
         .unpin()
