@@ -134,6 +134,12 @@ impl Generator {
                 if stop.is_some_and(|s| s()) {
                     break;
                 }
+                // A signal that came after `stop` was asked: a stop that includes
+                // `cancel::interrupted` (`lab burst` on SIGTERM) says so now and ends the
+                // burst with its counts; only a stop that does not is an error.
+                if cancel::interrupted() && stop.is_some_and(|s| s()) {
+                    break;
+                }
                 cancel::check()?;
                 if duration.is_some_and(|d| start.elapsed() >= d) {
                     break;
