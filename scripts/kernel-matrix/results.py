@@ -332,6 +332,7 @@ def row(name, d, prefix, host):
         "trace_kretprobe_notes": knotes,
         "tests": tests(d / "tests.txt"),
         "boot_retry": (d / "boot-retry").read_text().strip() if (d / "boot-retry").exists() else None,
+        "died_retry": (d / "died-retry").read_text().strip() if (d / "died-retry").exists() else None,
         "only_faults": (d / "only-faults").exists(),
         "steps": st,
         "seconds": {"steps": round(sum(s["seconds"] for s in st), 1)},
@@ -603,6 +604,8 @@ def summary(doc):
         sec = r["seconds"]
         if r.get("boot_retry"):
             lines.append(f"  note: {r['boot_retry']}")
+        if r.get("died_retry"):
+            lines.append(f"  note: {r['died_retry']} (its console: vng-died.log)")
         cpu = f", QEMU CPU {sec['cpu']:.0f} s" if "cpu" in sec else ""
         lines.append(f"  time: {sec.get('wall', sec['steps']):.0f} s wall, steps {sec['steps']:.0f} s{cpu}")
         for b in r["disagreements"]:
