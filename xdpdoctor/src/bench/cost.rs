@@ -216,12 +216,9 @@ impl CostPrograms {
                 };
                 programs::forwarder_private(cached, entries, devices)?
             }
-            Timed::ForwarderNolog => programs::forwarder_private_build(
-                Build::NoDecisionLog,
-                uncached,
-                entries,
-                devices,
-            )?,
+            Timed::ForwarderNolog => {
+                programs::forwarder_private_build(Build::NoDecisionLog, uncached, entries, devices)?
+            }
             Timed::ForwarderLogOn => {
                 let mut ebpf = programs::forwarder_private(uncached, entries, devices)?;
                 // A private instance: its switch is its own, on at the default rate.

@@ -85,7 +85,10 @@ pub fn unpin_link(p: &Path) -> Result<()> {
     match crate::bpf::sys::obj_get(p) {
         Ok(fd) => {
             if let Err(e) = crate::bpf::sys::link_detach(fd.as_fd()) {
-                log::warn!("{}: BPF_LINK_DETACH refused ({e}); unpinning only", p.display());
+                log::warn!(
+                    "{}: BPF_LINK_DETACH refused ({e}); unpinning only",
+                    p.display()
+                );
             }
         }
         Err(e) => log::debug!("{}: not opened to detach ({e})", p.display()),
