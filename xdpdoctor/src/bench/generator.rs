@@ -131,16 +131,18 @@ impl Generator {
         let mut calls = 0u64;
         while out.sent + out.refused < packets {
             if calls % 16 == 0 {
+                // The interrupt is read before `stop` is asked, so a stop that includes
+                // `cancel::interrupted` (`lab burst` on SIGTERM) has seen any signal this
+                // one saw and ends the run with its counts; only a stop that does not turns
+                // it into an error. (Asked the other way round, a signal in between was an
+                // error: a 6.1 guest, 2026-12-07.)
+                let interrupted = cancel::interrupted();
                 if stop.is_some_and(|s| s()) {
                     break;
                 }
-                // A signal that came after `stop` was asked: a stop that includes
-                // `cancel::interrupted` (`lab burst` on SIGTERM) says so now and ends the
-                // burst with its counts; only a stop that does not is an error.
-                if cancel::interrupted() && stop.is_some_and(|s| s()) {
-                    break;
+                if interrupted {
+                    return Err(Error::Interrupted);
                 }
-                cancel::check()?;
                 if duration.is_some_and(|d| start.elapsed() >= d) {
                     break;
                 }

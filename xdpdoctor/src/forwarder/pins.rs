@@ -7,7 +7,7 @@
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use aya::programs::links::{FdLink, PinnedLink};
+use aya::programs::links::FdLink;
 use aya::Ebpf;
 
 use super::object::{LOG_MAPS, OBJECT, PINNED_MAPS};
@@ -82,22 +82,16 @@ pub(crate) fn remove_all(dir: &Path) -> Result<()> {
 /// there (kernel matrix, 2026-12-07). A refused detach is logged and the unpin still
 /// detaches, later.
 pub fn unpin_link(p: &Path) -> Result<()> {
-    match crate::bpf::sys::obj_get(p) {
-        Ok(fd) => {
-            if let Err(e) = crate::bpf::sys::link_detach(fd.as_fd()) {
-                log::warn!(
-                    "{}: BPF_LINK_DETACH refused ({e}); unpinning only",
-                    p.display()
-                );
-            }
-        }
-        Err(e) => log::debug!("{}: not opened to detach ({e})", p.display()),
+    // One BPF_OBJ_GET serves both: aya's PinnedLink would open the pin again and keeps its
+    // fd private.
+    let fd = crate::bpf::sys::obj_get(p)?;
+    if let Err(e) = crate::bpf::sys::link_detach(fd.as_fd()) {
+        log::warn!(
+            "{}: BPF_LINK_DETACH refused ({e}); unpinning only",
+            p.display()
+        );
     }
-    PinnedLink::from_pin(p)
-        .map_err(|e| Error::bpf("open pinned link", p.display().to_string(), e))?
-        .unpin()
-        .map(drop)
-        .map_err(|e| Error::io("unpin", p, e))
+    std::fs::remove_file(p).map_err(|e| Error::io("unpin", p, e))
 }
 
 fn is_link_pin(p: &Path) -> bool {
