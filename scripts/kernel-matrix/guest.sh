@@ -105,21 +105,25 @@ for f in ${KM_FAULTS:-}; do
   fi
   if is_load "$f"; then
     step "fault-$f-connect" sh -c "'$x' lab connect --prefix '$p' --json >'$out/load-$f-connect.json' 2>&1"
-    # Diagnose first, the burst once diagnose's probes are loaded (a `tracing` program in
-    # bpftool's list, then 2 s to attach): attaching them patches kernel text (tracepoint
-    # keys and static calls, the fexit trampoline), and under QEMU's TCG a 6.12 guest whose
-    # other CPU ran that text at the burst's rate died on the patch's int3 ("Oops: int3" in
-    # xdp_do_redirect, 2026-12-07, docs/testing.md). Its passive window (10 s) holds the burst.
-    "$x" --netns "$p-vm" diagnose --json --no-traffic --observe 10 >"$out/fault-$f.json" 2>"$out/fault-$f.err" &
+    # Diagnose first, the burst once diagnose says its window is open ("observing for", at
+    # -v: every probe and capture attached): attaching patches kernel text (tracepoint keys
+    # and static calls, the fexit trampoline), and under QEMU's TCG a 6.12 guest whose other
+    # CPU ran that text at the burst's rate died on the patch's int3 ("Oops: int3" in
+    # xdp_do_redirect, 2026-12-07, docs/testing.md). Waiting only for the first probe (a
+    # `tracing` program) was not enough: on 5.10 the 10 s window had closed before the burst
+    # sent (CI, 2026-12-07: TX dropped 12.7k, diagnosis healthy). The burst stops by itself
+    # after 15 s (counted from its start), inside the 30 s window, so detaching at the
+    # window's end patches no text under it either.
+    "$x" -v --netns "$p-vm" diagnose --json --no-traffic --observe 30 >"$out/fault-$f.json" 2>"$out/fault-$f.err" &
     dpid=$!
     t0=$(date +%s)
-    until bpftool prog show 2>/dev/null | grep -q ' tracing ' || ! kill -0 "$dpid" 2>/dev/null \
-          || [ $(( $(date +%s) - t0 )) -gt 90 ]; do sleep 0.5; done
-    sleep 2
+    until grep -q 'observing for .* every observer attached' "$out/fault-$f.err" 2>/dev/null \
+          || ! kill -0 "$dpid" 2>/dev/null || [ $(( $(date +%s) - t0 )) -gt 120 ]; do sleep 0.5; done
+    date +%s.%N >"$out/load-$f-window-open.txt"
     # `lab burst`: SYNs from the lab's client to its first entry, 192.168.9.1:8080 on vm:eth0,
     # one sender per CPU, as tests/integration/ring_overflow.rs sends them; it says on stderr
-    # when its senders run, and prints what it sent when stopped (SIGTERM) or after 300 s.
-    "$x" lab burst --prefix "$p" --seconds 300 --json >"$out/load-$f-burst.json" 2>"$out/load-$f-burst.err" &
+    # when its senders run, and prints what it sent after 15 s (or when stopped: SIGTERM).
+    "$x" lab burst --prefix "$p" --seconds 15 --json >"$out/load-$f-burst.json" 2>"$out/load-$f-burst.err" &
     bpid=$!
     t0=$(date +%s)
     until grep -q '^lab burst: sending' "$out/load-$f-burst.err" 2>/dev/null || ! kill -0 "$bpid" 2>/dev/null \

@@ -227,6 +227,13 @@ fn run_window(
                 + usize::from(decision_handle.is_some()),
         );
         window.start();
+        // Said at info (`-v`): a script that makes its own load (the kernel matrix's burst)
+        // starts it on this line, so the load falls inside the window and nothing is
+        // attached while it runs.
+        log::info!(
+            "observing for {:.1} s: every observer attached",
+            (opts.window + TAIL).as_secs_f64()
+        );
         opts.progress.report(Update::Countdown {
             what: "observing",
             total: opts.window + TAIL,
