@@ -67,6 +67,7 @@ pub(super) fn measure_lab(
                 },
                 &FRAME_SIZES,
                 plan.cost_repeat,
+                plan.cost_samples,
             )
         })?;
     }

@@ -109,8 +109,14 @@ impl BenchOptions {
             af_packet_time: Duration::from_millis(if self.quick { 500 } else { 2000 }),
             rounds: if self.quick { 1 } else { 3 },
             flows: 64,
-            // Runs per program-cost figure (bench/cost.rs: over 9 samples of 4 loads).
+            // Runs per program-cost figure, shared out over its samples of 4 loads each
+            // (bench/cost.rs): more samples cost ~20 ms of XDP attach each, not runs.
             cost_repeat: if self.quick { 300_000 } else { 3_000_000 },
+            cost_samples: if self.quick {
+                cost::QUICK_SAMPLES
+            } else {
+                cost::SAMPLES
+            },
             prefix: self
                 .prefix
                 .clone()

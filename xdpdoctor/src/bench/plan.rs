@@ -13,6 +13,8 @@ pub(super) struct Plan {
     pub(super) rounds: usize,
     pub(super) flows: u16,
     pub(super) cost_repeat: u32,
+    /// Samples per program-cost figure (bench/cost.rs).
+    pub(super) cost_samples: usize,
     pub(super) prefix: String,
     /// Other work on the machine before the bench started (/proc/loadavg).
     pub(super) loadavg_at_start: Option<[f64; 3]>,

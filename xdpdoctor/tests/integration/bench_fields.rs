@@ -255,6 +255,30 @@ pub fn program_cost(r: &Value) {
         }
         // Each figure is the mean over several loads of each program (bench/cost.rs).
         assert!(c["loads"].as_u64().unwrap() >= 2, "{size}B loads: {c}");
+        // ... and the fastest of its samples, all of which are in the report.
+        for (k, samples) in c["samples_ns"].as_object().expect("samples_ns") {
+            let s: Vec<f64> = samples
+                .as_array()
+                .unwrap_or_else(|| panic!("{size}B samples_ns.{k}: {samples}"))
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            assert!(
+                s.len() >= 3 && s.iter().all(|v| *v > 0.0),
+                "{size}B {k}: {s:?}"
+            );
+            let min = s.iter().copied().fold(f64::INFINITY, f64::min);
+            let fig = c[format!("{k}_ns")].as_f64().unwrap();
+            assert!(
+                (fig - min).abs() < 1e-9,
+                "{size}B {k}_ns {fig} vs samples {s:?}"
+            );
+        }
+        assert_eq!(
+            c["samples_ns"].as_object().map(|m| m.len()),
+            Some(8),
+            "{size}B: a sample list per program"
+        );
         number(&c["forwarder_own_ns"], "forwarder_own_ns");
         number(&c["log_off_cost_ns"], "log_off_cost_ns");
         // The ratio is the router's ns over the forwarder's: exactly, from the same row.

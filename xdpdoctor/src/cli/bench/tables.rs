@@ -245,9 +245,15 @@ pub fn program_cost(r: &BenchReport) {
         ]);
     }
     let loads = r.ns_per_packet.first().map_or(1, |c| c.loads);
+    let samples = r
+        .ns_per_packet
+        .first()
+        .and_then(|c| c.samples_ns.values().next())
+        .map_or(1, Vec::len);
     println!(
         "method program-cost: ns per run (non-live BPF_PROG_TEST_RUN, kernel time per run, \
-         the program alone; each figure the mean over {loads} loads of the program):\n{t}"
+         the program alone; each figure the fastest of {samples} samples, each sample the \
+         mean over {loads} loads of the program: a disturbance only adds time):\n{t}"
     );
 }
 
