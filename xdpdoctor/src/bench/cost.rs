@@ -111,7 +111,14 @@ pub struct CostRow {
     /// its loads), by the stem of its `_ns` field above (`router_peer`, `forwarder`, ...); each
     /// `_ns` figure is the smallest of its samples (module docs).
     pub samples_ns: BTreeMap<&'static str, Vec<f64>>,
+    /// Per program, how many of its samples are within [`UNDISTURBED`] of its fastest: few
+    /// (1-3 of 27) mean a busy host, where even the fastest sample may be disturbed and the
+    /// figure high.
+    pub undisturbed: BTreeMap<&'static str, usize>,
 }
+
+/// A sample this close to its program's fastest (3%) counts as undisturbed.
+pub const UNDISTURBED: f64 = 0.03;
 
 /// The programs timed, in [`CostRow`] order.
 #[derive(Debug, Clone, Copy)]
@@ -317,15 +324,24 @@ impl CostPrograms {
                 samples[i].push(kernel.as_nanos() as f64 / f64::from(runs));
             }
         }
-        let samples_ns = Timed::ALL
-            .into_iter()
-            .map(|p| p.field())
-            .zip(samples.iter().cloned())
-            .collect();
         let mut ns = [0f64; Timed::ALL.len()];
         for (n, s) in ns.iter_mut().zip(&samples) {
             *n = s.iter().copied().reduce(f64::min).unwrap_or(0.0);
         }
+        let undisturbed = Timed::ALL
+            .into_iter()
+            .zip(&samples)
+            .zip(ns)
+            .map(|((p, s), fastest)| {
+                let near = s.iter().filter(|&&v| v <= fastest * (1.0 + UNDISTURBED));
+                (p.field(), near.count())
+            })
+            .collect();
+        let samples_ns = Timed::ALL
+            .into_iter()
+            .map(|p| p.field())
+            .zip(samples)
+            .collect();
         let after = self.forwarder_counters()?;
         let runs = u64::from(per_load) * (LOADS * n_samples) as u64;
         check_full_path(&before, &after, runs)?;
@@ -347,6 +363,7 @@ impl CostPrograms {
             forwarder_own_ns: (forwarder_ns - xdp_pass_ns).max(0.0),
             forwarder_over_router_ns: forwarder_ns - router_peer_ns,
             samples_ns,
+            undisturbed,
         })
     }
 

@@ -273,6 +273,9 @@ pub fn program_cost(r: &Value) {
                 (fig - min).abs() < 1e-9,
                 "{size}B {k}_ns {fig} vs samples {s:?}"
             );
+            // The fastest counts itself: 1..=samples within 3% of it, as many as there are.
+            let near = s.iter().filter(|v| **v <= min * 1.03).count() as u64;
+            assert_eq!(c["undisturbed"][k].as_u64(), Some(near), "{size}B {k}: {c}");
         }
         assert_eq!(
             c["samples_ns"].as_object().map(|m| m.len()),

@@ -2,6 +2,7 @@
 //! from, and a method that did not run prints no table.
 
 use comfy_table::Cell;
+use xdpdoctor::bench::cost::UNDISTURBED;
 use xdpdoctor::bench::cpu::Basis;
 use xdpdoctor::bench::method::Method;
 use xdpdoctor::bench::report::{Ratio, RATIOS};
@@ -255,6 +256,17 @@ pub fn program_cost(r: &BenchReport) {
          the program alone; each figure the fastest of {samples} samples, each sample the \
          mean over {loads} loads of the program: a disturbance only adds time):\n{t}"
     );
+    for c in &r.ns_per_packet {
+        let n = |k: &str| c.undisturbed.get(k).copied().unwrap_or(0);
+        println!(
+            "  {} B, samples within {:.0}% of the fastest: router-peer {}/{samples}, \
+             forwarder {}/{samples} (a few only: a busy host, the figures may be high)",
+            c.frame_size,
+            UNDISTURBED * 100.0,
+            n("router_peer"),
+            n("forwarder"),
+        );
+    }
 }
 
 /// The decision log: off against compiled out (live ratio and ns per run), on at its
