@@ -2,7 +2,7 @@
 //! from, and a method that did not run prints no table.
 
 use comfy_table::Cell;
-use xdpdoctor::bench::cost::UNDISTURBED;
+use xdpdoctor::bench::cost::{FEW_UNDISTURBED, UNDISTURBED};
 use xdpdoctor::bench::cpu::Basis;
 use xdpdoctor::bench::method::Method;
 use xdpdoctor::bench::report::{Ratio, RATIOS};
@@ -258,13 +258,17 @@ pub fn program_cost(r: &BenchReport) {
     );
     for c in &r.ns_per_packet {
         let n = |k: &str| c.undisturbed.get(k).copied().unwrap_or(0);
+        let (router, fwd) = (n("router_peer"), n("forwarder"));
+        let busy = if router.min(fwd) <= FEW_UNDISTURBED {
+            ": few, a busy host; a figure may be high"
+        } else {
+            ""
+        };
         println!(
-            "  {} B, samples within {:.0}% of the fastest: router-peer {}/{samples}, \
-             forwarder {}/{samples} (a few only: a busy host, the figures may be high)",
+            "  {} B, samples within {:.0}% of the fastest: router-peer {router}/{samples}, \
+             forwarder {fwd}/{samples}{busy}",
             c.frame_size,
             UNDISTURBED * 100.0,
-            n("router_peer"),
-            n("forwarder"),
         );
     }
 }
