@@ -18,12 +18,13 @@
 //! dispatcher update.
 //!
 //! **Every program is loaded [`LOADS`] times**, and a figure's runs are shared out evenly
-//! among [`SAMPLES`] samples of all its loads ([`QUICK_SAMPLES`] with `--quick`). Loading the same object again moves its ns
-//! per run (a standard deviation of ~2-3 ns on the machines of 2026-12-07); the mean over
-//! loads halves that. Samples are taken in turn over every program.
+//! among [`SAMPLES`] samples of all its loads ([`QUICK_SAMPLES`] with `--quick`). Loading
+//! the same object again moves its ns per run (a standard deviation of ~2-3 ns on the
+//! machines of 2026-12-07); the mean over loads halves that. Samples are taken in turn over
+//! every program.
 //!
 //! **A figure is the fastest of its samples.** What disturbs a sample (an interrupt, another
-//! tenant of the host, a frequency dip) only ever adds time: on the machines of 2026-12-07
+//! tenant of the host, a frequency dip) only ever adds time: on the machines of 2026-12-08
 //! it added 30-60 ns to most ~130 ns samples, unevenly across programs. Over five runs of
 //! one build each, forwarder / router-peer (64 B and 1500 B) moved:
 //! - median of 9 samples: 81.8% - 93.4%; fastest of 9: 90.5% - 91.4% (a calm hour) and
@@ -62,7 +63,7 @@ const XDP_REDIRECT: u32 = 4;
 /// Samples per figure; the fastest is reported (module docs). A figure's runs are shared out
 /// among them (`CostPrograms::row`), so more samples interleave the programs more finely
 /// without a longer run; each costs an XDP attach per program and load (~20 ms on the
-/// machines of 2026-12-07: 27 samples instead of 9 made `bench` ~25 s longer).
+/// machines of 2026-12-08: 27 samples instead of 9 made `bench` ~25 s longer).
 pub const SAMPLES: usize = 27;
 /// Samples per figure with `--quick` (a check that the method works, not a figure to quote).
 pub const QUICK_SAMPLES: usize = 9;
@@ -107,13 +108,14 @@ pub struct CostRow {
     /// forwarder - router peer: what NAT adds to a router (map lookup, L4 checksum, the
     /// forwarder's counter and parsing of TCP).
     pub forwarder_over_router_ns: f64,
-    /// Every program's samples ([`SAMPLES`], [`QUICK_SAMPLES`]) in the order taken (ns per run, each the mean over
-    /// its loads), by the stem of its `_ns` field above (`router_peer`, `forwarder`, ...); each
-    /// `_ns` figure is the smallest of its samples (module docs).
+    /// Every program's samples ([`SAMPLES`], [`QUICK_SAMPLES`]) in the order taken (ns per
+    /// run, each the mean over its loads), by the stem of its `_ns` field above
+    /// (`router_peer`, `forwarder`, ...); each `_ns` figure is the smallest of its samples
+    /// (module docs).
     pub samples_ns: BTreeMap<&'static str, Vec<f64>>,
     /// Per program, how many of its samples are within [`UNDISTURBED`] of its fastest: few
-    /// (1-3 of 27) mean a busy host, where even the fastest sample may be disturbed and the
-    /// figure high.
+    /// ([`FEW_UNDISTURBED`] or fewer) mean a busy host, where even the fastest sample may be
+    /// disturbed and the figure high.
     pub undisturbed: BTreeMap<&'static str, usize>,
 }
 
