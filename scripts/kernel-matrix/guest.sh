@@ -46,6 +46,15 @@ step() {
 down() { "$x" lab down --prefix "$p" >>"$out/lab-down.txt" 2>&1 || true; }
 trap down EXIT
 
+# wait_line PATTERN FILE PID: returns once FILE has a line matching PATTERN (what a
+# background command says when it is ready), PID has exited, or 120 s have passed.
+wait_line() {
+  local t0
+  t0=$(date +%s)
+  until grep -q -e "$1" "$2" 2>/dev/null || ! kill -0 "$3" 2>/dev/null \
+        || [ $(( $(date +%s) - t0 )) -gt 120 ]; do sleep 0.5; done
+}
+
 # Steps 1-4 (probes, trace, the seed lab) unless KM_ONLY_FAULTS is set: a rerun of some
 # faults beside a whole run (kernel-matrix.sh --only-faults).
 if [ -n "${KM_ONLY_FAULTS:-}" ]; then
@@ -57,8 +66,7 @@ step probes-before sh -c "'$x' probes --json >'$out/probes-before.json' 2>'$out/
 # 2. trace, started before the lab (so before the veth module loads), during failing traffic.
 "$x" trace --json --duration 600 >"$out/trace.jsonl" 2>"$out/trace.err" &
 tpid=$!
-t0=$(date +%s)
-until grep -q '^tracing ' "$out/trace.err" 2>/dev/null || [ $(( $(date +%s) - t0 )) -gt 120 ]; do sleep 0.5; done
+wait_line '^tracing ' "$out/trace.err" "$tpid"
 step trace-lab-up sh -c "'$x' lab up seed --prefix '$p' --fault '$trace_fault' >'$out/trace-lab-up.txt' 2>&1"
 sleep 3   # the pending veth probe attaches within a second of the module loading
 step trace-connect sh -c "'$x' lab connect --prefix '$p' --json >'$out/trace-connect.json' 2>&1"
@@ -68,8 +76,7 @@ step trace sh -c "kill -INT $tpid; while kill -0 $tpid 2>/dev/null; do sleep 0.2
 # 2b. The same traffic with fexit set aside: the kretprobe pair's turn (where kprobes exist).
 "$x" trace --json --duration 600 --without fexit >"$out/trace-kretprobe.jsonl" 2>"$out/trace-kretprobe.err" &
 tpid=$!
-t0=$(date +%s)
-until grep -q '^tracing ' "$out/trace-kretprobe.err" 2>/dev/null || [ $(( $(date +%s) - t0 )) -gt 120 ]; do sleep 0.5; done
+wait_line '^tracing ' "$out/trace-kretprobe.err" "$tpid"
 step trace-kretprobe-connect sh -c "'$x' lab connect --prefix '$p' --json >'$out/trace-kretprobe-connect.json' 2>&1"
 sleep 1
 step trace-kretprobe sh -c "kill -INT $tpid; while kill -0 $tpid 2>/dev/null; do sleep 0.2; done"
@@ -116,18 +123,13 @@ for f in ${KM_FAULTS:-}; do
     # window's end patches no text under it either.
     "$x" -v --netns "$p-vm" diagnose --json --no-traffic --observe 30 >"$out/fault-$f.json" 2>"$out/fault-$f.err" &
     dpid=$!
-    t0=$(date +%s)
-    until grep -q 'observing for .* every observer attached' "$out/fault-$f.err" 2>/dev/null \
-          || ! kill -0 "$dpid" 2>/dev/null || [ $(( $(date +%s) - t0 )) -gt 120 ]; do sleep 0.5; done
-    date +%s.%N >"$out/load-$f-window-open.txt"
+    wait_line 'observing for .* every observer attached' "$out/fault-$f.err" "$dpid"
     # `lab burst`: SYNs from the lab's client to its first entry, 192.168.9.1:8080 on vm:eth0,
     # one sender per CPU, as tests/integration/ring_overflow.rs sends them; it says on stderr
     # when its senders run, and prints what it sent after 15 s (or when stopped: SIGTERM).
     "$x" lab burst --prefix "$p" --seconds 15 --json >"$out/load-$f-burst.json" 2>"$out/load-$f-burst.err" &
     bpid=$!
-    t0=$(date +%s)
-    until grep -q '^lab burst: sending' "$out/load-$f-burst.err" 2>/dev/null || ! kill -0 "$bpid" 2>/dev/null \
-          || [ $(( $(date +%s) - t0 )) -gt 120 ]; do sleep 0.5; done
+    wait_line '^lab burst: sending' "$out/load-$f-burst.err" "$bpid"
     ip -n "$p-vm" -s -j link >"$out/load-$f-links-before.json" 2>&1
     step "fault-$f" wait "$dpid"
     kill -TERM "$bpid" 2>/dev/null; wait "$bpid"

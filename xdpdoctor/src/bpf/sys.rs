@@ -1,9 +1,9 @@
 //! Raw bpf(2) calls aya 0.14 does not expose in the shape we need: opening a pinned object,
 //! reading a link's info (program id, XDP ifindex), a program fd by id, an atomic
-//! BPF_LINK_UPDATE with BPF_F_REPLACE, BPF_LINK_DETACH, the kernel's BTF objects (modules' included), and
-//! loading an fexit program against a function in a module's BTF (`attach_btf_obj_fd`, which
-//! aya cannot set). Attribute structs are prefixes of `union bpf_attr` (the kernel zero-fills
-//! the rest).
+//! BPF_LINK_UPDATE with BPF_F_REPLACE, BPF_LINK_DETACH, the kernel's BTF objects (modules'
+//! included), and loading an fexit program against a function in a module's BTF
+//! (`attach_btf_obj_fd`, which aya cannot set). Attribute structs are prefixes of
+//! `union bpf_attr` (the kernel zero-fills the rest).
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
