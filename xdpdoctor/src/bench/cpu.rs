@@ -124,6 +124,22 @@ pub enum Basis {
 }
 
 impl Basis {
+    /// The share of the sending time `wall` that this reading of `u` accounts for on the
+    /// generator's CPU (%). The generator never sleeps while it sends, so near 100% unless
+    /// `sendmmsg` blocked (a full send buffer) or other tasks took the CPU: then it idled or
+    /// ran them, and softirqs that ran meanwhile are charged elsewhere or nowhere. The
+    /// per-CPU reading counts user time too here, as the generator's own.
+    pub fn busy_pct(self, u: &Usage, wall: Duration) -> f64 {
+        let used = match self {
+            Basis::PerCpu => u.kernel_ns() + u.user_ns,
+            b => b.of(u),
+        };
+        if wall.is_zero() {
+            return 100.0;
+        }
+        used as f64 * 100.0 / wall.as_nanos() as f64
+    }
+
     /// The figure of `u` in this basis (ns).
     pub fn of(self, u: &Usage) -> u64 {
         match self {

@@ -199,6 +199,7 @@ fn report(
         packets: plan.packets,
         af_packet_seconds: plan.af_packet_time.as_secs_f64(),
         af_packet_basis: path.as_ref().map(path_summary::BasisNote::of),
+        af_packet_handover: path.as_ref().map(|p| p.handover.clone()),
         flows: plan.flows,
         rounds: plan.rounds,
         throughput,

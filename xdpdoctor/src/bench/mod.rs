@@ -41,6 +41,7 @@ pub mod cpu;
 pub mod decision_log;
 pub mod diagnose_timing;
 pub mod generator;
+pub mod handover;
 pub mod measure;
 pub mod method;
 pub mod nft;
@@ -81,6 +82,8 @@ pub struct BenchOptions {
     pub packets: Option<u64>,
     /// Which methods (default: every one the kernel allows).
     pub methods: MethodChoice,
+    /// How vm's eth0 hands the af-packet method's frames over (default: batched).
+    pub handover: handover::Handover,
     /// The xdpdoctor binary (the lab re-executes it as the HTTP responder).
     pub exe: PathBuf,
     /// Lab prefix (default `xdb<pid>`).
@@ -107,6 +110,7 @@ impl BenchOptions {
             quick: self.quick,
             packets,
             af_packet_time: Duration::from_millis(if self.quick { 500 } else { 2000 }),
+            handover: self.handover,
             rounds: if self.quick { 1 } else { 3 },
             flows: 64,
             // Runs per program-cost figure, shared out over its samples of 4 loads each
@@ -129,6 +133,9 @@ impl BenchOptions {
 /// Builds the lab, measures, takes the lab down (always), returns the report.
 pub fn run(opts: &BenchOptions) -> Result<BenchReport> {
     let plan = opts.plan()?;
+    // One bench per machine (state/lock.rs, LockKey::Bench): a second one waits, then fails
+    // naming the first.
+    let _one = crate::state::lock(crate::state::LockKey::Bench, crate::cancel::interrupted)?;
     let started = Instant::now();
     let caps = crate::bpf::capabilities::probe();
     let methods = method::select(&opts.methods, &caps)?;

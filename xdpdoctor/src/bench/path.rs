@@ -36,6 +36,7 @@ use aya::Ebpf;
 
 use super::cpu::{self, Basis, Meter, Usage};
 use super::generator::{generator_cpu, pin_to_cpu, Generator};
+use super::handover::{Deferral, HandoverReport};
 use super::plan::Plan;
 use super::programs;
 use super::setup::Prepared;
@@ -160,6 +161,8 @@ pub struct PathRounds {
     pub basis: (Basis, String),
     /// What the warm-up did.
     pub warm_up: String,
+    /// How vm's eth0 handed the frames over.
+    pub handover: HandoverReport,
 }
 
 /// The programs put on vm's eth0, loaded inside vm (the router's devmap names vm's devices).
@@ -344,6 +347,8 @@ pub(super) fn measure(
         })
         .collect::<Result<Vec<_>>>()?;
     let mut eth0 = Eth0::open(&dep.pin_dir, &topo.ext_name)?;
+    let mut deferral = Deferral::apply(&topo.vm, &topo.ext_name, plan.handover);
+    let handover = deferral.report.clone();
     let stats = StatsMode::from(stats_cap);
     let client_if = topo.client_if.clone();
     let sinks = &prep.sinks;
@@ -369,11 +374,14 @@ pub(super) fn measure(
             stats: stats.clone(),
             basis: cpu::basis(),
             warm_up,
+            handover: handover.clone(),
         })
     });
     let restored = eth0.restore();
+    let undeferred = deferral.restore();
     let r = res?;
     restored?;
+    undeferred?;
     Ok(r)
 }
 
@@ -467,13 +475,15 @@ impl Runner<'_> {
                         s.stats = Some(self.stats_pass(run, f.for_run(run), quarter)?);
                     }
                     log::info!(
-                        "bench: af-packet round {round} {} {}B: {} sent, {} counted, {:.0} ns/frame per-CPU, {:.0} tasks",
+                        "bench: af-packet round {round} {} {}B: {} sent, {} counted, {:.0} ns/frame per-CPU, {:.0} tasks, busy {:.1}% of {:.0} ms",
                         run.map(Variant::name).unwrap_or("generator"),
                         f.size,
                         s.sent,
                         s.delivered,
                         s.usage.kernel_ns() as f64 / s.delivered.max(1) as f64,
                         s.usage.threads_ns() as f64 / s.delivered.max(1) as f64,
+                        cpu::basis().0.busy_pct(&s.usage, s.elapsed),
+                        s.elapsed.as_secs_f64() * 1000.0,
                     );
                     out.entry((run, f.size)).or_default().push(s);
                 }

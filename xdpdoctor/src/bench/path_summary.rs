@@ -9,7 +9,8 @@
 use serde::Serialize;
 
 use super::checks::pct;
-use super::cpu::Basis;
+use super::cpu::{Basis, Usage};
+use super::handover::Handover;
 use super::method::Method;
 use super::path::{PathRounds, PathSample, Run, RunStats, StatsMode, VARIANTS};
 use super::stats::median;
@@ -207,6 +208,21 @@ pub fn rows(r: &PathRounds, sizes: &[usize]) -> (Vec<GeneratorCost>, Vec<PathCos
     (gens, paths)
 }
 
+/// Below this share of the sending time on the generator's CPU, a run's figure may miss
+/// work (see [`busy_pct`]).
+const MIN_BUSY_PCT: f64 = 95.0;
+
+/// [`Basis::busy_pct`] over a run's samples: below [`MIN_BUSY_PCT`] its figure may miss work.
+pub fn busy_pct(basis: Basis, ss: &[PathSample]) -> f64 {
+    let mut used = Usage::default();
+    let mut wall = std::time::Duration::ZERO;
+    for s in ss {
+        used.add(&s.usage);
+        wall += s.elapsed;
+    }
+    basis.busy_pct(&used, wall)
+}
+
 /// One note per run and frame size on the path it took, `WARNING ...` when it was not the
 /// one measured; and how the method ran.
 pub fn notes(r: &PathRounds) -> Vec<String> {
@@ -220,6 +236,23 @@ pub fn notes(r: &PathRounds) -> Vec<String> {
         r.basis.1,
         r.basis.0.cross_check()
     ));
+    let h = &r.handover;
+    notes.push(match (h.mode, &h.fallback) {
+        (Handover::Batched, _) => format!(
+            "af-packet: hand-over batched: vm's eth0 polls every {} µs while frames keep \
+             coming (gro_flush_timeout {} ns, napi_defer_hard_irqs {}), as a loaded NIC hands \
+             over up to 64 frames per poll",
+            h.gro_flush_timeout_ns / 1000,
+            h.gro_flush_timeout_ns,
+            h.napi_defer_hard_irqs
+        ),
+        (Handover::PerFrame, None) => {
+            "af-packet: hand-over per frame (--handover per-frame): one frame per poll".into()
+        }
+        (Handover::PerFrame, Some(why)) => {
+            format!("WARNING af-packet: hand-over per frame, batched was refused: {why}")
+        }
+    });
     notes.push(match &r.stats {
         StatsMode::AlreadyOn => "af-packet: BPF runtime statistics were on for the whole run \
             (kernel.bpf_stats_enabled = 1): the CPU figures include their cost"
@@ -236,6 +269,13 @@ pub fn notes(r: &PathRounds) -> Vec<String> {
             (sum(|s| s.sent), sum(|s| s.delivered), sum(|s| s.refused));
         let (seen, redirected) = (sum(|s| s.fwd_seen), sum(|s| s.fwd_redirected));
         let name = run.map(Variant::name).unwrap_or("generator");
+        let busy = busy_pct(r.basis.0, ss);
+        if busy < MIN_BUSY_PCT {
+            notes.push(format!(
+                "WARNING af-packet {name} {size}B: the generator's CPU was busy {busy:.1}% of \
+                 the sending time: softirqs that ran while it idled are in no reading"
+            ));
+        }
         if refused > 0 {
             notes.push(format!(
                 "af-packet {name} {size}B: the client's device refused {refused} frames (ENOBUFS)"
@@ -269,4 +309,38 @@ pub fn notes(r: &PathRounds) -> Vec<String> {
         }
     }
     notes
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn sample(thread_ms: u64, ksoftirqd_ms: u64, user_ms: u64, wall_ms: u64) -> PathSample {
+        PathSample {
+            usage: Usage {
+                thread_ns: thread_ms * 1_000_000,
+                ksoftirqd_ns: ksoftirqd_ms * 1_000_000,
+                system_ns: (thread_ms + ksoftirqd_ms - user_ms) * 1_000_000,
+                user_ns: user_ms * 1_000_000,
+                ..Usage::default()
+            },
+            elapsed: Duration::from_millis(wall_ms),
+            ..PathSample::default()
+        }
+    }
+
+    #[test]
+    fn busy_is_the_reading_over_the_sending_time() {
+        // Never idle: the thread and ksoftirqd fill the sending time.
+        let full = [sample(240, 10, 20, 250), sample(250, 0, 20, 250)];
+        assert!((busy_pct(Basis::Tasks, &full) - 100.0).abs() < 1e-9);
+        assert!((busy_pct(Basis::PerCpu, &full) - 100.0).abs() < 1e-9);
+        // sendmmsg blocked half the time (a full send buffer): the CPU idled.
+        let blocked = [sample(125, 0, 10, 250), sample(250, 0, 20, 250)];
+        assert!((busy_pct(Basis::Tasks, &blocked) - 75.0).abs() < 1e-9);
+        assert!(busy_pct(Basis::Tasks, &blocked) < MIN_BUSY_PCT);
+        assert_eq!(busy_pct(Basis::Tasks, &[]), 100.0);
+    }
 }

@@ -10,6 +10,8 @@ pub(super) struct Plan {
     pub(super) quick: bool,
     pub(super) packets: u64,
     pub(super) af_packet_time: Duration,
+    /// How vm's eth0 hands the af-packet method's frames over (bench/handover.rs).
+    pub(super) handover: super::handover::Handover,
     pub(super) rounds: usize,
     pub(super) flows: u16,
     pub(super) cost_repeat: u32,

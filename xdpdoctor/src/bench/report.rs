@@ -33,6 +33,8 @@ pub struct BenchReport {
     pub af_packet_seconds: f64,
     /// af-packet: which CPU reading its figures come from.
     pub af_packet_basis: Option<BasisNote>,
+    /// af-packet: how vm's eth0 handed the frames over (bench/handover.rs).
+    pub af_packet_handover: Option<super::handover::HandoverReport>,
     /// Flows (source ports) per frame size.
     pub flows: u16,
     /// Measurements per variant and frame size; `mpps` is their median.

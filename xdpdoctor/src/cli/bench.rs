@@ -11,6 +11,7 @@ mod tables;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use xdpdoctor::bench::handover::Handover;
 use xdpdoctor::bench::method::{self, Status};
 use xdpdoctor::bench::{self, BenchOptions, BenchReport};
 
@@ -35,6 +36,12 @@ pub struct Args {
     /// the kernel refuses is an error.
     #[arg(long, value_name = "METHOD[,METHOD]", default_value = "auto")]
     pub method: Vec<String>,
+    /// How the af-packet method's frames reach vm's eth0's NAPI: batched (interrupt deferral
+    /// on the veth, as a loaded NIC hands over up to 64 frames per poll) or per-frame (one
+    /// frame per poll, the veth as it is).
+    #[arg(long, value_name = "HANDOVER", default_value = "batched",
+          value_parser = clap::builder::PossibleValuesParser::new(Handover::ALL.map(Handover::name)))]
+    pub handover: String,
     /// Lab prefix (default xdb<pid>).
     #[arg(long, hide = true)]
     pub prefix: Option<String>,
@@ -53,6 +60,8 @@ pub fn run(a: &Args) -> Result<i32> {
         exe: std::env::current_exe().context("locating the xdpdoctor binary")?,
         prefix: a.prefix.clone(),
         methods: method::parse_choice(&a.method)?,
+        handover: Handover::parse(&a.handover)
+            .with_context(|| format!("--handover {}", a.handover))?,
         progress: bar.progress(),
     };
     let r = bench::run(&opts).context("running the benchmark");

@@ -16,6 +16,10 @@
 //!   and snapshots name namespaces with it, and [`NsRef::open`] finds it again even when its
 //!   path no longer leads there.
 //!
+//! `sysfs.rs` reads and writes a device's sysfs attributes inside its namespace, on such a
+//! thread with a private mount namespace of its own (a sysfs shows only the devices of the
+//! namespace that mounted it).
+//!
 //! `Netns::current()` is the namespace the process runs in, so commands started under
 //! `nsenter --net=/run/netns/NAME` work without `--netns`. [`all`] enumerates every namespace
 //! this process can open.
@@ -25,6 +29,7 @@ mod handle;
 mod names;
 mod ns_ref;
 pub mod shell;
+mod sysfs;
 
 pub use crate::state::NsKey;
 pub use all::{all, by_key, Living, NsInfo};
@@ -32,3 +37,4 @@ pub use handle::{cookie_here, list_named, Netns, NETNS_RUN_DIR};
 pub use names::{host_inode, host_path, HOST};
 pub use ns_ref::NsRef;
 pub use shell::quote;
+pub use sysfs::{device_attrs, set_device_attrs, DeviceAttr};

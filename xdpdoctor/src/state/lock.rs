@@ -1,6 +1,7 @@
 //! One writer at a time. Every command that changes a namespace's forwarder, its fixes or its
 //! journal holds the exclusive lock of that namespace (`netns-<key>`, [`NsKey`]); `lab up` and
-//! `lab down` hold the lock of their prefix (`lab-<prefix>`). Readers (`status`, `diagnose`,
+//! `lab down` hold the lock of their prefix (`lab-<prefix>`); `bench` holds `bench`, one per
+//! machine, since two benches share the CPUs and each would measure the other. Readers (`status`, `diagnose`,
 //! `lab status`) take none: state files are replaced atomically, so they never see half a file.
 //!
 //! A lock is `flock(2)` on `/run/xdpdoctor/locks/<key>.lock`. The kernel drops it when its
@@ -13,7 +14,7 @@
 //!
 //! Locks are re-entrant within one process (`lab down` holds its namespaces' locks and calls
 //! `teardown`, which takes the forwarder namespace's lock again). Order, to stay free of
-//! deadlocks: a lab lock before namespace locks; a command holding several namespace locks
+//! deadlocks: the bench lock before lab locks; a lab lock before namespace locks; a command holding several namespace locks
 //! takes them in ascending key (inode) order; nothing that holds a namespace lock takes a lab lock.
 
 use std::fs::{File, OpenOptions};
@@ -42,6 +43,10 @@ pub enum LockKey {
     /// one reader at a time, since the records ring has one consumer and the reader switches
     /// the log on and off. Not a writer's lock: deploy and teardown do not take it.
     DecisionLog(NsKey),
+    /// Measuring (`xdpdoctor bench`): one bench per machine. Two would share the CPUs, and
+    /// each one's CPU readings would hold the other's work (the af-packet method's batched
+    /// polls run in whichever task the timer interrupts).
+    Bench,
 }
 
 impl LockKey {
@@ -50,6 +55,7 @@ impl LockKey {
             LockKey::Netns(ino) => format!("netns-{ino}.lock"),
             LockKey::Lab(prefix) => format!("lab-{prefix}.lock"),
             LockKey::DecisionLog(ino) => format!("decisions-{ino}.lock"),
+            LockKey::Bench => "bench.lock".to_string(),
         }
     }
 
@@ -71,6 +77,7 @@ impl std::fmt::Display for LockKey {
                     k.inode
                 )
             }
+            LockKey::Bench => write!(f, "benchmark (one per machine)"),
         }
     }
 }

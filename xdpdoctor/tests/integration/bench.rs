@@ -148,6 +148,9 @@ fn method(r: &Value, name: &str) -> (String, Option<String>) {
     )
 }
 
+/// How the af-packet method warns that its generator's CPU idled or ran other work.
+const BUSY: &str = "the generator's CPU was busy";
+
 /// Checks each method's fields if it ran, or its absence and reason if not; `expect_run` says
 /// which should have run given what was asked and what the kernel allows.
 fn methods(r: &Value, expect: &[(&str, bool)]) {
@@ -168,14 +171,19 @@ fn methods(r: &Value, expect: &[(&str, bool)]) {
             absent(r, name);
         }
     }
-    let warnings: Vec<&str> = r["notes"]
+    let (busy, warnings): (Vec<&str>, Vec<&str>) = r["notes"]
         .as_array()
         .expect("notes")
         .iter()
         .filter_map(|n| n.as_str())
         .filter(|n| n.starts_with("WARNING"))
-        .collect();
+        .partition(|n| n.contains(BUSY));
     assert!(warnings.is_empty(), "paths not clean: {warnings:?}");
+    // Other tests share the CPUs here: the af-packet figures may then be off, which the
+    // report says; the paths are what this test checks.
+    for w in busy {
+        eprintln!("{w}");
+    }
 }
 
 #[test]

@@ -30,17 +30,22 @@ const PATH_VARIANTS: [&str; 6] = [
     "kernel-nat-bridged",
 ];
 
+/// The report's notes.
+fn notes(r: &Value) -> Vec<&str> {
+    r["notes"]
+        .as_array()
+        .expect("notes array")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 /// The bridged variants took their path: every frame of forwarder-bridged was redirected,
 /// each to the bridge's port (the forwarder's `bridge_port` counter, in the run's notes), and
 /// kernel-nat-bridged's frames reached the bridged container (not m1's host0) through vm's
 /// stack without the forwarder seeing them.
 fn bridged_paths(r: &Value) {
-    let notes: Vec<&str> = r["notes"]
-        .as_array()
-        .expect("notes array")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let notes = notes(r);
     for size in SIZES {
         for v in ["forwarder-bridged", "kernel-nat-bridged"] {
             let bad: Vec<_> = notes
@@ -132,6 +137,7 @@ pub fn absent(r: &Value, method: &str) {
     if method == "af-packet" {
         assert!(r["generator"].as_array().unwrap().is_empty());
         assert!(r["af_packet_basis"].is_null());
+        assert!(r["af_packet_handover"].is_null());
     }
     if method == "live-frames" {
         assert!(r["decision_log"].as_array().unwrap().is_empty());
@@ -308,6 +314,38 @@ pub fn program_cost(r: &Value) {
     }
 }
 
+/// The af-packet hand-over (bench/handover.rs): `--handover` is not given in these tests, so
+/// batched, with the deferral it ran with; only a kernel without `napi_defer_hard_irqs`
+/// (before 5.7) may fall back to per-frame, and then says why. The note says the same.
+fn handover(r: &Value) {
+    let h = &r["af_packet_handover"];
+    let notes = notes(r);
+    let has_note = |s: &str| notes.iter().any(|n| n.contains(s));
+    match h["mode"].as_str() {
+        Some("batched") => {
+            assert!(positive(&h["gro_flush_timeout_ns"], "gro_flush_timeout_ns") >= 50_000.0);
+            positive(&h["napi_defer_hard_irqs"], "napi_defer_hard_irqs");
+            assert!(h["fallback"].is_null(), "{h}");
+            assert!(has_note("af-packet: hand-over batched"), "{notes:?}");
+        }
+        Some("per-frame") => {
+            let why = h["fallback"]
+                .as_str()
+                .expect("per-frame without --handover: why");
+            assert!(
+                crate::common::kernel_version() < (5, 7),
+                "batched refused on a kernel that has napi_defer_hard_irqs: {why}"
+            );
+            eprintln!("af-packet hand-over per frame: {why}");
+            assert!(
+                has_note("WARNING af-packet: hand-over per frame"),
+                "{notes:?}"
+            );
+        }
+        _ => panic!("af_packet_handover: {h}"),
+    }
+}
+
 /// af-packet: the generator's own cost and every variant's CPU per delivered packet per size,
 /// delivery counted, runtime statistics where the kernel allows them, the three targeted
 /// ratios (the bridged pair's among them).
@@ -323,6 +361,7 @@ pub fn af_packet(r: &Value, stats_allowed: bool) {
     );
     assert_ne!(b["cross_check"], b["basis"], "{b}");
     assert!(!b["why"].as_str().unwrap_or_default().is_empty(), "{b}");
+    handover(r);
     for size in SIZES {
         let g = r["generator"]
             .as_array()

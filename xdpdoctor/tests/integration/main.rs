@@ -35,6 +35,7 @@ mod nat_ns;
 mod nat_reality;
 mod netlink_features;
 mod netlink_rtnl;
+mod netns_sysfs;
 mod nftables;
 mod pcapng;
 mod prom;

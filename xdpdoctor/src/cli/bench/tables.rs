@@ -4,6 +4,7 @@
 use comfy_table::Cell;
 use xdpdoctor::bench::cost::{FEW_UNDISTURBED, UNDISTURBED};
 use xdpdoctor::bench::cpu::Basis;
+use xdpdoctor::bench::handover::Handover;
 use xdpdoctor::bench::method::Method;
 use xdpdoctor::bench::report::{Ratio, RATIOS};
 use xdpdoctor::bench::BenchReport;
@@ -137,10 +138,18 @@ pub fn af_packet(r: &BenchReport) {
         .as_ref()
         .map(|b| (basis_name(b.basis), basis_name(b.cross_check)))
         .unwrap_or_default();
+    let handover = match &r.af_packet_handover {
+        Some(h) if h.mode == Handover::Batched => format!(
+            "hand-over batched (vm's eth0 polled every {} µs, as a loaded NIC)",
+            h.gro_flush_timeout_ns / 1000
+        ),
+        _ => "hand-over per frame".to_string(),
+    };
     println!(
         "method af-packet: CPU time on CPU {cpu} per delivered packet ({basis}; cross-check: \
-         {check}); path = minus the generator's own cost (its frames into an XDP_DROP sink on \
-         vm's eth0); the generator's rate is what it offered, not a path's capacity:\n{t}"
+         {check}); {handover}; path = minus the generator's own cost (its frames into an \
+         XDP_DROP sink on vm's eth0); the generator's rate is what it offered, not a path's \
+         capacity:\n{t}"
     );
 }
 
