@@ -12,10 +12,13 @@
 //! **Batched** (the default) turns on the kernel's own interrupt deferral for vm's eth0, the
 //! mechanism busy hosts use on their NICs: `napi_defer_hard_irqs` and `gro_flush_timeout`.
 //! A poll that did work does not re-arm the veth's notification; a timer polls again after
-//! [`DEFER_TIMEOUT_NS`], and the frames sent meanwhile wait in the ring (256 frames). 200 µs
-//! is 64 frames or more (a full NAPI budget) at the slowest rate the generator reaches here
-//! (~0.35 Mpps, kernel NAT) and under the ring's 256 at its fastest (~0.9 Mpps, into the
-//! XDP_DROP sink). The same setting serves every run, the generator's own included.
+//! [`DEFER_TIMEOUT_NS`], and the frames sent meanwhile wait in the ring (256 frames). 100 µs
+//! is ~70 frames per poll on the XDP paths here and ~45 on kernel NAT (0.7 and 0.45 Mpps
+//! offered), and leaves the ring room for the generator's bursts: at 200 µs the ring
+//! overflowed (4-5% of the generator's frames refused, each a send that delivers nothing
+//! on the measured CPU), at 150 µs once, at 100 µs never; the ratios of the three settings
+//! were within noise of each other (docs/performance.md, 2026-12-08). The same setting
+//! serves every run, the generator's own included.
 //! **Per-frame** leaves the veth as it is: the method as it was before 2026-12-08.
 //!
 //! The attributes are set on the bench's own lab device and written back at the end; the lab
@@ -27,7 +30,7 @@ use crate::netns::{set_device_attrs, DeviceAttr, Netns};
 use crate::Result;
 
 /// How long a poll's notification is deferred (ns): `gro_flush_timeout`.
-pub const DEFER_TIMEOUT_NS: u64 = 200_000;
+pub const DEFER_TIMEOUT_NS: u64 = 100_000;
 
 /// Deferrals allowed after a poll that did work: `napi_defer_hard_irqs`. Any value of 1 or
 /// more keeps deferring while frames keep coming; 2 also covers one empty timer poll.

@@ -212,6 +212,10 @@ pub fn rows(r: &PathRounds, sizes: &[usize]) -> (Vec<GeneratorCost>, Vec<PathCos
 /// work (see [`busy_pct`]).
 const MIN_BUSY_PCT: f64 = 95.0;
 
+/// Above this share of the frames sent refused (ENOBUFS), a run's figure carries the wasted
+/// sends: a note says so with `WARNING`.
+const MAX_REFUSED_PCT: u64 = 1;
+
 /// [`Basis::busy_pct`] over a run's samples: below [`MIN_BUSY_PCT`] its figure may miss work.
 pub fn busy_pct(basis: Basis, ss: &[PathSample]) -> f64 {
     let mut used = Usage::default();
@@ -276,7 +280,14 @@ pub fn notes(r: &PathRounds) -> Vec<String> {
                  the sending time: softirqs that ran while it idled are in no reading"
             ));
         }
-        if refused > 0 {
+        if refused * 100 > sent * MAX_REFUSED_PCT {
+            notes.push(format!(
+                "WARNING af-packet {name} {size}B: the client's device refused {refused} \
+                 frames (ENOBUFS, {:.1}% of those sent): vm's ring was full, and each refused \
+                 send is CPU time on the measured CPU that delivers nothing",
+                pct(refused, sent)
+            ));
+        } else if refused > 0 {
             notes.push(format!(
                 "af-packet {name} {size}B: the client's device refused {refused} frames (ENOBUFS)"
             ));
