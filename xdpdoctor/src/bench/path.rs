@@ -16,6 +16,8 @@
 //! | forwarder-bridged | `xdp_fwd_external` (the deployed maps) | the bridged container's public endpoint | redirect -> bridge port vb-b1 -> b1's eth0 sink |
 //! | kernel-nat-bridged | `xdp_pass` | the same | stack: conntrack, nft DNAT, forward -> bridge xdb-br -> vb-b1 -> b1's eth0 sink |
 //!
+//! vm's eth0 hands the frames to its NAPI in batches, as a loaded NIC does, unless
+//! `--handover per-frame` ([`super::handover`], applied around the whole measurement).
 //! Kernel NAT runs behind `xdp_pass`, not without a program, so vm's veth receives in the
 //! same mode (NAPI) for every run, the generator's included: what is subtracted is then the
 //! same hand-over. The runs take turns in slices ([`SLICE`], `Runner::rounds`); around every
