@@ -57,6 +57,10 @@ tests+=" lab::faults_are_visible_to_ip_and_ethtool"
 # IPv6 end to end (issue 23): the router scenario with a foreign dual-stack program, each
 # of its faults alone and all three together (tests/integration/dual_stack.rs).
 tests+=" dual_stack::"
+# A device's sysfs attributes inside its namespace (the bench's batched hand-over writes
+# napi_defer_hard_irqs, Linux 5.7+, and gro_flush_timeout that way): a private mount
+# namespace per thread on every kernel (tests/integration/netns_sysfs.rs).
+tests+=" netns_sysfs::"
 while [ $# -gt 0 ]; do
   case $1 in
     --json) json=$2; shift 2 ;;
