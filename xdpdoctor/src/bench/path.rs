@@ -358,6 +358,7 @@ pub(super) fn measure(
         let cpu = generator_cpu()?;
         pin_to_cpu(cpu)?;
         let meter = Meter::new(cpu)?;
+        let basis = cpu::basis();
         let gen = Generator::open(&client_if)?;
         let mut runner = Runner {
             progs: &progs,
@@ -366,6 +367,7 @@ pub(super) fn measure(
             meter: &meter,
             sinks,
             stats: &stats,
+            basis: basis.0,
         };
         let warm_up = runner.warm_up(&frames)?;
         let samples = runner.rounds(&frames, plan, progress)?;
@@ -374,7 +376,7 @@ pub(super) fn measure(
             cpu,
             client_if: client_if.clone(),
             stats: stats.clone(),
-            basis: cpu::basis(),
+            basis,
             warm_up,
             handover: handover.clone(),
         })
@@ -395,6 +397,8 @@ struct Runner<'a> {
     meter: &'a Meter,
     sinks: &'a super::sink::Sinks,
     stats: &'a StatsMode,
+    /// Which CPU reading the figures come from (for the per-round log line).
+    basis: Basis,
 }
 
 impl Runner<'_> {
@@ -484,7 +488,7 @@ impl Runner<'_> {
                         s.delivered,
                         s.usage.kernel_ns() as f64 / s.delivered.max(1) as f64,
                         s.usage.threads_ns() as f64 / s.delivered.max(1) as f64,
-                        cpu::basis().0.busy_pct(&s.usage, s.elapsed),
+                        self.basis.busy_pct(&s.usage, s.elapsed),
                         s.elapsed.as_secs_f64() * 1000.0,
                     );
                     out.entry((run, f.size)).or_default().push(s);

@@ -295,8 +295,11 @@ fn iface_list(cx: &Ctx, v: Option<&Value>, field: &str) -> Result<Vec<String>> {
         let name = x
             .as_str()
             .ok_or_else(|| cx.err(&f, format!("expected an interface name, got {x}")))?;
-        if name.is_empty() || name.len() > 15 || name.contains(['/', ' ', ':']) {
-            return Err(cx.err(&f, format!("\"{name}\" is not a valid interface name")));
+        if let Some(why) = crate::netns::bad_ifname(name) {
+            return Err(cx.err(
+                &f,
+                format!("\"{name}\" is not a valid interface name: {why}"),
+            ));
         }
         if out.iter().any(|n| n == name) {
             return Err(cx.err(&f, format!("\"{name}\" is listed twice")));

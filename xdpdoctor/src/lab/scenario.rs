@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use super::cidr::{Cidr, Cidr6};
 use super::docker::spec::{names, DockerFault, DockerSpec};
 use crate::forwarder::{Entry, ForwarderConfig};
+use crate::netns::bad_ifname;
 use crate::{Error, Result};
 
 /// One lab: what to build (nodes, links, services, forwarder), who makes traffic, and the
@@ -754,21 +755,6 @@ fn bad_node_name(s: &str) -> Option<String> {
     s.chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
         .map(|c| format!("{:?} is not allowed (letters, digits, '-' and '_' only)", c))
-}
-
-/// Why `s` cannot be an interface name, if it cannot: what the kernel accepts
-/// (`dev_valid_name`: 1-15 bytes, not `.` or `..`, no `/`, `:` or whitespace), without
-/// control characters.
-fn bad_ifname(s: &str) -> Option<String> {
-    if s.is_empty() || s.len() > 15 {
-        return Some("use 1-15 bytes".into());
-    }
-    if s == "." || s == ".." {
-        return Some("reserved".into());
-    }
-    s.chars()
-        .find(|c| *c == '/' || *c == ':' || c.is_whitespace() || c.is_control())
-        .map(|c| format!("{c:?} is not allowed"))
 }
 
 /// Why `key` cannot be a sysctl a lab sets, if it cannot: a dotted name under `net.` (the

@@ -26,6 +26,7 @@
 
 mod all;
 mod handle;
+mod ifname;
 mod names;
 mod ns_ref;
 pub mod shell;
@@ -34,6 +35,7 @@ mod sysfs;
 pub use crate::state::NsKey;
 pub use all::{all, by_key, Living, NsInfo};
 pub use handle::{cookie_here, list_named, Netns, NETNS_RUN_DIR};
+pub use ifname::bad_ifname;
 pub use names::{host_inode, host_path, HOST};
 pub use ns_ref::NsRef;
 pub use shell::quote;

@@ -68,12 +68,12 @@ pub fn device_attrs(ns: &Netns, dev: &str, attrs: &[DeviceAttr]) -> Result<Vec<u
     })
 }
 
-/// A device name is one path component.
+/// A device name the kernel would accept: one path component.
 fn check_name(dev: &str) -> Result<()> {
-    if dev.is_empty() || dev.len() > 15 || dev.contains('/') || dev == "." || dev == ".." {
-        return Err(Error::invalid("interface name", format!("{dev:?}")));
+    match super::bad_ifname(dev) {
+        Some(why) => Err(Error::invalid(format!("interface name {dev:?}"), why)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// On the calling (namespace) thread: a private mount namespace with a sysfs of this network
